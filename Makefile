@@ -1,0 +1,46 @@
+# phenograd: `make demo` and `make test` are all a newcomer needs.
+# `make setup` is idempotent: quick when the venv is current and xfoil is installed.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: setup demo test xfoil data-release benchmark clean
+
+setup: $(STAMP) xfoil
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; phenograd needs Python 3.11"; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch==2.13.0 (the CPU build) is pinned in pyproject; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian's xfoil, plus the no-op FP-trap shim it needs without graphics (built once, then a smoke run).
+xfoil: $(STAMP)
+	@command -v xfoil >/dev/null || { \
+		echo "installing Debian's xfoil"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xfoil; }
+	@$(VENV)/bin/phenograd check >/dev/null || { $(VENV)/bin/phenograd check; exit 1; }
+
+demo: setup
+	$(PY) examples/demo.py --out demo_out
+
+test: setup
+	$(PY) -m pytest -q
+
+# The airfoil data release (resumable: run again to continue; see README).
+data-release: setup
+	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
+	$(VENV)/bin/phenograd data airfoil --out data/airfoil_v1.db --shapes 6300 --include-real all \
+		--polars-per-shape 3 --seed 0
+	$(PY) -m phenograd.datasets.release pack data/airfoil_v1.db
+
+benchmark: setup
+	$(PY) benchmarks/xfoil_throughput.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,1 @@
+"""phenograd.datasets."""

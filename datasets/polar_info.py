@@ -1,0 +1,70 @@
+"""Summary of an airfoil polar dataset: counts, convergence by Reynolds band, value ranges."""
+
+from __future__ import annotations
+
+import math
+
+from .polar_store import PolarStore
+
+RE_BAND_EDGES = (0.0, 3e5, 1e6, 3e6, math.inf)
+
+
+def _band_label(lo: float, hi: float) -> str:
+    if lo == 0:
+        return f"< {hi:.0e}"
+    if math.isinf(hi):
+        return f">= {lo:.0e}"
+    return f"{lo:.0e} - {hi:.0e}"
+
+
+def dataset_info(path) -> dict:
+    """Counts, convergence rate by Re band and ranges of a dataset file (read-only)."""
+    with PolarStore.open_readonly(path) as store:
+        q = store.conn.execute
+        info = {
+            "file": str(path),
+            "format_version": store.meta().get("format_version"),
+            "shapes": store.count("shapes"),
+            "polars": store.count("polars"),
+            "points": store.count("points"),
+            "shapes_by_source": dict(q("SELECT source || '/' || split, COUNT(*) FROM shapes GROUP BY 1 ORDER BY 1").fetchall()),
+            "polars_by_status": dict(q("SELECT status, COUNT(*) FROM polars GROUP BY status ORDER BY 2 DESC").fetchall()),
+            "points_converged": q("SELECT COALESCE(SUM(converged), 0) FROM points").fetchone()[0],
+        }
+        bands = []
+        for lo, hi in zip(RE_BAND_EDGES[:-1], RE_BAND_EDGES[1:]):
+            n, conv = q(
+                "SELECT COUNT(*), COALESCE(SUM(pt.converged), 0) FROM points pt JOIN polars p ON p.key = pt.key "
+                "WHERE p.reynolds >= ? AND p.reynolds < ?",
+                (lo, hi if math.isfinite(hi) else 1e300),
+            ).fetchone()
+            if n:
+                bands.append({"band": _band_label(lo, hi), "points": n, "converged": conv, "rate": conv / n})
+        info["convergence_by_re"] = bands
+        ranges = {}
+        for col, table in (("reynolds", "polars"), ("alpha", "points")):
+            ranges[col] = list(q(f"SELECT MIN({col}), MAX({col}) FROM {table}").fetchone())
+        for col in ("CL", "CD", "CM"):
+            ranges[col] = list(q(f"SELECT MIN({col}), MAX({col}) FROM points WHERE converged = 1").fetchone())
+        info["ranges"] = ranges
+    return info
+
+
+def format_info(info: dict) -> str:
+    """Human-readable text of :func:`dataset_info`."""
+    lines = [
+        f"{info['file']}  (format v{info['format_version']})",
+        f"  shapes {info['shapes']}, polars {info['polars']}, points {info['points']} "
+        f"({info['points_converged']} converged"
+        + (f", {info['points_converged'] / info['points']:.1%})" if info["points"] else ")"),
+        "  shapes by source/split: " + ", ".join(f"{k} {v}" for k, v in info["shapes_by_source"].items()),
+        "  polars by status: " + ", ".join(f"{k}: {v}" for k, v in info["polars_by_status"].items()),
+        "  convergence by Reynolds band:",
+    ]
+    for b in info["convergence_by_re"]:
+        lines.append(f"    Re {b['band']:>15}: {b['converged']:>7}/{b['points']:<7} {b['rate']:.1%}")
+    lines.append("  ranges:")
+    for k, (lo, hi) in info["ranges"].items():
+        if lo is not None:
+            lines.append(f"    {k:>8}: {lo:.6g} .. {hi:.6g}")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""phenograd: differentiable surrogate-physics design.
+
+The public Python API. Submodules load on first use, so `import phenograd` is cheap:
+
+    from phenograd import naca, run_polar, XfoilSettings
+    polar = run_polar(naca("2412"), [0, 2, 4], XfoilSettings(reynolds=1e6))
+
+Layers (imports run one way, left to right):
+    phenograd.simulators -> phenograd.datasets -> phenograd.surrogate -> phenograd.optimize
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # simulators
+    "XfoilSettings": "phenograd.simulators.xfoil",
+    "PolarResult": "phenograd.simulators.xfoil",
+    "run_polar": "phenograd.simulators.xfoil",
+    "parse_alpha_spec": "phenograd.simulators.xfoil",
+    "InputError": "phenograd.simulators.errors",
+    "PhenogradError": "phenograd.simulators.errors",
+    # airfoil geometry and data
+    "naca": "phenograd.datasets.airfoil",
+    "cst_coordinates": "phenograd.datasets.airfoil",
+    "fit_cst": "phenograd.datasets.airfoil",
+    "check_airfoil": "phenograd.datasets.airfoil",
+    "real_airfoils": "phenograd.datasets.airfoil",
+    "split_of": "phenograd.datasets.airfoil",
+    "read_dat": "phenograd.datasets.datfile",
+    "write_dat": "phenograd.datasets.datfile",
+    "AirfoilRequest": "phenograd.datasets.airfoil_generate",
+    "generate_airfoil_dataset": ("phenograd.datasets.airfoil_generate", "generate"),
+    "PolarStore": "phenograd.datasets.polar_store",
+    "dataset_info": "phenograd.datasets.polar_info",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'phenograd' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,242 @@
+"""The `phenograd` command line. Every command has --help; bad input gives one line
+on stderr naming the problem and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from phenograd.simulators.errors import InputError, PhenogradError
+
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and the same exit code as other bad input."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def _reynolds_spec(text: str) -> tuple[tuple[float, float] | None, list[float] | None]:
+    """'LOW:HIGH' (log-uniform range) or 'RE' / 'RE1,RE2' (fixed list)."""
+    try:
+        if ":" in text:
+            lo, hi = (float(v) for v in text.split(":"))
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                raise ValueError
+            return (lo, hi), None
+        values = [float(v) for v in text.split(",")]
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
+            raise ValueError
+        return None, values
+    except ValueError:
+        raise InputError(f"bad --re {text!r}: use a number (1e6), a list (2e5,1e6) or a log-uniform range (1e5:1e7)") from None
+
+
+def _add_xfoil_settings(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("XFOIL settings")
+    g.add_argument("--ncrit", type=_positive_float, default=9.0, help="e^N transition criterion (default 9)")
+    g.add_argument("--mach", type=float, default=0.0, help="Mach number (default 0)")
+    g.add_argument("--panels", type=int, default=160, help="panel nodes (default 160)")
+    g.add_argument("--iter", type=int, default=100, help="viscous iterations per angle (default 100)")
+    g.add_argument("--timeout", type=_positive_float, default=None, help="seconds per polar (default 20 + 4 per angle)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="phenograd", description="Differentiable surrogate-physics design.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    # simulate
+    sim = sub.add_parser("simulate", help="run a simulator on one design")
+    sim_sub = sim.add_subparsers(dest="domain", required=True, parser_class=_Parser)
+    sa = sim_sub.add_parser("airfoil", help="XFOIL polar of one airfoil",
+                            description="Run XFOIL on a NACA section or a .dat file and print the polar.")
+    src = sa.add_mutually_exclusive_group(required=True)
+    src.add_argument("--naca", help="NACA 4- or 5-digit code, e.g. 2412")
+    src.add_argument("--dat", help="Selig or Lednicer coordinate file")
+    sa.add_argument("--re", type=_positive_float, required=True, help="chord Reynolds number, e.g. 1e6")
+    sa.add_argument("--alpha", required=True, help="angles in degrees: 2, -4:12:1 or 0,2,4")
+    sa.add_argument("--json", action="store_true", help="print a JSON list, one object per angle")
+    _add_xfoil_settings(sa)
+
+    # data
+    data = sub.add_parser("data", help="generate and inspect datasets")
+    data_sub = data.add_subparsers(dest="domain", required=True, parser_class=_Parser)
+    da = data_sub.add_parser(
+        "airfoil", help="generate an XFOIL polar dataset (resumable)",
+        description="Sample airfoil shapes, run XFOIL polars in parallel and store them in one SQLite file. "
+        "Killed runs continue where they stopped when the same command is run again.",
+    )
+    da.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
+    da.add_argument("--shapes", type=int, required=True, help="number of sampled shapes (Sobol + mixtures)")
+    da.add_argument("--include-real", default="none", choices=["none", "train", "test", "all"],
+                    help="also simulate the bundled real airfoils of this split (default none)")
+    da.add_argument("--re", default="1e5:1e7", help="Reynolds: LOW:HIGH log-uniform (default 1e5:1e7) or a list 2e5,1e6")
+    da.add_argument("--polars-per-shape", type=int, default=1,
+                    help="Reynolds numbers per shape for a range, one per log-band (default 1)")
+    da.add_argument("--alpha", default="-5:15:1", help="angles in degrees (default -5:15:1)")
+    da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
+    par = da.add_mutually_exclusive_group()
+    par.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+    par.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT or scheduler file")
+    da.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_xfoil_settings(da)
+
+    di = data_sub.add_parser("info", help="summarise a dataset file")
+    di.add_argument("file", help="dataset file (.db)")
+    di.add_argument("--json", action="store_true", help="print JSON")
+
+    # check
+    sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")
+    return parser
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _xfoil_settings(args, reynolds: float):
+    from phenograd.simulators.xfoil import XfoilSettings
+
+    s = XfoilSettings(reynolds=reynolds, mach=args.mach, ncrit=args.ncrit, n_panels=args.panels,
+                      max_iter=args.iter, timeout_s=args.timeout)
+    s.validate()
+    return s
+
+
+def cmd_simulate_airfoil(args) -> int:
+    from phenograd.datasets.airfoil import check_airfoil, naca
+    from phenograd.datasets.datfile import read_dat
+    from phenograd.simulators.xfoil import parse_alpha_spec, run_polar
+
+    alphas = parse_alpha_spec(args.alpha)
+    settings = _xfoil_settings(args, args.re)
+    if args.naca:
+        name, coords = f"NACA {args.naca}", naca(args.naca)
+    else:
+        dat = read_dat(args.dat)
+        name, coords = dat.name, check_airfoil(dat.coordinates, args.dat)
+    result = run_polar(coords, alphas, settings, name=name)
+    if args.json:
+        print(json.dumps([p.__dict__ for p in result.points], indent=1))
+    else:
+        print(f"{name}  Re {settings.reynolds:.3g}  Mach {settings.mach:g}  Ncrit {settings.ncrit:g}  [{result.status}, {result.wall_s:.2f} s]")
+        print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CDp':>9} {'CM':>8} {'Top_Xtr':>8} {'Bot_Xtr':>8}  status")
+        for p in result.points:
+            if p.converged:
+                print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CDp:9.5f} {p.CM:8.4f} {p.Top_Xtr:8.4f} {p.Bot_Xtr:8.4f}  ok")
+            else:
+                print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>9} {'-':>8} {'-':>8} {'-':>8}  {p.status}")
+    return 0 if result.status == "ok" else 1
+
+
+def cmd_data_airfoil(args) -> int:
+    from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
+    from phenograd.simulators.xfoil import parse_alpha_spec
+
+    re_range, re_list = _reynolds_spec(args.re)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if not 0.0 <= args.mix_fraction <= 1.0:
+        raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
+    _xfoil_settings(args, 1e6)  # validate the shared settings before any work
+    request = AirfoilRequest(
+        shapes=args.shapes, seed=args.seed, include_real=args.include_real, polars_per_shape=args.polars_per_shape,
+        reynolds=re_list, re_range=re_range or (1e5, 1e7), alphas=parse_alpha_spec(args.alpha), ncrit=args.ncrit,
+        mach=args.mach, n_panels=args.panels, max_iter=args.iter, timeout_s=args.timeout, mix_fraction=args.mix_fraction,
+    )
+    summary = generate(args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    print(
+        f"{args.out}: {summary.planned} polars planned, {summary.already_present} already present, "
+        f"{summary.written} written now ({summary.failed} with a failure status)"
+    )
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    from phenograd.datasets.polar_info import dataset_info, format_info
+
+    info = dataset_info(args.file)
+    print(json.dumps(info, indent=1) if args.json else format_info(info))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from phenograd.datasets.airfoil import naca
+    from phenograd.simulators.xfoil import XfoilSettings, fpe_shim_path, run_polar, xfoil_binary
+
+    print(f"xfoil: {xfoil_binary()}")
+    print(f"FP-trap shim: {fpe_shim_path()}")
+    r = run_polar(naca("2412"), [2.0], XfoilSettings(1e6))
+    p = r.points[0]
+    print(f"NACA 2412, Re 1e6, alpha 2: status {p.status}, CL {p.CL}, CD {p.CD} (reference CL 0.4496, CD 0.00578)")
+    return 0 if p.converged and abs(p.CL - 0.4496) < 0.002 else 1
+
+
+COMMANDS = {
+    ("simulate", "airfoil"): cmd_simulate_airfoil,
+    ("data", "airfoil"): cmd_data_airfoil,
+    ("data", "info"): cmd_data_info,
+    ("check", None): cmd_check,
+}
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """'--alpha -4:12:1' -> '--alpha=-4:12:1': argparse would take '-4:12:1' for an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for token in it:
+        if token in VALUE_OPTIONS:
+            nxt = next(it, None)
+            if nxt is not None and nxt.startswith("-") and nxt[1:2].isdigit():
+                out.append(f"{token}={nxt}")
+                continue
+            out.append(token)
+            if nxt is not None:
+                out.append(nxt)
+            continue
+        out.append(token)
+    return out
+
+
+VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+        handler = COMMANDS[(args.command, getattr(args, "domain", None))]
+        return handler(args)
+    except InputError as exc:
+        print(f"phenograd: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PhenogradError as exc:
+        print(f"phenograd: error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        print("phenograd: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"phenograd: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Run a plain function over many inputs on a local process pool or a Dask cluster.
+
+Results stream back to the caller (the single writer) in completion order as
+``(index, result)`` pairs; the function must be a picklable top-level function
+that returns its failures as values rather than raising. A task whose Dask worker
+dies is rescheduled by Dask on another worker, so it is neither lost nor
+returned twice.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any, Callable, Iterator, Sequence
+
+from .errors import InputError
+
+
+def default_workers() -> int:
+    """Local worker count: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_unordered(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    workers: int | None = None,
+    scheduler: str | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield (index into items, fn(item)) as each finishes.
+
+    workers: local processes (default: all CPUs); 1 runs in this process.
+    scheduler: address of an existing Dask scheduler ("tcp://host:port") or a
+    scheduler JSON file; when given, tasks go to that cluster instead.
+    max_in_flight: bound on submitted-but-unfinished tasks (default 4 per worker).
+    """
+    if scheduler:
+        yield from _run_dask(fn, items, scheduler, max_in_flight)
+        return
+    n = workers or default_workers()
+    if n < 1:
+        raise InputError(f"--workers must be at least 1, got {n}")
+    if n == 1:
+        for i, item in enumerate(items):
+            yield i, fn(item)
+        return
+    limit = max_in_flight or 4 * n
+    # forkserver: workers start from a clean interpreter, not a fork of a process holding torch threads.
+    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("forkserver")) as pool:
+        pending = {}
+        it = iter(enumerate(items))
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < limit:
+                nxt = next(it, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(fn, nxt[1])] = nxt[0]
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield pending.pop(fut), fut.result()
+
+
+def connect(scheduler: str):
+    """A Dask distributed Client for an address or scheduler file; InputError if unreachable."""
+    from distributed import Client
+
+    try:
+        if scheduler.endswith(".json") or os.path.isfile(scheduler):
+            return Client(scheduler_file=scheduler, timeout="10s")
+        return Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
+
+
+def _run_dask(fn, items, scheduler, max_in_flight) -> Iterator[tuple[int, Any]]:
+    from distributed import as_completed
+
+    client = connect(scheduler)
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        limit = max_in_flight or 4 * n_workers
+        it = iter(enumerate(items))
+        index_of = {}
+        batch = []
+        for _ in range(limit):
+            nxt = next(it, None)
+            if nxt is None:
+                break
+            fut = client.submit(fn, nxt[1], pure=False)
+            index_of[fut.key] = nxt[0]
+            batch.append(fut)
+        if not batch:
+            return
+        queue = as_completed(batch, with_results=True)
+        for fut, result in queue:
+            yield index_of.pop(fut.key), result
+            nxt = next(it, None)
+            if nxt is not None:
+                new = client.submit(fn, nxt[1], pure=False)
+                index_of[new.key] = nxt[0]
+                queue.add(new)
+    finally:
+        client.close()
