@@ -9,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 
+from phenograd import cli_catalyst
 from phenograd.simulators.errors import InputError, PhenogradError
 
 EXIT_BAD_INPUT = 2
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("file", help="dataset file (.db)")
     di.add_argument("--json", action="store_true", help="print JSON")
 
+    CATALYST_COMMANDS.update(cli_catalyst.add_commands(sim_sub, data_sub))
+
     # check
     sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")
     return parser
@@ -188,6 +191,8 @@ def cmd_check(args) -> int:
     return 0 if p.converged and abs(p.CL - 0.4496) < 0.002 else 1
 
 
+CATALYST_COMMANDS: dict = {}
+
 COMMANDS = {
     ("simulate", "airfoil"): cmd_simulate_airfoil,
     ("data", "airfoil"): cmd_data_airfoil,
@@ -221,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
-        handler = COMMANDS[(args.command, getattr(args, "domain", None))]
+        key = (args.command, getattr(args, "domain", None))
+        handler = COMMANDS.get(key) or CATALYST_COMMANDS[key]
         return handler(args)
     except InputError as exc:
         print(f"phenograd: error: {exc}", file=sys.stderr)
