@@ -24,6 +24,7 @@ import hashlib
 import math
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -54,6 +55,10 @@ class XfoilSettings:
     n_panels: panel nodes after XFOIL's curvature-based repanelling (PANE).
     max_iter: Newton iterations per angle (ITER).
     timeout_s: wall-clock limit for the whole polar; None = 20 s + 4 s per angle.
+    angle_timeout_s: XFOIL is killed when no angle finishes for this long (a hang).
+    max_restarts: cold restarts after a hang or crash, each from the next angle.
+    timeout_s, angle_timeout_s and max_restarts bound the work; they do not
+    change a converged answer, so they are not part of a dataset's content key.
     """
 
     reynolds: float
@@ -62,6 +67,8 @@ class XfoilSettings:
     n_panels: int = 160
     max_iter: int = 100
     timeout_s: float | None = None
+    angle_timeout_s: float = 10.0
+    max_restarts: int = 3
 
     def validate(self) -> None:
         """Raise InputError for settings XFOIL cannot run."""
@@ -77,6 +84,10 @@ class XfoilSettings:
             raise InputError(f"max_iter {self.max_iter!r} out of range [1, 10000]")
         if self.timeout_s is not None and not (self.timeout_s > 0):
             raise InputError(f"timeout_s {self.timeout_s!r} must be positive")
+        if not (self.angle_timeout_s > 0):
+            raise InputError(f"angle_timeout_s {self.angle_timeout_s!r} must be positive")
+        if not (0 <= int(self.max_restarts) <= 100):
+            raise InputError(f"max_restarts {self.max_restarts!r} out of range [0, 100]")
 
     def timeout_for(self, n_alpha: int) -> float:
         """Wall-clock limit in seconds for a polar of n_alpha angles."""
@@ -106,8 +117,11 @@ class PolarPoint:
 class PolarResult:
     """All angles of one contour at one setting, in ascending alpha.
 
-    status: "ok" (XFOIL ran to the end; angles may still be non-converged),
-    "timeout", or "failed: <reason>". wall_s: seconds the subprocess ran.
+    status: "ok" when XFOIL went through every angle without incident (angles
+    may still be non-converged); otherwise the first incident, "timeout" or
+    "failed: <reason>", after which XFOIL may have been restarted cold at the
+    next angle (restarts). Per-point statuses say which angles have values.
+    wall_s: seconds the XFOIL subprocesses ran in all.
     """
 
     status: str
@@ -115,6 +129,7 @@ class PolarResult:
     settings: XfoilSettings
     wall_s: float = 0.0
     returncode: int | None = None
+    restarts: int = 0
     log_tail: str = field(default="", repr=False)
 
     def to_dict(self) -> dict:
@@ -123,6 +138,7 @@ class PolarResult:
             "settings": asdict(self.settings),
             "wall_s": self.wall_s,
             "returncode": self.returncode,
+            "restarts": self.restarts,
             "points": [asdict(p) for p in self.points],
         }
 
@@ -257,6 +273,11 @@ def _segment_outcomes(log: str) -> list[tuple[bool, float | None]]:
     return outcomes
 
 
+def _not_run(stop_reason: str | None) -> str:
+    why = (stop_reason or "xfoil stopped early").removeprefix("failed: ")
+    return f"not run: {why} at an earlier angle"
+
+
 class _OutOfStep(Exception):
     """XFOIL's console log does not match the angles sent (never silently misattribute)."""
 
@@ -283,9 +304,105 @@ def _assemble(
         elif k == len(outcomes) and stop_reason is not None:
             points.append(PolarPoint(alpha, False, stop_reason))
         else:
-            why = stop_reason or "xfoil stopped early"
-            points.append(PolarPoint(alpha, False, f"not run: {why} at an earlier angle"))
+            points.append(PolarPoint(alpha, False, _not_run(stop_reason)))
     return points
+
+
+@dataclass
+class _Run:
+    """What one XFOIL process left behind."""
+
+    log: str
+    returncode: int | None
+    timed_out: bool
+    wall_s: float
+    up_rows: list[dict]
+    down_rows: list[dict]
+
+
+def _count_new_markers(tail: str, chunk: str) -> tuple[int, str]:
+    """Outcome markers that end inside `chunk` (markers are < 64 characters long)."""
+    combined = tail + chunk
+    n = sum(1 for m in _OUTCOME.finditer(combined) if m.end() > len(tail))
+    return n, combined[-64:]
+
+
+def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down: list[float],
+               env: dict, binary: str, deadline: float) -> _Run:
+    """One XFOIL process over the given sweeps, killed when an angle makes no progress
+    for settings.angle_timeout_s or when the polar's deadline passes."""
+    with tempfile.TemporaryDirectory(prefix="phenograd-xfoil-") as tmp:
+        workdir = Path(tmp)
+        _write_contour(workdir / "foil.dat", foil)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            [binary], cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            proc.stdin.write(_script(settings, up, down).encode())  # a few kB: fits the pipe buffer
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        chunks: list[bytes] = []
+        tail, last_progress, timed_out = "", time.monotonic(), False
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    break
+                chunks.append(data)
+                n, tail = _count_new_markers(tail, data.decode(errors="replace"))
+                if n:
+                    last_progress = time.monotonic()
+            now = time.monotonic()
+            if now - last_progress > settings.angle_timeout_s or now > deadline:
+                timed_out = True
+                break
+        if timed_out:
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        return _Run(
+            log=b"".join(chunks).decode(errors="replace"), returncode=proc.returncode, timed_out=timed_out,
+            wall_s=time.monotonic() - t0, up_rows=_read_polar_rows(workdir / "up.pol"),
+            down_rows=_read_polar_rows(workdir / "down.pol"),
+        )
+
+
+def _interpret(run: _Run, up: list[float], down: list[float]) -> tuple[list[PolarPoint], str | None]:
+    """Points of one run (angles never reached are 'not run: ...') and its stop reason or None."""
+    outcomes = _segment_outcomes(run.log)
+    code = run.returncode
+    if run.timed_out:
+        stop = "timeout"
+    elif code != 0:
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        stop = f"failed: xfoil crashed ({how})"
+    elif len(outcomes) < len(up) + len(down):
+        stop = "failed: xfoil stopped before finishing the sweep (exit code 0)"
+    else:
+        stop = None
+    up_out, down_out = outcomes[: len(up)], outcomes[len(up):]
+    try:
+        up_points = _assemble(up, up_out, run.up_rows, stop)
+        if stop is not None and len(up_out) < len(up):
+            # The run stopped during the upward sweep: the downward one never started.
+            down_points = [PolarPoint(a, False, _not_run(stop)) for a in down]
+        else:
+            down_points = _assemble(down, down_out, run.down_rows, stop)
+    except _OutOfStep as exc:
+        stop = f"failed: {exc}"
+        return [PolarPoint(a, False, stop) for a in up + down], stop
+    return up_points + down_points, stop
 
 
 def run_polar(
@@ -295,8 +412,12 @@ def run_polar(
 
     Angles >= 0 are swept upward from the smallest, then the boundary layer is
     re-initialised and angles < 0 are swept downward, so each point starts from
-    its neighbour's solution. Returns points in ascending alpha. Raises InputError
-    for a bad contour or settings before XFOIL is started.
+    its neighbour's solution. If XFOIL hangs (no angle finishes within
+    settings.angle_timeout_s) or crashes at some angle, that angle is recorded
+    as such and a fresh XFOIL process continues cold from the next angle, at
+    most settings.max_restarts times and within settings.timeout_for(n) seconds
+    in all. Returns points in ascending alpha. Raises InputError for a bad
+    contour or settings before XFOIL is started.
     """
     settings.validate()
     if len(alphas) == 0:
@@ -306,58 +427,37 @@ def run_polar(
     foil = prepare_for_xfoil(contour, name)
     up, down = _sweep_order(alphas)
     binary = xfoil_binary()
-    shim = fpe_shim_path()
-    env = dict(os.environ, LD_PRELOAD=str(shim), GFORTRAN_UNBUFFERED_ALL="y")
-    timeout = settings.timeout_for(len(up) + len(down))
+    env = dict(os.environ, GFORTRAN_UNBUFFERED_ALL="y")
+    if os.environ.get("PHENOGRAD_XFOIL_FPE_SHIM", "1") != "0":  # "0" only to diagnose the trap itself
+        env["LD_PRELOAD"] = str(fpe_shim_path())
+    deadline = time.monotonic() + settings.timeout_for(len(up) + len(down))
 
-    with tempfile.TemporaryDirectory(prefix="phenograd-xfoil-") as tmp:
-        workdir = Path(tmp)
-        _write_contour(workdir / "foil.dat", foil)
-        script = _script(settings, up, down)
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [binary], cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        timed_out = False
-        try:
-            out, _ = proc.communicate(script.encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        wall = time.perf_counter() - t0
-        log = out.decode(errors="replace")
-        up_rows = _read_polar_rows(workdir / "up.pol")
-        down_rows = _read_polar_rows(workdir / "down.pol")
-
-    code = proc.returncode
-    outcomes = _segment_outcomes(log)
-    if timed_out:
-        stop = "timeout"
-    elif code != 0:
-        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        stop = f"failed: xfoil crashed ({how})"
-    elif len(outcomes) < len(up) + len(down):
-        stop = "failed: xfoil stopped before finishing the sweep (exit code 0)"
-    else:
-        stop = None
-    status = stop or "ok"
-
-    up_out, down_out = outcomes[: len(up)], outcomes[len(up):]
-    try:
-        up_points = _assemble(up, up_out, up_rows, stop)
-        if stop is not None and len(up_out) < len(up):
-            # The run stopped during the upward sweep: the downward one never started.
-            down_points = [PolarPoint(a, False, f"not run: {stop} at an earlier angle") for a in down]
-        else:
-            down_points = _assemble(down, down_out, down_rows, stop)
-    except _OutOfStep as exc:
-        status = f"failed: {exc}"
-        up_points = [PolarPoint(a, False, status) for a in up]
-        down_points = [PolarPoint(a, False, status) for a in down]
-    points = sorted(up_points + down_points, key=lambda p: p.alpha)
-    return PolarResult(status, points, settings, wall_s=wall, returncode=code, log_tail=log[-2000:])
+    done: dict[float, PolarPoint] = {}
+    first_stop: str | None = None
+    wall, code, log, restarts = 0.0, None, "", 0
+    while up or down:
+        run = _run_xfoil(foil, settings, up, down, env, binary, deadline)
+        wall += run.wall_s
+        code, log = run.returncode, run.log
+        points, stop = _interpret(run, up, down)
+        for p in points:
+            if not p.status.startswith("not run"):
+                done[p.alpha] = p
+        if stop is None:
+            break
+        first_stop = first_stop or stop
+        up = [a for a in up if a not in done]
+        down = [a for a in down if a not in done]
+        out_of_time = time.monotonic() >= deadline
+        if stop.startswith("failed: xfoil stopped") or out_of_time or restarts >= settings.max_restarts:
+            why = "polar time limit reached" if out_of_time else "no restarts left"
+            for a in up + down:
+                done[a] = PolarPoint(a, False, f"not run: {why} after {stop.removeprefix('failed: ')}")
+            break
+        restarts += 1 if (up or down) else 0
+    points = sorted(done.values(), key=lambda p: p.alpha)
+    return PolarResult(first_stop or "ok", points, settings, wall_s=wall, returncode=code,
+                       restarts=restarts, log_tail=log[-2000:])
 
 
 def parse_alpha_spec(spec: str) -> list[float]:

@@ -1,0 +1,498 @@
+"""Adsorption energies of adsorbates on slabs with any ASE calculator (EMT by default).
+
+A structure is an ASE ``Atoms`` slab + adsorbate carrying OC20 tags: 0 fixed
+subsurface, 1 free surface, 2 adsorbate. Tag-0 atoms are held fixed (FixAtoms);
+the clean slab is the same structure without its tag-2 atoms. Both are relaxed
+with BFGS to ``fmax`` (eV/Å) within ``steps`` steps, and
+
+    E_ads = E(relaxed adslab) - E(relaxed clean slab) - sum over adsorbate atoms of mu_X
+
+with gas references from the same calculator (the OC20 convention, eV):
+mu_H = E(H2)/2, mu_O = E(H2O) - E(H2), mu_N = E(N2)/2, mu_C = E(CO) - mu_O.
+
+Calculators are named by a spec ``"module:factory"`` (``factory()`` returns an
+ASE calculator; a class works) or ``None``/``"emt"`` for ASE's EMT. ASE's EMT
+has real parameters for Al, Cu, Ag, Au, Ni, Pd and Pt only; its H, C, N and O
+parameters are marked "just for fun" in ASE's source, so EMT adsorption energies
+are a cheap, deterministic toy ground truth, not chemistry. CHGNet is an
+optional higher-fidelity backend whose wheel carries its weights
+(``pip install chgnet``; ``--calculator chgnet.model.dynamics:CHGNetCalculator``).
+
+Each relaxation is bounded (steps and an optional wall-clock limit) and returns
+its failures as values: ``status`` is "ok", "failed: reason" or "timeout".
+After relaxation, AdsorbML's anomaly checks flag the result (connectivity from
+ASE's covalent-radius ``natural_cutoffs``): ``desorbed``, ``dissociated``,
+``reconstructed`` (slab bonds differ from the relaxed clean slab's beyond a 1.5x
+cushion), ``intercalated`` (bonded to a fixed atom); plus ``site_changed`` when
+the binding atom's site kind (ontop, bridge, fcc, hcp, hollow) differs from the
+initial one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+from ase.constraints import FixAtoms
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
+from ase.geometry import find_mic
+from ase.neighborlist import NeighborList, natural_cutoffs
+from ase.optimize import BFGS
+
+from .errors import InputError
+
+TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
+GAS_MOLECULES = ("H2", "H2O", "N2", "CO")
+REFERENCE_ELEMENTS = ("H", "C", "N", "O")
+ANOMALIES = ("desorbed", "dissociated", "site_changed", "reconstructed", "intercalated")
+DEFAULT_CALCULATOR = "ase.calculators.emt:EMT"
+# Pairs closer than this fraction of their covalent-radius sum are "overlapping".
+OVERLAP_FRACTION = 0.6
+# AdsorbML's cushions on covalent radii (fairchem DetectTrajAnomaly defaults).
+SURFACE_CHANGE_MULT = 1.5
+DESORPTION_MULT = 1.5
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    """BFGS relaxation settings (the reference protocol).
+
+    fmax: force convergence threshold, eV/Å. steps: BFGS step limit.
+    maxstep: largest BFGS step per atom, Å (ASE's default 0.2).
+    max_slab_displacement: a slab atom moving further than this (Å) means the
+    relaxation blew up. timeout_s: wall-clock limit per relaxation (None = none).
+    gas_fmax: force threshold for the gas reference molecules, eV/Å.
+    """
+
+    fmax: float = 0.05
+    steps: int = 300
+    maxstep: float = 0.2
+    max_slab_displacement: float = 3.0
+    timeout_s: float | None = None
+    gas_fmax: float = 0.01
+
+    def validate(self) -> None:
+        if not (math.isfinite(self.fmax) and self.fmax > 0):
+            raise InputError(f"fmax must be a positive number of eV/Å, got {self.fmax!r}")
+        if not (1 <= int(self.steps) <= 100000):
+            raise InputError(f"steps must be within [1, 100000], got {self.steps!r}")
+        if not (self.maxstep > 0 and self.max_slab_displacement > 0 and self.gas_fmax > 0):
+            raise InputError("maxstep, max_slab_displacement and gas_fmax must be positive")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise InputError(f"timeout_s must be positive, got {self.timeout_s!r}")
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# ----------------------------------------------------------------------------- calculators
+
+
+def calculator_spec(spec: str | None) -> str:
+    """Canonical spec string: None and 'emt' mean ASE's EMT."""
+    if spec is None or spec.strip().lower() == "emt":
+        return DEFAULT_CALCULATOR
+    spec = spec.strip()
+    if spec.count(":") != 1 or not all(spec.split(":")):
+        raise InputError(f"bad calculator {spec!r}: use module:factory, e.g. ase.calculators.emt:EMT")
+    return spec
+
+
+@lru_cache(maxsize=8)
+def _factory(spec: str):
+    module_name, attr = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"calculator {spec!r}: cannot import {module_name} ({exc})") from None
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise InputError(f"calculator {spec!r}: {module_name} has no {attr!r}")
+    if not callable(factory):
+        raise InputError(f"calculator {spec!r}: {attr} is not callable")
+    return factory
+
+
+@lru_cache(maxsize=8)
+def get_calculator(spec: str | None = None):
+    """One ASE calculator instance per spec and process (built by calling factory())."""
+    spec = calculator_spec(spec)
+    try:
+        calc = _factory(spec)()
+    except InputError:
+        raise
+    except Exception as exc:  # a plug-in may raise anything while constructing
+        raise InputError(f"calculator {spec!r} failed to construct: {type(exc).__name__}: {exc}") from None
+    if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
+        raise InputError(f"calculator {spec!r}: factory returned {type(calc).__name__}, not an ASE calculator")
+    return calc
+
+
+def supported_elements(spec: str | None = None) -> frozenset[str] | None:
+    """Elements the calculator has parameters for, or None when it does not say.
+
+    EMT: its parameter table. Other calculators may expose ``supported_elements``.
+    """
+    calc = get_calculator(spec)
+    from ase.calculators.emt import EMT, parameters
+
+    if isinstance(calc, EMT):
+        return frozenset(parameters)
+    listed = getattr(calc, "supported_elements", None)
+    return frozenset(listed) if listed else None
+
+
+def check_elements(symbols, spec: str | None = None, what: str = "structure") -> None:
+    """InputError naming the first unknown element or one the calculator cannot handle."""
+    allowed = supported_elements(spec)
+    for s in dict.fromkeys(symbols):
+        if s not in atomic_numbers or s == "X":
+            raise InputError(f"{what}: unknown element {s!r}")
+        if allowed is not None and s not in allowed:
+            name = calculator_spec(spec).split(":")[-1]
+            raise InputError(f"{what}: calculator {name} cannot handle {s} (it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})")
+
+
+# ----------------------------------------------------------------------------- relaxation
+
+
+class _Stop(Exception):
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass
+class Relaxation:
+    """Outcome of one relaxation. energy in eV, positions (N, 3) in Å (None when failed)."""
+
+    status: str
+    energy: float | None = None
+    positions: np.ndarray | None = None
+    converged: bool = False
+    steps: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = RelaxSettings(),
+          fmax: float | None = None, watch: np.ndarray | None = None) -> Relaxation:
+    """Relax a copy of atoms (constraints kept) with BFGS and the calculator of spec.
+
+    watch: boolean mask (N,) of atoms whose displacement beyond
+    settings.max_slab_displacement counts as a blow-up (default: all atoms).
+    Never raises for calculator trouble: that becomes a "failed: ..." status.
+    """
+    t0 = time.perf_counter()
+    work = atoms.copy()
+    work.calc = get_calculator(spec)
+    start = work.get_positions()
+    mask = np.ones(len(work), bool) if watch is None else np.asarray(watch, bool)
+    opt = BFGS(work, logfile=None, maxstep=settings.maxstep)
+
+    def guard():
+        # Runs before each step: stop on values that would poison the BFGS update.
+        e = work.get_potential_energy()
+        f = work.get_forces()
+        if not (np.isfinite(e) and np.all(np.isfinite(f))):
+            raise _Stop(f"failed: relaxation blew up: non-finite energy or forces at step {opt.nsteps}")
+        moved = np.linalg.norm(work.positions[mask] - start[mask], axis=1) if mask.any() else np.zeros(1)
+        if moved.max() > settings.max_slab_displacement:
+            raise _Stop(f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å (limit {settings.max_slab_displacement:g} Å)")
+        if settings.timeout_s is not None and time.perf_counter() - t0 > settings.timeout_s:
+            raise _Stop("timeout")
+
+    opt.attach(guard, interval=1)
+    try:
+        converged = bool(opt.run(fmax=settings.fmax if fmax is None else fmax, steps=int(settings.steps)))
+        energy = float(work.get_potential_energy())
+    except _Stop as stop:
+        return Relaxation(stop.status, steps=opt.nsteps, wall_s=time.perf_counter() - t0)
+    except Exception as exc:  # calculators raise anything; keep the worker alive
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        return Relaxation(f"failed: calculator error: {msg}", steps=opt.nsteps, wall_s=time.perf_counter() - t0)
+    return Relaxation("ok", energy, work.get_positions(), converged, opt.nsteps, time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def gas_molecule(name: str) -> Atoms:
+    """An ASE g2 molecule centred in a periodic box with 8 Å of vacuum on each side."""
+    m = molecule(name)
+    m.center(vacuum=8.0)
+    m.pbc = True
+    return m
+
+
+@dataclass(frozen=True)
+class References:
+    """Relaxed gas energies E(H2), E(H2O), E(N2), E(CO) and chemical potentials mu_X (eV)."""
+
+    calculator: str
+    gas: dict
+    mu: dict
+
+    def adsorbate_reference(self, symbols) -> float:
+        """Sum of mu_X over the adsorbate's atoms (eV); InputError for an element with no reference."""
+        total = 0.0
+        for s in symbols:
+            if s not in self.mu:
+                raise InputError(f"no gas reference for adsorbate element {s} (references exist for {', '.join(REFERENCE_ELEMENTS)})")
+            total += self.mu[s]
+        return total
+
+    def as_dict(self) -> dict:
+        return {"calculator": self.calculator, "gas": dict(self.gas), "mu": dict(self.mu)}
+
+
+def gas_references(spec: str | None = None, settings: RelaxSettings = RelaxSettings()) -> References:
+    """Relax H2, H2O, N2 and CO with the calculator and derive mu_H, mu_O, mu_N, mu_C (eV)."""
+    spec = calculator_spec(spec)
+    gas = {}
+    for name in GAS_MOLECULES:
+        r = relax(gas_molecule(name), spec, settings, fmax=settings.gas_fmax)
+        if not r.ok:
+            raise InputError(f"calculator {spec}: relaxing the gas reference {name} failed ({r.status})")
+        gas[name] = r.energy
+    mu_o = gas["H2O"] - gas["H2"]
+    mu = {"H": gas["H2"] / 2, "O": mu_o, "N": gas["N2"] / 2, "C": gas["CO"] - mu_o}
+    return References(spec, gas, mu)
+
+
+# ----------------------------------------------------------------------------- structures
+
+
+def check_structure(atoms: Atoms, spec: str | None = None, what: str = "structure") -> None:
+    """InputError for a structure phenograd cannot label: no adsorbate tag, no slab,
+    unknown or unsupported elements, overlapping atoms, or non-finite positions."""
+    if len(atoms) == 0:
+        raise InputError(f"{what}: no atoms")
+    tags = atoms.get_tags()
+    if not np.isin(tags, (TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE)).all():
+        raise InputError(f"{what}: tags must be 0 (fixed subsurface), 1 (free surface) or 2 (adsorbate), found {sorted(set(tags.tolist()))}")
+    if not (tags == TAG_ADSORBATE).any():
+        raise InputError(f"{what}: no adsorbate (no atom has tag 2; OC20 tags: 0 fixed subsurface, 1 free surface, 2 adsorbate)")
+    if (tags == TAG_ADSORBATE).all():
+        raise InputError(f"{what}: no slab (every atom has the adsorbate tag 2)")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise InputError(f"{what}: non-finite atomic positions")
+    check_elements(atoms.get_chemical_symbols(), spec, what)
+    if atoms.pbc.any() and abs(np.linalg.det(atoms.cell[:])) < 1e-6:
+        raise InputError(f"{what}: periodic but the cell has no volume")
+    i, j, d = closest_pair(atoms)
+    limit = OVERLAP_FRACTION * (covalent_radii[atoms.numbers[i]] + covalent_radii[atoms.numbers[j]])
+    if d < limit:
+        raise InputError(f"{what}: overlapping atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {d:.2f} Å apart (< {limit:.2f} Å)")
+
+
+def closest_pair(atoms: Atoms) -> tuple[int, int, float]:
+    """Indices and distance (Å, minimum image) of the closest pair of atoms."""
+    if len(atoms) < 2:
+        return 0, 0, math.inf
+    d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+    np.fill_diagonal(d, np.inf)
+    i, j = np.unravel_index(np.argmin(d), d.shape)
+    return int(i), int(j), float(d[i, j])
+
+
+def with_protocol_constraints(atoms: Atoms) -> Atoms:
+    """A copy whose only constraint is FixAtoms on the tag-0 atoms (the protocol)."""
+    out = atoms.copy()
+    out.set_constraint(FixAtoms(mask=out.get_tags() == TAG_FIXED))
+    return out
+
+
+def clean_slab_of(adslab: Atoms) -> Atoms:
+    """The adslab without its adsorbate (tag-2 atoms), with the protocol constraint."""
+    return with_protocol_constraints(adslab[adslab.get_tags() != TAG_ADSORBATE])
+
+
+# ----------------------------------------------------------------------------- sites and anomalies
+
+
+def _connectivity(atoms: Atoms, mult: float = 1.0) -> np.ndarray:
+    nl = NeighborList(natural_cutoffs(atoms, mult=mult), self_interaction=False, bothways=True)
+    nl.update(atoms)
+    return nl.get_connectivity_matrix(sparse=False).astype(bool)
+
+
+def binding_atom(atoms: Atoms) -> int:
+    """Index of the adsorbate atom closest to any slab atom (the binding atom)."""
+    tags = atoms.get_tags()
+    ads = np.flatnonzero(tags == TAG_ADSORBATE)
+    slab = np.flatnonzero(tags != TAG_ADSORBATE)
+    d = np.array([atoms.get_distances(i, slab, mic=True).min() for i in ads])
+    return int(ads[np.argmin(d)])
+
+
+def site_kind(atoms: Atoms, index: int | None = None, tolerance: float = 1.2) -> str:
+    """Site kind of an adsorbate atom from its coordination to slab atoms.
+
+    Slab atoms within ``tolerance`` x the shortest adsorbate-slab distance count
+    as bonded: 1 -> ontop, 2 -> bridge, 3 -> fcc or hcp (hcp when an atom of
+    the layer right below the three lies under the site), 4 or more -> hollow.
+    """
+    index = binding_atom(atoms) if index is None else index
+    slab = np.flatnonzero(atoms.get_tags() != TAG_ADSORBATE)
+    vec, dist = find_mic(atoms.positions[slab] - atoms.positions[index], atoms.cell, atoms.pbc)
+    bonded = dist <= tolerance * dist.min()
+    n = int(bonded.sum())
+    if n == 1:
+        return "ontop"
+    if n == 2:
+        return "bridge"
+    if n >= 4:
+        return "hollow"
+    # Three-fold: fcc or hcp depends on whether the next layer down has an atom under the hollow.
+    tri = vec[bonded]  # (3, 3) vectors from the adsorbate atom to the three bonded atoms
+    nn = np.mean([np.linalg.norm(tri[a] - tri[b]) for a, b in ((0, 1), (1, 2), (0, 2))])
+    spacing = nn * math.sqrt(2.0 / 3.0)  # fcc(111) interlayer spacing for this bond length
+    z_hollow = tri[:, 2].mean()
+    lateral = np.hypot(*(vec[:, :2] - tri[:, :2].mean(axis=0)).T)
+    under = ~bonded & (vec[:, 2] < z_hollow - 0.3) & (lateral < 0.35 * nn)
+    if under.any() and z_hollow - vec[under, 2].max() < 1.5 * spacing:
+        return "hcp"
+    return "fcc"
+
+
+def detect_anomalies(initial: Atoms, final: Atoms, final_slab: Atoms | None) -> list[str]:
+    """AdsorbML's anomaly flags for a relaxed adslab, plus site_changed.
+
+    initial, final: the adslab before and after relaxation (same atom order, tags).
+    final_slab: the relaxed clean slab (atoms in the adslab's slab order), or None
+    to compare with the initial slab.
+    """
+    tags = initial.get_tags()
+    ads = np.flatnonzero(tags == TAG_ADSORBATE)
+    slab = np.flatnonzero(tags != TAG_ADSORBATE)
+    fixed = np.flatnonzero(tags == TAG_FIXED)
+    flags = []
+    conn = _connectivity(final, DESORPTION_MULT)
+    if not conn[np.ix_(ads, slab)].any():
+        flags.append("desorbed")
+    if len(ads) > 1 and not np.array_equal(_connectivity(initial[ads]), _connectivity(final[ads])):
+        flags.append("dissociated")
+    if "desorbed" not in flags and site_kind(initial) != site_kind(final):
+        flags.append("site_changed")
+    ref = initial[slab] if final_slab is None else final_slab
+    relaxed_slab = final[slab]
+    a1, a15 = _connectivity(relaxed_slab), _connectivity(relaxed_slab, SURFACE_CHANGE_MULT)
+    s1, s15 = _connectivity(ref), _connectivity(ref, SURFACE_CHANGE_MULT)
+    if (a1 & ~s15).any() or (s1 & ~a15).any():
+        flags.append("reconstructed")
+    if len(fixed) and _connectivity(final)[np.ix_(ads, fixed)].any():
+        flags.append("intercalated")
+    return flags
+
+
+# ----------------------------------------------------------------------------- adsorption energy
+
+
+@dataclass
+class SlabResult:
+    """A relaxed clean slab: status, energy (eV), relaxed positions (N, 3) Å, converged, steps."""
+
+    status: str
+    energy: float | None = None
+    positions: np.ndarray | None = None
+    converged: bool = False
+    steps: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class AdsorptionResult:
+    """One labelled structure.
+
+    e_ads = e_adslab - e_slab - e_reference (all eV); initial and relaxed are the
+    adslab before and after relaxation (relaxed is None when it failed); steps and
+    converged refer to the adslab relaxation; anomalies is a subset of ANOMALIES.
+    """
+
+    status: str
+    initial: Atoms
+    relaxed: Atoms | None = None
+    e_ads: float | None = None
+    e_adslab: float | None = None
+    e_slab: float | None = None
+    e_reference: float | None = None
+    converged: bool = False
+    steps: int = 0
+    anomalies: list[str] = field(default_factory=list)
+    site_initial: str | None = None
+    site_final: str | None = None
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def summary(self) -> dict:
+        """JSON-ready labels (no structures)."""
+        keys = ("status", "e_ads", "e_adslab", "e_slab", "e_reference", "converged", "steps",
+                "anomalies", "site_initial", "site_final", "wall_s")
+        return {k: getattr(self, k) for k in keys}
+
+
+def relax_slab(slab: Atoms, spec: str | None = None, settings: RelaxSettings = RelaxSettings()) -> SlabResult:
+    """Relax a clean slab (its tag-0 atoms fixed)."""
+    r = relax(with_protocol_constraints(slab), spec, settings)
+    return SlabResult(r.status, r.energy, r.positions, r.converged, r.steps, r.wall_s)
+
+
+def adsorption_energy(
+    adslab: Atoms,
+    spec: str | None = None,
+    settings: RelaxSettings = RelaxSettings(),
+    references: References | None = None,
+    slab: SlabResult | None = None,
+) -> AdsorptionResult:
+    """Relax adslab (and its clean slab unless `slab` gives it) and return E_ads with anomalies.
+
+    Bad structures raise InputError (call check_structure first to reject them
+    early); calculator trouble becomes a result with a failed or timeout status.
+    """
+    check_structure(adslab, spec)
+    t0 = time.perf_counter()
+    initial = with_protocol_constraints(adslab)
+    refs = references or gas_references(spec, settings)
+    tags = initial.get_tags()
+    e_ref = refs.adsorbate_reference(initial[tags == TAG_ADSORBATE].get_chemical_symbols())
+    clean = slab if slab is not None else relax_slab(clean_slab_of(initial), spec, settings)
+    result = AdsorptionResult("ok", initial, e_slab=clean.energy, e_reference=e_ref, site_initial=site_kind(initial))
+    if not clean.ok:
+        result.status = f"{clean.status} (clean slab)" if clean.status != "timeout" else "timeout"
+        result.wall_s = time.perf_counter() - t0
+        return result
+    r = relax(initial, spec, settings, watch=tags != TAG_ADSORBATE)
+    result.steps, result.converged = r.steps, r.converged
+    if r.ok:
+        relaxed = initial.copy()
+        relaxed.positions = r.positions
+        final_slab = initial[tags != TAG_ADSORBATE]
+        final_slab.positions = clean.positions
+        result.relaxed = relaxed
+        result.e_adslab = r.energy
+        result.e_ads = r.energy - clean.energy - e_ref
+        result.anomalies = detect_anomalies(initial, relaxed, final_slab)
+        result.site_final = site_kind(relaxed)
+    else:
+        result.status = r.status
+    result.wall_s = time.perf_counter() - t0
+    return result
