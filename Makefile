@@ -39,6 +39,13 @@ data-release: setup
 		--polars-per-shape 3 --seed 0
 	$(PY) -m phenograd.datasets.release pack data/airfoil_v1.db
 
+# The catalyst data release: EMT adsorption energies (resumable: run again to continue; see README).
+.PHONY: catalyst-release
+catalyst-release: setup
+	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
+	$(VENV)/bin/phenograd data catalyst --out data/catalyst_v1.db --n 24000 --seed 0
+	$(PY) -m phenograd.datasets.release pack data/catalyst_v1.db
+
 benchmark: setup
 	$(PY) benchmarks/xfoil_throughput.py
 

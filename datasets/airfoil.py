@@ -1,11 +1,7 @@
-"""Airfoil geometry: Kulfan CST in torch, NACA sections, normalisation, checks, real airfoils.
+"""Airfoil geometry in NumPy: NACA sections, normalisation, checks, the real-airfoil database.
 
-Conventions (NeuralFoil's, so results compare):
+(The differentiable CST parameterisation lives in :mod:`phenograd.datasets.cst`.)
 
-* A CST design is a vector of 18 numbers, shape (..., 18):
-  ``[upper_weights(8), lower_weights(8), leading_edge_weight, te_thickness]``
-  with class function exponents N1 = 0.5, N2 = 1.0 and Kulfan's leading-edge
-  modification ``le_weight * x * (1 - x)**(n_weights + 0.5)`` on both surfaces.
 * Coordinates are float arrays (N, 2) of x/c, y/c in Selig order (trailing edge,
   upper surface, leading edge, lower surface, trailing edge), chord 1, leading
   edge at the origin.
@@ -17,150 +13,38 @@ Conventions (NeuralFoil's, so results compare):
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from math import comb
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from phenograd.simulators.contour import check_not_self_crossing, drop_duplicate_neighbours, prepare_for_xfoil
 from phenograd.simulators.errors import InputError
 
+from .cache import cached_arrays
 from .datfile import read_dat
 
-N_WEIGHTS = 8
-N_CST = 2 * N_WEIGHTS + 2
-N1, N2 = 0.5, 1.0
 DEFAULT_POINTS_PER_SIDE = 121
 TEST_FRACTION_PERCENT = 20
 
-CST_NAMES = tuple(
-    [f"upper_{i}" for i in range(N_WEIGHTS)] + [f"lower_{i}" for i in range(N_WEIGHTS)] + ["le_weight", "te_thickness"]
-)
 
 
-# --------------------------------------------------------------------------- CST
+# --------------------------------------------------------------------------- stations
 
 
-def cosine_spacing(n: int, dtype=torch.float64) -> torch.Tensor:
+def cosine_spacing(n: int) -> np.ndarray:
     """n chordwise stations x in [0, 1], clustered at both edges, shape (n,)."""
-    theta = torch.linspace(0.0, math.pi, n, dtype=dtype)
-    return 0.5 * (1.0 - torch.cos(theta))
+    return 0.5 * (1.0 - np.cos(np.linspace(0.0, math.pi, n)))
 
 
-def cst_basis(x: torch.Tensor, n_weights: int = N_WEIGHTS) -> torch.Tensor:
-    """Class function times Bernstein basis, shape (len(x), n_weights)."""
-    order = n_weights - 1
-    k = torch.arange(n_weights, dtype=x.dtype)
-    binom = torch.tensor([comb(order, i) for i in range(n_weights)], dtype=x.dtype)
-    xx = x[:, None]
-    bern = binom * xx**k * (1.0 - xx) ** (order - k)
-    return (xx**N1 * (1.0 - xx) ** N2) * bern
-
-
-def cst_surfaces(params: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper and lower y/c at stations x for CST designs.
-
-    params: (..., 18); x: (n,) in [0, 1]. Returns two tensors of shape (..., n).
-    Differentiable in params (and in x away from x = 0).
-    """
-    if params.shape[-1] != N_CST:
-        raise InputError(f"CST design must have {N_CST} values, got {params.shape[-1]}")
-    basis = cst_basis(x).to(params.dtype)
-    wu, wl = params[..., :N_WEIGHTS], params[..., N_WEIGHTS : 2 * N_WEIGHTS]
-    le, te = params[..., -2:-1], params[..., -1:]
-    lem = x * (1.0 - x) ** (N_WEIGHTS + 0.5)
-    y_up = wu @ basis.T + x * te / 2 + le * lem
-    y_lo = wl @ basis.T - x * te / 2 + le * lem
-    return y_up, y_lo
-
-
-def cst_coordinates(params: torch.Tensor, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE) -> torch.Tensor:
-    """Selig-ordered contour of CST designs, shape (..., 2*n_points_per_side - 1, 2).
-
-    Differentiable end to end with respect to params (..., 18).
-    """
-    x = cosine_spacing(n_points_per_side, dtype=params.dtype)
-    y_up, y_lo = cst_surfaces(params, x)
-    xs = torch.cat([x.flip(0), x[1:]])
-    ys = torch.cat([y_up.flip(-1), y_lo[..., 1:]], dim=-1)
-    return torch.stack([xs.expand_as(ys), ys], dim=-1)
-
-
-def cst_to_coordinates(params, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE) -> np.ndarray:
-    """NumPy convenience: (18,) CST vector -> (2n-1, 2) contour; checks values first."""
-    arr = np.asarray(params, dtype=float)
-    check_cst(arr)
-    return cst_coordinates(torch.as_tensor(arr), n_points_per_side).numpy()
-
-
-#: Loose physical bounds for a single CST value; anything outside is not an airfoil.
-CST_ABS_LIMIT = 2.0
-TE_THICKNESS_MAX = 0.1
-
-
-def check_cst(params: np.ndarray, name: str = "CST design") -> None:
-    """Raise InputError for a malformed or out-of-range CST vector (18,)."""
-    arr = np.asarray(params, dtype=float)
-    if arr.shape != (N_CST,):
-        raise InputError(f"{name}: expected {N_CST} values, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name}: contains NaN or infinite values")
-    if np.any(np.abs(arr[:-1]) > CST_ABS_LIMIT):
-        i = int(np.argmax(np.abs(arr[:-1])))
-        raise InputError(f"{name}: {CST_NAMES[i]} = {arr[i]:.4g} outside [-{CST_ABS_LIMIT}, {CST_ABS_LIMIT}]")
-    if not (0.0 <= arr[-1] <= TE_THICKNESS_MAX):
-        raise InputError(f"{name}: te_thickness = {arr[-1]:.4g} outside [0, {TE_THICKNESS_MAX}]")
-
-
-def fit_cst(coordinates: np.ndarray, n_fit_points: int = 201) -> np.ndarray:
-    """Least-squares CST vector (18,) of a normalised Selig contour (N, 2).
-
-    Each surface is interpolated at cosine-spaced stations and the (linear) CST
-    model is fitted by scipy's bounded linear least squares with te_thickness >= 0.
-    """
-    from scipy.optimize import lsq_linear
-
-    coords = np.asarray(coordinates, dtype=float)
-    le = int(np.argmin(coords[:, 0]))
-    upper = coords[: le + 1][::-1]
-    lower = coords[le:]
-    x = cosine_spacing(n_fit_points).numpy()
-    yu = _interp_surface(upper, x)
-    yl = _interp_surface(lower, x)
-    basis = cst_basis(torch.as_tensor(x)).numpy()
-    lem = x * (1.0 - x) ** (N_WEIGHTS + 0.5)
-    zeros = np.zeros_like(basis)
-    a_up = np.hstack([basis, zeros, lem[:, None], x[:, None] / 2])
-    a_lo = np.hstack([zeros, basis, lem[:, None], -x[:, None] / 2])
-    a = np.vstack([a_up, a_lo])
-    b = np.concatenate([yu, yl])
-    lower_b = np.full(N_CST, -np.inf)
-    upper_b = np.full(N_CST, np.inf)
-    lower_b[-1] = 0.0
-    return lsq_linear(a, b, bounds=(lower_b, upper_b), method="bvls").x
-
-
-def _interp_surface(surface: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """y of one surface (points from leading to trailing edge) at stations x."""
+def surface_y(surface: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y of one surface (points (M, 2), any order along x) interpolated at stations x."""
     order = np.argsort(surface[:, 0], kind="stable")
-    xs, ys = surface[order, 0], surface[order, 1]
-    return np.interp(x, xs, ys)
-
-
-def fit_error(coordinates: np.ndarray, params: np.ndarray, n_stations: int = 201) -> float:
-    """Largest |y_fit - y| over both surfaces at cosine-spaced stations, in chords."""
-    coords = np.asarray(coordinates, dtype=float)
-    le = int(np.argmin(coords[:, 0]))
-    x = cosine_spacing(n_stations).numpy()
-    yu, yl = cst_surfaces(torch.as_tensor(params), torch.as_tensor(x))
-    err_u = np.abs(yu.numpy() - _interp_surface(coords[: le + 1][::-1], x))
-    err_l = np.abs(yl.numpy() - _interp_surface(coords[le:], x))
-    return float(max(err_u.max(), err_l.max()))
+    return np.interp(x, surface[order, 0], surface[order, 1])
 
 
 # --------------------------------------------------------------------------- NACA
@@ -182,7 +66,7 @@ def naca(code: str, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE, thickness_
     t = int(text[-2:]) / 100.0
     if not 0.01 <= t <= 0.40:
         raise InputError(f"NACA {text}: thickness {t:.2f} outside [0.01, 0.40]")
-    x = cosine_spacing(n_points_per_side).numpy()
+    x = cosine_spacing(n_points_per_side)
     yt = 5 * t * (0.2969 * np.sqrt(x) - 0.1260 * x - 0.3516 * x**2 + 0.2843 * x**3 - 0.1015 * x**4)
     if len(text) == 4:
         m, p = int(text[0]) / 100.0, int(text[1]) / 10.0
@@ -249,7 +133,7 @@ def thickness_distribution(coordinates: np.ndarray, x: np.ndarray) -> np.ndarray
     """Upper minus lower y of a normalised Selig contour at stations x (same shape as x)."""
     c = np.asarray(coordinates, dtype=float)
     le = int(np.argmin(c[:, 0]))
-    return _interp_surface(c[: le + 1][::-1], x) - _interp_surface(c[le:], x)
+    return surface_y(c[: le + 1], x) - surface_y(c[le:], x)
 
 
 def check_airfoil(
@@ -278,7 +162,7 @@ def check_airfoil(
     if np.min(c[:, 0]) < -0.02 or np.max(c[:, 0]) > 1.02:
         raise InputError(f"{name}: points lie outside the chord after normalisation; not a Selig-ordered airfoil")
     check_not_self_crossing(c, name)
-    x = cosine_spacing(101).numpy()[1:-1]
+    x = cosine_spacing(101)[1:-1]
     t = thickness_distribution(c, x)
     if np.min(t) < -1e-4:
         raise InputError(f"{name}: upper and lower surfaces cross (negative thickness near x/c={x[np.argmin(t)]:.3f})")
@@ -315,18 +199,40 @@ def database_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "geometry" / "airfoil" / "airfoil_database"
 
 
-@lru_cache(maxsize=1)
-def _load_database() -> tuple[tuple[RealAirfoil, ...], tuple[tuple[str, str], ...]]:
-    good, bad = [], []
+def _read_database() -> dict:
+    """Parse and check every database file (a few seconds); arrays for the cache."""
+    names, coords, bad = [], [], []
     for path in sorted(database_dir().glob("*.dat")):
         try:
             dat = read_dat(path)
-            coords = prepare_for_xfoil(check_airfoil(dat.coordinates, path.stem), path.stem)
+            c = prepare_for_xfoil(check_airfoil(dat.coordinates, path.stem), path.stem)
         except InputError as exc:
-            bad.append((path.stem, str(exc)))
+            bad.append([path.stem, str(exc).replace(str(path), path.name)])
             continue
-        good.append(RealAirfoil(path.stem, coords, split_of(path.stem)))
-    return tuple(good), tuple(bad)
+        names.append(path.stem)
+        coords.append(c)
+    return {
+        "names": np.array(names),
+        "lengths": np.array([len(c) for c in coords]),
+        "coords": np.concatenate(coords),
+        "rejected": np.array(json.dumps(bad)),
+    }
+
+
+@lru_cache(maxsize=1)
+def _load_database() -> tuple[tuple[RealAirfoil, ...], tuple[tuple[str, str], ...]]:
+    folder = database_dir()
+    listing = sorted((p.name, p.stat().st_size) for p in folder.glob("*.dat"))
+    here = Path(__file__).parent
+    sources = [here / "airfoil.py", here / "datfile.py", here.parent / "simulators" / "contour.py"]
+    sources = [s for s in sources if s.exists()] or [Path(__file__)]
+    data = cached_arrays("uiuc-database", listing, sources, _read_database)
+    splits = np.cumsum(data["lengths"])[:-1]
+    good = tuple(
+        RealAirfoil(str(n), c, split_of(str(n))) for n, c in zip(data["names"], np.split(data["coords"], splits))
+    )
+    bad = tuple((n, r) for n, r in json.loads(str(data["rejected"])))
+    return good, bad
 
 
 def real_airfoils(split: str = "all") -> list[RealAirfoil]:

@@ -19,7 +19,8 @@ from phenograd.simulators.errors import InputError
 from phenograd.simulators.parallel import run_unordered
 from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings, run_polar
 
-from .airfoil import cst_coordinates, fit_cst, real_airfoils
+from .airfoil import real_airfoils
+from .cst import cst_coordinates, fit_cst
 from .airfoil_sampling import mixed_shapes, reynolds_samples, sobol_shapes
 from .polar_store import PolarStore, ShapeRecord, polar_key, quantize
 

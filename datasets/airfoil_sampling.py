@@ -18,20 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from phenograd.simulators.errors import InputError
 
-from .airfoil import (
-    N_CST,
-    N_WEIGHTS,
-    cosine_spacing,
-    cst_surfaces,
-    fit_cst,
-    real_airfoils,
-)
+from .airfoil import cosine_spacing, real_airfoils
+from .cache import cached_arrays
+from .cst import N_CST, N_WEIGHTS, cst_surfaces, fit_cst
 
 MIN_MAX_THICKNESS = 0.03
 MAX_MAX_THICKNESS = 0.30
@@ -47,9 +43,14 @@ class CstStatistics:
 
 @lru_cache(maxsize=1)
 def training_cst() -> CstStatistics:
-    """CST fits of every real training airfoil (deterministic; a few seconds)."""
+    """CST fits of every real training airfoil (deterministic; cached on disk after the first call)."""
     foils = real_airfoils("train")
-    params = np.stack([fit_cst(a.coordinates) for a in foils])
+
+    def compute() -> dict:
+        return {"params": np.stack([fit_cst(a.coordinates) for a in foils])}
+
+    key = [(a.name, len(a.coordinates), float(a.coordinates.sum())) for a in foils]
+    params = cached_arrays("training-cst", key, [Path(__file__).with_name("cst.py")], compute)["params"]
     return CstStatistics(params=params, names=tuple(a.name for a in foils))
 
 
@@ -66,7 +67,7 @@ def _from_camber_thickness(q: np.ndarray) -> np.ndarray:
 def valid_mask(params: np.ndarray) -> np.ndarray:
     """Which CST designs (n, 18) are plausible airfoils: positive thickness
     everywhere aft of the leading edge, max thickness in [3 %, 30 %] of chord."""
-    x = cosine_spacing(101)[1:-1]
+    x = torch.as_tensor(cosine_spacing(101)[1:-1])
     yu, yl = cst_surfaces(torch.as_tensor(params, dtype=torch.float64), x)
     t = (yu - yl).numpy()
     ok = (t.min(axis=1) > 1e-4) & (t.max(axis=1) >= MIN_MAX_THICKNESS) & (t.max(axis=1) <= MAX_MAX_THICKNESS)

@@ -413,3 +413,45 @@ def place_adsorbate(slab: Atoms, adsorbate: str, xy) -> Atoms:
     out.extend(ads)
     out.set_constraint(FixAtoms(mask=out.get_tags() == TAG_FIXED))
     return out
+
+
+# ----------------------------------------------------------------------------- splits
+
+# The out-of-distribution split: every structure whose slab holds both metals of this pair.
+OOD_PAIR = ("Au", "Ni")
+TEST_FRACTION = 0.1
+
+
+def split_of(metals, slab_uid: str) -> str:
+    """'ood' when the slab contains both OOD_PAIR metals; else 'test' for a fixed
+    10 % of slabs chosen by a hash of the slab's content key, else 'train'.
+
+    Every placement on one slab shares its split, so no test slab is seen in training.
+    """
+    import hashlib
+
+    if set(OOD_PAIR) <= set(metals):
+        return "ood"
+    h = int(hashlib.sha256(f"split:{slab_uid}".encode()).hexdigest()[:8], 16)
+    return "test" if h < TEST_FRACTION * 16**8 else "train"
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def read_structure(path, index: str = "-1") -> Atoms:
+    """One structure from any file ase.io reads (tags kept where the format keeps them)."""
+    from pathlib import Path
+
+    from ase.io import read
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such structure file")
+    try:
+        atoms = read(str(p), index=index)
+    except Exception as exc:  # ase.io raises many types for unreadable files
+        raise InputError(f"{p}: cannot read a structure ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    if isinstance(atoms, list):
+        raise InputError(f"{p}: --index {index!r} selects {len(atoms)} frames; give one frame")
+    return atoms

@@ -25,8 +25,8 @@ _EXPORTS = {
     "PhenogradError": "phenograd.simulators.errors",
     # airfoil geometry and data
     "naca": "phenograd.datasets.airfoil",
-    "cst_coordinates": "phenograd.datasets.airfoil",
-    "fit_cst": "phenograd.datasets.airfoil",
+    "cst_coordinates": "phenograd.datasets.cst",
+    "fit_cst": "phenograd.datasets.cst",
     "check_airfoil": "phenograd.datasets.airfoil",
     "real_airfoils": "phenograd.datasets.airfoil",
     "split_of": "phenograd.datasets.airfoil",

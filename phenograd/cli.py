@@ -172,7 +172,12 @@ def cmd_data_airfoil(args) -> int:
 
 
 def cmd_data_info(args) -> int:
-    from phenograd.datasets.polar_info import dataset_info, format_info
+    from phenograd.datasets.catalyst_store import is_catalyst_file
+
+    if is_catalyst_file(args.file):  # an ase.db file: the catalyst domain
+        from phenograd.datasets.catalyst_info import dataset_info, format_info
+    else:
+        from phenograd.datasets.polar_info import dataset_info, format_info
 
     info = dataset_info(args.file)
     print(json.dumps(info, indent=1) if args.json else format_info(info))

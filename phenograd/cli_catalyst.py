@@ -1,11 +1,182 @@
-"""Catalyst commands of the `phenograd` command line (filled in by the catalyst domain).
+"""Catalyst commands of the `phenograd` command line.
 
 `add_commands(simulate_sub, data_sub)` adds subparsers to the `simulate` and
-`data` command groups and returns {(command, domain): handler}.
+`data` command groups and returns {(command, domain): handler}:
+
+    phenograd simulate adsorption --structure FILE [--calculator module:factory] [--json]
+    phenograd data catalyst --out FILE.db --n N [--elements ...] [--adsorbates ...] [--facets ...]
+                            [--seed S] [--workers K | --scheduler tcp://HOST:PORT]
+    phenograd data unlabelled --domain catalyst|airfoil --out FILE --n N [--seed S]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """['Pt,Cu', 'Ni'] -> ['Pt', 'Cu', 'Ni'] (space- or comma-separated lists)."""
+    if values is None:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        nx, ny = (int(v) for v in text.lower().split("x"))
+        return nx, ny
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: write it as 3x3") from None
+
+
+def _add_relax_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("relaxation (reference protocol: BFGS, fmax 0.05 eV/Å, 300 steps)")
+    g.add_argument("--calculator", default=None,
+                   help="ASE calculator as module:factory (default EMT; e.g. chgnet.model.dynamics:CHGNetCalculator)")
+    g.add_argument("--fmax", type=float, default=0.05, help="force threshold in eV/Å (default 0.05)")
+    g.add_argument("--steps", type=int, default=300, help="BFGS step limit (default 300)")
+
 
 def add_commands(simulate_sub, data_sub) -> dict:
-    return {}
+    sa = simulate_sub.add_parser(
+        "adsorption", help="adsorption energy of one slab + adsorbate structure",
+        description="Relax a tagged slab + adsorbate (OC20 tags: 0 fixed, 1 surface, 2 adsorbate) and its clean "
+        "slab, and print E_ads = E(adslab) - E(slab) - sum of gas references, with AdsorbML anomaly flags.")
+    sa.add_argument("--structure", required=True, help="any file ase.io reads that keeps tags (.traj, .extxyz, .db, ...)")
+    sa.add_argument("--index", default="-1", help="frame of a multi-frame file (default -1, the last)")
+    sa.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_relax_options(sa)
+
+    dc = data_sub.add_parser(
+        "catalyst", help="generate a labelled adsorption-energy dataset (ase.db, resumable)",
+        description="Sample alloy slabs and adsorbate placements, relax them in parallel and store them in one ase.db "
+        "file. Killed runs continue where they stopped when the same command is run again.")
+    dc.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
+    dc.add_argument("--n", type=int, required=True, help="number of distinct labelled structures")
+    dc.add_argument("--elements", nargs="+", default=None, help="slab metals (default Al Ni Cu Pd Ag Pt Au)")
+    dc.add_argument("--adsorbates", nargs="+", default=None, help="adsorbates from H O N C OH CO (default H O N C OH)")
+    dc.add_argument("--facets", nargs="+", default=None, help="111 and/or 100 (default both)")
+    dc.add_argument("--composition", default=None, help="fix every slab to random decorations of e.g. Pt:0.75,Ni:0.25")
+    dc.add_argument("--size", type=_size, default=(3, 3), help="surface cell (default 3x3)")
+    dc.add_argument("--layers", type=int, default=4, help="slab layers, the bottom half fixed (default 4)")
+    dc.add_argument("--per-slab", type=int, default=4, help="adsorbate placements per slab (default 4)")
+    dc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    par = dc.add_mutually_exclusive_group()
+    par.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+    par.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT or scheduler file")
+    dc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_relax_options(dc)
+
+    du = data_sub.add_parser(
+        "unlabelled", help="write unlabelled structures for self-supervised pretraining (no simulation)",
+        description="catalyst: slabs of (111), (100), (110), (211) facets with 0-3 adsorbates, written to an ase.db "
+        "(.db) or any ase.io format (.extxyz, .traj). airfoil: sampled CST contours written to an .npz.")
+    du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=["catalyst", "airfoil"])
+    du.add_argument("--out", required=True, help="output file; replaced atomically")
+    du.add_argument("--n", type=int, required=True, help="number of structures")
+    du.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    du.add_argument("--elements", nargs="+", default=None, help="catalyst: slab metals (default EMT's seven)")
+    du.add_argument("--adsorbates", nargs="+", default=None, help="catalyst: adsorbates (default H O N C OH CO)")
+    du.add_argument("--facets", nargs="+", default=None, help="catalyst: facets (default 111 100 110 211)")
+
+    return {("simulate", "adsorption"): cmd_simulate_adsorption, ("data", "catalyst"): cmd_data_catalyst,
+            ("data", "unlabelled"): cmd_data_unlabelled}
+
+
+def _relax_settings(args):
+    from phenograd.simulators.adsorption import RelaxSettings
+
+    s = RelaxSettings(fmax=args.fmax, steps=args.steps)
+    s.validate()
+    return s
+
+
+def cmd_simulate_adsorption(args) -> int:
+    from phenograd.simulators.adsorption import adsorption_energy, calculator_spec
+    from phenograd.datasets.catalyst import read_structure
+
+    spec = calculator_spec(args.calculator)
+    atoms = read_structure(args.structure, args.index)
+    result = adsorption_energy(atoms, spec, _relax_settings(args))
+    if args.json:
+        print(json.dumps({"structure": args.structure, "calculator": spec, **result.summary()}, indent=1))
+    elif result.ok:
+        ads = "".join(atoms[atoms.get_tags() == 2].get_chemical_symbols())
+        print(f"{args.structure}: {ads} on {atoms[atoms.get_tags() != 2].get_chemical_formula()}  [{spec}]")
+        print(f"  E_ads      {result.e_ads:+.4f} eV  (E_adslab {result.e_adslab:.4f} - E_slab {result.e_slab:.4f}"
+              f" - references {result.e_reference:.4f})")
+        print(f"  converged  {'yes' if result.converged else 'no'} ({result.steps} BFGS steps, {result.wall_s:.2f} s)")
+        print(f"  site       {result.site_initial} -> {result.site_final}")
+        print(f"  anomalies  {', '.join(result.anomalies) or 'none'}")
+    else:
+        print(f"{args.structure}: {result.status}")
+    return 0 if result.ok else 1
+
+
+def cmd_data_catalyst(args) -> int:
+    from phenograd.datasets.catalyst import DEFAULT_ADSORBATES, EMT_METALS, LABELLED_FACETS
+    from phenograd.datasets.catalyst_generate import CatalystRequest, generate
+    from phenograd.simulators.errors import InputError
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    request = CatalystRequest(
+        n=args.n, seed=args.seed, elements=tuple(_names(args.elements) or EMT_METALS),
+        adsorbates=tuple(_names(args.adsorbates) or DEFAULT_ADSORBATES),
+        facets=tuple(_names(args.facets) or LABELLED_FACETS), composition=args.composition, size=args.size,
+        layers=args.layers, per_slab=args.per_slab, calculator=args.calculator, fmax=args.fmax, steps=args.steps)
+    summary = generate(args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    print(f"{args.out}: {summary.planned} structures planned, {summary.already_present} already present, "
+          f"{summary.written} written now ({summary.failed} with a failure status)")
+    return 0
+
+
+def cmd_data_unlabelled(args) -> int:
+    if args.unlabelled_domain == "airfoil":
+        path = write_airfoil_contours(args.out, args.n, args.seed)
+        print(f"{path}: {args.n} airfoil contours")
+        return 0
+    from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
+
+    request = UnlabelledRequest(n=args.n, seed=args.seed, elements=_names(args.elements),
+                                adsorbates=_names(args.adsorbates), facets=_names(args.facets))
+    path, counts = write_unlabelled(args.out, request)
+    print(f"{path}: {args.n} structures (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
+    return 0
+
+
+def write_airfoil_contours(path, n: int, seed: int = 0):
+    """Unlabelled airfoils for pretraining: an .npz with `coordinates` (n, P, 2) in chords
+    (Selig order) and the generating `cst` (n, 18); half scrambled-Sobol CST shapes,
+    half mixes of real training airfoils (datasets.airfoil_sampling). Written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from phenograd.datasets.cst import cst_coordinates
+    from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
+    from phenograd.simulators.errors import InputError
+
+    p = Path(path)
+    if p.suffix != ".npz":
+        raise InputError(f"{p}: airfoil contours are written to an .npz file")
+    if not p.parent.exists():
+        raise InputError(f"{p}: folder {p.parent} does not exist")
+    if n < 0:
+        raise InputError(f"--n must be >= 0, got {n}")
+    seeds = np.random.SeedSequence([seed, 0xA1F]).generate_state(2)
+    params = np.concatenate([sobol_shapes(n - n // 2, int(seeds[0])), mixed_shapes(n // 2, int(seeds[1]))])
+    coords = np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params]) if n else np.zeros((0, 0, 2))
+    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return p

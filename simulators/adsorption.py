@@ -44,6 +44,7 @@ from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from ase.geometry import find_mic
 from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
+from threadpoolctl import threadpool_limits
 
 from .errors import InputError
 
@@ -215,8 +216,12 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
 
     opt.attach(guard, interval=1)
     try:
-        converged = bool(opt.run(fmax=settings.fmax if fmax is None else fmax, steps=int(settings.steps)))
-        energy = float(work.get_potential_energy())
+        # BFGS diagonalises a 3N x 3N Hessian every step; threaded BLAS on a shared
+        # machine made that 8x slower (measured), and workers are parallel already.
+        # Overflows are caught by guard() as non-finite values; numpy's warnings would only add noise.
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            converged = bool(opt.run(fmax=settings.fmax if fmax is None else fmax, steps=int(settings.steps)))
+            energy = float(work.get_potential_energy())
     except _Stop as stop:
         return Relaxation(stop.status, steps=opt.nsteps, wall_s=time.perf_counter() - t0)
     except Exception as exc:  # calculators raise anything; keep the worker alive

@@ -1,0 +1,80 @@
+"""Summary of a catalyst dataset: counts by kind, status, split, facet and decoration;
+E_ads distribution per adsorbate; anomaly counts; the calculators' gas references."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phenograd.simulators.adsorption import ANOMALIES
+
+from .catalyst_store import CatalystStore
+
+
+def _tally(values) -> dict:
+    out: dict = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def e_ads_stats(values) -> dict:
+    """n, mean, std, min, 5/50/95th percentiles, max of adsorption energies (eV)."""
+    v = np.asarray(list(values), float)
+    if not len(v):
+        return {"n": 0}
+    p5, p50, p95 = np.percentile(v, [5, 50, 95])
+    return {"n": int(len(v)), "mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+            "p5": float(p5), "median": float(p50), "p95": float(p95), "max": float(v.max())}
+
+
+def dataset_info(path) -> dict:
+    """Counts and label statistics of a catalyst dataset file (read-only)."""
+    store = CatalystStore.open_readonly(path)
+    rows = [r.key_value_pairs for r in store.db.select(kind="adslab", include_data=False)]
+    slabs = [r.key_value_pairs for r in store.db.select(kind="slab", include_data=False)]
+    ok = [r for r in rows if r.get("status") == "ok"]
+    clean = [r for r in ok if r.get("anomalies") == "none"]
+    meta = store.meta()
+    info = {
+        "file": str(path),
+        "kind": meta.get("kind"),
+        "format_version": meta.get("format_version"),
+        "adslabs": len(rows),
+        "slabs": len(slabs),
+        "labelled_ok": len(ok),
+        "ok_without_anomaly": len(clean),
+        "converged": sum(bool(r.get("converged")) for r in ok),
+        "by_status": _tally(r.get("status") for r in rows),
+        "by_split": _tally(r.get("split") for r in ok),
+        "by_facet": _tally(r.get("facet") for r in ok),
+        "by_decoration": _tally(r.get("decoration") for r in ok),
+        "anomalies": {a: sum(bool(r.get(a)) for r in ok) for a in ANOMALIES},
+        "e_ads_by_adsorbate": {a: e_ads_stats(r["e_ads"] for r in clean if r.get("adsorbate") == a)
+                               for a in sorted({r.get("adsorbate") for r in clean})},
+        "references": meta.get("references", {}),
+        "splits": meta.get("splits", {}),
+    }
+    return info
+
+
+def format_info(info: dict) -> str:
+    """Human-readable text of :func:`dataset_info`."""
+    lines = [
+        f"{info['file']}  (catalyst adsorption dataset, format v{info['format_version']})",
+        f"  adslabs {info['adslabs']} ({info['labelled_ok']} labelled ok, {info['ok_without_anomaly']} without anomaly, "
+        f"{info['converged']} converged), clean slabs {info['slabs']}",
+        "  by status: " + ", ".join(f"{k}: {v}" for k, v in info["by_status"].items()),
+        "  by split: " + ", ".join(f"{k} {v}" for k, v in info["by_split"].items()),
+        "  by facet: " + ", ".join(f"{k} {v}" for k, v in info["by_facet"].items()),
+        "  by decoration: " + ", ".join(f"{k} {v}" for k, v in info["by_decoration"].items()),
+        "  anomalies: " + ", ".join(f"{k} {v}" for k, v in info["anomalies"].items()),
+        "  E_ads (eV, rows without anomaly):",
+    ]
+    for ads, s in info["e_ads_by_adsorbate"].items():
+        if s["n"]:
+            lines.append(f"    {ads:>3}: n {s['n']:>6}  mean {s['mean']:+.3f}  std {s['std']:.3f}  "
+                         f"p5 {s['p5']:+.3f}  median {s['median']:+.3f}  p95 {s['p95']:+.3f}")
+    for calc, ref in info["references"].items():
+        mu = ", ".join(f"mu_{k} {v:+.4f}" for k, v in ref.get("mu", {}).items())
+        lines.append(f"  references [{calc}]: {mu} eV")
+    return "\n".join(lines)
