@@ -30,7 +30,7 @@ Reference protocol (the documented default):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -309,9 +309,15 @@ class Site:
 
 def _symmetry_ops(slab: Atoms, symprec: float = 1e-3) -> list[tuple[np.ndarray, np.ndarray]]:
     """spglib operations (fractional rotation, translation) that keep the surface normal up."""
+    import warnings
+
     import spglib
 
-    sym = spglib.get_symmetry((slab.cell[:], slab.get_scaled_positions(), slab.numbers), symprec=symprec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x nags about its error-handling switch
+        sym = spglib.get_symmetry((slab.cell[:], slab.get_scaled_positions(), slab.numbers), symprec=symprec)
+    if sym is None:  # spglib found nothing: treat every site as distinct
+        return [(np.eye(3, dtype=int), np.zeros(3))]
     ops = []
     for rot, tr in zip(sym["rotations"], sym["translations"]):
         if np.array_equal(rot[2], (0, 0, 1)) and rot[0, 2] == 0 and rot[1, 2] == 0 and abs(tr[2] - round(tr[2])) < 1e-6:

@@ -18,7 +18,6 @@ ternary and HEA counts are 1 each plus a multinomial draw on Dirichlet(2) weight
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence

@@ -36,6 +36,20 @@ _EXPORTS = {
     "generate_airfoil_dataset": ("phenograd.datasets.airfoil_generate", "generate"),
     "PolarStore": "phenograd.datasets.polar_store",
     "dataset_info": "phenograd.datasets.polar_info",
+    # catalyst ground truth
+    "adsorption_energy": "phenograd.simulators.adsorption",
+    "gas_references": "phenograd.simulators.adsorption",
+    "RelaxSettings": "phenograd.simulators.adsorption",
+    "AdsorptionResult": "phenograd.simulators.adsorption",
+    "Composition": "phenograd.datasets.catalyst",
+    "SlabSpec": "phenograd.datasets.catalyst",
+    "build_slab": "phenograd.datasets.catalyst",
+    "adsorption_sites": "phenograd.datasets.catalyst",
+    "place_adsorbate": "phenograd.datasets.catalyst",
+    "CatalystRequest": "phenograd.datasets.catalyst_generate",
+    "generate_catalyst_dataset": ("phenograd.datasets.catalyst_generate", "generate"),
+    "CatalystStore": "phenograd.datasets.catalyst_store",
+    "catalyst_dataset_info": ("phenograd.datasets.catalyst_info", "dataset_info"),
 }
 
 __all__ = sorted(_EXPORTS)

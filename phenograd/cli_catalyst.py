@@ -38,6 +38,13 @@ def _add_relax_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, default=300, help="BFGS step limit (default 300)")
 
 
+def _add_design_options(p: argparse.ArgumentParser, adsorbates_help: str, facets_help: str) -> None:
+    p.add_argument("--elements", nargs="+", default=None, help="slab metals (default EMT's seven: Al Ni Cu Pd Ag Pt Au)")
+    p.add_argument("--adsorbates", nargs="+", default=None, help=adsorbates_help)
+    p.add_argument("--facets", nargs="+", default=None, help=facets_help)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
 def add_commands(simulate_sub, data_sub) -> dict:
     sa = simulate_sub.add_parser(
         "adsorption", help="adsorption energy of one slab + adsorbate structure",
@@ -54,14 +61,11 @@ def add_commands(simulate_sub, data_sub) -> dict:
         "file. Killed runs continue where they stopped when the same command is run again.")
     dc.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
     dc.add_argument("--n", type=int, required=True, help="number of distinct labelled structures")
-    dc.add_argument("--elements", nargs="+", default=None, help="slab metals (default Al Ni Cu Pd Ag Pt Au)")
-    dc.add_argument("--adsorbates", nargs="+", default=None, help="adsorbates from H O N C OH CO (default H O N C OH)")
-    dc.add_argument("--facets", nargs="+", default=None, help="111 and/or 100 (default both)")
+    _add_design_options(dc, "adsorbates from H O N C OH CO (default H O N C OH)", "111 and/or 100 (default both)")
     dc.add_argument("--composition", default=None, help="fix every slab to random decorations of e.g. Pt:0.75,Ni:0.25")
     dc.add_argument("--size", type=_size, default=(3, 3), help="surface cell (default 3x3)")
     dc.add_argument("--layers", type=int, default=4, help="slab layers, the bottom half fixed (default 4)")
     dc.add_argument("--per-slab", type=int, default=4, help="adsorbate placements per slab (default 4)")
-    dc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     par = dc.add_mutually_exclusive_group()
     par.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     par.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT or scheduler file")
@@ -75,10 +79,7 @@ def add_commands(simulate_sub, data_sub) -> dict:
     du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=["catalyst", "airfoil"])
     du.add_argument("--out", required=True, help="output file; replaced atomically")
     du.add_argument("--n", type=int, required=True, help="number of structures")
-    du.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    du.add_argument("--elements", nargs="+", default=None, help="catalyst: slab metals (default EMT's seven)")
-    du.add_argument("--adsorbates", nargs="+", default=None, help="catalyst: adsorbates (default H O N C OH CO)")
-    du.add_argument("--facets", nargs="+", default=None, help="catalyst: facets (default 111 100 110 211)")
+    _add_design_options(du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)")
 
     return {("simulate", "adsorption"): cmd_simulate_adsorption, ("data", "catalyst"): cmd_data_catalyst,
             ("data", "unlabelled"): cmd_data_unlabelled}

@@ -335,8 +335,11 @@ def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down:
         workdir = Path(tmp)
         _write_contour(workdir / "foil.dat", foil)
         t0 = time.monotonic()
+        # coreutils `timeout` also bounds XFOIL when this process dies (e.g. SIGKILL) before its watchdog can act.
+        limit = f"{max(1.0, deadline - t0) + 5.0:.0f}"
+        command = ["timeout", "-s", "KILL", limit, binary] if shutil.which("timeout") else [binary]
         proc = subprocess.Popen(
-            [binary], cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -378,6 +381,15 @@ def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down:
         )
 
 
+def _describe_exit(code: int) -> str:
+    """'killed by signal SIGFPE' for a signal death (negative code, or 128+n as `timeout` reports it)."""
+    number = -code if code < 0 else code - 128 if code > 128 else None
+    try:
+        return f"killed by signal {signal.Signals(number).name}" if number else f"exit code {code}"
+    except ValueError:
+        return f"exit code {code}"
+
+
 def _interpret(run: _Run, up: list[float], down: list[float]) -> tuple[list[PolarPoint], str | None]:
     """Points of one run (angles never reached are 'not run: ...') and its stop reason or None."""
     outcomes = _segment_outcomes(run.log)
@@ -385,7 +397,7 @@ def _interpret(run: _Run, up: list[float], down: list[float]) -> tuple[list[Pola
     if run.timed_out:
         stop = "timeout"
     elif code != 0:
-        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = _describe_exit(code)
         stop = f"failed: xfoil crashed ({how})"
     elif len(outcomes) < len(up) + len(down):
         stop = "failed: xfoil stopped before finishing the sweep (exit code 0)"

@@ -1,0 +1,47 @@
+"""Write one benchmark's section into BENCHMARKS.md, leaving the other sections alone."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEvery number here was measured by the script and command named in its section.\n"
+
+
+def machine() -> str:
+    """'N cores, CPU model, RAM, OS' of this machine, plus the 1-minute load average."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores, {model}, {mem:.0f} GiB, {platform.system()} {platform.release()}; load average {load:.1f} at start"
+
+
+def today() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the section '## {title}' of BENCHMARKS.md atomically."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    section = f"## {title}\n\n{body.strip()}\n\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip() + "\n\n" + section
+    fd, tmp = tempfile.mkstemp(dir=BENCHMARKS.parent, suffix=".md.tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text.rstrip() + "\n")
+    os.replace(tmp, BENCHMARKS)
