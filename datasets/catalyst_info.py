@@ -9,6 +9,8 @@ from phenograd.simulators.adsorption import ANOMALIES
 
 from .catalyst_store import CatalystStore
 
+UNLABELLED_KIND = "phenograd-catalyst-unlabelled"
+
 
 def _tally(values) -> dict:
     out: dict = {}
@@ -27,8 +29,20 @@ def e_ads_stats(values) -> dict:
             "p5": float(p5), "median": float(p50), "p95": float(p95), "max": float(v.max())}
 
 
+def unlabelled_info(path) -> dict:
+    """Counts of an unlabelled pretraining file written by `phenograd data unlabelled` (.db)."""
+    from ase.db import connect
+
+    rows = [r.key_value_pairs for r in connect(str(path), type="db").select(include_data=False)]
+    return {"file": str(path), "kind": UNLABELLED_KIND, "structures": len(rows),
+            "by_facet": _tally(r.get("facet") for r in rows), "by_decoration": _tally(r.get("decoration") for r in rows),
+            "by_n_adsorbates": _tally(r.get("n_adsorbates") for r in rows)}
+
+
 def dataset_info(path) -> dict:
     """Counts and label statistics of a catalyst dataset file (read-only)."""
+    if _metadata_kind(path) == UNLABELLED_KIND:
+        return unlabelled_info(path)
     store = CatalystStore.open_readonly(path)
     rows = [r.key_value_pairs for r in store.db.select(kind="adslab", include_data=False)]
     slabs = [r.key_value_pairs for r in store.db.select(kind="slab", include_data=False)]
@@ -57,8 +71,30 @@ def dataset_info(path) -> dict:
     return info
 
 
+def _metadata_kind(path) -> str | None:
+    import json
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
+        finally:
+            conn.close()
+        return json.loads(row[0]).get("kind") if row else None
+    except (sqlite3.DatabaseError, ValueError):
+        return None
+
+
 def format_info(info: dict) -> str:
     """Human-readable text of :func:`dataset_info`."""
+    if info.get("kind") == UNLABELLED_KIND:
+        return "\n".join([
+            f"{info['file']}  (unlabelled catalyst structures for pretraining)",
+            f"  structures {info['structures']}",
+            *(f"  {name.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in info[name].items())
+              for name in ("by_facet", "by_decoration", "by_n_adsorbates")),
+        ])
     lines = [
         f"{info['file']}  (catalyst adsorption dataset, format v{info['format_version']})",
         f"  adslabs {info['adslabs']} ({info['labelled_ok']} labelled ok, {info['ok_without_anomaly']} without anomaly, "

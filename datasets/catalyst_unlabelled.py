@@ -26,6 +26,7 @@ from phenograd.simulators.errors import InputError
 
 from .catalyst import ADSORBATES, EMT_METALS, FACETS, adsorption_sites, build_slab, place_adsorbate
 from .catalyst_generate import CatalystRequest, sample_slab_spec
+from .catalyst_info import UNLABELLED_KIND
 
 N_ADSORBATES_WEIGHTS = {0: 0.15, 1: 0.5, 2: 0.2, 3: 0.15}
 
@@ -113,9 +114,9 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
             with db:
                 for a in structures:
                     db.write(a, key_value_pairs={k: v for k, v in a.info.items()})
-            db.metadata = {"kind": "phenograd-catalyst-unlabelled", "request": request.resolved().__dict__ | {
-                "elements": list(request.resolved().elements), "adsorbates": list(request.resolved().adsorbates),
-                "facets": list(request.resolved().facets)}}
+            r = request.resolved()
+            db.metadata = {"kind": UNLABELLED_KIND, "request": {"n": r.n, "seed": r.seed, "elements": list(r.elements),
+                                                                "adsorbates": list(r.adsorbates), "facets": list(r.facets)}}
         else:
             from ase.io import write
 

@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except PhenogradError as exc:
         print(f"phenograd: error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("phenograd: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

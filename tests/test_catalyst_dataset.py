@@ -190,6 +190,8 @@ def test_cli_unlabelled_catalyst_and_airfoil(tmp_path, capsys):
     rows = list(connect(str(out)).select())
     assert len(rows) == 16 and {r.facet for r in rows} <= {"fcc111", "fcc100", "fcc110", "fcc211"}
     assert all(set(r.toatoms().get_tags()) <= {0, 1, 2} for r in rows)
+    info = run_main(capsys, "data", "info", out)
+    assert info.returncode == 0 and "structures 16" in info.stdout
     again = tmp_path / "pre2.db"
     assert run_main(capsys, "data", "unlabelled", "--domain", "catalyst", "--out", again, "--n", 16, "--seed", 3).returncode == 0
     assert [r.toatoms().positions.tolist() for r in connect(str(again)).select()] == [r.toatoms().positions.tolist() for r in rows]
@@ -260,3 +262,11 @@ def test_cli_bad_structures(tmp_path, capsys):
     _assert_one_line_error(run_main(capsys, "simulate", "adsorption", "--structure", garbage), "cannot read a structure")
     _assert_one_line_error(run_main(capsys, "simulate", "adsorption", "--structure", tmp_path / "missing.traj"),
                            "no such structure file")
+
+
+def test_fixed_composition_request(tmp_path):
+    path = tmp_path / "pc.db"
+    generate(path, tiny_request(3, seed=2, composition="Pt:0.5,Cu:0.5"), workers=1, progress=False)
+    slabs = list(connect(str(path)).select(kind="slab"))
+    assert slabs and all(Counter(s.toatoms().get_chemical_symbols()) == {"Pt": 6, "Cu": 6} for s in slabs)
+    assert {r["composition"] for r in adslab_rows(path)} == {"Cu0.5Pt0.5"}
