@@ -1,0 +1,170 @@
+"""Designs -> torch_geometric graphs, differentiable in positions and compositions.
+
+Airfoils: any contour (a .dat file's points, or a CST vector) becomes the same
+kind of graph: AIRFOIL_NODES nodes at fixed cosine-spaced chord stations on the
+upper and lower surfaces (trailing edge -> upper -> leading edge -> lower ->
+trailing edge), chain edges along the contour plus k-nearest-neighbour edges
+(which also connect the two surfaces across the section). Node positions are
+(x/c, y/c, 0); the scalar node features are the station x, a surface flag and
+the local surface slope, because an airfoil has no rotation symmetry: the chord
+line is the reference for the angle of attack. The contour's start point and
+point count do not matter: the contour is canonicalised and resampled.
+
+Atoms: slabs with adsorbates (OC20 tags 0/1/2) become radius graphs with
+periodic images. Node features are element probabilities (N, len(ELEMENTS)) -
+a one-hot row for a concrete atom, any distribution for a soft composition -
+and the one-hot tag.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from phenograd.datasets.airfoil import cosine_spacing
+from phenograd.datasets.cst import cst_surfaces
+
+from .neighbors import knn_edges, radius_edges
+
+AIRFOIL_STATIONS = 65  # per surface, leading and trailing edges included
+AIRFOIL_NODES = 2 * AIRFOIL_STATIONS - 1
+AIRFOIL_KNN = 6
+AIRFOIL_NODE_FEATURES = 4  # x, is_upper, dy/dx (clipped), y
+
+#: Element vocabulary of the atom graphs: adsorbate atoms then EMT's metals.
+ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
+ATOM_CUTOFF = 6.0  # Å
+N_TAGS = 3
+
+
+# --------------------------------------------------------------------------- airfoils
+
+
+def _interp(x_new: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation (torch, differentiable in xp and fp); xp ascending."""
+    idx = torch.searchsorted(xp.detach().contiguous(), x_new.detach().contiguous()).clamp(1, len(xp) - 1)
+    x0, x1 = xp[idx - 1], xp[idx]
+    w = (x_new - x0) / (x1 - x0).clamp_min(1e-12)
+    return fp[idx - 1] + w * (fp[idx] - fp[idx - 1])
+
+
+def canonical_contour(coords: torch.Tensor) -> torch.Tensor:
+    """Selig-ordered open contour (M, 2) from any closed or open loop of points.
+
+    Drops a repeated closing point, orients the loop counter-clockwise and rolls
+    it to start at the trailing edge (largest x, the upper one of a blunt edge).
+    """
+    c = coords
+    if torch.allclose(c[0], c[-1]):
+        c = c[:-1]
+    x, y = c[:, 0], c[:, 1]
+    area2 = torch.sum(x * torch.roll(y, -1) - torch.roll(x, -1) * y)
+    if area2 < 0:
+        c = torch.flip(c, [0])
+    xmax = c[:, 0].max()
+    near_te = torch.nonzero(c[:, 0] > xmax - 1e-9).flatten()
+    start = near_te[torch.argmax(c[near_te, 1])].item()
+    return torch.roll(c, -start, 0)
+
+
+def airfoil_surfaces(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper and lower y at the cosine stations (AIRFOIL_STATIONS,) of a contour (M, 2)."""
+    c = canonical_contour(coords)
+    le = int(torch.argmin(c[:, 0].detach()))
+    upper = torch.flip(c[: le + 1], [0])
+    lower = c[le:]
+    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=c.dtype)
+
+    def sample(surface):
+        s = surface[torch.argsort(surface[:, 0].detach(), stable=True)]
+        xs = torch.clamp(x, min=float(s[0, 0]), max=float(s[-1, 0]))  # stations inside the surface's x range
+        return _interp(xs, s[:, 0], s[:, 1])
+
+    return sample(upper), sample(lower)
+
+
+def _airfoil_data(y_up: torch.Tensor, y_lo: torch.Tensor) -> Data:
+    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=y_up.dtype)
+    xs = torch.cat([x.flip(0), x[1:]])
+    ys = torch.cat([y_up.flip(0), y_lo[1:]])
+    is_upper = torch.cat([torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype), torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)])
+    slope = _slope(xs, ys)
+    pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=1)
+    feats = torch.stack([xs, is_upper, torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=1)
+    n = AIRFOIL_NODES
+    chain = torch.stack([torch.arange(n - 1), torch.arange(1, n)])
+    knn = knn_edges(pos, AIRFOIL_KNN)
+    edges = torch.cat([chain, chain.flip(0), knn, knn.flip(0)], dim=1)
+    edges = torch.unique(edges, dim=1)
+    return Data(x=feats.float(), pos=pos.float(), edge_index=edges, num_nodes=n)
+
+
+def _slope(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """dy/dx along the contour by central differences (one-sided at the ends)."""
+    dx = torch.cat([xs[1:2] - xs[0:1], xs[2:] - xs[:-2], xs[-1:] - xs[-2:-1]])
+    dy = torch.cat([ys[1:2] - ys[0:1], ys[2:] - ys[:-2], ys[-1:] - ys[-2:-1]])
+    return dy / torch.where(dx.abs() < 1e-9, torch.full_like(dx, 1e-9), dx)
+
+
+def airfoil_graph(coords) -> Data:
+    """Graph of a contour (M, 2) (array or tensor; gradients flow from node positions to it)."""
+    c = torch.as_tensor(coords, dtype=torch.float64)
+    y_up, y_lo = airfoil_surfaces(c)
+    return _airfoil_data(y_up, y_lo)
+
+
+def airfoil_graph_from_cst(params: torch.Tensor) -> Data:
+    """Graph of a CST design (18,), evaluated exactly at the graph's stations (differentiable)."""
+    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=params.dtype)
+    y_up, y_lo = cst_surfaces(params, x)
+    return _airfoil_data(y_up, y_lo)
+
+
+# --------------------------------------------------------------------------- atoms
+
+
+def element_one_hot(symbols) -> torch.Tensor:
+    """(N, len(ELEMENTS)) one-hot rows; ValueError names an element outside the vocabulary."""
+    index = {e: i for i, e in enumerate(ELEMENTS)}
+    out = torch.zeros((len(symbols), len(ELEMENTS)))
+    for n, s in enumerate(symbols):
+        if s not in index:
+            raise ValueError(f"element {s!r} is not in the surrogate's vocabulary {ELEMENTS}")
+        out[n, index[s]] = 1.0
+    return out
+
+
+def atoms_graph(atoms, element_probs: torch.Tensor | None = None, cutoff: float = ATOM_CUTOFF,
+                positions: torch.Tensor | None = None) -> Data:
+    """Radius graph of an ase.Atoms with OC20 tags, periodic images included.
+
+    element_probs: optional (N, len(ELEMENTS)) probabilities replacing the atoms'
+    own elements (a soft composition; gradients flow to it). positions: optional
+    (N, 3) tensor in Å replacing atoms.positions (gradients flow to it).
+    """
+    pos = torch.as_tensor(atoms.positions, dtype=torch.float32) if positions is None else positions
+    cell = torch.as_tensor(np.asarray(atoms.cell), dtype=pos.dtype)
+    pbc = tuple(bool(v) for v in atoms.pbc)
+    edge_index, shift = radius_edges(pos, cutoff, cell, pbc)
+    probs = element_one_hot(atoms.get_chemical_symbols()) if element_probs is None else element_probs
+    tags = torch.as_tensor(atoms.get_tags(), dtype=torch.long)
+    if tags.numel() and (tags.min() < 0 or tags.max() >= N_TAGS):
+        raise ValueError("tags must be OC20's 0 (fixed subsurface), 1 (surface) or 2 (adsorbate)")
+    return Data(
+        pos=pos, element_probs=probs, tags=tags, edge_index=edge_index, shift=shift,
+        cell=cell[None], pbc=torch.tensor([pbc]), num_nodes=len(atoms),
+    )
+
+
+def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+    """Vectors (E, 3) from each centre i to its neighbour j's image: pos[j] + shift - pos[i]."""
+    vec = pos[edge_index[0]] - pos[edge_index[1]]
+    return vec if shift is None else vec + shift.to(vec.dtype)
+
+
+def cosine_cutoff(d: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Smooth envelope 0.5 (cos(pi d / rc) + 1) for d < rc, else 0."""
+    return torch.where(d < cutoff, 0.5 * (torch.cos(math.pi * d / cutoff) + 1.0), torch.zeros_like(d))
