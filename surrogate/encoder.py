@@ -27,7 +27,8 @@ from .graphs import cosine_cutoff, edge_vectors
 
 
 class RadialBasis(nn.Module):
-    """sin(n pi d / rc) / d for n = 1..n_rbf (PaiNN's basis), shape (E, n_rbf)."""
+    """sin(n pi d / rc) / (d / rc) for n = 1..n_rbf: PaiNN's basis made dimensionless, so
+    it is bounded by n pi whatever the length unit (Å or chords). Shape (E, n_rbf)."""
 
     def __init__(self, n_rbf: int, cutoff: float):
         super().__init__()
@@ -36,7 +37,7 @@ class RadialBasis(nn.Module):
 
     def forward(self, d: Tensor) -> Tensor:
         d = d[:, None]
-        return torch.sin(self.freqs * d) / d.clamp_min(1e-6)
+        return torch.sin(self.freqs * d) / (d / self.cutoff).clamp_min(1e-6) / math.pi
 
 
 class PaiNNMessage(MessagePassing):
@@ -96,6 +97,8 @@ class GeometricEncoder(nn.Module):
         n_rbf: radial basis functions.
         cutoff: envelope radius in the structure's length unit (Å for atoms,
             chords for airfoils); edges longer than this carry no message.
+        neighbours: typical neighbour count; summed messages are divided by its
+            square root so activations stay O(1) whatever the graph density.
 
     forward(data) takes a (batched) torch_geometric Data with ``pos`` (N, 3),
     ``edge_index`` (2, E), optional ``shift`` (E, 3), node inputs from
@@ -103,10 +106,13 @@ class GeometricEncoder(nn.Module):
     and a mean-pooled graph embedding (B, F).
     """
 
-    def __init__(self, in_features: int, hidden: int = 64, n_layers: int = 3, n_rbf: int = 20, cutoff: float = 6.0):
+    def __init__(self, in_features: int, hidden: int = 64, n_layers: int = 3, n_rbf: int = 20, cutoff: float = 6.0,
+                 neighbours: float = 16.0):
         super().__init__()
-        self.config = dict(in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff)
+        self.config = dict(in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff,
+                           neighbours=neighbours)
         self.cutoff = cutoff
+        self.message_scale = 1.0 / math.sqrt(neighbours)
         self.embed = nn.Linear(in_features, hidden)
         self.rbf = RadialBasis(n_rbf, cutoff)
         self.messages = nn.ModuleList(PaiNNMessage(hidden, n_rbf) for _ in range(n_layers))
@@ -137,7 +143,7 @@ class GeometricEncoder(nn.Module):
         v = torch.zeros(s.shape[0], 3, s.shape[1], dtype=s.dtype, device=s.device)
         for message, update in zip(self.messages, self.updates):
             ds, dv = message(s, v, data.edge_index, rbf, envelope, unit)
-            s, v = s + ds, v + dv
+            s, v = s + self.message_scale * ds, v + self.message_scale * dv
             ds, dv = update(s, v)
             s, v = s + ds, v + dv
         s = self.norm(s)

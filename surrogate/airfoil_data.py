@@ -1,0 +1,75 @@
+"""Airfoil polar datasets as tensors for training: one graph per shape, one row per point.
+
+Splits: shapes of the held-out real airfoils are "test"; the other shapes go to
+"val" when the first hex digit of their content hash is 0 (1/16, fixed) and to
+"train" otherwise. A point's targets are NaN unless XFOIL converged there; the
+convergence flag is itself a target (the head's logit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from phenograd.datasets.polar_store import PolarStore
+
+from .graphs import airfoil_graph
+from .heads import conditions
+
+
+@dataclass
+class AirfoilPoints:
+    """graphs: one per shape; per point (P rows): shape index, conditions (P, 3), targets (P, 5)
+    [CL, ln CD, CM, Top_Xtr, Bot_Xtr] (NaN where not converged) and converged (P,) bool."""
+
+    graphs: list[Data]
+    shape_ids: list[str]
+    shape_split: list[str]
+    point_shape: torch.Tensor
+    cond: torch.Tensor
+    targets: torch.Tensor
+    converged: torch.Tensor
+    data_hash: str
+
+    def shapes_in(self, split: str) -> np.ndarray:
+        return np.array([i for i, s in enumerate(self.shape_split) if s == split], dtype=int)
+
+
+def split_of_shape(shape_id: str, record_split: str) -> str:
+    if record_split == "test":
+        return "test"
+    return "val" if shape_id[0] == "0" else "train"
+
+
+def load_airfoil_points(path) -> AirfoilPoints:
+    """Read a polar dataset file into graphs and point tensors (read-only)."""
+    with PolarStore.open_readonly(path) as store:
+        rows = store.conn.execute(
+            "SELECT p.shape_id, p.reynolds, p.ncrit, pt.alpha, pt.converged, pt.CL, pt.CD, pt.CM, pt.Top_Xtr, pt.Bot_Xtr "
+            "FROM points pt JOIN polars p ON p.key = pt.key ORDER BY p.shape_id, p.reynolds, pt.alpha"
+        ).fetchall()
+        keys = store.conn.execute("SELECT key, status FROM polars ORDER BY key").fetchall()
+        shape_ids = sorted({r[0] for r in rows})
+        records = {sid: store.shape(sid) for sid in shape_ids}
+    index = {sid: i for i, sid in enumerate(shape_ids)}
+    graphs = [airfoil_graph(records[sid].coordinates) for sid in shape_ids]
+    splits = [split_of_shape(sid, records[sid].split) for sid in shape_ids]
+    arr = np.array([[index[r[0]], r[1], r[2], r[3], r[4]] for r in rows], dtype=float).reshape(-1, 5)
+    tgt = np.array(
+        [[r[5], math.log(r[6]) if r[6] and r[6] > 0 else None, r[7], r[8], r[9]] if r[4] else [np.nan] * 5 for r in rows],
+        dtype=float,
+    ).reshape(-1, 5)
+    digest = hashlib.sha256("".join(f"{k}:{s};" for k, s in keys).encode()).hexdigest()[:16]
+    return AirfoilPoints(
+        graphs=graphs, shape_ids=shape_ids, shape_split=splits,
+        point_shape=torch.as_tensor(arr[:, 0], dtype=torch.long),
+        cond=conditions(*(torch.as_tensor(arr[:, k], dtype=torch.float32) for k in (3, 1, 2))),
+        targets=torch.as_tensor(tgt, dtype=torch.float32),
+        converged=torch.as_tensor(arr[:, 4] > 0.5),
+        data_hash=digest,
+    )

@@ -1,0 +1,91 @@
+"""Domain heads on top of the shared encoder. Each head owns the normalisation of its
+targets (buffers), so its outputs are in physical units and differentiable."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import scatter
+
+#: Airfoil outputs, in order: lift, log drag, pitching moment (c/4), transition x/c top and bottom.
+AIRFOIL_TARGETS = ("CL", "lnCD", "CM", "Top_Xtr", "Bot_Xtr")
+#: Operating-point inputs: alpha [deg], Reynolds number, Ncrit; scaled as documented in `conditions`.
+N_CONDITIONS = 3
+
+
+def conditions(alpha_deg: Tensor, reynolds: Tensor, ncrit: Tensor) -> Tensor:
+    """Scaled operating point (P, 3): alpha/10, log10(Re) - 6, (Ncrit - 9)/3."""
+    return torch.stack([alpha_deg / 10.0, torch.log10(reynolds) - 6.0, (ncrit - 9.0) / 3.0], dim=-1)
+
+
+def mlp(n_in: int, width: int, n_out: int, depth: int = 2) -> nn.Sequential:
+    layers, d = [], n_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.SiLU()]
+        d = width
+    layers.append(nn.Linear(d, n_out))
+    return nn.Sequential(*layers)
+
+
+class AirfoilHead(nn.Module):
+    """Polar head: (shape embedding, operating point) -> CL, ln CD, CM, Top_Xtr, Bot_Xtr and a
+    convergence logit. One shape embedding (from the pooled encoder output) serves every
+    point of its polar.
+
+    Args:
+        hidden: encoder width F. width, depth: of the MLP.
+    forward(shape_embedding (P, F), cond (P, 3)) -> (values (P, 5) in physical units, logit (P,)).
+    """
+
+    def __init__(self, hidden: int, width: int = 128, depth: int = 3):
+        super().__init__()
+        self.config = dict(hidden=hidden, width=width, depth=depth)
+        self.net = mlp(hidden + N_CONDITIONS, width, len(AIRFOIL_TARGETS) + 1, depth)
+        self.register_buffer("mean", torch.zeros(len(AIRFOIL_TARGETS)))
+        self.register_buffer("std", torch.ones(len(AIRFOIL_TARGETS)))
+
+    def set_normalisation(self, mean: Tensor, std: Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-6))
+
+    def forward(self, shape_embedding: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.net(torch.cat([shape_embedding, cond.to(shape_embedding.dtype)], dim=-1))
+        return out[:, :-1] * self.std + self.mean, out[:, -1]
+
+    def normalised(self, values: Tensor) -> Tensor:
+        return (values - self.mean) / self.std
+
+
+class AdsorptionHead(nn.Module):
+    """IS2RE-direct head: per-atom contributions from node embeddings, summed per structure.
+
+    The adsorbate's identity and site are in the node embeddings (element, tag,
+    geometry), so one head serves every adsorbate. forward(node_embedding (N, F),
+    batch (N,)) -> E_ads (B,) in eV.
+    """
+
+    def __init__(self, hidden: int, width: int = 128, depth: int = 2):
+        super().__init__()
+        self.config = dict(hidden=hidden, width=width, depth=depth)
+        self.net = mlp(hidden, width, 1, depth)
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
+
+    def set_normalisation(self, mean: Tensor, std: Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-6))
+
+    def forward(self, node_embedding: Tensor, batch: Tensor, n_graphs: int | None = None) -> Tensor:
+        per_atom = self.net(node_embedding).squeeze(-1)
+        n = n_graphs if n_graphs is not None else int(batch.max()) + 1
+        counts = scatter(torch.ones_like(per_atom), batch, dim=0, dim_size=n, reduce="sum")
+        total = scatter(per_atom, batch, dim=0, dim_size=n, reduce="sum") / counts.clamp_min(1.0).sqrt()
+        return total * self.std + self.mean
+
+
+def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor) -> Tensor:
+    """Mean negative log-likelihood of target under N(mean, var) (used for calibration checks)."""
+    var = var.clamp_min(1e-12)
+    return 0.5 * torch.mean(torch.log(2 * math.pi * var) + (target - mean) ** 2 / var)

@@ -1,0 +1,133 @@
+"""A surrogate = the shared encoder + a domain head; an ensemble of them gives a measured
+uncertainty; a checkpoint is one file holding all of it.
+
+Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
+    {"format": "phenograd-surrogate", "format_version": 1, "domain": "airfoil"|"catalyst",
+     "encoder": {...config}, "head": {...config}, "members": [state_dict, ...],
+     "data_hash": str, "meta": {...training facts}}
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from phenograd.simulators.errors import InputError
+
+from .encoder import GeometricEncoder
+from .graphs import AIRFOIL_NODE_FEATURES, ELEMENTS, N_TAGS
+from .heads import AdsorptionHead, AirfoilHead
+
+FORMAT = "phenograd-surrogate"
+FORMAT_VERSION = 1
+DOMAINS = ("airfoil", "catalyst")
+
+
+def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
+    """Encoder settings per domain: airfoil lengths are in chords, atoms in Å."""
+    if domain == "airfoil":
+        return dict(in_features=AIRFOIL_NODE_FEATURES, hidden=hidden, n_layers=n_layers, n_rbf=16, cutoff=0.25,
+                    neighbours=8.0)
+    if domain == "catalyst":
+        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20, cutoff=6.0,
+                    neighbours=40.0)
+    raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+
+
+class Surrogate(nn.Module):
+    """One ensemble member: GeometricEncoder + the domain's head.
+
+    airfoil: forward(graphs, point_graph (P,), cond (P, 3)) -> (values (P, 5), conv_logit (P,))
+    catalyst: forward(graphs) -> E_ads (B,) in eV
+    """
+
+    def __init__(self, domain: str, encoder: dict, head: dict):
+        super().__init__()
+        self.domain = domain
+        self.encoder = GeometricEncoder(**encoder)
+        self.head = AirfoilHead(**head) if domain == "airfoil" else AdsorptionHead(**head)
+
+    def forward(self, graphs, point_graph: Tensor | None = None, cond: Tensor | None = None):
+        nodes, pooled = self.encoder(graphs)
+        if self.domain == "airfoil":
+            return self.head(pooled[point_graph], cond)
+        batch = getattr(graphs, "batch", None)
+        if batch is None:
+            batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
+        return self.head(nodes, batch, n_graphs=pooled.shape[0])
+
+
+class Ensemble(nn.Module):
+    """Independently trained members; predictions are their mean and standard deviation."""
+
+    def __init__(self, members: list[Surrogate]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.domain = members[0].domain
+
+    def forward(self, *args):
+        outs = [m(*args) for m in self.members]
+        if isinstance(outs[0], tuple):
+            return tuple(torch.stack(parts) for parts in zip(*outs))
+        return torch.stack(outs)
+
+
+def build_ensemble(domain: str, n_members: int = 3, encoder: dict | None = None, head: dict | None = None,
+                   seed: int = 0) -> Ensemble:
+    enc = encoder or default_encoder_config(domain)
+    hd = head or {"hidden": enc["hidden"]}
+    members = []
+    for k in range(n_members):
+        torch.manual_seed(seed * 1000 + k)
+        members.append(Surrogate(domain, enc, hd))
+    return Ensemble(members)
+
+
+def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "", meta: dict | None = None) -> None:
+    """Write the ensemble as one file, atomically (temp file, then rename)."""
+    m0 = model.members[0]
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "domain": model.domain,
+        "encoder": dict(m0.encoder.config), "head": dict(m0.head.config),
+        "members": [m.state_dict() for m in model.members], "data_hash": data_hash, "meta": meta or {},
+    }
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple[Ensemble, dict]:
+    """Load a checkpoint; InputError (one line, naming the file) if it is truncated, of another
+    format or version, or of another domain than `domain`."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such model file")
+    try:
+        payload = torch.load(io.BytesIO(p.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip/pickle
+        raise InputError(f"{p}: not a readable phenograd model (truncated or corrupted: {type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{p}: not a phenograd surrogate checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{p}: checkpoint format version {payload.get('format_version')!r} is not supported "
+                         f"(this phenograd reads version {FORMAT_VERSION})")
+    if domain is not None and payload.get("domain") != domain:
+        raise InputError(f"{p}: a {payload.get('domain')} model, but a {domain} model is needed")
+    members = []
+    for state in payload["members"]:
+        m = Surrogate(payload["domain"], payload["encoder"], payload["head"])
+        m.load_state_dict(state)
+        members.append(m)
+    ensemble = Ensemble(members).eval()
+    return ensemble, {k: payload[k] for k in ("domain", "data_hash", "meta", "encoder", "head")}

@@ -1,0 +1,82 @@
+"""Airfoil surrogate end to end on a tiny real XFOIL dataset; checkpoints and their failure modes."""
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
+from phenograd.simulators.errors import InputError
+from phenograd.surrogate.airfoil_data import load_airfoil_points
+from phenograd.surrogate.model import build_ensemble, load_checkpoint, save_checkpoint
+from phenograd.surrogate.train_airfoil import AirfoilTrainConfig, train_airfoil
+
+TINY = AirfoilTrainConfig(members=2, epochs=30, patience=30, hidden=16, layers=2, batch_shapes=6, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("surrogate") / "tiny.db"
+    request = AirfoilRequest(shapes=14, alphas=(-2.0, 0.0, 2.0, 4.0, 6.0), seed=11, reynolds=[1e6])
+    generate(path, request, workers=2, progress=False)
+    return path
+
+
+def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
+    out = tmp_path / "tiny.pt"
+    report = train_airfoil(tiny_dataset, out, TINY, progress=False, device="cpu")
+    assert len(report["members"]) == 2 and not (tmp_path / "tiny.pt.partial").exists()
+    ensemble, meta = load_checkpoint(out, domain="airfoil")
+    assert meta["data_hash"] == report["data_hash"]
+    data = load_airfoil_points(tiny_dataset)
+    with torch.no_grad():
+        values, logits = ensemble(Batch.from_data_list(data.graphs), data.point_shape, data.cond)
+    assert values.shape == (2, len(data.point_shape), 5) and logits.shape == (2, len(data.point_shape))
+    ok = data.converged
+    model_mae = (values.mean(0)[ok, 0] - data.targets[ok, 0]).abs().mean()
+    mean_mae = (data.targets[ok, 0] - data.targets[ok, 0].mean()).abs().mean()
+    assert model_mae < 0.7 * mean_mae, (model_mae, mean_mae)  # CL: learns at least the lift curve
+    assert torch.all(values.std(0)[:, 0] > 0)  # members differ: the ensemble has a spread
+
+
+def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
+    out = tmp_path / "resumed.pt"
+    cfg = AirfoilTrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 4, "patience": 10})
+    # A run stopped after member 1 of 2 leaves a partial file; the same call finishes it.
+    first = train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
+    assert len(first["members"]) == 1
+    cfg2 = AirfoilTrainConfig(**{**cfg.__dict__, "members": 2})
+    partial = out.with_name(out.name + ".partial")
+    torch.save({"config": cfg2.__dict__, "data_hash": first["data_hash"],
+                "done": [{"state": load_checkpoint(out)[0].members[0].state_dict(), "best_val": 1.0, "epochs": 4}],
+                "member": 1}, partial)
+    second = train_airfoil(tiny_dataset, out, cfg2, progress=False, device="cpu")
+    assert [m["epochs"] for m in second["members"]][0] == 4 and len(second["members"]) == 2
+    assert not partial.exists()
+
+
+def test_checkpoint_round_trip_and_bad_files(tmp_path):
+    model = build_ensemble("catalyst", n_members=3)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, data_hash="abc")
+    loaded, meta = load_checkpoint(path, domain="catalyst")
+    for a, b in zip(model.parameters(), loaded.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(InputError, match="a catalyst model, but a airfoil model is needed"):
+        load_checkpoint(path, domain="airfoil")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(InputError, match="truncated or corrupted"):
+        load_checkpoint(truncated)
+    payload = torch.load(path, weights_only=False)
+    payload["format_version"] = 99
+    future = tmp_path / "future.pt"
+    torch.save(payload, future)
+    with pytest.raises(InputError, match="format version 99"):
+        load_checkpoint(future)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": np.zeros(3).tolist()}, other)
+    with pytest.raises(InputError, match="not a phenograd surrogate"):
+        load_checkpoint(other)
+    with pytest.raises(InputError, match="no such model"):
+        load_checkpoint(tmp_path / "missing.pt")
