@@ -53,7 +53,7 @@ def test_non_converged_points_are_listed_with_nulls(cli_env):
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["simulate", "airfoil", "--help"], ["data", "airfoil", "--help"], ["data", "info", "--help"],
-     ["check", "--help"]],
+     ["check", "--help"], ["train", "--help"]],
 )
 def test_help(args):
     proc = run(args)
@@ -93,6 +93,9 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         (["data", "airfoil", "--out", "x.db", "--shapes", "1", "--workers", "0"], "--workers"),
         (["data", "info", "/nonexistent.db"], "no such dataset"),
         (["frobnicate"], "invalid choice"),
+        (["train", "--domain", "airfoil", "--data", "/nonexistent.db", "--out", "m.pt"], "no such dataset"),
+        (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--members", "0"], "--members"),
+        (["train", "--domain", "airfoil", "--data", "x.db", "--out", "/nonexistent-dir/m.pt"], "does not exist"),
     ],
 )
 def test_bad_arguments(args, match, cli_env, tmp_path):
