@@ -32,6 +32,8 @@ from ase import Atoms
 from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
 from phenograd.simulators.errors import InputError
 
+from .output_file import check_output_file
+
 KIND = "phenograd-catalyst-adsorption"
 FORMAT_VERSION = 1
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -85,12 +87,7 @@ class CatalystStore:
         p = Path(path)
         if p.suffix != ".db":
             raise InputError(f"{p}: a catalyst dataset is an ase.db file and must end in .db")
-        if p.exists() and not p.is_file():
-            raise InputError(f"{p}: exists and is not a file")
-        if not p.parent.exists():
-            raise InputError(f"{p}: folder {p.parent} does not exist")
-        if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-            raise InputError(f"{p}: not writable")
+        check_output_file(p)
         if p.exists() and p.stat().st_size > 0:
             cls._check_existing(p)
         store = cls(connect(str(p), type="db", append=True), p)

@@ -31,6 +31,8 @@ import numpy as np
 from phenograd.simulators.errors import InputError
 from phenograd.simulators.xfoil import POINT_FIELDS, PolarResult, XfoilSettings
 
+from .output_file import check_output_file
+
 FORMAT_VERSION = 1
 KIND = "phenograd-airfoil-polars"
 
@@ -114,12 +116,7 @@ class PolarStore:
     def open(cls, path: str | os.PathLike) -> "PolarStore":
         """Open or create a dataset for writing; InputError for a file that is not one."""
         p = Path(path)
-        if p.exists() and not p.is_file():
-            raise InputError(f"{p}: exists and is not a file")
-        if not p.parent.exists():
-            raise InputError(f"{p}: folder {p.parent} does not exist")
-        if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-            raise InputError(f"{p}: not writable")
+        check_output_file(p)
         existed = p.exists() and p.stat().st_size > 0
         if existed:
             _check_header(p)

@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate, plan_jobs
 from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes, training_cst, valid_mask

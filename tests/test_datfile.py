@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phenograd.datasets.airfoil import naca
-from phenograd.datasets.datfile import format_dat, parse_dat, read_dat, write_dat
+from phenograd.datasets.datfile import parse_dat, read_dat, write_dat
 from phenograd.simulators.errors import InputError
 
 
