@@ -36,6 +36,8 @@ _EXPORTS = {
     "generate_airfoil_dataset": ("phenograd.datasets.airfoil_generate", "generate"),
     "PolarStore": "phenograd.datasets.polar_store",
     "dataset_info": "phenograd.datasets.polar_info",
+    # surrogates
+    "load_surrogate": "phenograd.surrogate.predict",
     # catalyst ground truth
     "adsorption_energy": "phenograd.simulators.adsorption",
     "gas_references": "phenograd.simulators.adsorption",

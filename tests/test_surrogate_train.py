@@ -80,3 +80,21 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
         load_checkpoint(other)
     with pytest.raises(InputError, match="no such model"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path):
+    from phenograd.datasets.airfoil import naca
+    from phenograd.surrogate.predict import load_surrogate
+
+    out = tmp_path / "api.pt"
+    train_airfoil(tiny_dataset, out, AirfoilTrainConfig(**{**TINY.__dict__, "epochs": 3}), progress=False, device="cpu")
+    model = load_surrogate(out)
+    cst = torch.tensor([[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
+                         -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]] * 2, requires_grad=True)
+    pred = model.predict_airfoil(cst, alpha=[0.0, 2.0, 4.0], reynolds=1e6)
+    assert pred["CL"].shape == (2, 3) and pred["CD"].shape == (2, 3) and torch.all(pred["CD"] > 0)
+    assert torch.all((pred["confidence"] >= 0) & (pred["confidence"] <= 1)) and torch.all(pred["CL_std"] >= 0)
+    pred["CL"][:, 1].sum().backward()
+    assert cst.grad is not None and cst.grad.abs().sum() > 0
+    from_coords = model.predict_airfoil([naca("2412"), naca("0012")], alpha=[2.0], reynolds=1e6)
+    assert from_coords["CM"].shape == (2, 1)
