@@ -18,12 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-
-def cache_dir() -> Path:
-    root = os.environ.get("PHENOGRAD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "phenograd"
-    )
-    return Path(root)
+from phenograd.simulators.paths import cache_dir
 
 
 def _digest(key: object, sources: list[Path]) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from phenograd import cli_catalyst
+from phenograd.cli_options import add_parallel_options
 from phenograd.simulators.errors import InputError, PhenogradError
 
 EXIT_BAD_INPUT = 2
@@ -93,10 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--alpha", default="-5:15:1", help="angles in degrees (default -5:15:1)")
     da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
-    par = da.add_mutually_exclusive_group()
-    par.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
-    par.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT or scheduler file")
-    da.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_parallel_options(da)
     _add_xfoil_settings(da)
 
     di = data_sub.add_parser("info", help="summarise a dataset file")

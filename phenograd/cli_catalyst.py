@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from phenograd.cli_options import add_parallel_options
+
 
 def _names(values: list[str] | None) -> list[str] | None:
     """['Pt,Cu', 'Ni'] -> ['Pt', 'Cu', 'Ni'] (space- or comma-separated lists)."""
@@ -66,10 +68,7 @@ def add_commands(simulate_sub, data_sub) -> dict:
     dc.add_argument("--size", type=_size, default=(3, 3), help="surface cell (default 3x3)")
     dc.add_argument("--layers", type=int, default=4, help="slab layers, the bottom half fixed (default 4)")
     dc.add_argument("--per-slab", type=int, default=4, help="adsorbate placements per slab (default 4)")
-    par = dc.add_mutually_exclusive_group()
-    par.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
-    par.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT or scheduler file")
-    dc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_parallel_options(dc)
     _add_relax_options(dc)
 
     du = data_sub.add_parser(

@@ -38,6 +38,7 @@ import numpy as np
 
 from .contour import XFOIL_MAX_POINTS, prepare_for_xfoil
 from .errors import InputError, SimulatorUnavailable
+from .paths import cache_dir
 
 POINT_FIELDS = ("CL", "CD", "CDp", "CM", "Top_Xtr", "Bot_Xtr")
 
@@ -161,13 +162,6 @@ def xfoil_binary() -> str:
     return path
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("PHENOGRAD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "phenograd"
-    )
-    return Path(root)
-
-
 def fpe_shim_path() -> Path:
     """Path of the shared library that disables gfortran's FP traps, built on first use.
 
@@ -177,7 +171,7 @@ def fpe_shim_path() -> Path:
     """
     source = Path(__file__).with_name("nofpe.c")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    target = _cache_dir() / f"libnofpe-{digest}.so"
+    target = cache_dir() / f"libnofpe-{digest}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
