@@ -49,5 +49,12 @@ catalyst-release: setup
 benchmark: setup
 	$(PY) benchmarks/xfoil_throughput.py
 
+# The shipped models (see surrogate/models/README.md): retrain from the committed data releases.
+.PHONY: models
+models: setup
+	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
+	$(VENV)/bin/phenograd train --domain airfoil --data data/airfoil_v1.db --out surrogate/models/airfoil.pt \
+		--epochs 50 --patience 10 --batch-size 8 --seed 0
+
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -45,3 +45,10 @@ def write_section(title: str, body: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text.rstrip() + "\n")
     os.replace(tmp, BENCHMARKS)
+
+
+def publish(title: str, body: str, write: bool = True) -> None:
+    """Print a benchmark's section and (unless write is False) put it into BENCHMARKS.md."""
+    print(body)
+    if write:
+        write_section(title, body)

@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from phenograd import cli_catalyst
+from phenograd import cli_catalyst, cli_model
 from phenograd.cli_options import add_parallel_options
 from phenograd.simulators.errors import InputError, PhenogradError
 
@@ -103,23 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     CATALYST_COMMANDS.update(cli_catalyst.add_commands(sim_sub, data_sub))
 
-    # train
-    tr = sub.add_parser(
-        "train", help="train a surrogate ensemble on a dataset (resumable)",
-        description="Train an ensemble of encoder+head surrogates with early stopping. A killed run continues "
-        "from <out>.partial when the same command is run again. Held-out test shapes are never trained on.",
-    )
-    tr.add_argument("--domain", required=True, choices=["airfoil"], help="airfoil (catalyst: not yet)")
-    tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
-    tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
-    tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
-    tr.add_argument("--epochs", type=int, default=200, help="maximum epochs per member (default 200)")
-    tr.add_argument("--patience", type=int, default=20, help="early-stopping patience in epochs (default 20)")
-    tr.add_argument("--hidden", type=int, default=64, help="encoder width (default 64)")
-    tr.add_argument("--layers", type=int, default=3, help="message-passing layers (default 3)")
-    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    MODEL_COMMANDS.update(cli_model.add_commands(sub))
 
     # check
     sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")
@@ -200,24 +184,6 @@ def cmd_data_info(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from phenograd.surrogate.train_airfoil import AirfoilTrainConfig, train_airfoil
-
-    for name in ("members", "epochs", "patience", "hidden", "layers"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise InputError(f"{out}: folder {out.parent} does not exist")
-    cfg = AirfoilTrainConfig(members=args.members, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
-                             layers=args.layers, seed=args.seed)
-    report = train_airfoil(args.data, out, cfg, progress=not args.no_progress, device=args.device)
-    losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])
-    print(f"{out}: {len(report['members'])} members trained on {report['train_shapes']} shapes "
-          f"({report['val_shapes']} for validation); best validation losses {losses}")
-    return 0
-
-
 def cmd_check(args) -> int:
     from phenograd.datasets.airfoil import naca
     from phenograd.simulators.xfoil import XfoilSettings, fpe_shim_path, run_polar, xfoil_binary
@@ -231,13 +197,13 @@ def cmd_check(args) -> int:
 
 
 CATALYST_COMMANDS: dict = {}
+MODEL_COMMANDS: dict = {}
 
 COMMANDS = {
     ("simulate", "airfoil"): cmd_simulate_airfoil,
     ("data", "airfoil"): cmd_data_airfoil,
     ("data", "info"): cmd_data_info,
     ("check", None): cmd_check,
-    ("train", "airfoil"): cmd_train,
 }
 
 
@@ -259,7 +225,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
-VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed"}
+VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed", "--target"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
         key = (args.command, getattr(args, "domain", None))
-        handler = COMMANDS.get(key) or CATALYST_COMMANDS[key]
+        handler = COMMANDS.get(key) or CATALYST_COMMANDS.get(key) or MODEL_COMMANDS[key]
         return handler(args)
     except InputError as exc:
         print(f"phenograd: error: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ AIRFOIL_NODE_FEATURES = 4  # x, is_upper, dy/dx (clipped), y
 
 #: Element vocabulary of the atom graphs: adsorbate atoms then EMT's metals.
 ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
-ATOM_CUTOFF = 6.0  # Å
+ATOM_CUTOFF = 5.0  # Å: about EMT's own interaction range (between the 3rd and 4th fcc neighbour shells)
 N_TAGS = 3
 
 

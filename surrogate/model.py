@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from phenograd.simulators.errors import InputError
 
 from .encoder import GeometricEncoder
-from .graphs import AIRFOIL_NODE_FEATURES, ELEMENTS, N_TAGS
+from .graphs import AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
 from .heads import AdsorptionHead, AirfoilHead
 
 FORMAT = "phenograd-surrogate"
@@ -34,8 +34,8 @@ def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> 
         return dict(in_features=AIRFOIL_NODE_FEATURES, hidden=hidden, n_layers=n_layers, n_rbf=16, cutoff=0.25,
                     neighbours=8.0)
     if domain == "catalyst":
-        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20, cutoff=6.0,
-                    neighbours=40.0)
+        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20,
+                    cutoff=ATOM_CUTOFF, neighbours=30.0)
     raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
 
 
@@ -107,23 +107,41 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
             os.unlink(tmp)
 
 
+SHIPPED_MODELS = Path(__file__).parent / "models"
+
+
+def shipped_model_path(domain: str) -> Path:
+    """The model file shipped inside the package for a domain (see surrogate/models/README.md)."""
+    if domain not in DOMAINS:
+        raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    path = SHIPPED_MODELS / f"{domain}.pt"
+    if not path.is_file():
+        raise InputError(f"no shipped {domain} model in this installation ({path}); pass --model FILE")
+    return path
+
+
+def read_torch_file(p: Path, what: str):
+    """torch.load of a weights-only file; InputError naming the file if missing, truncated or corrupted."""
+    if not p.is_file():
+        raise InputError(f"{p}: no such {what} file")
+    try:
+        return torch.load(io.BytesIO(p.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip/pickle
+        raise InputError(f"{p}: not a readable phenograd {what} (truncated or corrupted: {type(exc).__name__})") from None
+
+
 def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple[Ensemble, dict]:
     """Load a checkpoint; InputError (one line, naming the file) if it is truncated, of another
     format or version, or of another domain than `domain`."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such model file")
-    try:
-        payload = torch.load(io.BytesIO(p.read_bytes()), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged zip/pickle
-        raise InputError(f"{p}: not a readable phenograd model (truncated or corrupted: {type(exc).__name__})") from None
+    payload = read_torch_file(p, "model")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{p}: not a phenograd surrogate checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{p}: checkpoint format version {payload.get('format_version')!r} is not supported "
                          f"(this phenograd reads version {FORMAT_VERSION})")
     if domain is not None and payload.get("domain") != domain:
-        raise InputError(f"{p}: a {payload.get('domain')} model, but a {domain} model is needed")
+        raise InputError(f"{p}: a {payload.get('domain')} model where the {domain} domain's is needed")
     members = []
     for state in payload["members"]:
         m = Surrogate(payload["domain"], payload["encoder"], payload["head"])

@@ -1,9 +1,12 @@
-"""Use a trained airfoil surrogate from Python: batched, differentiable predictions.
+"""Use a trained surrogate from Python: batched, differentiable predictions.
 
-    from phenograd.surrogate.predict import load_surrogate
-    model = load_surrogate("MODEL.pt")
+    from phenograd import load_surrogate
+    model = load_surrogate("MODEL.pt")             # or load_surrogate(domain="airfoil"): the shipped model
     out = model.predict_airfoil(cst, alpha=torch.linspace(-4, 12, 17), reynolds=1e6)
     out["CL"].sum().backward()          # gradients reach the CST tensor
+
+    cat = load_surrogate(domain="catalyst")
+    cat.predict_adsorption([atoms1, atoms2])        # {"E_ads": (S,), "std": (S,)} in eV
 
 Outputs are dicts of tensors of shape (B, P) for B shapes and P angles: the
 ensemble mean of CL, CD (exp of the mean ln CD), CM, Top_Xtr, Bot_Xtr, the
@@ -18,9 +21,9 @@ from torch_geometric.data import Batch
 
 from phenograd.simulators.errors import InputError
 
-from .graphs import airfoil_graph, airfoil_graph_from_cst
+from .graphs import airfoil_graph, airfoil_graph_from_cst, atoms_graph
 from .heads import AIRFOIL_TARGETS, conditions
-from .model import Ensemble, load_checkpoint
+from .model import DOMAINS, Ensemble, load_checkpoint, shipped_model_path
 
 
 class AirfoilSurrogate:
@@ -71,9 +74,57 @@ class AirfoilSurrogate:
         return out
 
 
-def load_surrogate(path) -> AirfoilSurrogate:
-    """Load an airfoil model checkpoint (InputError with a one-line reason if it cannot be used)."""
-    ensemble, info = load_checkpoint(path)
-    if info["domain"] != "airfoil":
-        raise InputError(f"{path}: a {info['domain']} model; load_surrogate serves airfoil models for now")
-    return AirfoilSurrogate(ensemble, info)
+class CatalystSurrogate:
+    """A loaded catalyst (IS2RE-direct E_ads) ensemble."""
+
+    def __init__(self, ensemble: Ensemble, info: dict):
+        self.ensemble = ensemble
+        self.info = info
+        self.cutoff = float(info["encoder"]["cutoff"])
+
+    def graphs(self, structures, element_probs=None, positions=None) -> Batch:
+        """Batch of atom graphs. element_probs / positions: optional per-structure tensors
+        (N_i, len(ELEMENTS)) / (N_i, 3) Å replacing the atoms' own (gradients flow to them)."""
+        structures = list(structures)
+        probs = element_probs if element_probs is not None else [None] * len(structures)
+        pos = positions if positions is not None else [None] * len(structures)
+        graphs = []
+        for k, (atoms, p, x) in enumerate(zip(structures, probs, pos)):
+            try:
+                graphs.append(atoms_graph(atoms, element_probs=p, cutoff=self.cutoff, positions=x))
+            except ValueError as exc:
+                raise InputError(f"structure {k}: {exc}") from None
+        return Batch.from_data_list(graphs)
+
+    def predict_adsorption(self, structures, element_probs=None, positions=None, batch_size: int = 256) -> dict:
+        """E_ads (S,) and its ensemble std (S,) in eV for a list of ase.Atoms with OC20 tags
+        (initial, unrelaxed structures). Differentiable in element_probs and positions."""
+        structures = list(structures)
+        for k, atoms in enumerate(structures):
+            if 2 not in set(int(t) for t in atoms.get_tags()):
+                raise InputError(f"structure {k} ({atoms.get_chemical_formula()}): no adsorbate (no atom tagged 2)")
+        outs = []
+        for i in range(0, len(structures), batch_size):
+            sl = slice(i, i + batch_size)
+            outs.append(self.ensemble(self.graphs(structures[sl], None if element_probs is None else element_probs[sl],
+                                                  None if positions is None else positions[sl])))
+        members = torch.cat(outs, 1) if outs else torch.zeros((len(self.ensemble.members), 0))
+        std = members.std(0) if members.shape[0] > 1 else torch.zeros_like(members[0])
+        return {"E_ads": members.mean(0), "std": std}
+
+
+def load_surrogate(path=None, domain: str | None = None):
+    """Load a model checkpoint, or the model shipped with phenograd for `domain` when path is None.
+
+    Returns an AirfoilSurrogate or a CatalystSurrogate; InputError (one line) if the
+    file cannot be used or is of another domain than the one asked for.
+    """
+    if path is None:
+        if domain is None:
+            raise InputError("give a model file or a domain (airfoil or catalyst) for the shipped model")
+        path = shipped_model_path(domain)
+    if domain is not None and domain not in DOMAINS:
+        raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    ensemble, info = load_checkpoint(path, domain)
+    cls = AirfoilSurrogate if info["domain"] == "airfoil" else CatalystSurrogate
+    return cls(ensemble, info)

@@ -9,9 +9,10 @@ from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 from phenograd.simulators.errors import InputError
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.model import build_ensemble, load_checkpoint, save_checkpoint
-from phenograd.surrogate.train_airfoil import AirfoilTrainConfig, train_airfoil
+from phenograd.surrogate.train_airfoil import train_airfoil
+from phenograd.surrogate.trainer import TrainConfig
 
-TINY = AirfoilTrainConfig(members=2, epochs=30, patience=30, hidden=16, layers=2, batch_shapes=6, lr=3e-3)
+TINY = TrainConfig(members=2, epochs=30, patience=30, hidden=16, layers=2, batch_size=6, lr=3e-3)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,11 @@ def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
 
 def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     out = tmp_path / "resumed.pt"
-    cfg = AirfoilTrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 4, "patience": 10})
+    cfg = TrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 4, "patience": 10})
     # A run stopped after member 1 of 2 leaves a partial file; the same call finishes it.
     first = train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
     assert len(first["members"]) == 1
-    cfg2 = AirfoilTrainConfig(**{**cfg.__dict__, "members": 2})
+    cfg2 = TrainConfig(**{**cfg.__dict__, "members": 2})
     partial = out.with_name(out.name + ".partial")
     torch.save({"config": cfg2.__dict__, "data_hash": first["data_hash"],
                 "done": [{"state": load_checkpoint(out)[0].members[0].state_dict(), "best_val": 1.0, "epochs": 4}],
@@ -62,7 +63,7 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
     loaded, meta = load_checkpoint(path, domain="catalyst")
     for a, b in zip(model.parameters(), loaded.parameters()):
         assert torch.equal(a, b)
-    with pytest.raises(InputError, match="a catalyst model, but a airfoil model is needed"):
+    with pytest.raises(InputError, match="a catalyst model where the airfoil domain.s is needed"):
         load_checkpoint(path, domain="airfoil")
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[:1000])
@@ -87,7 +88,7 @@ def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_p
     from phenograd.surrogate.predict import load_surrogate
 
     out = tmp_path / "api.pt"
-    train_airfoil(tiny_dataset, out, AirfoilTrainConfig(**{**TINY.__dict__, "epochs": 3}), progress=False, device="cpu")
+    train_airfoil(tiny_dataset, out, TrainConfig(**{**TINY.__dict__, "epochs": 3}), progress=False, device="cpu")
     model = load_surrogate(out)
     cst = torch.tensor([[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
                          -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]] * 2, requires_grad=True)

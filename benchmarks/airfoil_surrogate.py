@@ -1,0 +1,196 @@
+"""Airfoil surrogate benchmark: accuracy on held-out real airfoils and throughput, beside NeuralFoil and XFOIL.
+
+    .venv/bin/python benchmarks/airfoil_surrogate.py [--model MODEL.pt] [--data data/airfoil_v1.db]
+
+Accuracy: every point of the dataset's "test" shapes (real UIUC airfoils that no
+model of phenograd trains on) with Re 1e5..1e7 and alpha -5..15 deg. MAE of CL,
+ln CD and CM over the points where XFOIL converged; ROC AUC of the convergence
+prediction over all points (phenograd: the ensemble's mean probability;
+NeuralFoil: its analysis_confidence). NeuralFoil (pip `neuralfoil`, a
+benchmark-only dependency) sees the same contours through
+`get_aero_from_coordinates`, sizes large, xlarge and xxxlarge.
+
+Throughput (median of 5 repeats, after a warm-up): predictions per second at
+batch 1 (one shape, one angle) and batch 1024 (1024 different shapes, one angle
+each: the worst case for a shape encoder that is shared along a polar), with and
+without gradients for phenograd (NeuralFoil is NumPy: no gradients), and XFOIL
+points per second from a few real polars run serially in the same process.
+Writes the section "Airfoil surrogate" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, publish, today  # noqa: E402
+
+from phenograd.datasets.polar_store import PolarStore  # noqa: E402
+from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
+from phenograd.surrogate.evaluate import predict_airfoil_points, roc_auc  # noqa: E402
+from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
+
+NEURALFOIL_SIZES = ("large", "xlarge", "xxxlarge")
+
+
+def test_points(data, shapes):
+    """Mask (over shapes' points, in shape order) of the benchmark's operating range, and the points' alpha, Re, Ncrit."""
+    sel = torch.isin(data.point_shape, torch.as_tensor(shapes))
+    cond = data.cond[sel]
+    alpha, re, ncrit = cond[:, 0] * 10, 10 ** (cond[:, 1].double() + 6), cond[:, 2] * 3 + 9
+    keep = (alpha >= -5 - 1e-6) & (alpha <= 15 + 1e-6) & (re >= 1e5 * 0.999) & (re <= 1e7 * 1.001)
+    return sel, keep.numpy(), alpha.numpy(), re.numpy(), ncrit.numpy()
+
+
+def metrics(pred_cl, pred_lncd, pred_cm, conf, targets, converged) -> dict:
+    ok = converged & np.all(np.isfinite(targets[:, :3]), axis=1)
+    return {
+        "CL": float(np.mean(np.abs(pred_cl[ok] - targets[ok, 0]))),
+        "lnCD": float(np.mean(np.abs(pred_lncd[ok] - targets[ok, 1]))),
+        "CM": float(np.mean(np.abs(pred_cm[ok] - targets[ok, 2]))),
+        "AUC": roc_auc(converged, conf),
+    }
+
+
+def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_ncrit, point_shape, size):
+    import neuralfoil as nf
+
+    out = {k: np.empty(len(point_shape)) for k in ("CL", "CD", "CM", "conf")}
+    with PolarStore.open_readonly(store_path) as store:
+        for s in shapes:
+            idx = np.nonzero(point_shape == s)[0]
+            if not len(idx):
+                continue
+            coords = store.shape(data.shape_ids[s]).coordinates
+            r = nf.get_aero_from_coordinates(coords, alpha=keep_alpha[idx], Re=keep_re[idx], n_crit=keep_ncrit[idx],
+                                             model_size=size)
+            for k, key in (("CL", "CL"), ("CD", "CD"), ("CM", "CM"), ("conf", "analysis_confidence")):
+                out[k][idx] = np.asarray(r[key], float)
+    return out
+
+
+def median_rate(fn, n_predictions: int, repeats: int = 5) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n_predictions / statistics.median(times)
+
+
+def throughput(model_path) -> dict:
+    import neuralfoil as nf
+
+    from phenograd.datasets.airfoil_sampling import training_cst
+    from phenograd.surrogate.predict import load_surrogate
+
+    model = load_surrogate(model_path, domain="airfoil")
+    cst = torch.as_tensor(training_cst().params[:1024], dtype=torch.float32)
+    if len(cst) < 1024:
+        cst = cst.repeat(1024 // len(cst) + 1, 1)[:1024]
+    rates = {}
+    for batch in (1, 1024):
+        params = cst[:batch]
+
+        def no_grad():
+            with torch.no_grad():
+                model.predict_airfoil(params, alpha=[4.0], reynolds=1e6)
+
+        def with_grad():
+            p = params.clone().requires_grad_(True)
+            out = model.predict_airfoil(p, alpha=[4.0], reynolds=1e6)
+            (out["CL"].sum() + out["CD"].sum()).backward()
+
+        rates[("phenograd", batch, False)] = median_rate(no_grad, batch)
+        rates[("phenograd", batch, True)] = median_rate(with_grad, batch)
+        kulfan = {"upper_weights": params[:, :8].numpy(), "lower_weights": params[:, 8:16].numpy(),
+                  "leading_edge_weight": params[:, 16].numpy(), "TE_thickness": params[:, 17].numpy()}
+        for size in NEURALFOIL_SIZES:
+            rates[(f"NeuralFoil {size}", batch, False)] = median_rate(
+                lambda: nf.get_aero_from_kulfan_parameters(kulfan, alpha=np.full(batch, 4.0), Re=np.full(batch, 1e6),
+                                                          model_size=size), batch)
+    return rates
+
+
+def xfoil_rate(store_path, data, shapes, n_polars: int = 4) -> float:
+    from phenograd.simulators.xfoil import XfoilSettings, run_polar
+
+    alphas = [float(a) for a in range(-5, 16)]
+    points, t0 = 0, time.perf_counter()
+    with PolarStore.open_readonly(store_path) as store:
+        for s in shapes[:n_polars]:
+            r = run_polar(store.shape(data.shape_ids[s]).coordinates, alphas, XfoilSettings(reynolds=1e6))
+            points += len(r.points)
+    return points / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
+    parser.add_argument("--data", default="data/airfoil_v1.db", help="polar dataset with the test split")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    model_path = args.model or shipped_model_path("airfoil")
+    command = "python benchmarks/airfoil_surrogate.py" + "".join(
+        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data)) if v)
+    started = today()
+    ensemble, info = load_checkpoint(model_path, "airfoil")
+    data = load_airfoil_points(args.data)
+    shapes = np.sort(data.shapes_in("test"))
+    sel, keep, alpha, re, ncrit = test_points(data, shapes)
+    values, logits, _ = predict_airfoil_points(ensemble, data, shapes)
+    targets = data.targets[sel].numpy()[keep]
+    converged = data.converged[sel].numpy()[keep]
+    point_shape = data.point_shape[sel].numpy()[keep]
+    mean = values.mean(0).numpy()[keep]
+    rows = {"phenograd": metrics(mean[:, 0], mean[:, 1], mean[:, 2], torch.sigmoid(logits).mean(0).numpy()[keep],
+                                 targets, converged)}
+    for size in NEURALFOIL_SIZES:
+        nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
+        rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
+    rates = throughput(model_path)
+    xfoil_pts = xfoil_rate(args.data, data, shapes)
+
+    n_shapes = len(np.unique(point_shape))
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {machine()}  ",
+        f"Model: `{model_path}` ({len(ensemble.members)} members, trained on data hash {info['data_hash']}, "
+        f"{info['meta'].get('train_shapes', '?')} training shapes). Data: `{args.data}`.",
+        "",
+        f"Held-out real airfoils: {n_shapes} shapes, {int(keep.sum())} points with Re 1e5-1e7 and alpha -5..15 deg, "
+        f"{int(converged.sum())} XFOIL-converged. Acceptance (issue 4): CL MAE <= 0.025, ln CD MAE <= 0.06, "
+        "CM MAE <= 0.005.",
+        "",
+        "| model | CL MAE | ln CD MAE | CM MAE | convergence ROC AUC |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['CL']:.4f} | {r['lnCD']:.4f} | {r['CM']:.5f} | {r['AUC']:.3f} |")
+    lines += ["", "Throughput, predictions per second (median of 5; batch 1024 = 1024 different shapes, one angle each):",
+              "", "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
+              "|---|---|---|---|---|"]
+    for name in ["phenograd", *(f"NeuralFoil {s}" for s in NEURALFOIL_SIZES)]:
+        cells = []
+        for batch in (1, 1024):
+            for grad in (False, True):
+                rate = rates.get((name, batch, grad))
+                cells.append(f"{rate:,.0f}" if rate else "n/a (NumPy)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(f"| XFOIL (serial, 21-angle polars at Re 1e6) | {xfoil_pts:.1f} points/s | | | |")
+    publish("Airfoil surrogate", "\n".join(lines), write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""CLI commands that train, evaluate and use surrogates: `train`, `evaluate`, `predict airfoil|adsorption`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from phenograd.simulators.errors import InputError
+
+
+def add_commands(sub) -> dict:
+    """Add the subcommands to the top-level subparsers; returns {(command, domain): handler}."""
+    tr = sub.add_parser(
+        "train", help="train a surrogate ensemble on a dataset (resumable)",
+        description="Train an ensemble of encoder+head surrogates with early stopping. After every epoch the run's "
+        "state is saved to <out>.partial; a killed run continues from there when the same command is run again. "
+        "Held-out test (and out-of-distribution) items are never trained on.",
+    )
+    tr.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of dataset and model")
+    tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
+    tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
+    tr.add_argument("--encoder", default=None, help="pretrained encoder checkpoint to start every member from")
+    tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
+    tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
+    tr.add_argument("--epochs", type=int, default=None, help="maximum epochs per member (default: airfoil 200, catalyst 100)")
+    tr.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: 20 / 15)")
+    tr.add_argument("--batch-size", type=int, default=None, help="shapes (airfoil) or structures (catalyst) per batch (default 32)")
+    tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
+    tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
+    tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser(
+        "evaluate", help="accuracy and calibration of a model on a dataset split",
+        description="Prints the metrics and, with --out, writes metrics.json and a parity-plot PNG there. "
+        "Airfoils: MAE of CL, ln CD, CM, transition points over XFOIL-converged points and the convergence ROC AUC. "
+        "Catalysts: MAE, RMSE and share within 0.1 eV of E_ads, per adsorbate and without anomalous relaxations. "
+        "Both: fraction of errors inside the ensemble's 1- and 2-sigma bands.",
+    )
+    ev.add_argument("--model", required=True, help="model checkpoint (.pt)")
+    ev.add_argument("--data", required=True, help="dataset file (.db) of the model's domain")
+    ev.add_argument("--split", default="test", help="train, val, test or ood (catalyst) (default test)")
+    ev.add_argument("--out", default=None, help="folder for metrics.json and parity_<split>.png")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+
+    pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
+    pr_sub = pr.add_subparsers(dest="domain", required=True, metavar="{airfoil,adsorption}")
+    pa = pr_sub.add_parser("airfoil", help="polar of one airfoil from the surrogate",
+                           description="Predicted polar with the ensemble's spread and the probability that XFOIL converges.")
+    src = pa.add_mutually_exclusive_group(required=True)
+    src.add_argument("--naca", help="4-digit NACA designation, e.g. 2412")
+    src.add_argument("--dat", help="airfoil .dat file (Selig or Lednicer)")
+    pa.add_argument("--model", default=None, help="airfoil model checkpoint (default: the shipped model)")
+    pa.add_argument("--re", type=float, required=True, help="chord Reynolds number")
+    pa.add_argument("--alpha", default="-4:12:1", help="angles in degrees: a list 0,2,4 or a range start:stop:step")
+    pa.add_argument("--ncrit", type=float, default=9.0, help="e^N transition criterion (default 9)")
+    pa.add_argument("--json", action="store_true", help="print JSON")
+    pd = pr_sub.add_parser("adsorption", help="adsorption energies of structures from the surrogate",
+                           description="FILE is anything ase.io reads (extxyz with several frames, an ase.db, ...); "
+                           "every frame needs OC20 tags (0 fixed subsurface, 1 surface, 2 adsorbate). Prints E_ads and "
+                           "the ensemble std in eV per structure, in input order.")
+    pd.add_argument("--structures", required=True, help="structure file (every frame is predicted)")
+    pd.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
+    pd.add_argument("--json", action="store_true", help="print a JSON list of {index, formula, E_ads, std}")
+    return {("train", "airfoil"): cmd_train, ("train", "catalyst"): cmd_train, ("evaluate", None): cmd_evaluate,
+            ("predict", "airfoil"): cmd_predict_airfoil, ("predict", "adsorption"): cmd_predict_adsorption}
+
+
+def _train_config(args):
+    if args.domain == "airfoil":
+        from phenograd.surrogate.train_airfoil import airfoil_defaults as defaults
+    else:
+        from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
+    overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers")
+                 if getattr(args, name) is not None}
+    cfg = defaults(members=args.members, seed=args.seed, **overrides)
+    for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if not cfg.lr > 0:
+        raise InputError(f"--lr must be positive, got {cfg.lr}")
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from phenograd.surrogate.pretrained import load_encoder_state
+
+    cfg = _train_config(args)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    if args.freeze_encoder and not args.encoder:
+        raise InputError("--freeze-encoder needs --encoder ENC.pt")
+    init = load_encoder_state(args.encoder, args.domain) if args.encoder else None
+    kwargs = dict(progress=not args.no_progress, device=args.device, init_encoder=init, freeze_encoder=args.freeze_encoder)
+    if args.domain == "airfoil":
+        from phenograd.surrogate.train_airfoil import train_airfoil as train
+    else:
+        from phenograd.surrogate.train_catalyst import train_catalyst as train
+    report = train(args.data, out, cfg, **kwargs)
+    losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])
+    n_train = report.get("train_shapes", report.get("train_structures"))
+    n_val = report.get("val_shapes", report.get("val_structures"))
+    print(f"{out}: {len(report['members'])} members trained on {n_train} items ({n_val} for validation); "
+          f"best validation losses {losses}")
+    return 0
+
+
+def format_metrics(m: dict) -> str:
+    lines = [f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members"]
+    if m["domain"] == "airfoil":
+        lines.append(f"  shapes {m['shapes']}, points {m['points']} ({m['converged_points']} converged); "
+                     f"convergence ROC AUC {m['convergence_auc']:.3f}")
+        lines.append(f"  {'target':<8} {'MAE':>9} {'in 1σ':>7} {'in 2σ':>7}")
+        for name, mae in m["mae"].items():
+            c = m["calibration"][name]
+            lines.append(f"  {name:<8} {mae:9.5f} {c['within_1sigma']:7.3f} {c['within_2sigma']:7.3f}")
+        return "\n".join(lines)
+    lines.append(f"  {'subset':<14} {'n':>6} {'MAE eV':>8} {'RMSE eV':>8} {'≤0.1 eV':>8} {'in 1σ':>7} {'in 2σ':>7}")
+
+    def row(name, r):
+        lines.append(f"  {name:<14} {r['n']:6d} {r['mae']:8.4f} {r['rmse']:8.4f} {r['within_0.1eV']:8.3f} "
+                     f"{r['within_1sigma']:7.3f} {r['within_2sigma']:7.3f}")
+
+    row("all", m)
+    if m.get("without_anomalies"):
+        row("no anomalies", m["without_anomalies"])
+    for ads, r in m["per_adsorbate"].items():
+        row(f"  {ads}", r)
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args) -> int:
+    from phenograd.surrogate.evaluate import evaluate
+
+    metrics = evaluate(args.model, args.data, args.split, args.out)
+    print(json.dumps(metrics, indent=1) if args.json else format_metrics(metrics))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / f'parity_{args.split}.png'}")
+    return 0
+
+
+def cmd_predict_airfoil(args) -> int:
+    from phenograd.datasets.airfoil import check_airfoil, naca
+    from phenograd.datasets.datfile import read_dat
+    from phenograd.simulators.xfoil import parse_alpha_spec
+    from phenograd.surrogate.predict import load_surrogate
+
+    if not args.re > 0:
+        raise InputError(f"--re must be positive, got {args.re}")
+    alphas = parse_alpha_spec(args.alpha)
+    if args.naca:
+        name, coords = f"NACA {args.naca}", naca(args.naca)
+    else:
+        dat = read_dat(args.dat)
+        name, coords = dat.name, check_airfoil(dat.coordinates, args.dat)
+    model = load_surrogate(args.model, domain="airfoil")
+    import torch
+
+    with torch.no_grad():
+        out = model.predict_airfoil(torch.as_tensor(coords), alpha=alphas, reynolds=args.re, ncrit=args.ncrit)
+    keys = ("CL", "CL_std", "CD", "CD_std", "CM", "CM_std", "Top_Xtr", "Bot_Xtr", "confidence")
+    rows = [{"alpha": a, **{k: float(out[k][0, i]) for k in keys}} for i, a in enumerate(alphas)]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{name}  Re {args.re:.3g}  Ncrit {args.ncrit:g}  [surrogate: {model.info.get('meta', {}).get('data_file', '?')}]")
+    print(f"{'alpha':>7} {'CL':>8} {'±':>6} {'CD':>9} {'±%':>5} {'CM':>8} {'±':>6} {'Top_Xtr':>8} {'Bot_Xtr':>8} {'P(conv)':>8}")
+    for r in rows:
+        print(f"{r['alpha']:7.2f} {r['CL']:8.4f} {r['CL_std']:6.4f} {r['CD']:9.5f} {100 * r['CD_std']:5.1f} "
+              f"{r['CM']:8.4f} {r['CM_std']:6.4f} {r['Top_Xtr']:8.4f} {r['Bot_Xtr']:8.4f} {r['confidence']:8.3f}")
+    return 0
+
+
+def read_structures(path) -> list:
+    """Every frame of a structure file ase.io can read; InputError naming the file otherwise."""
+    from ase.io import read
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such structure file")
+    try:
+        frames = read(str(p), index=":")
+    except Exception as exc:  # ase.io raises many types for unreadable files
+        raise InputError(f"{p}: not a structure file ase.io can read ({type(exc).__name__}: {exc})") from None
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        raise InputError(f"{p}: no structures in the file")
+    return frames
+
+
+def cmd_predict_adsorption(args) -> int:
+    import torch
+
+    from phenograd.surrogate.predict import load_surrogate
+
+    frames = read_structures(args.structures)
+    model = load_surrogate(args.model, domain="catalyst")
+    with torch.no_grad():
+        out = model.predict_adsorption(frames)
+    rows = [{"index": i, "formula": a.get_chemical_formula(), "E_ads": float(out["E_ads"][i]),
+             "std": float(out["std"][i])} for i, a in enumerate(frames)]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'index':>5} {'formula':<16} {'E_ads eV':>9} {'std eV':>7}")
+    for r in rows:
+        print(f"{r['index']:5d} {r['formula']:<16} {r['E_ads']:9.4f} {r['std']:7.4f}")
+    return 0

@@ -1,0 +1,36 @@
+"""Encoders to start training from: a pretrained encoder file, or the encoder of a surrogate.
+
+An encoder file (written by pretraining) is a torch.save'd dict
+{"format": "phenograd-encoder", "format_version": 1, "domain": ..., "encoder": config,
+"state": state_dict, "meta": {...}}. A surrogate checkpoint of the same domain also
+works: its first member's encoder is used (fine-tuning from an existing model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from phenograd.simulators.errors import InputError
+
+from .model import FORMAT, load_checkpoint, read_torch_file
+
+ENCODER_FORMAT = "phenograd-encoder"
+ENCODER_FORMAT_VERSION = 1
+
+
+def load_encoder_state(path, domain: str) -> dict:
+    """{"config": encoder config, "state": state_dict} from an encoder or surrogate file of `domain`."""
+    p = Path(path)
+    payload = read_torch_file(p, "encoder")
+    kind = payload.get("format") if isinstance(payload, dict) else None
+    if kind == FORMAT:
+        ensemble, info = load_checkpoint(p, domain)
+        return {"config": dict(info["encoder"]), "state": ensemble.members[0].encoder.state_dict()}
+    if kind != ENCODER_FORMAT:
+        raise InputError(f"{p}: neither a phenograd encoder nor a surrogate checkpoint")
+    if payload.get("format_version") != ENCODER_FORMAT_VERSION:
+        raise InputError(f"{p}: encoder format version {payload.get('format_version')!r} is not supported "
+                         f"(this phenograd reads version {ENCODER_FORMAT_VERSION})")
+    if payload.get("domain") != domain:
+        raise InputError(f"{p}: a {payload.get('domain')} encoder where the {domain} domain's is needed")
+    return {"config": dict(payload["encoder"]), "state": payload["state"]}

@@ -1,0 +1,192 @@
+"""Resumable deep-ensemble training, shared by every domain.
+
+Each member is trained from its own seed on the task's training items with
+AdamW and a cosine learning-rate schedule, early-stopped on the validation
+loss; its best weights are kept. After every epoch the run's state (member,
+epoch, weights, optimiser, best weights, RNG) is written atomically next to the
+output as ``<out>.partial``; the same command run again after a kill continues
+from the last finished epoch. The finished ensemble is one checkpoint file
+(see model.py) and the partial file is removed.
+
+A domain supplies a :class:`TrainTask`: which items are train and validation,
+the encoder and head configuration, the head's target normalisation and the
+loss of a batch of items.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from phenograd.simulators.errors import InputError
+
+from .model import Ensemble, Surrogate, save_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Training settings. batch_size counts shapes (airfoil: every point of a shape's
+    polars comes along) or structures (catalyst). conv_weight weighs the airfoil
+    convergence logit's cross-entropy against the regression loss."""
+
+    members: int = 3
+    epochs: int = 200
+    patience: int = 20
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    hidden: int = 64
+    layers: int = 3
+    conv_weight: float = 0.2
+    seed: int = 0
+
+
+class TrainTask(Protocol):
+    domain: str
+    data_hash: str
+    train: np.ndarray  # item indices
+    val: np.ndarray
+
+    def encoder_config(self, cfg: TrainConfig) -> dict: ...
+
+    def head_config(self, cfg: TrainConfig) -> dict: ...
+
+    def init_member(self, model: Surrogate) -> None:
+        """Set the head's target normalisation (from training items only)."""
+
+    def loss(self, model: Surrogate, items: np.ndarray, cfg: TrainConfig, device: torch.device) -> torch.Tensor: ...
+
+    def report(self) -> dict: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str | None) -> torch.device:
+    """The requested device, else CUDA when present, else CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
+    """Mean batch loss over the validation items (no gradients)."""
+    model.eval()
+    with torch.no_grad():
+        losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item()
+                  for i in range(0, len(task.val), cfg.batch_size)]
+    model.train()
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _save_atomic(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | None:
+    if not partial.exists():
+        return None
+    try:
+        state = torch.load(partial, weights_only=False)
+    except Exception as exc:  # a damaged zip/pickle raises several types
+        raise InputError(f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over") from None
+    if state.get("config") != asdict(cfg) or state.get("data_hash") != data_hash:
+        raise InputError(f"{partial}: an unfinished run with other settings or data; delete it to start over")
+    return state
+
+
+def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
+                   init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None) -> dict:
+    """Train (or resume) cfg.members members on `task`, write the ensemble to `out`.
+
+    init_encoder: optional pretrained encoder {"config": ..., "state": state_dict} every
+    member starts from (its config replaces the task's); freeze_encoder keeps it fixed
+    and trains the head only.
+    Returns a report: per-member best validation loss and epochs, plus task.report().
+    """
+    out = Path(out)
+    dev = pick_device(device)
+    if len(task.train) == 0:
+        raise InputError("no training items in the dataset (held-out test items are never trained on)")
+    encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
+    head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
+    partial = out.with_name(out.name + ".partial")
+    state = _load_partial(partial, cfg, task.data_hash)
+    done = state["done"] if state else []
+    bar = None
+    for k in range(len(done), cfg.members):
+        seed_everything(cfg.seed * 1000 + k)
+        model = Surrogate(task.domain, encoder, head).to(dev)
+        if init_encoder is not None:
+            model.encoder.load_state_dict(init_encoder["state"])
+        task.init_member(model)
+        if freeze_encoder:
+            model.encoder.requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+        epoch, best, best_state, bad = 0, float("inf"), None, 0
+        if state is not None and state.get("member") == k and "model" in state:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            epoch, best, best_state, bad = state["epoch"], state["best"], state["best_state"], state["bad"]
+            torch.set_rng_state(state["rng"])
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs, initial=epoch, desc=f"member {k + 1}/{cfg.members}", unit="epoch")
+        while epoch < cfg.epochs and bad < cfg.patience:
+            # One generator per (seed, member, epoch): a resumed run shuffles exactly as an unbroken one.
+            order = np.random.default_rng([cfg.seed, k, epoch]).permutation(task.train)
+            for i in range(0, len(order), cfg.batch_size):
+                loss = task.loss(model, order[i : i + cfg.batch_size], cfg, dev)
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 5.0)
+                opt.step()
+            sched.step()
+            epoch += 1
+            val_loss = validation_loss(model, task, cfg, dev)
+            if val_loss < best:
+                best, bad = val_loss, 0
+                best_state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+            else:
+                bad += 1
+            _save_atomic(partial, dict(
+                config=asdict(cfg), data_hash=task.data_hash, done=done, member=k, epoch=epoch,
+                model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), best=best,
+                best_state=best_state, bad=bad, rng=torch.get_rng_state(),
+            ))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(val=f"{val_loss:.4f}", best=f"{best:.4f}", refresh=False)
+        if bar is not None:
+            bar.close()
+        if best_state is None:
+            raise InputError(f"training member {k + 1} diverged: the validation loss was never finite")
+        done = done + [{"state": best_state, "best_val": best, "epochs": epoch}]
+        state = None
+        _save_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
+
+    members = []
+    for m in done:
+        s = Surrogate(task.domain, encoder, head)
+        s.load_state_dict(m["state"])
+        members.append(s)
+    report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"]} for m in done],
+              "data_hash": task.data_hash, **task.report()}
+    save_checkpoint(out, Ensemble(members), data_hash=task.data_hash,
+                    meta={"config": asdict(cfg), **report, **(meta or {}),
+                          "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder})
+    partial.unlink(missing_ok=True)
+    return report

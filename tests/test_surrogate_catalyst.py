@@ -1,0 +1,159 @@
+"""Catalyst surrogate end to end on a tiny real EMT dataset: training, resume after SIGKILL
+mid-run, evaluation, prediction (CLI and Python, differentiable in composition), bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.io import write
+
+from phenograd.datasets.catalyst_generate import CatalystRequest, generate
+from phenograd.datasets.catalyst_store import CatalystStore
+from phenograd.surrogate.catalyst_data import load_catalyst_samples
+from phenograd.surrogate.evaluate import predict_structures
+from phenograd.surrogate.graphs import ELEMENTS
+from phenograd.surrogate.model import load_checkpoint
+from phenograd.surrogate.predict import load_surrogate
+from phenograd.surrogate.train_catalyst import catalyst_defaults, train_catalyst
+
+ROOT = Path(__file__).resolve().parents[1]
+PHENOGRAD = [sys.executable, "-m", "phenograd"]
+TINY = catalyst_defaults(members=2, epochs=40, patience=40, hidden=16, layers=2, batch_size=8, lr=3e-3)
+TRAIN_ARGS = ["--members", "1", "--hidden", "8", "--layers", "1", "--batch-size", "4", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("catsur") / "tiny.db"
+    request = CatalystRequest(n=48, seed=3, size=(2, 2), layers=3, per_slab=4, elements=("Pt", "Cu", "Au", "Ni"))
+    generate(path, request, workers=2, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_db, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("catmodel") / "tiny.pt"
+    report = train_catalyst(tiny_db, out, TINY, progress=False, device="cpu")
+    return out, report
+
+
+def run_cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([*PHENOGRAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def test_tiny_training_beats_the_mean_predictor(tiny_db, tiny_model):
+    out, report = tiny_model
+    assert len(report["members"]) == 2 and not out.with_name(out.name + ".partial").exists()
+    ensemble, info = load_checkpoint(out, domain="catalyst")
+    assert info["data_hash"] == report["data_hash"] and info["meta"]["train_structures"] == report["train_structures"]
+    data = load_catalyst_samples(tiny_db)
+    preds = predict_structures(ensemble, data.graphs)
+    assert preds.shape == (2, len(data.uids))
+    mae = (preds.mean(0) - data.e_ads).abs().mean()
+    mean_mae = (data.e_ads - data.e_ads[torch.as_tensor(data.items_in("train"))].mean()).abs().mean()
+    assert mae < 0.7 * mean_mae, (mae, mean_mae)  # learns at least which adsorbate binds how strongly
+    assert torch.all(preds.std(0) > 0)
+
+
+def test_killed_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_db, tmp_path):
+    args = ["train", "--domain", "catalyst", "--data", tiny_db, "--epochs", "30", "--patience", "30", *TRAIN_ARGS]
+    unbroken = tmp_path / "unbroken.pt"
+    assert run_cli(*args, "--out", unbroken).returncode == 0
+    killed = tmp_path / "killed.pt"
+    partial = killed.with_name(killed.name + ".partial")
+    proc = subprocess.Popen([*PHENOGRAD, *map(str, args), "--out", str(killed)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not partial.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # a few epochs in, likely mid-epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert partial.exists() and not killed.exists(), "the run finished before it could be killed"
+    epoch = torch.load(partial, weights_only=False).get("epoch", 0)
+    assert 0 < epoch < 30
+    r = run_cli(*args, "--out", killed)
+    assert r.returncode == 0, r.stderr
+    a, _ = load_checkpoint(unbroken)
+    b, _ = load_checkpoint(killed)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(x, y, atol=1e-6), name
+    assert not partial.exists()
+
+
+def test_cli_evaluate_writes_metrics_and_parity_plot(tiny_db, tiny_model, tmp_path):
+    model, _ = tiny_model
+    r = run_cli("evaluate", "--model", model, "--data", tiny_db, "--split", "train", "--out", tmp_path / "ev")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["domain"] == "catalyst" and metrics["n"] > 0 and 0 <= metrics["within_0.1eV"] <= 1
+    assert set(metrics["per_adsorbate"]) <= {"H", "O", "N", "C", "OH"}
+    assert (tmp_path / "ev" / "parity_train.png").stat().st_size > 1000
+    assert "MAE eV" in r.stdout
+    bad = run_cli("evaluate", "--model", model, "--data", tiny_db, "--split", "nonsense")
+    assert bad.returncode == 2 and "unknown split 'nonsense'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_adsorption_cli_matches_python_api_in_input_order(tiny_db, tiny_model, tmp_path):
+    model, _ = tiny_model
+    with CatalystStore.open_readonly(tiny_db) as store:
+        frames = [r.toatoms() for r in store.db.select(kind="adslab", status="ok", limit=3)]
+    frames = frames[::-1]
+    path = tmp_path / "frames.extxyz"
+    write(path, frames)
+    r = run_cli("predict", "adsorption", "--model", model, "--structures", path, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    api = load_surrogate(model).predict_adsorption(frames)
+    assert [row["index"] for row in rows] == [0, 1, 2]
+    assert [row["formula"] for row in rows] == [a.get_chemical_formula() for a in frames]
+    np.testing.assert_allclose([row["E_ads"] for row in rows], api["E_ads"].detach().numpy(), atol=1e-5)
+    assert all(row["std"] >= 0 for row in rows)
+
+
+def test_prediction_is_differentiable_in_a_soft_composition(tiny_db, tiny_model):
+    model = load_surrogate(tiny_model[0])
+    with CatalystStore.open_readonly(tiny_db) as store:
+        atoms = next(store.db.select(kind="adslab", status="ok")).toatoms()
+    n = len(atoms)
+    logits = torch.zeros(n, len(ELEMENTS), requires_grad=True)
+    mask = torch.zeros(n, len(ELEMENTS), dtype=torch.bool)
+    metals = [ELEMENTS.index(m) for m in ("Pt", "Cu")]
+    own = torch.nn.functional.one_hot(torch.tensor([ELEMENTS.index(s) for s in atoms.get_chemical_symbols()]),
+                                      len(ELEMENTS)).float()
+    is_metal = torch.as_tensor(atoms.get_tags() < 2)
+    mask[:, metals] = True
+    soft = torch.softmax(logits.masked_fill(~mask, -1e9), dim=1)
+    probs = torch.where(is_metal[:, None], soft, own)  # metals become a Pt/Cu mixture, the adsorbate stays
+    out = model.predict_adsorption([atoms], element_probs=[probs])
+    out["E_ads"].sum().backward()
+    assert logits.grad is not None and logits.grad[is_metal].abs().sum() > 0
+
+
+def test_predict_bad_inputs_are_one_line_errors(tiny_model, tmp_path):
+    from ase.build import fcc111
+
+    model, _ = tiny_model
+    slab = fcc111("Pt", (2, 2, 3), vacuum=8.0)
+    slab.set_tags([1] * len(slab))
+    path = tmp_path / "clean.extxyz"
+    write(path, slab)
+    cases = [
+        (["predict", "adsorption", "--model", model, "--structures", path], "no adsorbate (no atom tagged 2)"),
+        (["predict", "adsorption", "--model", model, "--structures", tmp_path / "missing.xyz"], "no such structure file"),
+        (["predict", "airfoil", "--model", model, "--naca", "2412", "--re", "1e6"], "where the airfoil domain's is needed"),
+        (["train", "--domain", "catalyst", "--data", path, "--out", tmp_path / "m.pt"], "not an SQLite dataset file"),
+    ]
+    for args, needle in cases:
+        r = run_cli(*args)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
