@@ -10,9 +10,9 @@ NeuralFoil: its analysis_confidence). NeuralFoil (pip `neuralfoil`, a
 benchmark-only dependency) sees the same contours through
 `get_aero_from_coordinates`, sizes large, xlarge and xxxlarge.
 
-Throughput (median of 5 repeats, after a warm-up): predictions per second at
-batch 1 (one shape, one angle) and batch 1024 (1024 different shapes, one angle
-each: the worst case for a shape encoder that is shared along a polar), with and
+Throughput (median of 5 repeats at batch 1, 3 at batch 1024, after a warm-up):
+predictions per second at batch 1 (one shape, one angle) and batch 1024 (64
+shapes x 16 angles, a multi-point design batch), with and
 without gradients for phenograd (NeuralFoil is NumPy: no gradients), and XFOIL
 points per second from a few real polars run serially in the same process.
 Writes the section "Airfoil surrogate" of BENCHMARKS.md.
@@ -88,36 +88,39 @@ def median_rate(fn, n_predictions: int, repeats: int = 5) -> float:
 
 
 def throughput(model_path) -> dict:
+    """Predictions per second: batch 1 = one shape at one angle; batch 1024 = 64 shapes x 16 angles
+    (a multi-point design batch: phenograd encodes each shape once for all its angles)."""
     import neuralfoil as nf
 
     from phenograd.datasets.airfoil_sampling import training_cst
     from phenograd.surrogate.predict import load_surrogate
 
     model = load_surrogate(model_path, domain="airfoil")
-    cst = torch.as_tensor(training_cst().params[:1024], dtype=torch.float32)
-    if len(cst) < 1024:
-        cst = cst.repeat(1024 // len(cst) + 1, 1)[:1024]
+    cst = torch.as_tensor(training_cst().params[:64], dtype=torch.float32)
     rates = {}
-    for batch in (1, 1024):
-        params = cst[:batch]
+    for batch, n_shapes, alphas in ((1, 1, [4.0]), (1024, 64, list(np.linspace(-4.0, 11.0, 16)))):
+        params = cst[:n_shapes]
 
         def no_grad():
             with torch.no_grad():
-                model.predict_airfoil(params, alpha=[4.0], reynolds=1e6)
+                model.predict_airfoil(params, alpha=alphas, reynolds=1e6)
 
         def with_grad():
             p = params.clone().requires_grad_(True)
-            out = model.predict_airfoil(p, alpha=[4.0], reynolds=1e6)
+            out = model.predict_airfoil(p, alpha=alphas, reynolds=1e6)
             (out["CL"].sum() + out["CD"].sum()).backward()
 
-        rates[("phenograd", batch, False)] = median_rate(no_grad, batch)
-        rates[("phenograd", batch, True)] = median_rate(with_grad, batch)
-        kulfan = {"upper_weights": params[:, :8].numpy(), "lower_weights": params[:, 8:16].numpy(),
-                  "leading_edge_weight": params[:, 16].numpy(), "TE_thickness": params[:, 17].numpy()}
+        repeats = 5 if batch == 1 else 3
+        rates[("phenograd", batch, False)] = median_rate(no_grad, batch, repeats)
+        rates[("phenograd", batch, True)] = median_rate(with_grad, batch, repeats)
+        per_point = params.repeat_interleave(len(alphas), 0).numpy()
+        kulfan = {"upper_weights": per_point[:, :8].T, "lower_weights": per_point[:, 8:16].T,  # (8, batch)
+                  "leading_edge_weight": per_point[:, 16], "TE_thickness": per_point[:, 17]}
+        alpha_all = np.tile(alphas, n_shapes)
         for size in NEURALFOIL_SIZES:
             rates[(f"NeuralFoil {size}", batch, False)] = median_rate(
-                lambda: nf.get_aero_from_kulfan_parameters(kulfan, alpha=np.full(batch, 4.0), Re=np.full(batch, 1e6),
-                                                          model_size=size), batch)
+                lambda: nf.get_aero_from_kulfan_parameters(kulfan, alpha=alpha_all, Re=np.full(batch, 1e6),
+                                                          model_size=size), batch, repeats)
     return rates
 
 
@@ -137,15 +140,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
     parser.add_argument("--data", default="data/airfoil_v1.db", help="polar dataset with the test split")
+    parser.add_argument("--shapes", type=int, default=None, help="only the first N test shapes (a quick check)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     model_path = args.model or shipped_model_path("airfoil")
     command = "python benchmarks/airfoil_surrogate.py" + "".join(
-        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data)) if v)
+        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes)) if v)
     started = today()
     ensemble, info = load_checkpoint(model_path, "airfoil")
     data = load_airfoil_points(args.data)
-    shapes = np.sort(data.shapes_in("test"))
+    shapes = np.sort(data.shapes_in("test"))[: args.shapes]
     sel, keep, alpha, re, ncrit = test_points(data, shapes)
     values, logits, _ = predict_airfoil_points(ensemble, data, shapes)
     targets = data.targets[sel].numpy()[keep]
@@ -177,7 +181,8 @@ def main(argv=None) -> int:
     ]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['CL']:.4f} | {r['lnCD']:.4f} | {r['CM']:.5f} | {r['AUC']:.3f} |")
-    lines += ["", "Throughput, predictions per second (median of 5; batch 1024 = 1024 different shapes, one angle each):",
+    lines += ["", "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
+              "64 shapes x 16 angles, median of 3):",
               "", "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
               "|---|---|---|---|---|"]
     for name in ["phenograd", *(f"NeuralFoil {s}" for s in NEURALFOIL_SIZES)]:
@@ -185,7 +190,7 @@ def main(argv=None) -> int:
         for batch in (1, 1024):
             for grad in (False, True):
                 rate = rates.get((name, batch, grad))
-                cells.append(f"{rate:,.0f}" if rate else "n/a (NumPy)")
+                cells.append("n/a (NumPy)" if rate is None else f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append(f"| XFOIL (serial, 21-angle polars at Re 1e6) | {xfoil_pts:.1f} points/s | | | |")
     publish("Airfoil surrogate", "\n".join(lines), write=not args.no_write)
