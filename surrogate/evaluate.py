@@ -5,7 +5,8 @@ Bot_Xtr, and the ROC AUC of the convergence logit over every point. Catalyst
 metrics: MAE, RMSE and the share within 0.1 eV of E_ads (eV), also per
 adsorbate and without anomalous relaxations. Calibration: the fraction of
 errors inside the ensemble's 1-sigma and 2-sigma bands (a calibrated Gaussian
-gives 0.683 and 0.954).
+gives 0.683 and 0.954), with the ensemble std multiplied by the checkpoint's
+per-target scale fitted on the validation split at the end of training.
 """
 
 from __future__ import annotations
@@ -42,6 +43,32 @@ def calibration(err: np.ndarray, std: np.ndarray) -> dict:
     return {"within_1sigma": float(np.mean(err <= std)), "within_2sigma": float(np.mean(err <= 2 * std))}
 
 
+def std_scale(err: np.ndarray, std: np.ndarray) -> float:
+    """Factor k for which k * std is a calibrated Gaussian sigma of err: sqrt(mean((err/std)^2)),
+    the maximum-likelihood scale. 1.0 without usable data."""
+    ok = np.isfinite(err) & (std > 1e-12)
+    return float(np.sqrt(np.mean((err[ok] / std[ok]) ** 2))) if ok.sum() >= 2 else 1.0
+
+
+def fit_std_scales(ensemble: Ensemble, data, items: np.ndarray) -> dict:
+    """Per-target std scales fitted on validation items (shape indices of AirfoilPoints or
+    structure indices of CatalystSamples); deep ensembles are usually over-confident."""
+    if not len(items):
+        return {}
+    if hasattr(data, "shapes_in"):
+        shapes = np.sort(items)
+        if not len(shapes):
+            return {}
+        values, _, mask = predict_airfoil_points(ensemble, data, shapes)
+        targets, conv = data.targets[mask], data.converged[mask]
+        ok = conv & torch.all(torch.isfinite(targets), 1)
+        err, std = (values.mean(0) - targets)[ok].numpy(), values.std(0)[ok].numpy()
+        return {name: std_scale(err[:, k], std[:, k]) for k, name in enumerate(AIRFOIL_TARGETS)}
+    preds = predict_structures(ensemble, [data.graphs[i] for i in items])
+    err = (preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy()
+    return {"E_ads": std_scale(err, preds.std(0).numpy())}
+
+
 def _batches(items: np.ndarray, size: int):
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -64,8 +91,9 @@ def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_s
     return torch.cat(values, 1), torch.cat(logits, 1), mask
 
 
-def evaluate_airfoil(ensemble: Ensemble, data, split: str) -> tuple[dict, dict]:
-    """Metrics (dict) and parity arrays {target: (true, pred)} on a split of AirfoilPoints."""
+def evaluate_airfoil(ensemble: Ensemble, data, split: str, scales: dict | None = None) -> tuple[dict, dict]:
+    """Metrics (dict) and parity arrays {target: (true, pred)} on a split of AirfoilPoints;
+    scales: the checkpoint's calibrated std factors per target."""
     shapes = data.shapes_in(split)
     if len(shapes) == 0:
         raise InputError(f"no shapes in split {split!r} of this dataset")
@@ -78,7 +106,7 @@ def evaluate_airfoil(ensemble: Ensemble, data, split: str) -> tuple[dict, dict]:
                      "converged_points": int(ok.sum()), "mae": {}, "calibration": {}}
     parity = {}
     for k, name in enumerate(AIRFOIL_TARGETS):
-        t, p, s = targets[ok, k].numpy(), mean[ok, k].numpy(), std[ok, k].numpy()
+        t, p, s = targets[ok, k].numpy(), mean[ok, k].numpy(), std[ok, k].numpy() * (scales or {}).get(name, 1.0)
         metrics["mae"][name] = float(np.mean(np.abs(p - t))) if len(t) else float("nan")
         metrics["calibration"][name] = calibration(p - t, s)
         parity[name] = (t, p)
@@ -102,14 +130,14 @@ def catalyst_metrics(true: np.ndarray, pred: np.ndarray, std: np.ndarray) -> dic
             "within_0.1eV": float(np.mean(np.abs(err) <= 0.1)), **calibration(err, std)}
 
 
-def evaluate_catalyst(ensemble: Ensemble, data, split: str) -> tuple[dict, dict]:
+def evaluate_catalyst(ensemble: Ensemble, data, split: str, scales: dict | None = None) -> tuple[dict, dict]:
     """Metrics and parity arrays {"E_ads": (true, pred)} on a split of CatalystSamples."""
     items = data.items_in(split)
     if len(items) == 0:
         raise InputError(f"no structures in split {split!r} of this dataset")
     preds = predict_structures(ensemble, [data.graphs[i] for i in items])
     mean = preds.mean(0).numpy()
-    std = preds.std(0).numpy() if preds.shape[0] > 1 else np.zeros_like(mean)
+    std = preds.std(0).numpy() * (scales or {}).get("E_ads", 1.0) if preds.shape[0] > 1 else np.zeros_like(mean)
     true = data.e_ads[torch.as_tensor(items)].numpy()
     ads = np.array([data.adsorbate[i] for i in items])
     normal = ~data.anomalous[items]
@@ -152,19 +180,20 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     ensemble, info = load_checkpoint(model_path)
+    scales = info["meta"].get("std_scale", {})
     if info["domain"] == "airfoil":
         from .airfoil_data import load_airfoil_points
 
-        metrics, parity = evaluate_airfoil(ensemble, load_airfoil_points(data_path), split)
+        metrics, parity = evaluate_airfoil(ensemble, load_airfoil_points(data_path), split, scales)
         units = {}
     else:
         from .catalyst_data import load_catalyst_samples
 
         cutoff = info["encoder"]["cutoff"]
-        metrics, parity = evaluate_catalyst(ensemble, load_catalyst_samples(data_path, cutoff=cutoff), split)
+        metrics, parity = evaluate_catalyst(ensemble, load_catalyst_samples(data_path, cutoff=cutoff), split, scales)
         units = {"E_ads": "(eV)"}
     metrics = {"model": str(model_path), "data": str(data_path), "domain": info["domain"],
-               "members": len(ensemble.members), **metrics}
+               "members": len(ensemble.members), "std_scale": scales, **metrics}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@
 Outputs are dicts of tensors of shape (B, P) for B shapes and P angles: the
 ensemble mean of CL, CD (exp of the mean ln CD), CM, Top_Xtr, Bot_Xtr, the
 ensemble standard deviation of each (CD's as the std of ln CD, i.e. relative),
+calibrated by the checkpoint's per-target scale (fitted on validation data),
 and `confidence`, the mean predicted probability that XFOIL converges.
 """
 
@@ -64,12 +65,13 @@ class AirfoilSurrogate:
         point_graph = torch.arange(n_shapes).repeat_interleave(p)
         values, logits = self.ensemble(graphs, point_graph, cond)  # (M, B*P, 5), (M, B*P)
         mean, std = values.mean(0), values.std(0) if values.shape[0] > 1 else torch.zeros_like(values[0])
+        scales = self.info["meta"].get("std_scale", {})
         out = {}
         for k, name in enumerate(AIRFOIL_TARGETS):
             key = "CD" if name == "lnCD" else name
             m = torch.exp(mean[:, k]) if name == "lnCD" else mean[:, k]
             out[key] = m.reshape(n_shapes, p)
-            out[f"{key}_std"] = std[:, k].reshape(n_shapes, p)
+            out[f"{key}_std"] = (std[:, k] * scales.get(name, 1.0)).reshape(n_shapes, p)
         out["confidence"] = torch.sigmoid(logits).mean(0).reshape(n_shapes, p)
         return out
 
@@ -110,7 +112,7 @@ class CatalystSurrogate:
                                                   None if positions is None else positions[sl])))
         members = torch.cat(outs, 1) if outs else torch.zeros((len(self.ensemble.members), 0))
         std = members.std(0) if members.shape[0] > 1 else torch.zeros_like(members[0])
-        return {"E_ads": members.mean(0), "std": std}
+        return {"E_ads": members.mean(0), "std": std * self.info["meta"].get("std_scale", {}).get("E_ads", 1.0)}
 
 
 def load_surrogate(path=None, domain: str | None = None):

@@ -6,7 +6,9 @@ loss; its best weights are kept. After every epoch the run's state (member,
 epoch, weights, optimiser, best weights, RNG) is written atomically next to the
 output as ``<out>.partial``; the same command run again after a kill continues
 from the last finished epoch. The finished ensemble is one checkpoint file
-(see model.py) and the partial file is removed.
+(see model.py) and the partial file is removed. The ensemble std is then
+calibrated: per target, the factor that makes it a maximum-likelihood Gaussian
+sigma of the validation errors is stored in the checkpoint's meta["std_scale"].
 
 A domain supplies a :class:`TrainTask`: which items are train and validation,
 the encoder and head configuration, the head's target normalisation and the
@@ -26,6 +28,7 @@ import torch
 
 from phenograd.simulators.errors import InputError
 
+from .evaluate import fit_std_scales
 from .model import Ensemble, Surrogate, save_checkpoint
 
 
@@ -50,6 +53,7 @@ class TrainConfig:
 class TrainTask(Protocol):
     domain: str
     data_hash: str
+    data: object  # AirfoilPoints or CatalystSamples
     train: np.ndarray  # item indices
     val: np.ndarray
 
@@ -183,9 +187,11 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         s = Surrogate(task.domain, encoder, head)
         s.load_state_dict(m["state"])
         members.append(s)
+    ensemble = Ensemble(members).eval()
+    scales = fit_std_scales(ensemble, task.data, task.val) if len(members) > 1 else {}
     report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"]} for m in done],
-              "data_hash": task.data_hash, **task.report()}
-    save_checkpoint(out, Ensemble(members), data_hash=task.data_hash,
+              "data_hash": task.data_hash, "std_scale": scales, **task.report()}
+    save_checkpoint(out, ensemble, data_hash=task.data_hash,
                     meta={"config": asdict(cfg), **report, **(meta or {}),
                           "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder})
     partial.unlink(missing_ok=True)

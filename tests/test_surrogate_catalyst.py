@@ -62,6 +62,19 @@ def test_tiny_training_beats_the_mean_predictor(tiny_db, tiny_model):
     mean_mae = (data.e_ads - data.e_ads[torch.as_tensor(data.items_in("train"))].mean()).abs().mean()
     assert mae < 0.7 * mean_mae, (mae, mean_mae)  # learns at least which adsorbate binds how strongly
     assert torch.all(preds.std(0) > 0)
+    assert report["std_scale"]["E_ads"] > 0 and info["meta"]["std_scale"] == report["std_scale"]
+
+
+def test_std_scale_recovers_a_known_miscalibration():
+    from phenograd.surrogate.evaluate import calibration, std_scale
+
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0.05, 0.2, 20000)
+    err = rng.normal(0.0, 2.5 * std)  # the ensemble is 2.5x over-confident
+    k = std_scale(err, std)
+    assert abs(k - 2.5) < 0.05
+    cov = calibration(err, k * std)
+    assert abs(cov["within_1sigma"] - 0.683) < 0.015 and abs(cov["within_2sigma"] - 0.954) < 0.01
 
 
 def test_killed_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_db, tmp_path):
