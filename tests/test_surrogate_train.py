@@ -99,3 +99,19 @@ def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_p
     assert cst.grad is not None and cst.grad.abs().sum() > 0
     from_coords = model.predict_airfoil([naca("2412"), naca("0012")], alpha=[2.0], reynolds=1e6)
     assert from_coords["CM"].shape == (2, 1)
+
+
+def test_shipped_airfoil_model_is_the_default_and_knows_naca_2412():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "phenograd", "predict", "airfoil", "--naca", "2412", "--re", "1e6",
+                        "--alpha", "2", "--json"], capture_output=True, text=True, cwd=root, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    # XFOIL (160 panels, Ncrit 9): CL 0.4496, CD 0.00578, CM -0.0481; an untrained ensemble is nowhere near
+    assert abs(row["CL"] - 0.4496) < 0.08 and abs(row["CD"] / 0.00578 - 1) < 0.3 and abs(row["CM"] + 0.0481) < 0.015
+    assert row["CL_std"] > 0 and 0.5 < row["confidence"] <= 1
