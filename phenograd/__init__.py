@@ -38,6 +38,17 @@ _EXPORTS = {
     "dataset_info": "phenograd.datasets.polar_info",
     # surrogates
     "load_surrogate": "phenograd.surrogate.predict",
+    "PretrainConfig": "phenograd.surrogate.pretrain",
+    "pretrain_encoder": ("phenograd.surrogate.pretrain", "pretrain"),
+    "load_unlabelled": "phenograd.surrogate.pretrain_data",
+    # airfoil design
+    "AirfoilProblem": "phenograd.optimize.airfoil_problem",
+    "OperatingPoint": "phenograd.optimize.airfoil_problem",
+    "Constraints": "phenograd.optimize.airfoil_problem",
+    "load_airfoil_problem": ("phenograd.optimize.airfoil_problem", "load_problem"),
+    "daedalus_problem": "phenograd.optimize.airfoil_problem",
+    "optimize_airfoil": ("phenograd.optimize.airfoil", "optimize"),
+    "write_airfoil_report": ("phenograd.optimize.airfoil_report", "write_report"),
     # catalyst ground truth
     "adsorption_energy": "phenograd.simulators.adsorption",
     "gas_references": "phenograd.simulators.adsorption",
@@ -52,6 +63,17 @@ _EXPORTS = {
     "generate_catalyst_dataset": ("phenograd.datasets.catalyst_generate", "generate"),
     "CatalystStore": "phenograd.datasets.catalyst_store",
     "catalyst_dataset_info": ("phenograd.datasets.catalyst_info", "dataset_info"),
+    # catalyst design
+    "screen": "phenograd.optimize.screen",
+    "ScreenResult": "phenograd.optimize.screen",
+    "load_space": "phenograd.optimize.space",
+    "enumerate_space": "phenograd.optimize.space",
+    "FrameEvaluator": "phenograd.optimize.frames",
+    "Volcano": "phenograd.optimize.objectives",
+    "recall_at_k": "phenograd.optimize.objectives",
+    "CompositionProblem": "phenograd.optimize.composition",
+    "SearchSettings": "phenograd.optimize.composition",
+    "optimize_composition": "phenograd.optimize.composition",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,9 +7,8 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
-from phenograd import cli_catalyst, cli_model
+from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain
 from phenograd.cli_options import add_parallel_options
 from phenograd.simulators.errors import InputError, PhenogradError
 
@@ -104,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     CATALYST_COMMANDS.update(cli_catalyst.add_commands(sim_sub, data_sub))
 
     MODEL_COMMANDS.update(cli_model.add_commands(sub))
+    airfoil_design, optimize_sub = cli_optimize.add_commands(sub)
+    DESIGN_COMMANDS.update(airfoil_design)
+    DESIGN_COMMANDS.update(cli_design.add_commands(sub, optimize_sub))
+    MODEL_COMMANDS.update(cli_pretrain.add_commands(sub))
 
     # check
     sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")
@@ -198,6 +201,7 @@ def cmd_check(args) -> int:
 
 CATALYST_COMMANDS: dict = {}
 MODEL_COMMANDS: dict = {}
+DESIGN_COMMANDS: dict = {}
 
 COMMANDS = {
     ("simulate", "airfoil"): cmd_simulate_airfoil,
@@ -225,7 +229,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
-VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed", "--target"}
+VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed", "--target", "--volcano"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
         key = (args.command, getattr(args, "domain", None))
-        handler = COMMANDS.get(key) or CATALYST_COMMANDS.get(key) or MODEL_COMMANDS[key]
+        handler = COMMANDS.get(key) or CATALYST_COMMANDS.get(key) or DESIGN_COMMANDS.get(key) or MODEL_COMMANDS[key]
         return handler(args)
     except InputError as exc:
         print(f"phenograd: error: {exc}", file=sys.stderr)

@@ -14,22 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from phenograd.cli_options import add_parallel_options
-
-
-def _names(values: list[str] | None) -> list[str] | None:
-    """['Pt,Cu', 'Ni'] -> ['Pt', 'Cu', 'Ni'] (space- or comma-separated lists)."""
-    if values is None:
-        return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        nx, ny = (int(v) for v in text.lower().split("x"))
-        return nx, ny
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}: write it as 3x3") from None
+from phenograd.cli_options import add_parallel_options, comma_names, surface_size
 
 
 def _add_relax_options(p: argparse.ArgumentParser) -> None:
@@ -65,7 +50,7 @@ def add_commands(simulate_sub, data_sub) -> dict:
     dc.add_argument("--n", type=int, required=True, help="number of distinct labelled structures")
     _add_design_options(dc, "adsorbates from H O N C OH CO (default H O N C OH)", "111 and/or 100 (default both)")
     dc.add_argument("--composition", default=None, help="fix every slab to random decorations of e.g. Pt:0.75,Ni:0.25")
-    dc.add_argument("--size", type=_size, default=(3, 3), help="surface cell (default 3x3)")
+    dc.add_argument("--size", type=surface_size, default=(3, 3), help="surface cell (default 3x3)")
     dc.add_argument("--layers", type=int, default=4, help="slab layers, the bottom half fixed (default 4)")
     dc.add_argument("--per-slab", type=int, default=4, help="adsorbate placements per slab (default 4)")
     add_parallel_options(dc)
@@ -122,9 +107,9 @@ def cmd_data_catalyst(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     request = CatalystRequest(
-        n=args.n, seed=args.seed, elements=tuple(_names(args.elements) or EMT_METALS),
-        adsorbates=tuple(_names(args.adsorbates) or DEFAULT_ADSORBATES),
-        facets=tuple(_names(args.facets) or LABELLED_FACETS), composition=args.composition, size=args.size,
+        n=args.n, seed=args.seed, elements=tuple(comma_names(args.elements) or EMT_METALS),
+        adsorbates=tuple(comma_names(args.adsorbates) or DEFAULT_ADSORBATES),
+        facets=tuple(comma_names(args.facets) or LABELLED_FACETS), composition=args.composition, size=args.size,
         layers=args.layers, per_slab=args.per_slab, calculator=args.calculator, fmax=args.fmax, steps=args.steps)
     summary = generate(args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
     print(f"{args.out}: {summary.planned} structures planned, {summary.already_present} already present, "
@@ -139,8 +124,8 @@ def cmd_data_unlabelled(args) -> int:
         return 0
     from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
 
-    request = UnlabelledRequest(n=args.n, seed=args.seed, elements=_names(args.elements),
-                                adsorbates=_names(args.adsorbates), facets=_names(args.facets))
+    request = UnlabelledRequest(n=args.n, seed=args.seed, elements=comma_names(args.elements),
+                                adsorbates=comma_names(args.adsorbates), facets=comma_names(args.facets))
     path, counts = write_unlabelled(args.out, request)
     print(f"{path}: {args.n} structures (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
     return 0

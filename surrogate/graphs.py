@@ -3,8 +3,9 @@
 Airfoils: any contour (a .dat file's points, or a CST vector) becomes the same
 kind of graph: AIRFOIL_NODES nodes at fixed cosine-spaced chord stations on the
 upper and lower surfaces (trailing edge -> upper -> leading edge -> lower ->
-trailing edge), chain edges along the contour plus k-nearest-neighbour edges
-(which also connect the two surfaces across the section). Node positions are
+trailing edge), edges between contour neighbours up to 3 apart and across the
+section between the surfaces' stations at the same chord position (a fixed
+topology: see airfoil_edges). Node positions are
 (x/c, y/c, 0); the scalar node features are the station x, a surface flag and
 the local surface slope, because an airfoil has no rotation symmetry: the chord
 line is the reference for the angle of attack. The contour's start point and
@@ -19,6 +20,7 @@ and the one-hot tag.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -27,11 +29,13 @@ from torch_geometric.data import Data
 from phenograd.datasets.airfoil import cosine_spacing
 from phenograd.datasets.cst import cst_surfaces
 
-from .neighbors import knn_edges, radius_edges
+from .neighbors import radius_edges
 
 AIRFOIL_STATIONS = 65  # per surface, leading and trailing edges included
 AIRFOIL_NODES = 2 * AIRFOIL_STATIONS - 1
-AIRFOIL_KNN = 6
+AIRFOIL_CHAIN_REACH = (1, 2, 3)  # contour neighbours joined by edges
+#: Version of the airfoil graph construction; checkpoints record it (1 had k-nearest-neighbour edges).
+AIRFOIL_GRAPH_VERSION = 2
 AIRFOIL_NODE_FEATURES = 4  # x, is_upper, dy/dx (clipped), y
 
 #: Element vocabulary of the atom graphs: adsorbate atoms then EMT's metals.
@@ -94,12 +98,27 @@ def _airfoil_data(y_up: torch.Tensor, y_lo: torch.Tensor) -> Data:
     slope = _slope(xs, ys)
     pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=1)
     feats = torch.stack([xs, is_upper, torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=1)
-    n = AIRFOIL_NODES
-    chain = torch.stack([torch.arange(n - 1), torch.arange(1, n)])
-    knn = knn_edges(pos, AIRFOIL_KNN)
-    edges = torch.cat([chain, chain.flip(0), knn, knn.flip(0)], dim=1)
-    edges = torch.unique(edges, dim=1)
-    return Data(x=feats.float(), pos=pos.float(), edge_index=edges, num_nodes=n)
+    return Data(x=feats.float(), pos=pos.float(), edge_index=airfoil_edges(), num_nodes=AIRFOIL_NODES)
+
+
+@lru_cache(maxsize=1)
+def _airfoil_edges() -> torch.Tensor:
+    n, last = AIRFOIL_NODES, AIRFOIL_STATIONS - 1
+    pairs = [(i, i + d) for d in AIRFOIL_CHAIN_REACH for i in range(n - d)]
+    upper = lambda s: last - s  # noqa: E731  (node of the upper surface at station s; s = 0 is the leading edge)
+    lower = lambda s: last + s  # noqa: E731
+    pairs += [(upper(s), lower(t)) for s in range(1, last + 1) for t in (s - 1, s, s + 1) if 1 <= t <= last]
+    e = torch.tensor(pairs, dtype=torch.long).T
+    return torch.unique(torch.cat([e, e.flip(0)], dim=1), dim=1)
+
+
+def airfoil_edges() -> torch.Tensor:
+    """The airfoil graph's edges (2, E), the same for every shape: contour neighbours up to
+    AIRFOIL_CHAIN_REACH apart, and each upper-surface station to the lower-surface stations
+    at the same and the adjacent chord positions. A fixed topology keeps predictions
+    smooth in the shape (k-nearest-neighbour edges switch discontinuously when two
+    distances tie, e.g. on every symmetric airfoil), which gradient-based design needs."""
+    return _airfoil_edges().clone()
 
 
 def _slope(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from phenograd.simulators.errors import InputError
 
 from .encoder import GeometricEncoder
-from .graphs import AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
+from .graphs import AIRFOIL_GRAPH_VERSION, AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
 from .heads import AdsorptionHead, AirfoilHead
 
 FORMAT = "phenograd-surrogate"
@@ -95,7 +95,13 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
         "format": FORMAT, "format_version": FORMAT_VERSION, "domain": model.domain,
         "encoder": dict(m0.encoder.config), "head": dict(m0.head.config),
         "members": [m.state_dict() for m in model.members], "data_hash": data_hash, "meta": meta or {},
+        "graph_version": GRAPH_VERSIONS[model.domain],
     }
+    save_torch_atomic(path, payload)
+
+
+def save_torch_atomic(path: str | os.PathLike, payload) -> None:
+    """torch.save to a temporary file beside `path`, then rename: never a half-written file."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
     try:
@@ -105,6 +111,17 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+#: Version of each domain's graph construction (graphs.py); a model only works on the graphs it was trained on.
+GRAPH_VERSIONS = {"airfoil": AIRFOIL_GRAPH_VERSION, "catalyst": 1}
+
+
+def check_graph_version(p: Path, domain, version) -> None:
+    """InputError when a file was trained on another graph construction than this phenograd builds."""
+    if domain in GRAPH_VERSIONS and version != GRAPH_VERSIONS[domain]:
+        raise InputError(f"{p}: trained on {domain} graphs of version {version}, this phenograd builds version "
+                         f"{GRAPH_VERSIONS[domain]}; retrain it (`make models` for the shipped ones)")
 
 
 SHIPPED_MODELS = Path(__file__).parent / "models"
@@ -142,6 +159,7 @@ def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple
                          f"(this phenograd reads version {FORMAT_VERSION})")
     if domain is not None and payload.get("domain") != domain:
         raise InputError(f"{p}: a {payload.get('domain')} model where the {domain} domain's is needed")
+    check_graph_version(p, payload.get("domain"), payload.get("graph_version", 1))
     members = []
     for state in payload["members"]:
         m = Surrogate(payload["domain"], payload["encoder"], payload["head"])

@@ -42,8 +42,9 @@ class AirfoilSurrogate:
         else:
             seq = shapes if isinstance(shapes, (list, tuple)) else [shapes]
             graphs = [airfoil_graph(c) for c in seq]
+        dtype = next(self.ensemble.parameters()).dtype  # float32 as trained; float64 after .double()
         for g in graphs:
-            g.pos, g.x = g.pos.float(), g.x.float()
+            g.pos, g.x = g.pos.to(dtype), g.x.to(dtype)
         return Batch.from_data_list(graphs)
 
     def predict_airfoil(self, shapes, alpha, reynolds, ncrit: float = 9.0) -> dict[str, torch.Tensor]:
@@ -55,10 +56,11 @@ class AirfoilSurrogate:
         """
         graphs = self._graphs(shapes)
         n_shapes = graphs.num_graphs
-        alpha = torch.as_tensor(alpha, dtype=torch.float32).reshape(-1)
+        dtype = graphs.pos.dtype
+        alpha = torch.as_tensor(alpha, dtype=dtype).reshape(-1)
         p = alpha.numel()
-        re = torch.as_tensor(reynolds, dtype=torch.float32).expand(p)
-        nc = torch.as_tensor(ncrit, dtype=torch.float32).expand(p)
+        re = torch.as_tensor(reynolds, dtype=dtype).expand(p)
+        nc = torch.as_tensor(ncrit, dtype=dtype).expand(p)
         if torch.any(re <= 0) or not torch.all(torch.isfinite(alpha)):
             raise InputError("Reynolds numbers must be positive and angles finite")
         cond = conditions(alpha, re, nc).repeat(n_shapes, 1)

@@ -1,0 +1,301 @@
+"""The airfoil design vector and everything evaluated on it, with exact Jacobians.
+
+Design vector x (numpy, float64): the free CST entries (fixed ones, e.g. a sharp
+trailing edge, are held at their value) followed by alpha/10 of every point whose
+angle is free (scaled so that all entries are of order 0.1-1 for the solver).
+
+`DesignEvaluator.at(x)` runs the surrogate once at x and returns every quantity
+the solver needs (objective, equality and inequality constraint vectors) with
+their Jacobians from torch autograd; results are cached per x, because scipy
+asks for the objective, its gradient and each constraint separately at the same x.
+Inequalities follow scipy's convention: g(x) >= 0 is feasible.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from phenograd.datasets.cst import N_CST, N_WEIGHTS
+from phenograd.simulators.errors import InputError
+
+from . import airfoil_geometry as geom
+from .airfoil_problem import EXPRESSION_FUNCTIONS, AirfoilProblem
+
+ALPHA_SCALE = 10.0  # degrees per unit of the design vector
+CST_SCALE = 1.0  # CST weight per unit of the design vector (0.1 measured worse on the Daedalus problem)
+
+
+@dataclass
+class DesignSpace:
+    """Which entries of (CST (18,), alpha (P,)) the solver moves, and their bounds."""
+
+    free_cst: np.ndarray      # indices into the 18 CST entries
+    fixed_cst: np.ndarray     # (18,) values used for entries that are not free
+    free_alpha: np.ndarray    # indices of points whose alpha is a design variable
+    fixed_alpha: np.ndarray   # (P,) fixed angles in degrees (nan where free)
+    lower: np.ndarray         # (n,) bounds of x
+    upper: np.ndarray
+
+    @classmethod
+    def build(cls, problem: AirfoilProblem, start_cst: np.ndarray) -> "DesignSpace":
+        b = problem.bounds
+        lo, hi = np.empty(N_CST), np.empty(N_CST)
+        lo[:N_WEIGHTS], hi[:N_WEIGHTS] = b.upper
+        lo[N_WEIGHTS:2 * N_WEIGHTS], hi[N_WEIGHTS:2 * N_WEIGHTS] = b.lower
+        fixed = np.array(start_cst, dtype=float)
+        free = np.ones(N_CST, dtype=bool)
+        for k, v in ((N_CST - 2, b.le_weight), (N_CST - 1, b.te_thickness)):
+            if isinstance(v, (tuple, list)):
+                lo[k], hi[k] = v
+            else:
+                free[k], fixed[k] = False, float(v)
+        free_alpha = np.array([k for k, p in enumerate(problem.points) if p.alpha_is_free], dtype=int)
+        fixed_alpha = np.array([np.nan if p.alpha is None else p.alpha for p in problem.points], dtype=float)
+        a_lo, a_hi = (v / ALPHA_SCALE for v in problem.bounds.alpha)
+        lower = np.concatenate([lo[free] / CST_SCALE, np.full(len(free_alpha), a_lo)])
+        upper = np.concatenate([hi[free] / CST_SCALE, np.full(len(free_alpha), a_hi)])
+        return cls(np.flatnonzero(free), fixed, free_alpha, fixed_alpha, lower, upper)
+
+    @property
+    def size(self) -> int:
+        return len(self.lower)
+
+    def pack(self, cst: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(cst, float)[self.free_cst] / CST_SCALE,
+                               np.asarray(alpha, float)[self.free_alpha] / ALPHA_SCALE])
+
+    def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CST (18,) and alpha (P,) in degrees as differentiable functions of x."""
+        n = len(self.free_cst)
+        cst = torch.as_tensor(self.fixed_cst, dtype=x.dtype).clone()
+        cst = cst.index_put((torch.as_tensor(self.free_cst),), x[:n] * CST_SCALE)
+        alpha = torch.as_tensor(np.nan_to_num(self.fixed_alpha), dtype=x.dtype).clone()
+        alpha = alpha.index_put((torch.as_tensor(self.free_alpha, dtype=torch.long),), x[n:] * ALPHA_SCALE)
+        return cst, alpha
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lower, self.upper)
+
+
+def geometry_scalars(cst: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Shape quantities an objective expression may use: area (chords²), max_thickness (t/c),
+    te_angle (degrees)."""
+    return {"area": geom.area(cst), "max_thickness": geom.max_thickness(cst), "te_angle": geom.te_angle(cst)}
+
+
+def objective_value(problem: AirfoilProblem, q: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The problem's objective (to minimise) from per-point quantities q[name] (P,) and the
+    shape's scalars (geometry_scalars)."""
+    w = q["weight"]
+    if problem.objective == "weighted_cd":
+        return (w * q["CD"]).sum() / w.sum()
+    if problem.objective == "max_cl_cd":
+        return -(w * q["CL"] / q["CD"]).sum() / w.sum()
+    names = {"sum": torch.sum, "mean": torch.mean, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt,
+             "abs": torch.abs, "maximum": torch.maximum, "minimum": torch.minimum, "clamp": torch.clamp,
+             "max": torch.max, "min": torch.min}
+    assert set(names) == set(EXPRESSION_FUNCTIONS)
+    try:
+        value = eval(problem.expression, {"__builtins__": {}}, {**names, **q})  # noqa: S307 (names are whitelisted)
+    except Exception as exc:  # a user's expression: any error is bad input
+        raise InputError(f"objective expression {problem.expression!r} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise InputError(f"objective expression {problem.expression!r} must give one number, not {type(value).__name__}"
+                         f"{'' if not isinstance(value, torch.Tensor) else ' of shape ' + str(tuple(value.shape))}")
+    return value.reshape(())
+
+
+@dataclass
+class Evaluation:
+    """Everything at one design x. Arrays are numpy float64; jac_* are (rows, n)."""
+
+    objective: float
+    grad: np.ndarray
+    eq: np.ndarray
+    jac_eq: np.ndarray
+    ineq: np.ndarray
+    jac_ineq: np.ndarray
+    eq_names: list[str]
+    ineq_names: list[str]
+    predicted: dict[str, np.ndarray]   # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
+
+
+def soft_min(values: torch.Tensor, rho: float) -> torch.Tensor:
+    """Kreisselmeier-Steinhauser soft minimum of a 1-D tensor (<= its minimum, smooth)."""
+    m = values.min()
+    return m - torch.log(torch.exp(-rho * (values - m)).sum()) / rho
+
+
+class DesignEvaluator:
+    """Surrogate + problem + design space -> cached Evaluations.
+
+    The design and geometry are float64; the network runs in float32 as trained (its
+    outputs are smooth to ~1e-7 relative, far below the solver's tolerances).
+    `calls` counts surrogate evaluations (one per distinct x).
+    """
+
+    def __init__(self, surrogate, problem: AirfoilProblem, space: DesignSpace, start_cst: np.ndarray):
+        self.problem, self.space = problem, space
+        self.surrogate = copy.copy(surrogate)
+        self.surrogate.ensemble = copy.deepcopy(surrogate.ensemble).eval()
+        for p in self.surrogate.ensemble.parameters():
+            p.requires_grad_(False)
+        pts = problem.points
+        self.reynolds = torch.tensor([p.reynolds for p in pts], dtype=torch.float64)
+        self.ncrit = torch.tensor([p.ncrit for p in pts], dtype=torch.float64)
+        self.weight = torch.tensor([p.weight for p in pts], dtype=torch.float64)
+        self.cl_points = [k for k, p in enumerate(pts) if p.cl is not None]
+        self.cl_target = torch.tensor([pts[k].cl for k in self.cl_points], dtype=torch.float64)
+        self.start_wiggliness = float(geom.wiggliness(torch.as_tensor(start_cst, dtype=torch.float64)))
+        self.calls = 0
+        self._cache: dict[bytes, Evaluation] = {}
+
+    # ---------------------------------------------------------------- quantities
+
+    def predict(self, cst: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-point predictions (P,) for one design (differentiable)."""
+        self.calls += 1
+        out = self.surrogate.predict_airfoil(cst[None], alpha, self.reynolds, self.ncrit)
+        q = {k: v[0].double() for k, v in out.items()}
+        q.update(alpha=alpha, weight=self.weight, **geometry_scalars(cst))
+        return q
+
+    def point_rows(self, q: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[list[str]]]:
+        """Per-point inequality rows (>= 0) that need the surrogate, grouped by kind: CM bound,
+        convergence confidence, CL spread. Each group is a tensor (P,)."""
+        p, t = self.problem.constraints, self.problem.trust
+        n = len(self.problem.points)
+        groups, names = [], []
+        if p.cm_min is not None:
+            groups.append(q["CM"] - p.cm_min)
+            names.append([f"CM >= {p.cm_min:g} at point {k + 1}" for k in range(n)])
+        if t.confidence_min is not None:
+            groups.append(q["confidence"] - t.confidence_min)
+            names.append([f"confidence >= {t.confidence_min:g} at point {k + 1}" for k in range(n)])
+        if t.cl_std_max is not None:
+            groups.append(t.cl_std_max - q["CL_std"])
+            names.append([f"CL std <= {t.cl_std_max:g} at point {k + 1}" for k in range(n)])
+        return groups, names
+
+    def _surrogate_rows(self, q) -> tuple[torch.Tensor, torch.Tensor, list[str], torch.Tensor, list[str]]:
+        """Objective, CL equality rows, and one soft-minimum row per group of point rows.
+
+        Each backward pass through the encoder costs about one forward pass, so the
+        per-point inequalities (CM, confidence, spread) reach the solver aggregated by a
+        Kreisselmeier-Steinhauser soft minimum (min - log(P)/rho <= KS <= min: never
+        looser than the exact minimum), which keeps the Jacobian at a few encoder passes.
+        """
+        eq_rows = q["CL"][self.cl_points] - self.cl_target
+        eq_names = [f"CL = {self.problem.points[k].cl:g} at point {k + 1}" for k in self.cl_points]
+        groups, names = self.point_rows(q)
+        agg = [soft_min(g.double(), rho) for g, rho in zip(groups, self._rhos(names))]
+        agg_names = [f"{n[0].rsplit(' at point', 1)[0]} at every point (soft minimum)" for n in names]
+        ineq = torch.stack(agg) if agg else torch.zeros(0, dtype=torch.float64)
+        return objective_value(self.problem, q).double(), eq_rows.double(), eq_names, ineq, agg_names
+
+    @staticmethod
+    def _rhos(names) -> list[float]:
+        """KS sharpness per group: the soft minimum is within 1e-3 (CM) or 2e-3 (confidence,
+        CL std) of the exact minimum."""
+        return [math.log(max(len(n), 2)) / (1e-3 if n[0].startswith("CM") else 2e-3) for n in names]
+
+    def geometry_rows(self, cst: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        """Inequality rows (>= 0) that need no surrogate: geometry and angle ordering."""
+        p = self.problem.constraints
+        rows, names = [geom.local_thickness(cst, geom.THICKNESS_STATIONS[::5])], [
+            f"thickness >= 0 at x/c={x:.3f}" for x in geom.THICKNESS_STATIONS[::5]]
+        for x, tmin in p.thickness_min:
+            rows.append(geom.local_thickness(cst, [x]) - tmin)
+            names.append(f"t/c >= {tmin:g} at x/c={x:g}")
+        if p.max_thickness_min is not None:
+            rows.append((geom.max_thickness(cst) - p.max_thickness_min).reshape(1))
+            names.append(f"max t/c >= {p.max_thickness_min:g}")
+        if p.max_thickness_max is not None:
+            rows.append((p.max_thickness_max - geom.max_thickness(cst)).reshape(1))
+            names.append(f"max t/c <= {p.max_thickness_max:g}")
+        if p.te_angle_min is not None:
+            rows.append((geom.te_angle(cst) - p.te_angle_min).reshape(1))
+            names.append(f"TE angle >= {p.te_angle_min:g} deg")
+        if p.area_min is not None:
+            rows.append((geom.area(cst) - p.area_min).reshape(1))
+            names.append(f"area >= {p.area_min:g}")
+        if p.wiggliness_max_ratio is not None:
+            bound = p.wiggliness_max_ratio * max(self.start_wiggliness, 1e-8)
+            rows.append(((bound - geom.wiggliness(cst)) / bound).reshape(1))
+            names.append(f"wiggliness <= {p.wiggliness_max_ratio:g} x start")
+        if p.le_round_min is not None:
+            rows.append(torch.stack([cst[0] - p.le_round_min, -cst[N_WEIGHTS] - p.le_round_min]))
+            names += [f"upper[0] >= {p.le_round_min:g}", f"lower[0] <= -{p.le_round_min:g}"]
+        if p.alpha_increasing and len(self.cl_points) > 1:
+            order = sorted(self.cl_points, key=lambda k: self.problem.points[k].cl)
+            a = alpha[order]
+            rows.append(a[1:] - a[:-1])
+            names += [f"alpha increases with CL ({self.problem.points[i].cl:g} -> {self.problem.points[j].cl:g})"
+                      for i, j in zip(order[:-1], order[1:])]
+        return torch.cat([r.reshape(-1) for r in rows]), names
+
+    # ---------------------------------------------------------------- evaluation
+
+    def at(self, x: np.ndarray) -> Evaluation:
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = self._evaluate(np.asarray(x, dtype=float))
+        return self._cache[key]
+
+    def _evaluate(self, x: np.ndarray) -> Evaluation:
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        cst, alpha = self.space.unpack(xt)
+        q = self.predict(cst, alpha)
+        obj, eq, eq_names, ineq_s, ineq_s_names = self._surrogate_rows(q)
+        rows = torch.cat([obj.reshape(1), eq, ineq_s])
+        if not torch.all(torch.isfinite(rows)):
+            raise FloatingPointError("the surrogate gave a non-finite value")
+        jac = np.zeros((len(rows), len(x)))
+        for k in range(len(rows)):  # one reverse pass through the encoder per row
+            (g,) = torch.autograd.grad(rows[k], xt, retain_graph=k < len(rows) - 1, allow_unused=True)
+            if g is not None:
+                jac[k] = g.numpy()
+        geometry = lambda v: self.geometry_rows(*self.space.unpack(v))[0]  # noqa: E731
+        x_geo = torch.tensor(x, dtype=torch.float64)
+        ineq_g, ineq_g_names = self.geometry_rows(*self.space.unpack(x_geo))
+        jac_g = torch.autograd.functional.jacobian(geometry, x_geo, vectorize=True).numpy()
+        values = rows.detach().numpy()
+        n_eq = len(eq)
+        predicted = {k: v.detach().double().numpy().copy() for k, v in q.items() if k != "weight" and v.dim() == 1}
+        return Evaluation(
+            objective=float(values[0]), grad=jac[0], eq=values[1:1 + n_eq], jac_eq=jac[1:1 + n_eq],
+            ineq=np.concatenate([values[1 + n_eq:], ineq_g.numpy()]), jac_ineq=np.vstack([jac[1 + n_eq:], jac_g]),
+            eq_names=eq_names, ineq_names=ineq_s_names + ineq_g_names, predicted=predicted)
+
+    def start_alpha(self, cst: np.ndarray) -> np.ndarray:
+        """Starting angles (P,): fixed ones as given; target-CL ones where the surrogate's CL
+        curve of the start shape crosses the target (else the thin-airfoil estimate); others 4°."""
+        lo, hi = self.problem.bounds.alpha
+        grid = torch.arange(lo, hi + 1e-9, 0.5, dtype=torch.float64)
+        out = []
+        with torch.no_grad():
+            for k, p in enumerate(self.problem.points):
+                if p.alpha is not None:
+                    out.append(p.alpha)
+                    continue
+                if p.cl is None:
+                    out.append(float(np.clip(4.0, lo, hi)))
+                    continue
+                self.calls += 1
+                cl = self.surrogate.predict_airfoil(torch.as_tensor(cst, dtype=torch.float64)[None], grid,
+                                                    p.reynolds, p.ncrit)["CL"][0].double().numpy()
+                above = np.flatnonzero((cl[:-1] - p.cl) * (cl[1:] - p.cl) <= 0)
+                if len(above):
+                    i = above[0]
+                    f = (p.cl - cl[i]) / (cl[i + 1] - cl[i]) if cl[i + 1] != cl[i] else 0.0
+                    out.append(float(grid[i] + f * (grid[i + 1] - grid[i])))
+                else:
+                    out.append(float(np.clip(np.degrees(p.cl / (2 * np.pi)), lo, hi)))
+        return np.array(out)

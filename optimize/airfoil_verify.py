@@ -1,0 +1,99 @@
+"""Verify airfoil designs with XFOIL at a problem's operating points.
+
+A fixed-angle point is run at its angle, approached by a short ramp (alpha - 1,
+alpha - 0.5, alpha) so that XFOIL starts from a neighbouring solution. A target-CL
+point is run over a window of angles around the predicted angle (0.25° apart;
+shifted once if the target is not bracketed) and the angle where XFOIL's CL equals
+the target is found by linear interpolation between the two converged angles that
+bracket it; CD and CM are interpolated there (over 0.25° their curves are close to
+linear). Each polar is one XFOIL call; points run in parallel threads (each XFOIL
+is its own process).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from phenograd.simulators.xfoil import XfoilSettings, run_polar
+
+from .airfoil_design import geometry_scalars, objective_value
+from .airfoil_problem import AirfoilProblem, OperatingPoint
+
+WINDOW = np.arange(-1.5, 1.5001, 0.25)  # degrees around the predicted angle
+
+
+def _interpolate_at_cl(points, target: float) -> dict | None:
+    ok = [p for p in points if p.converged]
+    for a, b in zip(ok[:-1], ok[1:]):
+        if b.alpha - a.alpha > 0.51:  # a non-converged angle between them: do not bridge it
+            continue
+        if (a.CL - target) * (b.CL - target) <= 0 and a.CL != b.CL:
+            f = (target - a.CL) / (b.CL - a.CL)
+            lerp = lambda u, v: u + f * (v - u)  # noqa: E731
+            return {"alpha": lerp(a.alpha, b.alpha), "CL": target, "CD": lerp(a.CD, b.CD), "CM": lerp(a.CM, b.CM),
+                    "converged": True}
+    return None
+
+
+def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, n_panels: int = 160) -> tuple[dict, int]:
+    """XFOIL's values at one operating point: ({alpha, CL, CD, CM, converged, status}, polars run)."""
+    settings = XfoilSettings(reynolds=point.reynolds, mach=point.mach, ncrit=point.ncrit, n_panels=n_panels)
+    if point.cl is None:
+        alpha = float(point.alpha if point.alpha is not None else alpha_guess)
+        polar = run_polar(contour, [alpha - 1.0, alpha - 0.5, alpha], settings)
+        p = polar.points[-1]
+        if p.converged:
+            return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok"}, 1
+        return {"alpha": alpha, "converged": False, "status": f"XFOIL did not converge ({p.status})"}, 1
+    calls, centre = 0, float(alpha_guess)
+    for _ in range(2):
+        polar = run_polar(contour, list(np.round(centre + WINDOW, 4)), settings)
+        calls += 1
+        found = _interpolate_at_cl(polar.points, point.cl)
+        if found:
+            return {**found, "status": "ok"}, calls
+        cl = [(p.alpha, p.CL) for p in polar.points if p.converged]
+        if not cl:
+            break
+        below = all(c < point.cl for _, c in cl)
+        centre += 3.0 if below else -3.0  # the target lies outside the window: look once more on its side
+    return {"alpha": None, "converged": False,
+            "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}"}, calls
+
+
+def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers: int = 2) -> tuple[list[dict], int]:
+    """XFOIL at every operating point of `problem` for one contour; (per-point dicts, polars run)."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        jobs = [pool.submit(verify_point, contour, p, float(a)) for p, a in zip(problem.points, alphas)]
+        results = [j.result() for j in jobs]
+    return [r for r, _ in results], sum(c for _, c in results)
+
+
+def verified_objective(problem: AirfoilProblem, verified: list[dict], cst) -> float | None:
+    """The problem's objective from XFOIL's values (and the shape's CST (18,)), or None when
+    a point did not converge."""
+    if not all(v.get("converged") for v in verified):
+        return None
+    q = {k: torch.tensor([v[k] for v in verified], dtype=torch.float64) for k in ("alpha", "CL", "CD", "CM")}
+    q["weight"] = torch.tensor([p.weight for p in problem.points], dtype=torch.float64)
+    nan = torch.full_like(q["CL"], float("nan"))
+    q.update(Top_Xtr=nan, Bot_Xtr=nan, CL_std=nan, CD_std=nan, Top_Xtr_std=nan, Bot_Xtr_std=nan, CM_std=nan,
+             confidence=torch.ones_like(q["CL"]), **geometry_scalars(torch.as_tensor(cst, dtype=torch.float64)))
+    return float(objective_value(problem, q))
+
+
+def verify_result(result, problem: AirfoilProblem, workers: int = 2) -> None:
+    """Fill an AirfoilResult's verified values for the start and the optimum (in place)."""
+    for contour, cst, reports, attr in (
+            (result.start_contour, result.start_cst, result.start_points, "verified_start_objective"),
+            (result.contour, result.cst, result.points, "verified_objective")):
+        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers)
+        result.xfoil_calls += calls
+        for rep, v in zip(reports, verified):
+            rep.verified = v
+        setattr(result, attr, verified_objective(problem, verified, cst))
+    if result.verified_objective is None:
+        result.warnings.append("unverified: XFOIL did not converge at every operating point of the optimum")

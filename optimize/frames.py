@@ -1,0 +1,235 @@
+"""Fast, exact surrogate predictions for many element assignments on one slab geometry.
+
+A *frame* is the geometry a batch of candidates shares: the clean slab's atom
+positions (S, 3) Å, its cell, periodicity and OC20 tags. Candidates on a frame
+differ only in which element sits on each slab site (one-hot rows, or any
+probabilities for a soft composition) and in where their adsorbate sits
+(Q atoms, positions (Q, 3) Å). Every decoration of one composition on one facet
+shares a frame (the lattice constant comes from the composition), so a screen of
+thousands of candidates needs a few dozen frames.
+
+:class:`FrameEvaluator` evaluates the catalyst surrogate's PaiNN encoder with
+dense message tensors: the radial filters of the slab-slab pairs (summed over
+periodic images) are computed once per frame, layer and ensemble member; only
+the pairs touching the adsorbate are computed per candidate. The arithmetic is
+the encoder's own (same modules, same weights), so the result equals
+``CatalystSurrogate.predict_adsorption`` on the concrete structures to float
+precision (tested), at a fraction of the cost: no per-candidate neighbour
+search, and messages become small batched matrix products instead of
+gathers/scatters over ~1,200 edges per structure.
+
+Predictions are differentiable in the element probabilities (not in positions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch import Tensor
+
+from phenograd.simulators.adsorption import TAG_ADSORBATE
+from phenograd.simulators.errors import InputError
+from phenograd.surrogate.encoder import vector_norm
+from phenograd.surrogate.graphs import ELEMENTS, N_TAGS, cosine_cutoff, element_one_hot
+from phenograd.surrogate.neighbors import image_shifts, radius_edges
+
+N_ELEMENTS = len(ELEMENTS)
+ELEMENT_INDEX = {e: i for i, e in enumerate(ELEMENTS)}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Geometry shared by a batch: slab positions (S, 3) Å, cell (3, 3) Å, pbc, tags (S,)."""
+
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: tuple[bool, bool, bool]
+    tags: np.ndarray
+
+    @classmethod
+    def of(cls, slab: Atoms) -> "Frame":
+        """The frame of a clean slab (no tag-2 atoms)."""
+        if (slab.get_tags() == TAG_ADSORBATE).any():
+            raise ValueError("a frame is the clean slab: remove the adsorbate (tag 2) first")
+        return cls(np.asarray(slab.positions, float).copy(), np.asarray(slab.cell[:], float).copy(),
+                   tuple(bool(v) for v in slab.pbc), np.asarray(slab.get_tags(), int).copy())
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity (positions and cell to 1e-5 Å)."""
+        return (tuple(np.round(self.positions, 5).ravel()), tuple(np.round(self.cell, 5).ravel()), self.pbc,
+                tuple(self.tags))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def element_probs(symbols) -> Tensor:
+    """One-hot rows (N, len(ELEMENTS)); InputError names an element the surrogate does not know."""
+    try:
+        return element_one_hot(list(symbols))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def metal_indices(metals) -> list[int]:
+    """Columns of ELEMENTS for metals; InputError for one outside the surrogate's vocabulary."""
+    bad = [m for m in metals if m not in ELEMENT_INDEX]
+    if bad:
+        raise InputError(f"metal {bad[0]!r} is not in the surrogate's vocabulary ({', '.join(ELEMENTS[4:])})")
+    return [ELEMENT_INDEX[m] for m in metals]
+
+
+class _FrameTensors:
+    """Per member and layer: dense slab-slab filters A, B (S, S, F) and C (S, S, 3, F)."""
+
+    def __init__(self, A, B, C, offsets):
+        self.A, self.B, self.C, self.offsets = A, B, C, offsets
+
+
+class FrameEvaluator:
+    """Evaluate a CatalystSurrogate on frames. ``predict`` returns (members, B) E_ads in eV.
+
+    surrogate: a ``CatalystSurrogate`` (``load_surrogate(path, domain="catalyst")``).
+    cache: frames whose dense tensors are kept (least recently used dropped).
+    """
+
+    def __init__(self, surrogate, cache: int = 64):
+        self.surrogate = surrogate
+        self.members = list(surrogate.ensemble.members)
+        enc = self.members[0].encoder
+        self.cutoff = float(enc.cutoff)
+        self.scale = enc.message_scale
+        self.hidden = enc.config["hidden"]
+        self.dtype = next(self.members[0].parameters()).dtype
+        self.std_scale = float(surrogate.info["meta"].get("std_scale", {}).get("E_ads", 1.0))
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = cache
+
+    # ------------------------------------------------------------------ geometry
+    def _filters(self, member, layer: int, dist: Tensor) -> Tensor:
+        """filter(rbf(d)) * envelope(d): (E, 3F) for distances (E,)."""
+        enc = member.encoder
+        return enc.messages[layer].filter(enc.rbf(dist)) * cosine_cutoff(dist, self.cutoff)[:, None]
+
+    def _frame(self, frame: Frame) -> list[list[_FrameTensors]]:
+        key = frame.key
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        pos = torch.as_tensor(frame.positions, dtype=self.dtype)
+        cell = torch.as_tensor(frame.cell, dtype=self.dtype)
+        edge_index, shift = radius_edges(pos, self.cutoff, cell, frame.pbc)
+        j, i = edge_index
+        vec = pos[j] + shift - pos[i]
+        dist = torch.sqrt(torch.sum(vec**2, -1) + 1e-12)
+        unit = vec / dist[:, None]
+        s, f = len(frame), self.hidden
+        if any(frame.pbc):
+            offsets = image_shifts(cell, frame.pbc, self.cutoff) @ cell
+        else:
+            offsets = torch.zeros((1, 3), dtype=self.dtype)
+        flat = i * s + j
+        out = []
+        with torch.no_grad():
+            for member in self.members:
+                layers = []
+                for layer in range(len(member.encoder.messages)):
+                    w = self._filters(member, layer, dist)
+                    wa, wb, wc = w.split(f, dim=-1)
+                    A = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wa).view(s, s, f)
+                    B = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wb).view(s, s, f)
+                    C = torch.zeros(s * s, 3 * f, dtype=self.dtype).index_add_(0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1))
+                    layers.append(_FrameTensors(A, B, C.view(s, s, 3, f), offsets))
+                out.append(layers)
+        self._cache[key] = out
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def _adsorbate_pairs(self, frame: Frame, ads_pos: Tensor, offsets: Tensor):
+        """Pairs (b, q, n, image) within the cutoff with centre adsorbate atom q and any
+        neighbour n (slab or adsorbate, periodic images), excluding q itself in the home cell.
+        Returns flat indices into (B, Q, N), distances (K,), unit vectors q -> n (K, 3)."""
+        b_, q_ = ads_pos.shape[:2]
+        slab = torch.as_tensor(frame.positions, dtype=self.dtype).expand(b_, -1, -1)
+        allpos = torch.cat([slab, ads_pos], 1)  # (B, N, 3)
+        n = allpos.shape[1]
+        diff = allpos[:, None, :, None, :] + offsets[None, None, None] - ads_pos[:, :, None, None, :]  # (B,Q,N,M,3)
+        dist = torch.linalg.norm(diff, dim=-1)
+        mask = dist < self.cutoff
+        home = torch.nonzero(torch.all(offsets == 0, dim=-1)).flatten()
+        if len(home):
+            q = torch.arange(q_)
+            mask[:, q, len(frame) + q, home[0]] = False
+        b, q, nn_, m = torch.nonzero(mask, as_tuple=True)
+        vec = diff[b, q, nn_, m]
+        d = torch.sqrt(torch.sum(vec**2, -1) + 1e-12)
+        return (b * q_ + q) * n + nn_, d, vec / d[:, None], n
+
+    # ------------------------------------------------------------------ forward
+    def predict(self, frame: Frame, slab_probs: Tensor, ads_symbols, ads_positions) -> Tensor:
+        """Per-member E_ads (M, B) in eV.
+
+        slab_probs: (B, S, len(ELEMENTS)) element probabilities of the slab sites (one-hot
+        for concrete slabs; gradients flow to it). ads_symbols: the adsorbate's Q symbols
+        (binding atom first, as ``place_adsorbate`` orders them). ads_positions: (B, Q, 3) Å.
+        """
+        tensors = self._frame(frame)
+        s = len(frame)
+        slab_probs = torch.as_tensor(slab_probs, dtype=self.dtype)
+        if slab_probs.dim() != 3 or slab_probs.shape[1:] != (s, N_ELEMENTS):
+            raise ValueError(f"slab_probs must be (B, {s}, {N_ELEMENTS}), got {tuple(slab_probs.shape)}")
+        b_ = slab_probs.shape[0]
+        ads_pos = torch.as_tensor(np.asarray(ads_positions, float), dtype=self.dtype).reshape(b_, -1, 3)
+        q_ = ads_pos.shape[1]
+        ads_p = element_probs(ads_symbols).to(self.dtype).expand(b_, -1, -1)
+        probs = torch.cat([slab_probs, ads_p], 1)
+        tags = torch.cat([torch.as_tensor(frame.tags), torch.full((q_,), TAG_ADSORBATE)])
+        x = torch.cat([probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(b_, -1, -1)], -1)
+        flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
+        outs = [self._member(member, layers, x, flat, d, unit, s, q_, n) for member, layers in zip(self.members, tensors)]
+        return torch.stack(outs)
+
+    def _member(self, member, layers, x, flat, d, unit, s, q_, n) -> Tensor:
+        enc, head = member.encoder, member.head
+        f = self.hidden
+        b_ = x.shape[0]
+        h = enc.embed(x)  # (B, N, F)
+        v = torch.zeros(b_, n, 3, f, dtype=self.dtype)
+        for layer, (msg, upd, norm) in enumerate(zip(enc.messages, enc.updates, enc.norms)):
+            t = layers[layer]
+            w = self._filters(member, layer, d)
+            wa, wb, wc = w.split(f, dim=-1)
+            # Pairs with an adsorbate centre q: dense (B, Q, N, .) per candidate.
+            Aq = torch.zeros(b_ * q_ * n, f, dtype=self.dtype).index_add_(0, flat, wa).view(b_, q_, n, f)
+            Bq = torch.zeros(b_ * q_ * n, f, dtype=self.dtype).index_add_(0, flat, wb).view(b_, q_, n, f)
+            Cq = torch.zeros(b_ * q_ * n, 3 * f, dtype=self.dtype).index_add_(0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1))
+            Cq = Cq.view(b_, q_, n, 3, f)
+            pa, pb, pc = msg.phi(h).split(f, dim=-1)
+            vb = v * pb[:, :, None, :]
+            # Slab centres: shared slab-slab filters, plus the adsorbate neighbours (the pair
+            # filters are symmetric; the unit vectors flip sign).
+            ds_s = torch.einsum("ijf,bjf->bif", t.A, pa[:, :s]) + torch.einsum("bqif,bqf->bif", Aq[:, :, :s], pa[:, s:])
+            dv_s = (torch.einsum("ijf,bjkf->bikf", t.B, vb[:, :s]) + torch.einsum("ijkf,bjf->bikf", t.C, pc[:, :s])
+                    + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :s], vb[:, s:])
+                    - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :s], pc[:, s:]))
+            ds_q = torch.einsum("bqjf,bjf->bqf", Aq, pa)
+            dv_q = torch.einsum("bqjf,bjkf->bqkf", Bq, vb) + torch.einsum("bqjkf,bjf->bqkf", Cq, pc)
+            h = h + self.scale * torch.cat([ds_s, ds_q], 1)
+            v = v + self.scale * torch.cat([dv_s, dv_q], 1)
+            dh, dv = upd(h.reshape(-1, f), v.reshape(-1, 3, f))
+            h = norm(h + dh.view(b_, n, f))
+            v = vector_norm((v + dv.view(b_, n, 3, f)).reshape(-1, 3, f)).view(b_, n, 3, f)
+        per_atom = head.net(h).squeeze(-1)  # (B, N)
+        return per_atom.sum(1) / math.sqrt(n) * head.std + head.mean
+
+    def mean_std(self, members: Tensor) -> tuple[Tensor, Tensor]:
+        """Ensemble mean (B,) and calibrated std (B,) in eV from per-member predictions (M, B)."""
+        std = members.std(0) if members.shape[0] > 1 else torch.zeros_like(members[0])
+        return members.mean(0), std * self.std_scale

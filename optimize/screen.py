@@ -1,0 +1,377 @@
+"""Batch screening of catalyst candidates: predict all, rank, verify the best with the simulator.
+
+    from phenograd.optimize.screen import screen
+    result = screen("space.toml", "results.db", model="catalyst.pt", top=20, verify=True)
+    result.final_top(20)          # candidate indices, best first (verified energies where run)
+
+Steps (see ``optimize/space.py`` for the space file):
+
+1. Enumerate the space: slabs with ``build_slab``, one candidate per (slab,
+   symmetry-distinct site of the requested kinds, adsorbate).
+2. Predict E_ads and the ensemble's calibrated std (eV) of every candidate with
+   :class:`~phenograd.optimize.frames.FrameEvaluator` (exact surrogate outputs,
+   batched per frame), score them with the objective and rank them.
+3. Write every candidate (initial structure with OC20 tags, composition, site,
+   e_pred, std, score, rank) to an ase.db: first to ``OUT.partial``, renamed to
+   OUT when complete, so OUT is never half-written.
+4. With ``verify``: relax the top K and the ``uncertain`` most uncertain of the
+   next ``pool x K`` candidates with the simulator, in parallel (local pool or Dask),
+   grouped by slab so each clean slab is relaxed once. Each slab's results are
+   committed in one transaction (``e_verified``, ``verify_status``, anomalies);
+   a killed run resumes from the file, re-verifying nothing.
+5. Re-rank with verified energies where they exist (``final_rank``) and draw a PNG
+   (``OUT`` with ``.png``): the ranking, or the volcano.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from phenograd.simulators.errors import InputError
+
+from .frames import FrameEvaluator, element_probs
+from .objectives import rank
+from .space import Enumeration, Space, enumerate_space, load_space
+
+KIND = "phenograd-screen"
+FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with n torch threads (small batched ops contend on a busy machine)."""
+    if not n:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def predict_enumeration(evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256,
+                        threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted E_ads (C,) and calibrated std (C,) in eV for every candidate, batched per
+    (frame, adsorbate)."""
+    groups: dict[tuple[int, str], list] = {}
+    for c in enum.candidates:
+        groups.setdefault((enum.frame_of_slab[c.slab_index], c.adsorbate), []).append(c)
+    mean = np.full(len(enum.candidates), np.nan)
+    std = np.full(len(enum.candidates), np.nan)
+    probs_of_slab: dict[int, torch.Tensor] = {}
+    with torch_threads(threads), torch.inference_mode():
+        for (frame_index, ads), cands in groups.items():
+            frame = enum.frames[frame_index]
+            ads_symbols = _ads_symbols(ads)
+            for start in range(0, len(cands), batch_size):
+                chunk = cands[start:start + batch_size]
+                for c in chunk:
+                    if c.slab_index not in probs_of_slab:
+                        probs_of_slab[c.slab_index] = element_probs(enum.slabs[c.slab_index].get_chemical_symbols())
+                probs = torch.stack([probs_of_slab[c.slab_index] for c in chunk])
+                pos = np.stack([c.ads_positions for c in chunk])
+                m, s = evaluator.mean_std(evaluator.predict(frame, probs, ads_symbols, pos))
+                idx = [c.index for c in chunk]
+                mean[idx], std[idx] = m.numpy(), s.numpy()
+    return mean, std
+
+
+def _ads_symbols(adsorbate: str) -> list[str]:
+    from phenograd.datasets.catalyst import ADSORBATES
+
+    return ADSORBATES[adsorbate].get_chemical_symbols()
+
+
+def select_for_verification(ranks, std, top: int, uncertain: int, pool: int = 5) -> list[int]:
+    """Candidates to verify: the `top` best ranked, plus the `uncertain` ones with the largest
+    std among the next (pool - 1) x top ranks. Returns indices, best rank first."""
+    ranks, std = np.asarray(ranks), np.asarray(std, float)
+    order = np.argsort(ranks, kind="stable")
+    chosen = list(order[:top])
+    extra = order[top:max(top, pool * top)]
+    if uncertain > 0 and len(extra):
+        by_std = extra[np.argsort(-np.nan_to_num(std[extra], nan=-1.0), kind="stable")][:uncertain]
+        chosen += sorted(by_std.tolist(), key=lambda i: ranks[i])
+    return [int(i) for i in chosen]
+
+
+def model_fingerprint(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def seen_range(surrogate) -> tuple[float, float]:
+    """E_ads range (eV) the model was trained on, approximately: the training mean +- 2.5 std
+    (the normalisation stored in each member's head)."""
+    head = surrogate.ensemble.members[0].head
+    m, s = float(head.mean), float(head.std)
+    return m - 2.5 * s, m + 2.5 * s
+
+
+@dataclass
+class ScreenResult:
+    """Outcome of a screen. Arrays are per candidate (C,): e_pred, std, score (eV), rank (0 = best),
+    e_verified (NaN where not verified), final_score (verified where available)."""
+
+    path: Path
+    e_pred: np.ndarray
+    std: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    e_verified: np.ndarray
+    verify_status: list
+    selected: list
+    final_score: np.ndarray
+    flags: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    resumed: bool = False
+    verified_now: int = 0
+
+    def final_top(self, k: int) -> list[int]:
+        return [int(i) for i in np.argsort(np.where(np.isnan(self.final_score), np.inf, self.final_score), kind="stable")[:k]]
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.e_pred)
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix != ".db":
+        raise InputError(f"{out}: screening results are an ase.db file and must end in .db")
+    if out.exists() and not out.is_file():
+        raise InputError(f"{out}: exists and is not a file")
+    if not out.parent.exists():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out}: not writable")
+
+
+def _read_meta(out: Path) -> dict:
+    import sqlite3
+
+    with open(out, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise InputError(f"{out}: exists and is not a screening results file")
+    try:
+        conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        raise InputError(f"{out}: exists and is not a screening results file") from None
+    meta = json.loads(row[0]) if row else {}
+    if meta.get("kind") != KIND:
+        raise InputError(f"{out}: exists and is not a screening results file (kind {meta.get('kind')!r})")
+    return meta
+
+
+def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, score, ranks, meta: dict) -> None:
+    from ase.db import connect
+
+    from phenograd.datasets.catalyst_store import structure_uid
+    from phenograd.simulators.adsorption import RelaxSettings, calculator_spec, clean_slab_of
+
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        partial.unlink()
+    db = connect(str(partial), type="db", append=True)
+    spec, settings = calculator_spec(meta["calculator"]), RelaxSettings(**meta["relax"])
+    slab_uid: dict[int, str] = {}
+    with db:
+        for c in enum.candidates:
+            atoms = enum.atoms(c)
+            s = enum.specs[c.slab_index]
+            if c.slab_index not in slab_uid:
+                slab_uid[c.slab_index] = structure_uid(clean_slab_of(atoms), spec, settings, "s")
+            kvp = dict(kind="candidate", idx=c.index, uid=structure_uid(atoms, spec, settings, "a"),
+                       slab_uid=slab_uid[c.slab_index], slab_index=c.slab_index, facet=f"fcc{s.facet}",
+                       decoration=s.decoration, composition=s.composition.label(), seed=s.seed, adsorbate=c.adsorbate,
+                       site=c.site, e_pred=float(e_pred[c.index]), std=float(std[c.index]),
+                       score=float(score[c.index]), rank=int(ranks[c.index]), verified=False)
+            db.write(atoms, key_value_pairs=kvp)
+    db.metadata = meta
+    os.replace(partial, out)
+
+
+def _load_rows(out: Path) -> dict:
+    """idx -> (row id, e_pred, std, score, rank, verified, e_verified, status) from a results file."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT id, key_value_pairs FROM systems").fetchall()
+    finally:
+        conn.close()
+    out_rows = {}
+    for rid, kvp in rows:
+        k = json.loads(kvp)
+        if k.get("kind") == "candidate":
+            out_rows[int(k["idx"])] = (rid, k)
+    return out_rows
+
+
+def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertain: int | None = None,
+           pool: int = 5, workers: int | None = None, scheduler: str | None = None, calculator: str | None = None,
+           fmax: float = 0.05, steps: int = 300, batch_size: int = 256, threads: int | None = 1,
+           plot: bool = True, progress: bool = False, surrogate=None) -> ScreenResult:
+    """Screen a space (a TOML path or a :class:`Space`) into the ase.db `out` (resumable).
+
+    model: checkpoint path (default: the shipped catalyst model); surrogate: an already
+    loaded CatalystSurrogate instead. top: K candidates verified (and reported);
+    uncertain: extra verifications of the most uncertain among ranks K..pool*K
+    (default K // 4). calculator, fmax, steps: the simulator used to verify.
+    """
+    from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
+    from phenograd.surrogate.model import shipped_model_path
+    from phenograd.surrogate.predict import load_surrogate
+
+    if top < 1:
+        raise InputError(f"--top must be at least 1, got {top}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    uncertain = max(0, top // 4) if uncertain is None else uncertain
+    out = Path(out)
+    _check_out(out)
+    space = space if isinstance(space, Space) else load_space(space)
+    settings = RelaxSettings(fmax=fmax, steps=steps)
+    settings.validate()
+    spec = calculator_spec(calculator)
+    if surrogate is None:
+        model_path = Path(model) if model is not None else shipped_model_path("catalyst")
+        surrogate = load_surrogate(model_path, domain="catalyst")
+        model_id = model_fingerprint(model_path)
+    else:
+        model_id = surrogate.info.get("data_hash", "") or "in-memory"
+    if surrogate.info.get("domain") != "catalyst":
+        raise InputError("screening needs a catalyst model")
+    meta = {"kind": KIND, "format_version": FORMAT_VERSION, "space": space.fingerprint(), "space_source": space.source,
+            "model": model_id, "objective": space.objective.describe(), "calculator": spec, "relax": settings.as_dict()}
+    flags = []
+    lo, hi = seen_range(surrogate)
+    for ads in space.adsorbates:
+        ref = space.objective.reference(ads)
+        if not lo <= ref <= hi:
+            flags.append(f"target {ref:+.2f} eV for {ads} is outside the E_ads range the model was trained on "
+                         f"({lo:+.2f} to {hi:+.2f} eV); predictions near it are extrapolations")
+
+    timings = {}
+    t0 = time.perf_counter()
+    enum = enumerate_space(space, spec)
+    timings["enumerate_s"] = time.perf_counter() - t0
+    resumed = out.exists() and out.stat().st_size > 0
+    if resumed:
+        old = _read_meta(out)
+        for key in ("space", "model", "calculator", "relax"):
+            if old.get(key) != meta[key]:
+                raise InputError(f"{out}: holds a screen of another {key}; use another --out or delete it")
+        rows = _load_rows(out)
+        if len(rows) != len(enum.candidates):
+            raise InputError(f"{out}: holds {len(rows)} candidates where the space has {len(enum.candidates)}")
+        e_pred = np.array([rows[i][1]["e_pred"] for i in range(len(rows))])
+        std = np.array([rows[i][1]["std"] for i in range(len(rows))])
+        score = np.array([rows[i][1]["score"] for i in range(len(rows))])
+        ranks = np.array([rows[i][1]["rank"] for i in range(len(rows))])
+    else:
+        evaluator = FrameEvaluator(surrogate)
+        t0 = time.perf_counter()
+        e_pred, std = predict_enumeration(evaluator, enum, batch_size, threads)
+        timings["predict_s"] = time.perf_counter() - t0
+        score = np.array([space.objective.score(float(e_pred[c.index]), c.adsorbate) for c in enum.candidates])
+        ranks = np.array(rank(score))
+        t0 = time.perf_counter()
+        _write_candidates(out, enum, space, e_pred, std, score, ranks, {**meta, "flags": flags, "timings": timings})
+        timings["write_s"] = time.perf_counter() - t0
+        rows = _load_rows(out)
+
+    selected = select_for_verification(ranks, std, top, uncertain, pool) if verify else []
+    verified_now = 0
+    if verify:
+        t0 = time.perf_counter()
+        verified_now = verify_candidates(out, enum, rows, selected, spec, settings, workers, scheduler, progress)
+        timings["verify_s"] = time.perf_counter() - t0
+        rows = _load_rows(out)
+    e_ver = np.full(len(enum.candidates), np.nan)
+    status = [None] * len(enum.candidates)
+    for i, (_, k) in rows.items():
+        if k.get("verified"):
+            status[i] = k.get("verify_status")
+            if k.get("e_verified") is not None:
+                e_ver[i] = k["e_verified"]
+    final = score.copy()
+    for c in enum.candidates:
+        if not np.isnan(e_ver[c.index]):
+            final[c.index] = space.objective.score(float(e_ver[c.index]), c.adsorbate)
+    result = ScreenResult(out, e_pred, std, score, ranks, e_ver, status, selected, final, flags, timings, resumed,
+                          verified_now)
+    if plot:
+        from .plots import plot_screen
+
+        plot_screen(result, space, out.with_suffix(".png"))
+    return result
+
+
+def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, settings, workers=None, scheduler=None,
+                      progress: bool = False) -> int:
+    """Relax the selected candidates not yet verified (grouped by slab) and commit each slab's
+    results in one transaction. Returns how many were verified now."""
+    from ase.db import connect
+
+    from phenograd.datasets.catalyst_generate import Placement, SlabTask, run_slab_task
+    from phenograd.simulators.adsorption import clean_slab_of, gas_references
+    from phenograd.simulators.parallel import run_unordered
+
+    todo = [i for i in selected if not rows[i][1].get("verified")]
+    if not todo:
+        return 0
+    refs = gas_references(spec, settings)
+    by_slab: dict[int, list] = {}
+    for i in todo:
+        by_slab.setdefault(enum.candidates[i].slab_index, []).append(i)
+    tasks = []
+    for n, (slab_index, idx) in enumerate(sorted(by_slab.items())):
+        placements = []
+        for i in idx:
+            c = enum.candidates[i]
+            placements.append(Placement(rows[i][1]["uid"], c.adsorbate, c.site, enum.atoms(c)))
+        slab = clean_slab_of(placements[0].atoms)
+        tasks.append(SlabTask(n, rows[idx[0]][1]["slab_uid"], slab, {}, placements, spec, settings, refs))
+    uid_to_idx = {rows[i][1]["uid"]: i for i in todo}
+    db = connect(str(out), type="db", append=True)
+    done = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="verification", dynamic_ncols=True)
+    try:
+        for _, res in run_unordered(run_slab_task, tasks, workers=workers, scheduler=scheduler):
+            with db:
+                for placement, r in res.results:
+                    i = uid_to_idx[placement.uid]
+                    kvp = {"verified": True, "verify_status": r.status}
+                    if r.ok:
+                        kvp.update(e_verified=float(r.e_ads), anomalies=",".join(r.anomalies) or "none",
+                                   site_final=r.site_final or "")
+                    db.update(rows[i][0], **kvp)
+                    done += 1
+            if bar is not None:
+                bar.update(len(res.results))
+    finally:
+        if bar is not None:
+            bar.close()
+    return done

@@ -1,0 +1,86 @@
+"""CLI: `phenograd optimize airfoil` (shape optimization through the surrogate, verified by XFOIL)."""
+
+from __future__ import annotations
+
+from phenograd.simulators.errors import InputError
+
+EXIT_NOT_FOUND = 3  # the run finished but found no feasible design (the report says why)
+
+
+def add_commands(sub) -> tuple[dict, object]:
+    """Add `optimize` with its `airfoil` subcommand; returns ({(command, domain): handler}, the
+    `optimize` subparsers object, so other design commands can add their domain)."""
+    op = sub.add_parser("optimize", help="design through a surrogate, verified by the simulator")
+    op_sub = op.add_subparsers(dest="domain", required=True, metavar="{airfoil,composition}")
+    oa = op_sub.add_parser(
+        "airfoil", help="optimize an airfoil shape for a problem file (TOML)",
+        description="Gradient-based shape optimization: 18 CST parameters plus one angle per free operating point, "
+        "SLSQP (or trust-constr) with exact gradients through the surrogate, trust constraints on the ensemble's "
+        "confidence and spread. With --verify, XFOIL runs the start and the optimum at every operating point. "
+        "Writes optimized.dat, start.dat, report.json, shape.png and polars.png into --out. Exit status 3 when no "
+        "feasible design was found (the report lists the violated constraints).",
+    )
+    oa.add_argument("--problem", required=True, help="problem file (TOML; see `phenograd optimize airfoil --example`)"
+                    " or 'daedalus' for the built-in Daedalus multi-point problem")
+    oa.add_argument("--model", default=None, help="airfoil model checkpoint (default: the shipped model)")
+    oa.add_argument("--start", default=None, help="start shape: nacaXXXX or a .dat file (default: the problem's, "
+                    "else naca0012)")
+    oa.add_argument("--verify", action="store_true", help="run XFOIL on the start and the optimum")
+    oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
+    oa.add_argument("--workers", type=int, default=2, help="parallel XFOIL processes for verification (default 2)")
+    oa.add_argument("--out", required=True, help="output folder")
+    oa.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    return {("optimize", "airfoil"): run_optimize_airfoil}, op_sub
+
+
+def _format_table(result) -> str:
+    lines = [f"{result.problem}: {result.status} ({result.message.strip()})",
+             f"objective (predicted): start {result.start_objective:.6g} -> optimum {result.objective:.6g}"]
+    if result.verified_objective is not None or result.verified_start_objective is not None:
+        fmt = lambda v: "unverified" if v is None else f"{v:.6g}"  # noqa: E731
+        lines.append(f"objective (XFOIL):     start {fmt(result.verified_start_objective)} -> optimum "
+                     f"{fmt(result.verified_objective)}")
+    lines.append(f"{'Re':>9} {'CL*':>5} {'alpha':>6} {'CL':>7} {'CD':>8} {'CM':>7} {'conf':>5} | "
+                 f"{'XFOIL a':>7} {'CL':>7} {'CD':>8} {'CM':>7}")
+    for p in result.points:
+        v = p.verified or {}
+        ok = v.get("converged")
+        tgt = "" if p.target_cl is None else f"{p.target_cl:g}"
+        xf = (f"{v['alpha']:7.2f} {v['CL']:7.4f} {v['CD']:8.5f} {v['CM']:7.4f}" if ok
+              else f"{'-' if not v else 'not converged':>32}")
+        lines.append(f"{p.reynolds:9.3g} {tgt:>5} {p.alpha:6.2f} {p.CL:7.4f} {p.CD:8.5f} {p.CM:7.4f} "
+                     f"{p.confidence:5.2f} | {xf}")
+    lines.append(f"solver {result.iterations} iterations, {result.surrogate_calls} surrogate calls, "
+                 f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}; wall {result.wall_s:.1f} s")
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+def run_optimize_airfoil(args) -> int:
+    import json
+    import time
+    from dataclasses import replace
+
+    from phenograd.optimize.airfoil import optimize
+    from phenograd.optimize.airfoil_problem import daedalus_problem, load_problem
+    from phenograd.optimize.airfoil_report import write_report
+    from phenograd.surrogate.predict import load_surrogate
+
+    t0 = time.perf_counter()
+    if args.problem == "daedalus":
+        problem, start = daedalus_problem(), None
+    else:
+        problem, start = load_problem(args.problem)
+    if args.multistart is not None:
+        if args.multistart < 0:
+            raise InputError("--multistart must be >= 0")
+        problem = replace(problem, solver=replace(problem.solver, multistart=args.multistart))
+    if args.workers < 1:
+        raise InputError("--workers must be >= 1")
+    surrogate = load_surrogate(args.model, domain="airfoil")
+    start = args.start or start or "naca0012"
+    result = optimize(problem, surrogate, start=start, verify=args.verify, xfoil_workers=args.workers)
+    write_report(result, problem, args.out, xfoil_polars=args.verify, started=t0)
+    print(json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1) if args.json
+          else _format_table(result))
+    return 0 if result.success else EXIT_NOT_FOUND

@@ -1,0 +1,452 @@
+"""Self-supervised pretraining of the shared encoder on unlabelled structures.
+
+Objectives (``objective``):
+
+* ``jepa``, joint-embedding prediction (I-JEPA, Assran et al. 2023, on graphs):
+  each structure loses one block (masking.py: an arc of an airfoil contour, a
+  patch of atoms around a site, adsorbate included); the context encoder sees
+  the visible rest only (hidden nodes and their edges are removed). A target
+  encoder, an exponential moving average of the context encoder (momentum
+  ``ema``; 0 = shared weights under stop-gradient), encodes the whole
+  structure; a predictor produces, for every hidden node, the target encoder's
+  embedding of it. The predictor is told *where* a hidden node is, never what
+  it is: for an airfoil its chord station and surface; for an atom its
+  position (kernel weights over the visible atoms near it) and its OC20 tag.
+  Its inputs are the context's pooled embedding, a Gaussian-kernel average of
+  visible node embeddings around the hidden node (width ``KERNEL`` in contour
+  nodes or Å; periodic images by minimum image) and that query descriptor.
+  Loss: mean squared error of the predictions. Collapse is prevented by
+  VICReg's variance and covariance terms (Bardes et al. 2022; vicreg.py) on the
+  context encoder's node embeddings and pooled embeddings, never by negative pairs.
+* ``denoise``, coordinate denoising (Zaidi et al. 2023): positions get
+  Gaussian noise (``noise``: 0.1 Å for atoms; 0.002 chords in y for airfoils,
+  whose stations are fixed) and an equivariant head (edge weights times unit
+  edge vectors, summed per node) predicts the noise divided by its std. Noise
+  is a target, never an invariance: it changes the physics.
+* ``both``: the sum, jepa + denoise_weight x denoise.
+
+Augmentations are exact symmetries only (masking.py): for atoms a random rigid
+motion, node permutation and periodic image per atom at every step; for
+airfoils a random contour start point and resampling when the set is loaded.
+
+Monitoring: every loss term per epoch, and on a fixed monitor batch the
+per-dimension std and effective rank of node and pooled embeddings. A collapse
+detector stops the run (:class:`PretrainingCollapsed`) when the node
+embeddings' effective rank falls below ``min_rank`` or their mean
+per-dimension std below ``min_std``.
+
+Runs are resumable: after each epoch the state (weights of every part,
+optimiser, schedule, history) is written atomically to ``<out>.partial``; all
+randomness is drawn from generators keyed by (seed, epoch, step), so a resumed
+run ends with the same encoder as an unbroken one. The result is an encoder
+file (pretrained.py's format: "phenograd-encoder", version 1), written
+atomically; `phenograd train --encoder` fine-tunes from it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import scatter
+
+from phenograd.simulators.errors import InputError, PhenogradError
+
+from .encoder import GeometricEncoder, RadialBasis
+from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
+from .heads import mlp
+from .masking import augment_atoms, context_graph, is_atoms, sample_mask
+from .model import GRAPH_VERSIONS, default_encoder_config, save_torch_atomic
+from .pretrain_data import UnlabelledSet
+from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
+from .trainer import pick_device, seed_everything
+from .vicreg import covariance_loss, effective_rank, embedding_std, variance_loss
+
+OBJECTIVES = ("jepa", "denoise", "both")
+KERNEL = {"airfoil": 3.0, "catalyst": 2.0}  # predictor's kernel width: contour nodes / Å
+NOISE = {"airfoil": 0.002, "catalyst": 0.1}  # denoising std: chords (y only) / Å
+MONITOR_STRUCTURES = 128
+VICREG_ROWS = 1024  # node rows per step that enter the variance/covariance terms
+
+
+class PretrainingCollapsed(PhenogradError, RuntimeError):
+    """The embeddings collapsed (effective rank or spread below the floor)."""
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining settings. hidden/layers must match the surrogate that will be fine-tuned
+    (None: the domain's training defaults: airfoil 64, catalyst 32; 3 layers)."""
+
+    objective: str = "jepa"
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    hidden: int | None = None
+    layers: int = 3
+    ema: float = 0.99
+    pred_weight: float = 1.0
+    var_weight: float = 1.0
+    cov_weight: float = 0.04  # VICReg's 25 : 25 : 1 ratio of invariance : variance : covariance
+    denoise_weight: float = 1.0
+    noise: float | None = None
+    min_rank: float = 2.0
+    min_std: float = 0.02
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise InputError(f"unknown objective {self.objective!r}; use {', '.join(OBJECTIVES)}")
+        for name in ("epochs", "batch_size", "layers"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.hidden is not None and self.hidden < 2:
+            raise InputError(f"--hidden must be at least 2, got {self.hidden}")
+        if not self.lr > 0:
+            raise InputError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"--ema must be in [0, 1), got {self.ema}")
+        if self.noise is not None and not self.noise > 0:
+            raise InputError(f"--noise must be positive, got {self.noise}")
+
+
+def default_hidden(domain: str) -> int:
+    return 64 if domain == "airfoil" else 32
+
+
+# --------------------------------------------------------------------------- heads
+
+
+class JepaPredictor(nn.Module):
+    """Predicts target-encoder embeddings (H, F) of hidden nodes from (pooled context (H, F),
+    kernel-averaged nearby context (H, F), query descriptor (H, Q))."""
+
+    def __init__(self, hidden: int, query_features: int):
+        super().__init__()
+        self.net = mlp(2 * hidden + query_features, 2 * hidden, hidden, depth=2)
+
+    def forward(self, pooled: Tensor, local: Tensor, query: Tensor) -> Tensor:
+        return self.net(torch.cat([pooled, local, query], dim=-1))
+
+
+class DenoiseHead(nn.Module):
+    """Equivariant noise readout: eps_i = sum_j w(s_i, s_j, |r_ij|) r_ij/|r_ij| -> (N, 3), unitless
+    (noise / its std). s: encoder node embeddings (N, F); geometry from the noisy graph."""
+
+    def __init__(self, hidden: int, n_rbf: int, cutoff: float):
+        super().__init__()
+        self.cutoff = cutoff
+        self.rbf = RadialBasis(n_rbf, cutoff)
+        self.net = mlp(2 * hidden + n_rbf, hidden, 1, depth=2)
+
+    def forward(self, s: Tensor, data) -> Tensor:
+        vec = edge_vectors(data.pos, data.edge_index, getattr(data, "shift", None))
+        dist = torch.sqrt(torch.sum(vec**2, dim=-1) + 1e-12)
+        j, i = data.edge_index
+        w = self.net(torch.cat([s[i], s[j], self.rbf(dist)], dim=-1)).squeeze(-1) * cosine_cutoff(dist, self.cutoff)
+        return scatter(w[:, None] * vec / dist[:, None], i, dim=0, dim_size=s.shape[0], reduce="sum")
+
+
+def query_features(domain: str) -> int:
+    return 2 if domain == "airfoil" else N_TAGS
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _where(data: Data) -> Tensor:
+    """'Where' coordinates (N, 3) of nodes for the predictor's kernel: atoms, their positions (Å);
+    airfoil nodes, their contour index on a circle of circumference AIRFOIL_NODES (node units)."""
+    if is_atoms(data):
+        return data.pos
+    k = torch.arange(data.num_nodes, dtype=torch.float32)
+    r = AIRFOIL_NODES / (2 * np.pi)
+    phi = 2 * np.pi * k / AIRFOIL_NODES
+    return torch.stack([r * torch.cos(phi), r * torch.sin(phi), torch.zeros_like(phi)], dim=1)
+
+
+def _query(data: Data, hidden: Tensor) -> Tensor:
+    if is_atoms(data):
+        return nn.functional.one_hot(data.tags[hidden], N_TAGS).float()
+    return data.x[hidden, :2]
+
+
+def _kernel_average(ctx_s: Tensor, ctx_where: Tensor, q_where: Tensor, cell: Tensor | None, pbc: Tensor | None,
+                    width: float) -> Tensor:
+    """Gaussian-kernel average (H, F) of context node embeddings ctx_s (C, F) around each query."""
+    diff = ctx_where[None, :, :] - q_where[:, None, :]
+    if cell is not None and pbc is not None and bool(pbc.any()):
+        frac = diff @ torch.linalg.inv(cell)
+        frac = torch.where(pbc[None, None, :], frac - torch.round(frac), frac)
+        diff = frac @ cell
+    w = torch.softmax(-torch.sum(diff**2, dim=-1) / (2 * width**2), dim=1)
+    return w @ ctx_s
+
+
+@dataclass
+class StepBatch:
+    full: Batch  # augmented structures (target encoder)
+    ctx: Batch  # visible parts (context encoder)
+    hidden: Tensor  # (N_full,) bool
+    queries: Tensor  # (H, Q)
+    q_where: list  # per graph (h_b, 3)
+    c_where: list  # per graph (c_b, 3)
+    cells: list  # per graph (3, 3) or None
+    pbcs: list
+
+
+def make_batch(graphs: list[Data], rng: np.random.Generator, domain: str, masked: bool = True) -> StepBatch:
+    """Augment (atoms), mask and split a list of structures into full and context batches."""
+    full, ctx, hidden, queries, q_where, c_where, cells, pbcs = [], [], [], [], [], [], [], []
+    for g in graphs:
+        if is_atoms(g):
+            g = augment_atoms(g, rng)
+        full.append(g)
+        if not masked:
+            continue
+        m = sample_mask(g, rng)
+        ctx.append(context_graph(g, m))
+        hidden.append(m)
+        queries.append(_query(g, m))
+        w = _where(g)
+        q_where.append(w[m])
+        c_where.append(w[~m])
+        cells.append(g.cell[0] if is_atoms(g) else None)
+        pbcs.append(g.pbc[0] if is_atoms(g) else None)
+    return StepBatch(
+        full=Batch.from_data_list(full), ctx=Batch.from_data_list(ctx) if ctx else None,
+        hidden=torch.cat(hidden) if hidden else None, queries=torch.cat(queries) if queries else None,
+        q_where=q_where, c_where=c_where, cells=cells, pbcs=pbcs)
+
+
+def noisy_copy(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Batch, Tensor, Tensor]:
+    """(noisy batch, noise / sigma (N, 3), component mask (3,)). Atoms: every coordinate; airfoils:
+    y only (stations are fixed), with the y and slope inputs recomputed from the noisy contour.
+    Edges stay those of the clean structure (their messages use the noisy vectors)."""
+    b = batch.clone()
+    eps = torch.randn(b.pos.shape, generator=gen, dtype=b.pos.dtype)
+    if is_atoms(b):
+        comps = torch.ones(3, dtype=torch.bool)
+    else:
+        comps = torch.tensor([False, True, False])
+        eps = eps * comps
+        b.pos = b.pos + sigma * eps
+        x = b.x.clone()
+        for g in range(int(b.num_graphs)):
+            sl = slice(int(b.ptr[g]), int(b.ptr[g + 1]))
+            x[sl, 2] = torch.clamp(_slope(b.pos[sl, 0], b.pos[sl, 1]), -5.0, 5.0) / 5.0
+        x[:, 3] = b.pos[:, 1]
+        b.x = x
+        return b, eps, comps
+    b.pos = b.pos + sigma * eps
+    return b, eps, comps
+
+
+# --------------------------------------------------------------------------- model
+
+
+class Pretrainer(nn.Module):
+    """Context encoder, EMA target encoder, JEPA predictor and denoising head of one run."""
+
+    def __init__(self, domain: str, encoder_config: dict, cfg: PretrainConfig):
+        super().__init__()
+        self.domain, self.cfg = domain, cfg
+        self.encoder = GeometricEncoder(**encoder_config)
+        f = encoder_config["hidden"]
+        self.predictor = JepaPredictor(f, query_features(domain))
+        self.denoiser = DenoiseHead(f, encoder_config["n_rbf"], encoder_config["cutoff"])
+        self.target = copy.deepcopy(self.encoder).requires_grad_(False) if cfg.ema > 0 else None
+
+    def target_encoder(self) -> GeometricEncoder:
+        return self.target if self.target is not None else self.encoder
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        if self.target is None:
+            return
+        m = self.cfg.ema
+        for pt, p in zip(self.target.parameters(), self.encoder.parameters()):
+            pt.mul_(m).add_(p.detach(), alpha=1 - m)
+        for bt, b in zip(self.target.buffers(), self.encoder.buffers()):
+            bt.copy_(b)
+
+    def jepa_terms(self, sb: StepBatch, gen: torch.Generator) -> dict[str, Tensor]:
+        cfg = self.cfg
+        ctx_s, ctx_pooled = self.encoder(sb.ctx)
+        with torch.no_grad():
+            tgt_s, _ = self.target_encoder()(sb.full)
+        targets = tgt_s[sb.hidden]
+        local, pooled = [], []
+        ptr = sb.ctx.ptr
+        for b in range(len(sb.q_where)):
+            s_b = ctx_s[int(ptr[b]) : int(ptr[b + 1])]
+            local.append(_kernel_average(s_b, sb.c_where[b], sb.q_where[b], sb.cells[b], sb.pbcs[b], KERNEL[self.domain]))
+            pooled.append(ctx_pooled[b].expand(len(sb.q_where[b]), -1))
+        pred = self.predictor(torch.cat(pooled), torch.cat(local), sb.queries)
+        rows = ctx_s
+        if rows.shape[0] > VICREG_ROWS:
+            rows = rows[torch.randperm(rows.shape[0], generator=gen)[:VICREG_ROWS]]
+        return {
+            "pred": torch.mean((pred - targets) ** 2),
+            "var": variance_loss(rows) + variance_loss(ctx_pooled),
+            "cov": covariance_loss(rows) + covariance_loss(ctx_pooled),
+        }
+
+    def denoise_term(self, full: Batch, gen: torch.Generator) -> Tensor:
+        sigma = self.cfg.noise or NOISE[self.domain]
+        noisy, eps, comps = noisy_copy(full, sigma, gen)
+        s, _ = self.encoder(noisy)
+        out = self.denoiser(s, noisy)
+        return torch.mean((out[:, comps] - eps[:, comps]) ** 2)
+
+    def loss(self, graphs: list[Data], rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, dict]:
+        cfg = self.cfg
+        jepa = cfg.objective in ("jepa", "both")
+        sb = make_batch(graphs, rng, self.domain, masked=jepa)
+        terms: dict[str, Tensor] = {}
+        total = torch.zeros(())
+        if jepa:
+            terms.update(self.jepa_terms(sb, gen))
+            total = total + cfg.pred_weight * terms["pred"] + cfg.var_weight * terms["var"] + cfg.cov_weight * terms["cov"]
+        if cfg.objective in ("denoise", "both"):
+            terms["denoise"] = self.denoise_term(sb.full, gen)
+            total = total + cfg.denoise_weight * terms["denoise"]
+        terms["total"] = total
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+@torch.no_grad()
+def embedding_stats(encoder: GeometricEncoder, graphs: list[Data]) -> dict:
+    """Spread of an encoder's embeddings of graphs: mean and min per-dimension std and effective
+    rank, of node embeddings and of pooled (per-structure) embeddings."""
+    was = encoder.training
+    encoder.eval()
+    s, pooled = encoder(Batch.from_data_list(graphs))
+    encoder.train(was)
+    node_std, pool_std = embedding_std(s), embedding_std(pooled)
+    return {"node_std_mean": float(node_std.mean()), "node_std_min": float(node_std.min()),
+            "node_rank": effective_rank(s), "pooled_std_mean": float(pool_std.mean()),
+            "pooled_std_min": float(pool_std.min()), "pooled_rank": effective_rank(pooled)}
+
+
+def check_collapse(stats: dict, cfg: PretrainConfig, epoch: int) -> None:
+    """Raise PretrainingCollapsed when the embeddings have collapsed (see the module docstring)."""
+    if not np.isfinite(stats["node_std_mean"]) or stats["node_rank"] < cfg.min_rank or stats["node_std_mean"] < cfg.min_std:
+        raise PretrainingCollapsed(
+            f"pretraining collapsed at epoch {epoch}: effective rank {stats['node_rank']:.2f} (floor {cfg.min_rank}), "
+            f"mean embedding std {stats['node_std_mean']:.4f} (floor {cfg.min_std}); raise --var-weight or lower --lr")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def save_encoder(path, encoder: GeometricEncoder, domain: str, meta: dict | None = None) -> None:
+    """Write an encoder file (pretrained.py's format, plus the graph construction version like
+    surrogate checkpoints), atomically."""
+    save_torch_atomic(Path(path), {"format": ENCODER_FORMAT, "format_version": ENCODER_FORMAT_VERSION, "domain": domain,
+                              "encoder": dict(encoder.config), "state": encoder.state_dict(), "meta": meta or {},
+                              "graph_version": GRAPH_VERSIONS[domain]})
+
+
+def _load_partial(partial: Path, cfg: PretrainConfig, data_hash: str) -> dict | None:
+    if not partial.exists():
+        return None
+    try:
+        state = torch.load(partial, weights_only=False)
+    except Exception as exc:  # damaged zip/pickle raises several types
+        raise InputError(f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over") from None
+    if state.get("config") != asdict(cfg) or state.get("data_hash") != data_hash:
+        raise InputError(f"{partial}: an unfinished run with other settings or data; delete it to start over")
+    return state
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progress: bool = True,
+             device: str | None = None, meta: dict | None = None, log=None) -> dict:
+    """Pretrain (or resume) an encoder on `data` and write it to `out` (an encoder file).
+
+    Returns {"history": [per-epoch losses and embedding stats], "final": stats, ...}. Raises
+    PretrainingCollapsed when the collapse detector fires (no encoder file is written then;
+    the partial state of the last healthy epoch is kept).
+    """
+    cfg = cfg or PretrainConfig()
+    cfg.check()
+    out = Path(out)
+    if not out.parent.exists():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    if len(data.graphs) < 2:
+        raise InputError("pretraining needs at least 2 unlabelled structures")
+    dev = pick_device(device)
+    enc_cfg = default_encoder_config(data.domain, cfg.hidden or default_hidden(data.domain), cfg.layers)
+    seed_everything(cfg.seed)
+    model = Pretrainer(data.domain, enc_cfg, cfg).to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    partial = out.with_name(out.name + ".partial")
+    state = _load_partial(partial, cfg, data.data_hash)
+    epoch, history = 0, []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        epoch, history = state["epoch"], state["history"]
+    monitor = [data.graphs[i] for i in np.random.default_rng([cfg.seed, 0x40]).permutation(len(data.graphs))[:MONITOR_STRUCTURES]]
+    if epoch == 0:
+        history.append({"epoch": 0, **embedding_stats(model.encoder, monitor)})
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.epochs, initial=epoch, desc=f"pretrain {data.domain} {cfg.objective}", unit="epoch")
+    model.train()
+    while epoch < cfg.epochs:
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(data.graphs))
+        sums: dict[str, float] = {}
+        steps = 0
+        for step, i in enumerate(range(0, len(order), cfg.batch_size)):
+            items = order[i : i + cfg.batch_size]
+            if len(items) < 2:
+                continue
+            rng = np.random.default_rng([cfg.seed, epoch, step])
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            loss, terms = model.loss([data.graphs[k] for k in items], rng, gen)
+            if not torch.isfinite(loss):
+                raise PretrainingCollapsed(f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower --lr")
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            model.update_target()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+        sched.step()
+        epoch += 1
+        stats = embedding_stats(model.encoder, monitor)
+        record = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()}, **stats}
+        history.append(record)
+        if log is not None:
+            log(record)
+        check_collapse(stats, cfg, epoch)
+        save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=data.data_hash, epoch=epoch, model=model.state_dict(),
+                                   opt=opt.state_dict(), sched=sched.state_dict(), history=history))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record.get('total', 0):.4f}", rank=f"{stats['node_rank']:.1f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    report = {"history": history, "final": history[-1], "structures": len(data.graphs), "counts": data.counts,
+              "data_hash": data.data_hash}
+    save_encoder(out, model.encoder.cpu(), data.domain,
+                 meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})})
+    partial.unlink(missing_ok=True)
+    return report

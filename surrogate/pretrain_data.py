@@ -1,0 +1,163 @@
+"""Unlabelled structures for pretraining the shared encoder; held-out structures never enter.
+
+What `phenograd pretrain --data FILE` takes, per domain:
+
+* airfoil: an airfoil polar dataset (.db): every shape that is not held out
+  (split "test" shapes are skipped; polars are ignored), plus ``n_sampled``
+  freshly sampled CST shapes (half scrambled Sobol, half mixes of real training
+  airfoils: datasets.airfoil_sampling, fitted to training airfoils only, no
+  XFOIL run). Or an .npz from `phenograd data unlabelled --domain airfoil`
+  (same samplers). Every stored contour enters with a random start point and
+  resampling (a symmetry; masking.resample_contour).
+* catalyst: an ase.db from `phenograd data unlabelled --domain catalyst`
+  (structures, no labels) or a labelled catalyst dataset whose labels are
+  ignored: its adsorbate+slab initial structures of split "train" (rows of
+  split "test" or "ood" are skipped). In both, slabs holding both metals of the
+  out-of-distribution pair (datasets.catalyst.OOD_PAIR) are skipped, so the
+  held-out chemistry stays unseen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from phenograd.simulators.errors import InputError
+
+from .graphs import airfoil_graph, airfoil_graph_from_cst
+from .masking import resample_contour
+
+
+@dataclass
+class UnlabelledSet:
+    """graphs: one per structure; counts: where they came from; data_hash: content digest."""
+
+    domain: str
+    graphs: list[Data]
+    counts: dict = field(default_factory=dict)
+    data_hash: str = ""
+
+
+def _digest(parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+    return h.hexdigest()[:16]
+
+
+def _airfoil_contours_from_db(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    from phenograd.datasets.polar_store import PolarStore
+
+    with PolarStore.open_readonly(path) as store:
+        ids = [sid for (sid,) in store.conn.execute("SELECT shape_id FROM shapes WHERE split != 'test' ORDER BY shape_id")]
+        contours = [store.shape(sid).coordinates for sid in ids]
+    return contours, ids
+
+
+def _airfoil_contours_from_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    try:
+        with np.load(path) as z:
+            coords = np.asarray(z["coordinates"], dtype=float)
+    except Exception as exc:  # zipfile/pickle/KeyError for damaged or foreign files
+        raise InputError(f"{path}: not an airfoil contour file from `phenograd data unlabelled` ({type(exc).__name__})") from None
+    if coords.ndim != 3 or coords.shape[-1] != 2:
+        raise InputError(f"{path}: `coordinates` must be (n, points, 2), got {coords.shape}")
+    return list(coords), [hashlib.sha256(c.tobytes()).hexdigest()[:16] for c in coords]
+
+
+def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> UnlabelledSet:
+    """Airfoil graphs for pretraining (see the module docstring); deterministic in seed."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such data file")
+    contours, ids = _airfoil_contours_from_npz(p) if p.suffix == ".npz" else _airfoil_contours_from_db(p)
+    rng = np.random.default_rng([seed, 0xC0])
+    graphs = []
+    for c in contours:
+        try:
+            graphs.append(airfoil_graph(resample_contour(c, rng)))
+        except Exception as exc:  # a degenerate contour in a hand-made file
+            raise InputError(f"{p}: a contour could not be made into a graph ({type(exc).__name__}: {exc})") from None
+    sampled = []
+    if n_sampled > 0:
+        from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
+
+        s = np.random.SeedSequence([seed, 0x5A]).generate_state(2)
+        sampled = np.concatenate([sobol_shapes(n_sampled - n_sampled // 2, int(s[0])), mixed_shapes(n_sampled // 2, int(s[1]))])
+        graphs += [airfoil_graph_from_cst(torch.as_tensor(q, dtype=torch.float64)) for q in sampled]
+    if not graphs:
+        raise InputError(f"{p}: no unlabelled airfoils to pretrain on (held-out shapes are never used)")
+    return UnlabelledSet("airfoil", graphs, {"stored": len(contours), "sampled": len(sampled)},
+                        _digest([p.name, *ids, n_sampled, seed]))
+
+
+def _db_kind(p: Path) -> str | None:
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "systems" not in tables:
+                return "foreign"
+            row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone() if "information" in tables else None
+            return json.loads(row[0]).get("kind") if row else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return "foreign"
+
+
+def load_catalyst_unlabelled(path, limit: int | None = None) -> UnlabelledSet:
+    """Atom graphs for pretraining from an unlabelled or labelled catalyst ase.db (see the module docstring)."""
+    from ase.db import connect
+
+    from phenograd.datasets.catalyst import OOD_PAIR
+    from phenograd.datasets.catalyst_info import UNLABELLED_KIND
+    from phenograd.datasets.catalyst_store import CatalystStore
+
+    from .catalyst_data import structure_graphs
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such data file")
+    with open(p, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise InputError(f"{p}: not an ase.db catalyst file (bad header; truncated or overwritten?)")
+    kind = _db_kind(p)
+    if kind == "foreign":
+        raise InputError(f"{p}: an SQLite file but not an ase.db of structures")
+    if kind == UNLABELLED_KIND:
+        rows = list(connect(str(p), type="db").select(sort="id"))
+        skipped = 0
+    else:
+        db = CatalystStore.open_readonly(p).db  # checks kind and version
+        every = list(db.select(kind="adslab", sort="id"))
+        rows = [r for r in every if r.get("split") not in ("test", "ood")]
+        skipped = len(every) - len(rows)
+    keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
+    skipped += len(rows) - len(keep)
+    keep = keep[:limit] if limit else keep
+    if not keep:
+        raise InputError(f"{p}: no unlabelled structures to pretrain on (held-out structures are never used)")
+    atoms = [r.toatoms() for r in keep]
+    try:
+        graphs = structure_graphs(atoms)
+    except ValueError as exc:
+        raise InputError(f"{p}: {exc}") from None
+    return UnlabelledSet("catalyst", graphs, {"structures": len(graphs), "held_out_skipped": skipped},
+                        _digest([p.name, *(r.unique_id for r in keep)]))
+
+
+def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None) -> UnlabelledSet:
+    """The pretraining set of a domain ("airfoil" or "catalyst") from FILE (see the module docstring)."""
+    if domain == "airfoil":
+        return load_airfoil_unlabelled(path, n_sampled, seed)
+    if domain == "catalyst":
+        return load_catalyst_unlabelled(path, limit)
+    raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")

@@ -1,0 +1,149 @@
+"""Airfoil shape optimization: problem files, exact gradients, known optima, failure reports,
+and a real optimize + XFOIL verification run on the shipped model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from phenograd.datasets.airfoil import naca
+from phenograd.datasets.cst import fit_cst
+from phenograd.optimize.airfoil import optimize, start_design
+from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace
+from phenograd.optimize.airfoil_geometry import area, te_angle
+from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint, Solver, Trust,
+                                                daedalus_problem, load_problem)
+from phenograd.simulators.errors import InputError
+from phenograd.surrogate.model import build_ensemble, default_encoder_config
+from phenograd.surrogate.predict import AirfoilSurrogate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    """An untrained ensemble in float64: smooth, cheap, and enough to check gradients and solver plumbing."""
+    torch.manual_seed(0)
+    return AirfoilSurrogate(build_ensemble("airfoil", n_members=2, encoder=default_encoder_config("airfoil", hidden=16)).double().eval(),
+                            {"meta": {}})
+
+
+def _rows(e):
+    return np.concatenate([[e.objective], e.eq, e.ineq]), np.vstack([e.grad, e.jac_eq, e.jac_ineq])
+
+
+def test_objective_and_constraint_jacobians_match_finite_differences(random_model):
+    problem = replace(daedalus_problem(), trust=Trust(confidence_min=0.5, cl_std_max=0.3))
+    start = fit_cst(naca("2412"))
+    space = DesignSpace.build(problem, start)
+    ev = DesignEvaluator(random_model, problem, space, start)
+    x = space.clip(space.pack(start, np.linspace(1.0, 8.0, 6)))
+    f0, jac = _rows(ev.at(x))
+    h = 1e-4  # graph node positions are float32: smaller steps drown in rounding
+    fd = np.zeros_like(jac)
+    for i in range(len(x)):
+        dx = np.zeros_like(x)
+        dx[i] = h
+        fd[:, i] = (_rows(ev.at(x + dx))[0] - _rows(ev.at(x - dx))[0]) / (2 * h)
+    names = ["objective"] + ev.at(x).eq_names + ev.at(x).ineq_names
+    for k, name in enumerate(names):
+        np.testing.assert_allclose(jac[k], fd[k], rtol=1e-3, atol=2e-6 * max(1.0, np.abs(fd[k]).max()), err_msg=name)
+
+
+def test_toy_problem_reaches_its_known_optimum(random_model):
+    """Minimise the section's area with area >= 0.07 and a TE angle >= 8 deg: both bounds bind."""
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression", expression="area + 0.001 * te_angle",
+        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False), trust=Trust(confidence_min=None),
+        solver=Solver(maxiter=100))
+    result = optimize(problem, random_model, start="naca0012")
+    cst = torch.tensor(result.cst, dtype=torch.float64)
+    assert result.success and result.status == "optimal", result.message
+    assert float(area(cst)) == pytest.approx(0.07, abs=1e-5)
+    assert float(te_angle(cst)) == pytest.approx(8.0, abs=1e-3)
+    assert result.objective == pytest.approx(0.07 + 0.008, abs=1e-5)
+
+
+def test_infeasible_problem_is_reported_not_raised(random_model):
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="weighted_cd",
+        constraints=Constraints(thickness_min=((0.3, 0.45),)), trust=Trust(confidence_min=None),
+        bounds=Bounds(upper=(-0.1, 0.2), lower=(-0.2, 0.1)), solver=Solver(maxiter=30))
+    result = optimize(problem, random_model, start="naca0012")
+    assert not result.success and result.status == "infeasible"
+    assert "t/c >= 0.45 at x/c=0.3" in result.message
+    assert [c["name"] for c in result.constraints if not c["satisfied"]] == ["t/c >= 0.45 at x/c=0.3"]
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 2\n", "not both"),
+    ("[[points]]\nreynolds = 1e6\nspeed = 3\n", "unknown key 'speed'"),
+    ("[[points]]\nreynolds = -5\n", "reynolds -5 out of range"),
+    ("[[points]]\nreynolds = 1e6\n[constraints]\nmax_thickness_min = 0.2\nmax_thickness_max = 0.1\n", "contradictory"),
+    ("[[points]]\nreynolds = 1e6\n[objective]\nkind = 'fastest'\n", "unknown objective 'fastest'"),
+    ("name = 'x'\n", "at least one [[points]]"),
+    ("[[points]\nreynolds = 1e6\n", "not a valid TOML file"),
+])
+def test_bad_problem_files_give_one_line_errors(tmp_path, toml, message):
+    path = tmp_path / "p.toml"
+    path.write_text(toml)
+    with pytest.raises(InputError, match=message.replace("[", r"\[")):
+        load_problem(path)
+
+
+def test_bad_expression_and_bad_start_shape(random_model, tmp_path):
+    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression",
+                             expression="CD.nosuchmethod()", trust=Trust(confidence_min=None))
+    with pytest.raises(InputError, match="objective expression"):
+        optimize(problem, random_model, start="naca0012")
+    problem = replace(problem, expression="CD",  # (P,) = (2,): not one number
+                      points=(OperatingPoint(reynolds=1e6, alpha=2.0), OperatingPoint(reynolds=1e6, alpha=4.0)))
+    with pytest.raises(InputError, match="must give one number"):
+        optimize(problem, random_model, start="naca0012")
+    crossing = tmp_path / "bowtie.dat"
+    crossing.write_text("bowtie\n1 0\n0.5 0.05\n0 0\n0.5 -0.05\n0.7 0.08\n1 0\n" + "".join(
+        f"{x:.3f} {0.01 * np.sin(9 * x):.4f}\n" for x in np.linspace(0.9, 0.1, 8)))
+    with pytest.raises(InputError, match="start shape"):
+        start_design(str(crossing))
+
+
+def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
+    """One operating point (CL 0.5 at Re 1e6, minimum CD, t/c >= 0.1 at 30 % chord): the optimum's
+    drag is below NACA 2412's and XFOIL confirms the surrogate's CD within 15 %."""
+    problem = tmp_path / "p.toml"
+    problem.write_text(
+        'name = "single point"\nstart = "naca2412"\n[[points]]\nreynolds = 1e6\ncl = 0.5\n'
+        "[constraints]\nthickness_min = [[0.3, 0.10]]\nte_angle_min = 6.0\nwiggliness_max_ratio = 3.0\n"
+        "[solver]\nmaxiter = 25\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
+                        "--verify", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr + r.stdout
+    report = json.loads((out / "report.json").read_text())
+    for name in ("optimized.dat", "start.dat", "shape.png", "polars.png"):
+        assert (out / name).stat().st_size > 0
+    assert report["verified"] and report["xfoil_calls"] >= 2 and report["surrogate_calls"] > 1
+    (point,) = report["points"]
+    verified = point["verified"]
+    assert verified["converged"] and abs(verified["CL"] - 0.5) < 1e-9
+    assert abs(point["CL"] - 0.5) < 1e-3
+    assert report["verified_objective"] < report["verified_start_objective"]
+    assert abs(point["CD"] / verified["CD"] - 1) < 0.15
+    assert "objective (XFOIL)" in r.stdout
+
+
+def test_cli_bad_problem_is_one_line_and_nothing_written(tmp_path):
+    problem = tmp_path / "p.toml"
+    problem.write_text("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 1\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
+                        "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not both" in r.stderr
+    assert not out.exists()

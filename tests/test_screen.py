@@ -1,0 +1,204 @@
+"""Catalyst screening: ranking and recall on hand-made cases, exactness of the frame-batched
+surrogate, a real screen with EMT verification, resume after SIGKILL, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
+from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs
+from phenograd.optimize.objectives import Objective, Volcano, rank, recall_at_k
+from phenograd.optimize.screen import screen, select_for_verification
+from phenograd.optimize.space import enumerate_space, parse_space
+from phenograd.simulators.errors import InputError
+from phenograd.surrogate.predict import load_surrogate
+
+ROOT = Path(__file__).resolve().parents[1]
+PHENOGRAD = [sys.executable, "-m", "phenograd"]
+
+SPACE = """
+metals = ["Pt", "Cu", "Au"]
+facets = ["111"]
+adsorbates = ["O"]
+sites = ["fcc", "hcp"]
+size = [2, 2]
+layers = 3
+decorations = 2
+[compositions]
+n_metals = [1, 2]
+step = 0.5
+[objective]
+target = -1.0
+"""
+
+
+def write_space(tmp_path: Path, text: str = SPACE, name: str = "space.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def run_cli(capsys, *args):
+    """The command line in this process (same code path as the `phenograd` executable)."""
+    from phenograd.cli import main
+
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    return subprocess.CompletedProcess(args, code, "", err)
+
+
+# ----------------------------------------------------------------------------- ranking
+
+
+def test_rank_and_recall_on_a_hand_made_case():
+    assert rank([0.3, 0.1, float("nan"), 0.1, 0.2]) == [3, 0, 4, 1, 2]  # ties by index, NaN last
+    true = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert recall_at_k(true, true, 3) == 1.0
+    assert recall_at_k(true, [0.0, 0.1, 9.0, 0.3, 0.4, 0.5], 3) == pytest.approx(2 / 3)  # misses index 2
+    assert recall_at_k(true, list(reversed(true)), 2) == 0.0
+    obj = Objective(target={"O": -0.5})
+    assert obj.score(-0.2, "O") == pytest.approx(0.3) and obj.score(-0.8, "O") == pytest.approx(0.3)
+    v = Volcano(optimum=0.0, kT=0.1, weak_slope=1.0, strong_slope=2.0)
+    assert v.score(0.2) == pytest.approx(0.2) and v.score(-0.2) == pytest.approx(0.4)
+    assert v.activity(0.0) == 1.0 and v.activity(0.2) > v.activity(-0.2)
+
+
+def test_verification_takes_the_top_and_the_most_uncertain_high_ranked():
+    ranks = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    std = [0.1, 0.1, 0.5, 0.1, 0.2, 0.9, 0.1, 0.3, 0.1, 5.0]
+    # top 2 -> indices 0, 1; the next ranks up to pool*top = 6 are 2..5; the most uncertain of them: 5, 2
+    assert select_for_verification(ranks, std, top=2, uncertain=2, pool=3) == [0, 1, 2, 5]
+    assert select_for_verification(ranks, std, top=3, uncertain=0) == [0, 1, 2]
+
+
+# ----------------------------------------------------------------------------- exactness
+
+
+def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(catalyst_model):
+    surrogate = load_surrogate(catalyst_model, domain="catalyst")
+    ev = FrameEvaluator(surrogate)
+    for facet, ads in (("111", "OH"), ("100", "O")):
+        structures = []
+        for seed in range(2):
+            slab = build_slab(SlabSpec(facet, "random", Composition.parse("Pt:0.5,Cu:0.25,Au:0.25"), (2, 2), 3, seed=seed))
+            structures += [place_adsorbate(slab, ads, s.xy) for s in adsorption_sites(slab)[:3]]
+        ref = surrogate.predict_adsorption(structures)
+        n = len(slab)
+        probs = torch.stack([element_probs(a.get_chemical_symbols()[:n]) for a in structures])
+        pos = np.stack([a.positions[n:] for a in structures])
+        with torch.no_grad():
+            mean, std = ev.mean_std(ev.predict(Frame.of(slab), probs, structures[0][n:].get_chemical_symbols(), pos))
+        assert ref["E_ads"].std() > 1e-3  # the structures really differ in prediction
+        assert torch.allclose(mean, ref["E_ads"], atol=1e-5), (mean, ref["E_ads"])
+        assert torch.allclose(std, ref["std"], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- screening
+
+
+def test_space_enumeration_counts_and_structures(tmp_path):
+    space = parse_space(__import__("tomllib").loads(SPACE))
+    enum = enumerate_space(space)
+    # 3 pure + 3 pairs x 1 composition x 2 decorations = 9 slabs, each with its fcc and hcp sites
+    assert len(enum.slabs) == 9 and len(enum.frames) == 6  # 3 pure + 3 binaries (decorations share a frame)
+    assert len(enum.candidates) >= 18 and {c.site for c in enum.candidates} == {"fcc", "hcp"}
+    c = enum.candidates[-1]
+    atoms = enum.atoms(c)
+    assert np.allclose(atoms.positions[-1], c.ads_positions[0]) and atoms.get_tags()[-1] == 2
+
+
+def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_model):
+    space = write_space(tmp_path)
+    out = tmp_path / "results.db"
+    r = screen(space, out, model=catalyst_model, top=3, uncertain=1, verify=True, workers=1, steps=60)
+    assert r.n_candidates >= 18 and out.exists() and out.with_suffix(".png").stat().st_size > 1000
+    assert len(r.selected) == 4 and r.verified_now == 4 and not r.resumed
+    assert r.selected[:3] == list(np.argsort(r.rank)[:3])
+    ver = ~np.isnan(r.e_verified)
+    assert set(np.flatnonzero(ver)) <= set(r.selected) and ver.sum() >= 3  # EMT relaxations ran
+    assert np.all(np.abs(r.e_verified[ver]) < 10)
+    conn = sqlite3.connect(out)
+    rows = [json.loads(k) for (k,) in conn.execute("SELECT key_value_pairs FROM systems")]
+    conn.close()
+    assert len(rows) == r.n_candidates and sorted(k["idx"] for k in rows) == list(range(r.n_candidates))
+    assert sum(k["verified"] for k in rows) == 4
+    again = screen(space, out, model=catalyst_model, top=3, uncertain=1, verify=True, workers=1, steps=60)
+    assert again.resumed and again.verified_now == 0
+    assert np.array_equal(np.nan_to_num(again.e_verified), np.nan_to_num(r.e_verified))
+    more = screen(space, out, model=catalyst_model, top=5, uncertain=0, verify=True, workers=1, steps=60)
+    assert more.verified_now == len(set(more.selected) - set(r.selected))
+
+
+def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model):
+    space = write_space(tmp_path)
+    out = tmp_path / "killed.db"
+    args = ["screen", "--space", space, "--out", out, "--model", catalyst_model, "--top", "8", "--uncertain", "0",
+            "--verify", "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen([*PHENOGRAD, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    before = {}
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if out.exists():
+            try:
+                conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+                before = {json.loads(k)["idx"]: json.loads(k).get("e_verified")
+                          for (k,) in conn.execute("SELECT key_value_pairs FROM systems")
+                          if json.loads(k).get("verified")}
+                conn.close()
+            except sqlite3.Error:
+                continue
+            if before:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert before, "the screen finished or never verified anything before the kill"
+    r = screen(space, out, model=catalyst_model, top=8, uncertain=0, verify=True, workers=1)
+    assert r.resumed and r.verified_now == len(r.selected) - len(before) < len(r.selected)
+    for i, e in before.items():  # results from before the kill are kept, not recomputed
+        assert (e is None and np.isnan(r.e_verified[i])) or r.e_verified[i] == e
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("text, message", [
+    (SPACE.replace('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
+    (SPACE.replace('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
+    (SPACE.replace("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
+    (SPACE.replace('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
+    (SPACE.replace("target = -1.0", ""), "no [objective]"),
+    (SPACE.replace("step = 0.5", "step = 0.3"), "step must be 1/n"),
+    ("metals = [", "not a valid TOML"),
+])
+def test_bad_spaces_give_one_line_errors(tmp_path, capsys, catalyst_model, text, message):
+    space = write_space(tmp_path, text)
+    out = tmp_path / "bad.db"
+    r = run_cli(capsys, "screen", "--space", space, "--out", out, "--model", catalyst_model)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists()
+
+
+def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_model):
+    space = write_space(tmp_path)
+    r = run_cli(capsys, "screen", "--space", space, "--out", tmp_path / "a.db", "--model", ROOT / "surrogate/models/airfoil.pt")
+    assert r.returncode == 2 and "airfoil model" in r.stderr and "Traceback" not in r.stderr
+    foreign = tmp_path / "foreign.db"
+    foreign.write_text("not a database")
+    r = run_cli(capsys, "screen", "--space", space, "--out", foreign, "--model", catalyst_model)
+    assert r.returncode == 2 and "not a screening results file" in r.stderr and foreign.read_text() == "not a database"
+    far = write_space(tmp_path, SPACE.replace("target = -1.0", "target = 7.0"), "far.toml")
+    res = screen(far, tmp_path / "far.db", model=catalyst_model, top=2)
+    assert res.flags and "outside the E_ads range" in res.flags[0]
+    with pytest.raises(InputError, match="another space"):  # same file, other space: refused, not mixed
+        screen(space, tmp_path / "far.db", model=catalyst_model, top=2)
