@@ -225,11 +225,13 @@ def _violation(ev: Evaluation) -> float:
 
 
 def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool = False,
-             xfoil_workers: int = 2) -> AirfoilResult:
+             xfoil_workers: int = 2, reference=None) -> AirfoilResult:
     """Optimize an airfoil for `problem` through a surrogate (default: the shipped model).
 
     start: "nacaXXXX", a .dat path, a contour (N, 2) or a CST vector (18,).
     verify: run XFOIL on the start and the optimum at every operating point.
+    reference: the shape (same forms as start) that relative constraints (wiggliness) refer
+    to; default the start. Refinement restarts from an optimum but keeps the first start's bound.
     Raises InputError for bad input; a solver failure or an infeasible problem comes
     back as a result with success False and the violated constraints listed.
     """
@@ -240,7 +242,8 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
         else load_surrogate(model, domain="airfoil")
     start_cst, _ = start_design(start)
     space = DesignSpace.build(problem, start_cst)
-    ev = DesignEvaluator(surrogate, problem, space, start_cst)
+    reference_cst = start_cst if reference is None else start_design(reference)[0]
+    ev = DesignEvaluator(surrogate, problem, space, reference_cst)
     x_start = space.clip(space.pack(start_cst, ev.start_alpha(start_cst)))
     start_eval = ev.at(x_start)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from phenograd.simulators.errors import InputError
 
 EXIT_NOT_FOUND = 3  # the run finished but found no feasible design (the report says why)
@@ -26,6 +28,9 @@ def add_commands(sub) -> tuple[dict, object]:
     oa.add_argument("--start", default=None, help="start shape: nacaXXXX or a .dat file (default: the problem's, "
                     "else naca0012)")
     oa.add_argument("--verify", action="store_true", help="run XFOIL on the start and the optimum")
+    oa.add_argument("--refine", type=int, default=0, metavar="K",
+                    help="up to K rounds: where XFOIL and the surrogate disagree by > 3 %%, simulate around the optimum, "
+                    "fine-tune the surrogate there, optimize again (implies --verify; DIR/refine.db, DIR/refined_model.pt)")
     oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
     oa.add_argument("--workers", type=int, default=2, help="parallel XFOIL processes for verification (default 2)")
     oa.add_argument("--out", required=True, help="output folder")
@@ -52,6 +57,9 @@ def _format_table(result) -> str:
                      f"{p.confidence:5.2f} | {xf}")
     lines.append(f"solver {result.iterations} iterations, {result.surrogate_calls} surrogate calls, "
                  f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}; wall {result.wall_s:.1f} s")
+    for r in result.rounds:
+        ver = "unverified" if r["verified"] is None else f"{r['verified']:.6g} (gap {100 * r['gap']:.1f} %)"
+        lines.append(f"refinement round {r['round']}: predicted {r['predicted']:.6g}, XFOIL {ver}")
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)
 
@@ -79,8 +87,17 @@ def run_optimize_airfoil(args) -> int:
         raise InputError("--workers must be >= 1")
     surrogate = load_surrogate(args.model, domain="airfoil")
     start = args.start or start or "naca0012"
-    result = optimize(problem, surrogate, start=start, verify=args.verify, xfoil_workers=args.workers)
-    write_report(result, problem, args.out, xfoil_polars=args.verify, started=t0)
+    if args.refine < 0:
+        raise InputError("--refine must be >= 0")
+    verify = args.verify or args.refine > 0
+    if args.refine:
+        from phenograd.optimize.airfoil_refine import refine
+
+        result, _ = refine(problem, surrogate, start, rounds=args.refine, out_dir=args.out, workers=args.workers,
+                           progress=lambda msg: print(msg, file=sys.stderr))
+    else:
+        result = optimize(problem, surrogate, start=start, verify=verify, xfoil_workers=args.workers)
+    write_report(result, problem, args.out, xfoil_polars=verify, started=t0)
     print(json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1) if args.json
           else _format_table(result))
     return 0 if result.success else EXIT_NOT_FOUND

@@ -147,3 +147,25 @@ def test_cli_bad_problem_is_one_line_and_nothing_written(tmp_path):
                         "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not both" in r.stderr
     assert not out.exists()
+
+
+def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
+    from phenograd.datasets.polar_store import PolarStore
+    from phenograd.optimize.airfoil_refine import refine
+    from phenograd.surrogate.predict import load_surrogate
+
+    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, cl=0.5),), objective="weighted_cd",
+                             constraints=Constraints(thickness_min=((0.3, 0.10),), te_angle_min=6.0),
+                             solver=Solver(maxiter=15))
+    result, tuned = refine(problem, load_surrogate(domain="airfoil"), "naca2412", rounds=1, out_dir=tmp_path,
+                           tolerance=0.0, samples=2, epochs=2)
+    assert [r["round"] for r in result.rounds] == [0, 1]
+    assert all(r["verified"] is not None for r in result.rounds)
+    with PolarStore.open_readonly(tmp_path / "refine.db") as store:
+        assert store.count("polars") >= 2
+    refined = load_surrogate(tmp_path / "refined_model.pt", domain="airfoil")
+    base = load_surrogate(domain="airfoil")
+    a = refined.ensemble.members[0].head.net[0].weight
+    b = base.ensemble.members[0].head.net[0].weight
+    assert not torch.equal(a, b)  # fine-tuned
+    assert result.xfoil_calls > 4
