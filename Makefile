@@ -55,6 +55,9 @@ models: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	$(VENV)/bin/phenograd train --domain airfoil --data data/airfoil_v1.db --out surrogate/models/airfoil.pt \
 		--epochs 50 --patience 10 --batch-size 8 --seed 0
+	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v1.db \
+		--out surrogate/models/catalyst.pt --epochs 10 --patience 4 --seed 0
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

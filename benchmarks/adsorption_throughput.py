@@ -116,8 +116,8 @@ def main(argv=None) -> int:
         dist += "\nE_ads in eV against the gas references mu_X; EMT's H, C, N, O parameters are toys, so these are not chemistry."
 
     body = f"""Command: `.venv/bin/python benchmarks/adsorption_throughput.py --structures {args.structures} --seed {args.seed}`
-Date: {today()}. Machine: {host}; `nproc` = {nproc}. Shared with a niced XFOIL data generation and the
-niced catalyst release generation, so wall times are noisy: CPU seconds (process time) are the figures to trust.
+Date: {today()}. Machine: {host}; `nproc` = {nproc}. The machine is shared with other jobs (the load
+average above), so wall times are noisy: CPU seconds (process time) are the figures to trust.
 
 **Protocol**: ASE {__import__('ase').__version__} EMT, BFGS fmax 0.05 eV/Å, 300 steps, 3x3 cell (4x4 for ordered
 prototypes), 4 layers, bottom two fixed; the first {n} structures of the seed-{args.seed} plan (mean

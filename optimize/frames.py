@@ -131,7 +131,7 @@ class FrameEvaluator:
         unit = vec / dist[:, None]
         s, f = len(frame), self.hidden
         if any(frame.pbc):
-            offsets = image_shifts(cell, frame.pbc, self.cutoff) @ cell
+            offsets = image_shifts(cell, frame.pbc, self.cutoff, pos) @ cell
         else:
             offsets = torch.zeros((1, 3), dtype=self.dtype)
         flat = i * s + j

@@ -35,7 +35,7 @@ def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> 
                     neighbours=8.0)
     if domain == "catalyst":
         return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20,
-                    cutoff=ATOM_CUTOFF, neighbours=30.0)
+                    cutoff=ATOM_CUTOFF, neighbours=17.0)
     raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
 
 

@@ -16,22 +16,30 @@ import math
 import torch
 
 
-def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float) -> torch.Tensor:
+def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float,
+                 positions: torch.Tensor | None = None) -> torch.Tensor:
     """Integer image offsets (S, 3) needed so that every neighbour within cutoff is found.
 
-    Along a periodic lattice vector the range is ceil(cutoff / plane spacing),
+    Along a periodic lattice vector the range is ceil(cutoff / plane spacing + extent),
     where the plane spacing is the cell volume over the area spanned by the two
-    other vectors.
+    other vectors, and extent is the spread of the atoms' fractional coordinates
+    along that vector (positions (N, 3) Å; 0 when not given, i.e. all atoms in
+    one cell). Without the extent, atoms stored outside the home cell (another
+    periodic image, as relaxations and users leave them) lose neighbours.
     """
     ranges = []
     volume = torch.abs(torch.linalg.det(cell)).item()
+    frac = None
+    if positions is not None and len(positions) and volume > 0:
+        frac = torch.linalg.solve(cell.T, positions.detach().to(cell.dtype).T).T  # (N, 3)
     for d in range(3):
         if not pbc[d]:
             ranges.append([0])
             continue
         e, f = [k for k in range(3) if k != d]
         area = torch.linalg.norm(torch.linalg.cross(cell[e], cell[f])).item()
-        n = int(math.ceil(cutoff / (volume / area))) if area > 0 else 0
+        extent = float(frac[:, d].max() - frac[:, d].min()) if frac is not None else 0.0
+        n = int(math.ceil(cutoff / (volume / area) + extent)) if area > 0 else 0
         ranges.append(range(-n, n + 1))
     return torch.tensor(list(itertools.product(*ranges)), dtype=cell.dtype)
 
@@ -50,7 +58,7 @@ def radius_edges(
     if any(pbc):
         if cell is None:
             raise ValueError("a periodic structure needs its cell")
-        ints = image_shifts(cell.detach().to(p.dtype), pbc, cutoff)
+        ints = image_shifts(cell.detach().to(p.dtype), pbc, cutoff, p)
         offsets = ints @ cell.detach().to(p.dtype)
     else:
         offsets = torch.zeros((1, 3), dtype=p.dtype)

@@ -29,9 +29,15 @@ def slab(metal="Pt", size=(2, 2, 3), adsorbate="O", site="fcc", builder=fcc111):
     return atoms
 
 
-@pytest.mark.parametrize("builder, cutoff", [(fcc111, 6.0), (fcc100, 4.5)])
-def test_radius_edges_match_ase_neighbor_list(builder, cutoff):
+@pytest.mark.parametrize("builder, cutoff, wrapped", [(fcc111, 6.0, False), (fcc100, 4.5, False),
+                                                     (fcc111, 4.5, True), (fcc100, 6.0, True)])
+def test_radius_edges_match_ase_neighbor_list(builder, cutoff, wrapped):
+    """wrapped: two atoms stored in other periodic images (outside the home cell), as relaxations
+    leave them; the image range must widen by the atoms' spread (it lost 10 of 198 edges before)."""
     atoms = slab(builder=builder, site="hollow" if builder is fcc100 else "fcc")
+    if wrapped:
+        atoms.positions[3] += atoms.cell[0] - atoms.cell[1]
+        atoms.positions[5] -= 2 * atoms.cell[1]
     ei, shift = radius_edges(torch.tensor(atoms.positions), cutoff, torch.tensor(np.asarray(atoms.cell)), tuple(atoms.pbc))
     i, j, d = neighbor_list("ijd", atoms, cutoff)
     ours = sorted(zip(ei[1].tolist(), ei[0].tolist(), np.round(
