@@ -41,7 +41,7 @@ from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.geometry import find_mic
 
 from phenograd.simulators.adsorption import TAG_ADSORBATE, TAG_FIXED, TAG_SURFACE, calculator_spec, check_elements
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, one_line
 
 EMT_METALS = ("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 LABELLED_FACETS = ("111", "100")
@@ -445,19 +445,72 @@ def split_of(metals, slab_uid: str) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-def read_structure(path, index: str = "-1") -> Atoms:
-    """One structure from any file ase.io reads (tags kept where the format keeps them)."""
+def _check_ase_db(p) -> None:
+    """InputError unless an SQLite file holds ase.db tables: ase.db would add its tables to
+    any other SQLite file it is asked to read (checked read-only)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        conn.text_factory = bytes  # a damaged file may hold names that are not UTF-8
+        try:
+            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # sqlite's message may quote bytes that are not UTF-8
+        raise InputError(f"{p}: not an ase.db file ({one_line(exc)})") from None
+    if b"systems" not in tables:
+        raise InputError(f"{p}: an SQLite file without ase.db tables, not a structure file")
+
+
+def _check_xyz_counts(p) -> None:
+    """InputError when an (ext)xyz frame promises more atom lines than the file has: ase.io
+    would skip a count such as 100000000 line by line for minutes before failing."""
+    lines = p.read_bytes().splitlines()
+    i = 0
+    while i < len(lines) and lines[i].strip():
+        try:
+            n = int(lines[i])
+        except ValueError:
+            return  # not a count line: ase.io names the problem
+        if n < 0:
+            return
+        if n > len(lines) - i - 2:
+            raise InputError(f"{p}: line {i + 1}: the frame promises {n} atoms but only {max(len(lines) - i - 2, 0)} "
+                             "lines follow (truncated?)")
+        i += n + 2
+        while i < len(lines) and lines[i].lstrip().startswith(b"VEC"):
+            i += 1
+
+
+def read_frames(path, index: str = ":"):
+    """The frame(s) at index (ase.io's syntax: "-1", "0:5", ":") of any file ase.io reads, tags kept
+    where the format keeps them; InputError naming the file when it cannot be read. Never writes."""
     from pathlib import Path
 
     from ase.io import read
+    from ase.io.formats import filetype
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such structure file")
     try:
-        atoms = read(str(p), index=index)
+        fmt = filetype(str(p))
+    except Exception:  # unknown or empty: ase.io.read below names the problem
+        fmt = None
+    if fmt == "db":
+        _check_ase_db(p)
+    elif fmt in ("xyz", "extxyz"):
+        _check_xyz_counts(p)
+    try:
+        return read(str(p), index=index)
     except Exception as exc:  # ase.io raises many types for unreadable files
-        raise InputError(f"{p}: cannot read a structure ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+        raise InputError(f"{p}: cannot read a structure ({type(exc).__name__}: {one_line(exc)[:200]})") from None
+
+
+def read_structure(path, index: str = "-1") -> Atoms:
+    """One structure from any file ase.io reads (tags kept where the format keeps them)."""
+    atoms = read_frames(path, index)
     if isinstance(atoms, list):
-        raise InputError(f"{p}: --index {index!r} selects {len(atoms)} frames; give one frame")
+        raise InputError(f"{path}: --index {index!r} selects {len(atoms)} frames; give one frame")
     return atoms

@@ -113,6 +113,8 @@ class CatalystRequest:
                              " ((110) and (211) are in `data unlabelled`)")
         if self.composition:
             Composition.parse(self.composition, self.elements)
+        pure = Composition(((self.elements[0], 1.0),))
+        SlabSpec(self.facets[0], "pure", pure, tuple(self.size), self.layers, self.vacuum).validate()  # cell and layers
         self.settings()
 
     def as_dict(self) -> dict:
@@ -280,6 +282,7 @@ def generate(
     progress: bool = True,
 ) -> GenerationSummary:
     """Label every planned structure not yet in the dataset at `path` and store it."""
+    request.validate()  # before the file is created: a bad request leaves no file behind
     store = CatalystStore.open(path)
     spec, settings, refs = prepare(store, request)
     done = store.existing_uids()

@@ -30,7 +30,7 @@ import numpy as np
 from ase import Atoms
 
 from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, one_line
 
 from .output_file import check_output_file
 
@@ -96,7 +96,7 @@ class CatalystStore:
             if not meta.get("kind"):
                 store.db.metadata = {"kind": KIND, "format_version": FORMAT_VERSION, **meta}
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{p}: not a usable ase.db file ({exc})") from None
+            raise InputError(f"{p}: not a usable ase.db file ({one_line(exc)})") from None
         return store
 
     @classmethod
@@ -133,7 +133,7 @@ class CatalystStore:
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{p}: not a usable ase.db file ({exc})") from None
+            raise InputError(f"{p}: not a usable ase.db file ({one_line(exc)})") from None
 
     def close(self) -> None:
         pass  # ase.db opens a connection per operation

@@ -46,6 +46,8 @@ class UnlabelledRequest:
                               tuple(self.adsorbates or ADSORBATES), tuple(self.facets or FACETS))
         if r.n < 0:
             raise InputError(f"--n must be >= 0, got {r.n}")
+        if len(set(r.elements)) != len(r.elements):
+            raise InputError("--elements: an element is given twice")
         check_elements(r.elements, None, "--elements")
         bad = [a for a in r.adsorbates if a not in ADSORBATES] + [f for f in r.facets if f not in FACETS]
         if bad:

@@ -28,7 +28,7 @@ from typing import Iterable
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, one_line
 from phenograd.simulators.xfoil import POINT_FIELDS, PolarResult, XfoilSettings
 
 from .output_file import check_output_file
@@ -131,7 +131,7 @@ class PolarStore:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('kind', ?)", (KIND,))
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{p}: not a usable phenograd dataset ({exc})") from None
+            raise InputError(f"{p}: not a usable phenograd dataset ({one_line(exc)})") from None
         return cls(conn, p)
 
     @classmethod
@@ -145,7 +145,7 @@ class PolarStore:
             cls._check_kind(conn, p)
             conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{p}: not a usable phenograd dataset ({exc})") from None
+            raise InputError(f"{p}: not a usable phenograd dataset ({one_line(exc)})") from None
         return cls(conn, p)
 
     @staticmethod

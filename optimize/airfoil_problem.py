@@ -44,7 +44,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, one_line
 
 OBJECTIVES = ("weighted_cd", "max_cl_cd", "expression")
 METHODS = ("SLSQP", "trust-constr")
@@ -141,6 +141,8 @@ class AirfoilProblem:
 
 
 def _finite(value, what: str) -> float:
+    if isinstance(value, (bool, str)):  # float("5") and float(True) would pass
+        raise InputError(f"{what} must be a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -148,6 +150,19 @@ def _finite(value, what: str) -> float:
     if not math.isfinite(v):
         raise InputError(f"{what} must be finite, got {value!r}")
     return v
+
+
+def _optional(value, what: str, low: float = -math.inf, high: float = math.inf) -> None:
+    """InputError unless value is None or a finite number within [low, high]."""
+    if value is not None and not low <= _finite(value, what) <= high:
+        raise InputError(f"{what} must lie within [{low:g}, {high:g}], got {value!r}")
+
+
+def _integer(value, what: str, low: int, high: int) -> None:
+    """InputError unless value is a whole number within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or not low <= value <= high:
+        raise InputError(f"{what} must be a whole number within [{low}, {high}], got {value!r}")
 
 
 def _pair(value, what: str) -> tuple[float, float]:
@@ -182,11 +197,18 @@ def validate(p: AirfoilProblem) -> None:
             raise InputError(f"{where}: mach {pt.mach} out of range [0, 1)")
     if p.objective not in OBJECTIVES:
         raise InputError(f"unknown objective {p.objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if p.expression is not None and not isinstance(p.expression, str):
+        raise InputError(f"objective expression must be a string, got {p.expression!r}")
     if p.objective == "expression" and not (p.expression and p.expression.strip()):
         raise InputError("objective kind 'expression' needs an expression")
     if p.objective == "max_cl_cd" and all(pt.cl is not None for pt in p.points):
         raise InputError("max_cl_cd with every point at a target CL: CL is fixed, minimise CD (weighted_cd) instead")
     c = p.constraints
+    for name in ("cm_min", "max_thickness_min", "max_thickness_max", "te_angle_min", "area_min",
+                 "wiggliness_max_ratio", "le_round_min"):
+        _optional(getattr(c, name), f"constraints.{name}")
+    if not isinstance(c.alpha_increasing, bool):
+        raise InputError(f"constraints.alpha_increasing must be true or false, got {c.alpha_increasing!r}")
     for x, t in c.thickness_min:
         if not 0 < _finite(x, "thickness_min x/c") < 1:
             raise InputError(f"thickness_min station x/c={x} must lie strictly inside (0, 1)")
@@ -196,6 +218,8 @@ def validate(p: AirfoilProblem) -> None:
                          f"{c.max_thickness_max}")
     if c.wiggliness_max_ratio is not None and not c.wiggliness_max_ratio > 0:
         raise InputError("wiggliness_max_ratio must be positive")
+    _optional(p.trust.confidence_min, "trust.confidence_min", 0.0, 1.0)
+    _optional(p.trust.cl_std_max, "trust.cl_std_max", 0.0)
     b = p.bounds
     for name in ("upper", "lower", "alpha"):
         _pair(getattr(b, name), f"bounds.{name}")
@@ -207,8 +231,11 @@ def validate(p: AirfoilProblem) -> None:
             raise InputError(f"point {k + 1}: fixed alpha {pt.alpha} outside bounds.alpha {list(b.alpha)}")
     if p.solver.method not in METHODS:
         raise InputError(f"unknown solver method {p.solver.method!r}; use one of {', '.join(METHODS)}")
-    if not 1 <= int(p.solver.maxiter) <= 100000 or not 0 <= int(p.solver.multistart) <= 1000:
-        raise InputError("solver.maxiter must be in [1, 100000] and solver.multistart in [0, 1000]")
+    _integer(p.solver.maxiter, "solver.maxiter", 1, 100000)
+    _integer(p.solver.multistart, "solver.multistart", 0, 1000)
+    _integer(p.solver.seed, "solver.seed", 0, 2**63 - 1)
+    if not _finite(p.solver.ftol, "solver.ftol") > 0:
+        raise InputError(f"solver.ftol must be positive, got {p.solver.ftol!r}")
 
 
 # --------------------------------------------------------------------------- TOML
@@ -251,7 +278,8 @@ def problem_from_dict(doc: dict) -> AirfoilProblem:
         stations = cons["thickness_min"]
         if not isinstance(stations, list) or not all(isinstance(s, list) and len(s) == 2 for s in stations):
             raise InputError("constraints.thickness_min must be a list of [x/c, t/c] pairs")
-        cons = {**cons, "thickness_min": tuple((float(x), float(t)) for x, t in stations)}
+        cons = {**cons, "thickness_min": tuple((_finite(x, "thickness_min x/c"), _finite(t, "thickness_min t/c"))
+                                               for x, t in stations)}
     trust = _table(doc, "trust", set(Trust.__dataclass_fields__))
     bounds = _table(doc, "bounds", set(Bounds.__dataclass_fields__))
     bounds = {k: (tuple(v) if isinstance(v, list) else v) for k, v in bounds.items()}
@@ -273,8 +301,10 @@ def load_problem(path) -> tuple[AirfoilProblem, str | None]:
         doc = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise InputError(f"{p}: no such problem file") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise InputError(f"{p}: cannot read the problem file ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not a valid TOML file ({exc})") from None
+        raise InputError(f"{p}: not a valid TOML file ({one_line(exc)})") from None
     start = doc.get("start")
     if start is not None and not isinstance(start, str):
         raise InputError(f"{p}: start must be a string such as \"naca0012\" or a .dat path")

@@ -61,6 +61,8 @@ from .objectives import Volcano
 from .space import adsorbate_positions
 
 MODES = ("sites", "global")
+MAX_ENERGY = 100.0  # eV: largest |target| or |volcano optimum|; adsorption energies are a few eV
+MAX_COST = 1e6  # largest cost per unit fraction (and max_cost); the squared cost penalty stays finite in float32
 
 
 @dataclass
@@ -104,8 +106,13 @@ class CompositionProblem:
             raise InputError(f"unknown adsorbate {self.adsorbate!r}: use one of {', '.join(ADSORBATES)}")
         if (self.target is None) == (self.volcano is None):
             raise InputError("give exactly one objective: a target E_ads or a volcano")
-        if self.target is not None and not math.isfinite(self.target):
-            raise InputError(f"target must be a finite number of eV, got {self.target}")
+        energies = {"target": self.target} if self.target is not None else {
+            "volcano optimum": self.volcano.optimum, "volcano kT": self.volcano.kT}
+        for name, value in energies.items():
+            if not (math.isfinite(value) and abs(value) <= MAX_ENERGY):
+                raise InputError(f"{name} must be a finite number of eV within ±{MAX_ENERGY:g}, got {value}")
+        if self.volcano is not None and not self.volcano.kT > 0:
+            raise InputError(f"volcano kT must be positive, got {self.volcano.kT}")
         if self.facet not in ("111", "100"):
             raise InputError(f"facet {self.facet!r}: use 111 or 100")
         kinds = {"111": ("ontop", "bridge", "fcc", "hcp"), "100": ("ontop", "bridge", "hollow")}[self.facet]
@@ -126,9 +133,13 @@ class CompositionProblem:
             raise InputError(f"max_metals must be within 1-{len(self.metals)}")
         if self.max_metals is not None and sum(1 for lo, _ in self.bounds.values() if lo > 0) > self.max_metals:
             raise InputError("bounds force more metals than max_metals allows")
-        for m in self.cost:
+        for m, c in self.cost.items():
             if m not in self.metals:
                 raise InputError(f"cost: {m} is not one of the metals")
+            if not 0 <= c <= MAX_COST:
+                raise InputError(f"cost of {m} must be within [0, {MAX_COST:g}], got {c}")
+        if self.max_cost is not None and not 0 <= self.max_cost <= MAX_COST:
+            raise InputError(f"max_cost must be within [0, {MAX_COST:g}], got {self.max_cost}")
         if self.max_cost is not None and self.max_cost < min(self.cost.get(m, 0.0) for m in self.metals):
             raise InputError(f"max_cost {self.max_cost} is below the cheapest metal's cost: no composition fits")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ from .objectives import Objective, parse_objective
 _KEYS = {"metals", "facets", "adsorbates", "sites", "size", "layers", "decorations", "compositions", "objective",
          "vacuum"}
 _COMP_KEYS = {"n_metals", "step", "include", "prototypes"}
+MAX_STEPS = 1000  # finest composition grid: step = 1/1000
+MAX_SLABS = 100_000  # larger spaces are rejected when read, before anything is built
 
 
 @dataclass
@@ -124,12 +127,29 @@ def _compositions(k: int, steps: int):
             yield (first, *rest)
 
 
-def _list(value, name: str, kind=str) -> tuple:
+def _list(value, name: str, kind=str, where: str = "space") -> tuple:
     if isinstance(value, (str, int, float)):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
-        raise InputError(f"space: {name} must be a list of {kind.__name__}s")
+        raise InputError(f"{where}: {name} must be a list of {kind.__name__}s")
     return tuple(value)
+
+
+def _slab_count(metals, n_metals, steps: int, n_include: int, prototypes, n_facets: int, decorations: int) -> int:
+    """Number of slabs :meth:`Space.slab_specs` gives, counted without enumerating (an upper
+    bound: compositions given twice are counted twice)."""
+    pure = len(metals) if 1 in n_metals else 0
+    alloys = sum(math.comb(len(metals), k) * math.comb(steps - 1, k - 1) for k in n_metals if k > 1) + n_include
+    pairs = len(metals) * (len(metals) - 1)
+    ordered = sum(pairs if proto == "L12" else pairs // 2 for proto in prototypes)
+    return n_facets * (pure + alloys * decorations + ordered)
+
+
+def _vacuum(value, where: str) -> float:
+    """The vacuum (Å) on each side of the slab: a number within 4-100."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 4 <= value <= 100:
+        raise InputError(f"{where}: vacuum must be a number of Å within 4-100, got {value!r}")
+    return float(value)
 
 
 def load_space(path) -> Space:
@@ -151,20 +171,20 @@ def parse_space(raw: dict, where: str = "space") -> Space:
         raise InputError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")
     if "metals" not in raw:
         raise InputError(f"{where}: no metals given")
-    metals = _list(raw["metals"], "metals")
+    metals = _list(raw["metals"], "metals", where=where)
     if not metals or len(set(metals)) != len(metals):
         raise InputError(f"{where}: metals must be a non-empty list without repeats")
     check_elements(metals, None, f"{where}: metals")
     metal_indices(metals)
-    facets = _list(raw.get("facets", list(LABELLED_FACETS)), "facets")
+    facets = _list(raw.get("facets", list(LABELLED_FACETS)), "facets", where=where)
     bad = [f for f in facets if f not in LABELLED_FACETS]
     if bad:
         raise InputError(f"{where}: facet {bad[0]!r}; use {' or '.join(LABELLED_FACETS)}")
-    adsorbates = _list(raw.get("adsorbates", ["O"]), "adsorbates")
+    adsorbates = _list(raw.get("adsorbates", ["O"]), "adsorbates", where=where)
     bad = [a for a in adsorbates if a not in ADSORBATES]
     if bad or not adsorbates:
         raise InputError(f"{where}: unknown adsorbate {bad[0] if bad else ''!r}; use {', '.join(ADSORBATES)}")
-    sites = _list(raw["sites"], "sites") if "sites" in raw else None
+    sites = _list(raw["sites"], "sites", where=where) if "sites" in raw else None
     known_sites = {"111": {"ontop", "bridge", "fcc", "hcp"}, "100": {"ontop", "bridge", "hollow"}}
     if sites is not None:
         allowed = set().union(*(known_sites[f] for f in facets))
@@ -186,24 +206,32 @@ def parse_space(raw: dict, where: str = "space") -> Space:
     unknown = sorted(set(comp) - _COMP_KEYS)
     if unknown:
         raise InputError(f"{where}: unknown key compositions.{unknown[0]} (keys: {', '.join(sorted(_COMP_KEYS))})")
-    n_metals = _list(comp.get("n_metals", []), "compositions.n_metals", int)
+    n_metals = _list(comp.get("n_metals", []), "compositions.n_metals", int, where)
     if any(not 1 <= k <= min(MAX_METALS, len(metals)) for k in n_metals):
         raise InputError(f"{where}: compositions.n_metals must be within 1-{min(MAX_METALS, len(metals))} "
                          f"for {len(metals)} metals")
     step = comp.get("step", 0.25)
-    if not isinstance(step, (int, float)) or not 0 < step <= 1 or abs(1 / step - round(1 / step)) > 1e-9:
-        raise InputError(f"{where}: compositions.step must be 1/n (0.5, 0.25, 0.125, ...), got {step!r}")
-    include = _list(comp.get("include", []), "compositions.include")
+    if not isinstance(step, (int, float)) or not 1 / MAX_STEPS <= step <= 1 or abs(1 / step - round(1 / step)) > 1e-9:
+        raise InputError(f"{where}: compositions.step must be 1/n (0.5, 0.25, 0.125, ... down to 1/{MAX_STEPS}), "
+                         f"got {step!r}")
+    include = _list(comp.get("include", []), "compositions.include", where=where)
     for text in include:
-        Composition.parse(text, metals)
-    prototypes = _list(comp.get("prototypes", []), "compositions.prototypes")
+        try:
+            Composition.parse(text, metals)
+        except InputError as exc:
+            raise InputError(f"{where}: compositions.include: {exc}") from None
+    prototypes = _list(comp.get("prototypes", []), "compositions.prototypes", where=where)
     if any(p not in ("L12", "L10") for p in prototypes):
         raise InputError(f"{where}: compositions.prototypes may hold L12 and L10")
     if prototypes and len(metals) < 2:
         raise InputError(f"{where}: prototypes need at least two metals")
+    n_slabs = _slab_count(metals, n_metals, round(1 / step), len(include), prototypes, len(facets), decorations)
+    if n_slabs > MAX_SLABS:
+        raise InputError(f"{where}: the space holds up to {n_slabs:,} slabs, more than {MAX_SLABS:,}; use a coarser "
+                         "compositions.step, fewer metals or fewer decorations")
     objective = parse_objective(raw.get("objective"), adsorbates, where)
     space = Space(metals, facets, adsorbates, sites, tuple(size), layers, decorations, n_metals, float(step), include,
-                  prototypes, objective, float(raw.get("vacuum", 10.0)), source=raw)
+                  prototypes, objective, _vacuum(raw.get("vacuum", 10.0), where), source=raw)
     return space
 
 

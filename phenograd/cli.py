@@ -132,7 +132,7 @@ def cmd_simulate_airfoil(args) -> int:
 
     alphas = parse_alpha_spec(args.alpha)
     settings = _xfoil_settings(args, args.re)
-    if args.naca:
+    if args.naca is not None:  # --naca "" is a bad code, not a missing one
         name, coords = f"NACA {args.naca}", naca(args.naca)
     else:
         dat = read_dat(args.dat)

@@ -78,11 +78,12 @@ def _relax_settings(args):
 
 
 def cmd_simulate_adsorption(args) -> int:
-    from phenograd.simulators.adsorption import adsorption_energy, calculator_spec
+    from phenograd.simulators.adsorption import adsorption_energy, calculator_spec, check_structure
     from phenograd.datasets.catalyst import read_structure
 
     spec = calculator_spec(args.calculator)
     atoms = read_structure(args.structure, args.index)
+    check_structure(atoms, spec, args.structure)  # errors name the file
     result = adsorption_energy(atoms, spec, _relax_settings(args))
     if args.json:
         print(json.dumps({"structure": args.structure, "calculator": spec, **result.summary()}, indent=1))

@@ -13,6 +13,7 @@ module already made it) and returns {(command, domain): handler}:
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -133,6 +134,8 @@ def _parse_table(text, what: str, parts: int) -> dict:
             if len(fields) != parts + 1:
                 raise ValueError
             values = tuple(float(v) for v in fields[1:])
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError
         except ValueError:
             raise InputError(f"bad --{what} {text!r}: write it as " +
                              ("Pt:0.1:0.5,Cu:0:0.3" if parts == 2 else "Pt:30,Cu:1")) from None
@@ -175,7 +178,7 @@ def cmd_optimize_composition(args) -> int:
         try:
             vals = [float(v) for v in args.volcano.split(",")]
             volcano = Volcano(vals[0], vals[1] if len(vals) > 1 else 0.1)
-            if len(vals) > 2 or volcano.kT <= 0:
+            if len(vals) > 2 or not all(math.isfinite(v) for v in vals) or volcano.kT <= 0:
                 raise ValueError
         except ValueError:
             raise InputError(f"bad --volcano {args.volcano!r}: write OPTIMUM or OPTIMUM,kT in eV") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from phenograd.simulators.errors import InputError
@@ -148,10 +149,12 @@ def cmd_predict_airfoil(args) -> int:
     from phenograd.simulators.xfoil import parse_alpha_spec
     from phenograd.surrogate.predict import load_surrogate
 
-    if not args.re > 0:
-        raise InputError(f"--re must be positive, got {args.re}")
+    if not 0 < args.re < math.inf:
+        raise InputError(f"--re must be a positive number, got {args.re}")
+    if not 0 < args.ncrit <= 20:
+        raise InputError(f"--ncrit must be within (0, 20], got {args.ncrit}")
     alphas = parse_alpha_spec(args.alpha)
-    if args.naca:
+    if args.naca is not None:  # --naca "" is a bad code, not a missing one
         name, coords = f"NACA {args.naca}", naca(args.naca)
     else:
         dat = read_dat(args.dat)
@@ -175,19 +178,17 @@ def cmd_predict_airfoil(args) -> int:
 
 
 def read_structures(path) -> list:
-    """Every frame of a structure file ase.io can read; InputError naming the file otherwise."""
-    from ase.io import read
+    """Every frame of a structure file ase.io can read, each with a usable geometry; InputError
+    naming the file otherwise."""
+    from phenograd.datasets.catalyst import read_frames
+    from phenograd.simulators.adsorption import check_atoms
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such structure file")
-    try:
-        frames = read(str(p), index=":")
-    except Exception as exc:  # ase.io raises many types for unreadable files
-        raise InputError(f"{p}: not a structure file ase.io can read ({type(exc).__name__}: {exc})") from None
+    frames = read_frames(path, ":")
     frames = frames if isinstance(frames, list) else [frames]
     if not frames:
-        raise InputError(f"{p}: no structures in the file")
+        raise InputError(f"{path}: no structures in the file")
+    for k, atoms in enumerate(frames):
+        check_atoms(atoms, f"{path}: frame {k}")
     return frames
 
 

@@ -40,13 +40,13 @@ import numpy as np
 from ase import Atoms
 from ase.build import molecule
 from ase.constraints import FixAtoms
-from ase.data import atomic_numbers, covalent_radii
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from ase.geometry import find_mic
 from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError
+from .errors import InputError, one_line
 
 TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
 GAS_MOLECULES = ("H2", "H2O", "N2", "CO")
@@ -55,6 +55,8 @@ ANOMALIES = ("desorbed", "dissociated", "site_changed", "reconstructed", "interc
 DEFAULT_CALCULATOR = "ase.calculators.emt:EMT"
 # Pairs closer than this fraction of their covalent-radius sum are "overlapping".
 OVERLAP_FRACTION = 0.6
+MIN_PLANE_SPACING = 1.0  # Å: thinnest periodic cell a structure may have
+MAX_LENGTH = 1e5  # Å: largest coordinate or cell vector component a structure may have
 # AdsorbML's cushions on covalent radii (fairchem DetectTrajAnomaly defaults).
 SURFACE_CHANGE_MULT = 1.5
 DESORPTION_MULT = 1.5
@@ -112,7 +114,7 @@ def _factory(spec: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InputError(f"calculator {spec!r}: cannot import {module_name} ({exc})") from None
+        raise InputError(f"calculator {spec!r}: cannot import {module_name} ({one_line(exc)})") from None
     factory = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
@@ -132,7 +134,7 @@ def get_calculator(spec: str | None = None):
     except InputError:
         raise
     except Exception as exc:  # a plug-in may raise anything while constructing
-        raise InputError(f"calculator {spec!r} failed to construct: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"calculator {spec!r} failed to construct: {type(exc).__name__}: {one_line(exc)}") from None
     if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
         raise InputError(f"calculator {spec!r}: factory returned {type(calc).__name__}, not an ASE calculator")
     return calc
@@ -283,7 +285,7 @@ def gas_references(spec: str | None = None, settings: RelaxSettings = RelaxSetti
 
 def check_structure(atoms: Atoms, spec: str | None = None, what: str = "structure") -> None:
     """InputError for a structure phenograd cannot label: no adsorbate tag, no slab,
-    unknown or unsupported elements, overlapping atoms, or non-finite positions."""
+    unknown or unsupported elements, or atoms :func:`check_atoms` rejects."""
     if len(atoms) == 0:
         raise InputError(f"{what}: no atoms")
     tags = atoms.get_tags()
@@ -293,11 +295,34 @@ def check_structure(atoms: Atoms, spec: str | None = None, what: str = "structur
         raise InputError(f"{what}: no adsorbate (no atom has tag 2; OC20 tags: 0 fixed subsurface, 1 free surface, 2 adsorbate)")
     if (tags == TAG_ADSORBATE).all():
         raise InputError(f"{what}: no slab (every atom has the adsorbate tag 2)")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise InputError(f"{what}: non-finite atomic positions")
+    check_atoms(atoms, what)
     check_elements(atoms.get_chemical_symbols(), spec, what)
-    if atoms.pbc.any() and abs(np.linalg.det(atoms.cell[:])) < 1e-6:
+
+
+def check_atoms(atoms: Atoms, what: str = "structure") -> None:
+    """InputError for atoms no calculator or graph can use: atomic numbers that name no element,
+    non-finite positions or cell or lengths beyond MAX_LENGTH, a periodic cell without volume
+    or thinner than MIN_PLANE_SPACING (atoms would sit on their own images; neighbour searches
+    would need millions of images), overlapping atoms."""
+    if len(atoms) == 0:
+        raise InputError(f"{what}: no atoms")
+    bad = atoms.numbers[(atoms.numbers < 1) | (atoms.numbers >= len(chemical_symbols))]
+    if len(bad):
+        raise InputError(f"{what}: atomic number {bad[0]} names no element")
+    cell = atoms.cell[:]
+    for name, values in (("atomic positions", atoms.positions), ("cell", cell)):
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"{what}: non-finite {name}")
+        if np.abs(values).max(initial=0.0) > MAX_LENGTH:
+            raise InputError(f"{what}: {name} beyond {MAX_LENGTH:g} Å")
+    volume = abs(np.linalg.det(cell))
+    if atoms.pbc.any() and volume < 1e-6:
         raise InputError(f"{what}: periodic but the cell has no volume")
+    for k in np.flatnonzero(atoms.pbc):
+        spacing = volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+        if spacing < MIN_PLANE_SPACING:
+            raise InputError(f"{what}: the periodic cell is {spacing:.3g} Å thin along lattice vector {k + 1} "
+                             f"(< {MIN_PLANE_SPACING} Å; atoms would overlap their own images)")
     i, j, d = closest_pair(atoms)
     limit = OVERLAP_FRACTION * (covalent_radii[atoms.numbers[i]] + covalent_radii[atoms.numbers[j]])
     if d < limit:

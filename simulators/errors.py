@@ -15,3 +15,9 @@ class InputError(PhenogradError, ValueError):
 
 class SimulatorUnavailable(PhenogradError, RuntimeError):
     """A simulator binary or library needed for the request is missing."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A library exception's message on one line, for an InputError that quotes it (sqlite, for one,
+    quotes a damaged schema with its line breaks)."""
+    return " ".join(str(exc).split())

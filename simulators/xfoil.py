@@ -483,7 +483,7 @@ def parse_alpha_spec(spec: str) -> list[float]:
             values = [round(start + i * step, 6) for i in range(n)]
         else:
             values = [float(p) for p in text.split(",")]
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an infinite range ('0:inf:1')
         raise InputError(
             f"bad alpha spec {spec!r}: use a number ('2'), start:stop:step with step > 0 ('-4:12:1') or a list ('0,2,4')"
         ) from None

@@ -10,6 +10,7 @@ Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,6 +27,9 @@ from .heads import AdsorptionHead, AirfoilHead
 FORMAT = "phenograd-surrogate"
 FORMAT_VERSION = 1
 DOMAINS = ("airfoil", "catalyst")
+MAX_SIZE = 1024  # largest width, depth or count a checkpoint's settings may state
+MAX_CUTOFF = 20.0  # largest encoder cutoff (Å for atoms, chords for airfoils) a checkpoint may state
+HEAD_SETTINGS = ("depth", "hidden", "width")
 
 
 def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
@@ -117,10 +121,21 @@ def save_torch_atomic(path: str | os.PathLike, payload) -> None:
 GRAPH_VERSIONS = {"airfoil": AIRFOIL_GRAPH_VERSION, "catalyst": 1}
 
 
+def same(value, expected) -> bool:
+    """value == expected for a value read from a file, which may be of any type (a tensor compares elementwise)."""
+    return type(value) is type(expected) and value == expected
+
+
+def shown(value) -> str:
+    """A value read from a file as a short one-line text for an error message (a tensor's repr spans lines)."""
+    text = " ".join((value if isinstance(value, str) else repr(value)).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_graph_version(p: Path, domain, version) -> None:
     """InputError when a file was trained on another graph construction than this phenograd builds."""
-    if domain in GRAPH_VERSIONS and version != GRAPH_VERSIONS[domain]:
-        raise InputError(f"{p}: trained on {domain} graphs of version {version}, this phenograd builds version "
+    if domain in GRAPH_VERSIONS and not same(version, GRAPH_VERSIONS[domain]):
+        raise InputError(f"{p}: trained on {domain} graphs of version {shown(version)}, this phenograd builds version "
                          f"{GRAPH_VERSIONS[domain]}; retrain it (`make models` for the shipped ones)")
 
 
@@ -147,23 +162,89 @@ def read_torch_file(p: Path, what: str):
         raise InputError(f"{p}: not a readable phenograd {what} (truncated or corrupted: {type(exc).__name__})") from None
 
 
+def _check_settings(p: Path, what: str, config: dict) -> None:
+    """InputError unless every setting is a positive number in range: whole numbers up to
+    MAX_SIZE, cutoff up to MAX_CUTOFF, neighbours up to MAX_SIZE."""
+    for name, value in config.items():
+        whole = name not in ("cutoff", "neighbours")
+        high = MAX_CUTOFF if name == "cutoff" else MAX_SIZE
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not 0 < value <= high:
+            raise InputError(f"{p}: {what} setting {shown(name)} = {shown(value)} is out of range (damaged file?)")
+
+
+def check_encoder_config(p: Path, domain: str, config) -> None:
+    """InputError unless config holds the encoder settings this phenograd builds for domain, in range."""
+    expected = default_encoder_config(domain)
+    if not isinstance(config, dict) or set(config) != set(expected):
+        raise InputError(f"{p}: the encoder settings must be {', '.join(sorted(expected))} (damaged file?)")
+    _check_settings(p, "encoder", config)
+    if config["in_features"] != expected["in_features"]:
+        raise InputError(f"{p}: the encoder takes {config['in_features']} input features where {domain} graphs "
+                         f"have {expected['in_features']}")
+
+
+def module_shapes(build) -> dict:
+    """{name: shape} of the parameters and buffers of the module build() makes, allocating nothing."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build().state_dict().items()}
+
+
+def check_state(p: Path, shapes: dict, state, what: str) -> None:
+    """InputError unless state holds a tensor of the given shape for every name of shapes, and nothing else."""
+    if not isinstance(state, dict) or set(state) != set(shapes) or any(
+            not isinstance(state[k], Tensor) or tuple(state[k].shape) != shape for k, shape in shapes.items()):
+        raise InputError(f"{p}: the {what} weights do not fit the file's settings (damaged file?)")
+
+
+def _members(p: Path, payload: dict) -> list[Surrogate]:
+    """The ensemble members of a checkpoint; InputError when its settings and weights do not fit together."""
+    domain, encoder, head, states = (payload.get(k) for k in ("domain", "encoder", "head", "members"))
+    check_encoder_config(p, domain, encoder)
+    if not isinstance(head, dict) or sorted(head) != list(HEAD_SETTINGS):
+        raise InputError(f"{p}: the head settings must be {', '.join(HEAD_SETTINGS)} (damaged file?)")
+    _check_settings(p, "head", head)
+    if head["hidden"] != encoder["hidden"]:
+        raise InputError(f"{p}: head width {head['hidden']} does not match the encoder's {encoder['hidden']}")
+    if not isinstance(states, list) or not states:
+        raise InputError(f"{p}: the checkpoint holds no ensemble members (damaged file?)")
+    shapes = module_shapes(lambda: Surrogate(domain, encoder, head))
+    members = []
+    for k, state in enumerate(states):
+        check_state(p, shapes, state, f"member {k}")
+        m = Surrogate(domain, encoder, head)
+        m.load_state_dict(state)
+        members.append(m)
+    return members
+
+
+def _info(p: Path, payload: dict) -> dict:
+    """domain, data_hash, meta, encoder and head of a checkpoint; InputError for values of the wrong kind."""
+    data_hash, meta = payload.get("data_hash", ""), payload.get("meta", {})
+    if not isinstance(data_hash, str) or not isinstance(meta, dict):
+        raise InputError(f"{p}: data_hash must be a string and meta a dict (damaged file?)")
+    scales = meta.get("std_scale", {})
+    if not isinstance(scales, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()):
+        raise InputError(f"{p}: meta.std_scale must map target names to numbers (damaged file?)")
+    return {"domain": payload["domain"], "data_hash": data_hash, "meta": meta, "encoder": payload["encoder"],
+            "head": payload["head"]}
+
+
 def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple[Ensemble, dict]:
     """Load a checkpoint; InputError (one line, naming the file) if it is truncated, of another
-    format or version, or of another domain than `domain`."""
+    format or version, of another domain than `domain`, or its settings and weights do not fit."""
     p = Path(path)
     payload = read_torch_file(p, "model")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{p}: not a phenograd surrogate checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{p}: checkpoint format version {payload.get('format_version')!r} is not supported "
+    if not same(payload.get("format_version"), FORMAT_VERSION):
+        raise InputError(f"{p}: checkpoint format version {shown(payload.get('format_version'))} is not supported "
                          f"(this phenograd reads version {FORMAT_VERSION})")
     if domain is not None and payload.get("domain") != domain:
-        raise InputError(f"{p}: a {payload.get('domain')} model where the {domain} domain's is needed")
+        raise InputError(f"{p}: a {shown(payload.get('domain'))} model where the {domain} domain's is needed")
+    if payload.get("domain") not in DOMAINS:
+        raise InputError(f"{p}: unknown model domain {shown(payload.get('domain'))}; this phenograd knows "
+                         f"{', '.join(DOMAINS)}")
     check_graph_version(p, payload.get("domain"), payload.get("graph_version", 1))
-    members = []
-    for state in payload["members"]:
-        m = Surrogate(payload["domain"], payload["encoder"], payload["head"])
-        m.load_state_dict(state)
-        members.append(m)
-    ensemble = Ensemble(members).eval()
-    return ensemble, {k: payload[k] for k in ("domain", "data_hash", "meta", "encoder", "head")}
+    ensemble = Ensemble(_members(p, payload)).eval()
+    return ensemble, _info(p, payload)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from phenograd.simulators.errors import InputError
 
-from .model import FORMAT, load_checkpoint, read_torch_file
+from .encoder import GeometricEncoder
+from .model import (FORMAT, check_encoder_config, check_state, load_checkpoint, module_shapes, read_torch_file,
+                    same, shown)
 
 ENCODER_FORMAT = "phenograd-encoder"
 ENCODER_FORMAT_VERSION = 1
@@ -28,9 +30,12 @@ def load_encoder_state(path, domain: str) -> dict:
         return {"config": dict(info["encoder"]), "state": ensemble.members[0].encoder.state_dict()}
     if kind != ENCODER_FORMAT:
         raise InputError(f"{p}: neither a phenograd encoder nor a surrogate checkpoint")
-    if payload.get("format_version") != ENCODER_FORMAT_VERSION:
-        raise InputError(f"{p}: encoder format version {payload.get('format_version')!r} is not supported "
+    if not same(payload.get("format_version"), ENCODER_FORMAT_VERSION):
+        raise InputError(f"{p}: encoder format version {shown(payload.get('format_version'))} is not supported "
                          f"(this phenograd reads version {ENCODER_FORMAT_VERSION})")
     if payload.get("domain") != domain:
-        raise InputError(f"{p}: a {payload.get('domain')} encoder where the {domain} domain's is needed")
-    return {"config": dict(payload["encoder"]), "state": payload["state"]}
+        raise InputError(f"{p}: a {shown(payload.get('domain'))} encoder where the {domain} domain's is needed")
+    config, state = payload.get("encoder"), payload.get("state")
+    check_encoder_config(p, domain, config)
+    check_state(p, module_shapes(lambda: GeometricEncoder(**config)), state, "encoder")
+    return {"config": dict(config), "state": state}

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fuzzing
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.datfile import parse_dat, read_dat, write_dat
 from phenograd.simulators.errors import InputError
@@ -108,3 +109,11 @@ def test_fuzz_read_bytes(tmp_path, data):
         read_dat(p)
     except InputError:
         pass
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(fuzzing.dat_inputs())
+def test_fuzz_garbled_files_through_check_airfoil(tmp_path, data):
+    """Real Selig and Lednicer files garbled (tests/fuzzing.py), read and validated as `simulate airfoil --dat`
+    does: a usable contour or an InputError with a one-line message, and the file left as it was."""
+    fuzzing.run_dat(data, tmp_path)

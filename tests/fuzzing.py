@@ -1,0 +1,627 @@
+"""Fuzz targets shared by tests/test_fuzz.py, tests/test_datfile.py (a few dozen examples each)
+and benchmarks/fuzz.py (thousands).
+
+A target is a hypothesis strategy of inputs and a `run_*` function that feeds one input to a
+reader of user input the way the command line does, with real files in a work folder. It
+returns "ok" when the reader accepted the input and "rejected" when it raised InputError with
+a one-line message (for the command line: exit code 2 and one `phenograd: error:` line, with
+no file created or changed). Any other exception propagates: that is a bug, a user would see
+a traceback. Readers must also never change the file they read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+from hypothesis import strategies as st
+
+from phenograd.simulators.errors import InputError
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def verdict(call) -> str:
+    """'ok' if call() returns, 'rejected' if it raises InputError with a one-line message;
+    any other exception propagates."""
+    try:
+        call()
+    except InputError as exc:
+        message = str(exc)
+        if not message.strip() or "\n" in message:
+            raise AssertionError(f"InputError without a one-line message: {message!r}") from exc
+        return "rejected"
+    return "ok"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    """{relative path: content hash} of every file under folder."""
+    return {str(p.relative_to(folder)): _digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_unchanged(path: Path, call) -> str:
+    """verdict(call), and an AssertionError if the reader changed the file at path."""
+    before = _digest(path)
+    result = verdict(call)
+    if _digest(path) != before:
+        raise AssertionError(f"reading {path.name} changed the file")
+    return result
+
+
+# ----------------------------------------------------------------------------- byte mutations
+
+TOKENS = [b"", b"0", b"-1", b"1", b"2", b"3", b"nan", b"inf", b"-inf", b"1e999", b"-0", b"1e-320", b"0.5",
+          b"99999999999999999999", b"100000000", b"abc", b"Pt", b"Xx", b"H", b"T", b"F", b'"', b"=", b"[", b"]",
+          b"{", b"}", b",", b":", b"\x00", b"\xff\xfe", b"\t", b"\r", b"#"]
+
+
+@st.composite
+def mutated(draw, base: bytes, max_edits: int = 4) -> bytes:
+    """base after 1..max_edits random edits: truncation, deleted, duplicated or swapped lines,
+    a token replaced by a nasty one, inserted random bytes, overwritten bytes."""
+    data = base
+    for _ in range(draw(st.integers(1, max_edits))):
+        kind = draw(st.sampled_from(["truncate", "delete", "duplicate", "swap", "token", "insert", "overwrite"]))
+        lines = data.split(b"\n")
+        if kind == "truncate":
+            data = data[: draw(st.integers(0, len(data)))]
+        elif kind in ("delete", "duplicate", "swap") and lines:
+            i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines) - 1))
+            if kind == "delete":
+                del lines[i]
+            elif kind == "duplicate":
+                lines.insert(j, lines[i])
+            else:
+                lines[i], lines[j] = lines[j], lines[i]
+            data = b"\n".join(lines)
+        elif kind == "token" and lines:
+            i = draw(st.integers(0, len(lines) - 1))
+            words = lines[i].split(b" ")
+            k = draw(st.integers(0, len(words) - 1))
+            words[k] = draw(st.sampled_from(TOKENS))
+            lines[i] = b" ".join(words)
+            data = b"\n".join(lines)
+        elif kind == "insert":
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+        elif kind == "overwrite" and data:
+            at = draw(st.integers(0, len(data) - 1))
+            chunk = draw(st.binary(min_size=1, max_size=8))
+            data = data[:at] + chunk + data[at + len(chunk):]
+    return data
+
+
+def garbled(base: bytes, max_size: int = 400):
+    """Mostly edits of a valid file, sometimes random bytes."""
+    return st.one_of(mutated(base), mutated(base), mutated(base), st.binary(max_size=max_size))
+
+
+# ----------------------------------------------------------------------------- airfoil .dat files
+
+
+@cache
+def dat_files() -> dict[str, bytes]:
+    """A valid Selig and a valid Lednicer file of NACA 2412 (40 points per side)."""
+    from phenograd.datasets.airfoil import naca
+    from phenograd.datasets.datfile import format_dat
+
+    coords = naca("2412", 40)
+    return {fmt: format_dat("NACA 2412", coords, fmt).encode() for fmt in ("selig", "lednicer")}
+
+
+def dat_inputs():
+    return st.one_of(garbled(dat_files()["selig"]), garbled(dat_files()["lednicer"]))
+
+
+def run_dat(data: bytes, work: Path) -> str:
+    """read_dat + check_airfoil, as `phenograd simulate airfoil --dat` and `predict airfoil --dat` do."""
+    from phenograd.datasets.airfoil import check_airfoil
+    from phenograd.datasets.datfile import read_dat
+
+    path = work / "fuzz.dat"
+    path.write_bytes(data)
+    return read_unchanged(path, lambda: check_airfoil(read_dat(path).coordinates, str(path)))
+
+
+# ----------------------------------------------------------------------------- structure files
+
+
+@cache
+def structure_files() -> dict[str, bytes]:
+    """O on a tagged Pt(111) 2x2x3 slab as .extxyz (one and two frames), .traj, .json and .db."""
+    from ase.build import add_adsorbate, fcc111
+    from ase.io import write
+
+    slab = fcc111("Pt", (2, 2, 3), vacuum=6.0)
+    slab.set_tags([0] * 4 + [1] * 8)
+    add_adsorbate(slab, "O", 1.5, "fcc")
+    slab.set_tags([0] * 4 + [1] * 8 + [2])
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, frames in (("one.extxyz", slab), ("two.extxyz", [slab, slab]), ("one.traj", slab),
+                             ("one.json", slab), ("one.db", slab)):
+            path = Path(tmp) / name
+            write(path, frames)
+            out[name] = path.read_bytes()
+    return out
+
+
+STRUCTURE_SUFFIXES = [".extxyz", ".xyz", ".traj", ".json", ".db", ".cif", ".vasp", ".pdb", ".txt"]
+
+
+def structure_inputs():
+    """(suffix, bytes): garbled valid files of several formats, or random bytes under any suffix."""
+    files = structure_files()
+    return st.one_of(
+        *[garbled(files[name]).map(lambda b, s=Path(name).suffix: (s, b)) for name in ("one.extxyz", "two.extxyz")],
+        *[garbled(files[name]).map(lambda b, s=Path(name).suffix: (s, b)) for name in ("one.traj", "one.json", "one.db")],
+        st.tuples(st.sampled_from(STRUCTURE_SUFFIXES), st.binary(max_size=300)),
+    )
+
+
+def run_structure(item, work: Path) -> str:
+    """read_structure + check_structure (as `simulate adsorption` before it relaxes), then every
+    frame through read_structures (as `predict adsorption`)."""
+    from phenograd.cli_model import read_structures
+    from phenograd.datasets.catalyst import read_structure
+    from phenograd.simulators.adsorption import check_structure
+
+    suffix, data = item
+    path = work / f"fuzz{suffix}"
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+    one = read_unchanged(path, lambda: check_structure(read_structure(path), None, str(path)))
+    every = read_unchanged(path, lambda: read_structures(path))
+    return "ok" if "ok" in (one, every) else "rejected"
+
+
+# ----------------------------------------------------------------------------- TOML files
+
+
+def toml_value(v) -> str:
+    """v written as a TOML value (inline tables and arrays)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else "inf" if v == math.inf else "-inf" if v == -math.inf else repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # TOML basic strings share JSON's escapes
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
+
+
+def toml_document(doc: dict) -> bytes:
+    return "".join(f"{json.dumps(str(k))} = {toml_value(v)}\n" for k, v in doc.items()).encode("utf-8", "surrogatepass")
+
+
+TEXT = st.text(max_size=12)
+ANY_SCALAR = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(), TEXT)
+ANY_VALUE = st.one_of(ANY_SCALAR, st.lists(ANY_SCALAR, max_size=3), st.dictionaries(TEXT, ANY_SCALAR, max_size=2))
+
+
+def loose(plausible):
+    """Usually (7 in 8) a plausible value, else any TOML value."""
+    return st.one_of(*[plausible] * 7, ANY_VALUE)
+
+
+def table(fields: dict, extra: bool = True):
+    """A dict holding a random subset of fields (name -> strategy), sometimes an unknown key."""
+    keys = sorted(fields)
+    subset = st.lists(st.sampled_from(keys), unique=True, max_size=len(keys)) if keys else st.just([])
+    base = subset.flatmap(lambda ks: st.fixed_dictionaries({k: loose(fields[k]) for k in ks}))
+    if not extra:
+        return base
+    return st.one_of(base, base, base, st.tuples(base, TEXT, ANY_VALUE).map(lambda t: {**t[0], t[1]: t[2]}))
+
+
+def number(lo, hi):
+    """A float or integer in [lo, hi], or (1 in 4) nan, inf, -inf, 0 or -1."""
+    return st.one_of(st.floats(lo, hi), st.floats(lo, hi), st.integers(int(math.floor(lo)), int(math.ceil(hi))),
+                     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0]))
+
+
+PAIR = st.lists(number(-2, 2), min_size=2, max_size=2)
+POINT = table({"reynolds": number(1e2, 1e10), "cl": number(-1, 2), "alpha": number(-100, 100),
+               "weight": number(-1, 10), "ncrit": number(0, 30), "mach": number(-0.5, 1.5)})
+PROBLEM = table({
+    "name": TEXT,
+    "start": st.sampled_from(["naca0012", "nacaXYZ", "foil.dat", "", "/nonexistent.dat"]),
+    "points": st.lists(POINT, max_size=3),
+    "objective": table({"kind": st.sampled_from(["weighted_cd", "max_cl_cd", "expression", "cd"]),
+                        "expression": st.sampled_from(["sum(weight * CD)", "CD / CL", "", "1/0", "CL.x"])}),
+    "constraints": table({"cm_min": number(-1, 1), "thickness_min": st.lists(PAIR, max_size=3),
+                          "max_thickness_min": number(0, 1), "max_thickness_max": number(0, 1),
+                          "te_angle_min": number(0, 30), "area_min": number(0, 1),
+                          "wiggliness_max_ratio": number(-1, 5), "le_round_min": number(0, 1),
+                          "alpha_increasing": st.booleans()}),
+    "trust": table({"confidence_min": number(-1, 2), "cl_std_max": number(-1, 1)}),
+    "bounds": table({"upper": PAIR, "lower": PAIR, "le_weight": st.one_of(PAIR, number(-1, 1)),
+                     "te_thickness": st.one_of(PAIR, number(-1, 1)), "alpha": st.lists(number(-20, 20), min_size=2,
+                                                                                      max_size=2)}),
+    "solver": table({"method": st.sampled_from(["SLSQP", "trust-constr", "BFGS"]), "maxiter": number(-5, 2e5),
+                     "multistart": number(-5, 2000), "seed": number(-5, 100), "ftol": number(-1, 1)}),
+})
+
+GOOD_PROBLEM = b"""name = "fuzz"
+[[points]]
+reynolds = 5e5
+cl = 0.8
+weight = 2
+[[points]]
+reynolds = 1e6
+alpha = 4.0
+[objective]
+kind = "weighted_cd"
+[constraints]
+cm_min = -0.13
+thickness_min = [[0.33, 0.12], [0.9, 0.01]]
+[bounds]
+upper = [-0.25, 0.5]
+te_thickness = 0.0
+[solver]
+maxiter = 50
+"""
+
+
+def problem_inputs():
+    return st.one_of(PROBLEM.map(toml_document), garbled(GOOD_PROBLEM))
+
+
+def run_problem(data: bytes, work: Path) -> str:
+    """load_problem, as `phenograd optimize airfoil --problem FILE` does."""
+    from phenograd.optimize.airfoil_problem import load_problem
+
+    path = work / "problem.toml"
+    path.write_bytes(data)
+    return read_unchanged(path, lambda: load_problem(path))
+
+
+METAL_NAMES = st.sampled_from(["Pt", "Pd", "Cu", "Ni", "Ag", "Au", "Al", "Fe", "Xx", "", "pt"])
+COMPOSITION_TEXT = st.one_of(
+    st.lists(st.tuples(METAL_NAMES, st.sampled_from(["0.5", "0.25", "0.75", "1", "0", "-1", "nan", "inf", "x", ""])),
+             min_size=1, max_size=3).map(lambda parts: ",".join(f"{m}:{x}" for m, x in parts)),
+    TEXT)
+SPACE = table({
+    "metals": st.lists(METAL_NAMES, max_size=4),
+    "facets": st.lists(st.sampled_from(["111", "100", "110", "211", "x"]), max_size=2),
+    "adsorbates": st.lists(st.sampled_from(["O", "H", "N", "C", "OH", "CO", "Q"]), max_size=2),
+    "sites": st.lists(st.sampled_from(["fcc", "hcp", "ontop", "bridge", "hollow", "x"]), max_size=2),
+    "size": st.lists(number(-1, 10).map(lambda v: int(v) if math.isfinite(v) else v), max_size=3),
+    "layers": number(-1, 10), "decorations": number(-1, 2000), "vacuum": number(-1, 200),
+    "compositions": table({"n_metals": st.lists(st.integers(-1, 6), max_size=3),
+                           "step": st.one_of(st.sampled_from([0.5, 0.25, 0.125, 0.3, 0.001, 1e-300, 5e-324, 0.0, 2.0]),
+                                             number(-1, 2)),
+                           "include": st.lists(COMPOSITION_TEXT, max_size=2),
+                           "prototypes": st.lists(st.sampled_from(["L12", "L10", "B2"]), max_size=2)}),
+    "objective": st.one_of(
+        table({"target": st.one_of(number(-3, 3), st.dictionaries(st.sampled_from(["O", "H", "Q"]), number(-3, 3)))}),
+        table({"volcano": table({"optimum": number(-3, 3), "kT": number(-1, 1), "weak_slope": number(-1, 3),
+                                 "strong_slope": number(-1, 3)})})),
+})
+
+GOOD_SPACE = b"""metals = ["Pt", "Cu", "Ni"]
+facets = ["111"]
+adsorbates = ["O"]
+sites = ["fcc"]
+size = [3, 3]
+layers = 4
+decorations = 2
+[compositions]
+n_metals = [1, 2]
+step = 0.25
+include = ["Pt:0.5,Cu:0.25,Ni:0.25"]
+prototypes = ["L12"]
+[objective]
+volcano = {optimum = -0.3, kT = 0.1}
+"""
+
+
+def space_inputs():
+    return st.one_of(SPACE.map(toml_document), garbled(GOOD_SPACE))
+
+
+def run_space(data: bytes, work: Path) -> str:
+    """load_space (as `phenograd screen --space FILE`), then count_hint: an accepted space must
+    enumerate its slab specs."""
+    from phenograd.optimize.space import count_hint, load_space
+
+    path = work / "space.toml"
+    path.write_bytes(data)
+    return read_unchanged(path, lambda: count_hint(load_space(path)))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+@cache
+def checkpoint() -> tuple[bytes, dict]:
+    """A small real catalyst checkpoint (2 members, hidden 8, 1 layer): its bytes and its payload."""
+    from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
+
+    enc = default_encoder_config("catalyst", 8, 1)
+    ens = build_ensemble("catalyst", 2, enc, {"hidden": 8, "width": 8, "depth": 1}, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "small.pt"
+        save_checkpoint(path, ens.eval(), "fuzz", {"std_scale": {"E_ads": 1.0}})
+        data = path.read_bytes()
+    return data, torch.load(io.BytesIO(data), weights_only=True)
+
+
+TENSOR = st.lists(st.integers(0, 3), max_size=3).map(lambda shape: torch.zeros(shape))
+PAYLOAD_VALUE = st.one_of(ANY_VALUE, st.none(), TENSOR, st.lists(TENSOR, max_size=2),
+                          st.integers(-(2**40), 2**40), st.sampled_from([0, 1, 8, 14, 1024, 1025, -1, 0.5, 1e9]))
+
+
+@st.composite
+def payload_edits(draw) -> bytes:
+    """The small checkpoint's payload with wrong contents: keys dropped or replaced, settings out of
+    range, members missing, states with a key dropped or a tensor of another shape; saved with torch.save."""
+    payload = copy.deepcopy(checkpoint()[1])
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["top", "drop", "setting", "members", "state_drop", "state_shape", "state_value"]))
+        if kind == "top":
+            payload[draw(st.sampled_from(sorted(payload) + ["bogus"]))] = draw(PAYLOAD_VALUE)
+        elif kind == "drop" and payload:
+            payload.pop(draw(st.sampled_from(sorted(payload))))
+        elif kind == "setting" and isinstance(payload.get("encoder"), dict) and isinstance(payload.get("head"), dict):
+            part = payload[draw(st.sampled_from(["encoder", "head"]))]
+            part[draw(st.sampled_from(sorted(part) + ["bogus"]))] = draw(PAYLOAD_VALUE)
+        elif kind == "members":
+            payload["members"] = draw(st.one_of(st.just([]), PAYLOAD_VALUE, st.lists(PAYLOAD_VALUE, max_size=2)))
+        elif isinstance(payload.get("members"), list) and payload["members"] and isinstance(payload["members"][0], dict):
+            state = payload["members"][draw(st.integers(0, len(payload["members"]) - 1))]
+            if not state:
+                continue
+            key = draw(st.sampled_from(sorted(state)))
+            if kind == "state_drop":
+                state.pop(key)
+            elif kind == "state_shape":
+                state[key] = draw(TENSOR)
+            else:
+                state[key] = draw(PAYLOAD_VALUE)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+class Blob(bytes):
+    """Bytes that hypothesis reports by length and hash instead of a 70 kB repr."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes, sha256 {hashlib.sha256(self).hexdigest()[:12]}>"
+
+
+def checkpoint_inputs():
+    data = checkpoint()[0]
+    return st.one_of(
+        st.binary(max_size=400),
+        st.integers(0, len(data) - 1).map(lambda n: data[:n]),
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=8).map(
+            lambda flips: _flip(data, flips)),
+        payload_edits(), payload_edits(),
+    ).map(Blob)
+
+
+def _flip(data: bytes, flips) -> bytes:
+    out = bytearray(data)
+    for at, value in flips:
+        out[at] = value
+    return bytes(out)
+
+
+def run_checkpoint(data: bytes, work: Path) -> str:
+    """load_checkpoint (every command's --model) and load_encoder_state (`train --encoder`)."""
+    from phenograd.surrogate.model import load_checkpoint
+    from phenograd.surrogate.pretrained import load_encoder_state
+
+    path = work / "model.pt"
+    path.write_bytes(data)
+    result = read_unchanged(path, lambda: load_checkpoint(path))
+    read_unchanged(path, lambda: load_encoder_state(path, "catalyst"))
+    return result
+
+
+# ----------------------------------------------------------------------------- command-line values
+
+NASTY_NUMBER = st.one_of(
+    st.sampled_from(["0", "1", "-1", "2", "0.5", "1e6", "5e5", "nan", "inf", "-inf", "1e400", "1e-400", "0x10",
+                     "1_000", "", " ", "-", "--", "١٢", "99999999999999999999999", "3,5", "1:2"]),
+    st.floats().map(repr), st.integers(-(10**6), 10**6).map(str), TEXT)
+PLAUSIBLE_NUMBER = st.one_of(st.floats(-5, 20).map(lambda v: f"{v:.3g}"), st.integers(0, 12).map(str))
+NUMBER = st.one_of(PLAUSIBLE_NUMBER, PLAUSIBLE_NUMBER, NASTY_NUMBER)
+SMALL_INT = st.sampled_from(["1", "2", "3", "4", "0", "-1", "x", "1.5", "", "1e3", "99999999999999999999"])
+ALPHA = st.one_of(st.tuples(NUMBER, NUMBER, NUMBER).map(":".join), st.lists(NUMBER, min_size=1, max_size=3).map(",".join),
+                  NUMBER)
+REYNOLDS = st.one_of(st.floats(1e4, 1e7).map(lambda v: f"{v:.3g}"), NUMBER)
+RE_SPEC = st.one_of(st.tuples(REYNOLDS, REYNOLDS).map(":".join), st.lists(REYNOLDS, min_size=1, max_size=3).map(",".join))
+NACA = st.one_of(st.sampled_from(["2412", "0012", "23012", "0000", "9999", "99x9", "NACA 4412", "24120", "00", "٢٤١٢",
+                                  "0050", "9950", "23112", "12345", "naca2412", ""]), st.from_regex(r"\d{3,6}", fullmatch=True),
+                 TEXT)
+SIZE = st.one_of(st.tuples(SMALL_INT, SMALL_INT).map("x".join), st.sampled_from(["3x3", "0x0", "13x13", "3x3x3", "x", "2X2"]),
+                 TEXT)
+ELEMENTS = st.lists(METAL_NAMES, min_size=1, max_size=3)
+CALCULATOR = st.sampled_from(["emt", "EMT", "", ":", "a:b:c", "nonexistent_zz_module:Calc", ".relative:X",
+                              "ase.calculators.emt:EMT", "ase.calculators.emt:Nope", "math:pi", "os.path:sep"])
+INDEX = st.one_of(st.sampled_from(["-1", "0", "1", ":", "::2", "5", "abc", "1:2", "-100", "", "0:0"]), TEXT)
+
+
+def _options(draw, options: dict) -> list[str]:
+    """A random subset of --option VALUE pairs (values drawn from their strategies; a list value
+    means several words)."""
+    out = []
+    for name in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=len(options))):
+        value = draw(options[name])
+        out += [name, *value] if isinstance(value, list) else [name, value]
+    return out
+
+
+@st.composite
+def cli_inputs(draw) -> list[str]:
+    """A command line with fuzzed option values; {W} stands for the work folder (see prepare_work)."""
+    command = draw(st.sampled_from(["simulate airfoil", "predict airfoil", "data airfoil", "data catalyst",
+                                    "data unlabelled", "simulate adsorption", "predict adsorption",
+                                    "optimize composition", "train"]))
+    xfoil = {"--ncrit": NUMBER, "--mach": NUMBER, "--panels": SMALL_INT, "--iter": SMALL_INT, "--timeout": NUMBER}
+    if command == "simulate airfoil":
+        source = draw(st.one_of(NACA.map(lambda c: ["--naca", c]), st.sampled_from([["--dat", "{W}/foil.dat"],
+                                                                                    ["--dat", "{W}/bad.dat"]])))
+        return ["simulate", "airfoil", *source, "--re", draw(REYNOLDS), "--alpha", draw(ALPHA), *_options(draw, xfoil)]
+    if command == "predict airfoil":
+        source = draw(st.one_of(NACA.map(lambda c: ["--naca", c]), st.just(["--dat", "{W}/foil.dat"])))
+        return ["predict", "airfoil", "--model", "{W}/air.pt", *source, "--re", draw(REYNOLDS), "--alpha", draw(ALPHA),
+                *_options(draw, {"--ncrit": NUMBER, "--json": st.just([])})]
+    if command == "data airfoil":
+        return ["data", "airfoil", "--out", "{W}/out.db", "--shapes", draw(st.sampled_from(["0", "-1", "x", ""])),
+                "--workers", "1", "--no-progress",
+                *_options(draw, {"--re": RE_SPEC, "--alpha": ALPHA, "--polars-per-shape": SMALL_INT,
+                                 "--mix-fraction": NUMBER, "--seed": SMALL_INT, **xfoil})]
+    if command == "data catalyst":
+        return ["data", "catalyst", "--out", "{W}/out.db", "--n", draw(st.sampled_from(["0", "-1", "x", ""])),
+                "--no-progress",
+                *_options(draw, {"--size": SIZE, "--layers": SMALL_INT, "--per-slab": SMALL_INT,
+                                 "--composition": COMPOSITION_TEXT, "--elements": ELEMENTS,
+                                 "--adsorbates": st.lists(st.sampled_from(["O", "H", "OH", "Q", ""]), min_size=1,
+                                                          max_size=2),
+                                 "--facets": st.lists(st.sampled_from(["111", "100", "110", "x"]), min_size=1, max_size=2),
+                                 "--fmax": NUMBER, "--steps": SMALL_INT, "--calculator": CALCULATOR,
+                                 "--workers": st.sampled_from(["1", "0", "-1", "x"]), "--seed": SMALL_INT})]
+    if command == "data unlabelled":
+        suffix = draw(st.sampled_from([".extxyz", ".db", ".npz", ".traj", ".foo", ""]))
+        return ["data", "unlabelled", "--domain", draw(st.sampled_from(["catalyst", "airfoil", "x"])),
+                "--out", "{W}/out" + suffix, "--n", draw(st.sampled_from(["0", "1", "-1", "x", ""])),
+                *_options(draw, {"--elements": ELEMENTS, "--adsorbates": st.lists(st.sampled_from(["O", "CO", "Q"]),
+                                                                                  min_size=1, max_size=2),
+                                 "--facets": st.lists(st.sampled_from(["111", "211", "x"]), min_size=1, max_size=2),
+                                 "--seed": SMALL_INT})]
+    if command == "simulate adsorption":
+        structure = draw(st.sampled_from(["good.extxyz", "notags.extxyz", "foil.dat", "missing.extxyz"]))
+        return ["simulate", "adsorption", "--structure", "{W}/" + structure, "--steps", draw(SMALL_INT),
+                *_options(draw, {"--index": INDEX, "--fmax": NUMBER, "--calculator": CALCULATOR, "--json": st.just([])})]
+    if command == "predict adsorption":
+        structure = draw(st.sampled_from(["good.extxyz", "notags.extxyz", "foil.dat", "missing.extxyz"]))
+        model = draw(st.sampled_from(["cat.pt", "air.pt", "foil.dat"]))
+        return ["predict", "adsorption", "--structures", "{W}/" + structure, "--model", "{W}/" + model]
+    if command == "optimize composition":
+        objective = draw(st.one_of(NUMBER.map(lambda v: ["--target", v]),
+                                   st.tuples(NUMBER, NUMBER).map(lambda t: ["--volcano", ",".join(t)])))
+        table_text = st.lists(st.tuples(METAL_NAMES, NUMBER, NUMBER), min_size=1, max_size=2)
+        return ["optimize", "composition", "--model", "{W}/cat.pt", "--out", "{W}/oc", "--steps",
+                draw(st.sampled_from(["1", "0", "-1", "x"])), "--verify", draw(st.sampled_from(["0", "-1", "x"])),
+                "--metals", *draw(ELEMENTS), *objective,
+                *_options(draw, {"--mode": st.sampled_from(["sites", "global", "x"]),
+                                 "--site": st.sampled_from(["fcc", "hcp", "hollow", "x"]),
+                                 "--facet": st.sampled_from(["111", "100", "110"]), "--host": METAL_NAMES,
+                                 "--bounds": table_text.map(lambda r: ",".join(f"{m}:{a}:{b}" for m, a, b in r)),
+                                 "--cost": table_text.map(lambda r: ",".join(f"{m}:{a}" for m, a, _ in r)),
+                                 "--max-cost": NUMBER, "--max-metals": SMALL_INT, "--size": SIZE,
+                                 "--layers": SMALL_INT, "--adsorbate": st.sampled_from(["O", "H", "CO", "Q"]),
+                                 "--workers": st.sampled_from(["1", "0", "x"])})]
+    return ["train", "--domain", draw(st.sampled_from(["airfoil", "catalyst", "x"])), "--data", "{W}/missing.db",
+            "--out", "{W}/m.pt", "--no-progress",
+            *_options(draw, {"--members": SMALL_INT, "--epochs": SMALL_INT, "--patience": SMALL_INT,
+                             "--batch-size": SMALL_INT, "--lr": NUMBER, "--hidden": SMALL_INT, "--layers": SMALL_INT,
+                             "--encoder": st.sampled_from(["{W}/cat.pt", "{W}/air.pt", "{W}/foil.dat"]),
+                             "--freeze-encoder": st.just([])})]
+
+
+def prepare_work(work: Path) -> None:
+    """The files command lines refer to: small models, a good and a bad .dat file, a tagged and an
+    untagged structure."""
+    if (work / "air.pt").exists():
+        return
+    from ase.io import read, write
+
+    from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
+
+    (work / "cat.pt").write_bytes(checkpoint()[0])
+    enc = default_encoder_config("airfoil", 8, 1)
+    save_checkpoint(work / "air.pt", build_ensemble("airfoil", 1, enc, {"hidden": 8, "width": 8, "depth": 1}).eval())
+    (work / "foil.dat").write_bytes(dat_files()["selig"])
+    (work / "bad.dat").write_bytes(dat_files()["selig"][:200])
+    (work / "good.extxyz").write_bytes(structure_files()["one.extxyz"])
+    atoms = read(work / "good.extxyz")
+    atoms.set_tags(0)
+    write(work / "notags.extxyz", atoms)
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_cli(args: list[str], work: Path) -> str:
+    """phenograd.cli.main in this process (XFOIL made unavailable, so nothing simulates airfoils).
+
+    'rejected': exit code 2 with exactly one `phenograd: error:` line on stderr, the last, and no
+    file created or changed. 'ok': any other clean exit. A traceback (an exception out of main,
+    or 'Traceback' on stderr) raises.
+    """
+    from phenograd.cli import main
+
+    prepare_work(work)
+    argv = [a.replace("{W}", str(work)) for a in args]
+    before = _snapshot(work)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                _environment(PHENOGRAD_XFOIL="/nonexistent/xfoil"):
+            rc = main(argv)
+    except SystemExit as exc:  # --help or -h among the fuzzed values
+        if exc.code not in (0, None):
+            raise
+        rc = 0
+    text = err.getvalue()
+    if "Traceback" in text:
+        raise AssertionError(f"traceback on stderr for {argv}:\n{text}")
+    errors = [line for line in text.splitlines() if line.startswith("phenograd: error:")]
+    if rc == 2:
+        if len(errors) != 1 or text.strip().splitlines()[-1] != errors[0]:
+            raise AssertionError(f"exit 2 without one final error line for {argv}: {text!r}")
+        if _snapshot(work) != before:
+            raise AssertionError(f"bad input {argv} created or changed files: {errors[0]}")
+        return "rejected"
+    if rc not in (0, 1, 3):
+        raise AssertionError(f"exit code {rc!r} for {argv}")
+    for path in sorted(work.iterdir()):  # outputs of a valid command: the next example starts clean
+        if str(path.relative_to(work)) not in before:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return "ok"
+
+
+# ----------------------------------------------------------------------------- the registry
+
+#: name -> (strategy factory, runner): what benchmarks/fuzz.py iterates over.
+TARGETS = {
+    "airfoil .dat files": (dat_inputs, run_dat),
+    "structure files (ase.io)": (structure_inputs, run_structure),
+    "optimization problem TOML": (problem_inputs, run_problem),
+    "design space TOML": (space_inputs, run_space),
+    "model checkpoints": (checkpoint_inputs, run_checkpoint),
+    "command-line values": (cli_inputs, run_cli),
+}

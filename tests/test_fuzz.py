@@ -1,0 +1,57 @@
+"""Fuzzing every reader of user input (issue 8): for garbled or arbitrary input a reader returns a
+valid object or raises InputError with a one-line message, never another exception, and never
+changes the file it reads; the command line exits with code 2 and one error line, no traceback,
+no file left behind. The inputs and checks live in tests/fuzzing.py, shared with
+benchmarks/fuzz.py, which runs thousands of examples per reader."""
+
+from hypothesis import HealthCheck, given, settings
+
+import fuzzing
+
+FUZZ = settings(max_examples=100, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+
+
+@FUZZ
+@given(fuzzing.structure_inputs())
+def test_structure_files(tmp_path, item):
+    fuzzing.run_structure(item, tmp_path)
+
+
+@FUZZ
+@given(fuzzing.problem_inputs())
+def test_optimization_problem_toml(tmp_path, data):
+    fuzzing.run_problem(data, tmp_path)
+
+
+@FUZZ
+@given(fuzzing.space_inputs())
+def test_design_space_toml(tmp_path, data):
+    fuzzing.run_space(data, tmp_path)
+
+
+@FUZZ
+@given(fuzzing.checkpoint_inputs())
+def test_checkpoints(tmp_path, data):
+    fuzzing.run_checkpoint(data, tmp_path)
+
+
+@settings(FUZZ, max_examples=150)
+@given(fuzzing.cli_inputs())
+def test_command_line_values(tmp_path, args):
+    fuzzing.run_cli(args, tmp_path)
+
+
+def test_valid_inputs_are_accepted(tmp_path):
+    """The bases the fuzzers garble are themselves accepted, so the properties test real readers."""
+    files = fuzzing.structure_files()
+    assert fuzzing.run_structure((".extxyz", files["one.extxyz"]), tmp_path) == "ok"
+    assert fuzzing.run_structure((".db", files["one.db"]), tmp_path) == "ok"
+    assert fuzzing.run_problem(fuzzing.GOOD_PROBLEM, tmp_path) == "ok"
+    assert fuzzing.run_space(fuzzing.GOOD_SPACE, tmp_path) == "ok"
+    assert fuzzing.run_checkpoint(fuzzing.checkpoint()[0], tmp_path) == "ok"
+    args = ["predict", "airfoil", "--model", "{W}/air.pt", "--naca", "2412", "--re", "1e6", "--alpha", "0:4:2"]
+    assert fuzzing.run_cli(args, tmp_path) == "ok"
+    assert fuzzing.run_cli(["simulate", "airfoil", "--naca", "2412", "--re", "1e6", "--alpha", "0:inf:1"],
+                           tmp_path) == "rejected"
