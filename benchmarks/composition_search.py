@@ -1,4 +1,4 @@
-"""Composition search benchmark: simulator calls until a design within 0.05 eV of a target
+"""Composition search benchmark: simulator calls until a design within a tolerance of a target
 E_ads is verified, phenograd (gradient search through the surrogate + verification with a
 bias-correcting refine loop) against Optuna's TPESampler and GPSampler calling the simulator
 directly.
@@ -16,6 +16,15 @@ ranked concrete designs; they are verified one at a time in order of
 |E_pred + b - target|, where b is the mean (verified - predicted) residual so far;
 after 3 misses the search is rerun for the target shifted by -b. The surrogate's
 training data (a generic dataset, not this space) are not counted.
+
+Targets and tolerance. EMT's O adsorption energies vary little with composition: on this
+space they span about -0.92 eV (Pt/Ni-rich top layer) to -0.78 eV (all Ag), and over the
+whole catalyst release O on fcc(111) spans only -0.93 to -0.66 eV (std 0.056 eV). A 0.05 eV
+tolerance therefore covers most of the reachable range (a random design is likely to hit
+any reachable target) and targets like -0.4 eV cannot be reached at all. The default
+tolerance is 0.01 eV (the same fraction of EMT's range as ~0.1 eV of DFT's few-eV range),
+and the default targets span the reachable range, tails included (--tol 0.05 gives the
+issue's tolerance).
 
 Writes the section "Composition search" of BENCHMARKS.md (not with --quick).
 """
@@ -46,7 +55,7 @@ from phenograd.simulators.adsorption import adsorption_energy, gas_references  #
 from phenograd.surrogate.predict import load_surrogate  # noqa: E402
 
 METALS = ("Pt", "Pd", "Cu", "Ni", "Ag", "Au")
-TOL = 0.05
+TOL = 0.01  # eV; see the module docstring
 
 
 class Simulator:
@@ -130,13 +139,16 @@ def run_optuna(problem, sim, sampler_name: str, seed: int, budget: int) -> int |
 
 
 def main() -> None:
+    global TOL
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--quick", action="store_true", help="2x2x3 template, 2 targets x 1 seed, budget 30; no BENCHMARKS.md")
     ap.add_argument("--budget", type=int, default=None, help="simulator calls per run before giving up (default 80)")
-    ap.add_argument("--targets", default="-1.0,-0.7,-0.4,-0.1,0.2", help="target E_ads list, eV")
+    ap.add_argument("--targets", default="-0.91,-0.89,-0.86,-0.82,-0.79", help="target E_ads list, eV")
+    ap.add_argument("--tol", type=float, default=TOL, help=f"success tolerance |E - target|, eV (default {TOL})")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per target (default 1)")
     args = ap.parse_args()
+    TOL = args.tol
     load = machine()
     targets = [float(t) for t in args.targets.split(",")]
     seeds = range(args.seeds)
@@ -174,11 +186,12 @@ def main() -> None:
         str(r[k]) if r[k] is not None else f"> {budget}" for k in ("phenograd", "TPE", "GP")) + " |" for r in rows)
     ratio_tpe = s["TPE"][1] / max(s["phenograd"][1], 1e-9)
     ratio_gp = s["GP"][1] / max(s["phenograd"][1], 1e-9)
-    body = f"""`.venv/bin/python benchmarks/composition_search.py --model {args.model} --seeds {args.seeds}` ({today()}; {load}).
+    body = f"""`.venv/bin/python benchmarks/composition_search.py --model {args.model} --seeds {args.seeds} --tol {TOL}` ({today()}; {load}).
 
 Simulator calls (EMT relaxations) until a design within {TOL} eV of the target E_ads is verified. Design: the
 element (Pt, Pd, Cu, Ni, Ag, Au) of each of the {size[0] * size[1]} top-layer sites of a Pt(111) {size[0]}x{size[1]}x{layers}
-template, O on the central fcc site. Budget {budget} calls per run (a run that does not succeed counts as {budget}).
+template, O on the central fcc site (E_ads reachable here: about -0.92 to -0.78 eV; the issue's 0.05 eV
+tolerance would cover most of that range, hence {TOL} eV, see the script's docstring). Budget {budget} calls per run (a run that does not succeed counts as {budget}).
 Optuna {__import__('optuna').__version__}: TPESampler and GPSampler, one categorical per site, simulator as objective.
 
 | target (eV) | seed | phenograd | Optuna TPE | Optuna GP |

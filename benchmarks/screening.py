@@ -6,7 +6,9 @@
 Space: O on the fcc and hcp sites of fcc(111) slabs of Pt, Pd, Cu, Ni, Ag, Au and
 all their binaries on a 1/8 fraction grid, two random decorations each (3x3 cell,
 4 layers): about 3,900 candidates (--quick: 2x2 cell, 3 layers, 1/4 grid, one
-decoration, ~400). Target E_ads -0.5 eV (rank by |E_ads - target|).
+decoration, ~400). Targets E_ads -0.88 and -0.80 eV (rank by |E_ads - target|): EMT's O
+binding on this space spans only about -0.93 to -0.75 eV, so both lie inside it (a target
+of -0.5 eV would merely ask for the weakest binders), and -0.5 is reported as well.
 
 Measured:
 * recall of the true top 20 (exhaustive EMT relaxation of every candidate) within
@@ -40,7 +42,7 @@ from phenograd.optimize.screen import predict_enumeration, select_for_verificati
 from phenograd.optimize.space import enumerate_space, parse_space  # noqa: E402
 from phenograd.surrogate.predict import load_surrogate  # noqa: E402
 
-TARGET = -0.5
+TARGETS = (-0.88, -0.80, -0.5)  # eV; the first is the space file's target
 
 
 def space_dict(quick: bool) -> dict:
@@ -48,7 +50,7 @@ def space_dict(quick: bool) -> dict:
             "sites": ["fcc", "hcp"], "size": [2, 2] if quick else [3, 3], "layers": 3 if quick else 4,
             "decorations": 1 if quick else 2,
             "compositions": {"n_metals": [1, 2], "step": 0.25 if quick else 0.125},
-            "objective": {"target": TARGET}}
+            "objective": {"target": TARGETS[0]}}
 
 
 def simulate_all(enum, path: Path, workers: int) -> tuple[np.ndarray, float]:
@@ -127,40 +129,48 @@ def main() -> None:
 
     e_true, sim_rate = simulate_all(enum, truth_path, args.workers)
     print()
-    true_score = np.abs(e_true - TARGET)
-    pred_score = np.abs(e_pred - TARGET)
-    r20 = recall_at_k(true_score, pred_score, 20)
-    ranks = np.argsort(np.argsort(pred_score, kind="stable"), kind="stable")
-    selected = select_for_verification(ranks, std, 50, 0)
-    final = pred_score.copy()
-    final[selected] = np.where(np.isnan(true_score[selected]), np.inf, true_score[selected])
-    r20_k50 = recall_at_k(true_score, final, 20)
-    sel_u = select_for_verification(ranks, std, 40, 10)
-    final_u = pred_score.copy()
-    final_u[sel_u] = np.where(np.isnan(true_score[sel_u]), np.inf, true_score[sel_u])
-    r20_k40u10 = recall_at_k(true_score, final_u, 20)
     ok = ~np.isnan(e_true)
     mae = float(np.mean(np.abs(e_pred[ok] - e_true[ok])))
+    per_target = {}
+    for target in TARGETS:
+        true_score = np.abs(e_true - target)
+        pred_score = np.abs(e_pred - target)
+        ranks = np.argsort(np.argsort(pred_score, kind="stable"), kind="stable")
+        recalls = {"recall20": recall_at_k(true_score, pred_score, 20)}
+        for name, (k_top, k_unc) in {"recall20_after_k50": (50, 0), "recall20_after_k40_plus_10_uncertain": (40, 10)}.items():
+            selected = select_for_verification(ranks, std, k_top, k_unc)
+            final = pred_score.copy()
+            final[selected] = np.where(np.isnan(true_score[selected]), np.inf, true_score[selected])
+            recalls[name] = recall_at_k(true_score, final, 20)
+        per_target[target] = recalls
     info = load_surrogate(args.model, domain="catalyst").info
-    result = {"candidates": n, "simulated_ok": int(ok.sum()), "recall20": r20, "recall20_after_k50": r20_k50,
-              "recall20_after_k40_plus_10_uncertain": r20_k40u10, "mae_eV": mae,
+    result = {"candidates": n, "simulated_ok": int(ok.sum()), "recall_by_target": per_target, "mae_eV": mae,
               "predict_per_s": n / t_pred, "enumerate_predict_per_s": n / (t_enum + t_pred),
               "simulator_per_s": sim_rate, "model": str(args.model), "model_data_hash": info.get("data_hash")}
     print(json.dumps(result, indent=1))
+    cols = " | ".join(f"target {t:+.2f} eV" for t in TARGETS)
+    row = lambda key: " | ".join(f"{per_target[t][key]:.2f}" for t in TARGETS)  # noqa: E731
     body = f"""`.venv/bin/python benchmarks/screening.py --model {args.model} --workers {args.workers}` ({today()}; {load}).
 
 Space: O on fcc/hcp sites of fcc(111) 3x3x4 slabs of Pt, Pd, Cu, Ni, Ag, Au and all binaries on a 1/8 grid,
-2 random decorations: {n} candidates; target E_ads {TARGET} eV. Truth: every candidate relaxed with EMT
-({int(ok.sum())} relaxed fine). Model: `{args.model}` (MAE on this space {mae:.3f} eV).
+2 random decorations: {n} candidates. Truth: every candidate relaxed with EMT ({int(ok.sum())} relaxed fine;
+E_ads {np.nanmin(e_true):.3f} to {np.nanmax(e_true):.3f} eV, std {np.nanstd(e_true):.3f} eV). Model: `{args.model}`
+(MAE on this space {mae:.4f} eV). Candidates are ranked by |E_ads - target|; -0.5 eV lies outside what EMT
+reaches here, so for it the ranking asks for the weakest binders.
 
-| measure | phenograd | acceptance |
+| measure | {cols} | acceptance |
+|---|{"---|" * len(TARGETS)}---|
+| recall of the true top 20 in the predicted top 20 | {row("recall20")} | >= 0.8 (goal 0.95) |
+| ... in the top 20 after verifying K = 50 | {row("recall20_after_k50")} | |
+| ... after verifying the top 40 + 10 most uncertain of ranks 40-200 | {row("recall20_after_k40_plus_10_uncertain")} | |
+
+| throughput | candidates/s | acceptance |
 |---|---|---|
-| recall of the true top 20 in the predicted top 20 | {r20:.2f} | >= 0.8 (goal 0.95) |
-| ... in the top 20 after verifying K = 50 | {r20_k50:.2f} | |
-| ... after verifying the top 40 + 10 most uncertain of ranks 40-200 | {r20_k40u10:.2f} | |
-| throughput, prediction only (1 torch thread) | {n / t_pred:,.0f} candidates/s | >= 5,000/s |
-| throughput, enumeration + prediction | {n / (t_enum + t_pred):,.0f} candidates/s | |
-| simulator (EMT, {args.workers} processes) | {sim_rate:.2f} candidates/s | |
+| prediction only (1 torch thread) | {n / t_pred:,.0f} | >= 5,000/s |
+| enumeration + prediction | {n / (t_enum + t_pred):,.0f} | |
+| simulator (EMT, {args.workers} processes) | {sim_rate:.2f} | |
+
+Prediction is {n / t_pred / sim_rate:,.0f}x the simulator's rate.
 """
     publish("Catalyst screening", body, write=not args.quick)
 

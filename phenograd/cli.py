@@ -8,7 +8,7 @@ import json
 import math
 import sys
 
-from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain
+from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
 from phenograd.cli_options import add_parallel_options
 from phenograd.simulators.errors import InputError, PhenogradError
 
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     DESIGN_COMMANDS.update(airfoil_design)
     DESIGN_COMMANDS.update(cli_design.add_commands(sub, optimize_sub))
     MODEL_COMMANDS.update(cli_pretrain.add_commands(sub))
+    MODEL_COMMANDS.update(cli_tune.add_commands(sub))
 
     # check
     sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")

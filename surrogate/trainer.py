@@ -109,12 +109,17 @@ def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | Non
 
 
 def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
-                   init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None) -> dict:
+                   init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None,
+                   epoch_callback=None) -> dict:
     """Train (or resume) cfg.members members on `task`, write the ensemble to `out`.
 
     init_encoder: optional pretrained encoder {"config": ..., "state": state_dict} every
     member starts from (its config replaces the task's); freeze_encoder keeps it fixed
     and trains the head only.
+    epoch_callback: optional epoch_callback(epoch, val_loss), called after every finished
+    epoch of every member (epoch counts from 1 within a member) once that epoch's state is
+    saved. An exception it raises (optuna.TrialPruned, say) stops training and propagates;
+    `out` is then not written and <out>.partial holds the last finished epoch.
     Returns a report: per-member best validation loss and epochs, plus task.report().
     """
     out = Path(out)
@@ -174,6 +179,13 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(val=f"{val_loss:.4f}", best=f"{best:.4f}", refresh=False)
+            if epoch_callback is not None:
+                try:
+                    epoch_callback(epoch, val_loss)
+                except BaseException:
+                    if bar is not None:
+                        bar.close()
+                    raise
         if bar is not None:
             bar.close()
         if best_state is None:
