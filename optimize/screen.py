@@ -125,7 +125,9 @@ def seen_range(surrogate) -> tuple[float, float]:
 @dataclass
 class ScreenResult:
     """Outcome of a screen. Arrays are per candidate (C,): e_pred, std, score (eV), rank (0 = best),
-    e_verified (NaN where not verified), final_score (verified where available)."""
+    e_verified (NaN where not verified), final_score (verified where available). With
+    correct_offset, score and rank are those of the offset-corrected predictions and offset
+    holds the shift per adsorbate (eV)."""
 
     path: Path
     e_pred: np.ndarray
@@ -140,6 +142,7 @@ class ScreenResult:
     timings: dict = field(default_factory=dict)
     resumed: bool = False
     verified_now: int = 0
+    offset: dict = field(default_factory=dict)
 
     def final_top(self, k: int) -> list[int]:
         return [int(i) for i in np.argsort(np.where(np.isnan(self.final_score), np.inf, self.final_score), kind="stable")[:k]]
@@ -228,13 +231,19 @@ def _load_rows(out: Path) -> dict:
 def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertain: int | None = None,
            pool: int = 5, workers: int | None = None, scheduler: str | None = None, calculator: str | None = None,
            fmax: float = 0.05, steps: int = 300, batch_size: int = 256, threads: int | None = 1,
-           plot: bool = True, progress: bool = False, surrogate=None) -> ScreenResult:
+           plot: bool = True, progress: bool = False, surrogate=None, correct_offset: bool = False) -> ScreenResult:
     """Screen a space (a TOML path or a :class:`Space`) into the ase.db `out` (resumable).
 
     model: checkpoint path (default: the shipped catalyst model); surrogate: an already
     loaded CatalystSurrogate instead. top: K candidates verified (and reported);
     uncertain: extra verifications of the most uncertain among ranks K..pool*K
     (default K // 4). calculator, fmax, steps: the simulator used to verify.
+    correct_offset: verify in two rounds. First the top ceil(K/2); then every prediction is
+    shifted by the mean verified-minus-predicted residual of its adsorbate (a surrogate is
+    often offset on a new space by more than the spread the ranking must resolve), the
+    candidates are re-ranked, and the rest of the K (plus the uncertain ones) come from the
+    corrected ranking. Unverified candidates keep the corrected score in ``final_score``.
+    Deterministic, so a rerun resumes it like a one-round screen.
     """
     from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
     from phenograd.surrogate.model import shipped_model_path
@@ -298,12 +307,32 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         timings["write_s"] = time.perf_counter() - t0
         rows = _load_rows(out)
 
-    selected = select_for_verification(ranks, std, top, uncertain, pool) if verify else []
+    offset: dict[str, float] = {}
     verified_now = 0
+    if not verify:
+        selected = []
+    elif not correct_offset:
+        selected = select_for_verification(ranks, std, top, uncertain, pool)
+    else:
+        first = select_for_verification(ranks, std, (top + 1) // 2, 0, pool)
+        t0 = time.perf_counter()
+        verified_now = verify_candidates(out, enum, rows, first, spec, settings, workers, scheduler, progress)
+        rows = _load_rows(out)
+        offset = measured_offsets(enum, rows, first)
+        score = np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
+                          for c in enum.candidates])
+        score[first] = -np.inf  # already verified: keep them out of the second round's picks
+        ranks = np.array(rank(score))
+        second = [i for i in select_for_verification(ranks, std, top, uncertain, pool) if i not in set(first)]
+        selected = list(first) + second[: top - len(first) + uncertain]
+        score = np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
+                          for c in enum.candidates])
+        ranks = np.array(rank(score))
+        timings["verify_s"] = time.perf_counter() - t0
     if verify:
         t0 = time.perf_counter()
-        verified_now = verify_candidates(out, enum, rows, selected, spec, settings, workers, scheduler, progress)
-        timings["verify_s"] = time.perf_counter() - t0
+        verified_now += verify_candidates(out, enum, rows, selected, spec, settings, workers, scheduler, progress)
+        timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - t0
         rows = _load_rows(out)
     e_ver = np.full(len(enum.candidates), np.nan)
     status = [None] * len(enum.candidates)
@@ -317,12 +346,22 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         if not np.isnan(e_ver[c.index]):
             final[c.index] = space.objective.score(float(e_ver[c.index]), c.adsorbate)
     result = ScreenResult(out, e_pred, std, score, ranks, e_ver, status, selected, final, flags, timings, resumed,
-                          verified_now)
+                          verified_now, offset)
     if plot:
         from .plots import plot_screen
 
         plot_screen(result, space, out.with_suffix(".png"))
     return result
+
+
+def measured_offsets(enum: Enumeration, rows: dict, verified) -> dict[str, float]:
+    """Mean verified-minus-predicted E_ads (eV) per adsorbate over the verified candidates given."""
+    residuals: dict[str, list] = {}
+    for i in verified:
+        k = rows[i][1]
+        if k.get("e_verified") is not None:
+            residuals.setdefault(enum.candidates[i].adsorbate, []).append(k["e_verified"] - k["e_pred"])
+    return {ads: float(np.mean(r)) for ads, r in residuals.items()}
 
 
 def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, settings, workers=None, scheduler=None,

@@ -50,6 +50,9 @@ def add_commands(sub, optimize_sub=None) -> dict:
     sc.add_argument("--uncertain", type=int, default=None, help="extra verifications of the most uncertain of ranks "
                     "K..5K (default K/4)")
     sc.add_argument("--verify", action="store_true", help="verify with the simulator")
+    sc.add_argument("--correct-offset", action="store_true",
+                    help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
+                    "then verify the rest (for a target inside the space's energy range)")
     sc.add_argument("--out", required=True, help="results ase.db (.db); created or resumed")
     add_parallel_options(sc)
     _relax_options(sc)
@@ -99,11 +102,13 @@ def cmd_screen(args) -> int:
     _relax(args)
     result = screen(args.space, args.out, model=args.model, top=args.top, verify=args.verify, uncertain=args.uncertain,
                     workers=args.workers, scheduler=args.scheduler, calculator=args.calculator, fmax=args.fmax,
-                    steps=args.relax_steps, progress=not args.no_progress)
+                    steps=args.relax_steps, progress=not args.no_progress, correct_offset=args.correct_offset)
     import sys
 
     for flag in result.flags:
         print(f"phenograd: warning: {flag}", file=sys.stderr)
+    for ads, shift in result.offset.items():
+        print(f"offset of the surrogate for {ads}, measured on the first verifications: {shift:+.3f} eV (applied)")
     t = result.timings
     rate = f", {result.n_candidates / t['predict_s']:.0f} candidates/s" if t.get("predict_s") else " (predictions resumed)"
     print(f"{args.out}: {result.n_candidates} candidates ranked{rate}; "

@@ -139,6 +139,28 @@ def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_
     assert more.verified_now == len(set(more.selected) - set(r.selected))
 
 
+def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst_model):
+    space = write_space(tmp_path)
+    out = tmp_path / "results.db"
+    r = screen(space, out, model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60,
+               correct_offset=True, plot=False)
+    conn = sqlite3.connect(out)
+    rows = {k["idx"]: k for k in (json.loads(v) for (v,) in conn.execute("SELECT key_value_pairs FROM systems"))}
+    conn.close()
+    raw_order = sorted(rows, key=lambda i: rows[i]["rank"])  # the raw ranking decides the first round
+    first = raw_order[:2]
+    assert r.selected[:2] == first and len(r.selected) == 4 and r.verified_now == 4
+    residual = np.mean([rows[i]["e_verified"] - rows[i]["e_pred"] for i in first])
+    assert r.offset["O"] == pytest.approx(residual, abs=1e-9)
+    corrected = np.abs(r.e_pred + residual - (-1.0))
+    assert np.allclose(r.score, corrected)
+    rest = [i for i in np.argsort(corrected, kind="stable") if i not in first][:2]
+    assert r.selected[2:] == rest
+    again = screen(space, out, model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60,
+                   correct_offset=True, plot=False)
+    assert again.resumed and again.verified_now == 0 and again.selected == r.selected
+
+
 def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model):
     space = write_space(tmp_path)
     out = tmp_path / "killed.db"
