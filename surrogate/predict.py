@@ -54,9 +54,20 @@ class AirfoilSurrogate:
         alpha: angles in degrees, (P,); reynolds, ncrit: scalars or (P,) tensors.
         Returns tensors (B, P); differentiable with respect to CST tensors and contour tensors.
         """
+        return self.predict_from_embedding(self.shape_embedding(shapes), alpha, reynolds, ncrit)
+
+    def shape_embedding(self, shapes) -> torch.Tensor:
+        """Every member's pooled shape encoding (M, B, D) — all the heads see of a shape;
+        differentiable with respect to CST and contour tensors."""
         graphs = self._graphs(shapes)
-        n_shapes = graphs.num_graphs
-        dtype = graphs.pos.dtype
+        return torch.stack([member.encoder(graphs)[1] for member in self.ensemble.members])
+
+    def predict_from_embedding(self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0) -> dict:
+        """Polars (B, P) from shape encodings (M, B, D) (``shape_embedding``): the heads alone,
+        cheap next to the encoder, so derivatives can be taken at the encoding first (the
+        optimizer does: one batched backward pass through the encoders for every row)."""
+        n_shapes = embedding.shape[1]
+        dtype = embedding.dtype
         alpha = torch.as_tensor(alpha, dtype=dtype).reshape(-1)
         p = alpha.numel()
         re = torch.as_tensor(reynolds, dtype=dtype).expand(p)
@@ -65,7 +76,8 @@ class AirfoilSurrogate:
             raise InputError("Reynolds numbers must be positive and angles finite")
         cond = conditions(alpha, re, nc).repeat(n_shapes, 1)
         point_graph = torch.arange(n_shapes).repeat_interleave(p)
-        values, logits = self.ensemble(graphs, point_graph, cond)  # (M, B*P, 5), (M, B*P)
+        outs = [member.head(z[point_graph], cond) for member, z in zip(self.ensemble.members, embedding)]
+        values, logits = torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])  # (M, B*P, 5), (M, B*P)
         mean, std = values.mean(0), values.std(0) if values.shape[0] > 1 else torch.zeros_like(values[0])
         scales = self.info["meta"].get("std_scale", {})
         out = {}
