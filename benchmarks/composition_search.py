@@ -201,6 +201,7 @@ Optuna {__import__('optuna').__version__}: TPESampler and GPSampler, one categor
 Mean calls: phenograd {s['phenograd'][1]:.1f} ({s['phenograd'][2]}/{len(rows)} solved), TPE {s['TPE'][1]:.1f}
 ({s['TPE'][2]}/{len(rows)}), GP {s['GP'][1]:.1f} ({s['GP'][2]}/{len(rows)}): {ratio_tpe:.1f}x fewer than TPE,
 {ratio_gp:.1f}x fewer than GP (acceptance >= 5x). The surrogate's own training data are not counted.
+TPE and GP start with the same 10 random trials (same seed), hence equal counts where one of those hit.
 """
     publish("Composition search", body, write=not args.quick)
 

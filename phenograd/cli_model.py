@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, PhenogradError
 
 
 def add_commands(sub) -> dict:
@@ -15,7 +15,10 @@ def add_commands(sub) -> dict:
         "train", help="train a surrogate ensemble on a dataset (resumable)",
         description="Train an ensemble of encoder+head surrogates with early stopping. After every epoch the run's "
         "state is saved to <out>.partial; a killed run continues from there when the same command is run again. "
-        "Held-out test (and out-of-distribution) items are never trained on.",
+        "Held-out test (and out-of-distribution) items are never trained on. Multi-process: "
+        "`torchrun --nproc_per_node N -m phenograd train ...` trains with DistributedDataParallel (gloo on CPU, "
+        "NCCL on GPUs, one GPU per process); --batch-size stays per process, so each step's effective batch is "
+        "N x --batch-size; only rank 0 writes files.",
     )
     tr.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of dataset and model")
     tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
@@ -25,7 +28,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
     tr.add_argument("--epochs", type=int, default=None, help="maximum epochs per member (default: airfoil 200, catalyst 100)")
     tr.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: 20 / 15)")
-    tr.add_argument("--batch-size", type=int, default=None, help="shapes (airfoil) or structures (catalyst) per batch (default 32)")
+    tr.add_argument("--batch-size", type=int, default=None,
+                    help="shapes (airfoil) or structures (catalyst) per batch and process "
+                    "(default 32; under torchrun with N processes a step sees N x this many)")
     tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
     tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
@@ -85,7 +90,32 @@ def _train_config(args):
     return cfg
 
 
+def run_distributed(command, args) -> int:
+    """Run a training command, command(args, device). Launched by torchrun, join its process group
+    first (gloo on CPU, NCCL with cuda:LOCAL_RANK); errors every rank meets are then reported by
+    rank 0 only, the others exit with the same code. Otherwise device is args.device as given."""
+    from phenograd.surrogate import distributed
+
+    device = distributed.init(args.device) if distributed.launched() else args.device
+    try:
+        return command(args, device)
+    except PhenogradError as exc:
+        if distributed.is_main():
+            raise
+        # Every rank meets the same bad input; rank 0 says so, the others only exit with its code.
+        from phenograd.cli import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+
+        raise SystemExit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_UNAVAILABLE) from None
+    finally:
+        distributed.cleanup()
+
+
 def cmd_train(args) -> int:
+    return run_distributed(_train, args)
+
+
+def _train(args, device) -> int:
+    from phenograd.surrogate import distributed
     from phenograd.surrogate.pretrained import load_encoder_state
 
     cfg = _train_config(args)
@@ -95,12 +125,14 @@ def cmd_train(args) -> int:
     if args.freeze_encoder and not args.encoder:
         raise InputError("--freeze-encoder needs --encoder ENC.pt")
     init = load_encoder_state(args.encoder, args.domain) if args.encoder else None
-    kwargs = dict(progress=not args.no_progress, device=args.device, init_encoder=init, freeze_encoder=args.freeze_encoder)
+    kwargs = dict(progress=not args.no_progress, device=device, init_encoder=init, freeze_encoder=args.freeze_encoder)
     if args.domain == "airfoil":
         from phenograd.surrogate.train_airfoil import train_airfoil as train
     else:
         from phenograd.surrogate.train_catalyst import train_catalyst as train
     report = train(args.data, out, cfg, **kwargs)
+    if not distributed.is_main():
+        return 0
     losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])
     n_train = report.get("train_shapes", report.get("train_structures"))
     n_val = report.get("val_shapes", report.get("val_structures"))

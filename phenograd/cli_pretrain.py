@@ -18,14 +18,15 @@ def add_commands(sub) -> dict:
         "--sampled fresh CST shapes. catalyst --data: an ase.db from `phenograd data unlabelled` or a labelled "
         "catalyst dataset (labels ignored). Held-out test/ood structures are never used. After every epoch the state "
         "goes to <out>.partial; the same command continues a killed run. The encoder file feeds "
-        "`phenograd train --encoder`.")
+        "`phenograd train --encoder`. Multi-process: `torchrun --nproc_per_node N -m phenograd pretrain ...` "
+        "(DistributedDataParallel; --batch-size per process, so a step sees N x --batch-size; rank 0 writes).")
     pt.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of structures")
     pt.add_argument("--data", required=True, help="unlabelled (or labelled, labels ignored) data file")
     pt.add_argument("--out", required=True, help="encoder file to write (.pt)")
     pt.add_argument("--objective", default="jepa", choices=["jepa", "denoise", "both"],
                     help="jepa (default), denoise or both")
     pt.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    pt.add_argument("--batch-size", type=int, default=32, help="structures per batch (default 32)")
+    pt.add_argument("--batch-size", type=int, default=32, help="structures per batch and process (default 32)")
     pt.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
     pt.add_argument("--hidden", type=int, default=None,
                     help="encoder width; must match the surrogate to fine-tune (default: airfoil 64, catalyst 32)")
@@ -38,12 +39,19 @@ def add_commands(sub) -> dict:
     pt.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
     pt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     pt.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    pt.add_argument("--log", default=None, help="also append one JSON line per epoch (losses, embedding std, rank) here")
+    pt.add_argument("--log-file", "--log", dest="log", default=None, help="also append one JSON line per epoch (losses, embedding std, rank) here")
     pt.add_argument("--no-progress", action="store_true", help="no progress bar")
     return {("pretrain", "airfoil"): cmd_pretrain, ("pretrain", "catalyst"): cmd_pretrain}
 
 
 def cmd_pretrain(args) -> int:
+    from phenograd.cli_model import run_distributed
+
+    return run_distributed(_pretrain, args)  # torchrun: one process group, files and messages from rank 0
+
+
+def _pretrain(args, device) -> int:
+    from phenograd.surrogate import distributed
     from phenograd.surrogate.pretrain import PretrainConfig, pretrain
     from phenograd.surrogate.pretrain_data import load_unlabelled
 
@@ -61,12 +69,14 @@ def cmd_pretrain(args) -> int:
     data = load_unlabelled(args.domain, args.data, n_sampled=args.sampled if args.domain == "airfoil" else 0,
                            seed=args.seed, limit=args.limit)
     log = None
-    if args.log:
+    if args.log and distributed.is_main():
         def log(record, path=Path(args.log)):
             with open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-    report = pretrain(data, out, cfg, progress=not args.no_progress, device=args.device,
+    report = pretrain(data, out, cfg, progress=not args.no_progress, device=device,
                       meta={"data_file": str(args.data)}, log=log)
+    if not distributed.is_main():
+        return 0
     f = report["final"]
     print(f"{out}: {args.objective} encoder pretrained on {report['structures']} structures; final loss "
           f"{f.get('total', float('nan')):.4f}, embedding std {f['node_std_mean']:.3f}, effective rank {f['node_rank']:.1f}")

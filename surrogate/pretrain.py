@@ -41,6 +41,14 @@ randomness is drawn from generators keyed by (seed, epoch, step), so a resumed
 run ends with the same encoder as an unbroken one. The result is an encoder
 file (pretrained.py's format: "phenograd-encoder", version 1), written
 atomically; `phenograd train --encoder` fine-tunes from it.
+
+Multi-process (``torchrun --nproc_per_node N -m phenograd pretrain ...``; see
+distributed.py and trainer.py): the model is wrapped in DistributedDataParallel,
+each epoch's order is split between the processes like a DistributedSampler
+splits it, batch_size stays per process (a step sees N x batch_size
+structures), augmentations and masks are drawn from generators keyed by (seed,
+epoch, step, rank), the per-epoch loss terms are averaged over the processes,
+and only rank 0 writes files, the log and the progress bar.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from torch_geometric.utils import scatter
 
 from phenograd.simulators.errors import InputError, PhenogradError
 
+from . import distributed
 from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
@@ -64,7 +73,7 @@ from .masking import augment_atoms, context_graph, is_atoms, sample_mask
 from .model import GRAPH_VERSIONS, default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
-from .trainer import pick_device, seed_everything
+from .trainer import seed_everything
 from .vicreg import covariance_loss, effective_rank, embedding_std, variance_loss
 
 OBJECTIVES = ("jepa", "denoise", "both")
@@ -305,6 +314,10 @@ class Pretrainer(nn.Module):
         out = self.denoiser(s, noisy)
         return torch.mean((out[:, comps] - eps[:, comps]) ** 2)
 
+    def forward(self, graphs: list[Data], rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, dict]:
+        """The loss (what DistributedDataParallel calls)."""
+        return self.loss(graphs, rng, gen)
+
     def loss(self, graphs: list[Data], rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, dict]:
         cfg = self.cfg
         jepa = cfg.objective in ("jepa", "both")
@@ -376,6 +389,10 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     Returns {"history": [per-epoch losses and embedding stats], "final": stats, ...}. Raises
     PretrainingCollapsed when the collapse detector fires (no encoder file is written then;
     the partial state of the last healthy epoch is kept).
+
+    Launched by torchrun with N processes: each trains on its 1/N share of every epoch with
+    batch_size structures per step (effective batch N x batch_size); only rank 0 writes files,
+    calls `log` and shows progress (see the module docstring).
     """
     cfg = cfg or PretrainConfig()
     cfg.check()
@@ -384,7 +401,8 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
         raise InputError(f"{out}: folder {out.parent} does not exist")
     if len(data.graphs) < 2:
         raise InputError("pretraining needs at least 2 unlabelled structures")
-    dev = pick_device(device)
+    dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
+    world = distributed.world_size()
     enc_cfg = default_encoder_config(data.domain, cfg.hidden or default_hidden(data.domain), cfg.layers)
     seed_everything(cfg.seed)
     model = Pretrainer(data.domain, enc_cfg, cfg).to(dev)
@@ -402,23 +420,26 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     monitor = [data.graphs[i] for i in np.random.default_rng([cfg.seed, 0x40]).permutation(len(data.graphs))[:MONITOR_STRUCTURES]]
     if epoch == 0:
         history.append({"epoch": 0, **embedding_stats(model.encoder, monitor)})
+    # DDP when distributed (the model itself otherwise); with one objective the other's head is unused.
+    net = distributed.wrap(model, find_unused_parameters=cfg.objective != "both")
     bar = None
-    if progress:
+    if progress and distributed.is_main():
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.epochs, initial=epoch, desc=f"pretrain {data.domain} {cfg.objective}", unit="epoch")
     model.train()
     while epoch < cfg.epochs:
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(data.graphs))
+        order = distributed.shard(np.random.default_rng([cfg.seed, epoch]).permutation(len(data.graphs)))
         sums: dict[str, float] = {}
         steps = 0
         for step, i in enumerate(range(0, len(order), cfg.batch_size)):
             items = order[i : i + cfg.batch_size]
             if len(items) < 2:
                 continue
-            rng = np.random.default_rng([cfg.seed, epoch, step])
+            key = [cfg.seed, epoch, step] if world == 1 else [cfg.seed, epoch, step, distributed.rank()]
+            rng = np.random.default_rng(key)
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            loss, terms = model.loss([data.graphs[k] for k in items], rng, gen)
+            loss, terms = net([data.graphs[k] for k in items], rng, gen)
             if not torch.isfinite(loss):
                 raise PretrainingCollapsed(f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower --lr")
             opt.zero_grad()
@@ -431,14 +452,21 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
             steps += 1
         sched.step()
         epoch += 1
+        if world > 1:  # every rank's terms (same keys and step counts on every rank)
+            keys = sorted(sums)
+            *totals, steps = distributed.all_reduce_sum([sums[k] for k in keys] + [steps])
+            sums = dict(zip(keys, totals))
         stats = embedding_stats(model.encoder, monitor)
         record = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()}, **stats}
         history.append(record)
-        if log is not None:
+        if log is not None and distributed.is_main():
             log(record)
         check_collapse(stats, cfg, epoch)
-        save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=data.data_hash, epoch=epoch, model=model.state_dict(),
-                                   opt=opt.state_dict(), sched=sched.state_dict(), history=history))
+        if distributed.is_main():
+            save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=data.data_hash, epoch=epoch,
+                                            model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                                            history=history))
+        distributed.barrier()
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record.get('total', 0):.4f}", rank=f"{stats['node_rank']:.1f}", refresh=False)
@@ -446,7 +474,9 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
         bar.close()
     report = {"history": history, "final": history[-1], "structures": len(data.graphs), "counts": data.counts,
               "data_hash": data.data_hash}
-    save_encoder(out, model.encoder.cpu(), data.domain,
-                 meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})})
-    partial.unlink(missing_ok=True)
+    if distributed.is_main():
+        save_encoder(out, model.encoder.cpu(), data.domain,
+                     meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})})
+        partial.unlink(missing_ok=True)
+    distributed.barrier()
     return report

@@ -13,6 +13,19 @@ sigma of the validation errors is stored in the checkpoint's meta["std_scale"].
 A domain supplies a :class:`TrainTask`: which items are train and validation,
 the encoder and head configuration, the head's target normalisation and the
 loss of a batch of items.
+
+Multi-process (``torchrun --nproc_per_node N``; see distributed.py): every
+process builds the same member from the same seed and wraps it in
+DistributedDataParallel; each epoch's shuffled order is split between the
+processes as a DistributedSampler splits it (rank r takes items r::N, padded by
+repeating so all get the same number of batches). batch_size stays per process,
+so one optimiser step sees N x batch_size items: the same items a single process
+with batch size N x batch_size would see in that step, with the gradients of the
+N shares averaged. The validation batches are shared out and their losses
+all-reduced, so every process takes the same early-stopping decisions. Only rank
+0 writes ``<out>.partial`` and ``<out>`` (the others wait for it) and shows
+progress; on a relaunch every process resumes from the partial file. Checkpoints
+hold the plain (unwrapped) weights, interchangeable with single-process ones.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import torch
 
 from phenograd.simulators.errors import InputError
 
+from . import distributed
 from .evaluate import fit_std_scales
 from .model import Ensemble, Surrogate, save_checkpoint
 
@@ -64,7 +78,9 @@ class TrainTask(Protocol):
     def init_member(self, model: Surrogate) -> None:
         """Set the head's target normalisation (from training items only)."""
 
-    def loss(self, model: Surrogate, items: np.ndarray, cfg: TrainConfig, device: torch.device) -> torch.Tensor: ...
+    def loss(self, model: Surrogate, items: np.ndarray, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+        """Mean loss of a batch. In training under torchrun `model` is a DDP view of the Surrogate:
+        call it for outputs (so gradients synchronise); its attributes are the Surrogate's."""
 
     def report(self) -> dict: ...
 
@@ -81,13 +97,26 @@ def pick_device(device: str | None) -> torch.device:
 
 
 def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
-    """Mean batch loss over the validation items (no gradients)."""
+    """Mean batch loss over the validation items (no gradients). Distributed: the same batches,
+    dealt out round-robin between the processes, their losses all-reduced (same value on every rank)."""
+    if distributed.world_size() > 1:
+        return _shared_validation_loss(model, task, cfg, device)
     model.eval()
     with torch.no_grad():
         losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item()
                   for i in range(0, len(task.val), cfg.batch_size)]
     model.train()
     return float(np.mean(losses)) if losses else float("nan")
+
+
+def _shared_validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
+    starts = list(range(0, len(task.val), cfg.batch_size))[distributed.rank()::distributed.world_size()]
+    model.eval()
+    with torch.no_grad():
+        losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item() for i in starts]
+    model.train()
+    total, n = distributed.all_reduce_sum([sum(losses), len(losses)])
+    return total / n if n else float("nan")
 
 
 def _save_atomic(path: Path, state: dict) -> None:
@@ -121,9 +150,13 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     saved. An exception it raises (optuna.TrialPruned, say) stops training and propagates;
     `out` is then not written and <out>.partial holds the last finished epoch.
     Returns a report: per-member best validation loss and epochs, plus task.report().
+
+    Launched by torchrun with N processes (see the module docstring), each process trains on
+    its 1/N share of every epoch with batch_size items per step: the effective batch is
+    N x batch_size. Only rank 0 writes files and shows progress.
     """
     out = Path(out)
-    dev = pick_device(device)
+    dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
     if len(task.train) == 0:
         raise InputError("no training items in the dataset (held-out test items are never trained on)")
     encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
@@ -150,15 +183,17 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             sched.load_state_dict(state["sched"])
             epoch, best, best_state, bad = state["epoch"], state["best"], state["best_state"], state["bad"]
             torch.set_rng_state(state["rng"])
-        if progress:
+        net = distributed.wrap(model)  # DDP when distributed, `model` itself otherwise
+        if progress and distributed.is_main():
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.epochs, initial=epoch, desc=f"member {k + 1}/{cfg.members}", unit="epoch")
         while epoch < cfg.epochs and bad < cfg.patience:
             # One generator per (seed, member, epoch): a resumed run shuffles exactly as an unbroken one.
-            order = np.random.default_rng([cfg.seed, k, epoch]).permutation(task.train)
+            # Distributed: every rank draws the same order and takes its share of it.
+            order = distributed.shard(np.random.default_rng([cfg.seed, k, epoch]).permutation(task.train))
             for i in range(0, len(order), cfg.batch_size):
-                loss = task.loss(model, order[i : i + cfg.batch_size], cfg, dev)
+                loss = task.loss(net, order[i : i + cfg.batch_size], cfg, dev)
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -171,11 +206,13 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
                 best_state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
             else:
                 bad += 1
-            _save_atomic(partial, dict(
-                config=asdict(cfg), data_hash=task.data_hash, done=done, member=k, epoch=epoch,
-                model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), best=best,
-                best_state=best_state, bad=bad, rng=torch.get_rng_state(),
-            ))
+            if distributed.is_main():
+                _save_atomic(partial, dict(
+                    config=asdict(cfg), data_hash=task.data_hash, done=done, member=k, epoch=epoch,
+                    model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), best=best,
+                    best_state=best_state, bad=bad, rng=torch.get_rng_state(),
+                ))
+            distributed.barrier()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(val=f"{val_loss:.4f}", best=f"{best:.4f}", refresh=False)
@@ -192,7 +229,9 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             raise InputError(f"training member {k + 1} diverged: the validation loss was never finite")
         done = done + [{"state": best_state, "best_val": best, "epochs": epoch}]
         state = None
-        _save_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
+        if distributed.is_main():
+            _save_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
+        distributed.barrier()
 
     members = []
     for m in done:
@@ -203,8 +242,10 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     scales = fit_std_scales(ensemble, task.data, task.val) if len(members) > 1 else {}
     report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"]} for m in done],
               "data_hash": task.data_hash, "std_scale": scales, **task.report()}
-    save_checkpoint(out, ensemble, data_hash=task.data_hash,
-                    meta={"config": asdict(cfg), **report, **(meta or {}),
-                          "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder})
-    partial.unlink(missing_ok=True)
+    if distributed.is_main():
+        save_checkpoint(out, ensemble, data_hash=task.data_hash,
+                        meta={"config": asdict(cfg), **report, **(meta or {}),
+                              "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder})
+        partial.unlink(missing_ok=True)
+    distributed.barrier()
     return report

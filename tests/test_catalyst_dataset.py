@@ -270,3 +270,46 @@ def test_fixed_composition_request(tmp_path):
     slabs = list(connect(str(path)).select(kind="slab"))
     assert slabs and all(Counter(s.toatoms().get_chemical_symbols()) == {"Pt": 6, "Cu": 6} for s in slabs)
     assert {r["composition"] for r in adslab_rows(path)} == {"Cu0.5Pt0.5"}
+
+
+def test_dask_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(small_db, tmp_path):
+    """A real LocalCluster; one worker process gets SIGKILL while it relaxes a slab. Dask reruns
+    its task elsewhere; the single writer still stores every planned structure exactly once."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    request = tiny_request(18, seed=5)  # 6 slab tasks; tiny_request(7, seed=5) (small_db) is its prefix
+    planned = {p.uid for *_, ps in iter_plan(request, calculator_spec(None), RelaxSettings()) for p in ps}
+    path = tmp_path / "killed_worker.db"
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(
+            summary=generate(path, request, scheduler=cluster.scheduler_address, progress=False)))
+        runner.start()
+        killed = None
+        deadline = time.time() + 240
+        while killed is None and time.time() < deadline and runner.is_alive():
+            busy = [w for w, keys in client.processing().items() if keys]
+            try:  # read-only: the writer may still be creating the tables
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+                    rows = conn.execute("SELECT COUNT(*) FROM text_key_values WHERE key='kind' AND value='adslab'"
+                                        ).fetchone()[0]
+            except sqlite3.OperationalError:
+                rows = 0
+            if rows >= 3 and busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed = (pid, rows)
+            time.sleep(0.1)
+        runner.join(timeout=300)
+    assert killed is not None, "the run finished before a busy worker could be killed"
+    assert killed[1] < 18
+    rows = adslab_rows(path)
+    counts = Counter(r["uid"] for r in rows)
+    assert set(counts) == planned and max(counts.values()) == 1  # nothing lost, nothing twice
+    assert outcome["summary"].written == 18
+    ref = {r["uid"]: r["e_ads"] for r in adslab_rows(small_db)}
+    got = {r["uid"]: r["e_ads"] for r in rows}
+    assert all(got[u] == pytest.approx(e, abs=1e-9) for u, e in ref.items())
