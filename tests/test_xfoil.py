@@ -47,11 +47,14 @@ def test_non_converged_angles_are_attributed_to_their_alpha():
 
 
 def test_timeout_kills_and_marks_points():
+    # 0.05 s is far below a 21-angle polar (~1 s) but a fast machine may converge the first angle or two
+    # before the kill: those keep their results; the angle in progress is "timeout", the rest "not run".
     r = run_polar(naca("2412"), list(range(-5, 16)), XfoilSettings(reynolds=1e6, timeout_s=0.05))
     assert r.status == "timeout"
-    assert not any(p.converged for p in r.points)
-    assert {p.status.split(":")[0] for p in r.points} <= {"timeout", "not run"}
-    assert sum(p.status == "timeout" for p in r.points) == 1
+    kinds = [p.status.split(":")[0] for p in r.points]
+    assert set(kinds) <= {"ok", "failed", "timeout", "not run"}
+    assert kinds.count("timeout") == 1 and kinds.count("not run") >= 10
+    assert all(p.converged == (k == "ok") for p, k in zip(r.points, kinds))
 
 
 def test_crash_is_recorded_at_the_angle_it_happened(monkeypatch):
