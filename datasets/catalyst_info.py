@@ -3,9 +3,13 @@ E_ads distribution per adsorbate; anomaly counts; the calculators' gas reference
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import numpy as np
 
 from phenograd.simulators.adsorption import ANOMALIES
+from phenograd.simulators.errors import InputError, one_line
 
 from .catalyst_store import CatalystStore
 
@@ -31,8 +35,17 @@ def e_ads_stats(values) -> dict:
 
 def unlabelled_info(path) -> dict:
     """Counts of an unlabelled pretraining file written by `phenograd data unlabelled` (.db)."""
+    import sqlite3
+
     from ase.db import connect
 
+    from .output_file import check_integrity
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            check_integrity(conn, Path(path), "ase.db file")
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not a usable ase.db file ({one_line(exc)})") from None
     rows = [r.key_value_pairs for r in connect(str(path), type="db").select(include_data=False)]
     return {"file": str(path), "kind": UNLABELLED_KIND, "structures": len(rows),
             "by_facet": _tally(r.get("facet") for r in rows), "by_decoration": _tally(r.get("decoration") for r in rows),

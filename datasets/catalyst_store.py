@@ -32,7 +32,7 @@ from ase import Atoms
 from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
 from phenograd.simulators.errors import InputError, one_line
 
-from .output_file import check_output_file
+from .output_file import check_integrity, check_output_file, sqlite_writes
 
 KIND = "phenograd-catalyst-adsorption"
 FORMAT_VERSION = 1
@@ -129,7 +129,7 @@ class CatalystStore:
                         raise InputError(f"{p}: an ase.db file of kind {meta.get('kind')!r}, not a phenograd catalyst dataset")
                     if int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
                         raise InputError(f"{p}: dataset format version {meta['format_version']} is newer than this phenograd")
-                conn.execute("PRAGMA quick_check").fetchall()
+                check_integrity(conn, p, "ase.db file")
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
@@ -153,7 +153,8 @@ class CatalystStore:
         meta = self.meta()
         for k, v in entries.items():
             meta[k] = {**meta.get(k, {}), **v} if isinstance(v, dict) and isinstance(meta.get(k), dict) else v
-        self.db.metadata = meta
+        with sqlite_writes(self.path):
+            self.db.metadata = meta
 
     def record_request(self, request: dict) -> None:
         requests = self.meta().get("requests", [])
@@ -196,7 +197,7 @@ class CatalystStore:
         uids = [r["key_value_pairs"]["uid"] for r in adslab_rows] + ([slab_row["key_value_pairs"]["uid"]] if slab_row else [])
         present = self.existing_uids(among=uids)
         written = 0
-        with self.db:
+        with sqlite_writes(self.path), self.db:
             if slab_row is not None and slab_row["key_value_pairs"]["uid"] not in present:
                 self.db.write(slab_row["atoms"], key_value_pairs=slab_row["key_value_pairs"], data=slab_row["data"])
             for row in adslab_rows:

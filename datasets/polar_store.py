@@ -31,7 +31,7 @@ import numpy as np
 from phenograd.simulators.errors import InputError, one_line
 from phenograd.simulators.xfoil import POINT_FIELDS, PolarResult, XfoilSettings
 
-from .output_file import check_output_file
+from .output_file import check_integrity, check_output_file, sqlite_writes
 
 FORMAT_VERSION = 1
 KIND = "phenograd-airfoil-polars"
@@ -122,6 +122,8 @@ class PolarStore:
             _check_header(p)
         try:
             conn = sqlite3.connect(p, timeout=30)
+            if existed:  # before anything is written to it
+                check_integrity(conn, p, "dataset file")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             if existed:
@@ -143,7 +145,7 @@ class PolarStore:
         try:
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
             cls._check_kind(conn, p)
-            conn.execute("PRAGMA quick_check").fetchall()
+            check_integrity(conn, p, "dataset file")
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{p}: not a usable phenograd dataset ({one_line(exc)})") from None
         return cls(conn, p)
@@ -152,7 +154,9 @@ class PolarStore:
     def _check_kind(conn: sqlite3.Connection, p: Path) -> None:
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
-        except sqlite3.DatabaseError:
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise  # a damaged or unreadable file (the callers say so), not another kind of file
             row = None
         if row is None or row[0] != KIND:
             raise InputError(f"{p}: not a phenograd airfoil dataset (no '{KIND}' marker)")
@@ -179,7 +183,7 @@ class PolarStore:
         requests = json.loads(row[0]) if row else []
         if request not in requests:
             requests.append(request)
-            with self.conn:
+            with sqlite_writes(self.path), self.conn:
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('requests', ?)", (json.dumps(requests),))
 
     def add_polar(self, shape: ShapeRecord, key: str, result: PolarResult, alphas: Iterable[float]) -> bool:
@@ -188,7 +192,7 @@ class PolarStore:
         Returns False (and writes nothing) if the key is already present.
         """
         s = result.settings
-        with self.conn:
+        with sqlite_writes(self.path), self.conn:
             if self.conn.execute("SELECT 1 FROM polars WHERE key=?", (key,)).fetchone():
                 return False
             self.conn.execute(

@@ -166,6 +166,8 @@ def _check_out(out: Path) -> None:
 def _read_meta(out: Path) -> dict:
     import sqlite3
 
+    from phenograd.datasets.output_file import check_integrity
+
     with open(out, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00":
             raise InputError(f"{out}: exists and is not a screening results file")
@@ -173,6 +175,8 @@ def _read_meta(out: Path) -> dict:
         conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
         try:
             row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
+            if row:
+                check_integrity(conn, out, "screening results file")
         finally:
             conn.close()
     except sqlite3.DatabaseError:
@@ -187,6 +191,7 @@ def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, s
     from ase.db import connect
 
     from phenograd.datasets.catalyst_store import structure_uid
+    from phenograd.datasets.output_file import sqlite_writes
     from phenograd.simulators.adsorption import RelaxSettings, calculator_spec, clean_slab_of
 
     partial = out.with_name(out.name + ".partial")
@@ -195,7 +200,7 @@ def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, s
     db = connect(str(partial), type="db", append=True)
     spec, settings = calculator_spec(meta["calculator"]), RelaxSettings(**meta["relax"])
     slab_uid: dict[int, str] = {}
-    with db:
+    with sqlite_writes(partial), db:
         for c in enum.candidates:
             atoms = enum.atoms(c)
             s = enum.specs[c.slab_index]
@@ -207,7 +212,8 @@ def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, s
                        site=c.site, e_pred=float(e_pred[c.index]), std=float(std[c.index]),
                        score=float(score[c.index]), rank=int(ranks[c.index]), verified=False)
             db.write(atoms, key_value_pairs=kvp)
-    db.metadata = meta
+    with sqlite_writes(partial):
+        db.metadata = meta
     os.replace(partial, out)
 
 
@@ -215,11 +221,14 @@ def _load_rows(out: Path) -> dict:
     """idx -> (row id, e_pred, std, score, rank, verified, e_verified, status) from a results file."""
     import sqlite3
 
-    conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT id, key_value_pairs FROM systems").fetchall()
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT id, key_value_pairs FROM systems").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or use another --out") from None
     out_rows = {}
     for rid, kvp in rows:
         k = json.loads(kvp)
@@ -371,6 +380,7 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
     from ase.db import connect
 
     from phenograd.datasets.catalyst_generate import Placement, SlabTask, run_slab_task
+    from phenograd.datasets.output_file import sqlite_writes
     from phenograd.simulators.adsorption import clean_slab_of, gas_references
     from phenograd.simulators.parallel import run_unordered
 
@@ -399,7 +409,7 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
         bar = tqdm(total=len(todo), unit="verification", dynamic_ncols=True)
     try:
         for _, res in run_unordered(run_slab_task, tasks, workers=workers, scheduler=scheduler):
-            with db:
+            with sqlite_writes(out), db:
                 for placement, r in res.results:
                     i = uid_to_idx[placement.uid]
                     kvp = {"verified": True, "verify_status": r.status}

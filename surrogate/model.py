@@ -9,10 +9,12 @@ Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -109,8 +111,13 @@ def save_torch_atomic(path: str | os.PathLike, payload) -> None:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+        except (OSError, RuntimeError) as exc:  # a full disk or a file-size limit; torch reports a RuntimeError
+            reason = getattr(exc, "strerror", None) or "write failed"
+            raise OSError(errno.EIO, f"cannot write: {reason} (disk full or over a file-size limit?); "
+                          "the previous file, if any, is kept", str(p)) from None
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):
@@ -152,12 +159,31 @@ def shipped_model_path(domain: str) -> Path:
     return path
 
 
+def damaged_member(data) -> str | None:
+    """The first member of a torch.save zip archive (bytes or a path) whose CRC-32 does not match its
+    contents, else None. torch.load does not check them: bytes overwritten inside a tensor load silently.
+    Something that is not a zip archive gives None (torch.load judges it)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    try:
+        with archive:
+            return archive.testzip()
+    except Exception:  # a damaged local header or compressed stream
+        return "the archive"
+
+
 def read_torch_file(p: Path, what: str):
     """torch.load of a weights-only file; InputError naming the file if missing, truncated or corrupted."""
     if not p.is_file():
         raise InputError(f"{p}: no such {what} file")
+    data = p.read_bytes()
+    bad = damaged_member(data)
+    if bad:
+        raise InputError(f"{p}: not a readable phenograd {what} (truncated or corrupted: checksum mismatch in {bad})")
     try:
-        return torch.load(io.BytesIO(p.read_bytes()), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged zip/pickle
         raise InputError(f"{p}: not a readable phenograd {what} (truncated or corrupted: {type(exc).__name__})") from None
 

@@ -70,7 +70,7 @@ from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .masking import augment_atoms, context_graph, is_atoms, sample_mask
-from .model import GRAPH_VERSIONS, default_encoder_config, save_torch_atomic
+from .model import GRAPH_VERSIONS, damaged_member, default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
 from .trainer import seed_everything
@@ -370,6 +370,9 @@ def save_encoder(path, encoder: GeometricEncoder, domain: str, meta: dict | None
 def _load_partial(partial: Path, cfg: PretrainConfig, data_hash: str) -> dict | None:
     if not partial.exists():
         return None
+    bad = damaged_member(partial)
+    if bad:
+        raise InputError(f"{partial}: unreadable unfinished run (checksum mismatch in {bad}); delete it to start over")
     try:
         state = torch.load(partial, weights_only=False)
     except Exception as exc:  # damaged zip/pickle raises several types

@@ -99,6 +99,9 @@ def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> Unlabell
 
 
 def _db_kind(p: Path) -> str | None:
+    from phenograd.datasets.catalyst_info import UNLABELLED_KIND
+    from phenograd.datasets.output_file import check_integrity
+
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         try:
@@ -106,7 +109,10 @@ def _db_kind(p: Path) -> str | None:
             if "systems" not in tables:
                 return "foreign"
             row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone() if "information" in tables else None
-            return json.loads(row[0]).get("kind") if row else None
+            kind = json.loads(row[0]).get("kind") if row else None
+            if kind == UNLABELLED_KIND:  # (a labelled file is checked by CatalystStore.open_readonly)
+                check_integrity(conn, p, "ase.db file")
+            return kind
         finally:
             conn.close()
     except sqlite3.DatabaseError:

@@ -30,7 +30,6 @@ hold the plain (unwrapped) weights, interchangeable with single-process ones.
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from phenograd.simulators.errors import InputError
 
 from . import distributed
 from .evaluate import fit_std_scales
-from .model import Ensemble, Surrogate, save_checkpoint
+from .model import Ensemble, Surrogate, damaged_member, save_checkpoint, save_torch_atomic
 
 
 @dataclass
@@ -120,14 +119,15 @@ def _shared_validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig,
 
 
 def _save_atomic(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_torch_atomic(path, state)  # a failed write (disk full) leaves the previous file and no temporary one
 
 
 def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | None:
     if not partial.exists():
         return None
+    bad = damaged_member(partial)
+    if bad:
+        raise InputError(f"{partial}: unreadable unfinished run (checksum mismatch in {bad}); delete it to start over")
     try:
         state = torch.load(partial, weights_only=False)
     except Exception as exc:  # a damaged zip/pickle raises several types
