@@ -45,6 +45,11 @@ def main() -> int:
         return 2
     load = machine()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="phenograd-newcomer-"))
+    if args.keep:
+        if work.exists():
+            print(f"newcomer: {work} exists; --keep needs a new folder", file=sys.stderr)
+            return 2
+        work.mkdir(parents=True)
     clone = work / "phenograd"
     rows = []
     try:
