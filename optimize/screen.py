@@ -309,7 +309,7 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         t0 = time.perf_counter()
         e_pred, std = predict_enumeration(evaluator, enum, batch_size, threads)
         timings["predict_s"] = time.perf_counter() - t0
-        score = np.array([space.objective.score(float(e_pred[c.index]), c.adsorbate) for c in enum.candidates])
+        score = scores(space, enum, e_pred)
         ranks = np.array(rank(score))
         t0 = time.perf_counter()
         _write_candidates(out, enum, space, e_pred, std, score, ranks, {**meta, "flags": flags, "timings": timings})
@@ -328,15 +328,13 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         verified_now = verify_candidates(out, enum, rows, first, spec, settings, workers, scheduler, progress)
         rows = _load_rows(out)
         offset = measured_offsets(enum, rows, first)
-        score = np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
-                          for c in enum.candidates])
-        score[first] = -np.inf  # already verified: keep them out of the second round's picks
+        score = scores(space, enum, e_pred, offset)
         ranks = np.array(rank(score))
-        second = [i for i in select_for_verification(ranks, std, top, uncertain, pool) if i not in set(first)]
+        picking = score.copy()
+        picking[first] = -np.inf  # already verified: keep them out of the second round's picks
+        done = set(first)
+        second = [i for i in select_for_verification(np.array(rank(picking)), std, top, uncertain, pool) if i not in done]
         selected = list(first) + second[: top - len(first) + uncertain]
-        score = np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
-                          for c in enum.candidates])
-        ranks = np.array(rank(score))
         timings["verify_s"] = time.perf_counter() - t0
     if verify:
         t0 = time.perf_counter()
@@ -361,6 +359,14 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
 
         plot_screen(result, space, out.with_suffix(".png"))
     return result
+
+
+def scores(space: Space, enum: Enumeration, e_pred: np.ndarray, offset: dict | None = None) -> np.ndarray:
+    """The objective's score (C,) of every candidate from predicted E_ads (eV), each shifted by its
+    adsorbate's offset (eV) where given."""
+    offset = offset or {}
+    return np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
+                     for c in enum.candidates])
 
 
 def measured_offsets(enum: Enumeration, rows: dict, verified) -> dict[str, float]:

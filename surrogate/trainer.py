@@ -98,28 +98,13 @@ def pick_device(device: str | None) -> torch.device:
 def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
     """Mean batch loss over the validation items (no gradients). Distributed: the same batches,
     dealt out round-robin between the processes, their losses all-reduced (same value on every rank)."""
-    if distributed.world_size() > 1:
-        return _shared_validation_loss(model, task, cfg, device)
-    model.eval()
-    with torch.no_grad():
-        losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item()
-                  for i in range(0, len(task.val), cfg.batch_size)]
-    model.train()
-    return float(np.mean(losses)) if losses else float("nan")
-
-
-def _shared_validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
     starts = list(range(0, len(task.val), cfg.batch_size))[distributed.rank()::distributed.world_size()]
     model.eval()
     with torch.no_grad():
         losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item() for i in starts]
     model.train()
-    total, n = distributed.all_reduce_sum([sum(losses), len(losses)])
+    total, n = distributed.all_reduce_sum([np.sum(losses), len(losses)])
     return total / n if n else float("nan")
-
-
-def _save_atomic(path: Path, state: dict) -> None:
-    save_torch_atomic(path, state)  # a failed write (disk full) leaves the previous file and no temporary one
 
 
 def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | None:
@@ -207,7 +192,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             else:
                 bad += 1
             if distributed.is_main():
-                _save_atomic(partial, dict(
+                save_torch_atomic(partial, dict(
                     config=asdict(cfg), data_hash=task.data_hash, done=done, member=k, epoch=epoch,
                     model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), best=best,
                     best_state=best_state, bad=bad, rng=torch.get_rng_state(),
@@ -230,7 +215,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         done = done + [{"state": best_state, "best_val": best, "epochs": epoch}]
         state = None
         if distributed.is_main():
-            _save_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
+            save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
         distributed.barrier()
 
     members = []
