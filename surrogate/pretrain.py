@@ -9,9 +9,13 @@ Objectives (``objective``):
   encoder, an exponential moving average of the context encoder (momentum
   ``ema``; 0 = shared weights under stop-gradient), encodes the whole
   structure; a predictor produces, for every hidden node, the target encoder's
-  embedding of it. The predictor is told *where* a hidden node is, never what
-  it is: for an airfoil its chord station and surface; for an atom its
-  position (kernel weights over the visible atoms near it) and its OC20 tag.
+  embedding of it. The predictor is told *where* a hidden node is: for an
+  airfoil its chord station and surface; for an atom its position (kernel
+  weights over the visible atoms near it) and its OC20 tag. Atoms also come
+  with their element and the kernel-averaged elements of the hidden patch
+  around them, because a random alloy's hidden elements cannot be inferred
+  from the context, and predicting them taught the encoder to forget
+  composition (see ``_query``); the blanks left to fill are the embeddings.
   Its inputs are the context's pooled embedding, a Gaussian-kernel average of
   visible node embeddings around the hidden node (width ``KERNEL`` in contour
   nodes or Å; periodic images by minimum image) and that query descriptor.
@@ -67,7 +71,7 @@ from phenograd.simulators.errors import InputError, PhenogradError
 
 from . import distributed
 from .encoder import GeometricEncoder, RadialBasis
-from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
+from .graphs import AIRFOIL_NODES, ELEMENTS, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .masking import augment_atoms, context_graph, is_atoms, sample_mask
 from .model import GRAPH_VERSIONS, damaged_member, default_encoder_config, save_torch_atomic
@@ -163,7 +167,7 @@ class DenoiseHead(nn.Module):
 
 
 def query_features(domain: str) -> int:
-    return 2 if domain == "airfoil" else N_TAGS
+    return 2 if domain == "airfoil" else N_TAGS + 2 * len(ELEMENTS)
 
 
 # --------------------------------------------------------------------------- batches
@@ -181,9 +185,19 @@ def _where(data: Data) -> Tensor:
 
 
 def _query(data: Data, hidden: Tensor) -> Tensor:
-    if is_atoms(data):
-        return nn.functional.one_hot(data.tags[hidden], N_TAGS).float()
-    return data.x[hidden, :2]
+    """What the predictor is told about each hidden node (H, Q). Airfoil: chord station and surface.
+    Atoms: tag, own element, and a Gaussian-kernel average (width KERNEL) of the hidden patch's
+    elements around it. The elements are given because in a random alloy they are independent of
+    the visible context: asking for them made the cheapest solution an encoder that forgets
+    composition (measured: a linear probe of such an encoder predicted E_ads worse than one of a
+    random-init encoder). What stays hidden is how the environment shapes each embedding."""
+    if not is_atoms(data):
+        return data.x[hidden, :2]
+    elems = data.element_probs[hidden].float()
+    where = data.pos[hidden]
+    cell, pbc = data.cell[0], data.pbc[0]
+    around = _kernel_average(elems, where, where, cell, pbc, KERNEL["catalyst"])
+    return torch.cat([nn.functional.one_hot(data.tags[hidden], N_TAGS).float(), elems, around], dim=1)
 
 
 def _kernel_average(ctx_s: Tensor, ctx_where: Tensor, q_where: Tensor, cell: Tensor | None, pbc: Tensor | None,
