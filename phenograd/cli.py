@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_parallel_options(da)
     _add_xfoil_settings(da)
 
-    di = data_sub.add_parser("info", help="summarise a dataset file")
+    di = data_sub.add_parser("info", help="summarise a dataset file",
+                             description="Summarise a dataset file (airfoil polar SQLite or catalyst ase.db): counts, "
+                                         "status and convergence by band, value ranges, splits. Reads only.")
     di.add_argument("file", help="dataset file (.db)")
     di.add_argument("--json", action="store_true", help="print JSON")
 
@@ -110,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     MODEL_COMMANDS.update(cli_tune.add_commands(sub))
 
     # check
-    sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)")
+    sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)",
+                   description="Run XFOIL on NACA 2412 and EMT on a small Pt slab with O, and print what was found. "
+                               "Exit 0 when both give the expected values, 1 when one does not, 3 when XFOIL is missing.")
     return parser
 
 
@@ -197,7 +201,22 @@ def cmd_check(args) -> int:
     r = run_polar(naca("2412"), [2.0], XfoilSettings(1e6))
     p = r.points[0]
     print(f"NACA 2412, Re 1e6, alpha 2: status {p.status}, CL {p.CL}, CD {p.CD} (reference CL 0.4496, CD 0.00578)")
-    return 0 if p.converged and abs(p.CL - 0.4496) < 0.002 else 1
+    xfoil_ok = p.converged and abs(p.CL - 0.4496) < 0.002
+    e_ads = _check_emt()
+    emt_ok = e_ads is not None and -1.5 < e_ads < 0.0
+    return 0 if xfoil_ok and emt_ok else 1
+
+
+def _check_emt() -> float | None:
+    """E_ads (eV) of O in the fcc hollow of a relaxed 2x2x3 Pt(111) slab with ASE's EMT, printed."""
+    from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
+    from phenograd.simulators.adsorption import adsorption_energy
+
+    slab = build_slab(SlabSpec("111", "pure", Composition.of({"Pt": 1.0}), size=(2, 2), layers=3))
+    site = next(s for s in adsorption_sites(slab) if s.kind == "fcc")
+    r = adsorption_energy(place_adsorbate(slab, "O", site.xy))
+    print(f"EMT, O at fcc on Pt(111) 2x2x3: status {r.status}, E_ads {r.e_ads} eV")
+    return r.e_ads if r.status == "ok" else None
 
 
 CATALYST_COMMANDS: dict = {}

@@ -60,7 +60,8 @@ def add_commands(simulate_sub, data_sub) -> dict:
         "unlabelled", help="write unlabelled structures for self-supervised pretraining (no simulation)",
         description="catalyst: slabs of (111), (100), (110), (211) facets with 0-3 adsorbates, written to an ase.db "
         "(.db) or any ase.io format (.extxyz, .traj). airfoil: sampled CST contours written to an .npz.")
-    du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=["catalyst", "airfoil"])
+    du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=["catalyst", "airfoil"],
+                    help="catalyst: slabs with adsorbates as an ase.db; airfoil: sampled CST contours as .npz")
     du.add_argument("--out", required=True, help="output file; replaced atomically")
     du.add_argument("--n", type=int, required=True, help="number of structures")
     _add_design_options(du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)")

@@ -69,7 +69,7 @@ def add_commands(sub, optimize_sub=None) -> dict:
     obj.add_argument("--volcano", help="volcano optimum E_ads in eV, optionally ,kT (default kT 0.1 eV)")
     oc.add_argument("--adsorbate", default="O", help="adsorbate (default O)")
     oc.add_argument("--mode", default="sites", choices=["sites", "global"], help="per-site design or global composition")
-    oc.add_argument("--facet", default="111", choices=["111", "100"])
+    oc.add_argument("--facet", default="111", choices=["111", "100"], help="fcc facet of the slab (default 111)")
     oc.add_argument("--site", default="fcc", help="site kind where E_ads counts (default fcc)")
     oc.add_argument("--host", default=None, help="template metal for --mode sites (default: the first metal)")
     oc.add_argument("--bounds", default=None, help="global: per-metal fraction bounds, e.g. Pt:0.1:0.5,Cu:0:0.3")

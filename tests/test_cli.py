@@ -60,6 +60,39 @@ def test_help(args):
     assert proc.returncode == 0 and "usage:" in proc.stdout
 
 
+def _leaf_parsers(parser, path=("phenograd",)):
+    """(path, parser, summary) of every command that takes no subcommand."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for s in subs:
+        for name, sub in s.choices.items():
+            yield from _leaf_parsers(sub, path + (name,))
+
+
+def test_every_command_and_option_is_described():
+    """--help is complete: every command has a description and every option a help text (issue 9)."""
+    import argparse
+
+    from phenograd.cli import build_parser
+
+    missing = []
+    for path, parser in _leaf_parsers(build_parser()):
+        if not parser.description:
+            missing.append(" ".join(path) + ": no description")
+        missing += [f"{' '.join(path)} {a.option_strings or a.dest}: no help" for a in parser._actions
+                    if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert not missing, missing
+
+
+def test_check_runs_both_simulators(cli_env):
+    proc = run(["check"], env=cli_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "CL 0.4496" in proc.stdout and "EMT, O at fcc on Pt(111) 2x2x3: status ok" in proc.stdout
+
+
 BAD_DAT = {
     "malformed.dat": (b"foil\n1.0 0.0\n0.5 abc\n" + b"0 0\n" * 10, "line 3"),
     "truncated.dat": (b"foil\n30. 30.\n\n" + b"0.0 0.0\n0.5 0.05\n" * 10, "truncated"),
