@@ -40,6 +40,7 @@ AIRFOIL_NODE_FEATURES = 4  # x, is_upper, dy/dx (clipped), y
 
 #: Element vocabulary of the atom graphs: adsorbate atoms then EMT's metals.
 ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
+ELEMENT_INDEX = {e: i for i, e in enumerate(ELEMENTS)}
 # Å: the first two fcc neighbour shells of every EMT metal (a = 3.49-4.06 Å). 5.0 Å (EMT's own range,
 # up to the 3rd shell) gave 32 edges per atom against 17 here and made a training epoch 2.2x slower.
 ATOM_CUTOFF = 4.5
@@ -149,12 +150,13 @@ def airfoil_graph_from_cst(params: torch.Tensor) -> Data:
 
 def element_one_hot(symbols) -> torch.Tensor:
     """(N, len(ELEMENTS)) one-hot rows; ValueError names an element outside the vocabulary."""
-    index = {e: i for i, e in enumerate(ELEMENTS)}
-    out = torch.zeros((len(symbols), len(ELEMENTS)))
-    for n, s in enumerate(symbols):
-        if s not in index:
-            raise ValueError(f"element {s!r} is not in the surrogate's vocabulary {ELEMENTS}")
-        out[n, index[s]] = 1.0
+    index = ELEMENT_INDEX
+    try:
+        rows = [index[s] for s in symbols]
+    except KeyError as exc:
+        raise ValueError(f"element {exc.args[0]!r} is not in the surrogate's vocabulary {ELEMENTS}") from None
+    out = torch.zeros((len(rows), len(ELEMENTS)))
+    out[torch.arange(len(rows)), torch.tensor(rows, dtype=torch.long)] = 1.0
     return out
 
 

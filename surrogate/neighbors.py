@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import torch
 
 
@@ -20,26 +21,33 @@ def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float
                  positions: torch.Tensor | None = None) -> torch.Tensor:
     """Integer image offsets (S, 3) needed so that every neighbour within cutoff is found.
 
-    Along a periodic lattice vector the range is ceil(cutoff / plane spacing + extent),
-    where the plane spacing is the cell volume over the area spanned by the two
-    other vectors, and extent is the spread of the atoms' fractional coordinates
-    along that vector (positions (N, 3) Å; 0 when not given, i.e. all atoms in
-    one cell). Without the extent, atoms stored outside the home cell (another
-    periodic image, as relaxations and users leave them) lose neighbours.
+    Two atoms whose fractional coordinates along lattice vector d differ by t are at
+    least |t| * h_d apart, h_d being the spacing of the lattice planes spanned by the two
+    other vectors (cell volume over their area, = 1 / |b_d| for the reciprocal vector b_d). Atoms differ by at most `extent` (the
+    spread of the atoms' fractional coordinates along d; positions (N, 3) Å, 0 when not
+    given, i.e. all atoms in one cell), so image k can hold a neighbour only if
+    |k| <= cutoff / h_d + extent. Without the extent, atoms stored outside the home cell
+    (another periodic image, as relaxations and users leave them) lose neighbours.
+    Computed in float64 numpy: on 3x3 matrices torch's per-call overhead dominated.
     """
-    ranges = []
-    volume = torch.abs(torch.linalg.det(cell)).item()
+    c = cell.detach().double().numpy()
+    periodic = [d for d in range(3) if pbc[d]]
+    try:
+        inv = np.linalg.inv(c)  # column d: reciprocal vector b_d (no 2 pi); h_d = 1 / |b_d|
+    except np.linalg.LinAlgError:
+        if periodic:
+            raise ValueError("a periodic structure has a singular cell (zero volume)") from None
+        inv = None
     frac = None
-    if positions is not None and len(positions) and volume > 0:
-        frac = torch.linalg.solve(cell.T, positions.detach().to(cell.dtype).T).T  # (N, 3)
+    if inv is not None and positions is not None and len(positions):
+        frac = positions.detach().double().numpy() @ inv  # (N, 3)
+    ranges = []
     for d in range(3):
-        if not pbc[d]:
+        if d not in periodic or inv is None:
             ranges.append([0])
             continue
-        e, f = [k for k in range(3) if k != d]
-        area = torch.linalg.norm(torch.linalg.cross(cell[e], cell[f])).item()
         extent = float(frac[:, d].max() - frac[:, d].min()) if frac is not None else 0.0
-        n = int(math.ceil(cutoff / (volume / area) + extent)) if area > 0 else 0
+        n = int(math.floor(cutoff * float(np.linalg.norm(inv[:, d])) + extent + 1e-9))
         ranges.append(range(-n, n + 1))
     return torch.tensor(list(itertools.product(*ranges)), dtype=cell.dtype)
 
@@ -58,13 +66,13 @@ def radius_edges(
     if any(pbc):
         if cell is None:
             raise ValueError("a periodic structure needs its cell")
-        ints = image_shifts(cell.detach().to(p.dtype), pbc, cutoff, p)
+        ints = image_shifts(cell.detach().to(p.dtype), pbc, cutoff, p)  # (S, 3)
         offsets = ints @ cell.detach().to(p.dtype)
     else:
         offsets = torch.zeros((1, 3), dtype=p.dtype)
-    # dist[i, j, s] = |pos[j] + offset[s] - pos[i]|
-    diff = p[None, :, None, :] + offsets[None, None, :, :] - p[:, None, None, :]
-    dist = torch.linalg.norm(diff, dim=-1)
+    # dist[i, j, s] = |pos[j] + offset[s] - pos[i]|; cdist without the matrix-product shortcut is exact.
+    images = (p[None, :, :] + offsets[:, None, :]).reshape(-1, 3)  # (S * N, 3), image s of atom j at s * n + j
+    dist = torch.cdist(p, images, compute_mode="donot_use_mm_for_euclid_dist").view(n, -1, n).transpose(1, 2)
     mask = dist < cutoff
     home = torch.nonzero(torch.all(offsets == 0, dim=-1)).flatten()
     if len(home):

@@ -150,6 +150,10 @@ def test_prediction_is_differentiable_in_a_soft_composition(tiny_db, tiny_model)
     out = model.predict_adsorption([atoms], element_probs=[probs])
     out["E_ads"].sum().backward()
     assert logits.grad is not None and logits.grad[is_metal].abs().sum() > 0
+    # Plain inference records no graph (cheaper), and gives the same numbers.
+    plain = model.predict_adsorption([atoms], element_probs=[probs.detach()])
+    assert not plain["E_ads"].requires_grad
+    assert torch.allclose(plain["E_ads"], out["E_ads"].detach())
 
 
 def test_predict_bad_inputs_are_one_line_errors(tiny_model, tmp_path):

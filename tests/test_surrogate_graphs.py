@@ -29,12 +29,15 @@ def slab(metal="Pt", size=(2, 2, 3), adsorbate="O", site="fcc", builder=fcc111):
     return atoms
 
 
-@pytest.mark.parametrize("builder, cutoff, wrapped", [(fcc111, 6.0, False), (fcc100, 4.5, False),
-                                                     (fcc111, 4.5, True), (fcc100, 6.0, True)])
-def test_radius_edges_match_ase_neighbor_list(builder, cutoff, wrapped):
+@pytest.mark.parametrize("builder, cutoff, wrapped, size", [
+    (fcc111, 6.0, False, (2, 2, 3)), (fcc100, 4.5, False, (2, 2, 3)), (fcc111, 4.5, True, (2, 2, 3)),
+    (fcc100, 6.0, True, (2, 2, 3)), (fcc111, 6.0, False, (1, 1, 3)), (fcc111, 6.0, True, (1, 2, 3)),
+    (fcc111, 4.5, False, (3, 3, 4))])
+def test_radius_edges_match_ase_neighbor_list(builder, cutoff, wrapped, size):
     """wrapped: two atoms stored in other periodic images (outside the home cell), as relaxations
-    leave them; the image range must widen by the atoms' spread (it lost 10 of 198 edges before)."""
-    atoms = slab(builder=builder, site="hollow" if builder is fcc100 else "fcc")
+    leave them; the image range must widen by the atoms' spread (it lost 10 of 198 edges before).
+    1x1 and 1x2 cells, narrower than the cutoff, need images two and three cells away."""
+    atoms = slab(builder=builder, size=size, site="hollow" if builder is fcc100 else "fcc")
     if wrapped:
         atoms.positions[3] += atoms.cell[0] - atoms.cell[1]
         atoms.positions[5] -= 2 * atoms.cell[1]
