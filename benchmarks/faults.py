@@ -93,9 +93,10 @@ def train_args(inputs: Path, out: Path, epochs: int = 40) -> list:
             "--device", "cpu"]
 
 
-def pretrain_args(inputs: Path, out: Path, epochs: int = 16) -> list:
+def pretrain_args(inputs: Path, out: Path, epochs: int = 12) -> list:
+    # 48 structures: epochs long enough next to start-up that kills land after saved progress too.
     return ["pretrain", "--domain", "catalyst", "--data", inputs / "unl.db", "--out", out, "--epochs", epochs,
-            "--hidden", "16", "--layers", "2", "--limit", "8", "--batch-size", "4", "--no-progress", "--device", "cpu"]
+            "--hidden", "16", "--layers", "2", "--limit", "48", "--batch-size", "4", "--no-progress", "--device", "cpu"]
 
 
 def screen_args(inputs: Path, out: Path, model=None) -> list:
@@ -779,7 +780,7 @@ def prepare_inputs(inputs: Path) -> dict:
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
     inputs.mkdir(parents=True, exist_ok=True)
-    r = run(["data", "unlabelled", "--domain", "catalyst", "--out", inputs / "unl.db", "--n", "16", "--seed", "3"])
+    r = run(["data", "unlabelled", "--domain", "catalyst", "--out", inputs / "unl.db", "--n", "64", "--seed", "3"])
     assert r.returncode == 0, r.stderr
     torch.manual_seed(7)
     ens = build_ensemble("catalyst", 2, default_encoder_config("catalyst", 16, 2), {"hidden": 16}, seed=7)
@@ -951,7 +952,7 @@ every process it started) after a delay drawn uniformly from [0, T) (seed {args.
 {sum(k['misses'] for k in kills.values())} runs ended before their kill and were started again with a new delay (T is
 the shortest unbroken wall time seen: the first run's, or one of those).
 Requests: `{' '.join(AIRFOIL)}`; `{' '.join(CATALYST)}`; `train` of a 2-member airfoil ensemble (hidden 16, 40
-epochs) on that airfoil set; `pretrain` of a catalyst encoder (16 epochs, 8 structures); `screen --verify` of 36
+epochs) on that airfoil set; `pretrain` of a catalyst encoder (12 epochs, 48 structures); `screen --verify` of 36
 candidates verifying 8 with EMT (tests' space and untrained model).
 
 | command | T s | kills | with progress on disk | designs lost | written twice | rows from before changed | resumed from the checkpoint | equal to the unbroken run |

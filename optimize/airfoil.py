@@ -225,11 +225,12 @@ def _violation(ev: Evaluation) -> float:
 
 
 def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool = False,
-             xfoil_workers: int = 2, reference=None) -> AirfoilResult:
+             xfoil_workers: int = 2, reference=None, scheduler: str | None = None) -> AirfoilResult:
     """Optimize an airfoil for `problem` through a surrogate (default: the shipped model).
 
     start: "nacaXXXX", a .dat path, a contour (N, 2) or a CST vector (18,).
-    verify: run XFOIL on the start and the optimum at every operating point.
+    verify: run XFOIL on the start and the optimum at every operating point (xfoil_workers local
+    processes, or the Dask cluster at `scheduler`: an address or a scheduler file).
     reference: the shape (same forms as start) that relative constraints (wiggliness) refer
     to; default the start. Refinement restarts from an optimum but keeps the first start's bound.
     Raises InputError for bad input; a solver failure or an infeasible problem comes
@@ -290,6 +291,6 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
     if verify:
         from .airfoil_verify import verify_result
 
-        verify_result(result, problem, workers=xfoil_workers)
+        verify_result(result, problem, workers=xfoil_workers, scheduler=scheduler)
     result.wall_s = time.perf_counter() - t0
     return result

@@ -3,7 +3,8 @@
 One round: verify the optimum with XFOIL; if the predicted objective is off by more than
 `tolerance` (relative), simulate the optimum and a few seeded perturbations of it with
 XFOIL over a window of angles at every operating point's Reynolds number, store the polars
-in DIR/refine.db (a regular polar dataset file, so a killed run reuses what was simulated),
+in DIR/refine.db (a regular polar dataset file, so a killed run reuses what was simulated; the
+polars run on local processes or a Dask cluster, `scheduler`),
 fine-tune every ensemble member on everything simulated so far (a few epochs, small learning
 rate, the model's own target normalisation kept), and optimize again from the current
 optimum. Each round's predicted and verified objective is recorded in result.rounds.
@@ -20,7 +21,8 @@ import torch
 
 from phenograd.datasets.cst import cst_to_coordinates
 from phenograd.datasets.polar_store import PolarStore, ShapeRecord, polar_key, quantize
-from phenograd.simulators.xfoil import XfoilSettings, run_polar
+from phenograd.simulators.parallel import run_unordered
+from phenograd.simulators.xfoil import PolarResult, XfoilSettings, run_polar
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.model import save_checkpoint
 from phenograd.surrogate.train_airfoil import AirfoilTask
@@ -43,10 +45,23 @@ def _samples(cst: np.ndarray, n: int, scale: float, seed: int) -> list[np.ndarra
     return out
 
 
-def simulate_around(result, problem: AirfoilProblem, store: PolarStore, n: int, seed: int) -> int:
-    """Simulate the optimum and n perturbations at every point; returns polars run (stored ones skipped)."""
-    runs = 0
+def _refine_polar(job) -> PolarResult | None:
+    """XFOIL polar of (coordinates, alphas, settings, name); None when XFOIL refuses the contour
+    (a perturbed shape may self-cross): a picklable task that returns failures as values."""
+    coordinates, alphas, settings, name = job
+    try:
+        return run_polar(coordinates, alphas, settings, name=name)
+    except Exception:  # the other samples carry the round
+        return None
+
+
+def simulate_around(result, problem: AirfoilProblem, store: PolarStore, n: int, seed: int, workers: int = 2,
+                    scheduler: str | None = None) -> int:
+    """Simulate the optimum and n perturbations at every point on `workers` local processes or the
+    Dask cluster at `scheduler`; each polar is stored as it finishes (this process is the only
+    writer), so a killed round resumes without rerunning stored polars. Returns polars run."""
     existing = store.existing_keys()
+    jobs, meta = [], []
     for k, cst in enumerate(_samples(np.array(result.cst), n, 0.01, seed)):
         coords_um = quantize(cst_to_coordinates(cst))
         shape = ShapeRecord(f"refine-{seed}-{k}", "refine", "train", coords_um, cst)
@@ -56,10 +71,13 @@ def simulate_around(result, problem: AirfoilProblem, store: PolarStore, n: int, 
             key = polar_key(shape.shape_id, settings, alphas)
             if key in existing:
                 continue
-            try:
-                polar = run_polar(shape.coordinates, alphas, settings, name=shape.name)
-            except Exception:  # a perturbed contour XFOIL refuses: skip it, the others carry the round
-                continue
+            existing.add(key)
+            jobs.append((shape.coordinates, alphas, settings, shape.name))
+            meta.append((shape, key, alphas))
+    runs = 0
+    for i, polar in run_unordered(_refine_polar, jobs, workers=min(max(1, workers), max(1, len(jobs))), scheduler=scheduler):
+        if polar is not None:
+            shape, key, alphas = meta[i]
             store.add_polar(shape, key, polar, alphas)
             runs += 1
     return runs
@@ -91,12 +109,15 @@ def fine_tune(surrogate, data_file: Path, epochs: int, lr: float, seed: int):
 
 
 def refine(problem: AirfoilProblem, surrogate, start, rounds: int, out_dir, workers: int = 2, tolerance: float = 0.03,
-           samples: int = 4, epochs: int = 10, lr: float = 3e-4, seed: int = 0, progress=None):
-    """Optimize, verify, and refine up to `rounds` times; returns (final result, refined surrogate)."""
+           samples: int = 4, epochs: int = 10, lr: float = 3e-4, seed: int = 0, progress=None,
+           scheduler: str | None = None):
+    """Optimize, verify, and refine up to `rounds` times; returns (final result, refined surrogate).
+    XFOIL runs (verification and the simulations around each optimum) use `workers` local processes
+    or the Dask cluster at `scheduler`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
-    result = optimize(problem, surrogate, start=start, verify=True, xfoil_workers=workers)
+    result = optimize(problem, surrogate, start=start, verify=True, xfoil_workers=workers, scheduler=scheduler)
     reference = np.array(result.start_cst)
     log = []
     total_xfoil = result.xfoil_calls
@@ -110,12 +131,12 @@ def refine(problem: AirfoilProblem, surrogate, start, rounds: int, out_dir, work
         if r == rounds or (gap is not None and gap <= tolerance):
             break
         with PolarStore.open(out / "refine.db") as store:
-            total_xfoil += simulate_around(result, problem, store, samples, seed + r)
+            total_xfoil += simulate_around(result, problem, store, samples, seed + r, workers, scheduler)
         surrogate = fine_tune(surrogate, out / "refine.db", epochs, lr, seed + r)
         save_checkpoint(out / "refined_model.pt", surrogate.ensemble, surrogate.info.get("data_hash", ""),
                         {**surrogate.info.get("meta", {}), "refined_on": str(out / "refine.db")})
         result = optimize(problem, surrogate, start=np.array(result.cst), verify=True, xfoil_workers=workers,
-                          reference=reference)
+                          reference=reference, scheduler=scheduler)
         total_xfoil += result.xfoil_calls
     result.rounds = log
     result.xfoil_calls = total_xfoil

@@ -64,11 +64,26 @@ def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float,
             "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}"}, calls
 
 
-def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers: int = 2) -> tuple[list[dict], int]:
-    """XFOIL at every operating point of `problem` for one contour; (per-point dicts, polars run)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        jobs = [pool.submit(verify_point, contour, p, float(a)) for p, a in zip(problem.points, alphas)]
-        results = [j.result() for j in jobs]
+def _verify_task(job) -> tuple[dict, int]:
+    """verify_point on (contour, point, alpha guess): a picklable task for a Dask cluster."""
+    return verify_point(*job)
+
+
+def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers: int = 2,
+                  scheduler: str | None = None) -> tuple[list[dict], int]:
+    """XFOIL at every operating point of `problem` for one contour; (per-point dicts, polars run).
+    Locally `workers` threads each drive an XFOIL process; with `scheduler` (a Dask address or
+    scheduler file) the points go to that cluster."""
+    jobs = [(contour, p, float(a)) for p, a in zip(problem.points, alphas)]
+    if scheduler:
+        from phenograd.simulators.parallel import run_unordered
+
+        results = [None] * len(jobs)
+        for i, r in run_unordered(_verify_task, jobs, scheduler=scheduler):
+            results[i] = r
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = [j.result() for j in [pool.submit(_verify_task, job) for job in jobs]]
     return [r for r, _ in results], sum(c for _, c in results)
 
 
@@ -85,12 +100,12 @@ def verified_objective(problem: AirfoilProblem, verified: list[dict], cst) -> fl
     return float(objective_value(problem, q))
 
 
-def verify_result(result, problem: AirfoilProblem, workers: int = 2) -> None:
+def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: str | None = None) -> None:
     """Fill an AirfoilResult's verified values for the start and the optimum (in place)."""
     for contour, cst, reports, attr in (
             (result.start_contour, result.start_cst, result.start_points, "verified_start_objective"),
             (result.contour, result.cst, result.points, "verified_objective")):
-        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers)
+        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers, scheduler)
         result.xfoil_calls += calls
         for rep, v in zip(reports, verified):
             rep.verified = v

@@ -32,7 +32,11 @@ def add_commands(sub) -> tuple[dict, object]:
                     help="up to K rounds: where XFOIL and the surrogate disagree by > 3 %%, simulate around the optimum, "
                     "fine-tune the surrogate there, optimize again (implies --verify; DIR/refine.db, DIR/refined_model.pt)")
     oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
-    oa.add_argument("--workers", type=int, default=2, help="parallel XFOIL processes for verification (default 2)")
+    par = oa.add_mutually_exclusive_group()
+    par.add_argument("--workers", type=int, default=2,
+                     help="parallel XFOIL processes for verification and refinement (default 2)")
+    par.add_argument("--scheduler", default=None,
+                     help="send the XFOIL runs to a Dask cluster: tcp://HOST:PORT or a scheduler file")
     oa.add_argument("--out", required=True, help="output folder")
     oa.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return {("optimize", "airfoil"): run_optimize_airfoil}, op_sub
@@ -94,9 +98,10 @@ def run_optimize_airfoil(args) -> int:
         from phenograd.optimize.airfoil_refine import refine
 
         result, _ = refine(problem, surrogate, start, rounds=args.refine, out_dir=args.out, workers=args.workers,
-                           progress=lambda msg: print(msg, file=sys.stderr))
+                           progress=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler)
     else:
-        result = optimize(problem, surrogate, start=start, verify=verify, xfoil_workers=args.workers)
+        result = optimize(problem, surrogate, start=start, verify=verify, xfoil_workers=args.workers,
+                          scheduler=args.scheduler)
     write_report(result, problem, args.out, xfoil_polars=verify, started=t0)
     print(json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1) if args.json
           else _format_table(result))

@@ -169,3 +169,44 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
     b = base.ensemble.members[0].head.net[0].weight
     assert not torch.equal(a, b)  # fine-tuned
     assert result.xfoil_calls > 4
+
+
+def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(tmp_path):
+    """A real LocalCluster: XFOIL verification of a design and the simulations around an optimum give
+    what the local run gives, and every refinement polar is stored once."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from distributed import LocalCluster
+
+    from phenograd.datasets.cst import cst_to_coordinates
+    from phenograd.datasets.polar_store import PolarStore
+    from phenograd.optimize.airfoil_refine import simulate_around
+    from phenograd.optimize.airfoil_verify import verify_design
+
+    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, cl=0.5), OperatingPoint(reynolds=5e5, alpha=2.0)),
+                             objective="weighted_cd")
+    cst = np.asarray(fit_cst(naca("2412")))
+    optimum = SimpleNamespace(cst=cst, points=[SimpleNamespace(alpha=3.0), SimpleNamespace(alpha=2.0)])
+    contour = cst_to_coordinates(cst)
+
+    def rows(path):
+        conn = sqlite3.connect(path)
+        try:
+            return sorted(conn.execute("SELECT key, alpha, CL, CD, CM, status FROM points").fetchall())
+        finally:
+            conn.close()
+
+    with PolarStore.open(tmp_path / "local.db") as store:
+        local_runs = simulate_around(optimum, problem, store, 1, seed=0, workers=1)
+    local_verified, local_calls = verify_design(contour, problem, [3.0, 2.0], workers=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        with PolarStore.open(tmp_path / "dask.db") as store:
+            dask_runs = simulate_around(optimum, problem, store, 1, seed=0, scheduler=cluster.scheduler_address)
+            again = simulate_around(optimum, problem, store, 1, seed=0, scheduler=cluster.scheduler_address)
+        verified, calls = verify_design(contour, problem, [3.0, 2.0], scheduler=cluster.scheduler_address)
+    assert local_runs == dask_runs == 4 and again == 0  # 2 shapes x 2 points, nothing rerun
+    assert rows(tmp_path / "dask.db") == rows(tmp_path / "local.db")
+    assert verified == local_verified and calls == local_calls
+    assert verified[0]["converged"] and abs(verified[0]["CL"] - 0.5) < 1e-9
