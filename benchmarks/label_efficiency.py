@@ -133,17 +133,19 @@ def score(domain: str, metrics: dict, scale: dict) -> float:
 # --------------------------------------------------------------------------- arms
 
 
-def pretrained_encoder(domain: str, objective: str, args) -> Path:
-    out = args.out_dir / "encoders" / f"{domain}_{objective}.pt"
+def pretrained_encoder(domain: str, arm: str, args) -> Path:
+    """The encoder file of an arm: an objective, with "@relaxed" for catalyst pretraining on relaxed positions."""
+    objective, _, geometry = arm.partition("@")
+    out = args.out_dir / "encoders" / f"{domain}_{objective}{'_' + geometry if geometry else ''}.pt"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    unl = unlabelled(domain, args)
+    unl = unlabelled(domain, args, geometry or "initial")
     cfg = PretrainConfig(objective=objective, epochs=args.pretrain_epochs, seed=0)
     t0 = time.perf_counter()
     report = pretrain(unl, out, cfg, progress=False)
     f = report["final"]
-    print(f"pretrained {domain} {objective}: {report['structures']} structures, {time.perf_counter() - t0:.0f} s, "
+    print(f"pretrained {domain} {arm}: {report['structures']} structures, {time.perf_counter() - t0:.0f} s, "
           f"loss {f.get('total', float('nan')):.4f}, rank {f['node_rank']:.1f}", flush=True)
     return out
 
@@ -151,20 +153,20 @@ def pretrained_encoder(domain: str, objective: str, args) -> Path:
 _UNLABELLED: dict = {}
 
 
-def unlabelled(domain: str, args) -> UnlabelledSet:
-    if domain not in _UNLABELLED:
+def unlabelled(domain: str, args, geometry: str = "initial") -> UnlabelledSet:
+    if (domain, geometry) not in _UNLABELLED:
         if domain == "airfoil":
             s = load_unlabelled("airfoil", args.airfoil_data, n_sampled=args.sampled, seed=0)
         else:
-            s = load_unlabelled("catalyst", args.catalyst_data, limit=args.max_unlabelled)
+            s = load_unlabelled("catalyst", args.catalyst_data, limit=args.max_unlabelled, geometry=geometry)
             if args.catalyst_unlabelled:
                 extra = load_unlabelled("catalyst", args.catalyst_unlabelled, limit=args.max_unlabelled)
                 s = UnlabelledSet("catalyst", s.graphs + extra.graphs, {**s.counts, "extra": len(extra.graphs)},
                                   s.data_hash + extra.data_hash)
         if args.max_unlabelled and len(s.graphs) > args.max_unlabelled:
             s.graphs = s.graphs[: args.max_unlabelled]
-        _UNLABELLED[domain] = s
-    return _UNLABELLED[domain]
+        _UNLABELLED[(domain, geometry)] = s
+    return _UNLABELLED[(domain, geometry)]
 
 
 def finetune_cell(domain, arm, fraction, seed, data, task, pool, args) -> dict:
@@ -316,7 +318,10 @@ def main(argv=None) -> int:
     p.add_argument("--out-dir", default="runs/label_efficiency", type=Path)
     p.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
+    p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES),
+                   choices=[*OBJECTIVES, *(f"{o}@relaxed" for o in OBJECTIVES)],
+                   help="pretraining objectives; OBJ@relaxed pretrains catalysts on relaxed positions of the labelled "
+                        "file's training structures (labels unused)")
     p.add_argument("--pretrain-epochs", type=int, default=20)
     p.add_argument("--sampled", type=int, default=2000, help="airfoil: fresh CST shapes added to pretraining")
     p.add_argument("--epochs", type=int, default=60)

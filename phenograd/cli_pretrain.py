@@ -37,6 +37,8 @@ def add_commands(sub) -> dict:
     pt.add_argument("--noise", type=float, default=None, help="denoising std (default: 0.1 Å atoms, 0.002 chords airfoil)")
     pt.add_argument("--sampled", type=int, default=2000, help="airfoil: freshly sampled CST shapes to add (default 2000)")
     pt.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
+    pt.add_argument("--geometry", default="initial", choices=["initial", "relaxed"],
+                    help="catalyst, labelled --data: pretrain on the initial or the relaxed positions (default initial)")
     pt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     pt.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     pt.add_argument("--log-file", "--log", dest="log", default=None, help="also append one JSON line per epoch (losses, embedding std, rank) here")
@@ -67,7 +69,7 @@ def _pretrain(args, device) -> int:
                          cov_weight=args.cov_weight, noise=args.noise, seed=args.seed)
     cfg.check()
     data = load_unlabelled(args.domain, args.data, n_sampled=args.sampled if args.domain == "airfoil" else 0,
-                           seed=args.seed, limit=args.limit)
+                           seed=args.seed, limit=args.limit, geometry=args.geometry)
     log = None
     if args.log and distributed.is_main():
         def log(record, path=Path(args.log)):

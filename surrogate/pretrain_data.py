@@ -14,7 +14,12 @@ What `phenograd pretrain --data FILE` takes, per domain:
   ignored: its adsorbate+slab initial structures of split "train" (rows of
   split "test" or "ood" are skipped). In both, slabs holding both metals of the
   out-of-distribution pair (datasets.catalyst.OOD_PAIR) are skipped, so the
-  held-out chemistry stays unseen.
+  held-out chemistry stays unseen. ``geometry="relaxed"`` (labelled files only)
+  takes each structure's relaxed positions instead of its initial ones:
+  equilibrium structures are what coordinate denoising assumes (its target
+  approximates the restoring force, which depends on the neighbours' elements),
+  whereas generated initial structures sit on ideal lattices whatever their
+  composition.
 """
 
 from __future__ import annotations
@@ -119,7 +124,10 @@ def _db_kind(p: Path) -> str | None:
         return "foreign"
 
 
-def load_catalyst_unlabelled(path, limit: int | None = None) -> UnlabelledSet:
+GEOMETRIES = ("initial", "relaxed")
+
+
+def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "initial") -> UnlabelledSet:
     """Atom graphs for pretraining from an unlabelled or labelled catalyst ase.db (see the module docstring)."""
     from ase.db import connect
 
@@ -138,12 +146,17 @@ def load_catalyst_unlabelled(path, limit: int | None = None) -> UnlabelledSet:
     kind = _db_kind(p)
     if kind == "foreign":
         raise InputError(f"{p}: an SQLite file but not an ase.db of structures")
+    if geometry not in GEOMETRIES:
+        raise InputError(f"unknown geometry {geometry!r}; use {' or '.join(GEOMETRIES)}")
     if kind == UNLABELLED_KIND:
+        if geometry == "relaxed":
+            raise InputError(f"{p}: unlabelled structures were never relaxed; --geometry relaxed needs a labelled dataset")
         rows = list(connect(str(p), type="db").select(sort="id"))
         skipped = 0
     else:
         db = CatalystStore.open_readonly(p).db  # checks kind and version
-        every = list(db.select(kind="adslab", sort="id"))
+        every = list(db.select(kind="adslab", status="ok", sort="id") if geometry == "relaxed"
+                     else db.select(kind="adslab", sort="id"))
         rows = [r for r in every if r.get("split") not in ("test", "ood")]
         skipped = len(every) - len(rows)
     keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
@@ -152,18 +165,22 @@ def load_catalyst_unlabelled(path, limit: int | None = None) -> UnlabelledSet:
     if not keep:
         raise InputError(f"{p}: no unlabelled structures to pretrain on (held-out structures are never used)")
     atoms = [r.toatoms() for r in keep]
+    if geometry == "relaxed":
+        for a, r in zip(atoms, keep):
+            a.positions = np.asarray(r.data["relaxed_positions"], float)
     try:
         graphs = structure_graphs(atoms)
     except ValueError as exc:
         raise InputError(f"{p}: {exc}") from None
-    return UnlabelledSet("catalyst", graphs, {"structures": len(graphs), "held_out_skipped": skipped},
-                        _digest([p.name, *(r.unique_id for r in keep)]))
+    return UnlabelledSet("catalyst", graphs, {"structures": len(graphs), "held_out_skipped": skipped, "geometry": geometry},
+                        _digest([p.name, geometry if geometry != "initial" else "", *(r.unique_id for r in keep)]))
 
 
-def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None) -> UnlabelledSet:
+def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
+                    geometry: str = "initial") -> UnlabelledSet:
     """The pretraining set of a domain ("airfoil" or "catalyst") from FILE (see the module docstring)."""
     if domain == "airfoil":
         return load_airfoil_unlabelled(path, n_sampled, seed)
     if domain == "catalyst":
-        return load_catalyst_unlabelled(path, limit)
+        return load_catalyst_unlabelled(path, limit, geometry)
     raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")

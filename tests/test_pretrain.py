@@ -251,6 +251,7 @@ def test_cli_pretrain_and_its_bad_inputs(unlabelled_db, tmp_path, capsys):
     write_unlabelled(empty, UnlabelledRequest(n=0))
     fails(["pretrain", "--domain", "catalyst", "--data", str(empty)], "no unlabelled structures")
     fails(["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--epochs", "0"], "--epochs must be at least 1")
+    fails(["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--geometry", "relaxed"], "never relaxed")
 
 
 def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
@@ -269,6 +270,13 @@ def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
     assert len(usable) < len(rows)  # the seed gives held-out rows, which must be skipped
     data = load_unlabelled("catalyst", db)
     assert len(data.graphs) == len(usable) and data.counts["held_out_skipped"] == len(rows) - len(usable)
+    # Relaxed geometry: the same structures at their stored relaxed positions (a different data hash).
+    relaxed = load_unlabelled("catalyst", db, geometry="relaxed")
+    ok = [r for r in usable if r.status == "ok"]
+    assert len(relaxed.graphs) == len(ok) and relaxed.data_hash != data.data_hash
+    for g, r in zip(relaxed.graphs, ok):
+        assert torch.allclose(g.pos, torch.as_tensor(r.data["relaxed_positions"], dtype=g.pos.dtype))
+    assert any(not torch.allclose(g.pos, h.pos) for g, h in zip(relaxed.graphs, data.graphs))
     enc = tmp_path / "enc.pt"
     pretrain(data, enc, PretrainConfig(objective="jepa", epochs=1, **TINY), progress=False, device="cpu")
     init = load_encoder_state(enc, "catalyst")
