@@ -90,7 +90,7 @@ class CatalystStore:
         check_output_file(p)
         if p.exists() and p.stat().st_size > 0:
             cls._check_existing(p)
-        store = cls(connect(str(p), type="db", append=True), p)
+        store = cls(connect(str(p), type="db", append=True, use_lock_file=False), p)
         try:
             meta = store.db.metadata
             if not meta.get("kind"):
@@ -107,7 +107,7 @@ class CatalystStore:
         if not p.is_file():
             raise InputError(f"{p}: no such dataset file")
         cls._check_existing(p)
-        return cls(connect(str(p), type="db", append=True), p)
+        return cls(connect(str(p), type="db", append=True, use_lock_file=False), p)
 
     @staticmethod
     def _check_existing(p: Path) -> None:

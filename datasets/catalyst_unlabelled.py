@@ -112,7 +112,7 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
             from ase.db import connect
 
             os.unlink(tmp)
-            db = connect(tmp, type="db")
+            db = connect(tmp, type="db", use_lock_file=False)
             with db:
                 for a in structures:
                     db.write(a, key_value_pairs={k: v for k, v in a.info.items()})

@@ -197,7 +197,7 @@ def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, s
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         partial.unlink()
-    db = connect(str(partial), type="db", append=True)
+    db = connect(str(partial), type="db", append=True, use_lock_file=False)
     spec, settings = calculator_spec(meta["calculator"]), RelaxSettings(**meta["relax"])
     slab_uid: dict[int, str] = {}
     with sqlite_writes(partial), db:
@@ -406,7 +406,7 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
         slab = clean_slab_of(placements[0].atoms)
         tasks.append(SlabTask(n, rows[idx[0]][1]["slab_uid"], slab, {}, placements, spec, settings, refs))
     uid_to_idx = {rows[i][1]["uid"]: i for i in todo}
-    db = connect(str(out), type="db", append=True)
+    db = connect(str(out), type="db", append=True, use_lock_file=False)
     done = 0
     bar = None
     if progress:

@@ -272,6 +272,17 @@ def test_fixed_composition_request(tmp_path):
     assert {r["composition"] for r in adslab_rows(path)} == {"Cu0.5Pt0.5"}
 
 
+def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path):
+    """A SIGKILL can leave ASE's `NAME.db.lock` behind; generation must not wait on it (it waited forever)."""
+    out = tmp_path / "cat.db"
+    (tmp_path / "cat.db.lock").write_bytes(b"")
+    done = subprocess.run([*PHENOGRAD, *map(str, ["data", "catalyst", "--out", out, "--n", 2, "--per-slab", 2,
+                                                   "--seed", 11, "--workers", 1, *TINY])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(adslab_rows(out)) == 2
+
+
 def test_dask_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(small_db, tmp_path):
     """A real LocalCluster; one worker process gets SIGKILL while it relaxes a slab. Dask reruns
     its task elsewhere; the single writer still stores every planned structure exactly once."""

@@ -224,3 +224,22 @@ def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_m
     assert res.flags and "outside the E_ads range" in res.flags[0]
     with pytest.raises(InputError, match="another space"):  # same file, other space: refused, not mixed
         screen(space, tmp_path / "far.db", model=catalyst_model, top=2)
+
+
+def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path, catalyst_model):
+    """SIGKILL while ASE was writing left `results.db.partial.lock` (and a hot journal) behind; the
+    restart waited on ASE's lock file forever (found by benchmarks/faults.py). Now none is taken:
+    SQLite's own locking guards the one writer."""
+    space = write_space(tmp_path)
+    out = tmp_path / "results.db"
+    (tmp_path / "results.db.partial.lock").write_bytes(b"")
+    (tmp_path / "results.db.lock").write_bytes(b"")
+    run = subprocess.run([*PHENOGRAD, *map(str, ["screen", "--space", space, "--out", out, "--model", catalyst_model,
+                                                  "--top", "4", "--uncertain", "0", "--verify", "--workers", "1",
+                                                  "--no-progress"])],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+    verified = sum(bool(json.loads(k).get("verified")) for (k,) in conn.execute("SELECT key_value_pairs FROM systems"))
+    conn.close()
+    assert verified == 4
