@@ -1006,7 +1006,10 @@ never looked at), and `screen` crashed on a damaged results file; a full disk (o
 from `data airfoil`/`data catalyst` (sqlite3 "disk I/O error"), `train` and `pretrain` (torch's RuntimeError), and
 `train` left a half-written `<out>.partial.tmp`; a `train` `.partial` with bytes overwritten inside a tensor was
 resumed from without complaint (torch.load does not check its zip archive's CRC-32s; checkpoints and partial files
-are now checked); an unreadable airfoil dataset was reported as "not a phenograd airfoil dataset".
+are now checked); an unreadable airfoil dataset was reported as "not a phenograd airfoil dataset"; a kill while
+`screen` was creating its results file left ASE's `results.db.partial.lock` behind, and every restart (of `screen`,
+and likewise of `data catalyst` on its `.db.lock`) then waited on it forever (ASE's lock file has no timeout; the
+ase.db files are now opened without it, SQLite's own locking guarding the one writer).
 """
     publish("Reliability", body, write=not (args.no_write or args.quick))
     if tmp is not None:
