@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from phenograd.simulators.errors import InputError
+from phenograd.simulators.errors import InputError, one_line
 
 from .graphs import airfoil_graph, airfoil_graph_from_cst
 from .masking import resample_contour
@@ -110,8 +110,12 @@ def _db_kind(p: Path) -> str | None:
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         try:
-            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            try:
+                tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError:
+                tables = set()
             if "systems" not in tables:
+                check_integrity(conn, p, "SQLite file")  # damaged rather than foreign: say so
                 return "foreign"
             row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone() if "information" in tables else None
             kind = json.loads(row[0]).get("kind") if row else None
@@ -120,8 +124,8 @@ def _db_kind(p: Path) -> str | None:
             return kind
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
-        return "foreign"
+    except sqlite3.DatabaseError as exc:  # the header said SQLite (checked by the caller): damaged
+        raise InputError(f"{p}: damaged SQLite file ({one_line(exc)}); restore it from a copy") from None
 
 
 GEOMETRIES = ("initial", "relaxed")
