@@ -372,7 +372,8 @@ def main(argv=None) -> int:
                     print(f"{domain} {arm:<14} {100 * fraction:5.1f}% seed {seed}: score {cell['score']:.4f} "
                           f"(n_train {cell['n_train']})", flush=True)
     summary = {d: summarise(cells, d, arms + [f"probe:{e}" for e in probes], args.fractions) for d in args.domains}
-    png = (ROOT / "benchmarks" / "label_efficiency.png") if not (args.quick or args.no_write) else args.out_dir / "curves.png"
+    tag = "" if len(args.domains) > 1 else f"_{args.domains[0]}"
+    png = (ROOT / "benchmarks" / f"label_efficiency{tag}.png") if not (args.quick or args.no_write) else args.out_dir / "curves.png"
     plot(summary, args.domains, png)
     lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
              f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed 0); fine-tuning one member, at most "
@@ -390,11 +391,12 @@ def main(argv=None) -> int:
         if 0.1 in args.fractions and 0.1 in s.get("scratch", {}):
             best = min((s[a][0.1][0], a) for a in args.objectives if 0.1 in s.get(a, {}))
             ratio = best[0] / s["scratch"][0.1][0]
-            full = s["scratch"].get(1.0, (float("nan"),))[0]
+            full = s["scratch"].get(1.0)
             lines += ["", f"10 % of labels: best pretrained ({best[1]}) / scratch = {ratio:.3f} "
                       f"(acceptance ≤ 0.75: {'met' if ratio <= 0.75 else 'not met'}); best pretrained at 10 % "
-                      f"{best[0]:.4f} vs scratch at 100 % {full:.4f}.", ""]
-    publish("Pretraining label efficiency", "\n".join(lines), write=not (args.quick or args.no_write))
+                      f"{best[0]:.4f} vs scratch at 100 % " + (f"{full[0]:.4f}." if full else "(not run)."), ""]
+    title = "Pretraining label efficiency" + ("" if len(args.domains) > 1 else f" ({args.domains[0]})")
+    publish(title, "\n".join(lines), write=not (args.quick or args.no_write))
     return 0
 
 
