@@ -73,7 +73,7 @@ def test_pretrain_finetune_example_runs_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     maes = [float(line.split("MAE ")[1].split()[0]) for line in first.stdout.splitlines() if "MAE" in line]
     assert len(maes) == 2 and all(0.0 < m < 1.0 for m in maes), first.stdout
-    for name in ("unlabelled.db", "labelled.db", "check.db", "encoder_jepa.pt", "scratch.pt", "finetuned.pt"):
+    for name in ("unlabelled.db", "labelled.db", "check.db", "encoder_denoise.pt", "scratch.pt", "finetuned.pt"):
         assert (out / name).stat().st_size > 1000
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 0 and "(0 relaxed now, 48 already there" in again.stdout, again.stdout
