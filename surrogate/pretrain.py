@@ -92,7 +92,7 @@ class PretrainingCollapsed(PhenogradError, RuntimeError):
 
 
 #: The measured best objective per domain (BENCHMARKS "Pretraining label efficiency", 10 % of the labels):
-#: airfoil JEPA 0.80x scratch's error; catalyst denoising 0.95x (JEPA 1.5x: worse than scratch).
+#: airfoil JEPA 0.80x scratch's error; catalyst denoising 0.95x (0.91x on relaxed geometry; JEPA 1.35x: worse).
 DEFAULT_OBJECTIVE = {"airfoil": "jepa", "catalyst": "denoise"}
 
 
