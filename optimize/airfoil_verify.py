@@ -83,7 +83,7 @@ def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers:
             results[i] = r
     else:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = [j.result() for j in [pool.submit(_verify_task, job) for job in jobs]]
+            results = list(pool.map(_verify_task, jobs))
     return [r for r, _ in results], sum(c for _, c in results)
 
 

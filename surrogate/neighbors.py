@@ -31,11 +31,10 @@ def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float
     Computed in float64 numpy: on 3x3 matrices torch's per-call overhead dominated.
     """
     c = cell.detach().double().numpy()
-    periodic = [d for d in range(3) if pbc[d]]
     try:
         inv = np.linalg.inv(c)  # column d: reciprocal vector b_d (no 2 pi); h_d = 1 / |b_d|
     except np.linalg.LinAlgError:
-        if periodic:
+        if any(pbc):
             raise ValueError("a periodic structure has a singular cell (zero volume)") from None
         inv = None
     frac = None
@@ -43,7 +42,7 @@ def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float
         frac = positions.detach().double().numpy() @ inv  # (N, 3)
     ranges = []
     for d in range(3):
-        if d not in periodic or inv is None:
+        if not pbc[d] or inv is None:
             ranges.append([0])
             continue
         extent = float(frac[:, d].max() - frac[:, d].min()) if frac is not None else 0.0
