@@ -73,7 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--re", type=_positive_float, required=True, help="chord Reynolds number, e.g. 1e6")
     sa.add_argument("--alpha", required=True, help="angles in degrees: 2, -4:12:1 or 0,2,4")
     sa.add_argument("--json", action="store_true", help="print a JSON list, one object per angle")
+    sa.add_argument("--solver", choices=("xfoil", "rans"), default="xfoil",
+                    help="xfoil (default; seconds) or rans: OpenFOAM simpleFoam on a C-grid (minutes per angle; "
+                         "needs `make setup-cfd`)")
     _add_xfoil_settings(sa)
+    g = sa.add_argument_group("RANS settings (--solver rans)")
+    g.add_argument("--mesh", choices=("coarse", "medium", "fine"), default="coarse",
+                   help="grid level: coarse 14,400 cells (about a minute per angle on 2 cores), medium, fine")
+    g.add_argument("--turbulence", choices=("SpalartAllmaras", "kOmegaSST"), default="SpalartAllmaras",
+                   help="turbulence model (default SpalartAllmaras, fully turbulent)")
+    g.add_argument("--max-iter", type=int, default=3000, help="SIMPLE iterations at most per angle (default 3000)")
+    g.add_argument("--keep-case", default=None, metavar="DIR",
+                   help="keep each angle's OpenFOAM case under DIR (default: temporary, deleted)")
 
     # data
     data = sub.add_parser("data", help="generate and inspect datasets")
@@ -136,12 +147,21 @@ def cmd_simulate_airfoil(args) -> int:
     from phenograd.simulators.xfoil import parse_alpha_spec, run_polar
 
     alphas = parse_alpha_spec(args.alpha)
-    settings = _xfoil_settings(args, args.re)
+    if args.solver == "xfoil":
+        settings = _xfoil_settings(args, args.re)
+    else:
+        from phenograd.simulators.openfoam import RansSettings
+
+        settings = RansSettings(reynolds=args.re, mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter,
+                                timeout_s=args.timeout, keep_dir=args.keep_case)
+        settings.validate()
     if args.naca is not None:  # --naca "" is a bad code, not a missing one
         name, coords = f"NACA {args.naca}", naca(args.naca)
     else:
         dat = read_dat(args.dat)
         name, coords = dat.name, check_airfoil(dat.coordinates, args.dat)
+    if args.solver == "rans":
+        return _print_rans(name, coords, alphas, settings, args.json)
     result = run_polar(coords, alphas, settings, name=name)
     if args.json:
         print(json.dumps([p.__dict__ for p in result.points], indent=1))
@@ -154,6 +174,26 @@ def cmd_simulate_airfoil(args) -> int:
             else:
                 print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>9} {'-':>8} {'-':>8} {'-':>8}  {p.status}")
     return 0 if result.status == "ok" else 1
+
+
+def _print_rans(name, coords, alphas, settings, as_json: bool) -> int:
+    from phenograd.simulators.openfoam import run_rans
+
+    result = run_rans(coords, alphas, settings, name=name)
+    if as_json:
+        print(json.dumps(result.to_dict()["points"], indent=1))
+    else:
+        print(f"{name}  Re {settings.reynolds:.3g}  RANS {settings.turbulence}, {settings.mesh} mesh ({result.cells} cells)  "
+              f"[{result.status}, {result.wall_s:.0f} s]")
+        print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CM':>8} {'iter':>6} {'y+ mean':>8}  status")
+        for p in result.points:
+            if p.CL is not None:
+                yp = f"{p.y_plus_mean:8.2f}" if p.y_plus_mean is not None else f"{'-':>8}"
+                state = p.status if p.status != "ok" else ("ok" if p.converged else "ok, not converged")
+                print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CM:8.4f} {p.iterations:6d} {yp}  {state}")
+            else:
+                print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>8} {'-':>6} {'-':>8}  {p.status}")
+    return 0 if result.status == "ok" and all(p.converged for p in result.points) else 1
 
 
 def cmd_data_airfoil(args) -> int:

@@ -89,9 +89,9 @@ def constant_files(reynolds: float, model: str) -> dict[str, str]:
     }
 
 
-def control_dict(alpha_deg: float, max_iter: int, write_at_end: bool = True) -> str:
+def control_dict(alpha_deg: float, max_iter: int) -> str:
     """controlDict: simpleFoam for at most max_iter iterations, force coefficients every iteration,
-    the wall's pressure written with the final fields."""
+    the wall's pressure and y+ written with the final fields."""
     ux, uy = inflow(alpha_deg)
     return _header("dictionary", "controlDict") + f"""application simpleFoam;
 startFrom startTime;
@@ -126,6 +126,13 @@ functions
         magUInf 1;
         lRef 1;
         Aref {SPAN};
+    }}
+    yPlus
+    {{
+        type yPlus;
+        libs ("libfieldFunctionObjects.so");
+        writeControl writeTime;
+        log false;
     }}
     wallPressure
     {{
