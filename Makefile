@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup demo test xfoil data-release benchmark clean
+.PHONY: setup setup-cfd demo test xfoil data-release benchmark clean
 
 setup: $(STAMP) xfoil
 
@@ -26,12 +26,18 @@ xfoil: $(STAMP)
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xfoil; }
 	@$(VENV)/bin/phenograd check >/dev/null || { $(VENV)/bin/phenograd check; exit 1; }
 
+# The CFD extra: Debian's OpenFOAM (v1912, ~150 MB) for `--solver rans`. `make test` installs it for its RANS tests.
+setup-cfd: setup
+	@command -v simpleFoam >/dev/null || { \
+		echo "installing Debian's openfoam"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openfoam; }
+
 # Airfoil design, catalyst screening and pretrain -> fine-tune on the shipped models (~5-10 min on 2 cores).
 demo: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(PY) examples/demo.py --out demo_out
 
-test: setup
+test: setup setup-cfd
 	$(PY) -m pytest -q
 
 # The airfoil data release (resumable: run again to continue; see README).

@@ -21,6 +21,9 @@ _EXPORTS = {
     "PolarResult": "phenograd.simulators.xfoil",
     "run_polar": "phenograd.simulators.xfoil",
     "parse_alpha_spec": "phenograd.simulators.xfoil",
+    "RansSettings": "phenograd.simulators.openfoam",
+    "RansResult": "phenograd.simulators.openfoam",
+    "run_rans": "phenograd.simulators.openfoam",
     "InputError": "phenograd.simulators.errors",
     "PhenogradError": "phenograd.simulators.errors",
     # airfoil geometry and data

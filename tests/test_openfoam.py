@@ -1,0 +1,156 @@
+"""OpenFOAM RANS: the C-grid, OpenFOAM's own mesh check, a real coarse case beside XFOIL, parsing and failures.
+
+Needs Debian's openfoam package (`make test` installs it through `make setup-cfd`).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from phenograd.datasets.airfoil import naca
+from phenograd.simulators.errors import InputError, SimulatorUnavailable
+from phenograd.simulators.openfoam import (RansSettings, openfoam_env, read_force_coefficients, run_rans,
+                                           run_rans_point)
+from phenograd.simulators.openfoam_mesh import MESH_LEVELS, _signed_areas, c_grid, first_cell_height, write_poly_mesh
+from phenograd.simulators.xfoil import XfoilSettings, run_polar
+
+from conftest import PHENOGRAD
+
+
+def _sharp(code: str) -> np.ndarray:
+    """A NACA section with its trailing-edge gap closed (thickness scaled down linearly in x)."""
+    c = naca(code).copy()
+    gap = c[0, 1] - c[-1, 1]
+    c[:, 1] -= np.sign(c[:, 1]) * 0.5 * gap * c[:, 0]
+    return c
+
+
+@pytest.mark.parametrize("contour,sharp", [(naca("0012"), False), (_sharp("0012"), True), (naca("4412"), False)])
+def test_c_grid_cells_are_valid_and_counted(contour, sharp):
+    level = MESH_LEVELS["coarse"]
+    grid = c_grid(contour, 6e6, level)
+    assert grid.sharp is sharp
+    assert len(grid.cells) == level.n_cells(sharp)
+    assert _signed_areas(grid).min() > 0.0
+    # every point is used; the outline (wall + far field) is closed: each boundary edge's points appear twice
+    assert set(np.unique(grid.cells)) == set(range(len(grid.points)))
+    edges = {}
+    for quad in grid.cells.tolist():
+        for k in range(4):
+            e = tuple(sorted((quad[k], quad[(k + 1) % 4])))
+            edges[e] = edges.get(e, 0) + 1
+    assert max(edges.values()) == 2
+    boundary = [e for e, n in edges.items() if n == 1]
+    counts = np.bincount(np.array(boundary).ravel())
+    assert set(counts[counts > 0]) == {2}
+    wall = [e for e in boundary if grid.wall[e[0]] and grid.wall[e[1]]]
+    assert len(wall) == 2 * level.n_surface + (0 if sharp else level.n_te)
+
+
+def test_first_cell_height_matches_flat_plate_estimate():
+    h = first_cell_height(6e6, 1.0)
+    cf = 0.026 * 6e6 ** (-1 / 7)
+    assert h * 6e6 * np.sqrt(cf / 2) == pytest.approx(1.0)
+    assert first_cell_height(1e5, 1.0) > 20 * h  # thicker boundary layer, larger cell
+
+
+def test_openfoam_accepts_the_written_mesh(tmp_path):
+    """OpenFOAM's checkMesh reads the polyMesh we write and finds no error in topology or geometry."""
+    write_poly_mesh(c_grid(naca("2412"), 1e6, MESH_LEVELS["coarse"]), tmp_path)
+    (tmp_path / "system").mkdir()
+    from phenograd.simulators.openfoam_case import case_files
+
+    for rel, text in case_files(2.0, 1e6, "SpalartAllmaras", 10).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    out = subprocess.run(["checkMesh", "-case", str(tmp_path)], capture_output=True, text=True,
+                         env=openfoam_env(), timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "cells:            14720" in out.stdout
+    assert "Zero or negative cell volume" not in out.stdout
+    assert "***" not in out.stdout.split("Checking topology")[1].split("Checking geometry")[0]
+
+
+def test_unmeshable_contours_are_refused_before_openfoam():
+    with pytest.raises(InputError, match="expected x/c"):
+        c_grid(naca("0012") * 3.0, 1e6, MESH_LEVELS["coarse"])
+    with pytest.raises(InputError, match="Selig order"):
+        c_grid(naca("2412")[::-1], 1e6, MESH_LEVELS["coarse"])
+    # a deep notch in the lower surface folds the grid lines
+    c = naca("0012").copy()
+    lower = (c[:, 1] < 0) & (np.abs(c[:, 0] - 0.5) < 0.03)
+    c[lower, 1] += 0.11
+    with pytest.raises(InputError, match="cannot mesh|crosses itself"):
+        run_rans_point(c, 2.0, RansSettings(reynolds=1e6))
+
+
+def test_force_coefficient_parsing_drops_a_partial_row(tmp_path):
+    f = tmp_path / "coefficient.dat"
+    f.write_text("# Force coefficients\n# liftDir : (0 1 0)\n#\n# Time\tCd\tCs\tCl\tCmRoll\tCmPitch\n"
+                 "1\t0.02\t0\t0.5\t0\t-0.05\n2\t0.019\t0\t0.51\t0\t-0.051\n3\t0.0")
+    c = read_force_coefficients(f)
+    assert list(c["Time"]) == [1.0, 2.0]
+    assert list(c["Cl"]) == [0.5, 0.51]
+    assert list(c["CmPitch"]) == [-0.05, -0.051]
+
+
+def test_coarse_naca0012_runs_and_agrees_with_xfoil():
+    """Fully turbulent SA on the coarse grid, Re 6e6, alpha 4: converges; CL within 0.03 of XFOIL's, CM near 0
+    (symmetric section about the quarter chord), CD above XFOIL's (no laminar run), Cp peak suction on top."""
+    settings = RansSettings(reynolds=6e6)
+    rans = run_rans(naca("0012"), [4.0], settings, name="NACA 0012")
+    p = rans.points[0]
+    assert rans.status == "ok" and p.status == "ok" and p.converged, p.log_tail[-500:]
+    xf = run_polar(naca("0012"), [4.0], XfoilSettings(reynolds=6e6)).points[0]
+    assert xf.converged
+    assert abs(p.CL - xf.CL) < 0.03
+    assert abs(p.CM) < 0.01
+    assert xf.CD < p.CD < 3 * xf.CD
+    assert 0.1 < p.y_plus_mean < 20
+    cp, x, y = np.array(p.cp), np.array(p.cp_x), np.array(p.cp_y)
+    assert len(cp) == 2 * MESH_LEVELS["coarse"].n_surface + MESH_LEVELS["coarse"].n_te  # one per wall face
+    assert y[np.argmin(cp)] > 0 and x[np.argmin(cp)] < 0.05  # suction peak on the upper leading edge
+    assert cp.max() == pytest.approx(1.0, abs=0.05)  # stagnation
+
+
+def test_time_limit_kills_the_solver_and_records_timeout():
+    p = run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, timeout_s=3.0, max_iter=20000))
+    assert p.status == "timeout" and not p.converged
+    assert p.wall_s < 20
+
+
+def test_divergence_is_recorded(monkeypatch):
+    """Relaxation factors of 1 without SIMPLEC make simpleFoam blow up; the point says so."""
+    import phenograd.simulators.openfoam as of
+
+    real = of.case_files
+
+    def unstable(*a, **k):
+        files = real(*a, **k)
+        files["system/fvSolution"] = files["system/fvSolution"].replace("consistent yes;", "consistent no;") \
+            .replace("U 0.9;", "U 1;").replace("equations", "fields { p 1; }\n    equations")
+        return files
+
+    monkeypatch.setattr(of, "case_files", unstable)
+    p = run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, timeout_s=120))
+    assert p.status.startswith("failed: diverged")
+    assert not p.converged
+
+
+def test_missing_openfoam_is_reported(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SimulatorUnavailable, match="simpleFoam"):
+        run_rans_point(naca("0012"), 0.0, RansSettings(reynolds=1e6))
+
+
+def test_bad_settings_are_one_line_cli_errors(cli_env):
+    for args, msg in ((["--re", "1e3"], "out of range"), (["--re", "1e6", "--mesh", "huge"], "invalid choice"),
+                      (["--re", "1e6", "--max-iter", "5"], "max_iter")):
+        out = subprocess.run([*PHENOGRAD, "simulate", "airfoil", "--naca", "0012", "--alpha", "2", "--solver", "rans",
+                              *args], capture_output=True, text=True, env=cli_env, timeout=60)
+        assert out.returncode == 2, out.stderr
+        assert msg in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
