@@ -58,6 +58,15 @@ def _add_xfoil_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=_positive_float, default=None, help="seconds per polar (default 20 + 4 per angle)")
 
 
+def _add_rans_settings(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("RANS settings (--solver rans)")
+    g.add_argument("--mesh", choices=("coarse", "medium", "fine"), default="coarse",
+                   help="grid level: coarse 14,400 cells (about 20-40 s per angle on 2 cores), medium, fine")
+    g.add_argument("--turbulence", choices=("SpalartAllmaras", "kOmegaSST"), default="SpalartAllmaras",
+                   help="turbulence model (default SpalartAllmaras, fully turbulent)")
+    g.add_argument("--max-iter", type=int, default=3000, help="SIMPLE iterations at most per angle (default 3000)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="phenograd", description="Differentiable surrogate-physics design.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -77,14 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="xfoil (default; seconds) or rans: OpenFOAM simpleFoam on a C-grid (minutes per angle; "
                          "needs `make setup-cfd`)")
     _add_xfoil_settings(sa)
-    g = sa.add_argument_group("RANS settings (--solver rans)")
-    g.add_argument("--mesh", choices=("coarse", "medium", "fine"), default="coarse",
-                   help="grid level: coarse 14,400 cells (about a minute per angle on 2 cores), medium, fine")
-    g.add_argument("--turbulence", choices=("SpalartAllmaras", "kOmegaSST"), default="SpalartAllmaras",
-                   help="turbulence model (default SpalartAllmaras, fully turbulent)")
-    g.add_argument("--max-iter", type=int, default=3000, help="SIMPLE iterations at most per angle (default 3000)")
-    g.add_argument("--keep-case", default=None, metavar="DIR",
-                   help="keep each angle's OpenFOAM case under DIR (default: temporary, deleted)")
+    _add_rans_settings(sa)
+    sa.add_argument("--keep-case", default=None, metavar="DIR",
+                    help="RANS: keep each angle's OpenFOAM case under DIR (default: temporary, deleted)")
 
     # data
     data = sub.add_parser("data", help="generate and inspect datasets")
@@ -98,14 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--shapes", type=int, required=True, help="number of sampled shapes (Sobol + mixtures)")
     da.add_argument("--include-real", default="none", choices=["none", "train", "test", "all"],
                     help="also simulate the bundled real airfoils of this split (default none)")
-    da.add_argument("--re", default="1e5:1e7", help="Reynolds: LOW:HIGH log-uniform (default 1e5:1e7) or a list 2e5,1e6")
+    da.add_argument("--solver", choices=("xfoil", "rans"), default="xfoil",
+                    help="xfoil (default) or rans: OpenFOAM cases, one shape x Re x alpha each (needs `make setup-cfd`)")
+    da.add_argument("--re", default=None,
+                    help="Reynolds: LOW:HIGH log-uniform (default 1e5:1e7; rans 1e6:1e7) or a list 2e5,1e6 (xfoil)")
     da.add_argument("--polars-per-shape", type=int, default=1,
                     help="Reynolds numbers per shape for a range, one per log-band (default 1)")
-    da.add_argument("--alpha", default="-5:15:1", help="angles in degrees (default -5:15:1)")
+    da.add_argument("--alpha", default=None, help="angles in degrees (default -5:15:1; rans: drawn from -2:10:1)")
+    da.add_argument("--angles-per-shape", type=int, default=1, help="rans: angles drawn per shape (default 1)")
     da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
     add_parallel_options(da)
     _add_xfoil_settings(da)
+    _add_rans_settings(da)
 
     di = data_sub.add_parser("info", help="summarise a dataset file",
                              description="Summarise a dataset file (airfoil polar SQLite or catalyst ase.db): counts, "
@@ -200,7 +209,10 @@ def cmd_data_airfoil(args) -> int:
     from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
     from phenograd.simulators.xfoil import parse_alpha_spec
 
-    re_range, re_list = _reynolds_spec(args.re)
+    if args.solver == "rans":
+        return _data_airfoil_rans(args)
+    re_range, re_list = _reynolds_spec(args.re or "1e5:1e7")
+    args.alpha = args.alpha or "-5:15:1"
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.mix_fraction <= 1.0:
@@ -216,6 +228,30 @@ def cmd_data_airfoil(args) -> int:
         f"{args.out}: {summary.planned} polars planned, {summary.already_present} already present, "
         f"{summary.written} written now ({summary.failed} with a failure status)"
     )
+    return 0
+
+
+def _data_airfoil_rans(args) -> int:
+    from phenograd.datasets.airfoil_rans import RansRequest, generate_rans
+    from phenograd.simulators.xfoil import parse_alpha_spec
+
+    re_range, re_list = _reynolds_spec(args.re or "1e6:1e7")
+    if re_list is not None:
+        if len(re_list) != 1:
+            raise InputError("--solver rans takes one Reynolds number or a LOW:HIGH range")
+        re_range = (re_list[0], re_list[0])
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if not 0.0 <= args.mix_fraction <= 1.0:
+        raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
+    request = RansRequest(shapes=args.shapes, seed=args.seed, include_real=args.include_real, re_range=re_range,
+                          alphas=parse_alpha_spec(args.alpha or "-2:10:1"), angles_per_shape=args.angles_per_shape,
+                          mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter, timeout_s=args.timeout,
+                          mix_fraction=args.mix_fraction)
+    summary = generate_rans(args.out, request, workers=args.workers, scheduler=args.scheduler,
+                            progress=not args.no_progress)
+    print(f"{args.out}: {summary.planned} RANS cases planned, {summary.already_present} already present, "
+          f"{summary.written} written now ({summary.failed} with a failure status)")
     return 0
 
 

@@ -45,10 +45,12 @@ def field_files(alpha_deg: float, reynolds: float, model: str) -> dict[str, str]
     files = {
         "0/U": _field("volVectorField", "U", "[0 1 -1 0 0 0 0]", u, {
             "airfoil": "type noSlip;",
+            "base": "type noSlip;",
             "farfield": f"type freestreamVelocity;\n        freestreamValue uniform {u};",
         }),
         "0/p": _field("volScalarField", "p", "[0 2 -2 0 0 0 0]", "0", {
             "airfoil": "type zeroGradient;",
+            "base": "type zeroGradient;",
             "farfield": "type freestreamPressure;\n        freestreamValue uniform 0;",
         }),
     }
@@ -58,6 +60,7 @@ def field_files(alpha_deg: float, reynolds: float, model: str) -> dict[str, str]
         nut = nu_tilda * chi**3 / (chi**3 + 7.1**3)
         files["0/nuTilda"] = _field("volScalarField", "nuTilda", "[0 2 -1 0 0 0 0]", f"{nu_tilda:.9g}", {
             "airfoil": "type fixedValue;\n        value uniform 0;",
+            "base": "type fixedValue;\n        value uniform 0;",
             "farfield": f"type freestream;\n        freestreamValue uniform {nu_tilda:.9g};",
         })
     else:
@@ -66,14 +69,17 @@ def field_files(alpha_deg: float, reynolds: float, model: str) -> dict[str, str]
         nut = k / omega
         files["0/k"] = _field("volScalarField", "k", "[0 2 -2 0 0 0 0]", f"{k:.9g}", {
             "airfoil": "type kqRWallFunction;\n        value uniform 1e-12;",
+            "base": "type kqRWallFunction;\n        value uniform 1e-12;",
             "farfield": f"type freestream;\n        freestreamValue uniform {k:.9g};",
         })
         files["0/omega"] = _field("volScalarField", "omega", "[0 0 -1 0 0 0 0]", f"{omega:.9g}", {
             "airfoil": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
+            "base": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
             "farfield": f"type freestream;\n        freestreamValue uniform {omega:.9g};",
         })
     files["0/nut"] = _field("volScalarField", "nut", "[0 2 -1 0 0 0 0]", f"{nut:.9g}", {
         "airfoil": "type nutUSpaldingWallFunction;\n        value uniform 0;",
+        "base": "type nutUSpaldingWallFunction;\n        value uniform 0;",
         "farfield": f"type freestream;\n        freestreamValue uniform {nut:.9g};",
     })
     return files
@@ -116,7 +122,7 @@ functions
         writeControl timeStep;
         writeInterval 1;
         log false;
-        patches (airfoil);
+        patches (airfoil base);
         rho rhoInf;
         rhoInf 1;
         CofR (0.25 0 0);

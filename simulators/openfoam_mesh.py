@@ -22,7 +22,7 @@ negative area) is refused with InputError.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ class MeshLevel:
     n_surface: cells along each of the upper and lower surface (leading to trailing edge).
     n_normal: cells from the wall to the far field.
     n_wake: cells from the trailing edge to the outlet.
-    n_te: cells across a blunt trailing edge's base.
+    n_te: cells across a blunt trailing edge's base at least (more for a thick base: growth <= 1.25 per cell).
     le_spacing, te_spacing: surface cell lengths at the leading and trailing edge (chords).
     y_plus: target y+ of the first cell (its height from a flat-plate skin-friction estimate).
     radius: far-field distance R in chords (C radius and wake length).
@@ -61,9 +61,9 @@ class MeshLevel:
     y_plus: float
     radius: float
 
-    def n_cells(self, sharp: bool = True) -> int:
-        """Cells of the mesh (sharp trailing edge, or blunt with its base cells)."""
-        return 2 * (self.n_surface + self.n_wake) * self.n_normal + (0 if sharp else self.n_wake * self.n_te)
+    def n_cells(self, n_base: int = 0) -> int:
+        """Cells of the mesh: the C-grid plus n_base cells across a blunt base (0 for a sharp trailing edge)."""
+        return 2 * (self.n_surface + self.n_wake) * self.n_normal + self.n_wake * n_base
 
 
 #: Resolution levels (cells with a sharp trailing edge: coarse 14,400; medium 38,400; fine 102,400).
@@ -192,12 +192,15 @@ class CGrid:
 
     points: (P, 2) in chords; cells: (C, 4) point indices, counter-clockwise;
     wall: boolean (P,) marking points on the airfoil surface (including a blunt base).
+    n_base: cells across a blunt base (0 when sharp); base_points: indices of the base's wall points.
     """
 
     points: np.ndarray
     cells: np.ndarray
     wall: np.ndarray
     sharp: bool
+    n_base: int = 0
+    base_points: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
 
 
 def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "contour") -> CGrid:
@@ -222,7 +225,9 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
         nrm = (1 - w)[:, None] * nrm + w[:, None] * np.array([0.0, sign])
         nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
         xf = np.clip((surf[:, 0] - surf[0, 0]) / (surf[-1, 0] - surf[0, 0]), 0.0, 1.0)
-        phi = np.pi - 0.5 * np.pi * xf  # far-field angle about the trailing edge, by chordwise position: 180 -> 90 deg
+        # Far-field angle about the trailing edge, 180 -> 90 degrees, by chordwise position blended with arc
+        # length (chordwise alone sends the leading-edge lines to one far-field point: sliver cells upstream).
+        phi = np.pi - 0.5 * np.pi * (0.5 * xf + 0.5 * frac)
         outer = np.stack([1.0 + r * np.cos(phi), sign * r * np.sin(phi)], axis=1)
         surf_lines = _fan(surf, nrm, outer, t_norm, h1)
         te = surf[-1]
@@ -249,7 +254,7 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
         lo_idx, up_idx = pid[nw - np.arange(nw + 1), 0], pid[ni - 1 - nw + np.arange(nw + 1), 0]
         p_lo, p_up = grid.reshape(-1, 2)[lo_idx], grid.reshape(-1, 2)[up_idx]
         gap = float(np.linalg.norm(p_up[0] - p_lo[0]))
-        half = geometric(level.n_te // 2, min(h1 / (0.5 * gap), 0.5))
+        half = geometric(base_cells_per_half(gap, h1, level.n_te // 2), min(h1 / (0.5 * gap), 0.5))
         m = np.concatenate([0.5 * half, 1.0 - 0.5 * half[::-1][1:]])  # symmetric clustering at both cuts
         inner = p_lo[:, None, :] + m[None, :, None] * (p_up - p_lo)[:, None, :]  # (nw+1, n_te+1, 2)
         nte = len(m) - 1
@@ -267,7 +272,8 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
     used = np.unique(cells)
     remap = -np.ones(len(points), int)
     remap[used] = np.arange(len(used))
-    grid_out = CGrid(points[used], remap[cells], wall[used], split.sharp)
+    base_pts = remap[bid[0]] if not split.sharp else np.zeros(0, int)
+    grid_out = CGrid(points[used], remap[cells], wall[used], split.sharp, 0 if split.sharp else nte, base_pts)
     area = _signed_areas(grid_out)
     if area.min() <= 0.0 and area.max() > 0.0:
         k = int(np.argmin(area))
@@ -277,6 +283,13 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
     if area.max() <= 0.0:  # built clockwise: flip every cell
         grid_out.cells = grid_out.cells[:, ::-1].copy()
     return grid_out
+
+
+def base_cells_per_half(gap: float, first: float, minimum: int, growth: float = 1.25, most: int = 60) -> int:
+    """Cells from a wake cut to the middle of a blunt base of height `gap`: enough that cells growing from
+    `first` by at most `growth` per cell fill half the gap (bounded by `minimum` and `most`)."""
+    need = math.log(1.0 + 0.5 * gap * (growth - 1.0) / first) / math.log(growth)
+    return int(min(most, max(minimum, math.ceil(need))))
 
 
 def _signed_areas(grid: CGrid) -> np.ndarray:
@@ -295,8 +308,8 @@ def _header(cls: str, obj: str, location: str | None = None, note: str | None = 
 def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
     """Write constant/polyMesh of the extruded grid; returns {"cells", "faces", "wall_faces"}.
 
-    Patches: ``airfoil`` (wall), ``farfield`` (everything else on the outline),
-    ``frontAndBack`` (empty). Internal faces are in upper-triangular order and
+    Patches: ``airfoil`` (the surface, wall), ``base`` (a blunt trailing edge's base, wall; empty when
+    sharp), ``farfield`` (everything else on the outline), ``frontAndBack`` (empty). Internal faces are in upper-triangular order and
     point from owner to neighbour, as OpenFOAM requires.
     """
     n_pts, n_cells = len(grid.points), len(grid.cells)
@@ -305,30 +318,37 @@ def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
         for k in range(4):
             a, b = quad[k], quad[(k + 1) % 4]
             edges.setdefault((min(a, b), max(a, b)), []).append((c, a, b))
-    internal, wall, far = [], [], []
+    internal, wall, base, far = [], [], [], []
+    base_pts = set(grid.base_points.tolist())
     for cells_of_edge in edges.values():
         if len(cells_of_edge) == 2:
             (c0, a, b), (c1, _, _) = sorted(cells_of_edge)
             internal.append((c0, c1, a, b))  # owner c0's counter-clockwise edge a -> b: normal points out of c0
         else:
             c0, a, b = cells_of_edge[0]
-            (wall if grid.wall[a] and grid.wall[b] else far).append((c0, a, b))
+            if grid.wall[a] and grid.wall[b]:
+                (base if a in base_pts and b in base_pts else wall).append((c0, a, b))
+            else:
+                far.append((c0, a, b))
     internal.sort()
     wall.sort()
+    base.sort()
     far.sort()
     top = n_pts  # the z = SPAN copy of point p is p + n_pts
 
     def side(a, b):
         return (a, b, b + top, a + top)
 
-    faces = [side(a, b) for _, _, a, b in internal] + [side(a, b) for _, a, b in wall] + [side(a, b) for _, a, b in far]
-    owner = [c for c, _, _, _ in internal] + [c for c, _, _ in wall] + [c for c, _, _ in far]
+    boundary = wall + base + far
+    faces = [side(a, b) for _, _, a, b in internal] + [side(a, b) for _, a, b in boundary]
+    owner = [c for c, _, _, _ in internal] + [c for c, _, _ in boundary]
     neighbour = [n for _, n, _, _ in internal]
     for c, (p0, p1, p2, p3) in enumerate(grid.cells.tolist()):  # back (z = 0, normal -z) and front (+z)
         faces += [(p0, p3, p2, p1), (p0 + top, p1 + top, p2 + top, p3 + top)]
         owner += [c, c]
     n_int = len(internal)
-    patches = [("airfoil", "wall", len(wall)), ("farfield", "patch", len(far)), ("frontAndBack", "empty", 2 * n_cells)]
+    patches = [("airfoil", "wall", len(wall)), ("base", "wall", len(base)), ("farfield", "patch", len(far)),
+               ("frontAndBack", "empty", 2 * n_cells)]
 
     mesh = Path(case_dir) / "constant" / "polyMesh"
     mesh.mkdir(parents=True, exist_ok=True)
