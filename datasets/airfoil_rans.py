@@ -2,7 +2,7 @@
 
 A case is one shape at one Reynolds number and one angle of attack. Shapes come
 from the same planner as the XFOIL datasets (held-out real airfoils first when
-asked, then Sobol and mixed CST shapes); each gets one Reynolds number
+asked, optionally a seeded subset of them, then Sobol and mixed CST shapes); each gets one Reynolds number
 (log-uniform) and `angles_per_shape` angles drawn from the request's list, all
 seeded, so the same command asks for the same cases. The file has the polar
 store's schema (so the surrogate reads it like an XFOIL dataset) with these
@@ -41,6 +41,7 @@ class RansRequest:
     shapes: int
     seed: int = 0
     include_real: str = "none"
+    real_limit: int | None = None
     re_range: tuple[float, float] = (1e6, 1e7)
     alphas: Sequence[float] = tuple(float(a) for a in range(-2, 11))
     angles_per_shape: int = 1
@@ -85,6 +86,12 @@ def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
         raise InputError("no angles of attack given")
     shapes = plan_shapes(AirfoilRequest(shapes=request.shapes, seed=request.seed, include_real=request.include_real,
                                         mix_fraction=request.mix_fraction))
+    if request.real_limit is not None:  # a seeded subset of the real airfoils, in their planned order
+        if request.real_limit < 0:
+            raise InputError(f"--real-limit must be >= 0, got {request.real_limit}")
+        real = [i for i, s in enumerate(shapes) if s.source == "uiuc"]
+        keep = set(np.random.default_rng(np.random.SeedSequence([request.seed, 17])).permutation(real)[: request.real_limit].tolist())
+        shapes = [s for i, s in enumerate(shapes) if s.source != "uiuc" or i in keep]
     re_seed = int(np.random.SeedSequence([request.seed, 11]).generate_state(1)[0])
     res = reynolds_samples(len(shapes), 1, *request.re_range, seed=re_seed)[:, 0]
     rng = np.random.default_rng(np.random.SeedSequence([request.seed, 13]))

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Reynolds numbers per shape for a range, one per log-band (default 1)")
     da.add_argument("--alpha", default=None, help="angles in degrees (default -5:15:1; rans: drawn from -2:10:1)")
     da.add_argument("--angles-per-shape", type=int, default=1, help="rans: angles drawn per shape (default 1)")
+    da.add_argument("--real-limit", type=int, default=None,
+                    help="rans: simulate only this many of the real airfoils (a seeded subset; default all)")
     da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
     add_parallel_options(da)
@@ -244,7 +246,8 @@ def _data_airfoil_rans(args) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.mix_fraction <= 1.0:
         raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
-    request = RansRequest(shapes=args.shapes, seed=args.seed, include_real=args.include_real, re_range=re_range,
+    request = RansRequest(shapes=args.shapes, seed=args.seed, include_real=args.include_real,
+                          real_limit=args.real_limit, re_range=re_range,
                           alphas=parse_alpha_spec(args.alpha or "-2:10:1"), angles_per_shape=args.angles_per_shape,
                           mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter, timeout_s=args.timeout,
                           mix_fraction=args.mix_fraction)

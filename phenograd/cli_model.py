@@ -25,6 +25,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     tr.add_argument("--encoder", default=None, help="pretrained encoder checkpoint to start every member from")
     tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
+    tr.add_argument("--init", default=None, metavar="MODEL.pt",
+                    help="start every member from this trained model (weights and target normalisation): "
+                         "fine-tune it on new data, e.g. RANS cases on top of an XFOIL-trained surrogate")
     tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
     tr.add_argument("--epochs", type=int, default=None, help="maximum epochs per member (default: airfoil 200, catalyst 100)")
     tr.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: 20 / 15)")
@@ -122,10 +125,16 @@ def _train(args, device) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
-    if args.freeze_encoder and not args.encoder:
-        raise InputError("--freeze-encoder needs --encoder ENC.pt")
+    if args.freeze_encoder and not (args.encoder or args.init):
+        raise InputError("--freeze-encoder needs --encoder ENC.pt or --init MODEL.pt")
     init = load_encoder_state(args.encoder, args.domain) if args.encoder else None
+    if args.init and args.encoder:
+        raise InputError("--init MODEL.pt and --encoder ENC.pt exclude each other")
     kwargs = dict(progress=not args.no_progress, device=device, init_encoder=init, freeze_encoder=args.freeze_encoder)
+    if args.init:
+        from phenograd.surrogate.model import load_checkpoint
+
+        kwargs["init_model"] = load_checkpoint(args.init, args.domain)
     if args.domain == "airfoil":
         from phenograd.surrogate.train_airfoil import train_airfoil as train
     else:

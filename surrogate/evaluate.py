@@ -61,9 +61,9 @@ def fit_std_scales(ensemble: Ensemble, data, items: np.ndarray) -> dict:
             return {}
         values, _, mask = predict_airfoil_points(ensemble, data, shapes)
         targets, conv = data.targets[mask], data.converged[mask]
-        ok = conv & torch.all(torch.isfinite(targets), 1)
-        err, std = (values.mean(0) - targets)[ok].numpy(), values.std(0)[ok].numpy()
-        return {name: std_scale(err[:, k], std[:, k]) for k, name in enumerate(AIRFOIL_TARGETS)}
+        ok = (conv[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
+        err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
+        return {name: std_scale(err[ok[:, k], k], std[ok[:, k], k]) for k, name in enumerate(AIRFOIL_TARGETS)}
     preds = predict_structures(ensemble, [data.graphs[i] for i in items])
     err = (preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy()
     return {"E_ads": std_scale(err, preds.std(0).numpy())}
@@ -101,11 +101,12 @@ def evaluate_airfoil(ensemble: Ensemble, data, split: str, scales: dict | None =
     values, logits, mask = predict_airfoil_points(ensemble, data, shapes[order])
     targets, converged = data.targets[mask], data.converged[mask]
     mean, std = values.mean(0), values.std(0) if values.shape[0] > 1 else torch.zeros_like(values[0])
-    ok = (converged & torch.all(torch.isfinite(targets), 1)).numpy()
+    okk = (converged[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
     metrics: dict = {"split": split, "shapes": int(len(shapes)), "points": int(mask.sum()),
-                     "converged_points": int(ok.sum()), "mae": {}, "calibration": {}}
+                     "converged_points": int(okk[:, 0].sum()), "mae": {}, "calibration": {}}
     parity = {}
     for k, name in enumerate(AIRFOIL_TARGETS):
+        ok = okk[:, k]
         t, p, s = targets[ok, k].numpy(), mean[ok, k].numpy(), std[ok, k].numpy() * (scales or {}).get(name, 1.0)
         metrics["mae"][name] = float(np.mean(np.abs(p - t))) if len(t) else float("nan")
         metrics["calibration"][name] = calibration(p - t, s)

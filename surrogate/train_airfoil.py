@@ -1,7 +1,7 @@
 """Train an airfoil surrogate ensemble on a polar dataset (resumable; see trainer.py).
 
 Loss per point: mean squared error of the normalised [CL, ln CD, CM, Top_Xtr,
-Bot_Xtr] where XFOIL converged, plus conv_weight x binary cross-entropy of the
+Bot_Xtr] where the simulator converged (over the targets a point has), plus conv_weight x binary cross-entropy of the
 convergence logit on every point. Items are shapes: a batch carries every point
 of its shapes' polars, and one shape embedding serves them all.
 """
@@ -25,13 +25,21 @@ def airfoil_defaults(**overrides) -> TrainConfig:
 
 
 def target_normalisation(data: AirfoilPoints, shapes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std (5,) of converged targets over the given shapes."""
+    """Mean and std (5,) of converged targets over the given shapes, per target.
+
+    A target no point has (RANS datasets carry no transition locations) gets mean 0, std 1.
+    """
     mask = torch.isin(data.point_shape, torch.as_tensor(shapes)) & data.converged
     t = data.targets[mask]
-    t = t[torch.all(torch.isfinite(t), dim=1)]
-    if len(t) < 2:
+    if int(torch.isfinite(t[:, 0]).sum()) < 2:
         raise InputError("too few converged points in the training split to train on")
-    return t.mean(0), t.std(0)
+    finite = torch.isfinite(t)
+    n = finite.sum(0)
+    filled = torch.where(finite, t, torch.zeros_like(t))
+    mean = filled.sum(0) / n.clamp(min=1)
+    var = (torch.where(finite, t - mean, torch.zeros_like(t)) ** 2).sum(0) / (n - 1).clamp(min=1)
+    absent = n < 2
+    return torch.where(absent, torch.zeros_like(mean), mean), torch.where(absent, torch.ones_like(var), var.sqrt())
 
 
 class AirfoilTask:
@@ -68,9 +76,10 @@ class AirfoilTask:
         values, logit = model(graphs, point_graph, data.cond[mask].to(device))
         targets = data.targets[mask].to(device)
         converged = data.converged[mask].to(device)
-        ok = converged & torch.all(torch.isfinite(targets), dim=1)
-        err = model.head.normalised(values[ok]) - model.head.normalised(targets[ok])
-        regression = torch.mean(err**2) if ok.any() else values.sum() * 0.0
+        # Per target: a converged point may lack a target (no transition locations in RANS data).
+        ok = converged[:, None] & torch.isfinite(targets)
+        err = model.head.normalised(values) - model.head.normalised(torch.where(ok, targets, values.detach()))
+        regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
         return regression + cfg.conv_weight * bce
 

@@ -124,12 +124,15 @@ def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | Non
 
 def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
                    init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None,
-                   epoch_callback=None) -> dict:
+                   epoch_callback=None, init_model: tuple | None = None) -> dict:
     """Train (or resume) cfg.members members on `task`, write the ensemble to `out`.
 
     init_encoder: optional pretrained encoder {"config": ..., "state": state_dict} every
     member starts from (its config replaces the task's); freeze_encoder keeps it fixed
     and trains the head only.
+    init_model: optional (Ensemble, info) from load_checkpoint: member k starts from the whole of
+    member k mod n (encoder, head and the head's target normalisation), as in fine-tuning a
+    surrogate trained on cheap data with a few expensive samples (multi-fidelity).
     epoch_callback: optional epoch_callback(epoch, val_loss), called after every finished
     epoch of every member (epoch counts from 1 within a member) once that epoch's state is
     saved. An exception it raises (optuna.TrialPruned, say) stops training and propagates;
@@ -144,8 +147,16 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
     if len(task.train) == 0:
         raise InputError("no training items in the dataset (held-out test items are never trained on)")
-    encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
-    head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
+    if init_model is not None and init_encoder is not None:
+        raise InputError("start from a whole model or from a pretrained encoder, not both")
+    if init_model is not None:
+        base, base_info = init_model
+        if base.domain != task.domain:
+            raise InputError(f"a {base.domain} model cannot start {task.domain} training")
+        encoder, head = dict(base_info["encoder"]), dict(base_info["head"])
+    else:
+        encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
+        head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
     partial = out.with_name(out.name + ".partial")
     state = _load_partial(partial, cfg, task.data_hash)
     done = state["done"] if state else []
@@ -155,7 +166,10 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         model = Surrogate(task.domain, encoder, head).to(dev)
         if init_encoder is not None:
             model.encoder.load_state_dict(init_encoder["state"])
-        task.init_member(model)
+        if init_model is not None:
+            model.load_state_dict(init_model[0].members[k % len(init_model[0].members)].state_dict())
+        else:
+            task.init_member(model)
         if freeze_encoder:
             model.encoder.requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]

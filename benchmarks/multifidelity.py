@@ -1,0 +1,164 @@
+"""Multi-fidelity airfoil surrogate: a few RANS cases on top of many XFOIL polars (issue 10).
+
+    .venv/bin/python benchmarks/multifidelity.py [--sizes 25 50 100] [--seeds 0 1 2]
+
+Data (`make rans-data`): RANS cases (OpenFOAM simpleFoam, Spalart-Allmaras, coarse C-grid; one
+shape, Re in [1e6, 1e7] and alpha in [-2, 8] each) on real training airfoils, and a test file on
+held-out real airfoils. Arms, scored on the converged test cases (MAE of CL, CD, ln CD, CM):
+
+* xfoil-as-is: the shipped surrogate (trained on XFOIL polars only), asked at Ncrit 9 (its own
+  regime) and at the RANS file's Ncrit 0 (the input the other arms see);
+* rans-only: a fresh surrogate trained on n RANS cases only;
+* fine-tuned: the shipped surrogate's weights and normalisation, trained further on the same n cases
+  (all layers, lower learning rate). In the RANS files Ncrit is 0 ("fully turbulent"), so the
+  fine-tuned model keeps its XFOIL behaviour at Ncrit 9 and learns RANS at Ncrit 0.
+
+The n cases are the first n of a seeded shuffle of the converged training cases (nested subsets);
+one member per model, same epochs and patience for both trained arms. Cells are cached as JSON
+(resumable). Writes the section "Multi-fidelity airfoil surrogate (RANS)" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import machine, publish, today  # noqa: E402
+
+from phenograd.datasets.polar_store import PolarStore  # noqa: E402
+from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
+from phenograd.surrogate.evaluate import evaluate_airfoil  # noqa: E402
+from phenograd.surrogate.heads import conditions  # noqa: E402
+from phenograd.surrogate.model import load_checkpoint  # noqa: E402
+from phenograd.surrogate.train_airfoil import train_airfoil  # noqa: E402
+from phenograd.surrogate.trainer import TrainConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def converged_keys(path: Path) -> list[str]:
+    with PolarStore.open_readonly(path) as store:
+        return [k for (k,) in store.conn.execute(
+            "SELECT p.key FROM polars p JOIN points pt ON pt.key = p.key WHERE pt.converged = 1 ORDER BY p.key")]
+
+
+def subset_file(source: Path, keys: list[str], out: Path) -> Path:
+    """A dataset file holding only the polars `keys` of `source` (and their shapes), written once."""
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    PolarStore.open(tmp).close()  # schema and markers
+    conn = sqlite3.connect(tmp)
+    conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+    marks = ",".join("?" * len(keys))
+    with conn:
+        conn.execute(f"INSERT INTO polars SELECT * FROM src.polars WHERE key IN ({marks})", keys)
+        conn.execute(f"INSERT INTO points SELECT * FROM src.points WHERE key IN ({marks})", keys)
+        conn.execute("INSERT INTO shapes SELECT * FROM src.shapes WHERE shape_id IN (SELECT shape_id FROM polars)")
+        conn.execute("INSERT OR REPLACE INTO meta SELECT * FROM src.meta WHERE key = 'solver'")
+    conn.execute("DETACH DATABASE src")
+    conn.close()
+    tmp.replace(out)
+    return out
+
+
+def scores(model_path: Path | None, ensemble_info, test_data, ncrit: float | None = None) -> dict:
+    ensemble, _ = ensemble_info if ensemble_info is not None else load_checkpoint(model_path, "airfoil")
+    data = test_data
+    if ncrit is not None:  # ask at another Ncrit than the file's
+        alpha = data.cond[:, 0] * 10.0
+        re = 10.0 ** (data.cond[:, 1] + 6.0)
+        data = type(data)(**{**data.__dict__, "cond": conditions(alpha, re, torch.full_like(alpha, ncrit))})
+    metrics, parity = evaluate_airfoil(ensemble, data, "test")
+    t, p = parity["lnCD"]
+    return {"CL": metrics["mae"]["CL"], "CD": float(np.mean(np.abs(np.exp(p) - np.exp(t)))),
+            "lnCD": metrics["mae"]["lnCD"], "CM": metrics["mae"]["CM"], "n_test": int(len(t))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train", type=Path, default=ROOT / "data" / "rans_train_v1.db")
+    ap.add_argument("--test", type=Path, default=ROOT / "data" / "rans_test_v1.db")
+    ap.add_argument("--base", type=Path, default=ROOT / "surrogate" / "models" / "airfoil.pt")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--patience", type=int, default=25)
+    ap.add_argument("--lr-scratch", type=float, default=2e-3)
+    ap.add_argument("--lr-finetune", type=float, default=5e-4)
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "multifidelity")
+    ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    started, machine_line = today(), machine()
+    command = "python benchmarks/multifidelity.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cells_dir, cache = args.out_dir / "cells", ROOT / "benchmarks" / ".cache" / "multifidelity"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    test_data = load_airfoil_points(args.test)
+    base = load_checkpoint(args.base, "airfoil")
+    keys = converged_keys(args.train)
+    print(f"RANS train cases converged: {len(keys)}; test points: {int(test_data.converged.sum())}", flush=True)
+    cells = {"xfoil-as-is (Ncrit 9)": scores(None, base, test_data, ncrit=9.0),
+             "xfoil-as-is (Ncrit 0)": scores(None, base, test_data)}
+    rows: dict = {}
+    for seed in args.seeds:
+        order = [keys[i] for i in np.random.default_rng([seed, 23]).permutation(len(keys))]
+        for n in args.sizes:
+            if n > len(order):
+                print(f"skip n={n}: only {len(order)} converged training cases", flush=True)
+                continue
+            subset = subset_file(args.train, order[:n], cache / f"seed{seed}_n{n}.db")
+            for arm in ("rans-only", "fine-tuned"):
+                path = cells_dir / f"{arm}_n{n}_seed{seed}.json"
+                if path.exists():
+                    cell = json.loads(path.read_text())
+                else:
+                    cfg = TrainConfig(members=1, epochs=args.epochs, patience=args.patience, batch_size=8, seed=seed,
+                                      lr=args.lr_scratch if arm == "rans-only" else args.lr_finetune)
+                    model = cache / f"{arm}_n{n}_seed{seed}.pt"
+                    t0 = time.perf_counter()
+                    kwargs = {"init_model": base} if arm == "fine-tuned" else {}
+                    train_airfoil(subset, model, cfg, progress=False, **kwargs)
+                    cell = {"arm": arm, "n": n, "seed": seed, **scores(model, None, test_data),
+                            "train_s": time.perf_counter() - t0}
+                    path.write_text(json.dumps(cell, indent=1))
+                rows.setdefault((arm, n), []).append(cell)
+                print(f"{arm:<11} n={n:<4} seed {seed}: CL {cell['CL']:.4f}  CD {cell['CD']:.5f}  CM {cell['CM']:.4f}",
+                      flush=True)
+    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
+             f"Data: {args.train.name} ({len(keys)} converged RANS cases), {args.test.name} "
+             f"({cells['xfoil-as-is (Ncrit 9)']['n_test']} converged held-out cases); RANS = OpenFOAM simpleFoam, "
+             "Spalart-Allmaras, coarse C-grid. One member per trained model; "
+             f"{args.epochs} epochs at most, patience {args.patience}; learning rate {args.lr_scratch} (rans-only), "
+             f"{args.lr_finetune} (fine-tuned). MAE on the held-out RANS cases, mean ± std over seeds {args.seeds}.", "",
+             "| arm | RANS cases | CL MAE | CD MAE | ln CD MAE | CM MAE |", "|---|---|---|---|---|---|"]
+    for name, c in cells.items():
+        lines.append(f"| {name} | 0 | {c['CL']:.4f} | {c['CD']:.5f} | {c['lnCD']:.4f} | {c['CM']:.4f} |")
+    for (arm, n), cs in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        fmt = {"CL": ".4f", "CD": ".5f", "lnCD": ".4f", "CM": ".4f"}
+        vals = " | ".join(f"{np.mean([c[k] for c in cs]):{f}} ± {np.std([c[k] for c in cs]):{f}}" for k, f in fmt.items())
+        lines.append(f"| {arm} | {n} | {vals} |")
+    wins = []
+    for n in args.sizes:
+        ft, ro = rows.get(("fine-tuned", n)), rows.get(("rans-only", n))
+        if ft and ro:
+            best_xfoil = {k: min(c[k] for c in cells.values()) for k in ("CL", "CD")}
+            ok = all(np.mean([c[k] for c in ft]) < min(np.mean([c[k] for c in ro]), best_xfoil[k]) for k in ("CL", "CD"))
+            wins.append(f"n={n}: {'yes' if ok else 'no'}")
+    lines += ["", "Fine-tuned beats both other arms in CL and CD MAE (acceptance): " + ", ".join(wins) + "."]
+    publish("Multi-fidelity airfoil surrogate (RANS)", "\n".join(lines), write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

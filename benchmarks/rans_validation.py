@@ -1,0 +1,112 @@
+"""RANS validation: NACA 0012 at Re 6e6 against Ladson's experiment, NASA's CFL3D SA results and XFOIL.
+
+    .venv/bin/python benchmarks/rans_validation.py [--polar-mesh medium] [--convergence-alpha 10.12]
+
+The case is NASA Langley's Turbulence Modeling Resource (TMR) "2D NACA 0012 Airfoil Validation
+Case": the NACA 0012 scaled so that it closes at chord 1 with a sharp trailing edge,
+y = +-0.594689181 (0.298222773 sqrt(x) - 0.127125232 x - 0.357907906 x^2 + 0.291984971 x^3
+- 0.105174606 x^4) (formula from the TMR page), Re 6e6, fully turbulent Spalart-Allmaras.
+References (each cited where it is used):
+* Ladson, NASA TM-4074 (1988), Re 6e6, M 0.15, transition tripped with 80-grit: rows of TMR's
+  CLCD_Ladson_expdata.dat (also in github.com/petebachant/NACAFoil-OpenFOAM, processed/
+  NACA0012_6e6_Ladson_80grit.csv); phenograd runs at the same angles.
+* CFL3D SA on TMR's 897 x 257 grid: CD 0.00819 at 0 deg; CL 1.0909, CD 0.01231 at 10 deg;
+  CL 1.5461, CD 0.02124 at 15 deg, as quoted from TMR's n0012clcd_cfl3d_sa.dat.
+phenograd's RANS is incompressible (M 0); XFOIL runs at Ncrit 9 (free transition, so its drag is
+lower than a tripped experiment's). Cases are cached as JSON (resumable). Writes the section
+"RANS validation (NACA 0012, Re 6e6)" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import machine, publish, today  # noqa: E402
+
+from phenograd.simulators.openfoam import RansSettings, run_rans_point  # noqa: E402
+from phenograd.simulators.openfoam_mesh import MESH_LEVELS, first_cell_height  # noqa: E402
+from phenograd.simulators.xfoil import XfoilSettings, run_polar  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RE = 6e6
+#: Ladson (NASA TM-4074), 80-grit trip, Re 6e6, M 0.15: (alpha deg, CL, CD), TMR's data file.
+LADSON_80_GRIT = [(-0.05, -0.0126, 0.00809), (4.04, 0.4316, 0.00823), (10.12, 1.0707, 0.01201),
+                  (15.26, 1.5129, 0.01900)]
+#: CFL3D SA, TMR 897 x 257 grid: alpha -> (CL or None, CD).
+CFL3D_SA = {0.0: (None, 0.00819), 10.0: (1.0909, 0.01231), 15.0: (1.5461, 0.02124)}
+
+
+def tmr_naca0012(n_side: int = 201) -> np.ndarray:
+    """TMR's sharp-trailing-edge NACA 0012 (Selig order, chord 1), cosine-spaced, (2 n_side - 1, 2)."""
+    x = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, n_side)))
+    y = 0.594689181 * (0.298222773 * np.sqrt(x) - 0.127125232 * x - 0.357907906 * x**2 + 0.291984971 * x**3
+                       - 0.105174606 * x**4)
+    upper = np.stack([x[::-1], y[::-1]], axis=1)
+    lower = np.stack([x[1:], -y[1:]], axis=1)
+    return np.concatenate([upper, lower])
+
+
+def rans_case(cache: Path, mesh: str, alpha: float) -> dict:
+    path = cache / f"rans_{mesh}_{alpha:+.2f}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    p = run_rans_point(tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000))
+    cell = {k: v for k, v in asdict(p).items() if k not in ("cp_x", "cp_y", "cp", "log_tail")}
+    path.write_text(json.dumps(cell, indent=1))
+    return cell
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--polar-mesh", default="medium", choices=list(MESH_LEVELS))
+    ap.add_argument("--convergence-alpha", type=float, default=10.12)
+    ap.add_argument("--levels", nargs="+", default=list(MESH_LEVELS), choices=list(MESH_LEVELS))
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "rans_validation")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    started, machine_line = today(), machine()
+    command = "python benchmarks/rans_validation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    alphas = [a for a, _, _ in LADSON_80_GRIT]
+    xf = {p.alpha: p for p in run_polar(tmr_naca0012(n_side=161), alphas, XfoilSettings(reynolds=RE)).points}
+    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
+             "Case: TMR's sharp-trailing-edge NACA 0012, Re 6e6, SpalartAllmaras (fully turbulent), incompressible; "
+             f"polar on the `{args.polar_mesh}` grid ({MESH_LEVELS[args.polar_mesh].n_cells()} cells), far field 100 "
+             f"chords, first cell {first_cell_height(RE, MESH_LEVELS[args.polar_mesh].y_plus):.2e} chords "
+             f"(target y+ {MESH_LEVELS[args.polar_mesh].y_plus:g}). Experiment: Ladson, NASA TM-4074, 80-grit trip "
+             "(TMR's CLCD_Ladson_expdata.dat). CFD reference: CFL3D SA on TMR's 897 x 257 grid. XFOIL: Ncrit 9, free "
+             "transition.", "",
+             "| alpha | CL exp | CL RANS | CL CFL3D | CL XFOIL | CD exp | CD RANS | CD CFL3D | CD XFOIL | CM RANS | "
+             "y+ mean | iterations | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for a, cl_exp, cd_exp in LADSON_80_GRIT:
+        r = rans_case(args.out_dir, args.polar_mesh, a)
+        ref = CFL3D_SA.get(round(a)) if abs(a - round(a)) < 0.3 else None
+        x = xf.get(a)
+        f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+        state = "" if r["converged"] else f" ({r['status']}, not converged)"
+        lines.append(f"| {a:g} | {cl_exp:.4f} | {f(r['CL'])}{state} | {f(ref and ref[0])} | "
+                     f"{f(x.CL if x and x.converged else None)} | {cd_exp:.5f} | {f(r['CD'], 5)} | {f(ref and ref[1], 5)} | "
+                     f"{f(x.CD if x and x.converged else None, 5)} | {f(r['CM'])} | {f(r['y_plus_mean'], 2)} | "
+                     f"{r['iterations']} | {r['wall_s']:.0f} |")
+    a = args.convergence_alpha
+    lines += ["", f"Mesh convergence at alpha {a:g}:", "",
+              "| grid | cells | CL | CD | CM | y+ mean | y+ max | iterations | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    for level in args.levels:
+        r = rans_case(args.out_dir, level, a)
+        f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+        lines.append(f"| {level} | {MESH_LEVELS[level].n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(r['CM'])} | "
+                     f"{f(r['y_plus_mean'], 2)} | {f(r['y_plus_max'], 2)} | {r['iterations']} | {r['wall_s']:.0f} |"
+                     + ("" if r["converged"] else f" not converged: {r['status']}"))
+    publish("RANS validation (NACA 0012, Re 6e6)", "\n".join(lines), write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
