@@ -79,6 +79,8 @@ class AirfoilResult:
     iterations: int = 0
     surrogate_calls: int = 0
     xfoil_calls: int = 0
+    rans_cases: int = 0
+    fidelity: str = "xfoil"
     solve_s: float = 0.0
     wall_s: float = 0.0
     rounds: list[dict] = field(default_factory=list)
@@ -225,12 +227,15 @@ def _violation(ev: Evaluation) -> float:
 
 
 def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool = False,
-             xfoil_workers: int = 2, reference=None, scheduler: str | None = None) -> AirfoilResult:
+             xfoil_workers: int = 2, reference=None, scheduler: str | None = None, fidelity: str = "xfoil",
+             rans_mesh: str = "coarse") -> AirfoilResult:
     """Optimize an airfoil for `problem` through a surrogate (default: the shipped model).
 
     start: "nacaXXXX", a .dat path, a contour (N, 2) or a CST vector (18,).
     verify: run XFOIL on the start and the optimum at every operating point (xfoil_workers local
     processes, or the Dask cluster at `scheduler`: an address or a scheduler file).
+    fidelity: "xfoil" (default) or "rans": verify with OpenFOAM RANS on the `rans_mesh` grid instead
+    (minutes per operating point; counted in result.rans_cases).
     reference: the shape (same forms as start) that relative constraints (wiggliness) refer
     to; default the start. Refinement restarts from an optimum but keeps the first start's bound.
     Raises InputError for bad input; a solver failure or an infeasible problem comes
@@ -291,6 +296,6 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
     if verify:
         from .airfoil_verify import verify_result
 
-        verify_result(result, problem, workers=xfoil_workers, scheduler=scheduler)
+        verify_result(result, problem, workers=xfoil_workers, scheduler=scheduler, fidelity=fidelity, rans_mesh=rans_mesh)
     result.wall_s = time.perf_counter() - t0
     return result

@@ -1,4 +1,4 @@
-"""Verify airfoil designs with XFOIL at a problem's operating points.
+"""Verify airfoil designs with XFOIL (or OpenFOAM RANS) at a problem's operating points.
 
 A fixed-angle point is run at its angle, approached by a short ramp (alpha - 1,
 alpha - 0.5, alpha) so that XFOIL starts from a neighbouring solution. A target-CL
@@ -64,17 +64,59 @@ def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float,
             "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}"}, calls
 
 
+def verify_point_rans(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, mesh: str = "coarse") -> tuple[dict, int]:
+    """OpenFOAM RANS (Spalart-Allmaras, fully turbulent, incompressible) at one operating point:
+    ({alpha, CL, CD, CM, converged, status}, RANS cases run).
+
+    A fixed angle is one case. A target CL takes a secant search on alpha: the predicted angle,
+    then angles from the measured lift slope (thin-airfoil 0.11 per degree to start), at most
+    four cases, until |CL - target| < 0.005; the last case's values are reported.
+    """
+    from phenograd.simulators.openfoam import RansSettings, run_rans_point
+
+    settings = RansSettings(reynolds=point.reynolds, mesh=mesh)
+
+    def case(alpha: float):
+        p = run_rans_point(contour, alpha, settings)
+        return p if p.status == "ok" and p.converged else None, p.status
+
+    if point.cl is None:
+        alpha = float(point.alpha if point.alpha is not None else alpha_guess)
+        p, status = case(alpha)
+        if p is None:
+            return {"alpha": alpha, "converged": False, "status": f"RANS did not converge ({status})"}, 1
+        return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok"}, 1
+    alpha, slope, prev, runs = float(alpha_guess), 0.11, None, 0
+    for _ in range(4):
+        p, status = case(alpha)
+        runs += 1
+        if p is None:
+            return {"alpha": alpha, "converged": False, "status": f"RANS did not converge at alpha {alpha:.2f} ({status})"}, runs
+        if abs(p.CL - point.cl) < 0.005:
+            return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok"}, runs
+        if prev is not None and abs(alpha - prev[0]) > 1e-6 and abs(p.CL - prev[1]) > 1e-6:
+            slope = (p.CL - prev[1]) / (alpha - prev[0])
+        prev = (alpha, p.CL)
+        alpha = float(np.clip(alpha + (point.cl - p.CL) / max(slope, 0.02), alpha - 4.0, alpha + 4.0))
+    return {"alpha": None, "converged": False, "status": f"RANS gave no CL = {point.cl:g} within 4 cases"}, runs
+
+
 def _verify_task(job) -> tuple[dict, int]:
-    """verify_point on (contour, point, alpha guess): a picklable task for a Dask cluster."""
-    return verify_point(*job)
+    """verify_point (XFOIL) or verify_point_rans on (contour, point, alpha guess, fidelity, mesh):
+    a picklable task for a Dask cluster."""
+    contour, point, alpha, fidelity, mesh = job
+    if fidelity == "rans":
+        return verify_point_rans(contour, point, alpha, mesh)
+    return verify_point(contour, point, alpha)
 
 
 def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers: int = 2,
-                  scheduler: str | None = None) -> tuple[list[dict], int]:
-    """XFOIL at every operating point of `problem` for one contour; (per-point dicts, polars run).
-    Locally `workers` threads each drive an XFOIL process; with `scheduler` (a Dask address or
+                  scheduler: str | None = None, fidelity: str = "xfoil", rans_mesh: str = "coarse") -> tuple[list[dict], int]:
+    """The simulator at every operating point of `problem` for one contour; (per-point dicts, runs).
+    fidelity "xfoil" (polars counted) or "rans" (OpenFOAM cases counted, `rans_mesh` grid).
+    Locally `workers` threads each drive a simulator process; with `scheduler` (a Dask address or
     scheduler file) the points go to that cluster."""
-    jobs = [(contour, p, float(a)) for p, a in zip(problem.points, alphas)]
+    jobs = [(contour, p, float(a), fidelity, rans_mesh) for p, a in zip(problem.points, alphas)]
     if scheduler:
         from phenograd.simulators.parallel import run_unordered
 
@@ -100,15 +142,27 @@ def verified_objective(problem: AirfoilProblem, verified: list[dict], cst) -> fl
     return float(objective_value(problem, q))
 
 
-def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: str | None = None) -> None:
-    """Fill an AirfoilResult's verified values for the start and the optimum (in place)."""
+def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: str | None = None,
+                  fidelity: str = "xfoil", rans_mesh: str = "coarse") -> None:
+    """Fill an AirfoilResult's verified values for the start and the optimum (in place), with XFOIL or RANS."""
+    result.fidelity = fidelity
+    if fidelity == "rans":
+        if any(p.mach > 0 for p in problem.points):
+            result.warnings.append("RANS verification is incompressible: the operating points' Mach is ignored")
+        result.warnings.append("RANS is fully turbulent (Spalart-Allmaras); the surrogate predicts XFOIL's free "
+                               "transition at the problem's Ncrit, so RANS drag is expected to be higher")
     for contour, cst, reports, attr in (
             (result.start_contour, result.start_cst, result.start_points, "verified_start_objective"),
             (result.contour, result.cst, result.points, "verified_objective")):
-        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers, scheduler)
-        result.xfoil_calls += calls
+        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers, scheduler,
+                                        fidelity, rans_mesh)
+        if fidelity == "rans":
+            result.rans_cases += calls
+        else:
+            result.xfoil_calls += calls
         for rep, v in zip(reports, verified):
             rep.verified = v
         setattr(result, attr, verified_objective(problem, verified, cst))
     if result.verified_objective is None:
-        result.warnings.append("unverified: XFOIL did not converge at every operating point of the optimum")
+        result.warnings.append(f"unverified: {'RANS' if fidelity == 'rans' else 'XFOIL'} did not converge at every "
+                               "operating point of the optimum")

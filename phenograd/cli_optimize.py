@@ -1,4 +1,4 @@
-"""CLI: `phenograd optimize airfoil` (shape optimization through the surrogate, verified by XFOIL)."""
+"""CLI: `phenograd optimize airfoil` (shape optimization through the surrogate, verified by XFOIL or RANS)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def add_commands(sub) -> tuple[dict, object]:
     oa.add_argument("--refine", type=int, default=0, metavar="K",
                     help="up to K rounds: where XFOIL and the surrogate disagree by > 3 %%, simulate around the optimum, "
                     "fine-tune the surrogate there, optimize again (implies --verify; DIR/refine.db, DIR/refined_model.pt)")
+    oa.add_argument("--fidelity", choices=("xfoil", "rans"), default="xfoil",
+                    help="simulator that verifies the start and the optimum: xfoil (default) or rans (OpenFOAM "
+                         "Spalart-Allmaras, minutes per point; implies --verify; needs `make setup-cfd`)")
+    oa.add_argument("--rans-mesh", choices=("coarse", "medium", "fine"), default="coarse",
+                    help="grid level for --fidelity rans (default coarse)")
     oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
     par = oa.add_mutually_exclusive_group()
     par.add_argument("--workers", type=int, default=2,
@@ -43,14 +48,15 @@ def add_commands(sub) -> tuple[dict, object]:
 
 
 def _format_table(result) -> str:
+    sim = "RANS" if result.fidelity == "rans" else "XFOIL"
     lines = [f"{result.problem}: {result.status} ({result.message.strip()})",
              f"objective (predicted): start {result.start_objective:.6g} -> optimum {result.objective:.6g}"]
     if result.verified_objective is not None or result.verified_start_objective is not None:
         fmt = lambda v: "unverified" if v is None else f"{v:.6g}"  # noqa: E731
-        lines.append(f"objective (XFOIL):     start {fmt(result.verified_start_objective)} -> optimum "
+        lines.append(f"objective ({sim}):{' ' * (6 - len(sim))}start {fmt(result.verified_start_objective)} -> optimum "
                      f"{fmt(result.verified_objective)}")
     lines.append(f"{'Re':>9} {'CL*':>5} {'alpha':>6} {'CL':>7} {'CD':>8} {'CM':>7} {'conf':>5} | "
-                 f"{'XFOIL a':>7} {'CL':>7} {'CD':>8} {'CM':>7}")
+                 f"{sim + ' a':>7} {'CL':>7} {'CD':>8} {'CM':>7}")
     for p in result.points:
         v = p.verified or {}
         ok = v.get("converged")
@@ -60,7 +66,9 @@ def _format_table(result) -> str:
         lines.append(f"{p.reynolds:9.3g} {tgt:>5} {p.alpha:6.2f} {p.CL:7.4f} {p.CD:8.5f} {p.CM:7.4f} "
                      f"{p.confidence:5.2f} | {xf}")
     lines.append(f"solver {result.iterations} iterations, {result.surrogate_calls} surrogate calls, "
-                 f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}; wall {result.wall_s:.1f} s")
+                 f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}"
+                 + (f"; RANS cases {result.rans_cases}" if result.fidelity == "rans" else "")
+                 + f"; wall {result.wall_s:.1f} s")
     for r in result.rounds:
         ver = "unverified" if r["verified"] is None else f"{r['verified']:.6g} (gap {100 * r['gap']:.1f} %)"
         lines.append(f"refinement round {r['round']}: predicted {r['predicted']:.6g}, XFOIL {ver}")
@@ -93,7 +101,13 @@ def run_optimize_airfoil(args) -> int:
     start = args.start or start or "naca0012"
     if args.refine < 0:
         raise InputError("--refine must be >= 0")
-    verify = args.verify or args.refine > 0
+    verify = args.verify or args.refine > 0 or args.fidelity == "rans"
+    if args.fidelity == "rans":
+        from phenograd.simulators.openfoam import openfoam_env
+
+        openfoam_env()  # missing OpenFOAM: one line and exit 3 before any optimization runs
+        if args.refine:
+            raise InputError("--refine simulates with XFOIL; with --fidelity rans use --verify only")
     if args.refine:
         from phenograd.optimize.airfoil_refine import refine
 
@@ -101,8 +115,8 @@ def run_optimize_airfoil(args) -> int:
                            progress=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler)
     else:
         result = optimize(problem, surrogate, start=start, verify=verify, xfoil_workers=args.workers,
-                          scheduler=args.scheduler)
-    write_report(result, problem, args.out, xfoil_polars=verify, started=t0)
+                          scheduler=args.scheduler, fidelity=args.fidelity, rans_mesh=args.rans_mesh)
+    write_report(result, problem, args.out, xfoil_polars=verify and args.fidelity == "xfoil", started=t0)
     print(json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1) if args.json
           else _format_table(result))
     return 0 if result.success else EXIT_NOT_FOUND

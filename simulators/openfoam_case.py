@@ -193,7 +193,9 @@ wallDist { method meshWave; }
 
 
 def fv_solution(residual_p: float = 1e-6, residual_other: float = 1e-7) -> str:
-    """SIMPLEC with GAMG for pressure; stops by itself when all initial residuals are below the targets."""
+    """SIMPLEC with GAMG for pressure and one non-orthogonal correction per iteration (without it the medium and
+    fine grids diverged within 50 iterations on NACA 0012 at 0 and 4 degrees); stops by itself when all
+    initial residuals are below the targets."""
     return _header("dictionary", "fvSolution") + f"""solvers
 {{
     p
@@ -201,7 +203,7 @@ def fv_solution(residual_p: float = 1e-6, residual_other: float = 1e-7) -> str:
         solver GAMG;
         smoother GaussSeidel;
         tolerance 1e-9;
-        relTol 0.05;
+        relTol 0.01;
     }}
     "(U|nuTilda|k|omega)"
     {{
@@ -215,7 +217,7 @@ def fv_solution(residual_p: float = 1e-6, residual_other: float = 1e-7) -> str:
 
 SIMPLE
 {{
-    nNonOrthogonalCorrectors 0;
+    nNonOrthogonalCorrectors 1;
     consistent yes;
     residualControl
     {{

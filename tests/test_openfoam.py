@@ -4,9 +4,8 @@ Needs Debian's openfoam package (`make test` installs it through `make setup-cfd
 """
 
 import json
-import os
 import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +157,61 @@ def test_bad_settings_are_one_line_cli_errors(cli_env):
                               *args], capture_output=True, text=True, env=cli_env, timeout=60)
         assert out.returncode == 2, out.stderr
         assert msg in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def rans_db(tmp_path_factory):
+    """Two real RANS cases (held-out airfoils of the test split, seed 1: both converge on the coarse grid)."""
+    path = tmp_path_factory.mktemp("rans") / "rans.db"
+    out = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(path), "--shapes", "0",
+                          "--include-real", "test", "--real-limit", "2", "--seed", "1", "--alpha", "-2:8:1",
+                          "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert "2 RANS cases planned, 0 already present, 2 written now" in out.stdout
+    return path
+
+
+def test_rans_dataset_is_resumable_and_marked(rans_db):
+    again = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(rans_db), "--shapes", "0",
+                            "--include-real", "test", "--real-limit", "2", "--seed", "1", "--alpha", "-2:8:1",
+                            "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "2 already present, 0 written now" in again.stdout
+    from phenograd.datasets.polar_store import PolarStore
+
+    with PolarStore.open_readonly(rans_db) as store:
+        assert json.loads(store.meta()["solver"]) == {"solver": "openfoam-rans", "mesh": "coarse",
+                                                      "turbulence": "SpalartAllmaras"}
+        rows = store.conn.execute("SELECT p.ncrit, pt.converged, pt.CL, pt.CD, pt.Top_Xtr FROM points pt "
+                                  "JOIN polars p ON p.key = pt.key").fetchall()
+    assert len(rows) == 2 and all(r[0] == 0.0 and r[1] == 1 and r[3] > 0 and r[4] is None for r in rows)
+    # cases of another mesh level are refused (one line), the file left as it was
+    other = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--mesh", "medium", "--out", str(rans_db),
+                            "--shapes", "1", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "use a file of its own" in other.stderr
+
+
+def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
+    """train --init: every member starts from the shipped XFOIL model; it trains on RANS targets that have no
+    transition points and its predictions move towards the RANS values."""
+    from phenograd.surrogate.airfoil_data import load_airfoil_points
+    from phenograd.surrogate.evaluate import predict_airfoil_points
+    from phenograd.surrogate.model import load_checkpoint
+
+    shipped = Path(__file__).resolve().parents[1] / "surrogate" / "models" / "airfoil.pt"
+    out = tmp_path / "ft.pt"
+    r = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out", str(out),
+                        "--init", str(shipped), "--members", "1", "--epochs", "30", "--patience", "30",
+                        "--batch-size", "2", "--lr", "1e-3", "--no-progress"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    data = load_airfoil_points(rans_db)
+    shapes = np.arange(len(data.graphs))
+    before = predict_airfoil_points(load_checkpoint(shipped, "airfoil")[0], data, shapes)[0].mean(0)
+    after = predict_airfoil_points(load_checkpoint(out, "airfoil")[0], data, shapes)[0].mean(0)
+    err = lambda v: float((v[:, 0] - data.targets[:, 0]).abs().mean())  # noqa: E731
+    assert np.isfinite(after.numpy()).all()
+    assert err(after) < err(before)
+    bad = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out",
+                          str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "exclude each other" in bad.stderr

@@ -210,3 +210,34 @@ def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(
     assert rows(tmp_path / "dask.db") == rows(tmp_path / "local.db")
     assert verified == local_verified and calls == local_calls
     assert verified[0]["converged"] and abs(verified[0]["CL"] - 0.5) < 1e-9
+
+
+def test_cli_verifies_the_optimum_with_rans(tmp_path):
+    """--fidelity rans: one fixed-angle point (max CL/CD at alpha 3, Re 3e6); the start and the optimum each
+    get one OpenFOAM case, RANS lift agrees with the surrogate's within 0.1 and RANS drag is positive."""
+    problem = tmp_path / "p.toml"
+    problem.write_text(
+        'name = "rans check"\nstart = "naca2412"\n[[points]]\nreynolds = 3e6\nalpha = 3.0\n'
+        '[objective]\nkind = "max_cl_cd"\n'
+        "[constraints]\nthickness_min = [[0.3, 0.11]]\nte_angle_min = 6.0\nwiggliness_max_ratio = 2.0\n"
+        "[solver]\nmaxiter = 10\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
+                        "--fidelity", "rans", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr + r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["fidelity"] == "rans" and report["rans_cases"] == 2 and report["xfoil_calls"] == 0
+    (point,) = report["points"]
+    verified = point["verified"]
+    assert verified["converged"] and verified["alpha"] == 3.0
+    assert abs(verified["CL"] - point["CL"]) < 0.1 and verified["CD"] > 0
+    assert "objective (RANS)" in r.stdout and "RANS cases 2" in r.stdout
+    assert any("fully turbulent" in w for w in report["warnings"])
+
+
+def test_rans_fidelity_refuses_refinement(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", "daedalus",
+                        "--fidelity", "rans", "--refine", "1", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "--refine simulates with XFOIL" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
