@@ -10,7 +10,8 @@ meanings: ncrit 0 (fully turbulent, no e^N transition), n_panels = grid cells,
 max_iter = SIMPLE iterations; CDp, Top_Xtr and Bot_Xtr are NULL. The file's
 meta 'solver' says which solver, mesh level and turbulence model made it, and a
 file made by another solver is refused. Resumable like every dataset here: each
-case is written in one transaction as it finishes; a killed run reruns nothing stored.
+case is written in one transaction as it finishes; a killed run reruns nothing stored. A solver
+killed from outside (SIGKILL, SIGTERM, SIGINT) is not stored: the next run retries that case.
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def generate_rans(path: str | Path, request: RansRequest, workers: int | None = 
         try:
             for index, result in run_unordered(simulate_rans_job, todo, workers=workers, scheduler=scheduler):
                 job = todo[index]
-                if store.add_polar(job.shape, job.key, result, [job.alpha]):
+                if result.status.startswith("failed: killed"):  # from outside, not the case's fault: retried next run
+                    summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
+                elif store.add_polar(job.shape, job.key, result, [job.alpha]):
                     summary.written += 1
                     summary.failed += result.status != "ok"
                     summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1

@@ -292,6 +292,8 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
         return status, False, coeffs
     text = (case / "log.simpleFoam").read_text(errors="replace")
     if proc.returncode != 0:
+        if proc.returncode in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT):
+            return f"failed: killed by signal {-proc.returncode}", False, coeffs
         if proc.returncode in (-signal.SIGFPE, 128 + signal.SIGFPE) or "sigFpe" in text:
             return "failed: diverged (floating-point exception)", False, coeffs
         tail = text.strip().splitlines()[-1:] if text.strip() else ["no output"]

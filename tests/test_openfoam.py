@@ -4,6 +4,7 @@ Needs Debian's openfoam package (`make test` installs it through `make setup-cfd
 """
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -215,3 +216,29 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
                           str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
+
+
+def test_a_solver_killed_from_outside_is_reported_as_killed():
+    """kill -9 of simpleFoam mid-run: the point says so (not 'diverged', not a hang); dataset generation does not
+    store such a case, so the next run retries it."""
+    import threading
+    import time
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        p=run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120))))
+    worker.start()
+    pid = None
+    for _ in range(200):
+        found = subprocess.run(["pgrep", "-P", str(os.getpid()), "simpleFoam"], capture_output=True, text=True)
+        if found.stdout.strip():
+            pid = int(found.stdout.split()[0])
+            break
+        time.sleep(0.1)
+    assert pid is not None, "simpleFoam did not start"
+    time.sleep(2.0)
+    os.kill(pid, 9)
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    p = result["p"]
+    assert p.status == "failed: killed by signal 9" and not p.converged
