@@ -21,6 +21,7 @@ one member per model, same epochs and patience for both trained arms. Cells are 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sqlite3
 import sys
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
             if n > len(order):
                 print(f"skip n={n}: only {len(order)} converged training cases", flush=True)
                 continue
-            subset = subset_file(args.train, order[:n], cache / f"seed{seed}_n{n}.db")
+            digest = hashlib.sha256(f"{args.train.resolve()}:{','.join(order[:n])}".encode()).hexdigest()[:12]
+            subset = subset_file(args.train, order[:n], cache / f"subset_{digest}.db")
             for arm in ("rans-only", "fine-tuned"):
                 path = cells_dir / f"{arm}_n{n}_seed{seed}.json"
                 if path.exists():
