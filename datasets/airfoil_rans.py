@@ -11,7 +11,9 @@ max_iter = SIMPLE iterations; CDp, Top_Xtr and Bot_Xtr are NULL. The file's
 meta 'solver' says which solver, mesh level and turbulence model made it, and a
 file made by another solver is refused. Resumable like every dataset here: each
 case is written in one transaction as it finishes; a killed run reruns nothing stored. A solver
-killed from outside (SIGKILL, SIGTERM, SIGINT) is not stored: the next run retries that case.
+killed from outside (SIGKILL, SIGTERM, SIGINT) or stopped by the wall-clock limit is not stored
+(that depends on the machine's load, not on the case): the next run retries it. Stored outcomes
+are deterministic: converged, not converged within max_iter, diverged, or refused by the mesher.
 """
 
 from __future__ import annotations
@@ -158,7 +160,9 @@ def generate_rans(path: str | Path, request: RansRequest, workers: int | None = 
         try:
             for index, result in run_unordered(simulate_rans_job, todo, workers=workers, scheduler=scheduler):
                 job = todo[index]
-                if result.status.startswith("failed: killed"):  # from outside, not the case's fault: retried next run
+                if result.status.startswith("failed: killed") or result.status == "timeout":
+                    # A kill from outside, or the wall-clock limit on a loaded machine, says nothing about the
+                    # case (the iteration cap is its real bound): not stored, retried on the next run.
                     summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
                 elif store.add_polar(job.shape, job.key, result, [job.alpha]):
                     summary.written += 1

@@ -55,7 +55,10 @@ class AirfoilTask:
             perm = np.random.default_rng(seed).permutation(self.train)
             n_val = max(1, len(self.train) // 8)
             self.val, self.train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        self.mean, self.std = target_normalisation(data, self.train)
+        # Target normalisation: computed when the first member starts from scratch (a fine-tuned model keeps
+        # its own, so a handful of points is enough to fine-tune on); callers may set it beforehand.
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
         return default_encoder_config("airfoil", cfg.hidden, cfg.layers)
@@ -64,6 +67,8 @@ class AirfoilTask:
         return {"hidden": cfg.hidden}
 
     def init_member(self, model: Surrogate) -> None:
+        if self.mean is None:
+            self.mean, self.std = target_normalisation(self.data, self.train)
         model.head.set_normalisation(self.mean.to(model.head.mean.device), self.std.to(model.head.mean.device))
 
     def loss(self, model: Surrogate, shapes: np.ndarray, cfg: TrainConfig, device) -> torch.Tensor:

@@ -162,10 +162,11 @@ def test_bad_settings_are_one_line_cli_errors(cli_env):
 
 @pytest.fixture(scope="module")
 def rans_db(tmp_path_factory):
-    """Two real RANS cases (held-out airfoils of the test split, seed 1: both converge on the coarse grid)."""
+    """Two real RANS cases (real training airfoils mid027 at Re 8.06e6, alpha 5 and Edge_Root at Re 6.24e6, alpha 4;
+    both converge on the coarse grid)."""
     path = tmp_path_factory.mktemp("rans") / "rans.db"
     out = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(path), "--shapes", "0",
-                          "--include-real", "test", "--real-limit", "2", "--seed", "1", "--alpha", "-2:8:1",
+                          "--include-real", "train", "--real-limit", "2", "--seed", "0", "--alpha", "-2:8:1",
                           "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     assert "2 RANS cases planned, 0 already present, 2 written now" in out.stdout
@@ -174,7 +175,7 @@ def rans_db(tmp_path_factory):
 
 def test_rans_dataset_is_resumable_and_marked(rans_db):
     again = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(rans_db), "--shapes", "0",
-                            "--include-real", "test", "--real-limit", "2", "--seed", "1", "--alpha", "-2:8:1",
+                            "--include-real", "train", "--real-limit", "2", "--seed", "0", "--alpha", "-2:8:1",
                             "--no-progress"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "2 already present, 0 written now" in again.stdout
     from phenograd.datasets.polar_store import PolarStore
