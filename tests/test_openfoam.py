@@ -194,7 +194,7 @@ def test_rans_dataset_is_resumable_and_marked(rans_db):
 
 def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     """train --init: every member starts from the shipped XFOIL model; it trains on RANS targets that have no
-    transition points and its predictions move towards the RANS values."""
+    transition points and its drag moves towards the RANS values."""
     from phenograd.surrogate.airfoil_data import load_airfoil_points
     from phenograd.surrogate.evaluate import predict_airfoil_points
     from phenograd.surrogate.model import load_checkpoint
@@ -210,9 +210,10 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     shapes = np.arange(len(data.graphs))
     before = predict_airfoil_points(load_checkpoint(shipped, "airfoil")[0], data, shapes)[0].mean(0)
     after = predict_airfoil_points(load_checkpoint(out, "airfoil")[0], data, shapes)[0].mean(0)
-    err = lambda v: float((v[:, 0] - data.targets[:, 0]).abs().mean())  # noqa: E731
+    # ln CD is where XFOIL (free transition) and fully turbulent RANS differ most: fine-tuning must close that gap
+    err = lambda v: float((v[:, 1] - data.targets[:, 1]).abs().mean())  # noqa: E731
     assert np.isfinite(after.numpy()).all()
-    assert err(after) < err(before)
+    assert err(after) < 0.5 * err(before)
     bad = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out",
                           str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
                          capture_output=True, text=True, timeout=120)
