@@ -61,6 +61,8 @@ benchmark: setup
 # Train: 120 real training airfoils; test: 40 held-out real airfoils (seed 1); one Re and one alpha each.
 .PHONY: rans-data
 rans-data: setup-cfd
+	$(PY) -m phenograd.datasets.release unpack data/rans_test_v1.db
+	$(PY) -m phenograd.datasets.release unpack data/rans_train_v1.db
 	$(VENV)/bin/phenograd data airfoil --solver rans --out data/rans_test_v1.db --shapes 0 --include-real test \
 		--real-limit 40 --seed 1 --re 1e6:1e7 --alpha -2:8:1 --max-iter 2000 --timeout 240 --workers 2
 	$(VENV)/bin/phenograd data airfoil --solver rans --out data/rans_train_v1.db --shapes 0 --include-real train \
