@@ -11,9 +11,11 @@ force coefficients from OpenFOAM's ``forceCoeffs`` every iteration, the wall
 pressure coefficient and y+ at the end. The run stops when
 
 * every initial residual is below its target (OpenFOAM's residualControl), or
-* the force coefficients have settled: over the last ``window`` iterations CL
-  moved less than ``cl_tol`` and CD less than ``cd_tol`` (this driver then asks
-  OpenFOAM to write and stop, by editing controlDict, which it re-reads), or
+* the force coefficients have settled: at a checkpoint (every CHECK_EVERY
+  iterations) CL moved less than ``cl_tol`` and CD less than ``cd_tol`` over the
+  last ``window`` iterations (this driver then asks OpenFOAM to write and stop,
+  by editing controlDict, which it re-reads; the values reported are the means
+  over the window before that checkpoint, so they do not depend on timing), or
 * ``max_iter`` is reached (the point is returned with ``converged`` False), or
 * the solution diverges (a floating-point trap or |CL| > 50: "failed: diverged"),
   or the wall-clock limit passes ("timeout"); the solver's process group is killed.
@@ -224,12 +226,20 @@ def _read_y_plus(case: Path) -> tuple[float | None, float | None]:
 # --------------------------------------------------------------------------- running
 
 
-def _settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> bool:
+#: Iterations between the checkpoints at which the force criterion is evaluated.
+CHECK_EVERY = 50
+
+
+def _first_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> int | None:
+    """The first checkpoint N (a multiple of CHECK_EVERY, N >= window) at which CL and CD have settled over
+    iterations (N - window, N], or None. Deciding at fixed checkpoints, not whenever the monitor happens to
+    look, keeps the result independent of timing: the same case gives the same numbers on any machine."""
     cl, cd = coeffs.get("Cl", np.empty(0)), coeffs.get("Cd", np.empty(0))
     w = settings.window
-    if len(cl) < max(w, 50):
-        return False
-    return bool(np.ptp(cl[-w:]) < settings.cl_tol and np.ptp(cd[-w:]) < settings.cd_tol)
+    for n in range(max(w, CHECK_EVERY), len(cl) + 1, CHECK_EVERY):
+        if np.ptp(cl[n - w:n]) < settings.cl_tol and np.ptp(cd[n - w:n]) < settings.cd_tol:
+            return n
+    return None
 
 
 def _request_stop(case: Path) -> None:
@@ -279,7 +289,7 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
                 _kill(proc)
                 status = "timeout"
                 break
-            if not stop_requested and _settled(coeffs, settings):
+            if not stop_requested and _first_settled(coeffs, settings) is not None:
                 _request_stop(case)
                 stop_requested = True
     finally:
@@ -301,8 +311,10 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     cl = coeffs.get("Cl", np.empty(0))
     if len(cl) == 0 or not np.all(np.isfinite(cl[-5:])):
         return "failed: no force coefficients written", False, coeffs
-    converged = stop_requested or "SIMPLE solution converged" in text or _settled(coeffs, settings)
-    return "ok", bool(converged), coeffs
+    settled = _first_settled(coeffs, settings)
+    if settled is not None:  # report the iterations up to the checkpoint, whatever ran after it
+        return "ok", True, {k: v[:settled] for k, v in coeffs.items()}
+    return "ok", "SIMPLE solution converged" in text, coeffs
 
 
 def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour") -> RansPoint:

@@ -244,3 +244,27 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     assert not worker.is_alive()
     p = result["p"]
     assert p.status == "failed: killed by signal 9" and not p.converged
+
+
+def test_rans_cases_run_the_same_on_a_dask_cluster(tmp_path):
+    """A real LocalCluster: a RANS dataset case computed by a Dask worker is stored exactly as the local run stores it."""
+    import sqlite3
+
+    from distributed import LocalCluster
+
+    from phenograd.datasets.airfoil_rans import RansRequest, generate_rans
+
+    request = RansRequest(shapes=0, include_real="train", real_limit=1, seed=0, alphas=[float(a) for a in range(-2, 9)])
+    local = generate_rans(tmp_path / "local.db", request, workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        remote = generate_rans(tmp_path / "dask.db", request, scheduler=cluster.scheduler_address, progress=False)
+
+    def rows(path):
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT p.key, p.status, pt.alpha, pt.converged, pt.CL, pt.CD, pt.CM FROM polars p "
+                                "JOIN points pt ON pt.key = p.key").fetchall()
+
+    assert local.written == remote.written == 1
+    assert rows(tmp_path / "local.db") == rows(tmp_path / "dask.db")
+    assert rows(tmp_path / "local.db")[0][3] == 1  # converged
