@@ -147,25 +147,39 @@ def generate(
     jobs = plan_jobs(request)
     with PolarStore.open(path) as store:
         store.record_request(request.as_dict())
-        done = store.existing_keys()
-        todo = [j for j in jobs if j.key not in done]
-        summary = GenerationSummary(planned=len(jobs), already_present=len(jobs) - len(todo))
-        bar = None
-        if progress:
-            from tqdm import tqdm
+        return simulate_and_store(store, jobs, simulate_job, lambda job: job.alphas, workers, scheduler, progress, "polar")
 
-            bar = tqdm(total=len(jobs), initial=summary.already_present, unit="polar", dynamic_ncols=True)
-        try:
-            for index, result in run_unordered(simulate_job, todo, workers=workers, scheduler=scheduler):
-                job = todo[index]
-                if store.add_polar(job.shape, job.key, result, job.alphas):
-                    summary.written += 1
-                    summary.failed += result.status != "ok"
-                    summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(failed=summary.failed, refresh=False)
-        finally:
+
+def simulate_and_store(store: PolarStore, jobs: list, simulate, alphas_of, workers: int | None = None,
+                       scheduler: str | None = None, progress: bool = True, unit: str = "polar",
+                       keep=lambda result: True) -> GenerationSummary:
+    """Run simulate(job) for every job (with .shape and .key) whose key is not in `store`, on a local pool or
+    a Dask cluster, and store each result as it arrives (this process is the single writer).
+
+    alphas_of(job): the job's angles; keep(result): False for a result that must not be stored (it is
+    counted by status and retried on the next run).
+    """
+    done = store.existing_keys()
+    todo = [j for j in jobs if j.key not in done]
+    summary = GenerationSummary(planned=len(jobs), already_present=len(jobs) - len(todo))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), initial=summary.already_present, unit=unit, dynamic_ncols=True)
+    try:
+        for index, result in run_unordered(simulate, todo, workers=workers, scheduler=scheduler):
+            job = todo[index]
+            if not keep(result):
+                summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
+            elif store.add_polar(job.shape, job.key, result, alphas_of(job)):
+                summary.written += 1
+                summary.failed += result.status != "ok"
+                summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
             if bar is not None:
-                bar.close()
+                bar.update(1)
+                bar.set_postfix(failed=summary.failed, refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
     return summary

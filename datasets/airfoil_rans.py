@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -29,10 +29,9 @@ import numpy as np
 from phenograd.simulators.errors import InputError
 from phenograd.simulators.openfoam import RansSettings, run_rans_point
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS
-from phenograd.simulators.parallel import run_unordered
 from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings
 
-from .airfoil_generate import AirfoilRequest, plan_shapes
+from .airfoil_generate import AirfoilRequest, GenerationSummary, plan_shapes, simulate_and_store
 from .airfoil_sampling import reynolds_samples
 from .polar_store import PolarStore, ShapeRecord
 
@@ -126,17 +125,8 @@ def simulate_rans_job(job: RansJob) -> PolarResult:
     return PolarResult("ok" if ok else status, [point], stored, wall_s=p.wall_s)
 
 
-@dataclass
-class RansSummary:
-    planned: int
-    already_present: int
-    written: int = 0
-    failed: int = 0
-    by_status: dict = field(default_factory=dict)
-
-
 def generate_rans(path: str | Path, request: RansRequest, workers: int | None = None, scheduler: str | None = None,
-                  progress: bool = True) -> RansSummary:
+                  progress: bool = True) -> GenerationSummary:
     """Simulate every planned case not yet in the dataset at `path` and store it (single writer)."""
     jobs = plan_rans_jobs(request)
     with PolarStore.open(path) as store:
@@ -149,28 +139,8 @@ def generate_rans(path: str | Path, request: RansRequest, workers: int | None = 
             with store.conn:
                 store.conn.execute("INSERT OR REPLACE INTO meta VALUES ('solver', ?)", (request.solver_tag(),))
         store.record_request(request.as_dict())
-        done = store.existing_keys()
-        todo = [j for j in jobs if j.key not in done]
-        summary = RansSummary(planned=len(jobs), already_present=len(jobs) - len(todo))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(jobs), initial=summary.already_present, unit="case", dynamic_ncols=True)
-        try:
-            for index, result in run_unordered(simulate_rans_job, todo, workers=workers, scheduler=scheduler):
-                job = todo[index]
-                if result.status.startswith("failed: killed") or result.status == "timeout":
-                    # A kill from outside, or the wall-clock limit on a loaded machine, says nothing about the
-                    # case (the iteration cap is its real bound): not stored, retried on the next run.
-                    summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
-                elif store.add_polar(job.shape, job.key, result, [job.alpha]):
-                    summary.written += 1
-                    summary.failed += result.status != "ok"
-                    summary.by_status[result.status] = summary.by_status.get(result.status, 0) + 1
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-    return summary
+        # A kill from outside, or the wall-clock limit on a loaded machine, says nothing about the case
+        # (the iteration cap is its real bound): not stored, retried on the next run.
+        return simulate_and_store(store, jobs, simulate_rans_job, lambda job: [job.alpha], workers, scheduler,
+                                  progress, "case", keep=lambda r: not (r.status.startswith("failed: killed")
+                                                                        or r.status == "timeout"))

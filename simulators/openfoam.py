@@ -42,7 +42,7 @@ import numpy as np
 
 from .errors import InputError, SimulatorUnavailable
 from .openfoam_case import TURBULENCE_MODELS, case_files
-from .openfoam_mesh import MESH_LEVELS, c_grid, first_cell_height, write_poly_mesh
+from .openfoam_mesh import MESH_LEVELS, CGrid, c_grid, write_poly_mesh
 
 #: Wall-clock seconds per angle when RansSettings.timeout_s is None (2 cores, Debian's OpenFOAM v1912).
 DEFAULT_TIMEOUT_S = {"coarse": 300.0, "medium": 1200.0, "fine": 3600.0}
@@ -154,15 +154,6 @@ def openfoam_env() -> dict[str, str]:
         else:
             raise SimulatorUnavailable("OpenFOAM's etc/controlDict not found; set PHENOGRAD_OPENFOAM_DIR to its project directory")
     return env
-
-
-def openfoam_available() -> bool:
-    """Whether simpleFoam and its etc/ directory are installed."""
-    try:
-        openfoam_env()
-        return True
-    except SimulatorUnavailable:
-        return False
 
 
 # --------------------------------------------------------------------------- reading results
@@ -324,10 +315,13 @@ def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, na
     (including a contour the C-grid cannot be built around).
     """
     settings.validate()
+    return _run_case(c_grid(contour, settings.reynolds, MESH_LEVELS[settings.mesh], name), alpha, settings)
+
+
+def _run_case(grid: CGrid, alpha: float, settings: RansSettings) -> RansPoint:
+    """One case on an already built grid (the grid depends on the contour and Re, not on alpha)."""
     if not (math.isfinite(float(alpha)) and -25.0 <= float(alpha) <= 25.0):
         raise InputError(f"angle of attack {alpha!r} must be finite and within [-25, 25] degrees for RANS")
-    level = MESH_LEVELS[settings.mesh]
-    grid = c_grid(contour, settings.reynolds, level, name)
     env = openfoam_env()
     t0 = time.monotonic()
     if settings.keep_dir:
@@ -369,14 +363,7 @@ def run_rans(contour: np.ndarray, alphas: Sequence[float], settings: RansSetting
     settings.validate()
     if len(alphas) == 0:
         raise InputError("no angles of attack given")
-    level = MESH_LEVELS[settings.mesh]
-    grid = c_grid(contour, settings.reynolds, level, name)  # refuse an unmeshable contour before any solver runs
-    points = [run_rans_point(contour, a, settings, name) for a in sorted(float(a) for a in alphas)]
+    grid = c_grid(contour, settings.reynolds, MESH_LEVELS[settings.mesh], name)  # refused before any solver runs
+    points = [_run_case(grid, a, settings) for a in sorted(float(a) for a in alphas)]
     first_bad = next((p.status for p in points if p.status != "ok"), None)
     return RansResult(first_bad or "ok", points, settings, cells=len(grid.cells), wall_s=sum(p.wall_s for p in points))
-
-
-def y_plus_first_cell(reynolds: float, mesh: str) -> tuple[float, float]:
-    """(target y+, first cell height in chords) of a mesh level at a Reynolds number."""
-    level = MESH_LEVELS[mesh]
-    return level.y_plus, first_cell_height(reynolds, level.y_plus)

@@ -220,6 +220,19 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
 
 
+def _child_named(parent: int, name: str) -> int | None:
+    """pid of a direct child process of `parent` called `name`, read from /proc (no procps needed)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = text[text.index("(") + 1: text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if comm == name and int(rest[1]) == parent:
+            return int(stat.parent.name)
+    return None
+
+
 def test_a_solver_killed_from_outside_is_reported_as_killed():
     """kill -9 of simpleFoam mid-run: the point says so (not 'diverged', not a hang); dataset generation does not
     store such a case, so the next run retries it."""
@@ -232,9 +245,8 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     worker.start()
     pid = None
     for _ in range(200):
-        found = subprocess.run(["pgrep", "-P", str(os.getpid()), "simpleFoam"], capture_output=True, text=True)
-        if found.stdout.strip():
-            pid = int(found.stdout.split()[0])
+        pid = _child_named(os.getpid(), "simpleFoam")
+        if pid is not None:
             break
         time.sleep(0.1)
     assert pid is not None, "simpleFoam did not start"
