@@ -58,7 +58,7 @@ benchmark: setup
 	$(PY) benchmarks/xfoil_throughput.py
 
 # RANS cases for the multi-fidelity surrogate (OpenFOAM SA, coarse grid; resumable: run again to continue).
-# Train: 120 real training airfoils; test: 40 held-out real airfoils (seed 1); one Re and one alpha each.
+# Train: 150 real training airfoils (two slices of one seeded order); test: 40 held-out real airfoils (seed 1); one Re and one alpha each.
 .PHONY: rans-data
 rans-data: setup-cfd
 	$(PY) -m phenograd.datasets.release unpack data/rans_test_v1.db
@@ -67,6 +67,8 @@ rans-data: setup-cfd
 		--real-limit 40 --seed 1 --re 1e6:1e7 --alpha -2:8:1 --max-iter 2000 --timeout 240 --workers 2
 	$(VENV)/bin/phenograd data airfoil --solver rans --out data/rans_train_v1.db --shapes 0 --include-real train \
 		--real-limit 120 --seed 0 --re 1e6:1e7 --alpha -2:8:1 --max-iter 2000 --timeout 240 --workers 2
+	$(VENV)/bin/phenograd data airfoil --solver rans --out data/rans_train_v1.db --shapes 0 --include-real train \
+		--real-skip 120 --real-limit 30 --seed 0 --re 1e6:1e7 --alpha -2:8:1 --max-iter 2000 --timeout 240 --workers 2
 	$(PY) -m phenograd.datasets.release pack data/rans_test_v1.db
 	$(PY) -m phenograd.datasets.release pack data/rans_train_v1.db
 

@@ -44,6 +44,7 @@ class RansRequest:
     seed: int = 0
     include_real: str = "none"
     real_limit: int | None = None
+    real_skip: int = 0
     re_range: tuple[float, float] = (1e6, 1e7)
     alphas: Sequence[float] = tuple(float(a) for a in range(-2, 11))
     angles_per_shape: int = 1
@@ -88,11 +89,17 @@ def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
         raise InputError("no angles of attack given")
     shapes = plan_shapes(AirfoilRequest(shapes=request.shapes, seed=request.seed, include_real=request.include_real,
                                         mix_fraction=request.mix_fraction))
-    if request.real_limit is not None:  # a seeded subset of the real airfoils, in their planned order
-        if request.real_limit < 0:
+    if request.real_limit is not None or request.real_skip:
+        # A seeded subset of the real airfoils, in their planned order: a slice of one seeded permutation, so
+        # --real-skip 120 --real-limit 40 picks airfoils no --real-limit 120 run of the same seed had.
+        if request.real_limit is not None and request.real_limit < 0:
             raise InputError(f"--real-limit must be >= 0, got {request.real_limit}")
+        if request.real_skip < 0:
+            raise InputError(f"--real-skip must be >= 0, got {request.real_skip}")
         real = [i for i, s in enumerate(shapes) if s.source == "uiuc"]
-        keep = set(np.random.default_rng(np.random.SeedSequence([request.seed, 17])).permutation(real)[: request.real_limit].tolist())
+        stop = None if request.real_limit is None else request.real_skip + request.real_limit
+        perm = np.random.default_rng(np.random.SeedSequence([request.seed, 17])).permutation(real)
+        keep = set(perm[request.real_skip:stop].tolist())
         shapes = [s for i, s in enumerate(shapes) if s.source != "uiuc" or i in keep]
     re_seed = int(np.random.SeedSequence([request.seed, 11]).generate_state(1)[0])
     res = reynolds_samples(len(shapes), 1, *request.re_range, seed=re_seed)[:, 0]
@@ -120,7 +127,8 @@ def simulate_rans_job(job: RansJob) -> PolarResult:
         return PolarResult(reason, [PolarPoint(job.alpha, False, reason)], stored)
     ok = p.status == "ok" and p.converged
     status = p.status if p.status != "ok" or p.converged else "failed: not converged"
-    point = PolarPoint(job.alpha, ok, "ok" if ok else status, CL=p.CL if ok else None, CD=p.CD if ok else None,
+    how = f"ok: mean of oscillating forces over {s.mean_blocks * s.window} iterations" if p.settled == "mean" else "ok"
+    point = PolarPoint(job.alpha, ok, how if ok else status, CL=p.CL if ok else None, CD=p.CD if ok else None,
                        CM=p.CM if ok else None)
     return PolarResult("ok" if ok else status, [point], stored, wall_s=p.wall_s)
 

@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--angles-per-shape", type=int, default=1, help="rans: angles drawn per shape (default 1)")
     da.add_argument("--real-limit", type=int, default=None,
                     help="rans: simulate only this many of the real airfoils (a seeded subset; default all)")
+    da.add_argument("--real-skip", type=int, default=0,
+                    help="rans: skip the first N of that seeded order (another command's airfoils; default 0)")
     da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
     add_parallel_options(da)
@@ -200,7 +202,8 @@ def _print_rans(name, coords, alphas, settings, as_json: bool) -> int:
         for p in result.points:
             if p.CL is not None:
                 yp = f"{p.y_plus_mean:8.2f}" if p.y_plus_mean is not None else f"{'-':>8}"
-                state = p.status if p.status != "ok" else ("ok" if p.converged else "ok, not converged")
+                state = p.status if p.status != "ok" else (
+                    "ok, mean of oscillating forces" if p.settled == "mean" else "ok" if p.converged else "ok, not converged")
                 print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CM:8.4f} {p.iterations:6d} {yp}  {state}")
             else:
                 print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>8} {'-':>6} {'-':>8}  {p.status}")
@@ -247,7 +250,7 @@ def _data_airfoil_rans(args) -> int:
     if not 0.0 <= args.mix_fraction <= 1.0:
         raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
     request = RansRequest(shapes=args.shapes, seed=args.seed, include_real=args.include_real,
-                          real_limit=args.real_limit, re_range=re_range,
+                          real_limit=args.real_limit, real_skip=args.real_skip, re_range=re_range,
                           alphas=parse_alpha_spec(args.alpha or "-2:10:1"), angles_per_shape=args.angles_per_shape,
                           mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter, timeout_s=args.timeout,
                           mix_fraction=args.mix_fraction)

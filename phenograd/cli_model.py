@@ -25,6 +25,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     tr.add_argument("--encoder", default=None, help="pretrained encoder checkpoint to start every member from")
     tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
+    tr.add_argument("--train-only", choices=("output-layer", "output-bias"), default=None,
+                    help="train only the head's output layer, or only its biases (one offset per target), e.g. "
+                         "the first stage of fine-tuning an --init model on a new fidelity (see surrogate/fidelity.py)")
     tr.add_argument("--init", default=None, metavar="MODEL.pt",
                     help="start every member from this trained model (weights and target normalisation): "
                          "fine-tune it on new data, e.g. RANS cases on top of an XFOIL-trained surrogate")
@@ -130,7 +133,8 @@ def _train(args, device) -> int:
     init = load_encoder_state(args.encoder, args.domain) if args.encoder else None
     if args.init and args.encoder:
         raise InputError("--init MODEL.pt and --encoder ENC.pt exclude each other")
-    kwargs = dict(progress=not args.no_progress, device=device, init_encoder=init, freeze_encoder=args.freeze_encoder)
+    kwargs = dict(progress=not args.no_progress, device=device, init_encoder=init, freeze_encoder=args.freeze_encoder,
+                  train_only=args.train_only)
     if args.init:
         from phenograd.surrogate.model import load_checkpoint
 

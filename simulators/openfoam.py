@@ -16,6 +16,10 @@ pressure coefficient and y+ at the end. The run stops when
   last ``window`` iterations (this driver then asks OpenFOAM to write and stop,
   by editing controlDict, which it re-reads; the values reported are the means
   over the window before that checkpoint, so they do not depend on timing), or
+* the forces oscillate about settled means (a steady solver's limit cycle, e.g. a
+  separating trailing edge): at a checkpoint the CL and CD means of each of the
+  last ``mean_blocks`` windows agree within ``cl_mean_tol``/``cd_mean_tol``; the
+  values reported are the means over those windows (``settled`` "mean"), or
 * ``max_iter`` is reached (the point is returned with ``converged`` False), or
 * the solution diverges (a floating-point trap or |CL| > 50: "failed: diverged"),
   or the wall-clock limit passes ("timeout"); the solver's process group is killed.
@@ -58,6 +62,11 @@ class RansSettings:
     max_iter: SIMPLE iterations at most.
     window, cl_tol, cd_tol: force-coefficient convergence: CL and CD ranges over the last `window`
         iterations below the tolerances (1e-4 is one drag count; a blunt base's small limit cycle passes).
+    mean_blocks, cl_mean_tol, cd_mean_tol: settled on average, for forces that oscillate in a steady
+        limit cycle (a separating trailing edge, a blunt base on a coarse grid): the means of CL and CD
+        over each of the last `mean_blocks` blocks of `window` iterations agree within these tolerances
+        (the first block after the start-up transient is never among them); the answer is then the mean
+        over those blocks. mean_blocks 0 turns this off.
     timeout_s: wall-clock limit per angle; None = DEFAULT_TIMEOUT_S[mesh].
     keep_dir: keep each case directory here (one sub-folder per angle) instead of deleting it.
     timeout_s and keep_dir do not change a converged answer.
@@ -70,6 +79,9 @@ class RansSettings:
     window: int = 200
     cl_tol: float = 1e-3
     cd_tol: float = 1e-4
+    mean_blocks: int = 5
+    cl_mean_tol: float = 5e-3
+    cd_mean_tol: float = 3e-4
     timeout_s: float | None = None
     keep_dir: str | None = None
 
@@ -85,6 +97,8 @@ class RansSettings:
             raise InputError(f"max_iter {self.max_iter!r} out of range [10, 100000]")
         if not (isinstance(self.window, int) and 10 <= self.window <= self.max_iter):
             raise InputError(f"convergence window {self.window!r} must be within [10, max_iter]")
+        if not (isinstance(self.mean_blocks, int) and 0 <= self.mean_blocks <= 100):
+            raise InputError(f"mean_blocks {self.mean_blocks!r} must be an integer within [0, 100]")
         if self.timeout_s is not None and not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise InputError(f"timeout {self.timeout_s!r} must be a positive number of seconds")
 
@@ -96,9 +110,11 @@ class RansSettings:
 class RansPoint:
     """One angle of attack.
 
-    status: "ok", "failed: <reason>" or "timeout". converged: the force or residual
-    criterion was met; CL, CD, CM are means over the last `window` iterations
-    whenever the solver ran (also when not converged), None when it failed before any.
+    status: "ok", "failed: <reason>" or "timeout". converged: a convergence criterion was met;
+    settled says which: "forces" (CL, CD ranges), "residuals", "mean" (oscillating forces whose block
+    means agree; see RansSettings), "" when none. CL, CD, CM are means over the last `window`
+    iterations (over the last mean_blocks * window when settled is "mean") whenever the solver ran
+    (also when not converged), None when it failed before any.
     CM about the quarter chord, positive nose-up. cp_x, cp_y, cp: wall pressure
     coefficient per wall face (face centres in chords). y_plus_mean/max: wall y+.
     """
@@ -110,6 +126,7 @@ class RansPoint:
     CD: float | None = None
     CM: float | None = None
     iterations: int = 0
+    settled: str = ""
     wall_s: float = 0.0
     y_plus_mean: float | None = None
     y_plus_max: float | None = None
@@ -233,6 +250,32 @@ def _first_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> int
     return None
 
 
+def _first_mean_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> int | None:
+    """The first checkpoint N at which the CL and CD means over each of the last `mean_blocks` blocks of
+    `window` iterations agree within cl_mean_tol and cd_mean_tol, or None. Needs one more block than it
+    compares, so the start-up transient (the first block) never counts."""
+    b, w = settings.mean_blocks, settings.window
+    if b < 2:
+        return None
+    cl, cd = coeffs.get("Cl", np.empty(0)), coeffs.get("Cd", np.empty(0))
+    first = -(-(b + 1) * w // CHECK_EVERY) * CHECK_EVERY
+    for n in range(first, len(cl) + 1, CHECK_EVERY):
+        means_cl = cl[n - b * w:n].reshape(b, w).mean(axis=1)
+        means_cd = cd[n - b * w:n].reshape(b, w).mean(axis=1)
+        if np.ptp(means_cl) < settings.cl_mean_tol and np.ptp(means_cd) < settings.cd_mean_tol:
+            return n
+    return None
+
+
+def _settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> tuple[int, str] | None:
+    """(checkpoint, "forces" | "mean") of the first criterion met, the plain force criterion first."""
+    n = _first_settled(coeffs, settings)
+    if n is not None:
+        return n, "forces"
+    n = _first_mean_settled(coeffs, settings)
+    return (n, "mean") if n is not None else None
+
+
 def _request_stop(case: Path) -> None:
     """Ask the running solver to write and stop at its next iteration (it re-reads controlDict)."""
     cd = case / "system" / "controlDict"
@@ -252,10 +295,10 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tuple[str, bool, dict]:
+def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tuple[str, str, dict]:
     """Run simpleFoam in `case` until converged, diverged, finished or out of time.
 
-    Returns (status, converged, coefficients).
+    Returns (status, settled, coefficients); settled is "" unless a criterion was met.
     """
     log = open(case / "log.simpleFoam", "wb")
     proc = subprocess.Popen(["simpleFoam", "-case", str(case)], stdout=log, stderr=subprocess.STDOUT,
@@ -280,7 +323,7 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
                 _kill(proc)
                 status = "timeout"
                 break
-            if not stop_requested and _first_settled(coeffs, settings) is not None:
+            if not stop_requested and _settled(coeffs, settings) is not None:
                 _request_stop(case)
                 stop_requested = True
     finally:
@@ -290,22 +333,23 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     path = _coefficient_file(case)
     coeffs = read_force_coefficients(path) if path else {}
     if status is not None:
-        return status, False, coeffs
+        return status, "", coeffs
     text = (case / "log.simpleFoam").read_text(errors="replace")
     if proc.returncode != 0:
         if proc.returncode in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT):
-            return f"failed: killed by signal {-proc.returncode}", False, coeffs
+            return f"failed: killed by signal {-proc.returncode}", "", coeffs
         if proc.returncode in (-signal.SIGFPE, 128 + signal.SIGFPE) or "sigFpe" in text:
-            return "failed: diverged (floating-point exception)", False, coeffs
+            return "failed: diverged (floating-point exception)", "", coeffs
         tail = text.strip().splitlines()[-1:] if text.strip() else ["no output"]
-        return f"failed: simpleFoam exit {proc.returncode}: {tail[0][:120]}", False, coeffs
+        return f"failed: simpleFoam exit {proc.returncode}: {tail[0][:120]}", "", coeffs
     cl = coeffs.get("Cl", np.empty(0))
     if len(cl) == 0 or not np.all(np.isfinite(cl[-5:])):
-        return "failed: no force coefficients written", False, coeffs
-    settled = _first_settled(coeffs, settings)
+        return "failed: no force coefficients written", "", coeffs
+    settled = _settled(coeffs, settings)
     if settled is not None:  # report the iterations up to the checkpoint, whatever ran after it
-        return "ok", True, {k: v[:settled] for k, v in coeffs.items()}
-    return "ok", "SIMPLE solution converged" in text, coeffs
+        n, how = settled
+        return "ok", how, {k: v[:n] for k, v in coeffs.items()}
+    return "ok", "residuals" if "SIMPLE solution converged" in text else "", coeffs
 
 
 def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour") -> RansPoint:
@@ -338,10 +382,11 @@ def _run_case(grid: CGrid, alpha: float, settings: RansSettings) -> RansPoint:
         for rel, text in case_files(float(alpha), settings.reynolds, settings.turbulence, settings.max_iter).items():
             (case / rel).parent.mkdir(parents=True, exist_ok=True)
             (case / rel).write_text(text)
-        status, converged, coeffs = _solve(case, settings, env, t0 + settings.time_limit())
-        point = RansPoint(float(alpha), converged, status, wall_s=time.monotonic() - t0)
+        status, settled, coeffs = _solve(case, settings, env, t0 + settings.time_limit())
+        point = RansPoint(float(alpha), bool(settled), status, settled=settled, wall_s=time.monotonic() - t0)
         if len(coeffs.get("Cl", [])):
-            point.CL, point.CD, point.CM = (float(np.mean(coeffs[k][-settings.window:])) for k in ("Cl", "Cd", "CmPitch"))
+            span = settings.window * (settings.mean_blocks if settled == "mean" else 1)
+            point.CL, point.CD, point.CM = (float(np.mean(coeffs[k][-span:])) for k in ("Cl", "Cd", "CmPitch"))
             point.iterations = int(coeffs["Time"][-1])
         if status == "ok":
             point.cp_x, point.cp_y, point.cp = _read_cp(case)

@@ -63,6 +63,10 @@ class TrainConfig:
     seed: int = 0
 
 
+#: What train_ensemble(train_only=...) may restrict training to (None: everything not frozen).
+TRAIN_ONLY = (None, "output-layer", "output-bias")
+
+
 class TrainTask(Protocol):
     domain: str
     data_hash: str
@@ -124,7 +128,7 @@ def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | Non
 
 def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
                    init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None,
-                   epoch_callback=None, init_model: tuple | None = None) -> dict:
+                   epoch_callback=None, init_model: tuple | None = None, train_only: str | None = None) -> dict:
     """Train (or resume) cfg.members members on `task`, write the ensemble to `out`.
 
     init_encoder: optional pretrained encoder {"config": ..., "state": state_dict} every
@@ -133,6 +137,12 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     init_model: optional (Ensemble, info) from load_checkpoint: member k starts from the whole of
     member k mod n (encoder, head and the head's target normalisation), as in fine-tuning a
     surrogate trained on cheap data with a few expensive samples (multi-fidelity).
+    train_only: None (every parameter not frozen), "output-layer" (the head's last linear layer: a linear
+    probe on fixed features) or "output-bias" (that layer's bias alone: one offset per normalised
+    target, as in BitFit, Ben Zaken et al., ACL 2022). With init_model and a few samples of a new
+    fidelity these keep the features the old data taught and learn the systematic shift (fully
+    turbulent RANS: more drag, a little less lift than XFOIL); "Fine-tuning can distort pretrained
+    features" (Kumar et al., ICLR 2022) is why the shift is best learnt before all layers move.
     epoch_callback: optional epoch_callback(epoch, val_loss), called after every finished
     epoch of every member (epoch counts from 1 within a member) once that epoch's state is
     saved. An exception it raises (optuna.TrialPruned, say) stops training and propagates;
@@ -147,6 +157,8 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
     if len(task.train) == 0:
         raise InputError("no training items in the dataset (held-out test items are never trained on)")
+    if train_only not in TRAIN_ONLY:
+        raise InputError(f"unknown train_only {train_only!r}; choose from {', '.join(map(str, TRAIN_ONLY))}")
     if init_model is not None and init_encoder is not None:
         raise InputError("start from a whole model or from a pretrained encoder, not both")
     if init_model is not None:
@@ -172,6 +184,10 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             task.init_member(model)
         if freeze_encoder:
             model.encoder.requires_grad_(False)
+        if train_only is not None:
+            model.requires_grad_(False)
+            output = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+            (output.bias if train_only == "output-bias" else output).requires_grad_(True)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
@@ -182,6 +198,9 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             sched.load_state_dict(state["sched"])
             epoch, best, best_state, bad = state["epoch"], state["best"], state["best_state"], state["bad"]
             torch.set_rng_state(state["rng"])
+        elif init_model is not None:  # the model started from is a candidate too: training must beat it
+            best = validation_loss(model, task, cfg, dev)
+            best_state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
         net = distributed.wrap(model)  # DDP when distributed, `model` itself otherwise
         if progress and distributed.is_main():
             from tqdm import tqdm
@@ -244,7 +263,8 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     if distributed.is_main():
         save_checkpoint(out, ensemble, data_hash=task.data_hash,
                         meta={"config": asdict(cfg), **report, **(meta or {}),
-                              "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder})
+                              "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder,
+                              "train_only": train_only})
         partial.unlink(missing_ok=True)
     distributed.barrier()
     return report

@@ -13,8 +13,8 @@ import pytest
 
 from phenograd.datasets.airfoil import naca
 from phenograd.simulators.errors import InputError, SimulatorUnavailable
-from phenograd.simulators.openfoam import (RansSettings, openfoam_env, read_force_coefficients, run_rans,
-                                           run_rans_point)
+from phenograd.simulators.openfoam import (RansSettings, _settled, openfoam_env, read_force_coefficients,
+                                           run_rans, run_rans_point)
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS, _signed_areas, c_grid, first_cell_height, write_poly_mesh
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
@@ -100,6 +100,44 @@ def test_force_coefficient_parsing_drops_a_partial_row(tmp_path):
     assert list(c["Time"]) == [1.0, 2.0]
     assert list(c["Cl"]) == [0.5, 0.51]
     assert list(c["CmPitch"]) == [-0.05, -0.051]
+
+
+def _history(n: int, cl_amp: float, cl_drift: float = 0.0, period: int = 37) -> dict:
+    """A force history: a start-up transient, then CL = 0.7 + drift*i + amp*sin, CD = 0.012 + amp/20*sin."""
+    i = np.arange(n, dtype=float)
+    wave = np.sin(2 * np.pi * i / period)
+    cl = 0.7 + cl_drift * i + cl_amp * wave + 0.3 * np.exp(-i / 30)
+    cd = 0.012 + cl_amp / 20 * wave + 0.5 * np.exp(-i / 30)
+    return {"Time": i + 1, "Cl": cl, "Cd": cd, "CmPitch": np.zeros(n)}
+
+
+def test_oscillating_forces_settle_on_their_means_and_drifting_ones_do_not():
+    s = RansSettings(reynolds=1e6, max_iter=2000)
+    quiet = _settled(_history(2000, 1e-5), s)
+    assert quiet is not None and quiet[1] == "forces" and quiet[0] < 600
+    # a limit cycle of +-0.02 in CL never passes the plain criterion, but its block means agree; the first
+    # checkpoint that can decide leaves the transient block out
+    cycle = _settled(_history(2000, 0.02), s)
+    assert cycle == (1200, "mean")
+    # a slow drift (0.01 in CL per 1000 iterations) under the same cycle is not settled, nor a big cycle
+    assert _settled(_history(2000, 0.02, cl_drift=1e-5), s) is None
+    assert _settled(_history(2000, 0.2, period=450), s) is None
+    assert _settled(_history(2000, 0.02), RansSettings(reynolds=1e6, max_iter=2000, mean_blocks=0)) is None
+
+
+def test_real_skip_picks_other_airfoils_of_the_same_seeded_order():
+    from phenograd.datasets.airfoil_rans import RansRequest, plan_rans_jobs
+
+    def plan(**kw):
+        return plan_rans_jobs(RansRequest(shapes=0, seed=0, include_real="train", alphas=[0.0, 4.0], **kw))
+
+    first, more, both = plan(real_limit=5), plan(real_skip=5, real_limit=3), plan(real_limit=8)
+    names = lambda jobs: {j.shape.name for j in jobs}  # noqa: E731
+    assert len(first) == 5 and len(more) == 3 and not names(first) & names(more)
+    assert names(first) | names(more) == names(both)
+    assert [j.key for j in plan(real_limit=5)] == [j.key for j in first]  # the same command, the same cases
+    with pytest.raises(InputError, match="--real-skip"):
+        plan(real_skip=-1)
 
 
 def test_coarse_naca0012_runs_and_agrees_with_xfoil():
@@ -218,6 +256,40 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
                           str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
+
+
+def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
+    """surrogate.fidelity: the untrained Ncrit input is forgotten (Ncrit 0 then predicts as Ncrit 9), stage 1
+    changes the output biases and nothing else and closes most of the drag gap, stage 2 writes a model."""
+    import torch
+
+    from phenograd.surrogate.airfoil_data import load_airfoil_points
+    from phenograd.surrogate.evaluate import predict_airfoil_points
+    from phenograd.surrogate.fidelity import fine_tune_airfoil, forget_ncrit_input
+    from phenograd.surrogate.heads import conditions
+    from phenograd.surrogate.model import load_checkpoint
+    from phenograd.surrogate.trainer import TrainConfig
+
+    shipped = Path(__file__).resolve().parents[1] / "surrogate" / "models" / "airfoil.pt"
+    data = load_airfoil_points(rans_db)
+    shapes = np.arange(len(data.graphs))
+    alpha, re = data.cond[:, 0] * 10.0, 10.0 ** (data.cond[:, 1] + 6.0)
+    at9 = type(data)(**{**data.__dict__, "cond": conditions(alpha, re, torch.full_like(alpha, 9.0))})
+    base = load_checkpoint(shipped, "airfoil")[0]
+    forgot = forget_ncrit_input(load_checkpoint(shipped, "airfoil")[0])
+    assert not torch.allclose(predict_airfoil_points(base, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0])
+    assert torch.allclose(predict_airfoil_points(forgot, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0])
+
+    out = tmp_path / "ft.pt"
+    fine_tune_airfoil(shipped, rans_db, out, TrainConfig(members=1, epochs=3, patience=3, batch_size=2, lr=3e-5),
+                      bias_epochs=40, bias_patience=40)
+    stage1 = load_checkpoint(tmp_path / "ft.bias.pt", "airfoil")[0]
+    moved = {n for n, t in stage1.members[0].state_dict().items()
+             if not torch.equal(t, forgot.members[0].state_dict()[n])}
+    assert moved == {"head.net.6.bias"}, moved
+    err = lambda m: float((predict_airfoil_points(m, data, shapes)[0].mean(0)[:, 1] - data.targets[:, 1]).abs().mean())  # noqa: E731
+    assert err(stage1) < 0.5 * err(forgot)
+    assert np.isfinite(predict_airfoil_points(load_checkpoint(out, "airfoil")[0], data, shapes)[0].numpy()).all()
 
 
 def _child_named(parent: int, name: str) -> int | None:
