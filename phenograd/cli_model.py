@@ -25,6 +25,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     tr.add_argument("--encoder", default=None, help="pretrained encoder checkpoint to start every member from")
     tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
+    tr.add_argument("--fine-tune", default=None, metavar="MODEL.pt",
+                    help="airfoil: fine-tune this XFOIL-trained model on a few cases of a new fidelity (RANS): "
+                         "output biases first, then all layers at --lr (default 3e-5); see surrogate/fidelity.py")
     tr.add_argument("--train-only", choices=("output-layer", "output-bias"), default=None,
                     help="train only the head's output layer, or only its biases (one offset per target), e.g. "
                          "the first stage of fine-tuning an --init model on a new fidelity (see surrogate/fidelity.py)")
@@ -124,10 +127,22 @@ def _train(args, device) -> int:
     from phenograd.surrogate import distributed
     from phenograd.surrogate.pretrained import load_encoder_state
 
+    if args.fine_tune and args.lr is None:
+        args.lr = 3e-5
     cfg = _train_config(args)
     out = Path(args.out)
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
+    if args.fine_tune:
+        if args.domain != "airfoil" or args.init or args.encoder or args.freeze_encoder or args.train_only:
+            raise InputError("--fine-tune is for airfoil models and takes no --init, --encoder, --freeze-encoder "
+                             "or --train-only (it runs its own two stages)")
+        from phenograd.surrogate.fidelity import fine_tune_airfoil
+
+        report = fine_tune_airfoil(args.fine_tune, args.data, out, cfg, progress=not args.no_progress)["all"]
+        print(f"{out}: {len(report['members'])} members fine-tuned on {report['train_shapes']} shapes "
+              f"({report['val_shapes']} for validation); output biases alone: {out.stem}.bias.pt")
+        return 0
     if args.freeze_encoder and not (args.encoder or args.init):
         raise InputError("--freeze-encoder needs --encoder ENC.pt or --init MODEL.pt")
     init = load_encoder_state(args.encoder, args.domain) if args.encoder else None

@@ -256,6 +256,10 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
                           str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
+    both = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out",
+                           str(tmp_path / "y.pt"), "--fine-tune", str(shipped), "--init", str(shipped)],
+                          capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and "--fine-tune is for airfoil models" in both.stderr
 
 
 def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
@@ -265,10 +269,9 @@ def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
 
     from phenograd.surrogate.airfoil_data import load_airfoil_points
     from phenograd.surrogate.evaluate import predict_airfoil_points
-    from phenograd.surrogate.fidelity import fine_tune_airfoil, forget_ncrit_input
+    from phenograd.surrogate.fidelity import forget_ncrit_input
     from phenograd.surrogate.heads import conditions
     from phenograd.surrogate.model import load_checkpoint
-    from phenograd.surrogate.trainer import TrainConfig
 
     shipped = Path(__file__).resolve().parents[1] / "surrogate" / "models" / "airfoil.pt"
     data = load_airfoil_points(rans_db)
@@ -281,8 +284,10 @@ def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
     assert torch.allclose(predict_airfoil_points(forgot, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0])
 
     out = tmp_path / "ft.pt"
-    fine_tune_airfoil(shipped, rans_db, out, TrainConfig(members=1, epochs=3, patience=3, batch_size=2, lr=3e-5),
-                      bias_epochs=40, bias_patience=40)
+    r = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out", str(out),
+                        "--fine-tune", str(shipped), "--members", "1", "--epochs", "3", "--batch-size", "2",
+                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "output biases alone: ft.bias.pt" in r.stdout, r.stderr
     stage1 = load_checkpoint(tmp_path / "ft.bias.pt", "airfoil")[0]
     moved = {n for n, t in stage1.members[0].state_dict().items()
              if not torch.equal(t, forgot.members[0].state_dict()[n])}
