@@ -301,7 +301,10 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     Returns (status, settled, coefficients); settled is "" unless a criterion was met.
     """
     log = open(case / "log.simpleFoam", "wb")
-    proc = subprocess.Popen(["simpleFoam", "-case", str(case)], stdout=log, stderr=subprocess.STDOUT,
+    # setpriv (util-linux) makes the kernel kill the solver if this process dies first (a SIGTERM to a dataset run,
+    # an OOM kill): the solver runs in a session of its own, so nothing else would stop it before max_iter.
+    guard = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+    proc = subprocess.Popen([*guard, "simpleFoam", "-case", str(case)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     coeffs: dict = {}
     stop_requested, status = False, None

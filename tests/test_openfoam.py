@@ -335,6 +335,42 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     assert p.status == "failed: killed by signal 9" and not p.converged
 
 
+def test_the_solver_dies_with_its_driver():
+    """kill -9 of the Python process running a case (a dataset run stopped from outside): its simpleFoam, which runs
+    in a session of its own, must not live on as an orphan until max_iter."""
+    import sys
+    import time
+
+    code = ("from phenograd.datasets.airfoil import naca\n"
+            "from phenograd.simulators.openfoam import RansSettings, run_rans_point\n"
+            "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120))\n")
+    driver = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        pid = None
+        for _ in range(300):
+            pid = _child_named(driver.pid, "simpleFoam")
+            if pid is not None:
+                break
+            time.sleep(0.1)
+        assert pid is not None, "simpleFoam did not start"
+        driver.kill()
+        driver.wait()
+        for _ in range(100):
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            if state == "Z":  # dead, waiting for init to reap it
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            raise AssertionError("simpleFoam outlived its driver")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
 def test_rans_cases_run_the_same_on_a_dask_cluster(tmp_path):
     """A real LocalCluster: a RANS dataset case computed by a Dask worker is stored exactly as the local run stores it."""
     import sqlite3
