@@ -16,7 +16,7 @@ held-out real airfoils. Arms, scored on the converged test cases (MAE of CL, CD,
   where the validation cases improve. The biases-only stage is reported as a row of its own.
 
 The n cases are the first n of a seeded shuffle of the converged training cases (nested subsets);
-one member per model, same epochs and patience for both trained arms. Cells are cached as JSON
+one member per model unless --members N, same epochs and patience for both trained arms. Cells are cached as JSON
 (resumable). Writes the section "Multi-fidelity airfoil surrogate (RANS)" of BENCHMARKS.md.
 """
 
@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr-scratch", type=float, default=2e-3)
     ap.add_argument("--lr-finetune", type=float, default=3e-5, help="stage 2 (all layers) of fine-tuning")
     ap.add_argument("--lr-bias", type=float, default=0.03, help="stage 1 (output biases) of fine-tuning")
+    ap.add_argument("--members", type=int, default=1, help="members per trained model (the shipped model has 3)")
+    ap.add_argument("--arms", nargs="+", default=["rans-only", "fine-tuned"], choices=["rans-only", "fine-tuned"])
     ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "multifidelity")
     ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -123,14 +125,16 @@ def main(argv=None) -> int:
                 continue
             digest = hashlib.sha256(f"{args.train.resolve()}:{','.join(order[:n])}".encode()).hexdigest()[:12]
             subset = subset_file(args.train, order[:n], cache / f"subset_{digest}.db")
-            for arm in ("rans-only", "fine-tuned"):
-                path = cells_dir / f"{arm}_n{n}_seed{seed}_{digest}.json"  # digest: of the cases used
+            for arm in args.arms:
+                tag = "" if args.members == 1 else f"_m{args.members}"
+                path = cells_dir / f"{arm}_n{n}_seed{seed}{tag}_{digest}.json"  # digest: of the cases used
                 if path.exists():
                     cell = json.loads(path.read_text())
                 else:
-                    cfg = TrainConfig(members=1, epochs=args.epochs, patience=args.patience, batch_size=8, seed=seed,
+                    cfg = TrainConfig(members=args.members, epochs=args.epochs, patience=args.patience, batch_size=8,
+                                      seed=seed,
                                       lr=args.lr_scratch if arm == "rans-only" else args.lr_finetune)
-                    model = cache / f"{arm}_n{n}_seed{seed}.pt"
+                    model = cache / f"{arm}_n{n}_seed{seed}{tag}.pt"
                     t0 = time.perf_counter()
                     cell = {"arm": arm, "n": n, "seed": seed}
                     if arm == "fine-tuned":
@@ -148,7 +152,8 @@ def main(argv=None) -> int:
     lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
              f"Data: {args.train.name} ({len(keys)} converged RANS cases), {args.test.name} "
              f"({next(iter(cells.values()))['n_test']} converged held-out cases); RANS = OpenFOAM simpleFoam, "
-             "Spalart-Allmaras, coarse C-grid. One member per trained model (the shipped XFOIL model has three); "
+             f"Spalart-Allmaras, coarse C-grid. Members per trained model: {args.members} (the shipped XFOIL model "
+             "has three); "
              f"{args.epochs} epochs at most, patience {args.patience}; learning rate {args.lr_scratch} (rans-only); "
              f"fine-tuned: output biases at {args.lr_bias} (60 epochs at most, patience 15), then all layers at "
              f"{args.lr_finetune}. MAE on the held-out RANS cases, mean ± std over seeds {args.seeds}.", "",
