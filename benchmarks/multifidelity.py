@@ -39,7 +39,8 @@ from report import machine, publish, today  # noqa: E402
 from phenograd.datasets.polar_store import PolarStore  # noqa: E402
 from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
 from phenograd.surrogate.evaluate import evaluate_airfoil  # noqa: E402
-from phenograd.surrogate.fidelity import fine_tune_airfoil  # noqa: E402
+from phenograd.surrogate.fidelity import (BIAS_EPOCHS, BIAS_LR, BIAS_PATIENCE, FINE_TUNE_LR,  # noqa: E402
+                                          fine_tune_airfoil)
 from phenograd.surrogate.heads import conditions  # noqa: E402
 from phenograd.surrogate.model import load_checkpoint  # noqa: E402
 from phenograd.surrogate.train_airfoil import train_airfoil  # noqa: E402
@@ -99,8 +100,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--patience", type=int, default=25)
     ap.add_argument("--lr-scratch", type=float, default=2e-3)
-    ap.add_argument("--lr-finetune", type=float, default=3e-5, help="stage 2 (all layers) of fine-tuning")
-    ap.add_argument("--lr-bias", type=float, default=0.03, help="stage 1 (output biases) of fine-tuning")
+    ap.add_argument("--lr-finetune", type=float, default=FINE_TUNE_LR, help="stage 2 (all layers) of fine-tuning")
+    ap.add_argument("--lr-bias", type=float, default=BIAS_LR, help="stage 1 (output biases) of fine-tuning")
     ap.add_argument("--members", type=int, default=1, help="members per trained model (the shipped model has 3)")
     ap.add_argument("--arms", nargs="+", default=["rans-only", "fine-tuned"], choices=["rans-only", "fine-tuned"])
     ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "multifidelity")
@@ -155,7 +156,8 @@ def main(argv=None) -> int:
              f"Spalart-Allmaras, coarse C-grid. Members per trained model: {args.members} (the shipped XFOIL model "
              "has three); "
              f"{args.epochs} epochs at most, patience {args.patience}; learning rate {args.lr_scratch} (rans-only); "
-             f"fine-tuned: output biases at {args.lr_bias} (60 epochs at most, patience 15), then all layers at "
+             f"fine-tuned: output biases at {args.lr_bias} ({BIAS_EPOCHS} epochs at most, patience {BIAS_PATIENCE}), "
+             f"then all layers at "
              f"{args.lr_finetune}. MAE on the held-out RANS cases, mean ± std over seeds {args.seeds}.", "",
              "| arm | RANS cases | CL MAE | CD MAE | ln CD MAE | CM MAE |", "|---|---|---|---|---|---|"]
     for name, c in cells.items():

@@ -128,7 +128,9 @@ def _train(args, device) -> int:
     from phenograd.surrogate.pretrained import load_encoder_state
 
     if args.fine_tune and args.lr is None:
-        args.lr = 3e-5
+        from phenograd.surrogate.fidelity import FINE_TUNE_LR
+
+        args.lr = FINE_TUNE_LR
     cfg = _train_config(args)
     out = Path(args.out)
     if not out.parent.exists():

@@ -258,7 +258,7 @@ def _first_mean_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -
     if b < 2:
         return None
     cl, cd = coeffs.get("Cl", np.empty(0)), coeffs.get("Cd", np.empty(0))
-    first = -(-(b + 1) * w // CHECK_EVERY) * CHECK_EVERY
+    first = math.ceil((b + 1) * w / CHECK_EVERY) * CHECK_EVERY  # the first checkpoint with b + 1 blocks
     for n in range(first, len(cl) + 1, CHECK_EVERY):
         means_cl = cl[n - b * w:n].reshape(b, w).mean(axis=1)
         means_cd = cd[n - b * w:n].reshape(b, w).mean(axis=1)

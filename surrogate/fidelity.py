@@ -27,6 +27,9 @@ from .trainer import TrainConfig
 
 #: Position of Ncrit among the operating-point inputs (alpha, Re, Ncrit; see heads.conditions).
 NCRIT_INPUT = 2
+#: Stage 1 (output biases): learning rate, epochs at most, patience. Stage 2 (all layers): learning rate.
+BIAS_LR, BIAS_EPOCHS, BIAS_PATIENCE = 0.03, 60, 15
+FINE_TUNE_LR = 3e-5
 
 
 def forget_ncrit_input(ensemble: Ensemble) -> Ensemble:
@@ -43,11 +46,11 @@ def forget_ncrit_input(ensemble: Ensemble) -> Ensemble:
 
 
 def fine_tune_airfoil(base_path: str | Path, data_path: str | Path, out: str | Path, cfg: TrainConfig,
-                      bias_lr: float = 0.03, bias_epochs: int = 60, bias_patience: int = 15,
+                      bias_lr: float = BIAS_LR, bias_epochs: int = BIAS_EPOCHS, bias_patience: int = BIAS_PATIENCE,
                       progress: bool = False) -> dict:
     """Fine-tune the airfoil surrogate at `base_path` on the polars in `data_path` (the recipe above).
 
-    cfg: the stage-2 settings (members, epochs, patience, batch size, seed, lr: keep lr low, ~3e-5).
+    cfg: the stage-2 settings (members, epochs, patience, batch size, seed, lr: keep it low, FINE_TUNE_LR).
     The stage-1 model is written beside `out` as <out>.bias.pt. Returns {"bias": report, "all": report}.
     """
     out = Path(out)
