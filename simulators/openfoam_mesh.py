@@ -111,29 +111,34 @@ def two_sided(n: int, first: float, last: float) -> np.ndarray:
 
 @dataclass
 class SurfaceSplit:
-    """A contour split at its leading edge into two surfaces, as splines in arc length.
+    """A contour as one cubic spline in arc length, split at the spline's leading edge.
 
-    upper, lower: (M, 2) points from the leading edge to the trailing edge (input points).
+    One spline runs through the whole contour (Selig order), so the surface and its
+    normals stay smooth across the leading edge even when the input has few points
+    there; the leading edge is the spline's minimum-x point, not the input's.
+
+    spline: (x, y) in chords against arc length s along the input polyline.
+    s_le, s_end: arc lengths of the leading edge and of the last point.
     sharp: whether the trailing edge was closed to one point.
     """
 
-    upper: np.ndarray
-    lower: np.ndarray
+    spline: CubicSpline
+    s_le: float
+    s_end: float
     sharp: bool
 
-    @staticmethod
-    def _spline(line: np.ndarray) -> tuple[CubicSpline, float]:
-        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
-        return CubicSpline(s, line, axis=0), float(s[-1])
+    def length(self, which: str) -> float:
+        """Arc length (chords) of the upper or lower surface, leading to trailing edge."""
+        return self.s_le if which == "upper" else self.s_end - self.s_le
 
     def sample(self, which: str, params: np.ndarray) -> np.ndarray:
-        """Points (len(params), 2) at arc-length fractions `params` of the upper or lower surface."""
-        spline, length = self._spline(self.upper if which == "upper" else self.lower)
-        return spline(params * length)
+        """Points (len(params), 2) at arc-length fractions `params` (0 at the leading edge) of a surface."""
+        s = self.s_le - params * self.s_le if which == "upper" else self.s_le + params * (self.s_end - self.s_le)
+        return self.spline(s)
 
 
 def split_surfaces(contour: np.ndarray, name: str = "contour") -> SurfaceSplit:
-    """Check a Selig-ordered contour (N, 2) in chords and split it at the leading edge (minimum x).
+    """Check a Selig-ordered contour (N, 2) in chords, fit it with one spline and split it at its leading edge.
 
     A trailing-edge gap below SHARP_TE_GAP is closed at its midpoint. Raises
     InputError for contours that cannot be meshed (non-finite, self-crossing, not
@@ -148,15 +153,19 @@ def split_surfaces(contour: np.ndarray, name: str = "contour") -> SurfaceSplit:
     if ile < 3 or ile > len(arr) - 4:
         raise InputError(f"{name}: the leading edge (minimum x) is at an end of the contour; expected Selig order "
                          "(trailing edge, upper surface, leading edge, lower surface, trailing edge)")
-    upper, lower = arr[: ile + 1][::-1].copy(), arr[ile:].copy()
-    if upper[:, 1].mean() < lower[:, 1].mean():
+    if arr[:ile, 1].mean() < arr[ile + 1:, 1].mean():
         raise InputError(f"{name}: upper surface lies below the lower one; expected Selig order (clockwise from the upper trailing edge)")
-    gap = float(np.linalg.norm(upper[-1] - lower[-1]))
-    sharp = gap < SHARP_TE_GAP
+    arr = arr.copy()
+    sharp = float(np.linalg.norm(arr[0] - arr[-1])) < SHARP_TE_GAP
     if sharp:
-        mid = 0.5 * (upper[-1] + lower[-1])
-        upper[-1], lower[-1] = mid, mid
-    return SurfaceSplit(upper, lower, sharp)
+        arr[0] = arr[-1] = 0.5 * (arr[0] + arr[-1])
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(arr, axis=0), axis=1))])
+    spline = CubicSpline(s, arr, axis=0)
+    # The spline's leading edge: minimum x between the input points either side of the input's minimum.
+    x_roots = spline.derivative().roots(extrapolate=False)[0]  # where dx/ds = 0
+    candidates = [s[ile], *(r for r in x_roots if s[ile - 1] <= r <= s[ile + 1])]
+    s_le = float(min(candidates, key=lambda r: float(spline(r)[0])))
+    return SurfaceSplit(spline, s_le, float(s[-1]), sharp)
 
 
 #: Distance (chords) along the wall normal of each grid line's Bezier control point.
@@ -212,7 +221,7 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
 
     lines = []
     # Lower wake (outlet -> trailing edge), lower surface (TE -> LE), upper surface (LE -> TE), upper wake (TE -> outlet).
-    s_len = {w: split._spline(getattr(split, w))[1] for w in ("upper", "lower")}
+    s_len = {w: split.length(w) for w in ("upper", "lower")}
     for which, sign in (("lower", -1.0), ("upper", 1.0)):
         frac = two_sided(ns, level.le_spacing / s_len[which], level.te_spacing / s_len[which])
         surf = split.sample(which, frac)

@@ -38,7 +38,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def calibration(err: np.ndarray, std: np.ndarray) -> dict:
-    """Fractions of |err| within 1 and 2 ensemble standard deviations."""
+    """Fractions of |err| within 1 and 2 ensemble standard deviations; NaN without data (RANS rows
+    have no transition targets)."""
+    if len(err) == 0:
+        return {"within_1sigma": float("nan"), "within_2sigma": float("nan")}
     err, std = np.abs(err), np.maximum(std, 1e-12)
     return {"within_1sigma": float(np.mean(err <= std)), "within_2sigma": float(np.mean(err <= 2 * std))}
 

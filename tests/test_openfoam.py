@@ -79,6 +79,27 @@ def test_openfoam_accepts_the_written_mesh(tmp_path):
     assert "***" not in out.stdout.split("Checking topology")[1].split("Checking geometry")[0]
 
 
+def test_few_leading_edge_points_mesh_on_one_smooth_spline():
+    """Real contours with few points at the leading edge (goe770 has 31 in all) used to fold the grid 5-25
+    chords upstream: separate upper and lower splines bulged ahead of the input's minimum-x point and the
+    first grid line above the leading edge crossed the stagnation line. One spline through the leading
+    edge meshes them, its leading edge is where dx/ds = 0, and the surface still passes through every point."""
+    from phenograd.datasets.airfoil import real_airfoils
+    from phenograd.simulators.openfoam_mesh import split_surfaces
+
+    foils = {f.name: f.coordinates for f in real_airfoils("all") if f.name in ("goe770", "naca662415", "usa34")}
+    assert len(foils) == 3
+    for name, contour in foils.items():
+        grid = c_grid(contour, 5e6, MESH_LEVELS["coarse"], name)
+        assert _signed_areas(grid).min() > 0.0
+        split = split_surfaces(contour, name)
+        le = split.spline(split.s_le)
+        assert le[0] <= contour[:, 0].min() + 1e-12
+        assert split.spline(split.s_le, 1)[0] == pytest.approx(0.0, abs=1e-9)
+        upper, lower = split.sample("upper", np.array([1.0])), split.sample("lower", np.array([1.0]))
+        assert np.allclose(upper[0], contour[0], atol=2e-4) and np.allclose(lower[0], contour[-1], atol=2e-4)
+
+
 def test_unmeshable_contours_are_refused_before_openfoam():
     with pytest.raises(InputError, match="expected x/c"):
         c_grid(naca("0012") * 3.0, 1e6, MESH_LEVELS["coarse"])
