@@ -91,7 +91,8 @@ def geometric(n: int, first: float) -> np.ndarray:
     """n + 1 parameters 0 = t_0 < ... < t_n = 1 with t_1 = first and a constant growth ratio."""
     if first * n >= 1.0:
         return np.linspace(0.0, 1.0, n + 1)
-    q = brentq(lambda q: first * (q**n - 1.0) / (q - 1.0) - 1.0, 1.0 + 1e-12, 50.0)
+    q_max = min(50.0, math.exp(700.0 / n))  # q**n stays below float overflow
+    q = brentq(lambda q: first * (q**n - 1.0) / (q - 1.0) - 1.0, 1.0 + 1e-12, q_max)
     return np.concatenate([[0.0], np.cumsum(first * q ** np.arange(n))]) / (first * (q**n - 1.0) / (q - 1.0))
 
 

@@ -54,6 +54,16 @@ def test_c_grid_cells_are_valid_and_counted(contour, sharp):
     assert sum(e[0] in base and e[1] in base for e in wall) == grid.n_base
 
 
+def test_geometric_spacing_for_many_cells():
+    from phenograd.simulators.openfoam_mesh import geometric
+
+    for n in (60, 240, 1000):
+        t = geometric(n, 1e-6)
+        steps = np.diff(t)
+        assert t[0] == 0.0 and t[-1] == pytest.approx(1.0) and steps[0] == pytest.approx(1e-6)
+        assert np.allclose(steps[1:] / steps[:-1], steps[1] / steps[0])
+
+
 def test_first_cell_height_matches_flat_plate_estimate():
     h = first_cell_height(6e6, 1.0)
     cf = 0.026 * 6e6 ** (-1 / 7)
