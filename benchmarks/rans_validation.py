@@ -1,6 +1,6 @@
 """RANS validation: NACA 0012 at Re 6e6 against Ladson's experiment, NASA's CFL3D SA results and XFOIL.
 
-    .venv/bin/python benchmarks/rans_validation.py [--polar-mesh medium] [--convergence-alpha 10.12]
+    .venv/bin/python benchmarks/rans_validation.py [--polar-mesh medium] [--convergence-alpha 10.12] [--sensitivity]
 
 The case is NASA Langley's Turbulence Modeling Resource (TMR) "2D NACA 0012 Airfoil Validation
 Case": the NACA 0012 scaled so that it closes at chord 1 with a sharp trailing edge,
@@ -13,13 +13,16 @@ References (each cited where it is used):
 * CFL3D SA on TMR's 897 x 257 grid: CD 0.00819 at 0 deg; CL 1.0909, CD 0.01231 at 10 deg;
   CL 1.5461, CD 0.02124 at 15 deg, as quoted from TMR's n0012clcd_cfl3d_sa.dat.
 phenograd's RANS is incompressible (M 0); XFOIL runs at Ncrit 9 (free transition, so its drag is
-lower than a tripped experiment's). Cases are cached as JSON (resumable). Writes the section
+lower than a tripped experiment's). --sensitivity adds a table of the coarse grid at the convergence angle with
+one parameter changed at a time (normal and surface cells, wake cells, far-field radius). Cases are cached as
+JSON (resumable). Writes the section
 "RANS validation (NACA 0012, Re 6e6)" of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import asdict
@@ -53,11 +56,21 @@ def tmr_naca0012(n_side: int = 201) -> np.ndarray:
     return np.concatenate([upper, lower])
 
 
-def rans_case(cache: Path, mesh: str, alpha: float) -> dict:
-    path = cache / f"rans_{mesh}_{alpha:+.2f}.json"
+#: Coarse-grid variants of the sensitivity table: name -> changed MeshLevel fields.
+COARSE_VARIANTS = {"normal cells x2": {"n_normal": 120}, "normal cells x4": {"n_normal": 240},
+                   "surface cells x2 (LE/TE spacing / 2)": {"n_surface": 160, "le_spacing": 1e-3, "te_spacing": 2e-3},
+                   "wake cells x2": {"n_wake": 80}, "far field 30 chords": {"radius": 30.0}}
+
+
+def rans_case(cache: Path, mesh: str, alpha: float, variant: str | None = None) -> dict:
+    """One cached case on a grid level, or on a coarse-grid variant (a key of COARSE_VARIANTS)."""
+    tag = mesh if variant is None else "coarse-" + "".join(c if c.isalnum() else "-" for c in variant)
+    path = cache / f"rans_{tag}_{alpha:+.2f}.json"
     if path.exists():
         return json.loads(path.read_text())
-    p = run_rans_point(tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000))
+    level = None if variant is None else dataclasses.replace(MESH_LEVELS["coarse"], **COARSE_VARIANTS[variant])
+    p = run_rans_point(tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000, timeout_s=3600),
+                       level=level)
     cell = {k: v for k, v in asdict(p).items() if k not in ("cp_x", "cp_y", "cp", "log_tail")}
     path.write_text(json.dumps(cell, indent=1))
     return cell
@@ -73,12 +86,13 @@ def main(argv=None) -> int:
     ap.add_argument("--polar-mesh", default="medium", choices=list(MESH_LEVELS))
     ap.add_argument("--convergence-alpha", type=float, default=10.12)
     ap.add_argument("--levels", nargs="+", default=list(MESH_LEVELS), choices=list(MESH_LEVELS))
+    ap.add_argument("--sensitivity", action="store_true", help="add the coarse-grid sensitivity table")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "rans_validation")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     started, machine_line = today(), machine()
-    command = "python benchmarks/rans_validation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python benchmarks/rans_validation.py", *(argv if argv is not None else sys.argv[1:])])
     alphas = [a for a, _, _ in LADSON_80_GRIT]
     xf = {p.alpha: p for p in run_polar(tmr_naca0012(n_side=161), alphas, XfoilSettings(reynolds=RE)).points}
     lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
@@ -110,6 +124,18 @@ def main(argv=None) -> int:
         lines.append(f"| {level} | {MESH_LEVELS[level].n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(r['CM'])} | "
                      f"{f(r['y_plus_mean'], 2)} | {f(r['y_plus_max'], 2)} | {iterations(r)} | {r['wall_s']:.0f} |"
                      + ("" if r["converged"] else f" not converged: {r['status']}"))
+    if args.sensitivity:
+        base = rans_case(args.out_dir, "coarse", a)
+        lines += ["", f"Sensitivity of the coarse grid at alpha {a:g} (one change at a time):", "",
+                  "| coarse grid | cells | CL | CD | CD / coarse | iterations | wall s |", "|---|---|---|---|---|---|---|"]
+        for variant in [None, *COARSE_VARIANTS]:
+            r = rans_case(args.out_dir, "coarse", a, variant)
+            level = MESH_LEVELS["coarse"] if variant is None else dataclasses.replace(MESH_LEVELS["coarse"],
+                                                                                      **COARSE_VARIANTS[variant])
+            f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+            ratio = r["CD"] / base["CD"] if r["CD"] and base["CD"] else None
+            lines.append(f"| {variant or 'as is'} | {level.n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(ratio, 3)} | "
+                         f"{iterations(r)} | {r['wall_s']:.0f} |" + ("" if r["converged"] else f" {r['status']}"))
     publish("RANS validation (NACA 0012, Re 6e6)", "\n".join(lines), write=not args.no_write)
     return 0
 

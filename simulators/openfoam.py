@@ -46,7 +46,7 @@ import numpy as np
 
 from .errors import InputError, SimulatorUnavailable
 from .openfoam_case import TURBULENCE_MODELS, case_files
-from .openfoam_mesh import MESH_LEVELS, CGrid, c_grid, write_poly_mesh
+from .openfoam_mesh import MESH_LEVELS, CGrid, MeshLevel, c_grid, write_poly_mesh
 
 #: Wall-clock seconds per angle when RansSettings.timeout_s is None (2 cores, Debian's OpenFOAM v1912).
 DEFAULT_TIMEOUT_S = {"coarse": 300.0, "medium": 1200.0, "fine": 3600.0}
@@ -355,14 +355,17 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     return "ok", "residuals" if "SIMPLE solution converged" in text else "", coeffs
 
 
-def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour") -> RansPoint:
+def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour",
+                   level: MeshLevel | None = None) -> RansPoint:
     """Run one RANS case at angle of attack `alpha` (degrees) around `contour` (N, 2), Selig order, chords.
 
+    level: a resolution of one's own (grid-sensitivity studies) instead of MESH_LEVELS[settings.mesh].
     Raises InputError for a bad contour or settings before OpenFOAM is started
     (including a contour the C-grid cannot be built around).
     """
     settings.validate()
-    return _run_case(c_grid(contour, settings.reynolds, MESH_LEVELS[settings.mesh], name), alpha, settings)
+    grid = c_grid(contour, settings.reynolds, level or MESH_LEVELS[settings.mesh], name)
+    return _run_case(grid, alpha, settings)
 
 
 def _run_case(grid: CGrid, alpha: float, settings: RansSettings) -> RansPoint:
