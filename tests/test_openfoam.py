@@ -366,7 +366,7 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     assert p.status == "failed: killed by signal 9" and not p.converged
 
 
-def test_the_solver_dies_with_its_driver():
+def test_the_solver_dies_with_its_driver(tmp_path):
     """kill -9 of the Python process running a case (a dataset run stopped from outside): its simpleFoam, which runs
     in a session of its own, must not live on as an orphan until max_iter."""
     import sys
@@ -374,7 +374,8 @@ def test_the_solver_dies_with_its_driver():
 
     code = ("from phenograd.datasets.airfoil import naca\n"
             "from phenograd.simulators.openfoam import RansSettings, run_rans_point\n"
-            "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120))\n")
+            "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120, "
+            f"keep_dir={str(tmp_path)!r}))\n")  # the killed driver cannot remove its case: keep it in tmp_path
     driver = subprocess.Popen([sys.executable, "-c", code])
     try:
         pid = None
