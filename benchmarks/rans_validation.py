@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine, publish, today  # noqa: E402
 
 from phenograd.simulators.openfoam import RansSettings, run_rans_point  # noqa: E402
-from phenograd.simulators.openfoam_mesh import MESH_LEVELS, first_cell_height  # noqa: E402
+from phenograd.simulators.openfoam_mesh import MESH_LEVELS, MeshLevel, first_cell_height  # noqa: E402
 from phenograd.simulators.xfoil import XfoilSettings, run_polar  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +62,24 @@ COARSE_VARIANTS = {"normal cells x2": {"n_normal": 120}, "normal cells x4": {"n_
                    "wake cells x2": {"n_wake": 80}, "far field 30 chords": {"radius": 30.0}}
 
 
+def variant_level(variant: str | None) -> MeshLevel:
+    """The coarse level, or the coarse level with one sensitivity change (a key of COARSE_VARIANTS)."""
+    return MESH_LEVELS["coarse"] if variant is None else dataclasses.replace(MESH_LEVELS["coarse"],
+                                                                            **COARSE_VARIANTS[variant])
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A table number, or "-" for a missing one."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def rans_case(cache: Path, mesh: str, alpha: float, variant: str | None = None) -> dict:
     """One cached case on a grid level, or on a coarse-grid variant (a key of COARSE_VARIANTS)."""
     tag = mesh if variant is None else "coarse-" + "".join(c if c.isalnum() else "-" for c in variant)
     path = cache / f"rans_{tag}_{alpha:+.2f}.json"
     if path.exists():
         return json.loads(path.read_text())
-    level = None if variant is None else dataclasses.replace(MESH_LEVELS["coarse"], **COARSE_VARIANTS[variant])
+    level = None if variant is None else variant_level(variant)
     p = run_rans_point(tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000, timeout_s=3600),
                        level=level)
     cell = {k: v for k, v in asdict(p).items() if k not in ("cp_x", "cp_y", "cp", "log_tail")}
@@ -94,6 +105,7 @@ def main(argv=None) -> int:
     started, machine_line = today(), machine()
     command = " ".join(["python benchmarks/rans_validation.py", *(argv if argv is not None else sys.argv[1:])])
     alphas = [a for a, _, _ in LADSON_80_GRIT]
+    f = fmt
     xf = {p.alpha: p for p in run_polar(tmr_naca0012(n_side=161), alphas, XfoilSettings(reynolds=RE)).points}
     lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
              "Case: TMR's sharp-trailing-edge NACA 0012, Re 6e6, SpalartAllmaras (fully turbulent), incompressible; "
@@ -109,7 +121,6 @@ def main(argv=None) -> int:
         r = rans_case(args.out_dir, args.polar_mesh, a)
         ref = CFL3D_SA.get(round(a)) if abs(a - round(a)) < 0.3 else None
         x = xf.get(a)
-        f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
         state = "" if r["converged"] else f" ({r['status']}, not converged)"
         lines.append(f"| {a:g} | {cl_exp:.4f} | {f(r['CL'])}{state} | {f(ref and ref[0])} | "
                      f"{f(x.CL if x and x.converged else None)} | {cd_exp:.5f} | {f(r['CD'], 5)} | {f(ref and ref[1], 5)} | "
@@ -120,7 +131,6 @@ def main(argv=None) -> int:
               "| grid | cells | CL | CD | CM | y+ mean | y+ max | iterations | wall s |", "|---|---|---|---|---|---|---|---|---|"]
     for level in args.levels:
         r = rans_case(args.out_dir, level, a)
-        f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
         lines.append(f"| {level} | {MESH_LEVELS[level].n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(r['CM'])} | "
                      f"{f(r['y_plus_mean'], 2)} | {f(r['y_plus_max'], 2)} | {iterations(r)} | {r['wall_s']:.0f} |"
                      + ("" if r["converged"] else f" not converged: {r['status']}"))
@@ -130,11 +140,8 @@ def main(argv=None) -> int:
                   "| coarse grid | cells | CL | CD | CD / coarse | iterations | wall s |", "|---|---|---|---|---|---|---|"]
         for variant in [None, *COARSE_VARIANTS]:
             r = rans_case(args.out_dir, "coarse", a, variant)
-            level = MESH_LEVELS["coarse"] if variant is None else dataclasses.replace(MESH_LEVELS["coarse"],
-                                                                                      **COARSE_VARIANTS[variant])
-            f = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
             ratio = r["CD"] / base["CD"] if r["CD"] and base["CD"] else None
-            lines.append(f"| {variant or 'as is'} | {level.n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(ratio, 3)} | "
+            lines.append(f"| {variant or 'as is'} | {variant_level(variant).n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(ratio, 3)} | "
                          f"{iterations(r)} | {r['wall_s']:.0f} |" + ("" if r["converged"] else f" {r['status']}"))
         lines += ["", "Reading: the first cell's height is set by y+, so more wall-normal cells mean slower growth "
                   "through the boundary layer; that is what moves drag. Surface and wake cells hardly matter. The "
