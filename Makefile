@@ -73,7 +73,7 @@ rans-data: setup-cfd
 	$(PY) -m phenograd.datasets.release pack data/rans_train_v1.db
 
 # The shipped models (see surrogate/models/README.md): retrain from the committed data releases.
-.PHONY: models
+.PHONY: models encoders
 models: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	$(VENV)/bin/phenograd train --domain airfoil --data data/airfoil_v1.db --out surrogate/models/airfoil.pt \
@@ -81,6 +81,16 @@ models: setup
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v1.db \
 		--out surrogate/models/catalyst.pt --epochs 10 --patience 4 --seed 0
+
+# The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~12 + ~10 min
+# on one core). `phenograd train --encoder shipped` starts from them.
+encoders: setup
+	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
+		--epochs 8 --sampled 1000 --seed 0 --no-progress --out surrogate/models/airfoil_encoder.pt
+	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain catalyst --data data/catalyst_v1.db --objective denoise \
+		--geometry relaxed --limit 6000 --epochs 10 --seed 0 --no-progress --out surrogate/models/catalyst_encoder.pt
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

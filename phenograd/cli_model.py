@@ -23,7 +23,8 @@ def add_commands(sub) -> dict:
     tr.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of dataset and model")
     tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
-    tr.add_argument("--encoder", default=None, help="pretrained encoder checkpoint to start every member from")
+    tr.add_argument("--encoder", default=None,
+                    help="pretrained encoder checkpoint to start every member from; `shipped` for the one in the package")
     tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
     tr.add_argument("--fine-tune", default=None, metavar="MODEL.pt",
                     help="airfoil: fine-tune this XFOIL-trained model on a few cases of a new fidelity (RANS): "

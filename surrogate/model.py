@@ -149,14 +149,20 @@ def check_graph_version(p: Path, domain, version) -> None:
 SHIPPED_MODELS = Path(__file__).parent / "models"
 
 
-def shipped_model_path(domain: str) -> Path:
-    """The model file shipped inside the package for a domain (see surrogate/models/README.md)."""
+def shipped_file(domain: str, kind: str = "model") -> Path:
+    """A file shipped inside the package for a domain (see surrogate/models/README.md): the surrogate
+    (kind "model", <domain>.pt) or the pretrained encoder (kind "encoder", <domain>_encoder.pt)."""
     if domain not in DOMAINS:
         raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
-    path = SHIPPED_MODELS / f"{domain}.pt"
+    path = SHIPPED_MODELS / (f"{domain}.pt" if kind == "model" else f"{domain}_{kind}.pt")
     if not path.is_file():
-        raise InputError(f"no shipped {domain} model in this installation ({path}); pass --model FILE")
+        raise InputError(f"no shipped {domain} {kind} in this installation ({path}); pass --{kind} FILE")
     return path
+
+
+def shipped_model_path(domain: str) -> Path:
+    """The surrogate file shipped inside the package for a domain."""
+    return shipped_file(domain, "model")
 
 
 def damaged_member(data) -> str | None:

@@ -3,7 +3,9 @@
 An encoder file (written by pretraining) is a torch.save'd dict
 {"format": "phenograd-encoder", "format_version": 1, "domain": ..., "encoder": config,
 "state": state_dict, "meta": {...}}. A surrogate checkpoint of the same domain also
-works: its first member's encoder is used (fine-tuning from an existing model).
+works: its first member's encoder is used (fine-tuning from an existing model). The
+name "shipped" stands for the pretrained encoder shipped inside the package
+(surrogate/models/<domain>_encoder.pt; see surrogate/models/README.md).
 """
 
 from __future__ import annotations
@@ -14,15 +16,24 @@ from phenograd.simulators.errors import InputError
 
 from .encoder import GeometricEncoder
 from .model import (FORMAT, check_encoder_config, check_state, load_checkpoint, module_shapes, read_torch_file,
-                    same, shown)
+                    same, shipped_file, shown)
 
 ENCODER_FORMAT = "phenograd-encoder"
 ENCODER_FORMAT_VERSION = 1
 
 
+SHIPPED = "shipped"
+
+
+def shipped_encoder_path(domain: str) -> Path:
+    """The pretrained encoder shipped inside the package for a domain (surrogate/models/<domain>_encoder.pt)."""
+    return shipped_file(domain, "encoder")
+
+
 def load_encoder_state(path, domain: str) -> dict:
-    """{"config": encoder config, "state": state_dict} from an encoder or surrogate file of `domain`."""
-    p = Path(path)
+    """{"config": encoder config, "state": state_dict} from an encoder or surrogate file of `domain`,
+    or from the shipped pretrained encoder when `path` is "shipped"."""
+    p = shipped_encoder_path(domain) if str(path) == SHIPPED else Path(path)
     payload = read_torch_file(p, "encoder")
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == FORMAT:

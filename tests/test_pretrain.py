@@ -287,3 +287,26 @@ def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
     assert info["meta"]["pretrained_encoder"] and info["meta"]["frozen_encoder"]
     state = model.members[0].encoder.state_dict()
     assert all(torch.equal(state[k], init["state"][k]) for k in state)  # frozen: exactly the pretrained weights
+    # `--encoder shipped`: the pretrained encoder inside the package starts (here: is) every member's encoder.
+    shipped = tmp_path / "from_shipped.pt"
+    assert main(["train", "--domain", "catalyst", "--data", str(db), "--out", str(shipped), "--encoder", "shipped",
+                 "--freeze-encoder", "--members", "1", "--epochs", "1", "--batch-size", "4", "--no-progress"]) == 0
+    model, info = load_checkpoint(shipped, "catalyst")
+    ref = load_encoder_state("shipped", "catalyst")
+    state = model.members[0].encoder.state_dict()
+    assert info["meta"]["pretrained_encoder"] and all(torch.equal(state[k], ref["state"][k]) for k in state)
+
+
+@pytest.mark.parametrize("domain", ["airfoil", "catalyst"])
+def test_shipped_encoders_fit_the_shipped_surrogates(domain):
+    """The shipped encoder has the shipped surrogate's architecture, so `train --encoder shipped` rebuilds that model."""
+    from phenograd.surrogate.model import load_checkpoint, shipped_model_path
+    from phenograd.surrogate.pretrained import shipped_encoder_path
+
+    init = load_encoder_state("shipped", domain)
+    _, info = load_checkpoint(shipped_model_path(domain), domain)
+    assert init["config"] == dict(info["encoder"])
+    meta = torch.load(shipped_encoder_path(domain), weights_only=True)["meta"]
+    assert meta["objective"] in ("jepa", "denoise", "both") and meta["final"]["node_rank"] > 2.0
+    with pytest.raises(InputError, match="unknown domain"):
+        shipped_encoder_path("wing")
