@@ -22,7 +22,8 @@ target's std over the training points ("normalised MAE", the headline).
 
 Resumable: one JSON file per (domain, arm, fraction, seed) cell under
 --out-dir/cells, written when the cell finishes; a rerun skips finished cells
-(pretraining itself resumes from its .partial file). --quick runs a small
+(pretraining itself resumes from its .partial file); --cached-only computes
+nothing and reports the finished cells of the grid, listing the missing ones. --quick runs a small
 version (fractions 10 % and 100 % of a capped training pool, 1 seed, few
 epochs) to check the pipeline; only a full run writes BENCHMARKS.md and
 benchmarks/label_efficiency.png.
@@ -333,6 +334,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-unlabelled", type=int, default=None, help="cap the pretraining structures")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--cached-only", action="store_true",
+                   help="compute nothing: report the finished cells of this command's grid and list the missing ones")
     args = p.parse_args(argv)
     if args.quick:
         args.fractions, args.seeds = [0.1, 1.0], [0]
@@ -347,12 +350,14 @@ def main(argv=None) -> int:
     arms = ["scratch", *args.objectives]
     probes = ["random", *args.objectives]
     cells: list[dict] = []
+    missing: list[tuple] = []
     for domain in args.domains:
-        t0 = time.perf_counter()
-        data, task, pool = load_domain(domain, args)
-        print(f"{domain}: labelled data loaded in {time.perf_counter() - t0:.0f} s; train pool {len(pool)}, "
-              f"val {len(task.val)}", flush=True)
-        val = task.val
+        if not args.cached_only:
+            t0 = time.perf_counter()
+            data, task, pool = load_domain(domain, args)
+            print(f"{domain}: labelled data loaded in {time.perf_counter() - t0:.0f} s; train pool {len(pool)}, "
+                  f"val {len(task.val)}", flush=True)
+            val = task.val
         for fraction in args.fractions:
             for seed in args.seeds:
                 jobs = [(a, finetune_cell) for a in arms] + [(f"probe:{e}", probe_cell) for e in probes]
@@ -360,6 +365,9 @@ def main(argv=None) -> int:
                     path = args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}.json"
                     if path.exists():
                         cells.append(json.loads(path.read_text()))
+                        continue
+                    if args.cached_only:
+                        missing.append((domain, arm, fraction, seed))
                         continue
                     task.val = val
                     name = arm.split(":", 1)[1] if fn is probe_cell else arm
@@ -387,7 +395,8 @@ def main(argv=None) -> int:
                   "|---|" + "---|" * len(args.fractions)]
         for arm, rows in s.items():
             lines.append(f"| {arm} | " + " | ".join(
-                f"{rows[f][0]:.4f} ± {rows[f][1]:.4f}" if f in rows else "" for f in args.fractions) + " |")
+                f"{rows[f][0]:.4f} ± {rows[f][1]:.4f}" + (f" (n={rows[f][2]})" if rows[f][2] < len(args.seeds) else "")
+                if f in rows else "" for f in args.fractions) + " |")
         if 0.1 in args.fractions and 0.1 in s.get("scratch", {}):
             best = min((s[a][0.1][0], a) for a in args.objectives if 0.1 in s.get(a, {}))
             ratio = best[0] / s["scratch"][0.1][0]
@@ -395,6 +404,12 @@ def main(argv=None) -> int:
             lines += ["", f"10 % of labels: best pretrained ({best[1]}) / scratch = {ratio:.3f} "
                       f"(acceptance ≤ 0.75: {'met' if ratio <= 0.75 else 'not met'}); best pretrained at 10 % "
                       f"{best[0]:.4f} vs scratch at 100 % " + (f"{full[0]:.4f}." if full else "(not run)."), ""]
+    if missing:
+        groups: dict = {}
+        for domain, arm, fraction, seed in missing:
+            groups.setdefault(f"{domain} {arm} at {100 * fraction:g} %", []).append(str(seed))
+        lines += [f"Not run yet ({len(missing)} cells; the same command without --cached-only computes them): "
+                  + "; ".join(f"{k} (seeds {', '.join(v)})" for k, v in groups.items()) + ".", ""]
     title = "Pretraining label efficiency" + ("" if len(args.domains) > 1 else f" ({args.domains[0]})")
     publish(title, "\n".join(lines), write=not (args.quick or args.no_write))
     return 0
