@@ -299,6 +299,9 @@ def plot(summary: dict, domains: list[str], path: Path) -> None:
             ax.errorbar([100 * f for f in fs], [rows[f][0] for f in fs], yerr=[rows[f][1] for f in fs], capsize=3,
                         marker="o", ls="--" if arm.startswith("probe") else "-", label=arm)
         ax.set_xscale("log")
+        ticks = sorted({100 * f for rows in summary[domain].values() for f in rows})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("labelled training set used (%)")
         ax.set_ylabel("normalised MAE (CL, ln CD, CM)" if domain == "airfoil" else "E_ads MAE (eV)")
         ax.set_title(f"{domain}: held-out test split")
