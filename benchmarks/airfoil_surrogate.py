@@ -1,12 +1,17 @@
 """Airfoil surrogate benchmark: accuracy on held-out real airfoils and throughput, beside NeuralFoil and XFOIL.
 
     .venv/bin/python benchmarks/airfoil_surrogate.py [--model MODEL.pt] [--data data/airfoil_v1.db]
+        [--compare LABEL=MODEL.pt ...]
 
 Accuracy: every point of the dataset's "test" shapes (real UIUC airfoils that no
 model of phenograd trains on) with Re 1e5..1e7 and alpha -5..15 deg. MAE of CL,
 ln CD and CM over the points where XFOIL converged; ROC AUC of the convergence
 prediction over all points (phenograd: the ensemble's mean probability;
-NeuralFoil: its analysis_confidence). NeuralFoil (pip `neuralfoil`, a
+NeuralFoil: its analysis_confidence); for each phenograd model also the
+calibration of its ensemble std (scaled by the checkpoint's std_scale): the
+fraction of converged points whose error lies inside 1 and 2 predicted std.
+--compare adds accuracy rows for other phenograd checkpoints in the same run
+(e.g. a model trained from scratch beside one fine-tuned from a pretrained encoder). NeuralFoil (pip `neuralfoil`, a
 benchmark-only dependency) sees the same contours through
 `get_aero_from_coordinates`, sizes large, xlarge and xxxlarge.
 
@@ -58,6 +63,24 @@ def metrics(pred_cl, pred_lncd, pred_cm, conf, targets, converged) -> dict:
         "CM": float(np.mean(np.abs(pred_cm[ok] - targets[ok, 2]))),
         "AUC": roc_auc(converged, conf),
     }
+
+
+def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[dict, dict, dict]:
+    """Accuracy metrics, calibration {target: (inside 1 std, inside 2 std)} and checkpoint info of one model."""
+    ensemble, info = load_checkpoint(model_path, "airfoil")
+    values, logits, _ = predict_airfoil_points(ensemble, data, shapes)
+    values = values[:, keep]
+    mean = values.mean(0).numpy()
+    std = values.std(0).numpy() if values.shape[0] > 1 else np.zeros_like(mean)
+    row = metrics(mean[:, 0], mean[:, 1], mean[:, 2], torch.sigmoid(logits).mean(0).numpy()[keep], targets, converged)
+    scales = info["meta"].get("std_scale", {})
+    calibration = {}
+    for k, name in enumerate(("CL", "lnCD", "CM")):
+        ok = converged & np.isfinite(targets[:, k])
+        ratio = np.abs(mean[ok, k] - targets[ok, k]) / np.maximum(std[ok, k] * scales.get(name, 1.0), 1e-12)
+        calibration[name] = (float(np.mean(ratio <= 1)), float(np.mean(ratio <= 2)))
+    info["members"] = len(ensemble.members)
+    return row, calibration, info
 
 
 def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_ncrit, point_shape, size):
@@ -141,23 +164,30 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
     parser.add_argument("--data", default="data/airfoil_v1.db", help="polar dataset with the test split")
     parser.add_argument("--shapes", type=int, default=None, help="only the first N test shapes (a quick check)")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="LABEL=MODEL.pt",
+                        help="further phenograd checkpoints whose accuracy is measured in the same run")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    compare = {}
+    for item in args.compare:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            parser.error(f"--compare needs LABEL=MODEL.pt, got {item!r}")
+        compare[f"phenograd ({label})"] = path
     model_path = args.model or shipped_model_path("airfoil")
     command = "python benchmarks/airfoil_surrogate.py" + "".join(
-        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes)) if v)
+        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes)) if v) + (
+        " --compare " + " ".join(args.compare) if args.compare else "")
     started = today()
-    ensemble, info = load_checkpoint(model_path, "airfoil")
     data = load_airfoil_points(args.data)
     shapes = np.sort(data.shapes_in("test"))[: args.shapes]
     sel, keep, alpha, re, ncrit = test_points(data, shapes)
-    values, logits, _ = predict_airfoil_points(ensemble, data, shapes)
     targets = data.targets[sel].numpy()[keep]
     converged = data.converged[sel].numpy()[keep]
     point_shape = data.point_shape[sel].numpy()[keep]
-    mean = values.mean(0).numpy()[keep]
-    rows = {"phenograd": metrics(mean[:, 0], mean[:, 1], mean[:, 2], torch.sigmoid(logits).mean(0).numpy()[keep],
-                                 targets, converged)}
+    rows, calibration, infos = {}, {}, {}
+    for name, path in {"phenograd": model_path, **compare}.items():
+        rows[name], calibration[name], infos[name] = phenograd_rows(path, data, shapes, keep, targets, converged)
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
@@ -169,8 +199,11 @@ def main(argv=None) -> int:
         f"Command: `{command}`  ",
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
-        f"Model: `{model_path}` ({len(ensemble.members)} members, trained on data hash {info['data_hash']}, "
-        f"{info['meta'].get('train_shapes', '?')} training shapes). Data: `{args.data}`.",
+        *(f"Model{'' if name == 'phenograd' else ' ' + name}: `{path}` ({infos[name]['members']} members, trained on "
+          f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"
+          f"{', fine-tuned from a pretrained encoder' if infos[name]['meta'].get('pretrained_encoder') else ''})."
+          for name, path in {"phenograd": model_path, **compare}.items()),
+        f"Data: `{args.data}`.",
         "",
         f"Held-out real airfoils: {n_shapes} shapes, {int(keep.sum())} points with Re 1e5-1e7 and alpha -5..15 deg, "
         f"{int(converged.sum())} XFOIL-converged. Acceptance (issue 4): CL MAE <= 0.025, ln CD MAE <= 0.06, "
@@ -181,6 +214,10 @@ def main(argv=None) -> int:
     ]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['CL']:.4f} | {r['lnCD']:.4f} | {r['CM']:.5f} | {r['AUC']:.3f} |")
+    lines += ["", "Calibration of the phenograd ensembles' std (fraction of converged points inside 1 / 2 calibrated "
+              "std; a Gaussian gives 0.683 / 0.954):", "", "| model | CL | ln CD | CM |", "|---|---|---|---|"]
+    for name, cal in calibration.items():
+        lines.append(f"| {name} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in cal.values()) + " |")
     lines += ["", "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
               "64 shapes x 16 angles, median of 3):",
               "", "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
