@@ -121,7 +121,7 @@ def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
     problem.write_text(
         'name = "single point"\nstart = "naca2412"\n[[points]]\nreynolds = 1e6\ncl = 0.5\n'
         "[constraints]\nthickness_min = [[0.3, 0.10]]\nte_angle_min = 6.0\nwiggliness_max_ratio = 3.0\n"
-        "[solver]\nmaxiter = 25\n")
+        "[solver]\nmaxiter = 60\n")
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
                         "--verify", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
