@@ -40,7 +40,7 @@ from report import machine, publish, today  # noqa: E402
 
 from phenograd.datasets.polar_store import PolarStore  # noqa: E402
 from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
-from phenograd.surrogate.evaluate import predict_airfoil_points, roc_auc  # noqa: E402
+from phenograd.surrogate.evaluate import calibration, predict_airfoil_points, roc_auc  # noqa: E402
 from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
 
 NEURALFOIL_SIZES = ("large", "xlarge", "xxxlarge")
@@ -74,13 +74,13 @@ def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[
     std = values.std(0).numpy() if values.shape[0] > 1 else np.zeros_like(mean)
     row = metrics(mean[:, 0], mean[:, 1], mean[:, 2], torch.sigmoid(logits).mean(0).numpy()[keep], targets, converged)
     scales = info["meta"].get("std_scale", {})
-    calibration = {}
+    bands = {}
     for k, name in enumerate(("CL", "lnCD", "CM")):
         ok = converged & np.isfinite(targets[:, k])
-        ratio = np.abs(mean[ok, k] - targets[ok, k]) / np.maximum(std[ok, k] * scales.get(name, 1.0), 1e-12)
-        calibration[name] = (float(np.mean(ratio <= 1)), float(np.mean(ratio <= 2)))
+        c = calibration(mean[ok, k] - targets[ok, k], std[ok, k] * scales.get(name, 1.0))
+        bands[name] = (c["within_1sigma"], c["within_2sigma"])
     info["members"] = len(ensemble.members)
-    return row, calibration, info
+    return row, bands, info
 
 
 def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_ncrit, point_shape, size):
@@ -175,6 +175,7 @@ def main(argv=None) -> int:
             parser.error(f"--compare needs LABEL=MODEL.pt, got {item!r}")
         compare[f"phenograd ({label})"] = path
     model_path = args.model or shipped_model_path("airfoil")
+    models = {"phenograd": model_path, **compare}
     command = "python benchmarks/airfoil_surrogate.py" + "".join(
         f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes)) if v) + (
         " --compare " + " ".join(args.compare) if args.compare else "")
@@ -185,9 +186,9 @@ def main(argv=None) -> int:
     targets = data.targets[sel].numpy()[keep]
     converged = data.converged[sel].numpy()[keep]
     point_shape = data.point_shape[sel].numpy()[keep]
-    rows, calibration, infos = {}, {}, {}
-    for name, path in {"phenograd": model_path, **compare}.items():
-        rows[name], calibration[name], infos[name] = phenograd_rows(path, data, shapes, keep, targets, converged)
+    rows, bands, infos = {}, {}, {}
+    for name, path in models.items():
+        rows[name], bands[name], infos[name] = phenograd_rows(path, data, shapes, keep, targets, converged)
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
         *(f"Model{'' if name == 'phenograd' else ' ' + name}: `{path}` ({infos[name]['members']} members, trained on "
           f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"
           f"{', fine-tuned from a pretrained encoder' if infos[name]['meta'].get('pretrained_encoder') else ''})."
-          for name, path in {"phenograd": model_path, **compare}.items()),
+          for name, path in models.items()),
         f"Data: `{args.data}`.",
         "",
         f"Held-out real airfoils: {n_shapes} shapes, {int(keep.sum())} points with Re 1e5-1e7 and alpha -5..15 deg, "
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {r['CL']:.4f} | {r['lnCD']:.4f} | {r['CM']:.5f} | {r['AUC']:.3f} |")
     lines += ["", "Calibration of the phenograd ensembles' std (fraction of converged points inside 1 / 2 calibrated "
               "std; a Gaussian gives 0.683 / 0.954):", "", "| model | CL | ln CD | CM |", "|---|---|---|---|"]
-    for name, cal in calibration.items():
+    for name, cal in bands.items():
         lines.append(f"| {name} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in cal.values()) + " |")
     lines += ["", "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
               "64 shapes x 16 angles, median of 3):",
