@@ -44,6 +44,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
     tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
+    tr.add_argument("--stations", type=int, default=None,
+                    help="airfoil: station-readout channels per contour node beside mean pooling (default 0: mean "
+                         "pooling only; see surrogate/heads.py)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -89,14 +92,16 @@ def _train_config(args):
         from phenograd.surrogate.train_airfoil import airfoil_defaults as defaults
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
-    overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers")
-                 if getattr(args, name) is not None}
+    overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
+                                                  "stations") if getattr(args, name) is not None}
     cfg = defaults(members=args.members, seed=args.seed, **overrides)
     for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
         if getattr(cfg, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if not cfg.lr > 0:
         raise InputError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.stations < 0 or (cfg.stations and args.domain != "airfoil"):
+        raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
     return cfg
 
 

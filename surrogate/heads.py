@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from .graphs import AIRFOIL_NODE_FEATURES, AIRFOIL_NODES
+
 #: Airfoil outputs, in order: lift, log drag, pitching moment (c/4), transition x/c top and bottom.
 AIRFOIL_TARGETS = ("CL", "lnCD", "CM", "Top_Xtr", "Bot_Xtr")
 #: Operating-point inputs: alpha [deg], Reynolds number, Ncrit; scaled as documented in `conditions`.
@@ -31,24 +33,50 @@ def mlp(n_in: int, width: int, n_out: int, depth: int = 2) -> nn.Sequential:
 
 class AirfoilHead(nn.Module):
     """Polar head: (shape embedding, operating point) -> CL, ln CD, CM, Top_Xtr, Bot_Xtr and a
-    convergence logit. One shape embedding (from the pooled encoder output) serves every
-    point of its polar.
+    convergence logit. One shape embedding serves every point of its polar.
+
+    The shape embedding is the encoder's mean-pooled node scalars (F), and with
+    ``stations`` = k > 0 also a station readout: every node's scalars and raw node
+    inputs projected to k channels and concatenated in station order (the contour
+    graph has fixed nodes at fixed chord stations, so the order is canonical, not
+    arbitrary; see graphs.py), (AIRFOIL_NODES * k). Mean pooling alone loses where
+    along the chord a feature sits; measured on the 2026-11-29 airfoil release, a
+    plain MLP on the station y values beat the mean-pooled encoder (BENCHMARKS.md).
 
     Args:
-        hidden: encoder width F. width, depth: of the MLP.
-    forward(shape_embedding (P, F), cond (P, 3)) -> (values (P, 5) in physical units, logit (P,)).
+        hidden: encoder width F. width, depth: of the MLP. stations: station readout
+            channels k (0: mean pooling only, the format of earlier checkpoints).
+    forward(shape_embedding (P, D), cond (P, 3)) -> (values (P, 5) in physical units, logit (P,)),
+    D = embedding_size.
     """
 
-    def __init__(self, hidden: int, width: int = 128, depth: int = 3):
+    def __init__(self, hidden: int, width: int = 128, depth: int = 3, stations: int = 0):
         super().__init__()
         self.config = dict(hidden=hidden, width=width, depth=depth)
-        self.net = mlp(hidden + N_CONDITIONS, width, len(AIRFOIL_TARGETS) + 1, depth)
+        if stations:
+            self.config["stations"] = stations
+            self.station_proj = nn.Linear(hidden + AIRFOIL_NODE_FEATURES, stations)
+        self.stations = stations
+        self.embedding_size = hidden + AIRFOIL_NODES * stations
+        self.net = mlp(self.embedding_size + N_CONDITIONS, width, len(AIRFOIL_TARGETS) + 1, depth)
         self.register_buffer("mean", torch.zeros(len(AIRFOIL_TARGETS)))
         self.register_buffer("std", torch.ones(len(AIRFOIL_TARGETS)))
 
     def set_normalisation(self, mean: Tensor, std: Tensor) -> None:
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(1e-6))
+
+    def shape_embedding(self, nodes: Tensor, pooled: Tensor, node_inputs: Tensor) -> Tensor:
+        """(B, D) from node scalars (B * AIRFOIL_NODES, F) in graph then station order, their
+        mean (B, F) and the graphs' raw node inputs (B * AIRFOIL_NODES, AIRFOIL_NODE_FEATURES)."""
+        if not self.stations:
+            return pooled
+        n_graphs = pooled.shape[0]
+        if nodes.shape[0] != n_graphs * AIRFOIL_NODES:
+            raise ValueError(f"station readout needs {AIRFOIL_NODES} nodes per airfoil graph, got {nodes.shape[0]} "
+                             f"for {n_graphs} graphs")
+        per_node = self.station_proj(torch.cat([nodes, node_inputs.to(nodes.dtype)], dim=-1))
+        return torch.cat([pooled, per_node.reshape(n_graphs, -1)], dim=-1)
 
     def forward(self, shape_embedding: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(torch.cat([shape_embedding, cond.to(shape_embedding.dtype)], dim=-1))

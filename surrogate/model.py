@@ -32,6 +32,7 @@ DOMAINS = ("airfoil", "catalyst")
 MAX_SIZE = 1024  # largest width, depth or count a checkpoint's settings may state
 MAX_CUTOFF = 20.0  # largest encoder cutoff (Å for atoms, chords for airfoils) a checkpoint may state
 HEAD_SETTINGS = ("depth", "hidden", "width")
+OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations",), "catalyst": ()}
 
 
 def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
@@ -61,11 +62,18 @@ class Surrogate(nn.Module):
     def forward(self, graphs, point_graph: Tensor | None = None, cond: Tensor | None = None):
         nodes, pooled = self.encoder(graphs)
         if self.domain == "airfoil":
-            return self.head(pooled[point_graph], cond)
+            shape = self.head.shape_embedding(nodes, pooled, GeometricEncoder.node_inputs(graphs))
+            return self.head(shape[point_graph], cond)
         batch = getattr(graphs, "batch", None)
         if batch is None:
             batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
         return self.head(nodes, batch, n_graphs=pooled.shape[0])
+
+
+    def airfoil_shape_embedding(self, graphs) -> Tensor:
+        """The airfoil head's shape embedding (B, D): all it sees of a shape (see AirfoilHead)."""
+        nodes, pooled = self.encoder(graphs)
+        return self.head.shape_embedding(nodes, pooled, GeometricEncoder.node_inputs(graphs))
 
 
 class Ensemble(nn.Module):
@@ -232,8 +240,10 @@ def _members(p: Path, payload: dict) -> list[Surrogate]:
     """The ensemble members of a checkpoint; InputError when its settings and weights do not fit together."""
     domain, encoder, head, states = (payload.get(k) for k in ("domain", "encoder", "head", "members"))
     check_encoder_config(p, domain, encoder)
-    if not isinstance(head, dict) or sorted(head) != list(HEAD_SETTINGS):
-        raise InputError(f"{p}: the head settings must be {', '.join(HEAD_SETTINGS)} (damaged file?)")
+    optional = OPTIONAL_HEAD_SETTINGS.get(domain, ())
+    if not isinstance(head, dict) or not set(HEAD_SETTINGS) <= set(head) <= set(HEAD_SETTINGS + optional):
+        allowed = f" (and optionally {', '.join(optional)})" if optional else ""
+        raise InputError(f"{p}: the head settings must be {', '.join(HEAD_SETTINGS)}{allowed} (damaged file?)")
     _check_settings(p, "head", head)
     if head["hidden"] != encoder["hidden"]:
         raise InputError(f"{p}: head width {head['hidden']} does not match the encoder's {encoder['hidden']}")

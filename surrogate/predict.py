@@ -72,10 +72,10 @@ class AirfoilSurrogate:
             return self.predict_from_embedding(self.shape_embedding(shapes), alpha, reynolds, ncrit)
 
     def shape_embedding(self, shapes) -> torch.Tensor:
-        """Every member's pooled shape encoding (M, B, D) — all the heads see of a shape;
+        """Every member's shape encoding (M, B, D) — all the heads see of a shape;
         differentiable with respect to CST and contour tensors."""
         graphs = self._graphs(shapes)
-        return torch.stack([member.encoder(graphs)[1] for member in self.ensemble.members])
+        return torch.stack([member.airfoil_shape_embedding(graphs) for member in self.ensemble.members])
 
     def predict_from_embedding(self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0) -> dict:
         """Polars (B, P) from shape encodings (M, B, D) (``shape_embedding``): the heads alone,

@@ -64,7 +64,7 @@ class AirfoilTask:
         return default_encoder_config("airfoil", cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
-        return {"hidden": cfg.hidden}
+        return {"hidden": cfg.hidden, **({"stations": cfg.stations} if cfg.stations else {})}
 
     def init_member(self, model: Surrogate) -> None:
         if self.mean is None:

@@ -49,7 +49,8 @@ from .model import Ensemble, Surrogate, damaged_member, save_checkpoint, save_to
 class TrainConfig:
     """Training settings. batch_size counts shapes (airfoil: every point of a shape's
     polars comes along) or structures (catalyst). conv_weight weighs the airfoil
-    convergence logit's cross-entropy against the regression loss."""
+    convergence logit's cross-entropy against the regression loss. stations: the airfoil
+    head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead)."""
 
     members: int = 3
     epochs: int = 200
@@ -60,6 +61,7 @@ class TrainConfig:
     hidden: int = 64
     layers: int = 3
     conv_weight: float = 0.2
+    stations: int = 0
     seed: int = 0
 
 

@@ -8,7 +8,7 @@ from torch_geometric.data import Batch
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 from phenograd.simulators.errors import InputError
 from phenograd.surrogate.airfoil_data import load_airfoil_points
-from phenograd.surrogate.model import build_ensemble, load_checkpoint, save_checkpoint
+from phenograd.surrogate.model import build_ensemble, default_encoder_config, load_checkpoint, save_checkpoint
 from phenograd.surrogate.train_airfoil import train_airfoil
 from phenograd.surrogate.trainer import TrainConfig
 
@@ -83,12 +83,48 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path):
+def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
+    from phenograd.datasets.airfoil import naca
+    from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_graph
+
+    model = build_ensemble("airfoil", n_members=2, encoder={**default_encoder_config("airfoil", 16, 2)},
+                           head={"hidden": 16, "stations": 3})
+    assert model.members[0].head.embedding_size == 16 + 3 * AIRFOIL_NODES
+    path = tmp_path / "stations.pt"
+    save_checkpoint(path, model, data_hash="abc")
+    loaded, info = load_checkpoint(path, domain="airfoil")
+    assert info["head"]["stations"] == 3
+    graphs = Batch.from_data_list([airfoil_graph(naca("2412")), airfoil_graph(naca("0012"))])
+    cond = torch.tensor([[0.2, 0.0, 0.0], [0.2, 0.0, 0.0], [0.4, 0.0, 0.0]])
+    point_graph = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(graphs, point_graph, cond), model(graphs, point_graph, cond))
+    # the readout knows where along the chord a feature sits: the two shapes get different encodings
+    z = loaded.members[0].airfoil_shape_embedding(graphs)
+    assert z.shape == (2, 16 + 3 * AIRFOIL_NODES) and not torch.allclose(z[0], z[1])
+    payload = torch.load(path, weights_only=False)
+    payload["head"]["pooling"] = "max"
+    bad = tmp_path / "bad_head.pt"
+    torch.save(payload, bad)
+    with pytest.raises(InputError, match="head settings must be depth, hidden, width .and optionally stations"):
+        load_checkpoint(bad)
+    cat = build_ensemble("catalyst", n_members=1)
+    save_checkpoint(path, cat)
+    payload = torch.load(path, weights_only=False)
+    payload["head"]["stations"] = 3
+    torch.save(payload, bad)
+    with pytest.raises(InputError, match="head settings must be depth, hidden, width .damaged"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("stations", [0, 3])
+def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path, stations):
     from phenograd.datasets.airfoil import naca
     from phenograd.surrogate.predict import load_surrogate
 
     out = tmp_path / "api.pt"
-    train_airfoil(tiny_dataset, out, TrainConfig(**{**TINY.__dict__, "epochs": 3}), progress=False, device="cpu")
+    cfg = TrainConfig(**{**TINY.__dict__, "epochs": 3, "stations": stations})
+    train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
     model = load_surrogate(out)
     cst = torch.tensor([[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
                          -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]] * 2, requires_grad=True)
