@@ -166,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", type=int, default=None, help="only the first N test shapes (a quick check)")
     parser.add_argument("--compare", nargs="*", default=[], metavar="LABEL=MODEL.pt",
                         help="further phenograd checkpoints whose accuracy is measured in the same run")
+    parser.add_argument("--mlp-members", type=int, default=0,
+                        help="also train this many members of the graph-free station-MLP baseline here "
+                             "(benchmarks/station_mlp.py; about 2 min each on one core)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     compare = {}
@@ -177,7 +180,8 @@ def main(argv=None) -> int:
     model_path = args.model or shipped_model_path("airfoil")
     models = {"phenograd": model_path, **compare}
     command = "python benchmarks/airfoil_surrogate.py" + "".join(
-        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes)) if v) + (
+        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes),
+                                               ("--mlp-members", args.mlp_members)) if v) + (
         " --compare " + " ".join(args.compare) if args.compare else "")
     started = today()
     data = load_airfoil_points(args.data)
@@ -192,6 +196,13 @@ def main(argv=None) -> int:
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
+    if args.mlp_members:
+        from station_mlp import station_mlp_predictions
+
+        points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
+        values, prob = station_mlp_predictions(data, data.shapes_in("train"), points, args.mlp_members)
+        rows["station MLP (no graph, trained here)"] = metrics(values[:, 0], values[:, 1], values[:, 2], prob, targets,
+                                                              converged)
     rates = throughput(model_path)
     xfoil_pts = xfoil_rate(args.data, data, shapes)
 

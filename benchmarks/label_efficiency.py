@@ -114,7 +114,8 @@ def train_config(domain: str, args, seed: int):
         from phenograd.surrogate.train_airfoil import airfoil_defaults as defaults
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
-    return defaults(members=1, epochs=args.epochs, patience=args.patience, seed=seed)
+    extra = {"stations": args.stations} if domain == "airfoil" else {}
+    return defaults(members=1, epochs=args.epochs, patience=args.patience, seed=seed, **extra)
 
 
 def airfoil_scale(data, items) -> dict:
@@ -335,6 +336,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-train", type=int, default=None, help="cap the labelled training pool (items)")
     p.add_argument("--max-test", type=int, default=None, help="score on a fixed random subset of the test split")
     p.add_argument("--max-unlabelled", type=int, default=None, help="cap the pretraining structures")
+    p.add_argument("--stations", type=int, default=0,
+                   help="airfoil head's station-readout channels (default 0, mean pooling: the setting of the "
+                        "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--cached-only", action="store_true",
@@ -365,7 +369,8 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 jobs = [(a, finetune_cell) for a in arms] + [(f"probe:{e}", probe_cell) for e in probes]
                 for arm, fn in jobs:
-                    path = args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}.json"
+                    readout = f"_st{args.stations}" if domain == "airfoil" and args.stations else ""
+                    path = args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}{readout}.json"
                     if path.exists():
                         cells.append(json.loads(path.read_text()))
                         continue
