@@ -105,7 +105,10 @@ def _cst_record(name: str, source: str, params: np.ndarray) -> ShapeRecord:
 
 
 def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
-    """Every polar of the request, in the order they should be run."""
+    """Every polar of the request, in the order they should be run: the real airfoils' polars (held-out
+    ones first) before the sampled shapes', so that a partly finished dataset holds first the shapes
+    most like the real airfoils a surrogate is judged on. Reynolds numbers are drawn per position
+    in plan_shapes' order, before this reordering, so a job's key does not depend on it."""
     shapes = plan_shapes(request)
     if request.reynolds is not None:
         res = np.tile(np.asarray(request.reynolds, dtype=float), (len(shapes), 1))
@@ -124,7 +127,7 @@ def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
             )
             settings.validate()
             jobs.append(PolarJob(shape, settings, alphas, polar_key(shape.shape_id, settings, alphas)))
-    return jobs
+    return sorted(jobs, key=lambda job: job.shape.source != "uiuc")  # stable: the seeded order within each group
 
 
 @dataclass

@@ -52,6 +52,24 @@ def test_plan_is_deterministic_and_stratified():
         assert 1e5 <= lo < 10 ** (5 + 2 / 3) <= mid < 10 ** (5 + 4 / 3) <= hi <= 1e7
 
 
+def test_plan_runs_real_airfoils_first_without_changing_any_key():
+    req = AirfoilRequest(shapes=8, polars_per_shape=2, seed=0, alphas=(0.0,), include_real="all")
+    jobs = plan_jobs(req)
+    sources = [j.shape.source for j in jobs]
+    n_real = sources.count("uiuc")
+    assert n_real > 0 and set(sources[:n_real]) == {"uiuc"} and "uiuc" not in sources[n_real:]
+    assert jobs[0].shape.split == "test"  # the held-out airfoils lead
+    # the keys are those of the plan's own order (Reynolds numbers drawn per position before the reordering)
+    from phenograd.datasets.airfoil_generate import plan_shapes
+    from phenograd.datasets.airfoil_sampling import reynolds_samples
+
+    shapes = plan_shapes(req)
+    re_seed = int(np.random.SeedSequence([req.seed, 7]).generate_state(1)[0])
+    res = reynolds_samples(len(shapes), 2, *req.re_range, seed=re_seed)
+    expected = {(s.shape_id, float(r)) for s, row in zip(shapes, res) for r in row}
+    assert {(j.shape.shape_id, j.settings.reynolds) for j in jobs} == expected
+
+
 def test_generate_then_rerun_writes_nothing_new(tmp_path):
     path = tmp_path / "small.db"
     req = AirfoilRequest(shapes=3, **SMALL)
