@@ -39,9 +39,11 @@ class AirfoilHead(nn.Module):
     ``stations`` = k > 0 also a station readout: every node's scalars and raw node
     inputs projected to k channels and concatenated in station order (the contour
     graph has fixed nodes at fixed chord stations, so the order is canonical, not
-    arbitrary; see graphs.py), (AIRFOIL_NODES * k). Mean pooling alone loses where
-    along the chord a feature sits; measured on the 2026-11-29 airfoil release, a
-    plain MLP on the station y values beat the mean-pooled encoder (BENCHMARKS.md).
+    arbitrary; see graphs.py), (AIRFOIL_NODES * k). Why it exists: mean pooling loses
+    where along the chord a feature sits, and a plain MLP on the station y values beats
+    the mean-pooled encoder on the 2026-11-29 airfoil release (BENCHMARKS.md, "Airfoil
+    surrogate"). Measured there too: with k = 4 the encoder did not improve (so the
+    default stays 0); kept to re-measure as the data grows.
 
     Args:
         hidden: encoder width F. width, depth: of the MLP. stations: station readout
