@@ -57,6 +57,10 @@ DEFAULT_CALCULATOR = "ase.calculators.emt:EMT"
 OVERLAP_FRACTION = 0.6
 MIN_PLANE_SPACING = 1.0  # Å: thinnest periodic cell a structure may have
 MAX_LENGTH = 1e5  # Å: largest coordinate or cell vector component a structure may have
+#: eV per atom: a finite energy beyond this is a blow-up, not physics. All-electron total energies, the
+#: largest any calculator reports, stay under 1e6 eV per atom even for uranium (about -2.8e4 Hartree).
+MAX_ABS_ENERGY_PER_ATOM = 1e7
+
 # AdsorbML's cushions on covalent radii (fairchem DetectTrajAnomaly defaults).
 SURFACE_CHANGE_MULT = 1.5
 DESORPTION_MULT = 1.5
@@ -205,12 +209,15 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
     mask = np.ones(len(work), bool) if watch is None else np.asarray(watch, bool)
     opt = BFGS(work, logfile=None, maxstep=settings.maxstep)
 
-    def guard():
-        # Runs before each step: stop on values that would poison the BFGS update.
+    def guard(final: bool = False):
+        # Runs before each step: stop on values that would poison the BFGS update. A huge but finite
+        # energy is allowed on the way (a bad start relaxes away from it), not at the end.
         e = work.get_potential_energy()
         f = work.get_forces()
         if not (np.isfinite(e) and np.all(np.isfinite(f)) and np.all(np.isfinite(work.positions))):
             raise _Stop(f"failed: relaxation blew up: non-finite energy, forces or positions at step {opt.nsteps}")
+        if final and abs(e) > MAX_ABS_ENERGY_PER_ATOM * max(len(work), 1):
+            raise _Stop(f"failed: relaxation blew up: energy {e:.3g} eV after {opt.nsteps} steps")
         moved = np.linalg.norm(work.positions[mask] - start[mask], axis=1) if mask.any() else np.zeros(1)
         if moved.max() > settings.max_slab_displacement:
             raise _Stop(f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å (limit {settings.max_slab_displacement:g} Å)")
@@ -224,7 +231,7 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
         # Overflows are caught by guard() as non-finite values; numpy's warnings would only add noise.
         with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             converged = bool(opt.run(fmax=settings.fmax if fmax is None else fmax, steps=int(settings.steps)))
-            guard()  # the last step's outcome has not been checked yet
+            guard(final=True)  # the last step's outcome has not been checked yet
             energy = float(work.get_potential_energy())
     except _Stop as stop:
         return Relaxation(stop.status, steps=opt.nsteps, wall_s=time.perf_counter() - t0)

@@ -150,10 +150,12 @@ def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
 
 
 def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path):
+    from test_catalyst_simulator import borrowed_references
+
     spec = "test_catalyst_simulator:exploding_morse"
     plan = next(iter_plan(tiny_request(2), calculator_spec(None), RelaxSettings()))
     i, slab_uid, slab, labels, placements = plan
-    task = SlabTask(i, slab_uid, slab, labels, placements, spec, RelaxSettings(steps=60), gas_references(spec))
+    task = SlabTask(i, slab_uid, slab, labels, placements, spec, RelaxSettings(steps=60), borrowed_references(spec))
     out = run_slab_task(task)
     assert out.clean.status.startswith("failed: relaxation blew up")
     store = CatalystStore.open(tmp_path / "failed.db")
