@@ -215,7 +215,7 @@ def main(argv=None) -> int:
           f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"
           f"{', fine-tuned from a pretrained encoder' if infos[name]['meta'].get('pretrained_encoder') else ''})."
           for name, path in models.items()),
-        f"Data: `{args.data}`.",
+        f"Data: `{args.data}` (data hash {data.data_hash}; the station MLP trains on its training split).",
         "",
         f"Held-out real airfoils: {n_shapes} shapes, {int(keep.sum())} points with Re 1e5-1e7 and alpha -5..15 deg, "
         f"{int(converged.sum())} XFOIL-converged. Acceptance (issue 4): CL MAE <= 0.025, ln CD MAE <= 0.06, "

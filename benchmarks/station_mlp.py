@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
         f"One station-MLP member (benchmarks/station_mlp.py) per cell, trained on a seeded subset of the "
-        f"{len(train)} training shapes with the same {full_steps} optimizer steps at every size; scored on "
+        f"{len(train)} training shapes of `{args.data}` (data hash {data.data_hash}) with the same {full_steps} "
+        f"optimizer steps at every size; scored on "
         f"the {int(converged.sum())} XFOIL-converged held-out points (458 real airfoils, Re 1e5-1e7, alpha -5..15). "
         f"Mean ± std over seeds {args.seeds}.",
         "",
