@@ -22,6 +22,7 @@ the benchmark row beside phenograd's says how far the graph encoder is from it.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,9 +30,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from phenograd.surrogate.graphs import AIRFOIL_NODES
+from phenograd.surrogate.heads import N_CONDITIONS
 from phenograd.surrogate.train_airfoil import target_normalisation
+from phenograd.surrogate.trainer import TrainConfig
 
 WIDTH, LR, BATCH_POINTS = 256, 1e-3, 256
+N_INPUTS = AIRFOIL_NODES + N_CONDITIONS  # 132
+CONV_WEIGHT = TrainConfig.conv_weight  # phenograd's airfoil loss weight on the convergence logit
+
+
+def points_of(data, shapes: np.ndarray) -> torch.Tensor:
+    """Indices of every point of the given shapes."""
+    return torch.nonzero(torch.isin(data.point_shape, torch.as_tensor(shapes))).flatten()
+
+
+def steps_per_epoch(n_points: int) -> int:
+    return math.ceil(n_points / BATCH_POINTS)
 
 
 def station_inputs(data, points: torch.Tensor) -> torch.Tensor:
@@ -46,11 +61,11 @@ def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 6
     of whole epochs (epochs are then as many as that takes; a smaller set gets more of them)."""
     torch.manual_seed(seed)
     mean, std = target_normalisation(data, train_shapes)
-    net = torch.nn.Sequential(torch.nn.Linear(132, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH),
+    net = torch.nn.Sequential(torch.nn.Linear(N_INPUTS, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH),
                               torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, 6))
-    points = torch.nonzero(torch.isin(data.point_shape, torch.as_tensor(train_shapes))).flatten()
+    points = points_of(data, train_shapes)
     if steps is not None:
-        epochs = max(1, round(steps / -(-len(points) // BATCH_POINTS)))
+        epochs = max(1, round(steps / steps_per_epoch(len(points))))
     inputs = station_inputs(data, points)
     targets, converged = data.targets[points], data.converged[points]
     opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=1e-5)
@@ -63,7 +78,7 @@ def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 6
             out, t, c = net(inputs[idx]), targets[idx], converged[idx]
             ok = c[:, None] & torch.isfinite(t)
             err = out[:, :5] - (torch.where(ok, t, mean) - mean) / std
-            loss = (err[ok] ** 2).mean() + 0.2 * torch.nn.functional.binary_cross_entropy_with_logits(out[:, 5], c.float())
+            loss = (err[ok] ** 2).mean() + CONV_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(out[:, 5], c.float())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -110,7 +125,7 @@ def main(argv=None) -> int:
     sel, keep, *_ = test_points(data, test)
     points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
     targets, converged = data.targets[points].numpy(), data.converged[points].numpy()
-    full_steps = 60 * -(-int(torch.isin(data.point_shape, torch.as_tensor(train)).sum()) // BATCH_POINTS)
+    full_steps = 60 * steps_per_epoch(len(points_of(data, train)))
     rows = []
     for fraction in args.fractions:
         maes = []

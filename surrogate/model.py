@@ -60,10 +60,9 @@ class Surrogate(nn.Module):
         self.head = AirfoilHead(**head) if domain == "airfoil" else AdsorptionHead(**head)
 
     def forward(self, graphs, point_graph: Tensor | None = None, cond: Tensor | None = None):
-        nodes, pooled = self.encoder(graphs)
         if self.domain == "airfoil":
-            shape = self.head.shape_embedding(nodes, pooled, GeometricEncoder.node_inputs(graphs))
-            return self.head(shape[point_graph], cond)
+            return self.head(self.airfoil_shape_embedding(graphs)[point_graph], cond)
+        nodes, pooled = self.encoder(graphs)
         batch = getattr(graphs, "batch", None)
         if batch is None:
             batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
