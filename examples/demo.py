@@ -68,7 +68,7 @@ def airfoil_stage(out: Path) -> list[str]:
         v = p.verified or {}
         ok = v.get("converged")
         lines.append(f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | "
-                     f"{v['alpha']:.2f} | {v['CD']:.5f} |" if ok else
+                     f"{v['alpha']:.2f}{_panel_note(v)} | {v['CD']:.5f} |" if ok else
                      f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | not converged | - |")
     lines += ["", f"Weighted mean CD: {result.objective:.5f} predicted, {_fmt(result.verified_objective)} verified by "
               f"XFOIL (NACA 0012 start: "
@@ -158,6 +158,11 @@ def pretrain_stage(out: Path) -> list[str]:
 
 def _fmt(v) -> str:
     return "not verified" if v is None else f"{v:.5f}"
+
+
+def _panel_note(verified: dict) -> str:
+    """' (240 panels)' where XFOIL converged only on a finer panelling than the default 160."""
+    return f" ({verified['panels']} panels)" if verified.get("panels", 160) != 160 else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,12 @@ the target is found by linear interpolation between the two converged angles tha
 bracket it; CD and CM are interpolated there (over 0.25° their curves are close to
 linear). Each polar is one XFOIL call; points run in parallel threads (each XFOIL
 is its own process).
+
+XFOIL's Newton iteration sometimes fails in a narrow band of angles at the default
+160 panels (a laminar bubble the boundary-layer march cannot follow) while a finer
+panelling of the same contour converges. A point that gives no converged answer is
+therefore run again at FALLBACK_PANELS, coarsest first; the answer says which
+panelling it came from ("panels"), and each retry is counted as a call.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from .airfoil_design import geometry_scalars, objective_value
 from .airfoil_problem import AirfoilProblem, OperatingPoint
 
 WINDOW = np.arange(-1.5, 1.5001, 0.25)  # degrees around the predicted angle
+PANELS = 160  # XFOIL's panelling for verification, the data's default
+FALLBACK_PANELS = (200, 240)  # tried in order when the requested panelling gives no converged answer
 
 
 def _interpolate_at_cl(points, target: float) -> dict | None:
@@ -38,29 +46,49 @@ def _interpolate_at_cl(points, target: float) -> dict | None:
     return None
 
 
-def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, n_panels: int = 160) -> tuple[dict, int]:
-    """XFOIL's values at one operating point: ({alpha, CL, CD, CM, converged, status}, polars run)."""
+def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, n_panels: int = PANELS,
+                 fallback_panels: tuple[int, ...] = FALLBACK_PANELS) -> tuple[dict, int]:
+    """XFOIL's values at one operating point: ({alpha, CL, CD, CM, converged, status, panels}, polars run).
+
+    Runs at `n_panels`; when that gives no converged answer, again at each of `fallback_panels`
+    (finer panellings of the same contour) until one does. The status says when a fallback was used."""
+    first, calls = _verify_point_at(contour, point, alpha_guess, n_panels)
+    if first["converged"]:
+        return first, calls
+    for panels in (p for p in fallback_panels if p != n_panels):
+        found, runs = _verify_point_at(contour, point, alpha_guess, panels)
+        calls += runs
+        if found["converged"]:
+            found["status"] = f"ok at {panels} panels (XFOIL did not converge at {n_panels})"
+            return found, calls
+    return first, calls
+
+
+def _verify_point_at(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, n_panels: int) -> tuple[dict, int]:
+    """verify_point at one panelling, no fallback."""
     settings = XfoilSettings(reynolds=point.reynolds, mach=point.mach, ncrit=point.ncrit, n_panels=n_panels)
     if point.cl is None:
         alpha = float(point.alpha if point.alpha is not None else alpha_guess)
         polar = run_polar(contour, [alpha - 1.0, alpha - 0.5, alpha], settings)
         p = polar.points[-1]
         if p.converged:
-            return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok"}, 1
-        return {"alpha": alpha, "converged": False, "status": f"XFOIL did not converge ({p.status})"}, 1
+            return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok",
+                    "panels": n_panels}, 1
+        return {"alpha": alpha, "converged": False, "status": f"XFOIL did not converge ({p.status})",
+                "panels": n_panels}, 1
     calls, centre = 0, float(alpha_guess)
     for _ in range(2):
         polar = run_polar(contour, list(np.round(centre + WINDOW, 4)), settings)
         calls += 1
         found = _interpolate_at_cl(polar.points, point.cl)
         if found:
-            return {**found, "status": "ok"}, calls
+            return {**found, "status": "ok", "panels": n_panels}, calls
         cl = [(p.alpha, p.CL) for p in polar.points if p.converged]
         if not cl:
             break
         below = all(c < point.cl for _, c in cl)
         centre += 3.0 if below else -3.0  # the target lies outside the window: look once more on its side
-    return {"alpha": None, "converged": False,
+    return {"alpha": None, "converged": False, "panels": n_panels,
             "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}"}, calls
 
 
@@ -162,6 +190,10 @@ def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: 
             result.xfoil_calls += calls
         for rep, v in zip(reports, verified):
             rep.verified = v
+            if v.get("converged") and v.get("panels", PANELS) != PANELS:
+                where = "start" if attr == "verified_start_objective" else "optimum"
+                result.warnings.append(f"{where}: XFOIL converged at Re {rep.reynolds:.4g} only at {v['panels']} panels "
+                                       f"(not at {PANELS}); that point's values come from the finer panelling")
         setattr(result, attr, verified_objective(problem, verified, cst))
     if result.verified_objective is None:
         result.warnings.append(f"unverified: {'RANS' if fidelity == 'rans' else 'XFOIL'} did not converge at every "

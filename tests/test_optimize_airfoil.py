@@ -171,6 +171,36 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
     assert result.xfoil_calls > 4
 
 
+# The Daedalus optimum of the shipped model of 2026-11-30 (make demo): at its CL 1.2 point (Re 510,310, Mach 0.03)
+# XFOIL 6.99 converges at no angle that brackets the target at 160 or 200 panels, and does at 240.
+DAEDALUS_OPTIMUM_CST = [0.21704204557102608, 0.266034434368359, 0.3416302120250155, 0.3464407731702897,
+                        0.32218885977246575, 0.3155462294779698, 0.2575748388347105, 0.17200490833807694,
+                        -0.11290841994406363, -0.008537562979124055, -0.04894900166970884, -0.040343244702394844,
+                        0.09265204807419103, 0.1321192443322434, 0.07636756009785448, 0.06518684854122864,
+                        0.1747411997927576, 0.0]
+
+
+def test_verification_retries_a_point_xfoil_cannot_converge_on_finer_panellings():
+    """Real XFOIL: the point fails at 160 panels; the verifier retries at 200 and 240, reports where it converged,
+    and counts every polar it ran; a point of the same shape that converges at 160 panels is not retried."""
+    from phenograd.datasets.cst import cst_to_coordinates
+    from phenograd.optimize.airfoil_verify import verify_point
+
+    contour = cst_to_coordinates(np.asarray(DAEDALUS_OPTIMUM_CST))
+    point, alpha_guess = daedalus_problem().points[2], 4.62282889187278
+    assert point.cl == 1.2
+    alone, calls_alone = verify_point(contour, point, alpha_guess, fallback_panels=())
+    assert not alone["converged"] and alone["panels"] == 160 and calls_alone == 2  # window, then shifted once
+    found, calls = verify_point(contour, point, alpha_guess)
+    assert found["converged"] and found["panels"] == 240, found
+    assert found["status"] == "ok at 240 panels (XFOIL did not converge at 160)"
+    assert calls == 5  # 2 polars at 160, 2 at 200, 1 at 240
+    assert found["CL"] == pytest.approx(1.2) and 4.5 < found["alpha"] < 5.2
+    lower = verify_point(contour, replace(point, cl=1.0), 3.0)[0]  # the same shape converges at 160 panels lower down
+    assert lower["converged"] and lower["panels"] == 160 and lower["status"] == "ok"
+    assert 0.005 < found["CD"] < 0.015
+
+
 def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(tmp_path):
     """A real LocalCluster: XFOIL verification of a design and the simulations around an optimum give
     what the local run gives, and every refinement polar is stored once."""
