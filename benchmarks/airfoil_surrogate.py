@@ -13,7 +13,8 @@ fraction of converged points whose error lies inside 1 and 2 predicted std.
 --compare adds accuracy rows for other phenograd checkpoints in the same run
 (e.g. a model trained from scratch beside one fine-tuned from a pretrained encoder). NeuralFoil (pip `neuralfoil`, a
 benchmark-only dependency) sees the same contours through
-`get_aero_from_coordinates`, sizes large, xlarge and xxxlarge.
+`get_aero_from_coordinates`, sizes large, xlarge and xxxlarge. A physics row: the
+inviscid Hess-Smith panel method on the same contours (CL and CM only; surrogate/panel.py).
 
 Throughput (median of 5 repeats at batch 1, 3 at batch 1024, after a warm-up):
 predictions per second at batch 1 (one shape, one angle) and batch 1024 (64
@@ -81,6 +82,19 @@ def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[
         bands[name] = (c["within_1sigma"], c["within_2sigma"])
     info["members"] = len(ensemble.members)
     return row, bands, info
+
+
+def inviscid_row(data, shapes, point_shape, alpha, targets, converged) -> dict:
+    """CL and CM MAE of the Hess-Smith inviscid panel method on the graphs' contours (surrogate/panel.py): the
+    classical answer without a boundary layer, so what the surrogates add over potential flow shows."""
+    from phenograd.surrogate.panel import inviscid_coefficients, inviscid_polar
+
+    coefficients = inviscid_coefficients(torch.stack([data.graphs[s].pos[:, :2] for s in shapes]).double())
+    local = np.searchsorted(shapes, point_shape)
+    cl, cm = inviscid_polar(coefficients[torch.as_tensor(local)], torch.as_tensor(alpha, dtype=torch.float64))
+    ok = converged & np.all(np.isfinite(targets[:, :3]), axis=1)
+    return {"CL": float(np.mean(np.abs(cl.numpy()[ok] - targets[ok, 0]))), "lnCD": float("nan"),
+            "CM": float(np.mean(np.abs(cm.numpy()[ok] - targets[ok, 2]))), "AUC": float("nan")}
 
 
 def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_ncrit, point_shape, size):
@@ -196,6 +210,8 @@ def main(argv=None) -> int:
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
+    rows["inviscid panel method (no boundary layer)"] = inviscid_row(data, shapes, point_shape, alpha[keep], targets,
+                                                                     converged)
     if args.mlp_members:
         from station_mlp import station_mlp_predictions
 
@@ -224,8 +240,9 @@ def main(argv=None) -> int:
         "| model | CL MAE | ln CD MAE | CM MAE | convergence ROC AUC |",
         "|---|---|---|---|---|",
     ]
+    cell = lambda v, digits: f"{v:.{digits}f}" if np.isfinite(v) else "-"  # noqa: E731
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['CL']:.4f} | {r['lnCD']:.4f} | {r['CM']:.5f} | {r['AUC']:.3f} |")
+        lines.append(f"| {name} | {cell(r['CL'], 4)} | {cell(r['lnCD'], 4)} | {cell(r['CM'], 5)} | {cell(r['AUC'], 3)} |")
     lines += ["", "Calibration of the phenograd ensembles' std (fraction of converged points inside 1 / 2 calibrated "
               "std; a Gaussian gives 0.683 / 0.954):", "", "| model | CL | ln CD | CM |", "|---|---|---|---|"]
     for name, cal in bands.items():
