@@ -114,7 +114,8 @@ def train_config(domain: str, args, seed: int):
         from phenograd.surrogate.train_airfoil import airfoil_defaults as defaults
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
-    extra = {"stations": args.stations} if domain == "airfoil" else {}
+    # the catalyst grid began with the all-atom readout (the default until 2026-12-02); its cells keep it
+    extra = {"stations": args.stations} if domain == "airfoil" else {"readout": "all"}
     return defaults(members=1, epochs=args.epochs, patience=args.patience, seed=seed, **extra)
 
 

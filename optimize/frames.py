@@ -23,7 +23,6 @@ Predictions are differentiable in the element probabilities (not in positions).
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -193,10 +192,11 @@ class FrameEvaluator:
         tags = torch.cat([torch.as_tensor(frame.tags), torch.full((q_,), TAG_ADSORBATE)])
         x = torch.cat([probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(b_, -1, -1)], -1)
         flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
-        outs = [self._member(member, layers, x, flat, d, unit, s, q_, n) for member, layers in zip(self.members, tensors)]
+        outs = [self._member(member, layers, x, flat, d, unit, s, q_, n, tags)
+                for member, layers in zip(self.members, tensors)]
         return torch.stack(outs)
 
-    def _member(self, member, layers, x, flat, d, unit, s, q_, n) -> Tensor:
+    def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor) -> Tensor:
         enc, head = member.encoder, member.head
         f = self.hidden
         b_ = x.shape[0]
@@ -226,8 +226,7 @@ class FrameEvaluator:
             dh, dv = upd(h.reshape(-1, f), v.reshape(-1, 3, f))
             h = norm(h + dh.view(b_, n, f))
             v = vector_norm((v + dv.view(b_, n, 3, f)).reshape(-1, 3, f)).view(b_, n, 3, f)
-        per_atom = head.net(h).squeeze(-1)  # (B, N)
-        return per_atom.sum(1) / math.sqrt(n) * head.std + head.mean
+        return head.dense(h, tags)
 
     def mean_std(self, members: Tensor) -> tuple[Tensor, Tensor]:
         """Ensemble mean (B,) and calibrated std (B,) in eV from per-member predictions (M, B)."""

@@ -47,6 +47,9 @@ def add_commands(sub) -> dict:
     tr.add_argument("--stations", type=int, default=None,
                     help="airfoil: station-readout channels per contour node beside mean pooling (default 0: mean "
                          "pooling only; see surrogate/heads.py)")
+    tr.add_argument("--readout", choices=("adsorbate", "all"), default=None,
+                    help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or of all atoms "
+                         "(the format of models before 2026-12-02); see surrogate/heads.py")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -93,7 +96,7 @@ def _train_config(args):
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
     overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
-                                                  "stations") if getattr(args, name) is not None}
+                                                  "stations", "readout") if getattr(args, name) is not None}
     cfg = defaults(members=args.members, seed=args.seed, **overrides)
     for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
         if getattr(cfg, name) < 1:
@@ -102,6 +105,8 @@ def _train_config(args):
         raise InputError(f"--lr must be positive, got {cfg.lr}")
     if cfg.stations < 0 or (cfg.stations and args.domain != "airfoil"):
         raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
+    if args.readout is not None and args.domain != "catalyst":
+        raise InputError("--readout is for --domain catalyst only")
     return cfg
 
 

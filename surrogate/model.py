@@ -24,7 +24,7 @@ from phenograd.simulators.errors import InputError
 
 from .encoder import GeometricEncoder
 from .graphs import AIRFOIL_GRAPH_VERSION, AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
-from .heads import AdsorptionHead, AirfoilHead
+from .heads import READOUTS, AdsorptionHead, AirfoilHead
 
 FORMAT = "phenograd-surrogate"
 FORMAT_VERSION = 1
@@ -32,7 +32,7 @@ DOMAINS = ("airfoil", "catalyst")
 MAX_SIZE = 1024  # largest width, depth or count a checkpoint's settings may state
 MAX_CUTOFF = 20.0  # largest encoder cutoff (Å for atoms, chords for airfoils) a checkpoint may state
 HEAD_SETTINGS = ("depth", "hidden", "width")
-OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations",), "catalyst": ()}
+OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations",), "catalyst": ("readout",)}
 
 
 def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
@@ -66,7 +66,7 @@ class Surrogate(nn.Module):
         batch = getattr(graphs, "batch", None)
         if batch is None:
             batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
-        return self.head(nodes, batch, n_graphs=pooled.shape[0])
+        return self.head(nodes, batch, n_graphs=pooled.shape[0], tags=getattr(graphs, "tags", None))
 
 
     def airfoil_shape_embedding(self, graphs) -> Tensor:
@@ -205,6 +205,11 @@ def _check_settings(p: Path, what: str, config: dict) -> None:
     """InputError unless every setting is a positive number in range: whole numbers up to
     MAX_SIZE, cutoff up to MAX_CUTOFF, neighbours up to MAX_SIZE."""
     for name, value in config.items():
+        if name == "readout":
+            if value not in READOUTS:
+                raise InputError(f"{p}: {what} setting readout = {shown(value)} is not one of {', '.join(READOUTS)} "
+                                 "(damaged file?)")
+            continue
         whole = name not in ("cutoff", "neighbours")
         high = MAX_CUTOFF if name == "cutoff" else MAX_SIZE
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not 0 < value <= high:

@@ -18,7 +18,8 @@ from .trainer import TrainConfig, train_ensemble
 
 def catalyst_defaults(**overrides) -> TrainConfig:
     """Default catalyst settings (batch_size counts structures)."""
-    return TrainConfig(**{"batch_size": 32, "epochs": 100, "patience": 15, "lr": 1e-3, "hidden": 32, **overrides})
+    return TrainConfig(**{"batch_size": 32, "epochs": 100, "patience": 15, "lr": 1e-3, "hidden": 32,
+                          "readout": "adsorbate", **overrides})
 
 
 class CatalystTask:
@@ -39,7 +40,7 @@ class CatalystTask:
         return default_encoder_config("catalyst", cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
-        return {"hidden": cfg.hidden}
+        return {"hidden": cfg.hidden, **({"readout": cfg.readout} if cfg.readout != "all" else {})}
 
     def init_member(self, model: Surrogate) -> None:
         dev = model.head.mean.device

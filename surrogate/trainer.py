@@ -50,7 +50,8 @@ class TrainConfig:
     """Training settings. batch_size counts shapes (airfoil: every point of a shape's
     polars comes along) or structures (catalyst). conv_weight weighs the airfoil
     convergence logit's cross-entropy against the regression loss. stations: the airfoil
-    head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead)."""
+    head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead).
+    readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead)."""
 
     members: int = 3
     epochs: int = 200
@@ -62,6 +63,7 @@ class TrainConfig:
     layers: int = 3
     conv_weight: float = 0.2
     stations: int = 0
+    readout: str = "all"
     seed: int = 0
 
 

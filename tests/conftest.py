@@ -19,21 +19,32 @@ def cli_env():
     return env
 
 
-@pytest.fixture(scope="session")
-def catalyst_model(tmp_path_factory):
-    """A small, untrained catalyst ensemble checkpoint (2 members, hidden 16, 2 layers; head
-    normalisation: mean -1 eV, std 1 eV, so its 'seen' E_ads range is -3.5 to +1.5 eV).
-    Real model code and file format; for tests of exactness, gradients and plumbing, not accuracy."""
+def _untrained_catalyst_model(folder: Path, readout: str) -> Path:
     import torch
 
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
     enc = default_encoder_config("catalyst", 16, 2)
-    ens = build_ensemble("catalyst", 2, enc, {"hidden": 16}, seed=7)
+    ens = build_ensemble("catalyst", 2, enc, {"hidden": 16, **({"readout": readout} if readout != "all" else {})},
+                         seed=7)
     for m in ens.members:
         m.head.set_normalisation(torch.tensor(-1.0), torch.tensor(1.0))
         with torch.no_grad():  # larger output weights: predictions that differ visibly between structures
             m.head.net[-1].weight.mul_(20.0)
-    path = tmp_path_factory.mktemp("catmodel") / "untrained.pt"
+    path = folder / "untrained.pt"
     save_checkpoint(path, ens.eval(), "untrained", {})
     return path
+
+
+@pytest.fixture(scope="session")
+def catalyst_model(tmp_path_factory):
+    """A small, untrained catalyst ensemble checkpoint (2 members, hidden 16, 2 layers, the all-atom readout; head
+    normalisation: mean -1 eV, std 1 eV, so its 'seen' E_ads range is -3.5 to +1.5 eV).
+    Real model code and file format; for tests of exactness, gradients and plumbing, not accuracy."""
+    return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel"), "all")
+
+
+@pytest.fixture(scope="session")
+def catalyst_model_adsorbate_readout(tmp_path_factory):
+    """catalyst_model with the adsorbate-only readout (heads.AdsorptionHead)."""
+    return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_ads"), "adsorbate")

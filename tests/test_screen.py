@@ -84,8 +84,9 @@ def test_verification_takes_the_top_and_the_most_uncertain_high_ranked():
 # ----------------------------------------------------------------------------- exactness
 
 
-def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(catalyst_model):
-    surrogate = load_surrogate(catalyst_model, domain="catalyst")
+@pytest.mark.parametrize("model", ["catalyst_model", "catalyst_model_adsorbate_readout"])
+def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(model, request):
+    surrogate = load_surrogate(request.getfixturevalue(model), domain="catalyst")
     ev = FrameEvaluator(surrogate)
     for facet, ads in (("111", "OH"), ("100", "O")):
         structures = []

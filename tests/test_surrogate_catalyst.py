@@ -65,6 +65,44 @@ def test_tiny_training_beats_the_mean_predictor(tiny_db, tiny_model):
     assert report["std_scale"]["E_ads"] > 0 and info["meta"]["std_scale"] == report["std_scale"]
 
 
+def test_adsorbate_readout_is_local_to_the_adsorbate_and_round_trips(tmp_path):
+    """With one message-passing layer an adsorbate atom's embedding sees only atoms within the cutoff (4.5 Å): on a
+    6x6 slab, changing the element of a surface atom far from the adsorbate moves the all-atom readout's prediction
+    and leaves the adsorbate readout's unchanged. The setting survives a save/load; older files (no readout key)
+    load with the all-atom readout; an unknown readout in a file is a one-line error."""
+    from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
+    from phenograd.simulators.errors import InputError
+    from phenograd.surrogate.graphs import atoms_graph
+    from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
+
+    slab = build_slab(SlabSpec("111", "pure", Composition.of({"Pt": 1.0}), (6, 6), 2))
+    site = adsorption_sites(slab)[0]
+    adslab = place_adsorbate(slab, "O", site.xy)
+    ads = np.nonzero(adslab.get_tags() == 2)[0]
+    dist = adslab.get_distances(ads[0], range(len(slab)), mic=True)
+    far = int(np.argmax(np.where(adslab.get_tags()[: len(slab)] == 1, dist, -1.0)))
+    assert dist[far] > 6.0
+    changed = adslab.copy()
+    changed[far].symbol = "Cu"
+    encoder = default_encoder_config("catalyst", 16, 1)
+    predictions = {}
+    for readout in ("all", "adsorbate"):
+        model = build_ensemble("catalyst", 1, encoder, {"hidden": 16, "readout": readout}, seed=1).eval()
+        with torch.no_grad():
+            predictions[readout] = [float(model(atoms_graph(a))[0, 0]) for a in (adslab, changed)]
+        path = tmp_path / f"{readout}.pt"
+        save_checkpoint(path, model)
+        loaded, info = load_checkpoint(path, domain="catalyst")
+        assert loaded.members[0].head.readout == readout and info["head"].get("readout", "all") == readout
+    assert abs(predictions["all"][0] - predictions["all"][1]) > 1e-4
+    assert predictions["adsorbate"][0] == pytest.approx(predictions["adsorbate"][1], abs=1e-6)
+    payload = torch.load(tmp_path / "adsorbate.pt", weights_only=False)
+    payload["head"]["readout"] = "slab"
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="readout = slab is not one of all, adsorbate"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
 def test_std_scale_recovers_a_known_miscalibration():
     from phenograd.surrogate.evaluate import calibration, std_scale
 

@@ -113,7 +113,7 @@ def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
     payload = torch.load(path, weights_only=False)
     payload["head"]["stations"] = 3
     torch.save(payload, bad)
-    with pytest.raises(InputError, match="head settings must be depth, hidden, width .damaged"):
+    with pytest.raises(InputError, match=r"head settings must be depth, hidden, width \(and optionally readout\)"):
         load_checkpoint(bad)
 
 
