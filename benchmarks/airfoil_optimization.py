@@ -36,7 +36,7 @@ from report import machine, publish, today  # noqa: E402
 from phenograd.datasets.cst import cst_to_coordinates  # noqa: E402
 from phenograd.optimize.airfoil import optimize  # noqa: E402
 from phenograd.optimize.airfoil_problem import daedalus_problem  # noqa: E402
-from phenograd.optimize.airfoil_verify import verified_objective, verify_design  # noqa: E402
+from phenograd.optimize.airfoil_verify import PANELS, verified_objective, verify_design  # noqa: E402
 from phenograd.surrogate.predict import load_surrogate  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def main() -> int:
               "| solver | " + " | ".join(f"CL {p.cl:g}" for p in problem.points) + " |",
               "|---|" + "---|" * len(problem.points)]
     for name, _, _, _, _, v in rows:
-        cells = [f"{x['CD']:.5f} @ {x['alpha']:.2f}" + (f" ({x['panels']} panels)" if x.get("panels", 160) != 160 else "")
+        cells = [f"{x['CD']:.5f} @ {x['alpha']:.2f}" + (f" ({x['panels']} panels)" if x.get("panels", PANELS) != PANELS else "")
                  if x.get("converged") else "n.c." for x in v]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     publish("Airfoil optimization", "\n".join(lines), write=not args.no_write)

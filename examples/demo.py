@@ -161,8 +161,10 @@ def _fmt(v) -> str:
 
 
 def _panel_note(verified: dict) -> str:
-    """' (240 panels)' where XFOIL converged only on a finer panelling than the default 160."""
-    return f" ({verified['panels']} panels)" if verified.get("panels", 160) != 160 else ""
+    """' (240 panels)' where XFOIL converged only on a finer panelling than the verifier's default."""
+    from phenograd.optimize.airfoil_verify import PANELS
+
+    return f" ({verified['panels']} panels)" if verified.get("panels", PANELS) != PANELS else ""
 
 
 def main(argv: list[str] | None = None) -> int:
