@@ -50,6 +50,10 @@ def add_commands(sub) -> dict:
     tr.add_argument("--readout", choices=("adsorbate", "all"), default=None,
                     help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or of all atoms "
                          "(the format of models before 2026-12-02); see surrogate/heads.py")
+    tr.add_argument("--refit-epochs", type=int, default=None,
+                    help="airfoil: then train each member's head alone on its frozen encoder's features, with point "
+                         "batches across many shapes, for up to this many epochs (default 0: none; see "
+                         "surrogate/head_refit.py)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,7 +100,7 @@ def _train_config(args):
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
     overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
-                                                  "stations", "readout") if getattr(args, name) is not None}
+                                                  "stations", "readout", "refit_epochs") if getattr(args, name) is not None}
     cfg = defaults(members=args.members, seed=args.seed, **overrides)
     for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
         if getattr(cfg, name) < 1:
@@ -105,6 +109,8 @@ def _train_config(args):
         raise InputError(f"--lr must be positive, got {cfg.lr}")
     if cfg.stations < 0 or (cfg.stations and args.domain != "airfoil"):
         raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
+    if cfg.refit_epochs < 0 or (cfg.refit_epochs and args.domain != "airfoil"):
+        raise InputError(f"--refit-epochs must be 0 or more, and only for --domain airfoil, got {cfg.refit_epochs}")
     if args.readout is not None and args.domain != "catalyst":
         raise InputError("--readout is for --domain catalyst only")
     return cfg

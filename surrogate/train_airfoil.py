@@ -15,6 +15,7 @@ from torch_geometric.data import Batch
 from phenograd.simulators.errors import InputError
 
 from .airfoil_data import AirfoilPoints, load_airfoil_points
+from .head_refit import refit_airfoil_head
 from .model import Surrogate, default_encoder_config
 from .trainer import TrainConfig, train_ensemble
 
@@ -87,6 +88,11 @@ class AirfoilTask:
         regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
         return regression + cfg.conv_weight * bce
+
+    def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
+        """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report."""
+        return refit_airfoil_head(model, self.data, self.train, self.val, cfg.refit_epochs, cfg.conv_weight, device,
+                                  seed)
 
     def report(self) -> dict:
         return {"train_shapes": int(len(self.train)), "val_shapes": int(len(self.val)),

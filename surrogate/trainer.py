@@ -51,7 +51,10 @@ class TrainConfig:
     polars comes along) or structures (catalyst). conv_weight weighs the airfoil
     convergence logit's cross-entropy against the regression loss. stations: the airfoil
     head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead).
-    readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead)."""
+    readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
+    refit_epochs: airfoil: after each member's end-to-end training, train its head alone on the frozen
+    encoder's features with point batches across many shapes for up to this many epochs (0: no refit;
+    see head_refit.py)."""
 
     members: int = 3
     epochs: int = 200
@@ -64,6 +67,7 @@ class TrainConfig:
     conv_weight: float = 0.2
     stations: int = 0
     readout: str = "all"
+    refit_epochs: int = 0
     seed: int = 0
 
 
@@ -249,7 +253,12 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             bar.close()
         if best_state is None:
             raise InputError(f"training member {k + 1} diverged: the validation loss was never finite")
-        done = done + [{"state": best_state, "best_val": best, "epochs": epoch}]
+        entry = {"state": best_state, "best_val": best, "epochs": epoch}
+        if cfg.refit_epochs:  # not saved midway: a run killed during the refit repeats only the refit
+            model.load_state_dict(best_state)
+            entry["refit"] = task.refit_head(model, cfg, dev, seed=cfg.seed * 1000 + k)
+            entry["state"] = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+        done = done + [entry]
         state = None
         if distributed.is_main():
             save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
@@ -262,7 +271,8 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         members.append(s)
     ensemble = Ensemble(members).eval()
     scales = fit_std_scales(ensemble, task.data, task.val) if len(members) > 1 else {}
-    report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"]} for m in done],
+    report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"],
+                           **({"refit": m["refit"]} if "refit" in m else {})} for m in done],
               "data_hash": task.data_hash, "std_scale": scales, **task.report()}
     if distributed.is_main():
         save_checkpoint(out, ensemble, data_hash=task.data_hash,

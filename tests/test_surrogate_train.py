@@ -56,6 +56,33 @@ def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     assert not partial.exists()
 
 
+def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tiny_dataset, tmp_path):
+    from phenograd.surrogate.head_refit import cached_features, refit_airfoil_head
+    from phenograd.surrogate.train_airfoil import AirfoilTask
+
+    out = tmp_path / "refit.pt"
+    cfg = TrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 3, "stations": 2, "refit_epochs": 4})
+    report = train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
+    refit = report["members"][0]["refit"]
+    assert refit["best_val"] <= refit["start_val"] and 0 <= refit["best_epoch"] <= 4
+    assert load_checkpoint(out)[1]["meta"]["config"]["refit_epochs"] == 4
+    # On an under-trained member, a refit of a few epochs lowers the validation loss; the encoder stays put.
+    data = load_airfoil_points(tiny_dataset)
+    task = AirfoilTask(data)
+    member = load_checkpoint(out)[0].members[0]
+    encoder_before = {n: t.clone() for n, t in member.encoder.state_dict().items()}
+    head_before = {n: t.clone() for n, t in member.head.state_dict().items()}
+    torch.nn.init.zeros_(member.head.net[-1].weight)  # a head that predicts the training mean
+    result = refit_airfoil_head(member, data, task.train, task.val, 10, cfg.conv_weight, torch.device("cpu"), seed=0,
+                                batch_points=8)
+    assert result["best_val"] < result["start_val"] and result["best_epoch"] > 0
+    assert all(torch.equal(t, encoder_before[n]) for n, t in member.encoder.state_dict().items())
+    assert any(not torch.equal(t, head_before[n]) for n, t in member.head.state_dict().items())
+    nodes, pooled, inputs = cached_features(member, data.graphs[:3], torch.device("cpu"))
+    assert nodes.shape[:2] == inputs.shape[:2] == (3, 129) and pooled.shape[0] == 3
+    assert torch.allclose(nodes.mean(1), pooled, atol=1e-5)  # mean pooling of the cached node scalars
+
+
 def test_checkpoint_round_trip_and_bad_files(tmp_path):
     model = build_ensemble("catalyst", n_members=3)
     path = tmp_path / "model.pt"
