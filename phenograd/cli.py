@@ -9,7 +9,7 @@ import math
 import sys
 
 from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
-from phenograd.cli_options import add_parallel_options
+from phenograd.cli_options import add_parallel_options, seed_value
 from phenograd.simulators.errors import InputError, PhenogradError
 
 EXIT_BAD_INPUT = 2
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rans: simulate only this many of the real airfoils (a seeded subset; default all)")
     da.add_argument("--real-skip", type=int, default=0,
                     help="rans: skip the first N of that seeded order (another command's airfoils; default 0)")
-    da.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    da.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
     add_parallel_options(da)
     _add_xfoil_settings(da)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from phenograd.cli_options import add_parallel_options, comma_names, surface_size
+from phenograd.cli_options import add_parallel_options, comma_names, seed_value, surface_size
 
 
 def _add_relax_options(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def _add_design_options(p: argparse.ArgumentParser, adsorbates_help: str, facets
     p.add_argument("--elements", nargs="+", default=None, help="slab metals (default EMT's seven: Al Ni Cu Pd Ag Pt Au)")
     p.add_argument("--adsorbates", nargs="+", default=None, help=adsorbates_help)
     p.add_argument("--facets", nargs="+", default=None, help=facets_help)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
 
 
 def add_commands(simulate_sub, data_sub) -> dict:

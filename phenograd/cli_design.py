@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from phenograd.cli_options import add_parallel_options, comma_names, surface_size
+from phenograd.cli_options import add_parallel_options, comma_names, seed_value, surface_size
 
 
 def _relax_options(p) -> None:
@@ -79,7 +79,7 @@ def add_commands(sub, optimize_sub=None) -> dict:
     oc.add_argument("--size", type=surface_size, default=(3, 3), help="slab template surface cell (default 3x3)")
     oc.add_argument("--layers", type=int, default=4, help="slab template layers (default 4)")
     oc.add_argument("--steps", type=int, default=120, help="optimizer steps (default 120)")
-    oc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    oc.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     oc.add_argument("--verify", type=int, default=3, help="designs verified with the simulator (default 3; 0: none)")
     oc.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     oc.add_argument("--out", required=True, help="output folder (created if missing)")

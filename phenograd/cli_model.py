@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from phenograd.cli_options import seed_value
+
 from phenograd.simulators.errors import InputError, PhenogradError
 
 
@@ -54,7 +56,7 @@ def add_commands(sub) -> dict:
                     help="airfoil: then train each member's head alone on its frozen encoder's features, with point "
                          "batches across many shapes, for up to this many epochs (default 0: none; see "
                          "surrogate/head_refit.py)")
-    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 

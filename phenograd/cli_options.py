@@ -27,3 +27,14 @@ def surface_size(text: str) -> tuple[int, int]:
         return nx, ny
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad size {text!r}: write it as 3x3") from None
+
+
+def seed_value(text: str) -> int:
+    """argparse type for --seed: a non-negative integer (NumPy's SeedSequence takes no negative entropy)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad seed {text!r}: give a whole number, 0 or more") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"bad seed {value}: give a whole number, 0 or more")
+    return value

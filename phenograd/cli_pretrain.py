@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from phenograd.cli_options import seed_value
+
 from phenograd.simulators.errors import InputError
 
 
@@ -39,7 +41,7 @@ def add_commands(sub) -> dict:
     pt.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
     pt.add_argument("--geometry", default="initial", choices=["initial", "relaxed"],
                     help="catalyst, labelled --data: pretrain on the initial or the relaxed positions (default initial)")
-    pt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pt.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     pt.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     pt.add_argument("--log-file", "--log", dest="log", default=None, help="also append one JSON line per epoch (losses, embedding std, rank) here")
     pt.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from phenograd.cli_options import seed_value
+
 
 def add_commands(sub) -> dict:
     """Add `tune` to the top-level subparsers; returns {(command, domain): handler}."""
@@ -25,7 +27,7 @@ def add_commands(sub) -> dict:
     tu.add_argument("--out", default="runs/tune", help="folder for the trials' models and best.json (default runs/tune)")
     tu.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     tu.add_argument("--members", type=int, default=1, help="ensemble members per trial (default 1)")
-    tu.add_argument("--seed", type=int, default=0, help="random seed of sampler and training (default 0)")
+    tu.add_argument("--seed", type=seed_value, default=0, help="random seed of sampler and training (default 0)")
     tu.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     return {("tune", "airfoil"): cmd_tune, ("tune", "catalyst"): cmd_tune}
 

@@ -55,3 +55,7 @@ def test_valid_inputs_are_accepted(tmp_path):
     assert fuzzing.run_cli(args, tmp_path) == "ok"
     assert fuzzing.run_cli(["simulate", "airfoil", "--naca", "2412", "--re", "1e6", "--alpha", "0:inf:1"],
                            tmp_path) == "rejected"
+    # Found by the fuzzer: a negative seed reached NumPy's SeedSequence, which takes no negative entropy.
+    for command in (["data", "unlabelled", "--domain", "catalyst", "--out", "{W}/u.extxyz", "--n", "1"],
+                    ["data", "unlabelled", "--domain", "airfoil", "--out", "{W}/u.npz", "--n", "1"]):
+        assert fuzzing.run_cli([*command, "--seed", "-2"], tmp_path) == "rejected"
