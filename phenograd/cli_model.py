@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
-
 from phenograd.simulators.errors import InputError, PhenogradError
 
 

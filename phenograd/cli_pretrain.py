@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
-
 from phenograd.simulators.errors import InputError
 
 

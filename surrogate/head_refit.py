@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .encoder import GeometricEncoder
 from .graphs import AIRFOIL_NODES
+from .trainer import cpu_state
 
 ENCODE_BATCH = 64  # shapes per encoder pass when caching features
 
@@ -50,16 +51,13 @@ def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor
 
 def point_loss(head, features, shape_of_point: Tensor, cond: Tensor, targets: Tensor, converged: Tensor,
                conv_weight: float) -> Tensor:
-    """The airfoil training loss (train_airfoil.AirfoilTask.loss) of points whose shapes' cached features are
-    given; shape_of_point (P,) indexes the features' first dimension."""
+    """The airfoil training loss (AirfoilHead.loss) of points whose shapes' cached features are given;
+    shape_of_point (P,) indexes the features' first dimension."""
     nodes, pooled, inputs = features
     shapes, local = torch.unique(shape_of_point, return_inverse=True)
     emb = head.shape_embedding(nodes[shapes].flatten(0, 1), pooled[shapes], inputs[shapes].flatten(0, 1))
     values, logit = head(emb[local], cond)
-    ok = converged[:, None] & torch.isfinite(targets)
-    err = head.normalised(values) - head.normalised(torch.where(ok, targets, values.detach()))
-    regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
-    return regression + conv_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
+    return head.loss(values, logit, targets, converged, conv_weight)
 
 
 def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.ndarray, epochs: int, conv_weight: float,
@@ -91,7 +89,7 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
         return loss
 
     start = best = val_loss()
-    best_state, best_epoch = {k: v.clone() for k, v in head.state_dict().items()}, 0
+    best_state, best_epoch = cpu_state(head), 0
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     gen = torch.Generator().manual_seed(seed)
@@ -108,6 +106,6 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
         current = val_loss()
         if current < best:
             best, best_epoch = current, epoch
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+            best_state = cpu_state(head)
     head.load_state_dict(best_state)
     return {"start_val": start, "best_val": best, "best_epoch": best_epoch}

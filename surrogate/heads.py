@@ -87,6 +87,16 @@ class AirfoilHead(nn.Module):
     def normalised(self, values: Tensor) -> Tensor:
         return (values - self.mean) / self.std
 
+    def loss(self, values: Tensor, logit: Tensor, targets: Tensor, converged: Tensor, conv_weight: float) -> Tensor:
+        """Training loss of P points: mean squared error of the normalised targets (P, 5) where the simulator
+        converged and the target exists (RANS data has no transition points), plus conv_weight x the binary
+        cross-entropy of the convergence logit (P,) against converged (P,) on every point."""
+        ok = converged[:, None] & torch.isfinite(targets)
+        err = self.normalised(values) - self.normalised(torch.where(ok, targets, values.detach()))
+        regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
+        return regression + conv_weight * bce
+
 
 #: How the adsorption head pools per-atom contributions (see AdsorptionHead).
 READOUTS = ("all", "adsorbate")

@@ -80,14 +80,8 @@ class AirfoilTask:
         mask = local[data.point_shape] >= 0
         point_graph = local[data.point_shape[mask]].to(device)
         values, logit = model(graphs, point_graph, data.cond[mask].to(device))
-        targets = data.targets[mask].to(device)
-        converged = data.converged[mask].to(device)
-        # Per target: a converged point may lack a target (no transition locations in RANS data).
-        ok = converged[:, None] & torch.isfinite(targets)
-        err = model.head.normalised(values) - model.head.normalised(torch.where(ok, targets, values.detach()))
-        regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
-        return regression + cfg.conv_weight * bce
+        return model.head.loss(values, logit, data.targets[mask].to(device), data.converged[mask].to(device),
+                               cfg.conv_weight)
 
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report."""

@@ -96,6 +96,11 @@ class TrainTask(Protocol):
     def report(self) -> dict: ...
 
 
+def cpu_state(model: torch.nn.Module) -> dict:
+    """A detached CPU copy of the model's state_dict (a checkpointable snapshot)."""
+    return {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -208,7 +213,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             torch.set_rng_state(state["rng"])
         elif init_model is not None:  # the model started from is a candidate too: training must beat it
             best = validation_loss(model, task, cfg, dev)
-            best_state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+            best_state = cpu_state(model)
         net = distributed.wrap(model)  # DDP when distributed, `model` itself otherwise
         if progress and distributed.is_main():
             from tqdm import tqdm
@@ -229,7 +234,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             val_loss = validation_loss(model, task, cfg, dev)
             if val_loss < best:
                 best, bad = val_loss, 0
-                best_state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+                best_state = cpu_state(model)
             else:
                 bad += 1
             if distributed.is_main():
@@ -257,7 +262,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         if cfg.refit_epochs:  # not saved midway: a run killed during the refit repeats only the refit
             model.load_state_dict(best_state)
             entry["refit"] = task.refit_head(model, cfg, dev, seed=cfg.seed * 1000 + k)
-            entry["state"] = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+            entry["state"] = cpu_state(model)
         done = done + [entry]
         state = None
         if distributed.is_main():
