@@ -48,6 +48,13 @@ def add_commands(sub) -> dict:
     tr.add_argument("--stations", type=int, default=None,
                     help="airfoil: station-readout channels per contour node beside mean pooling (default 0: mean "
                          "pooling only; see surrogate/heads.py)")
+    tr.add_argument("--station-y", action="store_true", default=None,
+                    help="airfoil: give the head the raw station y values beside the encoder's pooled embedding "
+                         "(see surrogate/heads.py)")
+    tr.add_argument("--head-width", type=int, default=None, help="airfoil: width of the head's MLP (default 128)")
+    tr.add_argument("--huber-delta", type=float, default=None,
+                    help="airfoil: Huber loss of the normalised errors with this delta instead of the squared error "
+                         "(default 0: squared error; see surrogate/heads.py)")
     tr.add_argument("--readout", choices=("adsorbate", "all"), default=None,
                     help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or of all atoms "
                          "(the format of models before 2026-12-02); see surrogate/heads.py")
@@ -101,7 +108,9 @@ def _train_config(args):
     else:
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
     overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
-                                                  "stations", "readout", "refit_epochs") if getattr(args, name) is not None}
+                                                  "stations", "station_y", "head_width", "huber_delta", "readout",
+                                                  "refit_epochs")
+                 if getattr(args, name) is not None}
     cfg = defaults(members=args.members, seed=args.seed, **overrides)
     for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
         if getattr(cfg, name) < 1:
@@ -112,6 +121,12 @@ def _train_config(args):
         raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
     if cfg.refit_epochs < 0 or (cfg.refit_epochs and args.domain != "airfoil"):
         raise InputError(f"--refit-epochs must be 0 or more, and only for --domain airfoil, got {cfg.refit_epochs}")
+    if cfg.head_width < 1:
+        raise InputError(f"--head-width must be at least 1, got {cfg.head_width}")
+    if not (0 <= cfg.huber_delta < math.inf):
+        raise InputError(f"--huber-delta must be 0 or more, got {cfg.huber_delta}")
+    if (args.station_y or args.head_width is not None or args.huber_delta is not None) and args.domain != "airfoil":
+        raise InputError("--station-y, --head-width and --huber-delta are for --domain airfoil only")
     if args.readout is not None and args.domain != "catalyst":
         raise InputError("--readout is for --domain catalyst only")
     return cfg

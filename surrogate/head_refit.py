@@ -50,23 +50,23 @@ def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor
 
 
 def point_loss(head, features, shape_of_point: Tensor, cond: Tensor, targets: Tensor, converged: Tensor,
-               conv_weight: float) -> Tensor:
+               conv_weight: float, huber_delta: float = 0.0) -> Tensor:
     """The airfoil training loss (AirfoilHead.loss) of points whose shapes' cached features are given;
     shape_of_point (P,) indexes the features' first dimension."""
     nodes, pooled, inputs = features
     shapes, local = torch.unique(shape_of_point, return_inverse=True)
     emb = head.shape_embedding(nodes[shapes].flatten(0, 1), pooled[shapes], inputs[shapes].flatten(0, 1))
     values, logit = head(emb[local], cond)
-    return head.loss(values, logit, targets, converged, conv_weight)
+    return head.loss(values, logit, targets, converged, conv_weight, huber_delta)
 
 
 def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.ndarray, epochs: int, conv_weight: float,
                        device, seed: int, batch_points: int = 256, lr: float = 1e-3,
-                       weight_decay: float = 1e-5) -> dict:
+                       weight_decay: float = 1e-5, huber_delta: float = 0.0) -> dict:
     """Train model.head (in place) for up to `epochs` passes over the training points in shuffled batches of
     batch_points points, encoder frozen; keep the state of lowest validation loss (the start state included).
 
-    data: AirfoilPoints. Returns {"start_val": loss before, "best_val": after, "best_epoch": 0 if unchanged}.
+    data: AirfoilPoints; huber_delta: the loss (AirfoilHead.loss). Returns {"start_val": loss before, "best_val": after, "best_epoch": 0 if unchanged}.
     """
     shapes = np.concatenate([train_shapes, val_shapes])
     features = cached_features(model, [data.graphs[i] for i in shapes], device)
@@ -84,7 +84,7 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
     def val_loss() -> float:
         head.eval()
         with torch.no_grad():
-            loss = point_loss(head, features, *val, conv_weight).item()
+            loss = point_loss(head, features, *val, conv_weight, huber_delta).item()
         head.train()
         return loss
 
@@ -98,7 +98,7 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
         order = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, batch_points):
             idx = order[i : i + batch_points]
-            loss = point_loss(head, features, *(t[idx] for t in train), conv_weight)
+            loss = point_loss(head, features, *(t[idx] for t in train), conv_weight, huber_delta)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -11,6 +11,8 @@ from torch_geometric.utils import scatter
 
 from .graphs import AIRFOIL_NODE_FEATURES, AIRFOIL_NODES
 
+STATION_Y = 3  # column of y/c in the airfoil graph's node features (graphs.py)
+
 #: Airfoil outputs, in order: lift, log drag, pitching moment (c/4), transition x/c top and bottom.
 AIRFOIL_TARGETS = ("CL", "lnCD", "CM", "Top_Xtr", "Bot_Xtr")
 #: Operating-point inputs: alpha [deg], Reynolds number, Ncrit; scaled as documented in `conditions`.
@@ -45,21 +47,29 @@ class AirfoilHead(nn.Module):
     surrogate"). Measured there too: with k = 4 the encoder did not improve (so the
     default stays 0); kept to re-measure as the data grows.
 
+    With ``station_y`` the graph's raw station y/c values (x 10, the station MLP's input,
+    AIRFOIL_NODES of them) are concatenated to the shape embedding too: the head then
+    sees the exact geometry beside what message passing made of it.
+
     Args:
         hidden: encoder width F. width, depth: of the MLP. stations: station readout
             channels k (0: mean pooling only, the format of earlier checkpoints).
+            station_y: pass the raw station y values to the head (False: earlier checkpoints).
     forward(shape_embedding (P, D), cond (P, 3)) -> (values (P, 5) in physical units, logit (P,)),
     D = embedding_size.
     """
 
-    def __init__(self, hidden: int, width: int = 128, depth: int = 3, stations: int = 0):
+    def __init__(self, hidden: int, width: int = 128, depth: int = 3, stations: int = 0, station_y: bool = False):
         super().__init__()
         self.config = dict(hidden=hidden, width=width, depth=depth)
         if stations:
             self.config["stations"] = stations
             self.station_proj = nn.Linear(hidden + AIRFOIL_NODE_FEATURES, stations)
+        if station_y:
+            self.config["station_y"] = True
         self.stations = stations
-        self.embedding_size = hidden + AIRFOIL_NODES * stations
+        self.station_y = bool(station_y)
+        self.embedding_size = hidden + AIRFOIL_NODES * (stations + self.station_y)
         self.net = mlp(self.embedding_size + N_CONDITIONS, width, len(AIRFOIL_TARGETS) + 1, depth)
         self.register_buffer("mean", torch.zeros(len(AIRFOIL_TARGETS)))
         self.register_buffer("std", torch.ones(len(AIRFOIL_TARGETS)))
@@ -71,14 +81,19 @@ class AirfoilHead(nn.Module):
     def shape_embedding(self, nodes: Tensor, pooled: Tensor, node_inputs: Tensor) -> Tensor:
         """(B, D) from node scalars (B * AIRFOIL_NODES, F) in graph then station order, their
         mean (B, F) and the graphs' raw node inputs (B * AIRFOIL_NODES, AIRFOIL_NODE_FEATURES)."""
-        if not self.stations:
+        if not (self.stations or self.station_y):
             return pooled
         n_graphs = pooled.shape[0]
         if nodes.shape[0] != n_graphs * AIRFOIL_NODES:
             raise ValueError(f"station readout needs {AIRFOIL_NODES} nodes per airfoil graph, got {nodes.shape[0]} "
                              f"for {n_graphs} graphs")
-        per_node = self.station_proj(torch.cat([nodes, node_inputs.to(nodes.dtype)], dim=-1))
-        return torch.cat([pooled, per_node.reshape(n_graphs, -1)], dim=-1)
+        parts = [pooled]
+        if self.stations:
+            per_node = self.station_proj(torch.cat([nodes, node_inputs.to(nodes.dtype)], dim=-1))
+            parts.append(per_node.reshape(n_graphs, -1))
+        if self.station_y:
+            parts.append(10.0 * node_inputs[:, STATION_Y].to(nodes.dtype).reshape(n_graphs, AIRFOIL_NODES))
+        return torch.cat(parts, dim=-1)
 
     def forward(self, shape_embedding: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(torch.cat([shape_embedding, cond.to(shape_embedding.dtype)], dim=-1))
@@ -87,13 +102,25 @@ class AirfoilHead(nn.Module):
     def normalised(self, values: Tensor) -> Tensor:
         return (values - self.mean) / self.std
 
-    def loss(self, values: Tensor, logit: Tensor, targets: Tensor, converged: Tensor, conv_weight: float) -> Tensor:
-        """Training loss of P points: mean squared error of the normalised targets (P, 5) where the simulator
+    def loss(self, values: Tensor, logit: Tensor, targets: Tensor, converged: Tensor, conv_weight: float,
+             huber_delta: float = 0.0) -> Tensor:
+        """Training loss of P points: the regression loss of the normalised targets (P, 5) where the simulator
         converged and the target exists (RANS data has no transition points), plus conv_weight x the binary
-        cross-entropy of the convergence logit (P,) against converged (P,) on every point."""
+        cross-entropy of the convergence logit (P,) against converged (P,) on every point.
+
+        Regression: mean squared error (huber_delta 0), or the Huber loss of the normalised errors divided by
+        huber_delta: e^2 / (2 delta) inside delta, |e| - delta / 2 beyond it, i.e. the absolute error that the
+        benchmarks score, smoothed near zero. Why: a squared error chases the few XFOIL points far off their
+        polar's trend (see huber_delta in trainer.TrainConfig for the measured effect)."""
         ok = converged[:, None] & torch.isfinite(targets)
         err = self.normalised(values) - self.normalised(torch.where(ok, targets, values.detach()))
-        regression = (err[ok] ** 2).mean() if ok.any() else values.sum() * 0.0
+        if not ok.any():
+            regression = values.sum() * 0.0
+        elif huber_delta > 0:
+            e = err[ok]
+            regression = torch.nn.functional.huber_loss(e, torch.zeros_like(e), delta=huber_delta) / huber_delta
+        else:
+            regression = (err[ok] ** 2).mean()
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
         return regression + conv_weight * bce
 

@@ -32,7 +32,7 @@ DOMAINS = ("airfoil", "catalyst")
 MAX_SIZE = 1024  # largest width, depth or count a checkpoint's settings may state
 MAX_CUTOFF = 20.0  # largest encoder cutoff (Å for atoms, chords for airfoils) a checkpoint may state
 HEAD_SETTINGS = ("depth", "hidden", "width")
-OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations",), "catalyst": ("readout",)}
+OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations", "station_y"), "catalyst": ("readout",)}
 
 
 def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
@@ -209,6 +209,10 @@ def _check_settings(p: Path, what: str, config: dict) -> None:
             if value not in READOUTS:
                 raise InputError(f"{p}: {what} setting readout = {shown(value)} is not one of {', '.join(READOUTS)} "
                                  "(damaged file?)")
+            continue
+        if name == "station_y":
+            if value is not True:
+                raise InputError(f"{p}: {what} setting station_y = {shown(value)} is not true (damaged file?)")
             continue
         whole = name not in ("cutoff", "neighbours")
         high = MAX_CUTOFF if name == "cutoff" else MAX_SIZE

@@ -1,6 +1,6 @@
 """Train an airfoil surrogate ensemble on a polar dataset (resumable; see trainer.py).
 
-Loss per point: mean squared error of the normalised [CL, ln CD, CM, Top_Xtr,
+Loss per point: mean squared error (or Huber loss, cfg.huber_delta) of the normalised [CL, ln CD, CM, Top_Xtr,
 Bot_Xtr] where the simulator converged (over the targets a point has), plus conv_weight x binary cross-entropy of the
 convergence logit on every point. Items are shapes: a batch carries every point
 of its shapes' polars, and one shape embedding serves them all.
@@ -65,7 +65,8 @@ class AirfoilTask:
         return default_encoder_config("airfoil", cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
-        return {"hidden": cfg.hidden, **({"stations": cfg.stations} if cfg.stations else {})}
+        return {"hidden": cfg.hidden, "width": cfg.head_width, **({"stations": cfg.stations} if cfg.stations else {}),
+                **({"station_y": True} if cfg.station_y else {})}
 
     def init_member(self, model: Surrogate) -> None:
         if self.mean is None:
@@ -81,12 +82,12 @@ class AirfoilTask:
         point_graph = local[data.point_shape[mask]].to(device)
         values, logit = model(graphs, point_graph, data.cond[mask].to(device))
         return model.head.loss(values, logit, data.targets[mask].to(device), data.converged[mask].to(device),
-                               cfg.conv_weight)
+                               cfg.conv_weight, cfg.huber_delta)
 
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report."""
         return refit_airfoil_head(model, self.data, self.train, self.val, cfg.refit_epochs, cfg.conv_weight, device,
-                                  seed)
+                                  seed, huber_delta=cfg.huber_delta)
 
     def report(self) -> dict:
         return {"train_shapes": int(len(self.train)), "val_shapes": int(len(self.val)),

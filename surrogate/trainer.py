@@ -50,7 +50,13 @@ class TrainConfig:
     """Training settings. batch_size counts shapes (airfoil: every point of a shape's
     polars comes along) or structures (catalyst). conv_weight weighs the airfoil
     convergence logit's cross-entropy against the regression loss. stations: the airfoil
-    head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead).
+    head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead);
+    station_y: the airfoil head also takes the raw station y values. head_width: the airfoil head MLP's width.
+    huber_delta: airfoil regression loss, 0 for the squared error, else the Huber loss of the normalised
+    errors with this delta (heads.AirfoilHead.loss). Measured on the 2026-12-02 release by refitting the
+    head of the then shipped model's first member (40 epochs, head_refit.py), validation MAE of CL / ln CD / CM:
+    squared error 0.0470 / 0.0969 / 0.00702 (no change: that head was already refit so), Huber delta 0.3
+    0.0435 / 0.0939 / 0.00690, 0.1 0.0406 / 0.0892 / 0.00663, 0.03 0.0395 / 0.0861 / 0.00651.
     readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
     refit_epochs: airfoil: after each member's end-to-end training, train its head alone on the frozen
     encoder's features with point batches across many shapes for up to this many epochs (0: no refit;
@@ -65,7 +71,10 @@ class TrainConfig:
     hidden: int = 64
     layers: int = 3
     conv_weight: float = 0.2
+    huber_delta: float = 0.0
     stations: int = 0
+    station_y: bool = False
+    head_width: int = 128
     readout: str = "all"
     refit_epochs: int = 0
     seed: int = 0

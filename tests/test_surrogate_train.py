@@ -1,5 +1,7 @@
 """Airfoil surrogate end to end on a tiny real XFOIL dataset; checkpoints and their failure modes."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -144,13 +146,38 @@ def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
         load_checkpoint(bad)
 
 
-@pytest.mark.parametrize("stations", [0, 3])
-def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path, stations):
+def test_station_y_head_sees_the_raw_geometry_and_round_trips(tmp_path):
+    from phenograd.datasets.airfoil import naca
+    from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_graph
+
+    model = build_ensemble("airfoil", n_members=1, encoder={**default_encoder_config("airfoil", 16, 2)},
+                           head={"hidden": 16, "width": 32, "station_y": True})
+    graphs = Batch.from_data_list([airfoil_graph(naca("2412")), airfoil_graph(naca("0012"))])
+    z = model.members[0].airfoil_shape_embedding(graphs)
+    assert z.shape == (2, 16 + AIRFOIL_NODES)
+    torch.testing.assert_close(z[:, 16:], 10 * graphs.pos[:, 1].reshape(2, AIRFOIL_NODES))  # y/c at the stations
+    path = tmp_path / "station_y.pt"
+    save_checkpoint(path, model, data_hash="abc")
+    loaded, info = load_checkpoint(path, domain="airfoil")
+    assert info["head"]["station_y"] is True and info["head"]["width"] == 32
+    cond = torch.tensor([[0.2, 0.0, 0.0], [0.4, 0.0, 0.0]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(graphs, torch.tensor([0, 1]), cond), model(graphs, torch.tensor([0, 1]), cond))
+    payload = torch.load(path, weights_only=False)
+    payload["head"]["station_y"] = 1
+    bad = tmp_path / "bad_station_y.pt"
+    torch.save(payload, bad)
+    with pytest.raises(InputError, match="station_y = 1 is not true"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("head", [{}, {"stations": 3}, {"station_y": True}])
+def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path, head):
     from phenograd.datasets.airfoil import naca
     from phenograd.surrogate.predict import load_surrogate
 
     out = tmp_path / "api.pt"
-    cfg = TrainConfig(**{**TINY.__dict__, "epochs": 3, "stations": stations})
+    cfg = TrainConfig(**{**TINY.__dict__, "epochs": 3, **head})
     train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
     model = load_surrogate(out)
     cst = torch.tensor([[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
@@ -178,3 +205,24 @@ def test_shipped_airfoil_model_is_the_default_and_knows_naca_2412():
     # XFOIL (160 panels, Ncrit 9): CL 0.4496, CD 0.00578, CM -0.0481; an untrained ensemble is nowhere near
     assert abs(row["CL"] - 0.4496) < 0.08 and abs(row["CD"] / 0.00578 - 1) < 0.3 and abs(row["CM"] + 0.0481) < 0.015
     assert row["CL_std"] > 0 and 0.5 < row["confidence"] <= 1
+
+
+def test_airfoil_loss_squared_and_huber_on_hand_made_errors():
+    from phenograd.surrogate.heads import AirfoilHead
+
+    head = AirfoilHead(hidden=4)
+    head.set_normalisation(torch.zeros(5), torch.full((5,), 2.0))  # normalised error = error / 2
+    targets = torch.zeros(4, 5)
+    targets[3] = float("nan")  # not converged: no regression term
+    values = torch.full((4, 5), 6.0)  # normalised error 3 on every target
+    values[0, 0] = 0.1  # one small error: 0.05 normalised
+    converged = torch.tensor([True, True, True, False])
+    logit = torch.zeros(4)
+    bce = math.log(2.0)  # cross-entropy at logit 0
+    n = 15  # converged points x targets
+    mse = (14 * 9 + 0.05**2) / n
+    torch.testing.assert_close(head.loss(values, logit, targets, converged, 0.5), torch.tensor(mse + 0.5 * bce))
+    delta = 0.1
+    huber = (14 * (3 - delta / 2) + 0.05**2 / (2 * delta)) / n  # absolute error beyond delta, quadratic inside
+    torch.testing.assert_close(head.loss(values, logit, targets, converged, 0.5, huber_delta=delta),
+                               torch.tensor(huber + 0.5 * bce))
