@@ -182,7 +182,8 @@ def main(argv=None) -> int:
                         help="further phenograd checkpoints whose accuracy is measured in the same run")
     parser.add_argument("--mlp-members", type=int, default=0,
                         help="also train this many members of the graph-free station-MLP baseline here "
-                             "(benchmarks/station_mlp.py; about 2 min each on one core)")
+                             "(benchmarks/station_mlp.py; about 2 min each on one core), with the --model's loss "
+                             "(squared error or its Huber delta)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     compare = {}
@@ -216,8 +217,11 @@ def main(argv=None) -> int:
         from station_mlp import station_mlp_predictions
 
         points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
-        values, prob = station_mlp_predictions(data, data.shapes_in("train"), points, args.mlp_members)
-        rows["station MLP (no graph, trained here)"] = metrics(values[:, 0], values[:, 1], values[:, 2], prob, targets,
+        delta = infos["phenograd"]["meta"].get("config", {}).get("huber_delta", 0.0)
+        values, prob = station_mlp_predictions(data, data.shapes_in("train"), points, args.mlp_members,
+                                               huber_delta=delta)
+        loss = f"Huber delta {delta:g}" if delta else "squared error"
+        rows[f"station MLP (no graph, trained here, {loss})"] = metrics(values[:, 0], values[:, 1], values[:, 2], prob, targets,
                                                               converged)
     rates = throughput(model_path)
     xfoil_pts = xfoil_rate(args.data, data, shapes)

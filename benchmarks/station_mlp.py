@@ -13,7 +13,7 @@ Input per point (132): the 129 node y/c values of phenograd's airfoil graph (upp
 then lower surface at the fixed cosine chord stations, graphs.py; times 10) and
 the scaled operating point (alpha/10, log10 Re - 6, (Ncrit - 9)/3). Output: the
 normalised CL, ln CD, CM, Top_Xtr, Bot_Xtr and a convergence logit, with the same
-loss as phenograd's airfoil training (train_airfoil.py). Three hidden layers of
+loss as phenograd's airfoil training (train_airfoil.py; squared error unless huber_delta). Three hidden layers of
 256 SiLU units, AdamW lr 1e-3, cosine schedule, batches of 256 points. It shows
 what the shape information alone gives with a model that takes many cheap steps;
 the benchmark row beside phenograd's says how far the graph encoder is from it.
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from phenograd.surrogate.graphs import AIRFOIL_NODES
-from phenograd.surrogate.heads import N_CONDITIONS
+from phenograd.surrogate.heads import N_CONDITIONS, regression_loss
 from phenograd.surrogate.train_airfoil import target_normalisation
 from phenograd.surrogate.trainer import TrainConfig
 
@@ -55,10 +55,12 @@ def station_inputs(data, points: torch.Tensor) -> torch.Tensor:
     return torch.cat([y[data.point_shape[points]], data.cond[points]], dim=1)
 
 
-def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 60, steps: int | None = None):
+def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 60, steps: int | None = None,
+                      huber_delta: float = 0.0):
     """One MLP member trained on every point of train_shapes; returns a module mapping inputs (P, 132)
     to (values (P, 5) in physical units, convergence logit (P,)). steps: optimizer steps in all instead
-    of whole epochs (epochs are then as many as that takes; a smaller set gets more of them)."""
+    of whole epochs (epochs are then as many as that takes; a smaller set gets more of them).
+    huber_delta: the regression loss, as phenograd's (heads.regression_loss; 0: squared error)."""
     torch.manual_seed(seed)
     mean, std = target_normalisation(data, train_shapes)
     net = torch.nn.Sequential(torch.nn.Linear(N_INPUTS, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH),
@@ -78,7 +80,8 @@ def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 6
             out, t, c = net(inputs[idx]), targets[idx], converged[idx]
             ok = c[:, None] & torch.isfinite(t)
             err = out[:, :5] - (torch.where(ok, t, mean) - mean) / std
-            loss = (err[ok] ** 2).mean() + CONV_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(out[:, 5], c.float())
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(out[:, 5], c.float())
+            loss = regression_loss(err[ok], huber_delta) + CONV_WEIGHT * bce
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -94,11 +97,11 @@ def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 6
 
 
 def station_mlp_predictions(data, train_shapes: np.ndarray, points: torch.Tensor, members: int, epochs: int = 60,
-                            steps: int | None = None, seed0: int = 0):
+                            steps: int | None = None, seed0: int = 0, huber_delta: float = 0.0):
     """Ensemble-mean values (P, 5) and mean convergence probability (P,) at the given point indices
     (members seeded seed0, seed0 + 1, ...)."""
     x = station_inputs(data, points)
-    outs = [train_station_mlp(data, train_shapes, seed0 + k, epochs, steps)(x) for k in range(members)]
+    outs = [train_station_mlp(data, train_shapes, seed0 + k, epochs, steps, huber_delta)(x) for k in range(members)]
     values = torch.stack([o[0] for o in outs]).mean(0)
     prob = torch.stack([torch.sigmoid(o[1]) for o in outs]).mean(0)
     return values.numpy(), prob.numpy()

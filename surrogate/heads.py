@@ -33,6 +33,14 @@ def mlp(n_in: int, width: int, n_out: int, depth: int = 2) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def regression_loss(err: Tensor, huber_delta: float = 0.0) -> Tensor:
+    """Mean loss of normalised errors err (any shape): squared (huber_delta 0) or Huber / huber_delta
+    (see AirfoilHead.loss)."""
+    if huber_delta > 0:
+        return torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=huber_delta) / huber_delta
+    return (err**2).mean()
+
+
 class AirfoilHead(nn.Module):
     """Polar head: (shape embedding, operating point) -> CL, ln CD, CM, Top_Xtr, Bot_Xtr and a
     convergence logit. One shape embedding serves every point of its polar.
@@ -117,13 +125,7 @@ class AirfoilHead(nn.Module):
         polar's trend (see huber_delta in trainer.TrainConfig for the measured effect)."""
         ok = converged[:, None] & torch.isfinite(targets)
         err = self.normalised(values) - self.normalised(torch.where(ok, targets, values.detach()))
-        if not ok.any():
-            regression = values.sum() * 0.0
-        elif huber_delta > 0:
-            e = err[ok]
-            regression = torch.nn.functional.huber_loss(e, torch.zeros_like(e), delta=huber_delta) / huber_delta
-        else:
-            regression = (err[ok] ** 2).mean()
+        regression = regression_loss(err[ok], huber_delta) if ok.any() else values.sum() * 0.0
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
         return regression + conv_weight * bce
 
