@@ -82,7 +82,8 @@ def add_commands(sub) -> dict:
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
     pr_sub = pr.add_subparsers(dest="domain", required=True, metavar="{airfoil,adsorption}")
     pa = pr_sub.add_parser("airfoil", help="polar of one airfoil from the surrogate",
-                           description="Predicted polar with the ensemble's spread and the probability that XFOIL converges.")
+                           description="Predicted polar with the ensemble's calibrated std (CD_std is relative: the "
+                           "std of ln CD, 0.09 = 9 %) and the probability that XFOIL converges.")
     src = pa.add_mutually_exclusive_group(required=True)
     src.add_argument("--naca", help="4-digit NACA designation, e.g. 2412")
     src.add_argument("--dat", help="airfoil .dat file (Selig or Lednicer)")

@@ -65,7 +65,9 @@ class AirfoilSurrogate:
 
         shapes: a CST tensor (18,) or (B, 18), or a contour (M, 2) / list of contours.
         alpha: angles in degrees, (P,); reynolds, ncrit: scalars or (P,) tensors.
-        Returns tensors (B, P); differentiable with respect to CST tensors and contour tensors
+        Returns tensors (B, P) keyed CL, CD, CM, Top_Xtr, Bot_Xtr (x/c), confidence (probability that XFOIL
+        converges) and <key>_std, the calibrated ensemble std; CD_std is the std of ln CD, i.e. relative
+        (0.09 = 9 % of CD). Differentiable with respect to CST tensors and contour tensors
         (with autograd off, or no input requiring grad, no graph is recorded).
         """
         with torch.set_grad_enabled(_needs_grad(shapes, alpha, reynolds, ncrit)):
