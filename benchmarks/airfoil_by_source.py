@@ -49,12 +49,14 @@ def main(argv=None) -> int:
     with PolarStore.open_readonly(args.data) as store:
         source = np.array([store.shape(sid).source for sid in data.shape_ids])
     train, val = data.shapes_in("train"), np.sort(data.shapes_in("val"))
-    ensemble, _ = load_checkpoint(model_path, "airfoil")
+    ensemble, info = load_checkpoint(model_path, "airfoil")
+    delta = info["meta"].get("config", {}).get("huber_delta", 0.0)  # the MLP trains with the model's loss
     values, _, mask = predict_airfoil_points(ensemble, data, val)
     points = torch.nonzero(mask).flatten()
     preds = {"phenograd": values.mean(0).numpy(),
              f"station MLP ({args.mlp_members} members)": station_mlp_predictions(data, train, points,
-                                                                                 args.mlp_members)[0]}
+                                                                                 args.mlp_members,
+                                                                                 huber_delta=delta)[0]}
     targets, converged = data.targets[points].numpy(), data.converged[points].numpy()
     point_source = source[data.point_shape[points].numpy()]
     lines = [
@@ -64,7 +66,9 @@ def main(argv=None) -> int:
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
         f"Model: `{model_path}`; data `{args.data}` (data hash {data.data_hash}); the station MLP trains on its "
-        f"{len(train)} training shapes. MAE over the XFOIL-converged points of the {len(val)} validation shapes, by "
+        f"{len(train)} training shapes with the model's loss ("
+        + (f"Huber delta {delta:g}" if delta else "squared error")
+        + f"). MAE over the XFOIL-converged points of the {len(val)} validation shapes, by "
         "source (uiuc: real airfoils; sobol: Sobol-sampled CST shapes; mix: blends of two real airfoils).",
         "",
         "| source | shapes | points | " + " | ".join(f"{t} {name}" for t in TARGETS for name in ("phenograd", "MLP"))
