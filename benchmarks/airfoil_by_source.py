@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import machine, publish, today  # noqa: E402
-from station_mlp import station_mlp_predictions  # noqa: E402
+from station_mlp import loss_name, model_huber_delta, station_mlp_predictions  # noqa: E402
 
 from phenograd.datasets.polar_store import PolarStore  # noqa: E402
 from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         source = np.array([store.shape(sid).source for sid in data.shape_ids])
     train, val = data.shapes_in("train"), np.sort(data.shapes_in("val"))
     ensemble, info = load_checkpoint(model_path, "airfoil")
-    delta = info["meta"].get("config", {}).get("huber_delta", 0.0)  # the MLP trains with the model's loss
+    delta = model_huber_delta(info)
     values, _, mask = predict_airfoil_points(ensemble, data, val)
     points = torch.nonzero(mask).flatten()
     preds = {"phenograd": values.mean(0).numpy(),
@@ -66,9 +66,8 @@ def main(argv=None) -> int:
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
         f"Model: `{model_path}`; data `{args.data}` (data hash {data.data_hash}); the station MLP trains on its "
-        f"{len(train)} training shapes with the model's loss ("
-        + (f"Huber delta {delta:g}" if delta else "squared error")
-        + f"). MAE over the XFOIL-converged points of the {len(val)} validation shapes, by "
+        f"{len(train)} training shapes with the model's loss ({loss_name(delta)}). MAE over the XFOIL-converged "
+        f"points of the {len(val)} validation shapes, by "
         "source (uiuc: real airfoils; sobol: Sobol-sampled CST shapes; mix: blends of two real airfoils).",
         "",
         "| source | shapes | points | " + " | ".join(f"{t} {name}" for t in TARGETS for name in ("phenograd", "MLP"))

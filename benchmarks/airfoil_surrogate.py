@@ -214,15 +214,14 @@ def main(argv=None) -> int:
     rows["inviscid panel method (no boundary layer)"] = inviscid_row(data, shapes, point_shape, alpha[keep], targets,
                                                                      converged)
     if args.mlp_members:
-        from station_mlp import station_mlp_predictions
+        from station_mlp import loss_name, model_huber_delta, station_mlp_predictions
 
         points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
-        delta = infos["phenograd"]["meta"].get("config", {}).get("huber_delta", 0.0)
+        delta = model_huber_delta(infos["phenograd"])
         values, prob = station_mlp_predictions(data, data.shapes_in("train"), points, args.mlp_members,
                                                huber_delta=delta)
-        loss = f"Huber delta {delta:g}" if delta else "squared error"
-        rows[f"station MLP (no graph, trained here, {loss})"] = metrics(values[:, 0], values[:, 1], values[:, 2], prob, targets,
-                                                              converged)
+        rows[f"station MLP (no graph, trained here, {loss_name(delta)})"] = metrics(
+            values[:, 0], values[:, 1], values[:, 2], prob, targets, converged)
     rates = throughput(model_path)
     xfoil_pts = xfoil_rate(args.data, data, shapes)
 

@@ -13,8 +13,8 @@ Input per point (132): the 129 node y/c values of phenograd's airfoil graph (upp
 then lower surface at the fixed cosine chord stations, graphs.py; times 10) and
 the scaled operating point (alpha/10, log10 Re - 6, (Ncrit - 9)/3). Output: the
 normalised CL, ln CD, CM, Top_Xtr, Bot_Xtr and a convergence logit, with the same
-loss as phenograd's airfoil training (train_airfoil.py; squared error unless huber_delta). Three hidden layers of
-256 SiLU units, AdamW lr 1e-3, cosine schedule, batches of 256 points. It shows
+loss as phenograd's airfoil training (train_airfoil.py; squared error unless
+huber_delta). Three hidden layers of 256 SiLU units, AdamW lr 1e-3, cosine schedule, batches of 256 points. It shows
 what the shape information alone gives with a model that takes many cheap steps;
 the benchmark row beside phenograd's says how far the graph encoder is from it.
 """
@@ -94,6 +94,16 @@ def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 6
         return out[:, :5] * std + mean, out[:, 5]
 
     return predict
+
+
+def model_huber_delta(info: dict) -> float:
+    """The Huber delta a phenograd checkpoint (load_checkpoint's info) was trained with; 0: squared error.
+    The baseline trains with it so that the two rows differ by the model, not the loss."""
+    return float(info["meta"].get("config", {}).get("huber_delta", 0.0))
+
+
+def loss_name(huber_delta: float) -> str:
+    return f"Huber delta {huber_delta:g}" if huber_delta else "squared error"
 
 
 def station_mlp_predictions(data, train_shapes: np.ndarray, points: torch.Tensor, members: int, epochs: int = 60,

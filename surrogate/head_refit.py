@@ -66,7 +66,8 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
     """Train model.head (in place) for up to `epochs` passes over the training points in shuffled batches of
     batch_points points, encoder frozen; keep the state of lowest validation loss (the start state included).
 
-    data: AirfoilPoints; huber_delta: the loss (AirfoilHead.loss). Returns {"start_val": loss before, "best_val": after, "best_epoch": 0 if unchanged}.
+    data: AirfoilPoints; huber_delta: the loss (AirfoilHead.loss). Returns {"start_val": loss before,
+    "best_val": after, "best_epoch": 0 if unchanged}.
     """
     shapes = np.concatenate([train_shapes, val_shapes])
     features = cached_features(model, [data.graphs[i] for i in shapes], device)
