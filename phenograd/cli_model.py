@@ -79,6 +79,17 @@ def add_commands(sub) -> dict:
     ev.add_argument("--out", default=None, help="folder for metrics.json and parity_<split>.png")
     ev.add_argument("--json", action="store_true", help="print JSON")
 
+    ca = sub.add_parser(
+        "calibrate", help="refit a model's uncertainty scale on a dataset split",
+        description="Sets each target's std scale so that the band of +-1 scaled ensemble std holds 68.27 %% of "
+        "the errors on the split (what training does on its validation split at the end), and writes the "
+        "checkpoint again, atomically; the weights are unchanged. Use it to recalibrate on data of your own.",
+    )
+    ca.add_argument("--model", required=True, help="model checkpoint (.pt), rewritten unless --out")
+    ca.add_argument("--data", required=True, help="dataset file (.db) of the model's domain")
+    ca.add_argument("--split", default="val", help="split to fit on (default val)")
+    ca.add_argument("--out", default=None, help="write the recalibrated checkpoint here instead")
+
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
     pr_sub = pr.add_subparsers(dest="domain", required=True, metavar="{airfoil,adsorption}")
     pa = pr_sub.add_parser("airfoil", help="polar of one airfoil from the surrogate",
@@ -100,6 +111,7 @@ def add_commands(sub) -> dict:
     pd.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     pd.add_argument("--json", action="store_true", help="print a JSON list of {index, formula, E_ads, std}")
     return {("train", "airfoil"): cmd_train, ("train", "catalyst"): cmd_train, ("evaluate", None): cmd_evaluate,
+            ("calibrate", None): cmd_calibrate,
             ("predict", "airfoil"): cmd_predict_airfoil, ("predict", "adsorption"): cmd_predict_adsorption}
 
 
@@ -236,6 +248,16 @@ def cmd_evaluate(args) -> int:
     print(json.dumps(metrics, indent=1) if args.json else format_metrics(metrics))
     if args.out:
         print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / f'parity_{args.split}.png'}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from phenograd.surrogate.evaluate import calibrate
+
+    result = calibrate(args.model, args.data, args.split, args.out)
+    scales = ", ".join(f"{name} {result['old'].get(name, float('nan')):.3g} -> {k:.3g}"
+                       for name, k in result["new"].items())
+    print(f"{args.out or args.model}: std scales fitted on {result['items']} {args.split} items: {scales}")
     return 0
 
 

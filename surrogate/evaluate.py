@@ -46,11 +46,23 @@ def calibration(err: np.ndarray, std: np.ndarray) -> dict:
     return {"within_1sigma": float(np.mean(err <= std)), "within_2sigma": float(np.mean(err <= 2 * std))}
 
 
+#: Share of a Gaussian's mass within one standard deviation of its mean.
+ONE_SIGMA_COVERAGE = 0.6827
+#: How std_scale fits (recorded in checkpoints as meta["std_scale_fit"]["rule"]); before 2026-12-02 the
+#: maximum-likelihood RMS of err/std was used.
+STD_SCALE_RULE = "1-sigma coverage 68.27 %"
+
+
 def std_scale(err: np.ndarray, std: np.ndarray) -> float:
-    """Factor k for which k * std is a calibrated Gaussian sigma of err: sqrt(mean((err/std)^2)),
-    the maximum-likelihood scale. 1.0 without usable data."""
+    """Factor k for which the band +-k*std holds 68.27 % of the errors (the 1-sigma share of a
+    Gaussian): the 68.27th percentile of |err|/std. For Gaussian errors this equals the
+    maximum-likelihood scale sqrt(mean((err/std)^2)); for heavy-tailed errors, where a few large
+    misses inflate the RMS, it keeps the 1-sigma band's coverage honest (the 2-sigma band then
+    under-covers, by as much as the tails are heavier than Gaussian). 1.0 without usable data."""
     ok = np.isfinite(err) & (std > 1e-12)
-    return float(np.sqrt(np.mean((err[ok] / std[ok]) ** 2))) if ok.sum() >= 2 else 1.0
+    if ok.sum() < 2:
+        return 1.0
+    return float(np.quantile(np.abs(err[ok]) / std[ok], ONE_SIGMA_COVERAGE))
 
 
 def fit_std_scales(ensemble: Ensemble, data, items: np.ndarray) -> dict:
@@ -177,24 +189,36 @@ def parity_plot(parity: dict, path: Path, title: str, units: dict | None = None)
     plt.close(fig)
 
 
+def load_domain_data(info: dict, data_path):
+    """The dataset a checkpoint (its load_checkpoint info) is evaluated on: AirfoilPoints or CatalystSamples
+    (graphs built with the model's cutoff)."""
+    if info["domain"] == "airfoil":
+        from .airfoil_data import load_airfoil_points
+
+        return load_airfoil_points(data_path)
+    from .catalyst_data import load_catalyst_samples
+
+    return load_catalyst_samples(data_path, cutoff=info["encoder"]["cutoff"])
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
 def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     """Evaluate a checkpoint on a dataset split; with out_dir, write metrics.json and parity PNGs there."""
     from .model import load_checkpoint
 
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    check_split(split)
     ensemble, info = load_checkpoint(model_path)
     scales = info["meta"].get("std_scale", {})
+    data = load_domain_data(info, data_path)
     if info["domain"] == "airfoil":
-        from .airfoil_data import load_airfoil_points
-
-        metrics, parity = evaluate_airfoil(ensemble, load_airfoil_points(data_path), split, scales)
+        metrics, parity = evaluate_airfoil(ensemble, data, split, scales)
         units = {}
     else:
-        from .catalyst_data import load_catalyst_samples
-
-        cutoff = info["encoder"]["cutoff"]
-        metrics, parity = evaluate_catalyst(ensemble, load_catalyst_samples(data_path, cutoff=cutoff), split, scales)
+        metrics, parity = evaluate_catalyst(ensemble, data, split, scales)
         units = {"E_ads": "(eV)"}
     metrics = {"model": str(model_path), "data": str(data_path), "domain": info["domain"],
                "members": len(ensemble.members), "std_scale": scales, **metrics}
@@ -207,3 +231,27 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
         parity_plot(parity, out / f"parity_{split}.png", f"{Path(model_path).name} on {Path(data_path).name} [{split}]",
                     units)
     return metrics
+
+
+def calibrate(model_path, data_path, split: str = "val", out=None) -> dict:
+    """Refit a checkpoint's std scales (std_scale per target) on a dataset split and write the checkpoint
+    again (to `out`, else in place; atomically). The weights are untouched; this is the fit the trainer
+    makes at the end of training, so recalibrating a model on its own validation split after a change of
+    the fitting rule gives what retraining would. Returns {"old": scales, "new": scales, "items": n}."""
+    from .model import load_checkpoint, save_checkpoint
+
+    check_split(split)
+    ensemble, info = load_checkpoint(model_path)
+    if len(ensemble.members) < 2:
+        raise InputError(f"{model_path}: a single-member model has no ensemble spread to calibrate")
+    data = load_domain_data(info, data_path)
+    items = data.shapes_in(split) if info["domain"] == "airfoil" else data.items_in(split)
+    if len(items) < 2:
+        raise InputError(f"{data_path}: split {split!r} has {len(items)} items; calibration needs at least 2")
+    old = dict(info["meta"].get("std_scale", {}))
+    new = fit_std_scales(ensemble, data, np.asarray(items))
+    meta = {**info["meta"], "std_scale": new,
+            "std_scale_fit": {"rule": STD_SCALE_RULE, "data": Path(data_path).name, "split": split,
+                              "items": int(len(items))}}
+    save_checkpoint(out or model_path, ensemble, data_hash=info["data_hash"], meta=meta)
+    return {"old": old, "new": new, "items": int(len(items))}

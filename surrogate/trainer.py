@@ -7,8 +7,8 @@ epoch, weights, optimiser, best weights, RNG) is written atomically next to the
 output as ``<out>.partial``; the same command run again after a kill continues
 from the last finished epoch. The finished ensemble is one checkpoint file
 (see model.py) and the partial file is removed. The ensemble std is then
-calibrated: per target, the factor that makes it a maximum-likelihood Gaussian
-sigma of the validation errors is stored in the checkpoint's meta["std_scale"].
+calibrated: per target, the factor k for which +-k*std holds 68.27 % of the validation
+errors (evaluate.std_scale) is stored in the checkpoint's meta["std_scale"].
 
 A domain supplies a :class:`TrainTask`: which items are train and validation,
 the encoder and head configuration, the head's target normalisation and the
@@ -41,7 +41,7 @@ import torch
 from phenograd.simulators.errors import InputError
 
 from . import distributed
-from .evaluate import fit_std_scales
+from .evaluate import STD_SCALE_RULE, fit_std_scales
 from .model import Ensemble, Surrogate, damaged_member, save_checkpoint, save_torch_atomic
 
 
@@ -288,6 +288,8 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"],
                            **({"refit": m["refit"]} if "refit" in m else {})} for m in done],
               "data_hash": task.data_hash, "std_scale": scales, **task.report()}
+    if scales:
+        report["std_scale_fit"] = {"rule": STD_SCALE_RULE, "split": "val", "items": int(len(task.val))}
     if distributed.is_main():
         save_checkpoint(out, ensemble, data_hash=task.data_hash,
                         meta={"config": asdict(cfg), **report, **(meta or {}),
