@@ -37,7 +37,9 @@ def add_commands(sub) -> dict:
                     help="start every member from this trained model (weights and target normalisation): "
                          "fine-tune it on new data, e.g. RANS cases on top of an XFOIL-trained surrogate")
     tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
-    tr.add_argument("--epochs", type=int, default=None, help="maximum epochs per member (default: airfoil 200, catalyst 100)")
+    tr.add_argument("--epochs", type=int, default=None,
+                    help="maximum epochs per member (default: airfoil 200, catalyst 100); 0 with --init and "
+                         "--refit-epochs: only refit the heads of the --init model")
     tr.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: 20 / 15)")
     tr.add_argument("--batch-size", type=int, default=None,
                     help="shapes (airfoil) or structures (catalyst) per batch and process "
@@ -62,6 +64,9 @@ def add_commands(sub) -> dict:
                     help="airfoil: then train each member's head alone on its frozen encoder's features, with point "
                          "batches across many shapes, for up to this many epochs (default 0: none; see "
                          "surrogate/head_refit.py)")
+    tr.add_argument("--refit-head-width", type=int, default=None,
+                    help="airfoil, with --refit-epochs: refit a new head of this width from scratch instead of "
+                         "refining the end-to-end one (default 0: refine)")
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -122,11 +127,12 @@ def _train_config(args):
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
     overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
                                                   "stations", "station_y", "head_width", "huber_delta", "readout",
-                                                  "refit_epochs")
+                                                  "refit_epochs", "refit_head_width")
                  if getattr(args, name) is not None}
     cfg = defaults(members=args.members, seed=args.seed, **overrides)
+    refit_only = bool(getattr(args, "init", None)) and cfg.refit_epochs > 0 and cfg.epochs == 0
     for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name) < 1 and not (name == "epochs" and refit_only):
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if not cfg.lr > 0:
         raise InputError(f"--lr must be positive, got {cfg.lr}")
@@ -134,6 +140,8 @@ def _train_config(args):
         raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
     if cfg.refit_epochs < 0 or (cfg.refit_epochs and args.domain != "airfoil"):
         raise InputError(f"--refit-epochs must be 0 or more, and only for --domain airfoil, got {cfg.refit_epochs}")
+    if cfg.refit_head_width < 0 or (cfg.refit_head_width and not cfg.refit_epochs):
+        raise InputError(f"--refit-head-width must be 0 or more and needs --refit-epochs, got {cfg.refit_head_width}")
     if cfg.head_width < 1:
         raise InputError(f"--head-width must be at least 1, got {cfg.head_width}")
     if not (0 <= cfg.huber_delta < math.inf):

@@ -60,7 +60,10 @@ class TrainConfig:
     readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
     refit_epochs: airfoil: after each member's end-to-end training, train its head alone on the frozen
     encoder's features with point batches across many shapes for up to this many epochs (0: no refit;
-    see head_refit.py)."""
+    see head_refit.py).
+    refit_head_width: airfoil, with refit_epochs: 0 refines the head trained end to end; W > 0 replaces it by a new
+    head of width W (same depth and inputs, same target normalisation, initialised from the refit's seed) trained
+    from scratch on the frozen features (see train_airfoil.AirfoilTask.refit_head for what it measured)."""
 
     members: int = 3
     epochs: int = 200
@@ -77,6 +80,7 @@ class TrainConfig:
     head_width: int = 128
     readout: str = "all"
     refit_epochs: int = 0
+    refit_head_width: int = 0
     seed: int = 0
 
 
@@ -278,6 +282,8 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
         distributed.barrier()
 
+    if cfg.refit_epochs and cfg.refit_head_width:  # the refit stage gave every member a new head of this width
+        head = {**head, "width": cfg.refit_head_width}
     members = []
     for m in done:
         s = Surrogate(task.domain, encoder, head)

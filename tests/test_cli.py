@@ -132,6 +132,10 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         (["train", "--domain", "catalyst", "--data", "x.db", "--out", "m.pt", "--station-y"], "airfoil only"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--head-width", "0"], "--head-width"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--huber-delta", "-1"], "--huber-delta"),
+        (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--refit-head-width", "64"],
+         "needs --refit-epochs"),
+        (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--epochs", "0"], "--epochs"),
+        (["calibrate", "--model", "/nonexistent.pt", "--data", "x.db"], "nonexistent.pt"),
     ],
 )
 def test_bad_arguments(args, match, cli_env, tmp_path):

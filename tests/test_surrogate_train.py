@@ -85,6 +85,27 @@ def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tin
     assert torch.allclose(nodes.mean(1), pooled, atol=1e-5)  # mean pooling of the cached node scalars
 
 
+def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tiny_dataset, tmp_path):
+    """--refit-head-width W: the refit stage trains a new head of width W on the frozen encoder. One run with it
+    gives the same weights as training without a refit and then refitting that model's heads alone (--init MODEL
+    --epochs 0), which is how a shipped model's heads can be replaced without training its encoders again."""
+    base = {**TINY.__dict__, "members": 2, "epochs": 3}
+    whole = tmp_path / "whole.pt"
+    train_airfoil(tiny_dataset, whole, TrainConfig(**{**base, "refit_epochs": 3, "refit_head_width": 24}),
+                  progress=False, device="cpu")
+    plain = tmp_path / "plain.pt"
+    train_airfoil(tiny_dataset, plain, TrainConfig(**base), progress=False, device="cpu")
+    after = tmp_path / "after.pt"
+    cfg = TrainConfig(**{**base, "epochs": 0, "refit_epochs": 3, "refit_head_width": 24})
+    train_airfoil(tiny_dataset, after, cfg, progress=False, device="cpu", init_model=load_checkpoint(plain))
+    (a, info), (b, _), (p, _) = load_checkpoint(whole), load_checkpoint(after), load_checkpoint(plain)
+    assert info["head"]["width"] == 24 and a.members[0].head.net[0].out_features == 24
+    for ma, mb, mp in zip(a.members, b.members, p.members):
+        assert all(torch.allclose(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values()))
+        assert all(torch.equal(x, y) for x, y in zip(ma.encoder.state_dict().values(), mp.encoder.state_dict().values()))
+        assert torch.equal(ma.head.mean, mp.head.mean) and torch.equal(ma.head.std, mp.head.std)
+
+
 def test_checkpoint_round_trip_and_bad_files(tmp_path):
     model = build_ensemble("catalyst", n_members=3)
     path = tmp_path / "model.pt"
