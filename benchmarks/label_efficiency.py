@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -342,6 +343,9 @@ def main(argv=None) -> int:
                         "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--section", default=None, metavar="NAME",
+                   help="write the section 'Pretraining label efficiency (DOMAIN, NAME)' and its own PNG, leaving the "
+                        "main grid's section alone (a side experiment with other settings and its own --out-dir)")
     p.add_argument("--cached-only", action="store_true",
                    help="compute nothing: report the finished cells of this command's grid and list the missing ones")
     args = p.parse_args(argv)
@@ -389,7 +393,8 @@ def main(argv=None) -> int:
                     print(f"{domain} {arm:<14} {100 * fraction:5.1f}% seed {seed}: score {cell['score']:.4f} "
                           f"(n_train {cell['n_train']})", flush=True)
     summary = {d: summarise(cells, d, arms + [f"probe:{e}" for e in probes], args.fractions) for d in args.domains}
-    tag = "" if len(args.domains) > 1 else f"_{args.domains[0]}"
+    tag = ("" if len(args.domains) > 1 else f"_{args.domains[0]}") + (
+        "_" + re.sub(r"[^A-Za-z0-9]+", "_", args.section).strip("_") if args.section else "")
     png = (ROOT / "benchmarks" / f"label_efficiency{tag}.png") if not (args.quick or args.no_write) else args.out_dir / "curves.png"
     plot(summary, args.domains, png)
     lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
@@ -420,7 +425,9 @@ def main(argv=None) -> int:
             groups.setdefault(f"{domain} {arm} at {100 * fraction:g} %", []).append(str(seed))
         lines += [f"Not run yet ({len(missing)} cells; the same command without --cached-only computes them): "
                   + "; ".join(f"{k} (seeds {', '.join(v)})" for k, v in groups.items()) + ".", ""]
-    title = "Pretraining label efficiency" + ("" if len(args.domains) > 1 else f" ({args.domains[0]})")
+    scope = [] if len(args.domains) > 1 else [args.domains[0]]
+    title = "Pretraining label efficiency" + (f" ({', '.join(scope + ([args.section] if args.section else []))})"
+                                              if scope or args.section else "")
     publish(title, "\n".join(lines), write=not (args.quick or args.no_write))
     return 0
 
