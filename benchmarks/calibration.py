@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,9 +33,8 @@ from report import machine, publish, today  # noqa: E402
 
 from phenograd.surrogate.evaluate import (  # noqa: E402
     calibration,
+    ensemble_errors,
     load_domain_data,
-    predict_airfoil_points,
-    predict_structures,
     std_scale,
 )
 from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
@@ -58,25 +56,6 @@ def rms_scale(err: np.ndarray, std: np.ndarray) -> float:
 def tail_ratio(err: np.ndarray, std: np.ndarray) -> float:
     z = np.abs(err) / np.maximum(std, 1e-12)
     return float(np.quantile(z, 0.9545) / np.quantile(z, 0.6827))
-
-
-def airfoil_errors(ensemble, data, split: str) -> dict:
-    """{target: (err, std)} over XFOIL-converged points of a split (unscaled ensemble std)."""
-    shapes = np.sort(data.shapes_in(split))
-    values, _, mask = predict_airfoil_points(ensemble, data, shapes)
-    targets, converged = data.targets[mask], data.converged[mask]
-    err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
-    out = {}
-    for k, name in enumerate(["CL", "lnCD", "CM", "Top_Xtr", "Bot_Xtr"]):
-        ok = (converged & torch.isfinite(targets[:, k])).numpy()
-        out[name] = (err[ok, k], std[ok, k])
-    return out
-
-
-def catalyst_errors(ensemble, data, split: str) -> dict:
-    items = data.items_in(split)
-    preds = predict_structures(ensemble, [data.graphs[i] for i in items])
-    return {"E_ads": ((preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy(), preds.std(0).numpy())}
 
 
 def rows_for(label: str, val: dict, held_out: dict[str, dict], targets) -> list[str]:
@@ -111,12 +90,11 @@ def main(argv=None) -> int:
         ensemble, info = load_checkpoint(path, domain=domain)
         data = load_domain_data(info, data_path)
         models.append(f"{domain} `{Path(path).name}` ({len(ensemble.members)} members, data `{data_path}`)")
-        if domain == "airfoil":
-            rows += rows_for("airfoil", airfoil_errors(ensemble, data, "val"),
-                             {"test": airfoil_errors(ensemble, data, "test")}, AIRFOIL_SHOWN)
-        else:
-            rows += rows_for("catalyst", catalyst_errors(ensemble, data, "val"),
-                             {s: catalyst_errors(ensemble, data, s) for s in ("test", "ood")}, ("E_ads",))
+        split_items = data.shapes_in if domain == "airfoil" else data.items_in
+        held_out = ("test",) if domain == "airfoil" else ("test", "ood")
+        rows += rows_for(domain, ensemble_errors(ensemble, data, split_items("val")),
+                         {s: ensemble_errors(ensemble, data, split_items(s)) for s in held_out},
+                         AIRFOIL_SHOWN if domain == "airfoil" else ("E_ads",))
     body = header + "Models: " + "; ".join(models) + ".\n\n" + EXPLAINED + "\n\n" + "\n".join([
         "| model | target | held-out split (n) | k by RMS | in 1σ / 2σ | k by 1σ coverage | in 1σ / 2σ | tail ratio |",
         "|---|---|---|---|---|---|---|---|", *rows])

@@ -65,23 +65,26 @@ def std_scale(err: np.ndarray, std: np.ndarray) -> float:
     return float(np.quantile(np.abs(err[ok]) / std[ok], ONE_SIGMA_COVERAGE))
 
 
+def ensemble_errors(ensemble: Ensemble, data, items: np.ndarray) -> dict:
+    """{target: (err, std)} of the ensemble mean against the labels, with the unscaled ensemble std, over items
+    (shape indices of AirfoilPoints: every XFOIL-converged point that has the target; structure indices of
+    CatalystSamples)."""
+    if hasattr(data, "shapes_in"):
+        values, _, mask = predict_airfoil_points(ensemble, data, np.sort(items))
+        targets, conv = data.targets[mask], data.converged[mask]
+        ok = (conv[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
+        err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
+        return {name: (err[ok[:, k], k], std[ok[:, k], k]) for k, name in enumerate(AIRFOIL_TARGETS)}
+    preds = predict_structures(ensemble, [data.graphs[i] for i in items])
+    return {"E_ads": ((preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy(), preds.std(0).numpy())}
+
+
 def fit_std_scales(ensemble: Ensemble, data, items: np.ndarray) -> dict:
     """Per-target std scales fitted on validation items (shape indices of AirfoilPoints or
     structure indices of CatalystSamples); deep ensembles are usually over-confident."""
     if not len(items):
         return {}
-    if hasattr(data, "shapes_in"):
-        shapes = np.sort(items)
-        if not len(shapes):
-            return {}
-        values, _, mask = predict_airfoil_points(ensemble, data, shapes)
-        targets, conv = data.targets[mask], data.converged[mask]
-        ok = (conv[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
-        err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
-        return {name: std_scale(err[ok[:, k], k], std[ok[:, k], k]) for k, name in enumerate(AIRFOIL_TARGETS)}
-    preds = predict_structures(ensemble, [data.graphs[i] for i in items])
-    err = (preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy()
-    return {"E_ads": std_scale(err, preds.std(0).numpy())}
+    return {name: std_scale(err, std) for name, (err, std) in ensemble_errors(ensemble, data, items).items()}
 
 
 def _batches(items: np.ndarray, size: int):
