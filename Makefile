@@ -75,14 +75,14 @@ rans-data: setup-cfd
 # The shipped models (see surrogate/models/README.md): retrain from the committed data releases. The airfoil model
 # fine-tunes the shipped pretrained encoder (`make encoders` rebuilds it) as two processes (torchrun, 2 x 4 shapes a
 # step) with the Huber loss (delta 0.03 of the normalised errors), then refits each member's head on frozen features;
-# ~45 min on 2 cores. The catalyst model
+# 5 members, ~95 min on 2 cores. The catalyst model
 # trains as two processes (torchrun, 2 x 16 structures a step; the adsorbate readout is the default); ~45 min on 2 cores.
 .PHONY: models encoders
 models: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
 		--data data/airfoil_v1.db --out surrogate/models/airfoil.pt --encoder shipped --epochs 40 --patience 10 \
-		--batch-size 4 --refit-epochs 40 --huber-delta 0.03 --seed 0 --no-progress
+		--batch-size 4 --refit-epochs 40 --huber-delta 0.03 --members 5 --seed 0 --no-progress
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain catalyst \
 		--data data/catalyst_v1.db --out surrogate/models/catalyst.pt --hidden 64 --epochs 10 --patience 4 \
