@@ -88,12 +88,12 @@ models: setup
 		--data data/catalyst_v1.db --out surrogate/models/catalyst.pt --hidden 64 --epochs 10 --patience 4 \
 		--batch-size 16 --seed 0 --no-progress
 
-# The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~12 + ~10 min
+# The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~45 + ~10 min
 # on one core). `phenograd train --encoder shipped` starts from them.
 encoders: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
-		--epochs 8 --sampled 1000 --seed 0 --no-progress --out surrogate/models/airfoil_encoder.pt
+		--epochs 40 --sampled 1000 --seed 0 --no-progress --out surrogate/models/airfoil_encoder.pt
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain catalyst --data data/catalyst_v1.db --objective denoise \
 		--geometry relaxed --limit 6000 --epochs 10 --seed 0 --no-progress --out surrogate/models/catalyst_encoder.pt
