@@ -26,6 +26,7 @@ from phenograd.datasets.airfoil import check_airfoil, naca
 from phenograd.datasets.cst import check_cst, cst_to_coordinates, fit_cst
 from phenograd.datasets.datfile import read_dat
 from phenograd.simulators.errors import InputError
+from phenograd.surrogate.design_range import design_warning
 
 from .airfoil_design import DesignEvaluator, DesignSpace, Evaluation
 from .airfoil_problem import AirfoilProblem
@@ -141,6 +142,13 @@ def _domain_warnings(problem: AirfoilProblem) -> list[str]:
     if lo < TRAINED_ALPHA[0] or hi > TRAINED_ALPHA[1]:
         out.append(f"alpha bounds [{lo:g}, {hi:g}] reach beyond the training angles {list(TRAINED_ALPHA)}")
     return out
+
+
+def _design_warnings(surrogate, cst: np.ndarray) -> list[str]:
+    """The optimum's CST weights outside the surrogate's training range (checkpoints since 2026-12-03)."""
+    rng = (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
+    line = design_warning(cst, rng)
+    return [line] if line else []
 
 
 def constraint_report(evaluator: DesignEvaluator, ev: Evaluation) -> list[dict]:
@@ -291,7 +299,7 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
         start_contour=cst_to_coordinates(start_cst), objective=opt_eval.objective,
         start_objective=start_eval.objective, points=_point_reports(problem, opt_eval.predicted),
         start_points=_point_reports(problem, start_eval.predicted), constraints=constraints,
-        warnings=_domain_warnings(problem), iterations=iterations, surrogate_calls=ev.calls, solve_s=solve_s)
+        warnings=_domain_warnings(problem) + _design_warnings(surrogate, cst), iterations=iterations, surrogate_calls=ev.calls, solve_s=solve_s)
     result.surrogate = surrogate
     if verify:
         from .airfoil_verify import verify_result

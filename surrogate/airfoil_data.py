@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from phenograd.datasets.cst import N_CST
 from phenograd.datasets.polar_store import PolarStore
 
 from .graphs import airfoil_graph
@@ -25,7 +26,8 @@ from .heads import conditions
 @dataclass
 class AirfoilPoints:
     """graphs: one per shape; per point (P rows): shape index, conditions (P, 3), targets (P, 5)
-    [CL, ln CD, CM, Top_Xtr, Bot_Xtr] (NaN where not converged) and converged (P,) bool."""
+    [CL, ln CD, CM, Top_Xtr, Bot_Xtr] (NaN where not converged) and converged (P,) bool; cst: per shape its
+    stored CST fit (S, 18), NaN rows for shapes stored without one."""
 
     graphs: list[Data]
     shape_ids: list[str]
@@ -35,6 +37,7 @@ class AirfoilPoints:
     targets: torch.Tensor
     converged: torch.Tensor
     data_hash: str
+    cst: np.ndarray | None = None
 
     def shapes_in(self, split: str) -> np.ndarray:
         return np.array([i for i, s in enumerate(self.shape_split) if s == split], dtype=int)
@@ -72,4 +75,6 @@ def load_airfoil_points(path) -> AirfoilPoints:
         targets=torch.as_tensor(tgt, dtype=torch.float32),
         converged=torch.as_tensor(arr[:, 4] > 0.5),
         data_hash=digest,
+        cst=np.array([np.full(N_CST, np.nan) if records[sid].cst is None else records[sid].cst for sid in shape_ids],
+                     dtype=float).reshape(-1, N_CST),
     )

@@ -15,6 +15,7 @@ from torch_geometric.data import Batch
 from phenograd.simulators.errors import InputError
 
 from .airfoil_data import AirfoilPoints, load_airfoil_points
+from .design_range import design_range
 from .head_refit import refit_airfoil_head
 from .heads import AirfoilHead
 from .model import Surrogate, default_encoder_config
@@ -107,8 +108,11 @@ class AirfoilTask:
                                   seed, huber_delta=cfg.huber_delta)
 
     def report(self) -> dict:
-        return {"train_shapes": int(len(self.train)), "val_shapes": int(len(self.val)),
-                "points": int(len(self.data.point_shape))}
+        """Training facts for the checkpoint's meta, with the training shapes' CST range (design_range.py)."""
+        out = {"train_shapes": int(len(self.train)), "val_shapes": int(len(self.val)),
+               "points": int(len(self.data.point_shape))}
+        rng = design_range(self.data.cst[self.train]) if self.data.cst is not None else None
+        return {**out, "design_range": rng} if rng is not None else out
 
 
 def train_airfoil(data_path, out, cfg: TrainConfig | None = None, **kwargs) -> dict:

@@ -71,6 +71,26 @@ def test_toy_problem_reaches_its_known_optimum(random_model):
     assert result.objective == pytest.approx(0.07 + 0.008, abs=1e-5)
 
 
+def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
+    """The same toy problem, with a model whose training shapes all sat within 1e-3 of the NACA 0012
+    start: the optimum (a thinner section) leaves that range and the result says which weights."""
+    from phenograd.datasets.cst import CST_NAMES
+
+    start = fit_cst(naca("0012"))
+    rng = {"names": list(CST_NAMES), "low": (start - 1e-3).tolist(), "high": (start + 1e-3).tolist(), "tail": 0.005,
+           "shapes": 10}
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression", expression="area + 0.001 * te_angle",
+        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False), trust=Trust(confidence_min=None),
+        solver=Solver(maxiter=100))
+    ranged = AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": rng}})
+    result = optimize(problem, ranged, start="naca0012")
+    (line,) = [w for w in result.warnings if "training shapes" in w]
+    moved = [n for n, a, b in zip(CST_NAMES, result.cst, start) if abs(a - b) > 1e-3]
+    assert moved and all(f"{n} " in line for n in moved), (moved, line)
+    assert not any("training shapes" in w for w in optimize(problem, random_model, start="naca0012").warnings)
+
+
 def test_infeasible_problem_is_reported_not_raised(random_model):
     problem = AirfoilProblem(
         points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="weighted_cd",

@@ -42,6 +42,41 @@ def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
     assert torch.all(values.std(0)[:, 0] > 0)  # members differ: the ensemble has a spread
 
 
+def test_checkpoint_records_the_training_shapes_design_range_and_it_can_be_recorded_again(tiny_dataset, tmp_path):
+    import dataclasses
+    import subprocess
+    import sys
+
+    from phenograd.surrogate.design_range import design_range
+
+    out = tmp_path / "ranged.pt"
+    train_airfoil(tiny_dataset, out, dataclasses.replace(TINY, epochs=1, patience=1), progress=False,
+                  device="cpu")
+    data = load_airfoil_points(tiny_dataset)
+    train = data.shapes_in("train")
+    expected = design_range(data.cst[train])
+    assert expected["shapes"] == len(train)  # every generated shape is stored with its CST
+    meta = load_checkpoint(out, domain="airfoil")[1]["meta"]
+    assert meta["design_range"] == expected
+    # An older checkpoint without it gets it recorded in place; the weights stay as they were.
+    payload = torch.load(out, weights_only=False)
+    del payload["meta"]["design_range"]
+    torch.save(payload, out)
+    cmd = [sys.executable, "-m", "phenograd.surrogate.design_range", str(out), str(tiny_dataset)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    again = torch.load(out, weights_only=False)
+    assert again["meta"]["design_range"] == expected
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(payload["members"], again["members"]) for k in a)
+    # Data the model was not trained on is refused in one line, the file untouched.
+    other = tmp_path / "other.db"
+    generate(other, AirfoilRequest(shapes=3, alphas=(0.0, 2.0), seed=5, reynolds=[1e6]), workers=1, progress=False)
+    before = out.read_bytes()
+    r = subprocess.run(cmd[:-1] + [str(other)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not the model's training data" in r.stderr, r.stderr
+    assert out.read_bytes() == before
+
+
 def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     out = tmp_path / "resumed.pt"
     cfg = TrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 4, "patience": 10})
