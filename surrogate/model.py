@@ -10,6 +10,7 @@ Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import math
 import os
@@ -113,9 +114,18 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
     save_torch_atomic(path, payload)
 
 
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Delete the temporary files save_torch_atomic left beside `path` when a kill came between its
+    write and its rename (one writer per path: a relaunched run owns them)."""
+    p = Path(path)
+    for stale in (p.parent if str(p.parent) else Path(".")).glob(f".{glob.escape(p.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def save_torch_atomic(path: str | os.PathLike, payload) -> None:
     """torch.save to a temporary file beside `path`, then rename: never a half-written file."""
     p = Path(path)
+    remove_stale_temps(p)
     fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
     try:
         try:

@@ -74,7 +74,7 @@ from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, ELEMENTS, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .masking import augment_atoms, context_graph, is_atoms, sample_mask
-from .model import GRAPH_VERSIONS, damaged_member, default_encoder_config, save_torch_atomic
+from .model import GRAPH_VERSIONS, damaged_member, default_encoder_config, remove_stale_temps, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
 from .trainer import seed_everything
@@ -503,5 +503,6 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
         save_encoder(out, model.encoder.cpu(), data.domain,
                      meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})})
         partial.unlink(missing_ok=True)
+        remove_stale_temps(partial)
     distributed.barrier()
     return report

@@ -42,7 +42,7 @@ from phenograd.simulators.errors import InputError
 
 from . import distributed
 from .evaluate import STD_SCALE_RULE, fit_std_scales
-from .model import Ensemble, Surrogate, damaged_member, save_checkpoint, save_torch_atomic
+from .model import Ensemble, Surrogate, damaged_member, remove_stale_temps, save_checkpoint, save_torch_atomic
 
 
 @dataclass
@@ -302,5 +302,6 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
                               "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder,
                               "train_only": train_only})
         partial.unlink(missing_ok=True)
+        remove_stale_temps(partial)
     distributed.barrier()
     return report

@@ -42,6 +42,18 @@ def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
     assert torch.all(values.std(0)[:, 0] > 0)  # members differ: the ensemble has a spread
 
 
+def test_a_run_killed_mid_save_leaves_no_temporary_file_once_rerun(tiny_dataset, tmp_path):
+    """A kill between save_torch_atomic's write and its rename leaves .NAME.XXXX.tmp; the rerun removes those
+    of its own files (partial and output), and nothing else."""
+    import dataclasses
+
+    out = tmp_path / "run.pt"
+    for name in (".run.pt.partial.k1ll3d.tmp", ".run.pt.d34d.tmp", ".other.pt.x.tmp", "run.pt.notes"):
+        (tmp_path / name).write_bytes(b"half")
+    train_airfoil(tiny_dataset, out, dataclasses.replace(TINY, epochs=1, patience=1), progress=False, device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.x.tmp", "run.pt", "run.pt.notes"]
+
+
 def test_checkpoint_records_the_training_shapes_design_range_and_it_can_be_recorded_again(tiny_dataset, tmp_path):
     import dataclasses
     import subprocess
