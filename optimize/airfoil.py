@@ -144,6 +144,19 @@ def _domain_warnings(problem: AirfoilProblem) -> list[str]:
     return out
 
 
+def _training_range(surrogate) -> tuple[np.ndarray, np.ndarray]:
+    """The model's per-weight CST range (low, high), each (18,); InputError when it records none."""
+    data_range = (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
+    try:
+        low, high = np.asarray(data_range["low"], float), np.asarray(data_range["high"], float)
+        if low.shape != (18,) or high.shape != (18,):
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        raise InputError("trust.training_range: this model records no training range; add it with "
+                         "`python -m phenograd.surrogate.design_range MODEL.pt DATA.db`") from None
+    return low, high
+
+
 def _design_warnings(surrogate, cst: np.ndarray) -> list[str]:
     """The optimum's CST weights outside the surrogate's training range (checkpoints since 2026-12-03)."""
     rng = (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
@@ -256,6 +269,8 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
         else load_surrogate(model, domain="airfoil")
     start_cst, _ = start_design(start)
     space = DesignSpace.build(problem, start_cst)
+    if problem.trust.training_range:
+        space = space.narrowed(*_training_range(surrogate))
     reference_cst = start_cst if reference is None else start_design(reference)[0]
     ev = DesignEvaluator(surrogate, problem, space, reference_cst)
     x_start = space.clip(space.pack(start_cst, ev.start_alpha(start_cst)))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from phenograd.datasets.cst import N_CST, N_WEIGHTS
+from phenograd.datasets.cst import CST_NAMES, N_CST, N_WEIGHTS
 from phenograd.simulators.errors import InputError
 
 from . import airfoil_geometry as geom
@@ -80,6 +80,19 @@ class DesignSpace:
 
     def clip(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, self.lower, self.upper)
+
+    def narrowed(self, low: np.ndarray, high: np.ndarray) -> "DesignSpace":
+        """This space with each free CST weight's bounds intersected with [low, high] (18,);
+        InputError naming the first weight whose bounds and range do not overlap."""
+        n = len(self.free_cst)
+        lower, upper = self.lower.copy(), self.upper.copy()
+        lower[:n] = np.maximum(lower[:n], np.asarray(low, float)[self.free_cst] / CST_SCALE)
+        upper[:n] = np.minimum(upper[:n], np.asarray(high, float)[self.free_cst] / CST_SCALE)
+        for j in np.flatnonzero(lower[:n] > upper[:n]):
+            k = int(self.free_cst[j])
+            raise InputError(f"trust.training_range: the bounds of CST weight {CST_NAMES[k]} miss the model's training "
+                             f"range {low[k]:+.3f} to {high[k]:+.3f}")
+        return DesignSpace(self.free_cst, self.fixed_cst, self.free_alpha, self.fixed_alpha, lower, upper)
 
 
 def geometry_scalars(cst: torch.Tensor) -> dict[str, torch.Tensor]:

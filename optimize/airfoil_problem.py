@@ -22,6 +22,7 @@ A problem is plain data (dataclasses), built in Python or read from TOML:
     [trust]
     confidence_min = 0.9        # predicted probability that XFOIL converges, every point
     cl_std_max = 0.05           # calibrated ensemble std of CL, every point
+    training_range = false      # true: every CST weight within the model's training range too
     [bounds]
     upper = [-0.25, 0.5]        # every upper-surface CST weight
     lower = [-0.5, 0.25]
@@ -96,10 +97,13 @@ class Constraints:
 @dataclass(frozen=True)
 class Trust:
     """Keep the design where the surrogate knows the physics: predicted convergence
-    confidence >= confidence_min and calibrated CL std <= cl_std_max at every point."""
+    confidence >= confidence_min and calibrated CL std <= cl_std_max at every point; with
+    training_range, each CST weight's bounds are also narrowed to the central 99 % of the
+    model's training shapes (the checkpoint's design_range; surrogate/design_range.py)."""
 
     confidence_min: float | None = 0.9
     cl_std_max: float | None = None
+    training_range: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,8 @@ def validate(p: AirfoilProblem) -> None:
         raise InputError("wiggliness_max_ratio must be positive")
     _optional(p.trust.confidence_min, "trust.confidence_min", 0.0, 1.0)
     _optional(p.trust.cl_std_max, "trust.cl_std_max", 0.0)
+    if not isinstance(p.trust.training_range, bool):
+        raise InputError(f"trust.training_range must be true or false, got {p.trust.training_range!r}")
     b = p.bounds
     for name in ("upper", "lower", "alpha"):
         _pair(getattr(b, name), f"bounds.{name}")

@@ -77,8 +77,9 @@ def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
     from phenograd.datasets.cst import CST_NAMES
 
     start = fit_cst(naca("0012"))
-    rng = {"names": list(CST_NAMES), "low": (start - 1e-3).tolist(), "high": (start + 1e-3).tolist(), "tail": 0.005,
-           "shapes": 10}
+    low, high = start - 1e-3, start + 1e-3
+    low[-1], high[-1] = 0.0, 0.01  # the problem fixes the trailing-edge thickness at 0
+    rng = {"names": list(CST_NAMES), "low": low.tolist(), "high": high.tolist(), "tail": 0.005, "shapes": 10}
     problem = AirfoilProblem(
         points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression", expression="area + 0.001 * te_angle",
         constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False), trust=Trust(confidence_min=None),
@@ -86,9 +87,19 @@ def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
     ranged = AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": rng}})
     result = optimize(problem, ranged, start="naca0012")
     (line,) = [w for w in result.warnings if "training shapes" in w]
-    moved = [n for n, a, b in zip(CST_NAMES, result.cst, start) if abs(a - b) > 1e-3]
+    moved = [n for n, v, lo, hi in zip(CST_NAMES, result.cst, low, high) if not lo <= v <= hi]
     assert moved and all(f"{n} " in line for n in moved), (moved, line)
     assert not any("training shapes" in w for w in optimize(problem, random_model, start="naca0012").warnings)
+    # trust.training_range keeps every weight inside the range instead (no warning then), and needs a range.
+    kept = optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)), ranged, start="naca0012")
+    assert np.all(np.array(kept.cst) >= np.array(rng["low"]) - 1e-9) and np.all(np.array(kept.cst) <= np.array(rng["high"]) + 1e-9)
+    assert not any("training shapes" in w for w in kept.warnings)
+    with pytest.raises(InputError, match="records no training range"):
+        optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)), random_model, start="naca0012")
+    far = {**rng, "low": (start + 5.0).tolist(), "high": (start + 6.0).tolist()}
+    with pytest.raises(InputError, match="bounds of CST weight upper_0 miss the model's training range"):
+        optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)),
+                 AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": far}}), start="naca0012")
 
 
 def test_infeasible_problem_is_reported_not_raised(random_model):
@@ -108,6 +119,7 @@ def test_infeasible_problem_is_reported_not_raised(random_model):
     ("[[points]]\nreynolds = -5\n", "reynolds -5 out of range"),
     ("[[points]]\nreynolds = 1e6\n[constraints]\nmax_thickness_min = 0.2\nmax_thickness_max = 0.1\n", "contradictory"),
     ("[[points]]\nreynolds = 1e6\n[objective]\nkind = 'fastest'\n", "unknown objective 'fastest'"),
+    ("[[points]]\nreynolds = 1e6\n[trust]\ntraining_range = 1\n", "trust.training_range must be true or false"),
     ("name = 'x'\n", "at least one [[points]]"),
     ("[[points]\nreynolds = 1e6\n", "not a valid TOML file"),
 ])
