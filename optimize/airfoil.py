@@ -26,7 +26,7 @@ from phenograd.datasets.airfoil import check_airfoil, naca
 from phenograd.datasets.cst import check_cst, cst_to_coordinates, fit_cst
 from phenograd.datasets.datfile import read_dat
 from phenograd.simulators.errors import InputError
-from phenograd.surrogate.design_range import design_warning
+from phenograd.surrogate.design_range import design_warning, range_bounds
 
 from .airfoil_design import DesignEvaluator, DesignSpace, Evaluation
 from .airfoil_problem import AirfoilProblem
@@ -144,23 +144,23 @@ def _domain_warnings(problem: AirfoilProblem) -> list[str]:
     return out
 
 
+def _recorded_range(surrogate) -> dict | None:
+    """The checkpoint's design_range (surrogate/design_range.py); None for models written before 2026-12-03."""
+    return (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
+
+
 def _training_range(surrogate) -> tuple[np.ndarray, np.ndarray]:
     """The model's per-weight CST range (low, high), each (18,); InputError when it records none."""
-    data_range = (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
-    try:
-        low, high = np.asarray(data_range["low"], float), np.asarray(data_range["high"], float)
-        if low.shape != (18,) or high.shape != (18,):
-            raise ValueError
-    except (TypeError, KeyError, ValueError):
+    bounds = range_bounds(_recorded_range(surrogate))
+    if bounds is None:
         raise InputError("trust.training_range: this model records no training range; add it with "
-                         "`python -m phenograd.surrogate.design_range MODEL.pt DATA.db`") from None
-    return low, high
+                         "`python -m phenograd.surrogate.design_range MODEL.pt DATA.db`")
+    return bounds
 
 
 def _design_warnings(surrogate, cst: np.ndarray) -> list[str]:
-    """The optimum's CST weights outside the surrogate's training range (checkpoints since 2026-12-03)."""
-    rng = (getattr(surrogate, "info", None) or {}).get("meta", {}).get("design_range")
-    line = design_warning(cst, rng)
+    """The optimum's CST weights outside the surrogate's training range, as a warning line (or none)."""
+    line = design_warning(cst, _recorded_range(surrogate))
     return [line] if line else []
 
 
@@ -314,7 +314,8 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
         start_contour=cst_to_coordinates(start_cst), objective=opt_eval.objective,
         start_objective=start_eval.objective, points=_point_reports(problem, opt_eval.predicted),
         start_points=_point_reports(problem, start_eval.predicted), constraints=constraints,
-        warnings=_domain_warnings(problem) + _design_warnings(surrogate, cst), iterations=iterations, surrogate_calls=ev.calls, solve_s=solve_s)
+        warnings=_domain_warnings(problem) + _design_warnings(surrogate, cst), iterations=iterations,
+        surrogate_calls=ev.calls, solve_s=solve_s)
     result.surrogate = surrogate
     if verify:
         from .airfoil_verify import verify_result

@@ -39,18 +39,24 @@ def design_range(cst: np.ndarray, tail: float = TAIL) -> dict | None:
             "shapes": int(len(cst))}
 
 
-def outside(cst, rng: dict | None) -> list[tuple[str, float, float, float]]:
-    """(name, value, low, high) for each weight of one CST design (18,) outside rng; [] when rng is
-    None or malformed (a checkpoint written before ranges were recorded)."""
+def range_bounds(rng: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high), each (18,), of a recorded range; None when rng is None or malformed (a checkpoint
+    written before ranges were recorded)."""
     try:
         low, high = np.asarray(rng["low"], dtype=float), np.asarray(rng["high"], dtype=float)
-        names = list(rng["names"])
     except (TypeError, KeyError, ValueError):
+        return None
+    return (low, high) if low.shape == high.shape == (N_CST,) else None
+
+
+def outside(cst, rng: dict | None) -> list[tuple[str, float, float, float]]:
+    """(name, value, low, high) for each weight of one CST design (18,) outside rng; [] without a valid range."""
+    bounds = range_bounds(rng)
+    if bounds is None:
         return []
-    x = np.asarray(cst, dtype=float).reshape(-1)
-    if not (len(x) == len(low) == len(high) == len(names)):
-        return []
-    return [(names[i], float(x[i]), float(low[i]), float(high[i])) for i in range(len(x))
+    low, high = bounds
+    x = np.asarray(cst, dtype=float).reshape(N_CST)
+    return [(CST_NAMES[i], float(x[i]), float(low[i]), float(high[i])) for i in range(N_CST)
             if x[i] < low[i] or x[i] > high[i]]
 
 
@@ -62,7 +68,8 @@ def design_warning(cst, rng: dict | None, what: str = "optimum") -> str | None:
     share = 100.0 * (1.0 - 2.0 * float(rng.get("tail", TAIL)))
     items = ", ".join(f"{n} {v:+.3f} (range {lo:+.3f} to {hi:+.3f})" for n, v, lo, hi in out)
     return (f"{what}: CST weight{'s' if len(out) > 1 else ''} outside the central {share:g} % of the surrogate's "
-            f"training shapes: {items}; its predictions there are extrapolations, so verify (XFOIL) before trusting them")
+            f"training shapes: {items}; its predictions there are extrapolations, so verify (XFOIL) before "
+            "trusting them")
 
 
 def record_in_checkpoint(model_path: str, data_path: str) -> dict:
@@ -77,7 +84,8 @@ def record_in_checkpoint(model_path: str, data_path: str) -> dict:
     _, info = load_checkpoint(model_path, domain="airfoil")
     data = load_airfoil_points(data_path)
     if info["data_hash"] and data.data_hash != info["data_hash"]:
-        raise InputError(f"{data_path}: data hash {data.data_hash} is not the model's training data ({info['data_hash']})")
+        raise InputError(f"{data_path}: data hash {data.data_hash} is not the model's training data "
+                         f"({info['data_hash']})")
     rng = design_range(data.cst[data.shapes_in("train")])
     if rng is None:
         raise InputError(f"{data_path}: fewer than 2 training shapes with a CST fit")
