@@ -36,7 +36,7 @@ from phenograd.datasets.cst import cst_to_coordinates, fit_cst  # noqa: E402
 from phenograd.optimize.airfoil_geometry import max_thickness  # noqa: E402
 from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint,  # noqa: E402
                                                 Solver, Trust)
-from phenograd.simulators.errors import InputError  # noqa: E402
+from phenograd.core.errors import InputError  # noqa: E402
 from phenograd.simulators.xfoil import XfoilSettings, run_polar  # noqa: E402
 
 RE = 1e6

@@ -712,7 +712,7 @@ exec "{real}" "$@"
 
 def xfoil_faults(work: Path, quick: bool) -> dict:
     from phenograd.datasets.airfoil import naca
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
     from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
     def anchor_ok() -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from phenograd.simulators.contour import check_not_self_crossing, drop_duplicate_neighbours, prepare_for_xfoil
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .cache import cached_arrays
 from .datfile import read_dat

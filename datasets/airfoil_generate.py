@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.simulators.parallel import run_unordered
 from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings, run_polar
 

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.simulators.openfoam import RansSettings, run_rans_point
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS
 from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .airfoil import cosine_spacing, real_airfoils
 from .cache import cached_arrays

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from phenograd.simulators.paths import cache_dir
+from phenograd.core.paths import cache_dir
 
 
 def _digest(key: object, sources: list[Path]) -> str:

@@ -41,7 +41,7 @@ from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.geometry import find_mic
 
 from phenograd.simulators.adsorption import TAG_ADSORBATE, TAG_FIXED, TAG_SURFACE, calculator_spec, check_elements
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 EMT_METALS = ("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 LABELLED_FACETS = ("111", "100")

@@ -37,7 +37,7 @@ from phenograd.simulators.adsorption import (
     gas_references,
     relax_slab,
 )
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.simulators.parallel import run_unordered
 
 from .catalyst import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from phenograd.simulators.adsorption import ANOMALIES
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 from .catalyst_store import CatalystStore
 

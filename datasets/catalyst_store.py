@@ -30,7 +30,7 @@ import numpy as np
 from ase import Atoms
 
 from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 from .output_file import check_integrity, check_output_file, sqlite_writes
 

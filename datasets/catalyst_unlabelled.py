@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 
 from phenograd.simulators.adsorption import TAG_ADSORBATE, check_elements
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .catalyst import ADSORBATES, EMT_METALS, FACETS, adsorption_sites, build_slab, place_adsorbate
 from .catalyst_generate import CatalystRequest, sample_slab_spec

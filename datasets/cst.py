@@ -15,7 +15,7 @@ from math import comb
 import numpy as np
 import torch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .airfoil import DEFAULT_POINTS_PER_SIDE, cosine_spacing, surface_y
 

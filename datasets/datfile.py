@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 MAX_DAT_BYTES = 2_000_000
 MAX_POINTS = 10_000

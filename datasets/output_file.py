@@ -8,7 +8,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 
 def check_output_file(p: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Iterable
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 from phenograd.simulators.xfoil import POINT_FIELDS, PolarResult, XfoilSettings
 
 from .output_file import check_integrity, check_output_file, sqlite_writes

@@ -25,7 +25,7 @@ from scipy.optimize import NonlinearConstraint, minimize
 from phenograd.datasets.airfoil import check_airfoil, naca
 from phenograd.datasets.cst import check_cst, cst_to_coordinates, fit_cst
 from phenograd.datasets.datfile import read_dat
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.design_range import design_warning, range_bounds
 
 from .airfoil_design import DesignEvaluator, DesignSpace, Evaluation

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from phenograd.datasets.cst import CST_NAMES, N_CST, N_WEIGHTS
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from . import airfoil_geometry as geom
 from .airfoil_problem import EXPRESSION_FUNCTIONS, AirfoilProblem

@@ -45,7 +45,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 OBJECTIVES = ("weighted_cd", "max_cl_cd", "expression")
 METHODS = ("SLSQP", "trust-constr")

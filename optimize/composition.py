@@ -54,7 +54,7 @@ from phenograd.datasets.catalyst import (
     vegard,
 )
 from phenograd.simulators.adsorption import TAG_SURFACE, check_elements
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .frames import N_ELEMENTS, Frame, FrameEvaluator, element_probs, metal_indices
 from .objectives import Volcano

@@ -32,7 +32,7 @@ from ase import Atoms
 from torch import Tensor
 
 from phenograd.simulators.adsorption import TAG_ADSORBATE
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.encoder import vector_norm
 from phenograd.surrogate.graphs import ELEMENTS, N_TAGS, cosine_cutoff, element_one_hot
 from phenograd.surrogate.neighbors import image_shifts, radius_edges

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 
 @dataclass(frozen=True)

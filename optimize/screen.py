@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .frames import FrameEvaluator, element_probs
 from .objectives import rank

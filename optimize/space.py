@@ -51,7 +51,7 @@ from phenograd.datasets.catalyst import (
     distinct_sites,
 )
 from phenograd.simulators.adsorption import check_elements
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .frames import Frame, metal_indices
 from .objectives import Objective, parse_objective

@@ -24,8 +24,8 @@ _EXPORTS = {
     "RansSettings": "phenograd.simulators.openfoam",
     "RansResult": "phenograd.simulators.openfoam",
     "run_rans": "phenograd.simulators.openfoam",
-    "InputError": "phenograd.simulators.errors",
-    "PhenogradError": "phenograd.simulators.errors",
+    "InputError": "phenograd.core.errors",
+    "PhenogradError": "phenograd.core.errors",
     # airfoil geometry and data
     "naca": "phenograd.datasets.airfoil",
     "cst_coordinates": "phenograd.datasets.cst",

@@ -10,7 +10,7 @@ import sys
 
 from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
 from phenograd.cli_options import add_parallel_options, seed_value
-from phenograd.simulators.errors import InputError, PhenogradError
+from phenograd.core.errors import InputError, PhenogradError
 
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3

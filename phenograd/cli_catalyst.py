@@ -104,7 +104,7 @@ def cmd_simulate_adsorption(args) -> int:
 def cmd_data_catalyst(args) -> int:
     from phenograd.datasets.catalyst import DEFAULT_ADSORBATES, EMT_METALS, LABELLED_FACETS
     from phenograd.datasets.catalyst_generate import CatalystRequest, generate
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
@@ -146,7 +146,7 @@ def write_airfoil_contours(path, n: int, seed: int = 0):
 
     from phenograd.datasets.cst import cst_coordinates
     from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
 
     p = Path(path)
     if p.suffix != ".npz":

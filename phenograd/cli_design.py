@@ -128,7 +128,7 @@ def _isnan(x):
 
 
 def _parse_table(text, what: str, parts: int) -> dict:
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
 
     out = {}
     if not text:
@@ -166,7 +166,7 @@ def cmd_optimize_composition(args) -> int:
     from phenograd.optimize.composition import CompositionProblem, SearchSettings, optimize_composition
     from phenograd.optimize.objectives import Volcano
     from phenograd.optimize.plots import plot_composition
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
     from phenograd.surrogate.predict import load_surrogate
 
     out = Path(args.out)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
-from phenograd.simulators.errors import InputError, PhenogradError
+from phenograd.core.errors import InputError, PhenogradError
 
 
 def add_commands(sub) -> dict:

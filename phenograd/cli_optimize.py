@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 EXIT_NOT_FOUND = 3  # the run finished but found no feasible design (the report says why)
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 
 def add_commands(sub) -> dict:

@@ -46,7 +46,7 @@ from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
 GAS_MOLECULES = ("H2", "H2O", "N2", "CO")

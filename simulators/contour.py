@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from phenograd.core.errors import InputError
 
 #: XFOIL 6.99 refuses to set more than this many points as the current airfoil.
 XFOIL_MAX_POINTS = 365

@@ -44,7 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError, SimulatorUnavailable
+from phenograd.core.errors import InputError, SimulatorUnavailable
 from .openfoam_case import TURBULENCE_MODELS, case_files
 from .openfoam_mesh import MESH_LEVELS, CGrid, MeshLevel, c_grid, write_poly_mesh
 

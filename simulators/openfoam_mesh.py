@@ -30,7 +30,7 @@ from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq
 
 from .contour import check_finite, check_not_self_crossing, drop_duplicate_neighbours
-from .errors import InputError
+from phenograd.core.errors import InputError
 
 #: Span of the one-cell-deep 2-D mesh, in chords (the force reference area is SPAN x chord).
 SPAN = 0.1

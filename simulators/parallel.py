@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import InputError
+from phenograd.core.errors import InputError
 
 
 def default_workers() -> int:

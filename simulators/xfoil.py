@@ -37,8 +37,8 @@ from typing import Sequence
 import numpy as np
 
 from .contour import XFOIL_MAX_POINTS, prepare_for_xfoil
-from .errors import InputError, SimulatorUnavailable
-from .paths import cache_dir
+from phenograd.core.errors import InputError, SimulatorUnavailable
+from phenograd.core.paths import cache_dir
 
 POINT_FIELDS = ("CL", "CD", "CDp", "CM", "Top_Xtr", "Bot_Xtr")
 

@@ -21,7 +21,7 @@ import torch
 from torch_geometric.data import Data
 
 from phenograd.datasets.catalyst_store import CatalystStore
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .graphs import ATOM_CUTOFF, atoms_graph
 

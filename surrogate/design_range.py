@@ -76,7 +76,7 @@ def record_in_checkpoint(model_path: str, data_path: str) -> dict:
     """Compute the range over DATA's training split and store it in MODEL's meta (atomic rewrite)."""
     import torch
 
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
 
     from .airfoil_data import load_airfoil_points
     from .model import load_checkpoint, save_torch_atomic
@@ -96,7 +96,7 @@ def record_in_checkpoint(model_path: str, data_path: str) -> dict:
 
 
 def main(argv=None) -> int:
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:

@@ -19,7 +19,7 @@ import torch
 from scipy.stats import rankdata
 from torch_geometric.data import Batch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .heads import AIRFOIL_TARGETS
 from .model import Ensemble

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .encoder import GeometricEncoder
 from .graphs import AIRFOIL_GRAPH_VERSION, AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS

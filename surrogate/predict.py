@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Batch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .graphs import airfoil_graph, airfoil_graph_from_cst, atoms_graph
 from .heads import AIRFOIL_TARGETS, conditions

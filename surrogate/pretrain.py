@@ -67,7 +67,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
-from phenograd.simulators.errors import InputError, PhenogradError
+from phenograd.core.errors import InputError, PhenogradError
 
 from . import distributed
 from .encoder import GeometricEncoder, RadialBasis

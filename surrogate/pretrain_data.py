@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 from .graphs import airfoil_graph, airfoil_graph_from_cst
 from .masking import resample_contour

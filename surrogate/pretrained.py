@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .encoder import GeometricEncoder
 from .model import (FORMAT, check_encoder_config, check_state, load_checkpoint, module_shapes, read_torch_file,

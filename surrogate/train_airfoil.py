@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from .airfoil_data import AirfoilPoints, load_airfoil_points
 from .design_range import design_range

@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 from . import distributed
 from .evaluate import STD_SCALE_RULE, fit_std_scales

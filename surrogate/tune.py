@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phenograd.simulators.errors import InputError, one_line
+from phenograd.core.errors import InputError, one_line
 
 #: The searched space: name -> ("log", low, high) | ("int", low, high) | ("cat", choices).
 SEARCH_SPACE = {

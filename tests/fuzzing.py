@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from hypothesis import strategies as st
 
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 # ----------------------------------------------------------------------------- verdicts
 

@@ -25,7 +25,7 @@ from phenograd.datasets.catalyst import (
     vegard,
 )
 from phenograd.simulators.adsorption import closest_pair, site_kind
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 
 def test_composition_validation():

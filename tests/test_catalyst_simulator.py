@@ -21,7 +21,7 @@ from phenograd.simulators.adsorption import (
     site_kind,
     supported_elements,
 )
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 
 # Plug-in calculators for the module:factory path (nothing to download): pytest puts

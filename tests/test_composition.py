@@ -20,7 +20,7 @@ from phenograd.optimize.composition import (
 )
 from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs, metal_indices
 from phenograd.optimize.space import adsorbate_positions
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.graphs import ELEMENTS
 from phenograd.surrogate.predict import load_surrogate
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import fuzzing
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.datfile import parse_dat, read_dat, write_dat
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 
 @pytest.mark.parametrize("fmt", ["selig", "lednicer"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 PHENOGRAD = [sys.executable, "-m", "phenograd"]

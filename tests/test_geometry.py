@@ -6,7 +6,7 @@ import torch
 
 from phenograd.datasets.airfoil import check_airfoil, naca, normalize, real_airfoils, rejected_real_airfoils, split_of
 from phenograd.datasets.cst import CST_NAMES, N_CST, check_cst, cst_coordinates, cst_to_coordinates, fit_cst, fit_error
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 
 RAE2822_LIKE = np.array([0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
                          -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002])

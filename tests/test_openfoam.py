@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from phenograd.datasets.airfoil import naca
-from phenograd.simulators.errors import InputError, SimulatorUnavailable
+from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.simulators.openfoam import (RansSettings, _settled, openfoam_env, read_force_coefficients,
                                            run_rans, run_rans_point)
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS, _signed_areas, c_grid, first_cell_height, write_poly_mesh

@@ -20,7 +20,7 @@ from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace
 from phenograd.optimize.airfoil_geometry import area, te_angle
 from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint, Solver, Trust,
                                                 daedalus_problem, load_problem)
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.model import build_ensemble, default_encoder_config
 from phenograd.surrogate.predict import AirfoilSurrogate
 

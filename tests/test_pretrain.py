@@ -11,7 +11,7 @@ from torch_geometric.data import Batch
 from phenograd.cli import main
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, iter_unlabelled, write_unlabelled
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.encoder import GeometricEncoder
 from phenograd.surrogate.graphs import _slope, airfoil_graph, atoms_graph
 from phenograd.surrogate.masking import (

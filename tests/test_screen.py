@@ -20,7 +20,7 @@ from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs
 from phenograd.optimize.objectives import Objective, Volcano, rank, recall_at_k
 from phenograd.optimize.screen import screen, select_for_verification
 from phenograd.optimize.space import enumerate_space, parse_space
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.predict import load_surrogate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -71,7 +71,7 @@ def test_adsorbate_readout_is_local_to_the_adsorbate_and_round_trips(tmp_path):
     and leaves the adsorbate readout's unchanged. The setting survives a save/load; older files (no readout key)
     load with the all-atom readout; an unknown readout in a file is a one-line error."""
     from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
-    from phenograd.simulators.errors import InputError
+    from phenograd.core.errors import InputError
     from phenograd.surrogate.graphs import atoms_graph
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 

@@ -8,7 +8,7 @@ import torch
 from torch_geometric.data import Batch
 
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
-from phenograd.simulators.errors import InputError
+from phenograd.core.errors import InputError
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.model import build_ensemble, default_encoder_config, load_checkpoint, save_checkpoint
 from phenograd.surrogate.train_airfoil import train_airfoil

@@ -5,7 +5,7 @@ import pytest
 
 from phenograd.datasets.airfoil import naca
 from phenograd.simulators.contour import XFOIL_MAX_POINTS, self_intersections
-from phenograd.simulators.errors import InputError, SimulatorUnavailable
+from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.simulators.xfoil import XfoilSettings, parse_alpha_spec, run_polar
 
 

@@ -1,7 +1,6 @@
 """Errors every layer raises and the command line reports in one line.
 
-Lives in the lowest layer so that datasets, surrogate and optimize can raise the
-same types without importing "up".
+Lives in the shared core, below the four layers, so that every layer raises the same types.
 """
 
 
