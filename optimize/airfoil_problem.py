@@ -13,6 +13,7 @@ A problem is plain data (dataclasses), built in Python or read from TOML:
     kind = "weighted_cd"        # weighted_cd | max_cl_cd | expression
     # expression = "sum(weight * CD / CL**1.5)"   # kind = "expression": torch over CL, CD, CM,
     #     alpha, weight, CL_std, confidence (per point) and area, max_thickness, te_angle (the shape)
+    #     with numbers, + - * / **, comparisons and the EXPRESSION_FUNCTIONS (optimize/expression.py)
     [constraints]
     cm_min = -0.133
     thickness_min = [[0.33, 0.128], [0.90, 0.014]]   # (x/c, minimum t/c)
@@ -47,10 +48,16 @@ from pathlib import Path
 
 from phenograd.core.errors import InputError, one_line
 
+from .expression import FUNCTIONS, Expression, parse
+
 OBJECTIVES = ("weighted_cd", "max_cl_cd", "expression")
 METHODS = ("SLSQP", "trust-constr")
 #: Names an objective expression may use besides the predicted quantities.
-EXPRESSION_FUNCTIONS = ("sum", "mean", "exp", "log", "sqrt", "abs", "maximum", "minimum", "clamp", "max", "min")
+EXPRESSION_FUNCTIONS = tuple(FUNCTIONS)
+#: Quantities an objective expression may use: per point ((P,) tensors: the surrogate's predictions, their
+#: calibrated stds, alpha in degrees, the point's weight), then the shape's (scalars).
+EXPRESSION_NAMES = ("CL", "CD", "CM", "Top_Xtr", "Bot_Xtr", "confidence", "CL_std", "CD_std", "CM_std",
+                    "Top_Xtr_std", "Bot_Xtr_std", "alpha", "weight", "area", "max_thickness", "te_angle")
 
 
 @dataclass(frozen=True)
@@ -139,9 +146,13 @@ class AirfoilProblem:
     bounds: Bounds = field(default_factory=Bounds)
     solver: Solver = field(default_factory=Solver)
     name: str = "airfoil"
+    #: The expression, checked when the problem is made (optimize/expression.py); None without one.
+    checked_expression: Expression | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         validate(self)
+        if self.expression is not None and self.expression.strip():  # checked even when the kind ignores it
+            object.__setattr__(self, "checked_expression", parse(self.expression, EXPRESSION_NAMES))
 
 
 def _finite(value, what: str) -> float:

@@ -370,10 +370,10 @@ PAYLOAD_VALUE = st.one_of(ANY_VALUE, st.none(), TENSOR, st.lists(TENSOR, max_siz
 
 
 @st.composite
-def payload_edits(draw) -> bytes:
-    """The small checkpoint's payload with wrong contents: keys dropped or replaced, settings out of
-    range, members missing, states with a key dropped or a tensor of another shape; saved with torch.save."""
-    payload = copy.deepcopy(checkpoint()[1])
+def payload_edits(draw, base: dict | None = None) -> bytes:
+    """The small checkpoint's payload (or base) with wrong contents: keys dropped or replaced, settings out
+    of range, members missing, states with a key dropped or a tensor of another shape; saved with torch.save."""
+    payload = copy.deepcopy(checkpoint()[1] if base is None else base)
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["top", "drop", "setting", "members", "state_drop", "state_shape", "state_value"]))
         if kind == "top":
@@ -385,11 +385,13 @@ def payload_edits(draw) -> bytes:
             part[draw(st.sampled_from(sorted(part) + ["bogus"]))] = draw(PAYLOAD_VALUE)
         elif kind == "members":
             payload["members"] = draw(st.one_of(st.just([]), PAYLOAD_VALUE, st.lists(PAYLOAD_VALUE, max_size=2)))
-        elif isinstance(payload.get("members"), list) and payload["members"] and isinstance(payload["members"][0], dict):
-            state = payload["members"][draw(st.integers(0, len(payload["members"]) - 1))]
-            if not state:
+        else:  # a state edit: only members that are non-empty dicts have keys to edit (others may be any value)
+            members = payload.get("members")
+            states = [m for m in members if isinstance(m, dict) and m] if isinstance(members, list) else []
+            if not states:
                 continue
-            key = draw(st.sampled_from(sorted(state)))
+            state = states[draw(st.integers(0, len(states) - 1))]
+            key = draw(st.sampled_from(sorted(state, key=repr)))
             if kind == "state_drop":
                 state.pop(key)
             elif kind == "state_shape":
