@@ -6,8 +6,9 @@ import datetime as _dt
 import os
 import platform
 import re
-import tempfile
 from pathlib import Path
+
+from phenograd.core.atomic import write_text_atomic
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery number here was measured by the script and command named in its section.\n"
@@ -41,10 +42,7 @@ def write_section(title: str, body: str) -> None:
         text = pattern.sub(lambda _: section, text)
     else:
         text = text.rstrip() + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=BENCHMARKS.parent, suffix=".md.tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text.rstrip() + "\n")
-    os.replace(tmp, BENCHMARKS)
+    write_text_atomic(BENCHMARKS, text.rstrip() + "\n")
 
 
 def publish(title: str, body: str, write: bool = True) -> None:

@@ -9,7 +9,7 @@ simulate; this process is the single writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings, r
 
 from .airfoil import real_airfoils
 from .cst import cst_coordinates, fit_cst
+from .generation import GenerationSummary
 from .airfoil_sampling import mixed_shapes, reynolds_samples, sobol_shapes
 from .polar_store import PolarStore, ShapeRecord, polar_key, quantize
 
@@ -128,15 +129,6 @@ def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
             settings.validate()
             jobs.append(PolarJob(shape, settings, alphas, polar_key(shape.shape_id, settings, alphas)))
     return sorted(jobs, key=lambda job: job.shape.source != "uiuc")  # stable: the seeded order within each group
-
-
-@dataclass
-class GenerationSummary:
-    planned: int
-    already_present: int
-    written: int = 0
-    failed: int = 0
-    by_status: dict = field(default_factory=dict)
 
 
 def generate(

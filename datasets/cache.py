@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from phenograd.core.atomic import atomic_file
 from phenograd.core.paths import cache_dir
 
 
@@ -40,10 +39,8 @@ def cached_arrays(tag: str, key: object, sources: list[Path], compute: Callable[
     arrays = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache directory only costs time
     return arrays

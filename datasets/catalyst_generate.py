@@ -18,7 +18,7 @@ ternary and HEA counts are 1 each plus a multinomial draw on Dirichlet(2) weight
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -58,6 +58,7 @@ from .catalyst import (
     split_of,
 )
 from .catalyst_store import CatalystStore, adslab_row, slab_row, structure_uid
+from .generation import GenerationSummary
 
 DECORATION_WEIGHTS = {"pure": 0.08, "binary": 0.30, "L12": 0.10, "L10": 0.10, "ternary": 0.17, "hea": 0.25}
 _MIN_METALS = {"pure": 1, "binary": 2, "L12": 2, "L10": 2, "ternary": 3, "hea": 4}
@@ -243,15 +244,6 @@ def run_slab_task(task: SlabTask) -> TaskResult:
             r = AdsorptionResult(f"failed: rejected before relaxation: {exc}", p.atoms)
         results.append((p, r))
     return TaskResult(task, clean, results)
-
-
-@dataclass
-class GenerationSummary:
-    planned: int
-    already_present: int = 0
-    written: int = 0
-    failed: int = 0
-    by_status: dict = field(default_factory=dict)
 
 
 def prepare(store: CatalystStore, request: CatalystRequest) -> tuple[str, RelaxSettings, References]:

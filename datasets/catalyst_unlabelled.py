@@ -13,7 +13,6 @@ OC20 tags and FixAtoms on tag 0 as everywhere in phenograd.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from ase import Atoms
 
 from phenograd.simulators.adsorption import TAG_ADSORBATE, check_elements
+from phenograd.core.atomic import atomic_path
 from phenograd.core.errors import InputError
 
 from .catalyst import ADSORBATES, EMT_METALS, FACETS, adsorption_sites, build_slab, place_adsorbate
@@ -105,14 +105,12 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
     counts: dict[str, int] = {}
     for a in structures:
         counts[a.info["facet"]] = counts.get(a.info["facet"], 0) + 1
-    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=p.suffix or ".extxyz")
-    os.close(fd)
-    try:
+    with atomic_path(p, suffix=p.suffix or ".extxyz") as tmp:
         if p.suffix == ".db":
             from ase.db import connect
 
             os.unlink(tmp)
-            db = connect(tmp, type="db", use_lock_file=False)
+            db = connect(str(tmp), type="db", use_lock_file=False)
             with db:
                 for a in structures:
                     db.write(a, key_value_pairs={k: v for k, v in a.info.items()})
@@ -123,13 +121,9 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
             from ase.io import write
 
             try:
-                write(tmp, structures, format=None if p.suffix else "extxyz")
+                write(str(tmp), structures, format=None if p.suffix else "extxyz")
             except Exception as exc:  # unknown or single-frame format
                 raise InputError(f"{p}: cannot write structures in this format ({type(exc).__name__}: {exc})") from None
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return p, counts
 
 

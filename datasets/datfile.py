@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError
 
 MAX_DAT_BYTES = 2_000_000
@@ -137,13 +137,4 @@ def format_dat(name: str, coordinates: np.ndarray, fmt: str = "selig") -> str:
 
 def write_dat(path: str | os.PathLike, name: str, coordinates: np.ndarray, fmt: str = "selig") -> None:
     """Write a .dat file atomically (a temp file renamed over the target)."""
-    p = Path(path)
-    text = format_dat(name, coordinates, fmt)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, format_dat(name, coordinates, fmt))

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from phenograd.core.atomic import atomic_file
+
 
 def pack(db: str | os.PathLike) -> Path:
     """Write <db>.xz from a consistent snapshot of db; returns the archive path."""
@@ -31,10 +33,9 @@ def pack(db: str | os.PathLike) -> Path:
             conn.execute("VACUUM INTO ?", (str(snapshot),))
         finally:
             conn.close()
-        partial = Path(tmp) / "archive.xz"
-        with open(snapshot, "rb") as fin, lzma.open(partial, "wb", preset=9 | lzma.PRESET_EXTREME) as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-        os.replace(partial, archive)
+        with open(snapshot, "rb") as fin, atomic_file(archive) as raw:
+            with lzma.open(raw, "wb", preset=9 | lzma.PRESET_EXTREME) as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
     return archive
 
 
@@ -46,14 +47,8 @@ def unpack(db: str | os.PathLike) -> Path | None:
         return dst
     if not archive.exists():
         return None
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".db.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fout, lzma.open(archive, "rb") as fin:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(dst) as fout, lzma.open(archive, "rb") as fin:
+        shutil.copyfileobj(fin, fout, 1 << 20)
     return dst
 
 

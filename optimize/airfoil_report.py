@@ -14,29 +14,17 @@ Every file is written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from phenograd.core.atomic import write_bytes_atomic
 from phenograd.datasets.datfile import format_dat
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
 PLOT_ALPHAS = np.arange(-5.0, 15.001, 1.0)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_figure(fig, path: Path) -> None:
@@ -44,7 +32,7 @@ def _save_figure(fig, path: Path) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _atomic_write(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _shape_plot(result, path: Path) -> None:
@@ -110,12 +98,12 @@ def write_report(result, problem, out_dir, xfoil_polars: bool = False, started: 
     surrogate = result.surrogate
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "optimized.dat", format_dat(f"{result.problem} optimized", np.asarray(result.contour)).encode())
-    _atomic_write(out / "start.dat", format_dat(f"{result.problem} start", np.asarray(result.start_contour)).encode())
+    write_bytes_atomic(out / "optimized.dat", format_dat(f"{result.problem} optimized", np.asarray(result.contour)).encode())
+    write_bytes_atomic(out / "start.dat", format_dat(f"{result.problem} start", np.asarray(result.start_contour)).encode())
     _shape_plot(result, out / "shape.png")
     result.xfoil_calls += _polars_plot(result, problem, surrogate, out / "polars.png", xfoil_polars)
     if started is not None:
         result.wall_s = time.perf_counter() - started
     path = out / "report.json"
-    _atomic_write(path, json.dumps(result.to_dict(), indent=1).encode())
+    write_bytes_atomic(path, json.dumps(result.to_dict(), indent=1).encode())
     return path

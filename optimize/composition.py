@@ -56,7 +56,7 @@ from phenograd.datasets.catalyst import (
 from phenograd.simulators.adsorption import TAG_SURFACE, check_elements
 from phenograd.core.errors import InputError
 
-from .frames import N_ELEMENTS, Frame, FrameEvaluator, element_probs, metal_indices
+from .frames import N_ELEMENTS, Frame, FrameEvaluator, element_probs, metal_indices, seen_range
 from .objectives import Volcano
 from .space import adsorbate_positions
 
@@ -479,11 +479,6 @@ def verify_designs(designs, calculator=None, settings=None, workers: int | None 
     return out
 
 
-def seen_range(evaluator: FrameEvaluator) -> tuple[float, float]:
-    head = evaluator.members[0].head
-    return float(head.mean) - 2.5 * float(head.std), float(head.mean) + 2.5 * float(head.std)
-
-
 def optimize_composition(problem: CompositionProblem, surrogate, settings: SearchSettings | None = None,
                          verify: int = 3, calculator=None, relax=None, workers: int | None = 1,
                          scheduler=None) -> CompositionResult:
@@ -492,7 +487,7 @@ def optimize_composition(problem: CompositionProblem, surrogate, settings: Searc
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)
     flags = []
-    lo, hi = seen_range(evaluator)
+    lo, hi = seen_range(surrogate)
     ref = problem.target if problem.target is not None else problem.volcano.optimum
     if not lo <= ref <= hi:
         flags.append(f"target {ref:+.2f} eV is outside the E_ads range the model was trained on "

@@ -84,6 +84,14 @@ def metal_indices(metals) -> list[int]:
     return [ELEMENT_INDEX[m] for m in metals]
 
 
+def seen_range(surrogate) -> tuple[float, float]:
+    """E_ads range (eV) a CatalystSurrogate was trained on, approximately: the training mean +- 2.5 std
+    (the normalisation stored in each member's head)."""
+    head = surrogate.ensemble.members[0].head
+    m, s = float(head.mean), float(head.std)
+    return m - 2.5 * s, m + 2.5 * s
+
+
 class _FrameTensors:
     """Per member and layer: dense slab-slab filters A, B (S, S, F) and C (S, S, 3, F)."""
 

@@ -38,7 +38,7 @@ import torch
 
 from phenograd.core.errors import InputError
 
-from .frames import FrameEvaluator, element_probs
+from .frames import FrameEvaluator, element_probs, seen_range
 from .objectives import rank
 from .space import Enumeration, Space, enumerate_space, load_space
 
@@ -112,14 +112,6 @@ def model_fingerprint(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
-
-
-def seen_range(surrogate) -> tuple[float, float]:
-    """E_ads range (eV) the model was trained on, approximately: the training mean +- 2.5 std
-    (the normalisation stored in each member's head)."""
-    head = surrogate.ensemble.members[0].head
-    m, s = float(head.mean), float(head.std)
-    return m - 2.5 * s, m + 2.5 * s
 
 
 @dataclass

@@ -137,13 +137,12 @@ def write_airfoil_contours(path, n: int, seed: int = 0):
     """Unlabelled airfoils for pretraining: an .npz with `coordinates` (n, P, 2) in chords
     (Selig order) and the generating `cst` (n, 18); half scrambled-Sobol CST shapes,
     half mixes of real training airfoils (datasets.airfoil_sampling). Written atomically."""
-    import os
-    import tempfile
     from pathlib import Path
 
     import numpy as np
     import torch
 
+    from phenograd.core.atomic import atomic_file
     from phenograd.datasets.cst import cst_coordinates
     from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
     from phenograd.core.errors import InputError
@@ -158,12 +157,6 @@ def write_airfoil_contours(path, n: int, seed: int = 0):
     seeds = np.random.SeedSequence([seed, 0xA1F]).generate_state(2)
     params = np.concatenate([sobol_shapes(n - n // 2, int(seeds[0])), mixed_shapes(n // 2, int(seeds[1]))])
     coords = np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params]) if n else np.zeros((0, 0, 2))
-    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(p, suffix=".npz") as f:
+        np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
     return p

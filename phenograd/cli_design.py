@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from phenograd.core.atomic import atomic_path
 from phenograd.cli_options import add_parallel_options, comma_names, seed_value, surface_size
 
 
@@ -149,15 +148,8 @@ def _parse_table(text, what: str, parts: int) -> dict:
 
 
 def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=path.suffix, mode=0o644) as tmp:
+        write(str(tmp))
 
 
 def cmd_optimize_composition(args) -> int:

@@ -44,6 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
+from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError, SimulatorUnavailable
 from .openfoam_case import TURBULENCE_MODELS, case_files
 from .openfoam_mesh import MESH_LEVELS, CGrid, MeshLevel, c_grid, write_poly_mesh
@@ -280,9 +281,7 @@ def _request_stop(case: Path) -> None:
     """Ask the running solver to write and stop at its next iteration (it re-reads controlDict)."""
     cd = case / "system" / "controlDict"
     text = re.sub(r"^stopAt\s+\w+;", "stopAt writeNow;", cd.read_text(), flags=re.MULTILINE)
-    tmp = cd.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, cd)
+    write_text_atomic(cd, text)
     future = time.time() + 2.0  # a new mtime, past the file-modification skew check
     os.utime(cd, (future, future))
 

@@ -37,6 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from .contour import XFOIL_MAX_POINTS, prepare_for_xfoil
+from phenograd.core.atomic import atomic_path
 from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.core.paths import cache_dir
 
@@ -178,18 +179,12 @@ def fpe_shim_path() -> Path:
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
         raise SimulatorUnavailable("no C compiler (cc/gcc) to build XFOIL's floating-point-trap shim; install gcc")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".so.tmp") as tmp:
         proc = subprocess.run(
-            [compiler, "-shared", "-fPIC", "-O2", "-o", tmp, str(source)], capture_output=True, text=True
+            [compiler, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(source)], capture_output=True, text=True
         )
         if proc.returncode != 0:
             raise SimulatorUnavailable(f"building XFOIL's FP-trap shim failed: {proc.stderr.strip()[:200]}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

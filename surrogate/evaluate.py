@@ -19,6 +19,7 @@ import torch
 from scipy.stats import rankdata
 from torch_geometric.data import Batch
 
+from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError
 
 from .heads import AIRFOIL_TARGETS
@@ -228,9 +229,7 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "metrics.json.tmp"
-        tmp.write_text(json.dumps(metrics, indent=1))
-        tmp.replace(out / "metrics.json")
+        write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
         parity_plot(parity, out / f"parity_{split}.png", f"{Path(model_path).name} on {Path(data_path).name} [{split}]",
                     units)
     return metrics

@@ -10,18 +10,17 @@ Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
 from __future__ import annotations
 
 import errno
-import glob
 import io
 import math
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from phenograd.core.atomic import atomic_file, remove_stale_temps
 from phenograd.core.errors import InputError
+from phenograd.core.runs import damaged_member
 
 from .encoder import GeometricEncoder
 from .graphs import AIRFOIL_GRAPH_VERSION, AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
@@ -114,31 +113,17 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
     save_torch_atomic(path, payload)
 
 
-def remove_stale_temps(path: str | os.PathLike) -> None:
-    """Delete the temporary files save_torch_atomic left beside `path` when a kill came between its
-    write and its rename (one writer per path: a relaunched run owns them)."""
-    p = Path(path)
-    for stale in (p.parent if str(p.parent) else Path(".")).glob(f".{glob.escape(p.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
 def save_torch_atomic(path: str | os.PathLike, payload) -> None:
     """torch.save to a temporary file beside `path`, then rename: never a half-written file."""
     p = Path(path)
-    remove_stale_temps(p)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
-    try:
+    remove_stale_temps(p)  # left by a kill between a write and its rename (one writer per path)
+    with atomic_file(p) as f:
         try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
+            torch.save(payload, f)
         except (OSError, RuntimeError) as exc:  # a full disk or a file-size limit; torch reports a RuntimeError
             reason = getattr(exc, "strerror", None) or "write failed"
             raise OSError(errno.EIO, f"cannot write: {reason} (disk full or over a file-size limit?); "
                           "the previous file, if any, is kept", str(p)) from None
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 #: Version of each domain's graph construction (graphs.py); a model only works on the graphs it was trained on.
@@ -180,21 +165,6 @@ def shipped_file(domain: str, kind: str = "model") -> Path:
 def shipped_model_path(domain: str) -> Path:
     """The surrogate file shipped inside the package for a domain."""
     return shipped_file(domain, "model")
-
-
-def damaged_member(data) -> str | None:
-    """The first member of a torch.save zip archive (bytes or a path) whose CRC-32 does not match its
-    contents, else None. torch.load does not check them: bytes overwritten inside a tensor load silently.
-    Something that is not a zip archive gives None (torch.load judges it)."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return None
-    try:
-        with archive:
-            return archive.testzip()
-    except Exception:  # a damaged local header or compressed stream
-        return "the archive"
 
 
 def read_torch_file(p: Path, what: str):

@@ -67,14 +67,16 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
+from phenograd.core.atomic import remove_stale_temps
 from phenograd.core.errors import InputError, PhenogradError
+from phenograd.core.runs import load_partial
 
 from . import distributed
 from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, ELEMENTS, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .masking import augment_atoms, context_graph, is_atoms, sample_mask
-from .model import GRAPH_VERSIONS, damaged_member, default_encoder_config, remove_stale_temps, save_torch_atomic
+from .model import GRAPH_VERSIONS, default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
 from .trainer import seed_everything
@@ -387,21 +389,6 @@ def save_encoder(path, encoder: GeometricEncoder, domain: str, meta: dict | None
                               "graph_version": GRAPH_VERSIONS[domain]})
 
 
-def _load_partial(partial: Path, cfg: PretrainConfig, data_hash: str) -> dict | None:
-    if not partial.exists():
-        return None
-    bad = damaged_member(partial)
-    if bad:
-        raise InputError(f"{partial}: unreadable unfinished run (checksum mismatch in {bad}); delete it to start over")
-    try:
-        state = torch.load(partial, weights_only=False)
-    except Exception as exc:  # damaged zip/pickle raises several types
-        raise InputError(f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over") from None
-    if state.get("config") != asdict(cfg) or state.get("data_hash") != data_hash:
-        raise InputError(f"{partial}: an unfinished run with other settings or data; delete it to start over")
-    return state
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -435,7 +422,7 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     partial = out.with_name(out.name + ".partial")
-    state = _load_partial(partial, cfg, data.data_hash)
+    state = load_partial(partial, asdict(cfg), data.data_hash)
     epoch, history = 0, []
     if state is not None:
         model.load_state_dict(state["model"])

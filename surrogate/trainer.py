@@ -38,11 +38,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from phenograd.core.atomic import remove_stale_temps
 from phenograd.core.errors import InputError
+from phenograd.core.runs import load_partial
 
 from . import distributed
 from .evaluate import STD_SCALE_RULE, fit_std_scales
-from .model import Ensemble, Surrogate, damaged_member, remove_stale_temps, save_checkpoint, save_torch_atomic
+from .model import Ensemble, Surrogate, save_checkpoint, save_torch_atomic
 
 
 @dataclass
@@ -137,21 +139,6 @@ def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device)
     return total / n if n else float("nan")
 
 
-def _load_partial(partial: Path, cfg: TrainConfig, data_hash: str) -> dict | None:
-    if not partial.exists():
-        return None
-    bad = damaged_member(partial)
-    if bad:
-        raise InputError(f"{partial}: unreadable unfinished run (checksum mismatch in {bad}); delete it to start over")
-    try:
-        state = torch.load(partial, weights_only=False)
-    except Exception as exc:  # a damaged zip/pickle raises several types
-        raise InputError(f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over") from None
-    if state.get("config") != asdict(cfg) or state.get("data_hash") != data_hash:
-        raise InputError(f"{partial}: an unfinished run with other settings or data; delete it to start over")
-    return state
-
-
 def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
                    init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None,
                    epoch_callback=None, init_model: tuple | None = None, train_only: str | None = None) -> dict:
@@ -196,7 +183,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
         head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
     partial = out.with_name(out.name + ".partial")
-    state = _load_partial(partial, cfg, task.data_hash)
+    state = load_partial(partial, asdict(cfg), task.data_hash)
     done = state["done"] if state else []
     bar = None
     for k in range(len(done), cfg.members):

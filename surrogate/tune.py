@@ -38,12 +38,12 @@ import json
 import math
 import os
 import sqlite3
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError, one_line
 
 #: The searched space: name -> ("log", low, high) | ("int", low, high) | ("cat", choices).
@@ -181,15 +181,7 @@ def open_storage(target):
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, json.dumps(payload, indent=1) + "\n")
 
 
 def _check_study_settings(study, settings: dict) -> None:

@@ -152,7 +152,10 @@ def test_bytes_overwritten_inside_a_checkpoint_are_caught(tmp_path):
     import torch
 
     from phenograd.surrogate.model import read_torch_file
-    from phenograd.surrogate.trainer import TrainConfig, _load_partial
+    from dataclasses import asdict
+
+    from phenograd.core.runs import load_partial
+    from phenograd.surrogate.trainer import TrainConfig
 
     path = tmp_path / "model.pt.partial"
     torch.save({"config": {}, "weights": torch.arange(20000, dtype=torch.float32)}, path)
@@ -161,6 +164,6 @@ def test_bytes_overwritten_inside_a_checkpoint_are_caught(tmp_path):
     path.write_bytes(bytes(data))
     torch.load(path, weights_only=False)  # (loads without complaint)
     with pytest.raises(InputError, match=r"model.pt.partial: unreadable unfinished run \(checksum mismatch"):
-        _load_partial(path, TrainConfig(), "hash")
+        load_partial(path, asdict(TrainConfig()), "hash")
     with pytest.raises(InputError, match=r"model.pt.partial: not a readable phenograd model .*checksum mismatch"):
         read_torch_file(path, "model")
