@@ -10,10 +10,8 @@ import sys
 
 from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
 from phenograd.cli_options import add_parallel_options, seed_value
+from phenograd.cli_run import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from phenograd.core.errors import InputError, PhenogradError
-
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
 
 
 class _Parser(argparse.ArgumentParser):

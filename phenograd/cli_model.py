@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
-from phenograd.core.errors import InputError, PhenogradError
+from phenograd.cli_run import run_distributed
+from phenograd.core.errors import InputError
 
 
 def add_commands(sub) -> dict:
@@ -151,26 +152,6 @@ def _train_config(args):
     if args.readout is not None and args.domain != "catalyst":
         raise InputError("--readout is for --domain catalyst only")
     return cfg
-
-
-def run_distributed(command, args) -> int:
-    """Run a training command, command(args, device). Launched by torchrun, join its process group
-    first (gloo on CPU, NCCL with cuda:LOCAL_RANK); errors every rank meets are then reported by
-    rank 0 only, the others exit with the same code. Otherwise device is args.device as given."""
-    from phenograd.surrogate import distributed
-
-    device = distributed.init(args.device) if distributed.launched() else args.device
-    try:
-        return command(args, device)
-    except PhenogradError as exc:
-        if distributed.is_main():
-            raise
-        # Every rank meets the same bad input; rank 0 says so, the others only exit with its code.
-        from phenograd.cli import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
-
-        raise SystemExit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_UNAVAILABLE) from None
-    finally:
-        distributed.cleanup()
 
 
 def cmd_train(args) -> int:

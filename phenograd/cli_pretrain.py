@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
+from phenograd.cli_run import run_distributed
 from phenograd.core.errors import InputError
 
 
@@ -48,8 +49,6 @@ def add_commands(sub) -> dict:
 
 
 def cmd_pretrain(args) -> int:
-    from phenograd.cli_model import run_distributed
-
     return run_distributed(_pretrain, args)  # torchrun: one process group, files and messages from rank 0
 
 
