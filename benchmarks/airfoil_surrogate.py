@@ -14,7 +14,7 @@ fraction of converged points whose error lies inside 1 and 2 predicted std.
 (e.g. a model trained from scratch beside one fine-tuned from a pretrained encoder). NeuralFoil (pip `neuralfoil`, a
 benchmark-only dependency) sees the same contours through
 `get_aero_from_coordinates`, sizes large, xlarge and xxxlarge. A physics row: the
-inviscid Hess-Smith panel method on the same contours (CL and CM only; surrogate/panel.py).
+inviscid Hess-Smith panel method on the same contours (CL and CM only; simulators/panel.py).
 
 Throughput (median of 5 repeats at batch 1, 3 at batch 1024, after a warm-up):
 predictions per second at batch 1 (one shape, one angle) and batch 1024 (64
@@ -85,9 +85,9 @@ def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[
 
 
 def inviscid_row(data, shapes, point_shape, alpha, targets, converged) -> dict:
-    """CL and CM MAE of the Hess-Smith inviscid panel method on the graphs' contours (surrogate/panel.py): the
+    """CL and CM MAE of the Hess-Smith inviscid panel method on the graphs' contours (simulators/panel.py): the
     classical answer without a boundary layer, so what the surrogates add over potential flow shows."""
-    from phenograd.surrogate.panel import inviscid_coefficients, inviscid_polar
+    from phenograd.simulators.panel import inviscid_coefficients, inviscid_polar
 
     coefficients = inviscid_coefficients(torch.stack([data.graphs[s].pos[:, :2] for s in shapes]).double())
     local = np.searchsorted(shapes, point_shape)

@@ -1,4 +1,4 @@
-"""The inviscid Hess-Smith panel method (surrogate/panel.py) against XFOIL's own inviscid solution,
+"""The inviscid Hess-Smith panel method (simulators/panel.py) against XFOIL's own inviscid solution,
 its symmetries, and its gradients with respect to the contour's nodes."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from phenograd.datasets.airfoil import naca
 from phenograd.simulators.xfoil import _read_polar_rows, _write_contour, fpe_shim_path, xfoil_binary
 from phenograd.surrogate.graphs import airfoil_graph
-from phenograd.surrogate.panel import inviscid_coefficients, inviscid_polar
+from phenograd.simulators.panel import inviscid_coefficients, inviscid_polar
 
 
 def _graph_contour(coords) -> torch.Tensor:
