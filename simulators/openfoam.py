@@ -373,15 +373,10 @@ def _run_case(grid: CGrid, alpha: float, settings: RansSettings) -> RansPoint:
         raise InputError(f"angle of attack {alpha!r} must be finite and within [-25, 25] degrees for RANS")
     env = openfoam_env()
     t0 = time.monotonic()
-    if settings.keep_dir:
-        case = Path(settings.keep_dir) / f"alpha_{alpha:+08.3f}"
-        if case.exists():
-            shutil.rmtree(case)
-        case.mkdir(parents=True)
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="phenograd-rans-")
-        case = Path(cleanup.name)
+    # The case always runs in a fresh temporary folder of a safe name: OpenFOAM never sees a user's path (a
+    # --keep-case folder with spaces, quotes or newlines); with keep_dir the finished case is copied there.
+    cleanup = tempfile.TemporaryDirectory(prefix="phenograd-rans-")
+    case = Path(cleanup.name)
     try:
         write_poly_mesh(grid, case)
         for rel, text in case_files(float(alpha), settings.reynolds, settings.turbulence, settings.max_iter).items():
@@ -400,7 +395,13 @@ def _run_case(grid: CGrid, alpha: float, settings: RansSettings) -> RansPoint:
         point.log_tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         return point
     finally:
-        if cleanup is not None:
+        try:
+            if settings.keep_dir:
+                kept = Path(settings.keep_dir) / f"alpha_{alpha:+08.3f}"
+                if kept.exists():
+                    shutil.rmtree(kept)
+                shutil.copytree(case, kept)
+        finally:
             cleanup.cleanup()
 
 

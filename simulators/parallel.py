@@ -9,7 +9,9 @@ returned twice.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
@@ -69,14 +71,40 @@ def run_unordered(
                 yield pending.pop(fut), fut.result()
 
 
+#: A Dask address: an optional protocol, then host[:port] without spaces, quotes or shell characters.
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|inproc|ucx|ws|wss)://)?[A-Za-z0-9._\-\[\]:%/]+")
+
+
+def scheduler_address(scheduler: str) -> str:
+    """The address a --scheduler value names: the value itself, or the "address" entry of a scheduler
+    file (the JSON that `dask scheduler --scheduler-file` writes; read as JSON only, never executed).
+    InputError for a file that is not such JSON or an address of another shape."""
+    text = str(scheduler)
+    if text.endswith(".json") or os.path.isfile(text):
+        try:
+            with open(text, "rb") as f:
+                raw = f.read(1 << 20)
+            doc = json.loads(raw.decode("utf-8"))
+        except OSError as exc:
+            raise InputError(f"Dask scheduler file {text!r}: cannot read it ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"Dask scheduler file {text!r} is not JSON ({type(exc).__name__})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("address"), str):
+            raise InputError(f"Dask scheduler file {text!r} has no \"address\" string")
+        text = doc["address"]
+    if not _ADDRESS.fullmatch(text):
+        raise InputError(f"bad Dask scheduler address {text[:80]!r}: use tcp://HOST:PORT or a scheduler file")
+    return text
+
+
 def connect(scheduler: str):
-    """A Dask distributed Client for an address or scheduler file; InputError if unreachable."""
+    """A Dask distributed Client for an address or scheduler file; InputError if unreachable.
+    The scheduler and its workers are trusted: Dask sends tasks and results between them as pickles."""
+    address = scheduler_address(scheduler)
     from distributed import Client
 
     try:
-        if scheduler.endswith(".json") or os.path.isfile(scheduler):
-            return Client(scheduler_file=scheduler, timeout="10s")
-        return Client(scheduler, timeout="10s")
+        return Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
 

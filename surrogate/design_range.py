@@ -74,12 +74,12 @@ def design_warning(cst, rng: dict | None, what: str = "optimum") -> str | None:
 
 def record_in_checkpoint(model_path: str, data_path: str) -> dict:
     """Compute the range over DATA's training split and store it in MODEL's meta (atomic rewrite)."""
-    import torch
+    from pathlib import Path
 
     from phenograd.core.errors import InputError
 
     from .airfoil_data import load_airfoil_points
-    from .model import load_checkpoint, save_torch_atomic
+    from .model import load_checkpoint, read_torch_file, save_torch_atomic
 
     _, info = load_checkpoint(model_path, domain="airfoil")
     data = load_airfoil_points(data_path)
@@ -89,7 +89,7 @@ def record_in_checkpoint(model_path: str, data_path: str) -> dict:
     rng = design_range(data.cst[data.shapes_in("train")])
     if rng is None:
         raise InputError(f"{data_path}: fewer than 2 training shapes with a CST fit")
-    payload = torch.load(model_path, map_location="cpu", weights_only=False)
+    payload = read_torch_file(Path(model_path), "model")  # weights_only, like load_checkpoint: tensors and data
     payload["meta"]["design_range"] = rng
     save_torch_atomic(model_path, payload)
     return rng

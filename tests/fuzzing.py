@@ -11,6 +11,7 @@ a traceback. Readers must also never change the file they read.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import hashlib
@@ -616,6 +617,209 @@ def run_cli(args: list[str], work: Path) -> str:
     return "ok"
 
 
+# ----------------------------------------------------------------------------- objective expressions
+
+
+class CodeRan(AssertionError):
+    """An input reached code outside the whitelist: a marker file appeared, or the expression checker accepted
+    a construct it must refuse. benchmarks/fuzz.py counts these apart from other tracebacks: it must be 0."""
+
+
+#: Known ways out of eval(text, {"__builtins__": {}}, names); {W} is the work folder, whose `pwned` must not appear.
+ESCAPES = [
+    "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0].__init__.__globals__"
+    "['open']('{W}/pwned', 65)",
+    "().__class__.__base__.__subclasses__()", "[c for c in ()]", "(lambda: 0)()", "f'{CL}'", "f'{CL.__class__}'",
+    "(x := 1)", "__import__('os').system('touch {W}/pwned')", "__builtins__", "CD.__class__.__mro__[-1]",
+    "sum.__self__", "sum(CD, dim=0)", "sum(*[CD])", "sum(**{'input': CD})", "open('{W}/pwned', 'w')",
+    "getattr(CD, '__class__')", "CL if CD else __import__('os')", "(c for c in ()).gi_frame.f_globals",
+    "[].__class__.__base__.__subclasses__()", "CD[0]", "breakpoint()", "globals()['__builtins__']",
+    "exp.__globals__", "max.__module__", "type(CL)", "sum(CD); import os", "{1: __import__}", "'\\x5f_import__'",
+    "＿＿import＿＿('os')", "𝐬𝐮𝐦.__self__", "sum(CD)#\nimport os", "sum(CD)\\\n.real",
+]
+#: Words of the Python grammar (and phenograd's expression names) for token soups.
+TOKENS_PY = ["CL", "CD", "CM", "alpha", "weight", "area", "te_angle", "sum", "max", "clamp", "exp", "(", ")", "[", "]",
+             "{", "}", ".", ",", ":", ";", "'", '"', "+", "-", "*", "**", "/", "//", "%", "@", "<", "<=", "==", "!=", ">",
+             "~", "&", "|", "^", "<<", "=", ":=", "lambda", "for", "in", "if", "else", "not", "and", "or", "is", "yield",
+             "await", "__class__", "__subclasses__", "__import__", "__builtins__", "os", "f'", "1", "0.5", "1e999", "-1",
+             "True", "None", "...", "\\n", " ", "#", "*", "\\"]
+
+_EXPR_NAMES = st.sampled_from(["CL", "CD", "CM", "alpha", "weight", "area", "te_angle", "sum", "max", "clamp", "log",
+                               "x", "os", "open", "eval", "getattr", "globals", "__import__", "__builtins__", "__class__"])
+_EXPR_ATTRS = st.sampled_from(["__class__", "__base__", "__subclasses__", "__globals__", "__init__", "__dict__", "sum",
+                               "real", "T", "system"])
+_EXPR_CONSTANTS = st.one_of(st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=4), st.binary(max_size=3),
+                            st.booleans(), st.none(), st.just(...),
+                            st.complex_numbers(max_magnitude=10, allow_nan=False, allow_infinity=False))
+_BINOPS = [ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr,
+           ast.BitXor, ast.BitAnd, ast.FloorDiv]
+_CMPOPS = [ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn]
+
+
+def _comprehension(kind, element, iterable):
+    gen = [ast.comprehension(ast.Name("c", ast.Store()), iterable, [], 0)]
+    return ast.DictComp(element, element, gen) if kind is ast.DictComp else kind(element, gen)
+
+
+def _call(func, args, keywords, starred):
+    args = [ast.Starred(args[0], ast.Load()), *args[1:]] if starred and args else args
+    return ast.Call(func, args, [ast.keyword(k, v) for k, v in keywords])
+
+
+def _extend(children):
+    """One level of Python's expression grammar above `children`: every kind of expression node."""
+    no_args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+    return st.one_of(
+        st.tuples(children, st.sampled_from(_BINOPS), children).map(lambda t: ast.BinOp(t[0], t[1](), t[2])),
+        st.tuples(st.sampled_from([ast.Invert, ast.Not, ast.UAdd, ast.USub]), children).map(
+            lambda t: ast.UnaryOp(t[0](), t[1])),
+        st.tuples(st.sampled_from([ast.And, ast.Or]), st.lists(children, min_size=2, max_size=3)).map(
+            lambda t: ast.BoolOp(t[0](), t[1])),
+        st.tuples(children, st.lists(st.tuples(st.sampled_from(_CMPOPS), children), min_size=1, max_size=3)).map(
+            lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])),
+        st.tuples(st.one_of(_EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load())), children), st.lists(children, max_size=3),
+                  st.lists(st.tuples(_EXPR_NAMES, children), max_size=1), st.booleans()).map(lambda t: _call(*t)),
+        st.tuples(children, _EXPR_ATTRS).map(lambda t: ast.Attribute(t[0], t[1], ast.Load())),
+        st.tuples(children, children).map(lambda t: ast.Subscript(t[0], t[1], ast.Load())),
+        st.tuples(children, children).map(lambda t: ast.Subscript(t[0], ast.Slice(t[1], None, None), ast.Load())),
+        children.map(lambda body: ast.Lambda(no_args, body)),
+        st.tuples(children, children, children).map(lambda t: ast.IfExp(*t)),
+        st.tuples(st.sampled_from([ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp]), children, children).map(
+            lambda t: _comprehension(*t)),
+        st.tuples(st.sampled_from([ast.List, ast.Tuple]), st.lists(children, max_size=3)).map(
+            lambda t: t[0](t[1], ast.Load())),
+        st.lists(children, min_size=1, max_size=3).map(ast.Set),
+        st.lists(st.tuples(children, children), max_size=2).map(lambda kv: ast.Dict([k for k, _ in kv], [v for _, v in kv])),
+        children.map(lambda v: ast.NamedExpr(ast.Name("x", ast.Store()), v)),
+        children.map(lambda v: ast.JoinedStr([ast.Constant("a"), ast.FormattedValue(v, -1, None)])),
+        st.tuples(st.sampled_from([ast.Await, ast.Yield, ast.YieldFrom]), children).map(lambda t: t[0](t[1])),
+    )
+
+
+def _unparse(node) -> str:
+    try:
+        return ast.unparse(ast.fix_missing_locations(ast.Expression(node)))
+    except Exception:  # a combination ast.unparse cannot write (it is no expression then): its dump instead
+        return ast.dump(node)[:200]
+
+
+#: Random expression trees over the whole of Python's expression grammar, written as text.
+RANDOM_ASTS = st.recursive(
+    st.one_of(_EXPR_CONSTANTS.map(ast.Constant), _EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load()))),
+    _extend, max_leaves=10).map(_unparse)
+GOOD_EXPRESSIONS = ["sum(weight * CD / CL**1.5)", "area + 0.001 * te_angle", "-mean(CL / CD)",
+                    "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD)"]
+
+
+def expression_inputs():
+    """Objective expressions: random trees over Python's expression grammar, known escapes, token soups, text,
+    and the documented expressions garbled."""
+    return st.one_of(
+        RANDOM_ASTS, RANDOM_ASTS, RANDOM_ASTS, st.sampled_from(ESCAPES),
+        st.lists(st.sampled_from(TOKENS_PY), min_size=1, max_size=12).map("".join), st.text(max_size=60),
+        st.sampled_from(GOOD_EXPRESSIONS).flatmap(lambda g: mutated(g.encode(), 2)).map(
+            lambda b: b.decode("utf-8", "replace")))
+
+
+#: What an accepted expression may hold, checked independently of optimize/expression.py.
+_WHITELIST = (ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
+              ast.UnaryOp, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.Call)
+
+
+def _audit(text: str, names: tuple, functions: tuple) -> None:
+    """CodeRan unless every node of an accepted expression is on the whitelist."""
+    for node in ast.walk(ast.parse(text.strip(), mode="eval")):
+        bad = (not isinstance(node, _WHITELIST)
+               or isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))
+               or isinstance(node, ast.Name) and (node.id not in names + functions or node.id.startswith("__"))
+               or isinstance(node, ast.Call) and (node.keywords or not isinstance(node.func, ast.Name)
+                                                  or node.func.id not in functions))
+        if bad:
+            raise CodeRan(f"accepted {ast.dump(node)[:120]} in {text[:120]!r}")
+
+
+def run_expression(text: str, work: Path) -> str:
+    """An objective expression through the problem reader (optimize/expression.parse, as `optimize airfoil
+    --problem` reads it) and, when accepted, through the evaluator over real tensors. CodeRan if the
+    marker file appears or the accepted expression holds anything off the whitelist."""
+    from phenograd.optimize.airfoil_problem import EXPRESSION_FUNCTIONS, EXPRESSION_NAMES
+    from phenograd.optimize.expression import parse
+
+    text = text.replace("{W}", str(work))
+    marker = work / "pwned"
+    marker.unlink(missing_ok=True)
+    checked = []
+    result = verdict(lambda: checked.append(parse(text, EXPRESSION_NAMES)))
+    if result == "ok":
+        _audit(text, EXPRESSION_NAMES, EXPRESSION_FUNCTIONS)
+        values = {n: torch.linspace(0.5, 1.5, 3, dtype=torch.float64) for n in EXPRESSION_NAMES}
+        verdict(lambda: checked[0].evaluate(values))  # a torch error on a checked tree: one line
+    if marker.exists():
+        raise CodeRan(f"{text[:120]!r} wrote {marker.name}")
+    return result
+
+
+# ----------------------------------------------------------------------------- hostile file names
+
+#: Pieces of file names: spaces, line breaks, shell characters, XFOIL commands, path tricks, other scripts.
+NAME_PIECES = [" ", "\n", "\r", "\t", "$(touch pwned)", "`touch pwned`", "; touch pwned", "|", "&", ">", "<", "'", '"',
+               "\\", "*", "?", "!", "#", "~", "-rf", "..", "\nSAVE pwned.dat\n", "\nLOAD pwned.dat", "\nQUIT\n",
+               "\nPACC\npwned.pol\n\n", "\nOPER\nALFA 5\n", "é", "😀", "\x1b[31m", "\x7f", "foil", "naca2412", ".dat"]
+
+
+def _one_component(name: str) -> str:
+    """name as a single file name: no '/' or NUL, not '.' or '..', at most 200 bytes."""
+    name = name.replace("/", "_").replace("\x00", "_")
+    while len(name.encode("utf-8", "surrogatepass")) > 200:
+        name = name[:-1]
+    return "x" + name if name in ("", ".", "..") else name
+
+
+def filename_inputs():
+    """(file name, good): a .dat file under a hostile name, good or truncated."""
+    names = st.one_of(st.lists(st.one_of(st.sampled_from(NAME_PIECES), st.text(max_size=4)), min_size=1, max_size=6).map(
+        "".join), st.text(min_size=1, max_size=30)).map(_one_component)
+    return st.tuples(names, st.booleans())
+
+
+@cache
+def _reference_polar() -> tuple:
+    from phenograd.datasets.datfile import read_dat
+    from phenograd.simulators.xfoil import XfoilSettings, run_polar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plain.dat"
+        path.write_bytes(dat_files()["selig"])
+        p = run_polar(read_dat(path).coordinates, [2.0], XfoilSettings(reynolds=1e6), name=str(path)).points[0]
+    return p.converged, p.CL, p.CD
+
+
+def run_filename(item, work: Path) -> str:
+    """A .dat file named `name` read as `simulate airfoil --dat` reads it; a good one then goes through XFOIL
+    (run_polar), which must give the plain-named file's polar. 'rejected' for the truncated file's one-line
+    error. CodeRan for any file that appears besides the .dat file (a command that XFOIL or a shell ran)."""
+    from phenograd.datasets.airfoil import check_airfoil
+    from phenograd.datasets.datfile import read_dat
+    from phenograd.simulators.xfoil import XfoilSettings, run_polar
+
+    name, good = item
+    folder = work / "names"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    path = folder / name
+    path.write_bytes(dat_files()["selig"] if good else dat_files()["selig"][:200])
+    before = _snapshot(work)
+    coordinates = []
+    result = read_unchanged(path, lambda: coordinates.append(check_airfoil(read_dat(path).coordinates, str(path))))
+    if result == "ok":
+        p = run_polar(coordinates[0], [2.0], XfoilSettings(reynolds=1e6), name=str(path)).points[0]
+        if (p.converged, p.CL, p.CD) != _reference_polar():
+            raise AssertionError(f"XFOIL gave {(p.converged, p.CL, p.CD)} for {name!r}, {_reference_polar()} for plain.dat")
+    if _snapshot(work) != before:
+        raise CodeRan(f"files appeared for {name!r}: {sorted(set(_snapshot(work)) - set(before))}")
+    return result
+
+
 # ----------------------------------------------------------------------------- the registry
 
 #: name -> (strategy factory, runner): what benchmarks/fuzz.py iterates over.
@@ -626,4 +830,8 @@ TARGETS = {
     "design space TOML": (space_inputs, run_space),
     "model checkpoints": (checkpoint_inputs, run_checkpoint),
     "command-line values": (cli_inputs, run_cli),
+    "objective expressions": (expression_inputs, run_expression),
+    "hostile .dat file names (XFOIL)": (filename_inputs, run_filename),
 }
+#: Targets whose runner checks for code run (CodeRan): benchmarks/fuzz.py reports that count for them.
+CODE_CHECKED = ("objective expressions", "hostile .dat file names (XFOIL)")

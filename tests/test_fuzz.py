@@ -46,6 +46,23 @@ def test_checkpoint_edits_never_crash_on_members_of_other_types(data):
     assert isinstance(data, bytes) and data
 
 
+@settings(FUZZ, max_examples=300)
+@given(fuzzing.expression_inputs())
+def test_objective_expressions(tmp_path, text):
+    fuzzing.run_expression(text, tmp_path)
+
+
+def test_every_known_escape_is_refused(tmp_path):
+    for text in fuzzing.ESCAPES:
+        assert fuzzing.run_expression(text, tmp_path) == "rejected", text
+
+
+@settings(FUZZ, max_examples=10)
+@given(fuzzing.filename_inputs())
+def test_hostile_dat_file_names(tmp_path, item):
+    fuzzing.run_filename(item, tmp_path)
+
+
 @settings(FUZZ, max_examples=150)
 @given(fuzzing.cli_inputs())
 def test_command_line_values(tmp_path, args):

@@ -375,8 +375,9 @@ def test_the_solver_dies_with_its_driver(tmp_path):
     code = ("from phenograd.datasets.airfoil import naca\n"
             "from phenograd.simulators.openfoam import RansSettings, run_rans_point\n"
             "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120, "
-            f"keep_dir={str(tmp_path)!r}))\n")  # the killed driver cannot remove its case: keep it in tmp_path
-    driver = subprocess.Popen([sys.executable, "-c", code])
+            f"keep_dir={str(tmp_path)!r}))\n")
+    # the killed driver cannot remove its case (a temporary folder, copied to keep_dir at the end): keep it in tmp_path
+    driver = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         pid = None
         for _ in range(300):
