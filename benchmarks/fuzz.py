@@ -1,21 +1,25 @@
 """Fuzzing benchmark: many garbled and arbitrary inputs per reader of user input, counted.
 
-    .venv/bin/python benchmarks/fuzz.py [--examples 2000] [--seed 0] [--only NAME ...] [--no-write]
+    .venv/bin/python benchmarks/fuzz.py [--examples 2000] [--xfoil-examples N] [--seed S] [--only NAME ...] [--no-write]
 
 The readers, inputs and checks are tests/fuzzing.py's TARGETS (tests/test_fuzz.py runs the same
-with a few dozen examples each): airfoil .dat files, structure files read through ase.io,
-optimization problem and design space TOML files, model checkpoints, and command-line values
-given to phenograd.cli.main in this process. Per reader it counts the inputs tried, those
-accepted, those rejected cleanly (InputError with a one-line message; for the command line,
-exit code 2 with one error line and no file created or changed) and tracebacks (any other
-exception or check failure), with the first few distinct tracebacks. Hypothesis generates the
-inputs (seeded, no example database, no shrinking), so a run is reproducible.
+with a few dozen examples each, derandomized): airfoil .dat files, structure files read through
+ase.io, optimization problem and design space TOML files, model checkpoints, command-line values
+given to phenograd.cli.main in this process, objective expressions (random trees over Python's
+expression grammar, known sandbox escapes) and hostile .dat file names run through XFOIL. Per reader
+it counts the inputs tried, those accepted, those rejected cleanly (InputError with a one-line message;
+for the command line, exit code 2 with one error line and no file created or changed), inputs that
+ran code (a marker file appeared, or the expression checker accepted a construct off its whitelist:
+fuzzing.CodeRan) and other tracebacks (any other exception or check failure), with the first few
+distinct ones. Hypothesis generates the inputs (no example database, no shrinking) from a random seed
+unless --seed gives one; the seed is printed and recorded, so a run can be repeated exactly.
 Writes the section "Fuzzing" of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import signal
 import sys
 import tempfile
@@ -73,7 +77,7 @@ def fuzz(name: str, examples: int, rng_seed: int, limit_s: int) -> dict:
             try:
                 counts[run(value, work)] += 1
             except Exception as exc:  # the finding: anything but a clean rejection
-                counts["traceback"] += 1
+                counts["code" if isinstance(exc, fuzzing.CodeRan) else "traceback"] += 1
                 failures[where(exc)] += 1
                 first_inputs.setdefault(where(exc), repr(value)[:400])
             finally:
@@ -92,44 +96,62 @@ def fuzz(name: str, examples: int, rng_seed: int, limit_s: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=2000, help="inputs per reader (default 2000)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--xfoil-examples", type=int, default=None,
+                    help="inputs for the readers that run XFOIL on each (default a tenth of --examples)")
+    ap.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: a random one, recorded)")
     ap.add_argument("--limit", type=int, default=60, help="seconds one input may take before it counts as a hang")
     ap.add_argument("--only", nargs="+", default=None, choices=sorted(fuzzing.TARGETS), metavar="NAME",
                     help=f"readers to fuzz (default all: {', '.join(fuzzing.TARGETS)})")
     ap.add_argument("--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**32)
+    xfoil_examples = args.xfoil_examples if args.xfoil_examples is not None else max(1, args.examples // 10)
+    print(f"seed {args.seed}", file=sys.stderr)
     host = machine()
     names = args.only or list(fuzzing.TARGETS)
     results = {}
     for name in names:
-        results[name] = r = fuzz(name, args.examples, args.seed, args.limit)
+        n = xfoil_examples if name in fuzzing.RUNS_XFOIL else args.examples
+        results[name] = r = fuzz(name, n, args.seed, args.limit)
         c = r["counts"]
         print(f"{name}: {c['tried']} tried, {c['ok']} accepted, {c['rejected']} rejected cleanly, "
-              f"{c['traceback']} tracebacks ({r['wall_s']:.0f} s)", file=sys.stderr)
+              f"{c['code']} ran code, {c['traceback']} tracebacks ({r['wall_s']:.0f} s)", file=sys.stderr)
 
     rows = "\n".join(
         f"| {name} | {r['counts']['tried']} | {r['counts']['ok']} | {r['counts']['rejected']} | "
-        f"{r['counts']['traceback']} | {r['wall_s']:.0f} |" for name, r in results.items())
+        f"{r['counts']['code'] if name in fuzzing.CODE_CHECKED else '-'} | {r['counts']['traceback']} | "
+        f"{r['wall_s']:.0f} |" for name, r in results.items())
     found = [f"- {name}: {n} x `{what}`" for name, r in results.items() for what, n in r["failures"].most_common(5)]
     command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz.py " + " ".join(
-        [f"--examples {args.examples}", f"--seed {args.seed}"] + (["--only", *map(repr, args.only)] if args.only else []))
-    total = sum(r["counts"]["traceback"] for r in results.values())
+        [f"--examples {args.examples}", f"--xfoil-examples {xfoil_examples}", f"--seed {args.seed}"]
+        + (["--only", *map(repr, args.only)] if args.only else []))
+    total = sum(r["counts"]["traceback"] + r["counts"]["code"] for r in results.values())
     body = f"""Command: `{command}`
-Date: {today()}. Machine: {host}. Hypothesis {__import__('hypothesis').__version__}, seed {args.seed}, generate phase only
-(no shrinking, no example database); inputs are garbled valid files (truncation, deleted, duplicated and swapped
-lines, nasty tokens such as nan, 1e999, 100000000 and NUL, inserted and overwritten bytes), random bytes, TOML
-documents with values of every type, checkpoints with wrong contents (keys dropped, settings out of range, weights of
-other shapes), and command lines of nine commands with fuzzed option values (tests/fuzzing.py).
+Date: {today()}. Machine: {host}. Hypothesis {__import__('hypothesis').__version__}, seed {args.seed} (drawn at random,
+recorded here), generate phase only (no shrinking, no example database); inputs are garbled valid files (truncation,
+deleted, duplicated and swapped lines, nasty tokens such as nan, 1e999, 100000000 and NUL, inserted and overwritten
+bytes), random bytes, TOML documents with values of every type, checkpoints with wrong contents (keys dropped,
+settings out of range, weights of other shapes), command lines of nine commands with fuzzed option values,
+objective expressions (random trees over the whole of Python's expression grammar: attributes, subscripts, calls with
+keyword and starred arguments, lambdas, comprehensions, `:=`, f-strings, every operator and constant type; the known
+escapes `().__class__.__base__.__subclasses__()`, `__import__('os')`, `(lambda: 0)()` and 30 more; token soups,
+text, garbled documented expressions), and .dat files under names with spaces, line breaks, shell characters and
+XFOIL commands, run through XFOIL (tests/fuzzing.py).
 
-| reader | inputs tried | accepted | rejected cleanly (one-line InputError / exit 2) | tracebacks | wall s |
-|---|---|---|---|---|---|
+| reader | inputs tried | accepted | rejected cleanly (one-line InputError / exit 2) | executed code (must be 0) | tracebacks | wall s |
+|---|---|---|---|---|---|---|
 {rows}
 
 "Accepted" inputs gave a valid object (a contour that passes `check_airfoil`, a structure that passes
 `check_structure`, a problem, an enumerable space, a loadable ensemble) or a clean exit of the command. A traceback
 is any other exception (or an input still busy after {args.limit} s), a message spanning lines, a reader that
-changed the file it read, or a rejected command line that left a file behind.
-{"No tracebacks in this run." if not total else "Tracebacks found:" + chr(10) + chr(10).join(found)}
+changed the file it read, or a rejected command line that left a file behind. "Executed code" counts inputs after
+which a marker file appeared (the escapes write one; the file-name reader checks that nothing but the .dat file
+exists and that XFOIL gave the plain-named file's polar) or whose expression the checker accepted although it holds a
+node off the whitelist (an independent walk of the tree); "-": the reader does not check this (SECURITY.md says
+why it cannot run code).
+{"No tracebacks and no code run in this run." if not total else "Findings:" + chr(10) + chr(10).join(found)}
 
 Found on the way by these fuzzers (runs of 200-2000 inputs per reader, seeds 0-5) and fixed at the readers before
 this run: `--alpha 0:inf:1` (OverflowError); problem TOML values of the wrong type or infinite (`maxiter = inf`,

@@ -707,15 +707,38 @@ def _unparse(node) -> str:
 RANDOM_ASTS = st.recursive(
     st.one_of(_EXPR_CONSTANTS.map(ast.Constant), _EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load()))),
     _extend, max_leaves=10).map(_unparse)
+_OK_NAMES = st.sampled_from(["CL", "CD", "CM", "CL_std", "confidence", "alpha", "weight", "area", "te_angle"])
+_OK_FUNCTIONS = st.sampled_from(["sum", "mean", "exp", "log", "sqrt", "abs", "maximum", "minimum", "clamp", "max", "min"])
+
+
+def _extend_whitelisted(children):
+    """One level of the expression language itself (operands of any shape; arities from 0 to 3 arguments)."""
+    return st.one_of(
+        st.tuples(children, st.sampled_from([ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow]), children).map(
+            lambda t: ast.BinOp(t[0], t[1](), t[2])),
+        st.tuples(st.sampled_from([ast.USub, ast.UAdd]), children).map(lambda t: ast.UnaryOp(t[0](), t[1])),
+        st.tuples(children, st.lists(st.tuples(st.sampled_from([ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq]),
+                                               children), min_size=1, max_size=2)).map(
+            lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])),
+        st.tuples(_OK_FUNCTIONS, st.lists(children, max_size=3)).map(
+            lambda t: ast.Call(ast.Name(t[0], ast.Load()), t[1], [])),
+    )
+
+
+#: Random trees of the expression language (mostly accepted): they exercise the evaluator on tensors.
+WHITELISTED_ASTS = st.recursive(
+    st.one_of(st.floats(-1e3, 1e3).map(ast.Constant), st.integers(-5, 5).map(ast.Constant),
+              _OK_NAMES.map(lambda n: ast.Name(n, ast.Load()))),
+    _extend_whitelisted, max_leaves=10).map(_unparse)
 GOOD_EXPRESSIONS = ["sum(weight * CD / CL**1.5)", "area + 0.001 * te_angle", "-mean(CL / CD)",
                     "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD)"]
 
 
 def expression_inputs():
-    """Objective expressions: random trees over Python's expression grammar, known escapes, token soups, text,
-    and the documented expressions garbled."""
+    """Objective expressions: random trees over Python's expression grammar and over the expression language,
+    known escapes, token soups, text, and the documented expressions garbled."""
     return st.one_of(
-        RANDOM_ASTS, RANDOM_ASTS, RANDOM_ASTS, st.sampled_from(ESCAPES),
+        RANDOM_ASTS, RANDOM_ASTS, RANDOM_ASTS, WHITELISTED_ASTS, st.sampled_from(ESCAPES),
         st.lists(st.sampled_from(TOKENS_PY), min_size=1, max_size=12).map("".join), st.text(max_size=60),
         st.sampled_from(GOOD_EXPRESSIONS).flatmap(lambda g: mutated(g.encode(), 2)).map(
             lambda b: b.decode("utf-8", "replace")))
@@ -835,3 +858,5 @@ TARGETS = {
 }
 #: Targets whose runner checks for code run (CodeRan): benchmarks/fuzz.py reports that count for them.
 CODE_CHECKED = ("objective expressions", "hostile .dat file names (XFOIL)")
+#: Targets that run XFOIL on every input: benchmarks/fuzz.py gives them fewer examples (--xfoil-examples).
+RUNS_XFOIL = ("hostile .dat file names (XFOIL)",)
