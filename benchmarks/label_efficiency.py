@@ -1,6 +1,6 @@
 """Label efficiency of self-supervised pretraining (issue 5): test MAE against the share of labels.
 
-    .venv/bin/python benchmarks/label_efficiency.py [--quick] [--domains airfoil catalyst]
+    .venv/bin/python -m benchmarks.label_efficiency [--quick] [--domains airfoil catalyst]
         [--airfoil-data data/airfoil_v1.db] [--catalyst-data data/catalyst_v1.db]
         [--out-dir runs/label_efficiency] [--no-write]
 
@@ -42,17 +42,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.surrogate.encoder import GeometricEncoder  # noqa: E402
-from phenograd.surrogate.evaluate import evaluate_airfoil, evaluate_catalyst  # noqa: E402
-from phenograd.surrogate.model import default_encoder_config, load_checkpoint  # noqa: E402
-from phenograd.surrogate.pretrain import PretrainConfig, default_hidden, pretrain  # noqa: E402
-from phenograd.surrogate.pretrain_data import UnlabelledSet, load_unlabelled  # noqa: E402
-from phenograd.surrogate.pretrained import load_encoder_state  # noqa: E402
-from phenograd.surrogate.trainer import train_ensemble  # noqa: E402
+from phenograd.surrogate.domain import get_domain
+from phenograd.surrogate.encoder import GeometricEncoder
+from phenograd.surrogate.evaluate import evaluate_airfoil, evaluate_catalyst
+from phenograd.surrogate.model import default_encoder_config, load_checkpoint
+from phenograd.surrogate.pretrain import PretrainConfig, default_hidden, pretrain
+from phenograd.surrogate.pretrain_data import UnlabelledSet, load_unlabelled
+from phenograd.surrogate.pretrained import load_encoder_state
+from phenograd.surrogate.trainer import train_ensemble
 
 OBJECTIVES = ("jepa", "denoise", "both")
 FRACTIONS = (0.01, 0.05, 0.10, 0.25, 1.0)
@@ -242,10 +241,11 @@ def ridge(x, y, lam):
 def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
     if encoder_name == "random":
         torch.manual_seed(0)
-        enc = GeometricEncoder(**default_encoder_config(domain, default_hidden(domain)))
+        enc = GeometricEncoder(**default_encoder_config(domain, default_hidden(domain)),
+                               node_inputs=get_domain(domain).node_inputs)
     else:
         init = load_encoder_state(pretrained_encoder(domain, encoder_name, args), domain)
-        enc = GeometricEncoder(**init["config"])
+        enc = GeometricEncoder(**init["config"], node_inputs=get_domain(domain).node_inputs)
         enc.load_state_dict(init["state"])
     key = (domain, encoder_name)
     if key not in _EMB:
@@ -356,7 +356,7 @@ def main(argv=None) -> int:
         args.max_train, args.max_test = 120, 60
         args.out_dir = args.out_dir.with_name(args.out_dir.name + "_quick")
     torch.set_num_threads(args.threads)
-    command = "python benchmarks/label_efficiency.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m benchmarks.label_efficiency " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     started, machine_line = today(), machine()
     (args.out_dir / "cells").mkdir(parents=True, exist_ok=True)
     arms = ["scratch", *args.objectives]

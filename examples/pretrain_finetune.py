@@ -28,7 +28,7 @@ from ase.db import connect
 from phenograd import (CatalystRequest, PretrainConfig, generate_catalyst_dataset, load_surrogate,
                        load_unlabelled, pretrain_encoder)
 from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
-from phenograd.surrogate.pretrain import DEFAULT_OBJECTIVE
+from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.pretrained import load_encoder_state
 from phenograd.surrogate.train_catalyst import catalyst_defaults, train_catalyst
 
@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--unlabelled", type=int, default=600, help="unlabelled structures to pretrain on (default 600)")
     ap.add_argument("--labelled", type=int, default=160, help="EMT-labelled structures (default 160)")
     ap.add_argument("--check", type=int, default=80, help="fresh EMT-labelled structures to score on (default 80)")
-    ap.add_argument("--objective", default=DEFAULT_OBJECTIVE["catalyst"], choices=["jepa", "denoise", "both"],
+    ap.add_argument("--objective", default=get_domain("catalyst").pretraining.objective, choices=["jepa", "denoise", "both"],
                     help="pretraining objective (default: denoise, the measured best for catalysts)")
     ap.add_argument("--pretrain-epochs", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="at most this many fine-tuning epochs (default 20)")

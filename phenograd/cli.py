@@ -9,7 +9,7 @@ import math
 import sys
 
 from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
-from phenograd.cli_options import add_parallel_options, seed_value
+from phenograd.cli_options import add_parallel_options, as_flags, seed_value
 from phenograd.cli_run import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from phenograd.core.errors import InputError, PhenogradError
 
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = COMMANDS.get(key) or CATALYST_COMMANDS.get(key) or DESIGN_COMMANDS.get(key) or MODEL_COMMANDS[key]
         return handler(args)
     except InputError as exc:
-        print(f"phenograd: error: {exc}", file=sys.stderr)
+        print(f"phenograd: error: {as_flags(exc, parser)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PhenogradError as exc:
         print(f"phenograd: error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from phenograd.cli_options import seed_value
 from phenograd.cli_run import run_distributed
 from phenograd.core.errors import InputError
+from phenograd.surrogate.domain import domain_names, get_domain
 
 
 def add_commands(sub) -> dict:
@@ -22,7 +23,7 @@ def add_commands(sub) -> dict:
         "NCCL on GPUs, one GPU per process); --batch-size stays per process, so each step's effective batch is "
         "N x --batch-size; only rank 0 writes files.",
     )
-    tr.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of dataset and model")
+    tr.add_argument("--domain", required=True, choices=domain_names(), help="which kind of dataset and model")
     tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     tr.add_argument("--encoder", default=None,
@@ -48,29 +49,10 @@ def add_commands(sub) -> dict:
     tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
     tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
-    tr.add_argument("--stations", type=int, default=None,
-                    help="airfoil: station-readout channels per contour node beside mean pooling (default 0: mean "
-                         "pooling only; see surrogate/heads.py)")
-    tr.add_argument("--station-y", action="store_true", default=None,
-                    help="airfoil: give the head the raw station y values beside the encoder's pooled embedding "
-                         "(see surrogate/heads.py)")
-    tr.add_argument("--head-width", type=int, default=None, help="airfoil: width of the head's MLP (default 128)")
-    tr.add_argument("--huber-delta", type=float, default=None,
-                    help="airfoil: Huber loss of the normalised errors with this delta instead of the squared error "
-                         "(default 0: squared error; see surrogate/heads.py)")
-    tr.add_argument("--readout", choices=("adsorbate", "all"), default=None,
-                    help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or of all atoms "
-                         "(the format of models before 2026-12-02); see surrogate/heads.py")
-    tr.add_argument("--refit-epochs", type=int, default=None,
-                    help="airfoil: then train each member's head alone on its frozen encoder's features, with point "
-                         "batches across many shapes, for up to this many epochs (default 0: none; see "
-                         "surrogate/head_refit.py)")
-    tr.add_argument("--refit-head-width", type=int, default=None,
-                    help="airfoil, with --refit-epochs: refit a new head of this width from scratch instead of "
-                         "refining the end-to-end one (default 0: refine)")
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(domain_options=add_domain_options("train", tr))
 
     ev = sub.add_parser(
         "evaluate", help="accuracy and calibration of a model on a dataset split",
@@ -116,41 +98,43 @@ def add_commands(sub) -> dict:
     pd.add_argument("--structures", required=True, help="structure file (every frame is predicted)")
     pd.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     pd.add_argument("--json", action="store_true", help="print a JSON list of {index, formula, E_ads, std}")
-    return {("train", "airfoil"): cmd_train, ("train", "catalyst"): cmd_train, ("evaluate", None): cmd_evaluate,
+    return {**{("train", name): cmd_train for name in domain_names()}, ("evaluate", None): cmd_evaluate,
             ("calibrate", None): cmd_calibrate,
             ("predict", "airfoil"): cmd_predict_airfoil, ("predict", "adsorption"): cmd_predict_adsorption}
 
 
+def add_domain_options(command: str, parser) -> dict[str, list]:
+    """Let every domain add its own options to a shared command (Domain.add_cli_options); returns
+    {domain: its options' argparse actions}, for check_domain_options."""
+    owned = {}
+    for name in domain_names():
+        before = len(parser._actions)
+        get_domain(name).add_cli_options(command, parser)
+        owned[name] = parser._actions[before:]
+    return owned
+
+
+def check_domain_options(args) -> None:
+    """InputError when an option another domain added (one without a default) is given for args.domain."""
+    for owner, actions in args.domain_options.items():
+        given = [a.option_strings[0] for a in actions if owner != args.domain and a.default is None
+                 and getattr(args, a.dest, None) is not None]
+        if given:
+            flags = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
+            raise InputError(f"{flags} {'are' if len(given) > 1 else 'is'} for --domain {owner} only")
+
+
 def _train_config(args):
-    if args.domain == "airfoil":
-        from phenograd.surrogate.train_airfoil import airfoil_defaults as defaults
-    else:
-        from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
-    overrides = {name: getattr(args, name) for name in ("epochs", "patience", "batch_size", "lr", "hidden", "layers",
-                                                  "stations", "station_y", "head_width", "huber_delta", "readout",
-                                                  "refit_epochs", "refit_head_width")
-                 if getattr(args, name) is not None}
-    cfg = defaults(members=args.members, seed=args.seed, **overrides)
-    refit_only = bool(getattr(args, "init", None)) and cfg.refit_epochs > 0 and cfg.epochs == 0
-    for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
-        if getattr(cfg, name) < 1 and not (name == "epochs" and refit_only):
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if not cfg.lr > 0:
-        raise InputError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.stations < 0 or (cfg.stations and args.domain != "airfoil"):
-        raise InputError(f"--stations must be 0 or more, and only for --domain airfoil, got {cfg.stations}")
-    if cfg.refit_epochs < 0 or (cfg.refit_epochs and args.domain != "airfoil"):
-        raise InputError(f"--refit-epochs must be 0 or more, and only for --domain airfoil, got {cfg.refit_epochs}")
-    if cfg.refit_head_width < 0 or (cfg.refit_head_width and not cfg.refit_epochs):
-        raise InputError(f"--refit-head-width must be 0 or more and needs --refit-epochs, got {cfg.refit_head_width}")
-    if cfg.head_width < 1:
-        raise InputError(f"--head-width must be at least 1, got {cfg.head_width}")
-    if not (0 <= cfg.huber_delta < math.inf):
-        raise InputError(f"--huber-delta must be 0 or more, got {cfg.huber_delta}")
-    if (args.station_y or args.head_width is not None or args.huber_delta is not None) and args.domain != "airfoil":
-        raise InputError("--station-y, --head-width and --huber-delta are for --domain airfoil only")
-    if args.readout is not None and args.domain != "catalyst":
-        raise InputError("--readout is for --domain catalyst only")
+    """The TrainConfig of a `train` command line: the domain's defaults, the options given, validated."""
+    from dataclasses import fields
+
+    from phenograd.surrogate.trainer import TrainConfig
+
+    check_domain_options(args)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if f.name not in ("members", "seed") and getattr(args, f.name, None) is not None}
+    cfg = get_domain(args.domain).train_defaults(members=args.members, seed=args.seed, **overrides)
+    cfg.validate(args.domain, from_model=bool(getattr(args, "init", None)))
     return cfg
 
 
@@ -171,14 +155,15 @@ def _train(args, device) -> int:
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
     if args.fine_tune:
-        if args.domain != "airfoil" or args.init or args.encoder or args.freeze_encoder or args.train_only:
-            raise InputError("--fine-tune is for airfoil models and takes no --init, --encoder, --freeze-encoder "
+        domain = get_domain(args.domain)
+        if domain.fine_tune is None or args.init or args.encoder or args.freeze_encoder or args.train_only:
+            tuned = " and ".join(name for name in domain_names() if get_domain(name).fine_tune is not None)
+            raise InputError(f"--fine-tune is for {tuned} models and takes no --init, --encoder, --freeze-encoder "
                              "or --train-only (it runs its own two stages)")
-        from phenograd.surrogate.fidelity import fine_tune_airfoil
-
-        report = fine_tune_airfoil(args.fine_tune, args.data, out, cfg, progress=not args.no_progress)["all"]
-        print(f"{out}: {len(report['members'])} members fine-tuned on {report['train_shapes']} shapes "
-              f"({report['val_shapes']} for validation); output biases alone: {out.stem}.bias.pt")
+        report = domain.fine_tune(args.fine_tune, args.data, out, cfg, progress=not args.no_progress)["all"]
+        noun = domain.item_noun
+        print(f"{out}: {len(report['members'])} members fine-tuned on {report[f'train_{noun}']} {noun} "
+              f"({report[f'val_{noun}']} for validation); output biases alone: {out.stem}.bias.pt")
         return 0
     if args.freeze_encoder and not (args.encoder or args.init):
         raise InputError("--freeze-encoder needs --encoder ENC.pt or --init MODEL.pt")
@@ -191,43 +176,22 @@ def _train(args, device) -> int:
         from phenograd.surrogate.model import load_checkpoint
 
         kwargs["init_model"] = load_checkpoint(args.init, args.domain)
-    if args.domain == "airfoil":
-        from phenograd.surrogate.train_airfoil import train_airfoil as train
-    else:
-        from phenograd.surrogate.train_catalyst import train_catalyst as train
-    report = train(args.data, out, cfg, **kwargs)
+    from phenograd.surrogate.trainer import train_ensemble
+
+    domain = get_domain(args.domain)
+    report = train_ensemble(domain.task(args.data, cfg.seed), out, cfg, meta={"data_file": str(args.data)}, **kwargs)
     if not distributed.is_main():
         return 0
     losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])
-    n_train = report.get("train_shapes", report.get("train_structures"))
-    n_val = report.get("val_shapes", report.get("val_structures"))
+    n_train, n_val = report.get(f"train_{domain.item_noun}"), report.get(f"val_{domain.item_noun}")
     print(f"{out}: {len(report['members'])} members trained on {n_train} items ({n_val} for validation); "
           f"best validation losses {losses}")
     return 0
 
 
 def format_metrics(m: dict) -> str:
-    lines = [f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members"]
-    if m["domain"] == "airfoil":
-        lines.append(f"  shapes {m['shapes']}, points {m['points']} ({m['converged_points']} converged); "
-                     f"convergence ROC AUC {m['convergence_auc']:.3f}")
-        lines.append(f"  {'target':<8} {'MAE':>9} {'in 1σ':>7} {'in 2σ':>7}")
-        for name, mae in m["mae"].items():
-            c = m["calibration"][name]
-            lines.append(f"  {name:<8} {mae:9.5f} {c['within_1sigma']:7.3f} {c['within_2sigma']:7.3f}")
-        return "\n".join(lines)
-    lines.append(f"  {'subset':<14} {'n':>6} {'MAE eV':>8} {'RMSE eV':>8} {'≤0.1 eV':>8} {'in 1σ':>7} {'in 2σ':>7}")
-
-    def row(name, r):
-        lines.append(f"  {name:<14} {r['n']:6d} {r['mae']:8.4f} {r['rmse']:8.4f} {r['within_0.1eV']:8.3f} "
-                     f"{r['within_1sigma']:7.3f} {r['within_2sigma']:7.3f}")
-
-    row("all", m)
-    if m.get("without_anomalies"):
-        row("no anomalies", m["without_anomalies"])
-    for ads, r in m["per_adsorbate"].items():
-        row(f"  {ads}", r)
-    return "\n".join(lines)
+    """evaluate()'s metrics as text, as the model's domain writes them (Domain.format_metrics)."""
+    return get_domain(m["domain"]).format_metrics(m)
 
 
 def cmd_evaluate(args) -> int:

@@ -38,3 +38,39 @@ def seed_value(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"bad seed {value}: give a whole number, 0 or more")
     return value
+
+
+#: Library parameter names whose option has another name (the option's dest otherwise equals the parameter).
+PARAMETER_OPTIONS = {"out_dir": "out", "n_sampled": "sampled"}
+
+
+def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{dest: its long option} over a parser and all its subcommands (the first one seen wins)."""
+    flags: dict[str, str] = {}
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop(0)._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.dest not in flags and action.dest != "help":
+                long = [o for o in action.option_strings if o.startswith("--")]
+                if long:
+                    flags[action.dest] = long[0]
+    return flags
+
+
+def as_flags(exc: BaseException, parser: argparse.ArgumentParser) -> str:
+    """An error's message with the parameters it names (InputError.parameter) written as this command line's
+    options: the library says "top must be at least 1", the command line "--top must be at least 1"."""
+    import re
+
+    message = str(exc)
+    names = getattr(exc, "parameter", None)
+    if not names:
+        return message
+    flags = option_flags(parser)
+    for name in (names,) if isinstance(names, str) else names:
+        flag = flags.get(PARAMETER_OPTIONS.get(name, name))
+        if flag:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message)
+    return message

@@ -8,10 +8,12 @@ from pathlib import Path
 from phenograd.cli_options import seed_value
 from phenograd.cli_run import run_distributed
 from phenograd.core.errors import InputError
+from phenograd.surrogate.domain import domain_names, get_domain
 
 
 def add_commands(sub) -> dict:
     """Add `pretrain` to the top-level subparsers; returns {(command, domain): handler}."""
+    pretrainable = [name for name in domain_names() if get_domain(name).pretraining is not None]
     pt = sub.add_parser(
         "pretrain", help="pretrain the shared encoder on unlabelled structures (resumable)",
         description="Self-supervised pretraining: joint-embedding prediction of hidden blocks (jepa; VICReg variance "
@@ -22,7 +24,7 @@ def add_commands(sub) -> dict:
         "goes to <out>.partial; the same command continues a killed run. The encoder file feeds "
         "`phenograd train --encoder`. Multi-process: `torchrun --nproc_per_node N -m phenograd pretrain ...` "
         "(DistributedDataParallel; --batch-size per process, so a step sees N x --batch-size; rank 0 writes).")
-    pt.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of structures")
+    pt.add_argument("--domain", required=True, choices=pretrainable, help="which kind of structures")
     pt.add_argument("--data", required=True, help="unlabelled (or labelled, labels ignored) data file")
     pt.add_argument("--out", required=True, help="encoder file to write (.pt)")
     pt.add_argument("--objective", default=None, choices=["jepa", "denoise", "both"],
@@ -37,15 +39,13 @@ def add_commands(sub) -> dict:
     pt.add_argument("--var-weight", type=float, default=1.0, help="VICReg variance weight (default 1)")
     pt.add_argument("--cov-weight", type=float, default=0.04, help="VICReg covariance weight (default 0.04)")
     pt.add_argument("--noise", type=float, default=None, help="denoising std (default: 0.1 Å atoms, 0.002 chords airfoil)")
-    pt.add_argument("--sampled", type=int, default=2000, help="airfoil: freshly sampled CST shapes to add (default 2000)")
-    pt.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
-    pt.add_argument("--geometry", default="initial", choices=["initial", "relaxed"],
-                    help="catalyst, labelled --data: pretrain on the initial or the relaxed positions (default initial)")
     pt.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     pt.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     pt.add_argument("--log-file", "--log", dest="log", default=None, help="also append one JSON line per epoch (losses, embedding std, rank) here")
     pt.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return {("pretrain", "airfoil"): cmd_pretrain, ("pretrain", "catalyst"): cmd_pretrain}
+    for name in pretrainable:  # the domains' own options (airfoil --sampled, catalyst --limit and --geometry)
+        get_domain(name).add_cli_options("pretrain", pt)
+    return {("pretrain", name): cmd_pretrain for name in pretrainable}
 
 
 def cmd_pretrain(args) -> int:
@@ -60,16 +60,17 @@ def _pretrain(args, device) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
-    if args.sampled < 0:
-        raise InputError(f"--sampled must be >= 0, got {args.sampled}")
-    if args.limit is not None and args.limit < 1:
-        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    sampled, limit = getattr(args, "sampled", 0), getattr(args, "limit", None)
+    if sampled < 0:
+        raise InputError(f"--sampled must be >= 0, got {sampled}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
     cfg = PretrainConfig(objective=args.objective, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          hidden=args.hidden, layers=args.layers, ema=args.ema, var_weight=args.var_weight,
                          cov_weight=args.cov_weight, noise=args.noise, seed=args.seed)
     cfg.check()
-    data = load_unlabelled(args.domain, args.data, n_sampled=args.sampled if args.domain == "airfoil" else 0,
-                           seed=args.seed, limit=args.limit, geometry=args.geometry)
+    data = load_unlabelled(args.domain, args.data, n_sampled=sampled, seed=args.seed, limit=limit,
+                           geometry=getattr(args, "geometry", "initial"))
     log = None
     if args.log and distributed.is_main():
         def log(record, path=Path(args.log)):

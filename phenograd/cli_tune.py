@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from phenograd.cli_options import seed_value
+from phenograd.surrogate.domain import domain_names
 
 
 def add_commands(sub) -> dict:
@@ -18,7 +19,7 @@ def add_commands(sub) -> dict:
         "database URL) or journal:study.log / study.log (a file that also works on NFS). Run the same command on "
         "several machines with the same --storage to share one study (give each its own --seed); each runs "
         "its own --trials.")
-    tu.add_argument("--domain", required=True, choices=["airfoil", "catalyst"], help="which kind of dataset and model")
+    tu.add_argument("--domain", required=True, choices=domain_names(), help="which kind of dataset and model")
     tu.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
     tu.add_argument("--trials", type=int, required=True, help="trials this command runs")
     tu.add_argument("--storage", default=None,
@@ -29,7 +30,7 @@ def add_commands(sub) -> dict:
     tu.add_argument("--members", type=int, default=1, help="ensemble members per trial (default 1)")
     tu.add_argument("--seed", type=seed_value, default=0, help="random seed of sampler and training (default 0)")
     tu.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    return {("tune", "airfoil"): cmd_tune, ("tune", "catalyst"): cmd_tune}
+    return {("tune", name): cmd_tune for name in domain_names()}
 
 
 def cmd_tune(args) -> int:

@@ -17,6 +17,7 @@ embedding table (the first linear layer) and gradients reach it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -88,6 +89,11 @@ class PaiNNUpdate(nn.Module):
         return ds, dv
 
 
+def graph_x(data) -> Tensor:
+    """A graph's ``x``: the node inputs of a domain whose graphs store them ready."""
+    return data.x
+
+
 def vector_norm(v: Tensor, eps: float = 1e-6) -> Tensor:
     """Equivariant normalisation of vector channels (N, 3, F): divide each node's vectors by
     the root mean square of their lengths. PaiNN's update is quadratic in v; without this
@@ -109,18 +115,21 @@ class GeometricEncoder(nn.Module):
             chords for airfoils); edges longer than this carry no message.
         neighbours: typical neighbour count; summed messages are divided by its
             square root so activations stay O(1) whatever the graph density.
+        node_inputs: function of a (batched) graph giving its scalar inputs (N, in_features): the
+            domain's (Domain.node_inputs); default the graph's ``x``. Not a setting: not in ``config``.
 
     forward(data) takes a (batched) torch_geometric Data with ``pos`` (N, 3),
-    ``edge_index`` (2, E), optional ``shift`` (E, 3), node inputs from
-    :meth:`node_inputs`, and ``batch`` (N,); it returns node embeddings (N, F)
-    and a mean-pooled graph embedding (B, F).
+    ``edge_index`` (2, E), optional ``shift`` (E, 3), what ``node_inputs`` reads,
+    and ``batch`` (N,); it returns node embeddings (N, F) and a mean-pooled graph
+    embedding (B, F).
     """
 
     def __init__(self, in_features: int, hidden: int = 64, n_layers: int = 3, n_rbf: int = 20, cutoff: float = 6.0,
-                 neighbours: float = 16.0):
+                 neighbours: float = 16.0, node_inputs: Callable[[object], Tensor] | None = None):
         super().__init__()
         self.config = dict(in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff,
                            neighbours=neighbours)
+        self.node_inputs = node_inputs or graph_x
         self.cutoff = cutoff
         self.message_scale = 1.0 / math.sqrt(neighbours)
         self.embed = nn.Linear(in_features, hidden)
@@ -133,14 +142,6 @@ class GeometricEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.LayerNorm)):
                 m.reset_parameters()
-
-    @staticmethod
-    def node_inputs(data) -> Tensor:
-        """Scalar inputs (N, in_features): airfoil features, or element probabilities + one-hot tag."""
-        if hasattr(data, "element_probs") and data.element_probs is not None:
-            tags = torch.nn.functional.one_hot(data.tags, 3).to(data.element_probs.dtype)
-            return torch.cat([data.element_probs, tags], dim=-1)
-        return data.x
 
     def forward(self, data) -> tuple[Tensor, Tensor]:
         pos = data.pos

@@ -22,6 +22,7 @@ from torch_geometric.data import Batch
 from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError
 
+from .domain import get_domain
 from .heads import AIRFOIL_TARGETS
 from .model import Ensemble
 
@@ -68,21 +69,28 @@ def std_scale(err: np.ndarray, std: np.ndarray) -> float:
 
 def ensemble_errors(ensemble: Ensemble, data, items: np.ndarray) -> dict:
     """{target: (err, std)} of the ensemble mean against the labels, with the unscaled ensemble std, over items
-    (shape indices of AirfoilPoints: every XFOIL-converged point that has the target; structure indices of
-    CatalystSamples)."""
-    if hasattr(data, "shapes_in"):
-        values, _, mask = predict_airfoil_points(ensemble, data, np.sort(items))
-        targets, conv = data.targets[mask], data.converged[mask]
-        ok = (conv[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
-        err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
-        return {name: (err[ok[:, k], k], std[ok[:, k], k]) for k, name in enumerate(AIRFOIL_TARGETS)}
+    of the ensemble's domain's dataset (Domain.errors)."""
+    return get_domain(ensemble.domain).errors(ensemble, data, items)
+
+
+def airfoil_errors(ensemble: Ensemble, data, items: np.ndarray) -> dict:
+    """ensemble_errors over shape indices of AirfoilPoints: every XFOIL-converged point that has the target."""
+    values, _, mask = predict_airfoil_points(ensemble, data, np.sort(items))
+    targets, conv = data.targets[mask], data.converged[mask]
+    ok = (conv[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
+    err, std = (values.mean(0) - targets).numpy(), values.std(0).numpy()
+    return {name: (err[ok[:, k], k], std[ok[:, k], k]) for k, name in enumerate(AIRFOIL_TARGETS)}
+
+
+def catalyst_errors(ensemble: Ensemble, data, items: np.ndarray) -> dict:
+    """ensemble_errors over structure indices of CatalystSamples."""
     preds = predict_structures(ensemble, [data.graphs[i] for i in items])
     return {"E_ads": ((preds.mean(0) - data.e_ads[torch.as_tensor(items)]).numpy(), preds.std(0).numpy())}
 
 
 def fit_std_scales(ensemble: Ensemble, data, items: np.ndarray) -> dict:
-    """Per-target std scales fitted on validation items (shape indices of AirfoilPoints or
-    structure indices of CatalystSamples); deep ensembles are usually over-confident."""
+    """Per-target std scales fitted on validation items of the ensemble's domain's dataset (shape indices of
+    AirfoilPoints, structure indices of CatalystSamples); deep ensembles are usually over-confident."""
     if not len(items):
         return {}
     return {name: std_scale(err, std) for name, (err, std) in ensemble_errors(ensemble, data, items).items()}
@@ -194,15 +202,9 @@ def parity_plot(parity: dict, path: Path, title: str, units: dict | None = None)
 
 
 def load_domain_data(info: dict, data_path):
-    """The dataset a checkpoint (its load_checkpoint info) is evaluated on: AirfoilPoints or CatalystSamples
-    (graphs built with the model's cutoff)."""
-    if info["domain"] == "airfoil":
-        from .airfoil_data import load_airfoil_points
-
-        return load_airfoil_points(data_path)
-    from .catalyst_data import load_catalyst_samples
-
-    return load_catalyst_samples(data_path, cutoff=info["encoder"]["cutoff"])
+    """The dataset a checkpoint (its load_checkpoint info) is evaluated on (Domain.load_data: AirfoilPoints, or
+    CatalystSamples with graphs built with the model's cutoff)."""
+    return get_domain(info["domain"]).load_data(data_path, info["encoder"])
 
 
 def check_split(split: str) -> None:
@@ -218,12 +220,7 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     ensemble, info = load_checkpoint(model_path)
     scales = info["meta"].get("std_scale", {})
     data = load_domain_data(info, data_path)
-    if info["domain"] == "airfoil":
-        metrics, parity = evaluate_airfoil(ensemble, data, split, scales)
-        units = {}
-    else:
-        metrics, parity = evaluate_catalyst(ensemble, data, split, scales)
-        units = {"E_ads": "(eV)"}
+    metrics, parity, units = get_domain(info["domain"]).evaluate(ensemble, data, split, scales)
     metrics = {"model": str(model_path), "data": str(data_path), "domain": info["domain"],
                "members": len(ensemble.members), "std_scale": scales, **metrics}
     if out_dir is not None:
@@ -247,7 +244,7 @@ def calibrate(model_path, data_path, split: str = "val", out=None) -> dict:
     if len(ensemble.members) < 2:
         raise InputError(f"{model_path}: a single-member model has no ensemble spread to calibrate")
     data = load_domain_data(info, data_path)
-    items = data.shapes_in(split) if info["domain"] == "airfoil" else data.items_in(split)
+    items = get_domain(info["domain"]).items(data, split)
     if len(items) < 2:
         raise InputError(f"{data_path}: split {split!r} has {len(items)} items; calibration needs at least 2")
     old = dict(info["meta"].get("std_scale", {}))

@@ -182,6 +182,13 @@ def atoms_graph(atoms, element_probs: torch.Tensor | None = None, cutoff: float 
     )
 
 
+def atom_node_inputs(data) -> torch.Tensor:
+    """Scalar encoder inputs (N, len(ELEMENTS) + N_TAGS) of a (batched) atom graph: element probabilities
+    and the one-hot tag (the catalyst domain's node inputs)."""
+    tags = torch.nn.functional.one_hot(data.tags, N_TAGS).to(data.element_probs.dtype)
+    return torch.cat([data.element_probs, tags], dim=-1)
+
+
 def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
     """Vectors (E, 3) from each centre i to its neighbour j's image: pos[j] + shift - pos[i]."""
     vec = pos[edge_index[0]] - pos[edge_index[1]]

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .encoder import GeometricEncoder
 from .graphs import AIRFOIL_NODES
 from .trainer import cpu_state
 
@@ -44,7 +43,7 @@ def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor
             n, p = model.encoder(batch)
             nodes.append(n.reshape(p.shape[0], AIRFOIL_NODES, -1))
             pooled.append(p)
-            inputs.append(GeometricEncoder.node_inputs(batch).reshape(p.shape[0], AIRFOIL_NODES, -1))
+            inputs.append(model.encoder.node_inputs(batch).reshape(p.shape[0], AIRFOIL_NODES, -1))
     model.train()
     return torch.cat(nodes), torch.cat(pooled), torch.cat(inputs)
 

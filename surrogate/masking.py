@@ -88,11 +88,6 @@ def atom_patch_mask(data: Data, rng: np.random.Generator, radius: float = PATCH_
         r *= 0.8
 
 
-def sample_mask(data: Data, rng: np.random.Generator) -> Tensor:
-    """The domain's mask for one structure (see the module docstring)."""
-    return atom_patch_mask(data, rng) if is_atoms(data) else airfoil_arc_mask(data.num_nodes, rng)
-
-
 # --------------------------------------------------------------------------- context graphs
 
 
@@ -123,7 +118,7 @@ def _keep_edges(data: Data, visible: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return keep, ok, new_index[e[:, ok]]
 
 
-def _airfoil_context(data: Data, hidden: Tensor) -> Data:
+def airfoil_context(data: Data, hidden: Tensor) -> Data:
     visible = ~hidden
     keep, _, edges = _keep_edges(data, visible)
     slope = contour_slope_visible(data.pos[:, 0], data.pos[:, 1], visible)
@@ -132,7 +127,7 @@ def _airfoil_context(data: Data, hidden: Tensor) -> Data:
     return Data(x=x[keep], pos=data.pos[keep], edge_index=edges, num_nodes=len(keep))
 
 
-def _atoms_context(data: Data, hidden: Tensor) -> Data:
+def atoms_context(data: Data, hidden: Tensor) -> Data:
     keep, ok, edges = _keep_edges(data, ~hidden)
     out = Data(pos=data.pos[keep], element_probs=data.element_probs[keep], tags=data.tags[keep],
                edge_index=edges, num_nodes=len(keep))
@@ -147,7 +142,7 @@ def _atoms_context(data: Data, hidden: Tensor) -> Data:
 def context_graph(data: Data, hidden: Tensor) -> Data:
     """The graph of the visible nodes (hidden (N,) bool): hidden nodes and their edges removed,
     neighbour-derived inputs recomputed from visible nodes (see the module docstring)."""
-    return _atoms_context(data, hidden) if is_atoms(data) else _airfoil_context(data, hidden)
+    return atoms_context(data, hidden) if is_atoms(data) else airfoil_context(data, hidden)
 
 
 # --------------------------------------------------------------------------- symmetries

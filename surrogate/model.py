@@ -2,7 +2,7 @@
 uncertainty; a checkpoint is one file holding all of it.
 
 Checkpoint format (torch.save of a dict, version FORMAT_VERSION):
-    {"format": "phenograd-surrogate", "format_version": 1, "domain": "airfoil"|"catalyst",
+    {"format": "phenograd-surrogate", "format_version": 1, "domain": a registered domain's name (domain.py),
      "encoder": {...config}, "head": {...config}, "members": [state_dict, ...],
      "data_hash": str, "meta": {...training facts}}
 """
@@ -22,32 +22,24 @@ from phenograd.core.atomic import atomic_file, remove_stale_temps
 from phenograd.core.errors import InputError
 from phenograd.core.runs import damaged_member
 
+from .domain import domain_names, get_domain, unknown_domain
 from .encoder import GeometricEncoder
-from .graphs import AIRFOIL_GRAPH_VERSION, AIRFOIL_NODE_FEATURES, ATOM_CUTOFF, ELEMENTS, N_TAGS
-from .heads import READOUTS, AdsorptionHead, AirfoilHead
+from .heads import READOUTS
 
 FORMAT = "phenograd-surrogate"
 FORMAT_VERSION = 1
-DOMAINS = ("airfoil", "catalyst")
 MAX_SIZE = 1024  # largest width, depth or count a checkpoint's settings may state
 MAX_CUTOFF = 20.0  # largest encoder cutoff (Å for atoms, chords for airfoils) a checkpoint may state
 HEAD_SETTINGS = ("depth", "hidden", "width")
-OPTIONAL_HEAD_SETTINGS = {"airfoil": ("stations", "station_y"), "catalyst": ("readout",)}
 
 
 def default_encoder_config(domain: str, hidden: int = 64, n_layers: int = 3) -> dict:
-    """Encoder settings per domain: airfoil lengths are in chords, atoms in Å."""
-    if domain == "airfoil":
-        return dict(in_features=AIRFOIL_NODE_FEATURES, hidden=hidden, n_layers=n_layers, n_rbf=16, cutoff=0.25,
-                    neighbours=8.0)
-    if domain == "catalyst":
-        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20,
-                    cutoff=ATOM_CUTOFF, neighbours=17.0)
-    raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    """Encoder settings of a domain's graphs (Domain.encoder_config): airfoil lengths are in chords, atoms in Å."""
+    return get_domain(domain).encoder_config(hidden, n_layers)
 
 
 class Surrogate(nn.Module):
-    """One ensemble member: GeometricEncoder + the domain's head.
+    """One ensemble member: GeometricEncoder + the domain's head; forward is the domain's (Domain.forward).
 
     airfoil: forward(graphs, point_graph (P,), cond (P, 3)) -> (values (P, 5), conv_logit (P,))
     catalyst: forward(graphs) -> E_ads (B,) in eV
@@ -55,24 +47,18 @@ class Surrogate(nn.Module):
 
     def __init__(self, domain: str, encoder: dict, head: dict):
         super().__init__()
+        spec = get_domain(domain)
         self.domain = domain
-        self.encoder = GeometricEncoder(**encoder)
-        self.head = AirfoilHead(**head) if domain == "airfoil" else AdsorptionHead(**head)
+        self.encoder = GeometricEncoder(**encoder, node_inputs=spec.node_inputs)
+        self.head = spec.head(head)
 
-    def forward(self, graphs, point_graph: Tensor | None = None, cond: Tensor | None = None):
-        if self.domain == "airfoil":
-            return self.head(self.airfoil_shape_embedding(graphs)[point_graph], cond)
-        nodes, pooled = self.encoder(graphs)
-        batch = getattr(graphs, "batch", None)
-        if batch is None:
-            batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
-        return self.head(nodes, batch, n_graphs=pooled.shape[0], tags=getattr(graphs, "tags", None))
-
+    def forward(self, graphs, *inputs):
+        return get_domain(self.domain).forward(self, graphs, *inputs)
 
     def airfoil_shape_embedding(self, graphs) -> Tensor:
         """The airfoil head's shape embedding (B, D): all it sees of a shape (see AirfoilHead)."""
         nodes, pooled = self.encoder(graphs)
-        return self.head.shape_embedding(nodes, pooled, GeometricEncoder.node_inputs(graphs))
+        return self.head.shape_embedding(nodes, pooled, self.encoder.node_inputs(graphs))
 
 
 class Ensemble(nn.Module):
@@ -108,7 +94,7 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
         "format": FORMAT, "format_version": FORMAT_VERSION, "domain": model.domain,
         "encoder": dict(m0.encoder.config), "head": dict(m0.head.config),
         "members": [m.state_dict() for m in model.members], "data_hash": data_hash, "meta": meta or {},
-        "graph_version": GRAPH_VERSIONS[model.domain],
+        "graph_version": get_domain(model.domain).graph_version,
     }
     save_torch_atomic(path, payload)
 
@@ -126,8 +112,6 @@ def save_torch_atomic(path: str | os.PathLike, payload) -> None:
                           "the previous file, if any, is kept", str(p)) from None
 
 
-#: Version of each domain's graph construction (graphs.py); a model only works on the graphs it was trained on.
-GRAPH_VERSIONS = {"airfoil": AIRFOIL_GRAPH_VERSION, "catalyst": 1}
 
 
 def same(value, expected) -> bool:
@@ -143,9 +127,10 @@ def shown(value) -> str:
 
 def check_graph_version(p: Path, domain, version) -> None:
     """InputError when a file was trained on another graph construction than this phenograd builds."""
-    if domain in GRAPH_VERSIONS and not same(version, GRAPH_VERSIONS[domain]):
+    expected = get_domain(domain).graph_version if domain in domain_names() else None
+    if expected is not None and not same(version, expected):
         raise InputError(f"{p}: trained on {domain} graphs of version {shown(version)}, this phenograd builds version "
-                         f"{GRAPH_VERSIONS[domain]}; retrain it (`make models` for the shipped ones)")
+                         f"{expected}; retrain it (`make models` for the shipped ones)")
 
 
 SHIPPED_MODELS = Path(__file__).parent / "models"
@@ -154,8 +139,8 @@ SHIPPED_MODELS = Path(__file__).parent / "models"
 def shipped_file(domain: str, kind: str = "model") -> Path:
     """A file shipped inside the package for a domain (see surrogate/models/README.md): the surrogate
     (kind "model", <domain>.pt) or the pretrained encoder (kind "encoder", <domain>_encoder.pt)."""
-    if domain not in DOMAINS:
-        raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    if domain not in domain_names():
+        raise unknown_domain(domain)
     path = SHIPPED_MODELS / (f"{domain}.pt" if kind == "model" else f"{domain}_{kind}.pt")
     if not path.is_file():
         raise InputError(f"no shipped {domain} {kind} in this installation ({path}); pass --{kind} FILE")
@@ -228,7 +213,7 @@ def _members(p: Path, payload: dict) -> list[Surrogate]:
     """The ensemble members of a checkpoint; InputError when its settings and weights do not fit together."""
     domain, encoder, head, states = (payload.get(k) for k in ("domain", "encoder", "head", "members"))
     check_encoder_config(p, domain, encoder)
-    optional = OPTIONAL_HEAD_SETTINGS.get(domain, ())
+    optional = tuple(get_domain(domain).head_options)
     if not isinstance(head, dict) or not set(HEAD_SETTINGS) <= set(head) <= set(HEAD_SETTINGS + optional):
         allowed = f" (and optionally {', '.join(optional)})" if optional else ""
         raise InputError(f"{p}: the head settings must be {', '.join(HEAD_SETTINGS)}{allowed} (damaged file?)")
@@ -272,9 +257,9 @@ def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple
                          f"(this phenograd reads version {FORMAT_VERSION})")
     if domain is not None and payload.get("domain") != domain:
         raise InputError(f"{p}: a {shown(payload.get('domain'))} model where the {domain} domain's is needed")
-    if payload.get("domain") not in DOMAINS:
+    if payload.get("domain") not in domain_names():
         raise InputError(f"{p}: unknown model domain {shown(payload.get('domain'))}; this phenograd knows "
-                         f"{', '.join(DOMAINS)}")
+                         f"{', '.join(domain_names())}")
     check_graph_version(p, payload.get("domain"), payload.get("graph_version", 1))
     ensemble = Ensemble(_members(p, payload)).eval()
     return ensemble, _info(p, payload)

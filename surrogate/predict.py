@@ -24,7 +24,8 @@ from phenograd.core.errors import InputError
 
 from .graphs import airfoil_graph, airfoil_graph_from_cst, atoms_graph
 from .heads import AIRFOIL_TARGETS, conditions
-from .model import DOMAINS, Ensemble, load_checkpoint, shipped_model_path
+from .domain import domain_names, get_domain
+from .model import Ensemble, load_checkpoint, shipped_model_path
 
 
 def _needs_grad(*inputs) -> bool:
@@ -150,15 +151,14 @@ class CatalystSurrogate:
 def load_surrogate(path=None, domain: str | None = None):
     """Load a model checkpoint, or the model shipped with phenograd for `domain` when path is None.
 
-    Returns an AirfoilSurrogate or a CatalystSurrogate; InputError (one line) if the
-    file cannot be used or is of another domain than the one asked for.
+    Returns the domain's predictor (Domain.predictor: an AirfoilSurrogate or a CatalystSurrogate);
+    InputError (one line) if the file cannot be used or is of another domain than the one asked for.
     """
     if path is None:
         if domain is None:
-            raise InputError("give a model file or a domain (airfoil or catalyst) for the shipped model")
+            raise InputError(f"give a model file or a domain ({' or '.join(domain_names())}) for the shipped model")
         path = shipped_model_path(domain)
-    if domain is not None and domain not in DOMAINS:
-        raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    if domain is not None:
+        get_domain(domain)  # InputError for an unknown one
     ensemble, info = load_checkpoint(path, domain)
-    cls = AirfoilSurrogate if info["domain"] == "airfoil" else CatalystSurrogate
-    return cls(ensemble, info)
+    return get_domain(info["domain"]).predictor(ensemble, info)

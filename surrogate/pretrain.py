@@ -15,9 +15,9 @@ Objectives (``objective``):
   with their element and the kernel-averaged elements of the hidden patch
   around them, because a random alloy's hidden elements cannot be inferred
   from the context, and predicting them taught the encoder to forget
-  composition (see ``_query``); the blanks left to fill are the embeddings.
+  composition (see ``atoms_query``); the blanks left to fill are the embeddings.
   Its inputs are the context's pooled embedding, a Gaussian-kernel average of
-  visible node embeddings around the hidden node (width ``KERNEL`` in contour
+  visible node embeddings around the hidden node (the domain's ``kernel`` width, in contour
   nodes or Å; periodic images by minimum image) and that query descriptor.
   Loss: mean squared error of the predictions. Collapse is prevented by
   VICReg's variance and covariance terms (Bardes et al. 2022; vicreg.py) on the
@@ -73,18 +73,16 @@ from phenograd.core.runs import load_partial
 
 from . import distributed
 from .encoder import GeometricEncoder, RadialBasis
-from .graphs import AIRFOIL_NODES, ELEMENTS, N_TAGS, _slope, cosine_cutoff, edge_vectors
+from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
-from .masking import augment_atoms, context_graph, is_atoms, sample_mask
-from .model import GRAPH_VERSIONS, default_encoder_config, save_torch_atomic
+from .domain import get_domain
+from .model import default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
 from .trainer import seed_everything
 from .vicreg import covariance_loss, effective_rank, embedding_std, variance_loss
 
 OBJECTIVES = ("jepa", "denoise", "both")
-KERNEL = {"airfoil": 3.0, "catalyst": 2.0}  # predictor's kernel width: contour nodes / Å
-NOISE = {"airfoil": 0.002, "catalyst": 0.1}  # denoising std: chords (y only) / Å
 MONITOR_STRUCTURES = 128
 VICREG_ROWS = 1024  # node rows per step that enter the variance/covariance terms
 
@@ -93,16 +91,17 @@ class PretrainingCollapsed(PhenogradError, RuntimeError):
     """The embeddings collapsed (effective rank or spread below the floor)."""
 
 
-#: The measured best objective per domain (BENCHMARKS "Pretraining label efficiency", 10 % of the labels):
-#: airfoil JEPA 0.80x scratch's error; catalyst denoising 0.95x (0.91x on relaxed geometry; JEPA 1.35x: worse).
-DEFAULT_OBJECTIVE = {"airfoil": "jepa", "catalyst": "denoise"}
+# Per domain (its Domain.pretraining view, domain.PretrainView): the predictor's kernel width (airfoil 3 contour
+# nodes, catalyst 2 Å), the denoising std (0.002 chords in y, 0.1 Å) and the measured best objective
+# (BENCHMARKS "Pretraining label efficiency", 10 % of the labels: airfoil JEPA 0.80x scratch's error; catalyst
+# denoising 0.95x, 0.91x on relaxed geometry; JEPA 1.35x: worse).
 
 
 @dataclass
 class PretrainConfig:
     """Pretraining settings. hidden/layers must match the surrogate that will be fine-tuned
     (None: the domain's training defaults: airfoil 64, catalyst 32; 3 layers). objective None:
-    the domain's measured best (DEFAULT_OBJECTIVE)."""
+    the domain's measured best (its PretrainView.objective)."""
 
     objective: str | None = None
     epochs: int = 20
@@ -138,7 +137,7 @@ class PretrainConfig:
 
 
 def default_hidden(domain: str) -> int:
-    return 64 if domain == "airfoil" else 32
+    return get_domain(domain).default_hidden
 
 
 # --------------------------------------------------------------------------- heads
@@ -175,36 +174,32 @@ class DenoiseHead(nn.Module):
 
 
 def query_features(domain: str) -> int:
-    return 2 if domain == "airfoil" else N_TAGS + 2 * len(ELEMENTS)
+    return get_domain(domain).pretraining.query_features()
 
 
 # --------------------------------------------------------------------------- batches
 
 
-def _where(data: Data) -> Tensor:
-    """'Where' coordinates (N, 3) of nodes for the predictor's kernel: atoms, their positions (Å);
-    airfoil nodes, their contour index on a circle of circumference AIRFOIL_NODES (node units)."""
-    if is_atoms(data):
-        return data.pos
+def contour_where(data: Data) -> Tensor:
+    """'Where' coordinates (N, 3) of airfoil nodes for the predictor's kernel: their contour index on a circle
+    of circumference AIRFOIL_NODES (node units). (Atoms are where they are: their positions in Å.)"""
     k = torch.arange(data.num_nodes, dtype=torch.float32)
     r = AIRFOIL_NODES / (2 * np.pi)
     phi = 2 * np.pi * k / AIRFOIL_NODES
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), torch.zeros_like(phi)], dim=1)
 
 
-def _query(data: Data, hidden: Tensor) -> Tensor:
-    """What the predictor is told about each hidden node (H, Q). Airfoil: chord station and surface.
-    Atoms: tag, own element, and a Gaussian-kernel average (width KERNEL) of the hidden patch's
-    elements around it. The elements are given because in a random alloy they are independent of
-    the visible context: asking for them made the cheapest solution an encoder that forgets
-    composition (measured: a linear probe of such an encoder predicted E_ads worse than one of a
-    random-init encoder). What stays hidden is how the environment shapes each embedding."""
-    if not is_atoms(data):
-        return data.x[hidden, :2]
+def atoms_query(data: Data, hidden: Tensor, kernel: float) -> Tensor:
+    """What the predictor is told about each hidden atom (H, Q) (an airfoil node's query is its chord
+    station and surface): tag, own element, and a Gaussian-kernel average (width `kernel`) of the
+    hidden patch's elements around it. The elements are given because in a random alloy they are
+    independent of the visible context: asking for them made the cheapest solution an encoder that
+    forgets composition (measured: a linear probe of such an encoder predicted E_ads worse than one of
+    a random-init encoder). What stays hidden is how the environment shapes each embedding."""
     elems = data.element_probs[hidden].float()
     where = data.pos[hidden]
     cell, pbc = data.cell[0], data.pbc[0]
-    around = _kernel_average(elems, where, where, cell, pbc, KERNEL["catalyst"])
+    around = _kernel_average(elems, where, where, cell, pbc, kernel)
     return torch.cat([nn.functional.one_hot(data.tags[hidden], N_TAGS).float(), elems, around], dim=1)
 
 
@@ -233,49 +228,54 @@ class StepBatch:
 
 
 def make_batch(graphs: list[Data], rng: np.random.Generator, domain: str, masked: bool = True) -> StepBatch:
-    """Augment (atoms), mask and split a list of structures into full and context batches."""
+    """Augment, mask and split a list of structures into full and context batches (the domain's PretrainView)."""
+    view = get_domain(domain).pretraining
     full, ctx, hidden, queries, q_where, c_where, cells, pbcs = [], [], [], [], [], [], [], []
     for g in graphs:
-        if is_atoms(g):
-            g = augment_atoms(g, rng)
+        g = view.augment(g, rng)
         full.append(g)
         if not masked:
             continue
-        m = sample_mask(g, rng)
-        ctx.append(context_graph(g, m))
+        m = view.mask(g, rng)
+        ctx.append(view.context(g, m))
         hidden.append(m)
-        queries.append(_query(g, m))
-        w = _where(g)
+        queries.append(view.query(g, m))
+        w = view.where(g)
         q_where.append(w[m])
         c_where.append(w[~m])
-        cells.append(g.cell[0] if is_atoms(g) else None)
-        pbcs.append(g.pbc[0] if is_atoms(g) else None)
+        cell, pbc = view.periodic(g)
+        cells.append(cell)
+        pbcs.append(pbc)
     return StepBatch(
         full=Batch.from_data_list(full), ctx=Batch.from_data_list(ctx) if ctx else None,
         hidden=torch.cat(hidden) if hidden else None, queries=torch.cat(queries) if queries else None,
         q_where=q_where, c_where=c_where, cells=cells, pbcs=pbcs)
 
 
-def noisy_copy(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Batch, Tensor, Tensor]:
-    """(noisy batch, noise / sigma (N, 3), component mask (3,)). Atoms: every coordinate; airfoils:
-    y only (stations are fixed), with the y and slope inputs recomputed from the noisy contour.
+def noisy_atoms(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Batch, Tensor, Tensor]:
+    """(noisy batch, noise / sigma (N, 3), component mask (3,)) of atom graphs: every coordinate moves.
     Edges stay those of the clean structure (their messages use the noisy vectors)."""
     b = batch.clone()
     eps = torch.randn(b.pos.shape, generator=gen, dtype=b.pos.dtype)
-    if is_atoms(b):
-        comps = torch.ones(3, dtype=torch.bool)
-    else:
-        comps = torch.tensor([False, True, False])
-        eps = eps * comps
-        b.pos = b.pos + sigma * eps
-        x = b.x.clone()
-        for g in range(int(b.num_graphs)):
-            sl = slice(int(b.ptr[g]), int(b.ptr[g + 1]))
-            x[sl, 2] = torch.clamp(_slope(b.pos[sl, 0], b.pos[sl, 1]), -5.0, 5.0) / 5.0
-        x[:, 3] = b.pos[:, 1]
-        b.x = x
-        return b, eps, comps
+    comps = torch.ones(3, dtype=torch.bool)
     b.pos = b.pos + sigma * eps
+    return b, eps, comps
+
+
+def noisy_contours(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Batch, Tensor, Tensor]:
+    """As noisy_atoms for airfoil graphs: y only (stations are fixed), with the y and slope inputs recomputed
+    from the noisy contour."""
+    b = batch.clone()
+    eps = torch.randn(b.pos.shape, generator=gen, dtype=b.pos.dtype)
+    comps = torch.tensor([False, True, False])
+    eps = eps * comps
+    b.pos = b.pos + sigma * eps
+    x = b.x.clone()
+    for g in range(int(b.num_graphs)):
+        sl = slice(int(b.ptr[g]), int(b.ptr[g + 1]))
+        x[sl, 2] = torch.clamp(_slope(b.pos[sl, 0], b.pos[sl, 1]), -5.0, 5.0) / 5.0
+    x[:, 3] = b.pos[:, 1]
+    b.x = x
     return b, eps, comps
 
 
@@ -288,9 +288,10 @@ class Pretrainer(nn.Module):
     def __init__(self, domain: str, encoder_config: dict, cfg: PretrainConfig):
         super().__init__()
         self.domain, self.cfg = domain, cfg
-        self.encoder = GeometricEncoder(**encoder_config)
+        self.view = get_domain(domain).pretraining
+        self.encoder = GeometricEncoder(**encoder_config, node_inputs=get_domain(domain).node_inputs)
         f = encoder_config["hidden"]
-        self.predictor = JepaPredictor(f, query_features(domain))
+        self.predictor = JepaPredictor(f, self.view.query_features())
         self.denoiser = DenoiseHead(f, encoder_config["n_rbf"], encoder_config["cutoff"])
         self.target = copy.deepcopy(self.encoder).requires_grad_(False) if cfg.ema > 0 else None
 
@@ -317,7 +318,7 @@ class Pretrainer(nn.Module):
         ptr = sb.ctx.ptr
         for b in range(len(sb.q_where)):
             s_b = ctx_s[int(ptr[b]) : int(ptr[b + 1])]
-            local.append(_kernel_average(s_b, sb.c_where[b], sb.q_where[b], sb.cells[b], sb.pbcs[b], KERNEL[self.domain]))
+            local.append(_kernel_average(s_b, sb.c_where[b], sb.q_where[b], sb.cells[b], sb.pbcs[b], self.view.kernel))
             pooled.append(ctx_pooled[b].expand(len(sb.q_where[b]), -1))
         pred = self.predictor(torch.cat(pooled), torch.cat(local), sb.queries)
         rows = ctx_s
@@ -330,8 +331,8 @@ class Pretrainer(nn.Module):
         }
 
     def denoise_term(self, full: Batch, gen: torch.Generator) -> Tensor:
-        sigma = self.cfg.noise or NOISE[self.domain]
-        noisy, eps, comps = noisy_copy(full, sigma, gen)
+        sigma = self.cfg.noise or self.view.noise
+        noisy, eps, comps = self.view.noisy(full, sigma, gen)
         s, _ = self.encoder(noisy)
         out = self.denoiser(s, noisy)
         return torch.mean((out[:, comps] - eps[:, comps]) ** 2)
@@ -386,7 +387,7 @@ def save_encoder(path, encoder: GeometricEncoder, domain: str, meta: dict | None
     surrogate checkpoints), atomically."""
     save_torch_atomic(Path(path), {"format": ENCODER_FORMAT, "format_version": ENCODER_FORMAT_VERSION, "domain": domain,
                               "encoder": dict(encoder.config), "state": encoder.state_dict(), "meta": meta or {},
-                              "graph_version": GRAPH_VERSIONS[domain]})
+                              "graph_version": get_domain(domain).graph_version})
 
 
 # --------------------------------------------------------------------------- the run
@@ -406,7 +407,7 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     """
     cfg = cfg or PretrainConfig()
     if cfg.objective is None:
-        cfg = replace(cfg, objective=DEFAULT_OBJECTIVE[data.domain])
+        cfg = replace(cfg, objective=get_domain(data.domain).pretraining.objective)
     cfg.check()
     out = Path(out)
     if not out.parent.exists():

@@ -36,6 +36,7 @@ from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError, one_line
 
+from .domain import get_domain
 from .graphs import airfoil_graph, airfoil_graph_from_cst
 from .masking import resample_contour
 
@@ -68,7 +69,7 @@ def _airfoil_contours_from_db(path: Path) -> tuple[list[np.ndarray], list[str]]:
 
 def _airfoil_contours_from_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:  # numbers only: an object array would unpickle
             coords = np.asarray(z["coordinates"], dtype=float)
     except Exception as exc:  # zipfile/pickle/KeyError for damaged or foreign files
         raise InputError(f"{path}: not an airfoil contour file from `phenograd data unlabelled` ({type(exc).__name__})") from None
@@ -182,9 +183,9 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
 
 def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
                     geometry: str = "initial") -> UnlabelledSet:
-    """The pretraining set of a domain ("airfoil" or "catalyst") from FILE (see the module docstring)."""
-    if domain == "airfoil":
-        return load_airfoil_unlabelled(path, n_sampled, seed)
-    if domain == "catalyst":
-        return load_catalyst_unlabelled(path, limit, geometry)
-    raise InputError(f"unknown domain {domain!r}; use airfoil or catalyst")
+    """The pretraining set of a domain from FILE (its PretrainView.load_unlabelled; see the module docstring
+    for the built-in ones); options the domain has no use for are ignored."""
+    view = get_domain(domain).pretraining
+    if view is None:
+        raise InputError(f"the {domain} domain has no pretraining")
+    return view.load_unlabelled(path, n_sampled=n_sampled, seed=seed, limit=limit, geometry=geometry)

@@ -64,7 +64,7 @@ class AirfoilTask:
         self.std: torch.Tensor | None = None
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
-        return default_encoder_config("airfoil", cfg.hidden, cfg.layers)
+        return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
         return {"hidden": cfg.hidden, "width": cfg.head_width, **({"stations": cfg.stations} if cfg.stations else {}),

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
+from phenograd.core.errors import InputError
+
 from .catalyst_data import CatalystSamples, load_catalyst_samples
 from .model import Surrogate, default_encoder_config
 from .trainer import TrainConfig, train_ensemble
@@ -37,7 +39,7 @@ class CatalystTask:
         self.mean, self.std = e.mean(), e.std() if len(e) > 1 else torch.tensor(1.0)
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
-        return default_encoder_config("catalyst", cfg.hidden, cfg.layers)
+        return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
         return {"hidden": cfg.hidden, **({"readout": cfg.readout} if cfg.readout != "all" else {})}
@@ -51,6 +53,9 @@ class CatalystTask:
         pred = model(graphs)
         target = self.data.e_ads[torch.as_tensor(items)].to(device)
         return torch.mean(((pred - target) / model.head.std) ** 2)
+
+    def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
+        raise InputError("refit_epochs: catalyst heads have no refit stage")
 
     def report(self) -> dict:
         return {"train_structures": int(len(self.train)), "val_structures": int(len(self.val)),

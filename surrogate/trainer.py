@@ -30,6 +30,7 @@ hold the plain (unwrapped) weights, interchangeable with single-process ones.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from phenograd.core.errors import InputError
 from phenograd.core.runs import load_partial
 
 from . import distributed
+from .domain import domain_names, get_domain
 from .evaluate import STD_SCALE_RULE, fit_std_scales
 from .model import Ensemble, Surrogate, save_checkpoint, save_torch_atomic
 
@@ -85,21 +87,57 @@ class TrainConfig:
     refit_head_width: int = 0
     seed: int = 0
 
+    def validate(self, domain: str | None = None, from_model: bool = False) -> None:
+        """InputError naming the first setting out of range. With a domain, also for a setting only another
+        domain's training takes (Domain.train_options) set away from its default. from_model: training starts
+        from a trained model, where epochs 0 with refit_epochs only refits its heads."""
+        for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
+            if getattr(self, name) < 1 and not (name == "epochs" and self.epochs == 0 and from_model
+                                                and self.refit_epochs > 0):
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}", parameter=name)
+        if not self.lr > 0:
+            raise InputError(f"lr must be positive, got {self.lr}", parameter="lr")
+        for name in ("stations", "refit_epochs"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be 0 or more, got {getattr(self, name)}", parameter=name)
+        if self.refit_head_width < 0 or (self.refit_head_width and not self.refit_epochs):
+            raise InputError(f"refit_head_width must be 0 or more and needs refit_epochs, got {self.refit_head_width}",
+                             parameter=("refit_head_width", "refit_epochs"))
+        if self.head_width < 1:
+            raise InputError(f"head_width must be at least 1, got {self.head_width}", parameter="head_width")
+        if not (0 <= self.huber_delta < math.inf):
+            raise InputError(f"huber_delta must be 0 or more, got {self.huber_delta}", parameter="huber_delta")
+        if domain is not None:
+            own = set(get_domain(domain).train_options)
+            defaults = TrainConfig()
+            for other in domain_names():
+                foreign = [n for n in get_domain(other).train_options
+                           if n not in own and getattr(self, n) != getattr(defaults, n)]
+                if foreign:
+                    raise InputError(f"{' and '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} for the "
+                                     f"{other} domain only, not {domain}", parameter=tuple(foreign))
+
 
 #: What train_ensemble(train_only=...) may restrict training to (None: everything not frozen).
 TRAIN_ONLY = (None, "output-layer", "output-bias")
 
 
 class TrainTask(Protocol):
-    domain: str
+    """A domain's training on one dataset (Domain.task builds it): what train_ensemble needs beside the
+    settings. Items are whatever the domain batches (airfoil shapes with all their polar points, catalyst
+    structures); train and val hold their indices."""
+
+    domain: str  # the registered domain's name (domain.py)
     data_hash: str
-    data: object  # AirfoilPoints or CatalystSamples
+    data: object  # the domain's dataset (AirfoilPoints, CatalystSamples); evaluation reads it (Domain.errors)
     train: np.ndarray  # item indices
     val: np.ndarray
 
-    def encoder_config(self, cfg: TrainConfig) -> dict: ...
+    def encoder_config(self, cfg: TrainConfig) -> dict:
+        """The encoder settings when no pretrained encoder or model is given (Domain.encoder_config)."""
 
-    def head_config(self, cfg: TrainConfig) -> dict: ...
+    def head_config(self, cfg: TrainConfig) -> dict:
+        """The head settings from cfg (the trainer sets "hidden" to the encoder's width)."""
 
     def init_member(self, model: Surrogate) -> None:
         """Set the head's target normalisation (from training items only)."""
@@ -108,7 +146,12 @@ class TrainTask(Protocol):
         """Mean loss of a batch. In training under torchrun `model` is a DDP view of the Surrogate:
         call it for outputs (so gradients synchronise); its attributes are the Surrogate's."""
 
-    def report(self) -> dict: ...
+    def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
+        """Second stage with cfg.refit_epochs: train the head alone on the frozen encoder's features; returns
+        its report (InputError where the domain has none: TrainConfig.validate refuses refit_epochs for it)."""
+
+    def report(self) -> dict:
+        """Training facts for the checkpoint's meta (item counts, the training designs' range, ...)."""
 
 
 def cpu_state(model: torch.nn.Module) -> dict:
@@ -167,6 +210,7 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
     N x batch_size. Only rank 0 writes files and shows progress.
     """
     out = Path(out)
+    cfg.validate(task.domain, from_model=init_model is not None)
     dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
     if len(task.train) == 0:
         raise InputError("no training items in the dataset (held-out test items are never trained on)")

@@ -46,6 +46,8 @@ import numpy as np
 from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError, one_line
 
+from .domain import get_domain
+
 #: The searched space: name -> ("log", low, high) | ("int", low, high) | ("cat", choices).
 SEARCH_SPACE = {
     "lr": ("log", 1e-4, 1e-2),
@@ -70,25 +72,11 @@ def _suggest(trial, space: dict) -> dict:
 
 def _load_task(domain: str, data, seed: int):
     """The domain's TrainTask on `data` (InputError names a missing, damaged or other-domain file)."""
-    if domain == "airfoil":
-        from .airfoil_data import load_airfoil_points
-        from .train_airfoil import AirfoilTask
-
-        return AirfoilTask(load_airfoil_points(data), seed)
-    if domain == "catalyst":
-        from .catalyst_data import load_catalyst_samples
-        from .train_catalyst import CatalystTask
-
-        return CatalystTask(load_catalyst_samples(data), seed)
-    raise InputError(f"unknown domain {domain!r}: use airfoil or catalyst")
+    return get_domain(domain).task(data, seed)
 
 
 def _defaults(domain: str, **overrides):
-    if domain == "airfoil":
-        from .train_airfoil import airfoil_defaults as defaults
-    else:
-        from .train_catalyst import catalyst_defaults as defaults
-    return defaults(**overrides)
+    return get_domain(domain).train_defaults(**overrides)
 
 
 def _masked(url: str) -> str:
@@ -247,8 +235,7 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
     """
     import optuna
 
-    if domain not in ("airfoil", "catalyst"):
-        raise InputError(f"unknown domain {domain!r}: use airfoil or catalyst")
+    get_domain(domain)  # InputError for an unknown one
     for name, value in (("trials", trials), ("epochs", epochs), ("members", members)):
         if not isinstance(value, int) or value < 1:
             raise InputError(f"--{name} must be at least 1, got {value}")

@@ -21,6 +21,7 @@ from phenograd.surrogate.masking import (
     context_graph,
     contour_slope_visible,
 )
+from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.model import default_encoder_config
 from phenograd.surrogate.pretrain import (
     PretrainConfig,
@@ -102,7 +103,7 @@ def test_decorrelated_embeddings_have_zero_covariance_penalty():
 
 def _encoder(domain, hidden=16):
     torch.manual_seed(0)
-    return GeometricEncoder(**default_encoder_config(domain, hidden, 2)).eval()
+    return GeometricEncoder(**default_encoder_config(domain, hidden, 2), node_inputs=get_domain(domain).node_inputs).eval()
 
 
 def test_airfoil_arc_hides_nodes_from_the_context_encoder():

@@ -11,7 +11,8 @@ from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import cst_coordinates
 from phenograd.surrogate.encoder import GeometricEncoder
 from phenograd.surrogate.graphs import (
-    AIRFOIL_NODE_FEATURES, AIRFOIL_NODES, ELEMENTS, N_TAGS, airfoil_graph, airfoil_graph_from_cst, atoms_graph,
+    AIRFOIL_NODE_FEATURES, AIRFOIL_NODES, ELEMENTS, N_TAGS, airfoil_graph, airfoil_graph_from_cst, atom_node_inputs,
+    atoms_graph,
 )
 from phenograd.surrogate.neighbors import radius_edges
 
@@ -71,7 +72,8 @@ def encoder_for(domain):
     torch.manual_seed(0)
     if domain == "airfoil":
         return GeometricEncoder(AIRFOIL_NODE_FEATURES, hidden=16, n_layers=2, cutoff=0.5).double()
-    return GeometricEncoder(len(ELEMENTS) + N_TAGS, hidden=16, n_layers=2, cutoff=6.0).double()
+    return GeometricEncoder(len(ELEMENTS) + N_TAGS, hidden=16, n_layers=2, cutoff=6.0,
+                            node_inputs=atom_node_inputs).double()
 
 
 def test_gradients_reach_cst_weights():

@@ -1,0 +1,170 @@
+"""The catalyst domain (domain.Domain): atom graphs of slabs with adsorbates, the adsorption-energy head.
+
+Its pieces live in their own modules (graphs.atoms_graph, heads.AdsorptionHead, train_catalyst,
+catalyst_data, predict.CatalystSurrogate, evaluate.evaluate_catalyst, pretrain's atoms view);
+this object hands them to the shared code. Light to import: the modules it uses load when first
+needed (the CLI imports the registry to build its parser).
+"""
+
+from __future__ import annotations
+
+from .domain import register
+
+
+class CatalystPretraining:
+    """Pretraining view of atom graphs (see pretrain.py): a patch of atoms around a site is hidden; an atom is
+    'where' it is (periodic images by minimum image); every step sees a random rigid motion, permutation and
+    choice of periodic image."""
+
+    objective = "denoise"  # measured best (BENCHMARKS "Pretraining label efficiency"): 0.95x scratch's error
+    kernel = 2.0  # Å
+    noise = 0.1  # Å
+
+    def query_features(self) -> int:
+        from .graphs import ELEMENTS, N_TAGS
+
+        return N_TAGS + 2 * len(ELEMENTS)  # tag, own element, kernel-averaged hidden elements around it
+
+    def where(self, data):
+        return data.pos
+
+    def query(self, data, hidden):
+        from .pretrain import atoms_query
+
+        return atoms_query(data, hidden, self.kernel)
+
+    def periodic(self, data):
+        return data.cell[0], data.pbc[0]
+
+    def augment(self, data, rng):
+        from .masking import augment_atoms
+
+        return augment_atoms(data, rng)
+
+    def mask(self, data, rng):
+        from .masking import atom_patch_mask
+
+        return atom_patch_mask(data, rng)
+
+    def context(self, data, hidden):
+        from .masking import atoms_context
+
+        return atoms_context(data, hidden)
+
+    def noisy(self, batch, sigma, gen):
+        from .pretrain import noisy_atoms
+
+        return noisy_atoms(batch, sigma, gen)
+
+    def load_unlabelled(self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
+                        geometry: str = "initial"):
+        from .pretrain_data import load_catalyst_unlabelled
+
+        return load_catalyst_unlabelled(path, limit, geometry)
+
+
+def _node_inputs(data):
+    from .graphs import atom_node_inputs
+
+    return atom_node_inputs(data)
+
+
+class CatalystDomain:
+    """Catalysts: an ase.Atoms slab + adsorbate with OC20 tags -> a periodic radius graph whose node inputs
+    are element probabilities (a soft composition) and tags; the head predicts the adsorption energy (eV)."""
+
+    name = "catalyst"
+    default_hidden = 32
+    head_options = ("readout",)
+    train_options = ("readout",)
+    item_noun = "structures"
+    pretraining = CatalystPretraining()
+    node_inputs = staticmethod(_node_inputs)
+    graph_version = 1
+    fine_tune = None  # no multi-fidelity fine-tuning protocol yet
+
+    def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
+        """Lengths in Å."""
+        from .graphs import ATOM_CUTOFF, ELEMENTS, N_TAGS
+
+        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20,
+                    cutoff=ATOM_CUTOFF, neighbours=17.0)
+
+    def head(self, config: dict):
+        from .heads import AdsorptionHead
+
+        return AdsorptionHead(**config)
+
+    def forward(self, member, graphs):
+        """E_ads (B,) in eV of a batch of B structures."""
+        import torch
+
+        nodes, pooled = member.encoder(graphs)
+        batch = getattr(graphs, "batch", None)
+        if batch is None:
+            batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
+        return member.head(nodes, batch, n_graphs=pooled.shape[0], tags=getattr(graphs, "tags", None))
+
+    def train_defaults(self, **overrides):
+        from .train_catalyst import catalyst_defaults
+
+        return catalyst_defaults(**overrides)
+
+    def task(self, data_path, seed: int = 0):
+        from .catalyst_data import load_catalyst_samples
+        from .train_catalyst import CatalystTask
+
+        return CatalystTask(load_catalyst_samples(data_path), seed)
+
+    def load_data(self, data_path, encoder: dict):
+        """Graphs built with the model's cutoff."""
+        from .catalyst_data import load_catalyst_samples
+
+        return load_catalyst_samples(data_path, cutoff=encoder["cutoff"])
+
+    def items(self, data, split: str):
+        return data.items_in(split)
+
+    def errors(self, ensemble, data, items):
+        from .evaluate import catalyst_errors
+
+        return catalyst_errors(ensemble, data, items)
+
+    def evaluate(self, ensemble, data, split: str, scales: dict):
+        from .evaluate import evaluate_catalyst
+
+        return (*evaluate_catalyst(ensemble, data, split, scales), {"E_ads": "(eV)"})
+
+    def format_metrics(self, m: dict) -> str:
+        lines = [f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members",
+                 f"  {'subset':<14} {'n':>6} {'MAE eV':>8} {'RMSE eV':>8} {'≤0.1 eV':>8} {'in 1σ':>7} {'in 2σ':>7}"]
+
+        def row(name, r):
+            lines.append(f"  {name:<14} {r['n']:6d} {r['mae']:8.4f} {r['rmse']:8.4f} {r['within_0.1eV']:8.3f} "
+                         f"{r['within_1sigma']:7.3f} {r['within_2sigma']:7.3f}")
+
+        row("all", m)
+        if m.get("without_anomalies"):
+            row("no anomalies", m["without_anomalies"])
+        for ads, r in m["per_adsorbate"].items():
+            row(f"  {ads}", r)
+        return "\n".join(lines)
+
+    def predictor(self, ensemble, info: dict):
+        from .predict import CatalystSurrogate
+
+        return CatalystSurrogate(ensemble, info)
+
+    def add_cli_options(self, command: str, parser) -> None:
+        if command == "train":
+            parser.add_argument("--readout", choices=("adsorbate", "all"), default=None,
+                                help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or "
+                                     "of all atoms (the format of models before 2026-12-02); see surrogate/heads.py")
+        elif command == "pretrain":
+            parser.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
+            parser.add_argument("--geometry", default="initial", choices=["initial", "relaxed"],
+                                help="catalyst, labelled --data: pretrain on the initial or the relaxed positions "
+                                     "(default initial)")
+
+
+CATALYST = register(CatalystDomain())
