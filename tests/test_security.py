@@ -323,3 +323,38 @@ def test_outputs_stay_in_out_whatever_the_problem_is_called(tmp_path):
     for dat in ("optimized.dat", "start.dat"):
         lines = (out / dat).read_text().splitlines()
         assert lines[0].startswith("../../escaped 0.5 0.5 /tmp/x") and all(len(x.split()) == 2 for x in lines[1:])
+
+
+# ----------------------------------------------------------------------------- no code-loading calls at all
+
+#: Calls that turn data into code, and the files allowed to make them (SECURITY.md says why).
+FORBIDDEN = {
+    r"(?<![\w.])(eval|exec|compile)\(": (),
+    r"\bpickle\.(loads?|Unpickler)\b|\bjoblib\.load\b|\bdill\b|\bcloudpickle\.loads?\b": (),
+    r"weights_only\s*=\s*False": (),
+    r"allow_pickle\s*=\s*True": (),
+    r"shell\s*=\s*True|\bos\.(system|popen)\(": (),
+    r"\byaml\.(load|unsafe_load)\(": (),
+    r"__import__\(": (),
+    r"importlib\.import_module\(": ("simulators/calculators.py", "phenograd/__init__.py"),
+}
+
+
+def test_no_code_loading_calls_in_the_package():
+    """No eval/exec, no unpickling, no shell, no torch.load without weights_only=True or np.load without
+    allow_pickle=False in phenograd's own code; imports by name only where SECURITY.md documents them."""
+    sources = sorted(p for d in ("core", "simulators", "datasets", "surrogate", "optimize", "phenograd")
+                     for p in (ROOT / d).rglob("*.py"))
+    found = []
+    for path in sources:
+        rel = str(path.relative_to(ROOT))
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for pattern, allowed in FORBIDDEN.items():
+                if re.search(pattern, code) and rel not in allowed:
+                    found.append(f"{rel}:{n}: {line.strip()}")
+            if re.search(r"\btorch\.load\(", code) and "weights_only=True" not in code:
+                found.append(f"{rel}:{n}: {line.strip()}")
+            if re.search(r"\bnp\.load\(", code) and "allow_pickle=False" not in code:
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
