@@ -3,6 +3,11 @@
 Lives in the shared core, below the four layers, so that every layer raises the same types.
 """
 
+import re
+
+#: Control characters (line breaks, tabs, terminal escapes) that a message may quote from a file name or a value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 class PhenogradError(Exception):
     """Base class: the message is a complete, user-facing sentence."""
@@ -17,7 +22,8 @@ class InputError(PhenogradError, ValueError):
     """
 
     def __init__(self, message: str = "", parameter: str | tuple[str, ...] | None = None):
-        super().__init__(message)
+        # One line whatever the message quotes: a file name with a line break or a terminal escape shows escaped.
+        super().__init__(_CONTROL.sub(lambda m: repr(m.group())[1:-1], str(message)))
         self.parameter = parameter
 
 

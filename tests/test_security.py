@@ -280,6 +280,15 @@ def test_xfoil_never_sees_a_file_name(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
 
 
+def test_a_file_name_with_control_characters_gives_a_one_line_error(tmp_path):
+    """A bad .dat file named with a line break and a terminal escape: the error quotes the name escaped, in one
+    line (found by tests/fuzzing.py's file-name fuzzer: the message spanned two lines)."""
+    path = tmp_path / "bad\nname\x1b[2J.dat"
+    path.write_text("x\n1 0\n")
+    r = phenograd("simulate", "airfoil", "--dat", path, "--re", "1e6", "--alpha", "2", cwd=tmp_path)
+    assert "bad\\nname\\x1b[2J.dat: only 1 coordinate points" in one_line_error(r)
+
+
 def test_dat_names_cannot_add_lines_to_written_files():
     text = format_dat("NACA 2412\n0.5 0.5\nLOAD evil", naca("2412", 20))
     assert text.splitlines()[0] == "NACA 2412 0.5 0.5 LOAD evil" and len(text.splitlines()) == 1 + 39
