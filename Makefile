@@ -55,7 +55,7 @@ catalyst-release: setup
 	$(PY) -m phenograd.datasets.release pack data/catalyst_v1.db
 
 benchmark: setup
-	$(PY) benchmarks/xfoil_throughput.py
+	$(PY) -m benchmarks.xfoil_throughput
 
 # RANS cases for the multi-fidelity surrogate (OpenFOAM SA, coarse grid; resumable: run again to continue).
 # Train: 150 real training airfoils (two slices of one seeded order); test: 40 held-out real airfoils (seed 1); one Re and one alpha each.

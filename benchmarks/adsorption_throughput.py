@@ -1,7 +1,7 @@
 """Catalyst simulator benchmark: relaxations per second per core, overhead against bare ASE,
 E_ads distribution per adsorbate.
 
-    .venv/bin/python benchmarks/adsorption_throughput.py [--structures 40] [--seed 0] [--release data/catalyst_v1.db]
+    .venv/bin/python -m benchmarks.adsorption_throughput [--structures 40] [--seed 0] [--release data/catalyst_v1.db]
 
 Inputs: the first `structures` adslabs of the reference-protocol plan (3x3 cell,
 4 layers, (111) and (100), EMT's seven metals, H O N C OH) for the seed.
@@ -27,17 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+from ase.calculators.emt import EMT
+from ase.optimize import BFGS
+from benchmarks.report import machine, today, write_section
+from threadpoolctl import threadpool_limits
 
-import numpy as np  # noqa: E402
-from ase.calculators.emt import EMT  # noqa: E402
-from ase.optimize import BFGS  # noqa: E402
-from report import machine, today, write_section  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from phenograd.datasets.catalyst_generate import CatalystRequest, generate, iter_plan  # noqa: E402
-from phenograd.datasets.catalyst_info import dataset_info  # noqa: E402
-from phenograd.simulators.adsorption import (  # noqa: E402
+from phenograd.datasets.catalyst_generate import CatalystRequest, generate, iter_plan
+from phenograd.datasets.catalyst_info import dataset_info
+from phenograd.simulators.adsorption import (
     RelaxSettings,
     adsorption_energy,
     calculator_spec,
@@ -115,7 +113,7 @@ def main(argv=None) -> int:
                          f"| {s['p95']:+.3f} | {s['min']:+.3f} | {s['max']:+.3f} |\n")
         dist += "\nE_ads in eV against the gas references mu_X; EMT's H, C, N, O parameters are toys, so these are not chemistry."
 
-    body = f"""Command: `.venv/bin/python benchmarks/adsorption_throughput.py --structures {args.structures} --seed {args.seed}`
+    body = f"""Command: `.venv/bin/python -m benchmarks.adsorption_throughput --structures {args.structures} --seed {args.seed}`
 Date: {today()}. Machine: {host}; `nproc` = {nproc}. The machine is shared with other jobs (the load
 average above), so wall times are noisy: CPU seconds (process time) are the figures to trust.
 

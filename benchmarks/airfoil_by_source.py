@@ -1,6 +1,6 @@
 """Where the airfoil surrogate's error sits by kind of shape: validation MAE per shape source.
 
-    .venv/bin/python benchmarks/airfoil_by_source.py [--model MODEL.pt] [--data data/airfoil_v1.db]
+    .venv/bin/python -m benchmarks.airfoil_by_source [--model MODEL.pt] [--data data/airfoil_v1.db]
         [--mlp-members 3] [--no-write]
 
 The validation split (1/16 of the non-held-out shapes, fixed by content hash) mixes the
@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
+from benchmarks.station_mlp import loss_name, model_huber_delta, station_mlp_predictions
 
-from report import machine, publish, today  # noqa: E402
-from station_mlp import loss_name, model_huber_delta, station_mlp_predictions  # noqa: E402
-
-from phenograd.datasets.polar_store import PolarStore  # noqa: E402
-from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
-from phenograd.surrogate.evaluate import predict_airfoil_points  # noqa: E402
-from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
+from phenograd.datasets.polar_store import PolarStore
+from phenograd.surrogate.airfoil_data import load_airfoil_points
+from phenograd.surrogate.evaluate import predict_airfoil_points
+from phenograd.surrogate.model import load_checkpoint, shipped_model_path
 
 TARGETS = ("CL", "lnCD", "CM")
 
@@ -60,7 +57,7 @@ def main(argv=None) -> int:
     targets, converged = data.targets[points].numpy(), data.converged[points].numpy()
     point_source = source[data.point_shape[points].numpy()]
     lines = [
-        f"Command: `python benchmarks/airfoil_by_source.py"
+        f"Command: `python -m benchmarks.airfoil_by_source"
         + "".join(f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data)) if v)
         + f" --mlp-members {args.mlp_members}`  ",
         f"Date: {started}  ",

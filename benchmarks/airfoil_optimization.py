@@ -2,7 +2,7 @@
 AeroSandbox + NeuralFoil, both optima verified by the same XFOIL.
 
     .venv/bin/pip install -e .[bench]        # aerosandbox, neuralfoil (benchmark-only)
-    .venv/bin/python benchmarks/airfoil_optimization.py [--model MODEL.pt] [--sizes large,xxxlarge]
+    .venv/bin/python -m benchmarks.airfoil_optimization [--model MODEL.pt] [--sizes large,xxxlarge]
 
 The problem as posed in AeroSandbox's NeuralFoil optimization tutorial: start NACA 0012;
 minimise the weighted mean CD at CL 0.8, 1.0, 1.2, 1.4, 1.5, 1.6 (weights 5..10) at
@@ -24,20 +24,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.datasets.cst import cst_to_coordinates  # noqa: E402
-from phenograd.optimize.airfoil import optimize  # noqa: E402
-from phenograd.optimize.airfoil_problem import daedalus_problem  # noqa: E402
-from phenograd.optimize.airfoil_verify import PANELS, verified_objective, verify_design  # noqa: E402
-from phenograd.surrogate.predict import load_surrogate  # noqa: E402
+from phenograd.datasets.cst import cst_to_coordinates
+from phenograd.optimize.airfoil import optimize
+from phenograd.optimize.airfoil_problem import daedalus_problem
+from phenograd.optimize.airfoil_verify import PANELS, verified_objective, verify_design
+from phenograd.surrogate.predict import load_surrogate
 
 
 def aerosandbox_daedalus(model_size: str) -> tuple[np.ndarray, np.ndarray, float, str]:
@@ -103,7 +100,7 @@ def main() -> int:
                      status, v))
 
     fmt = lambda v: "not converged" if v is None else f"{v:.5f}"  # noqa: E731
-    lines = [f"Command: `.venv/bin/python benchmarks/airfoil_optimization.py` ({today()}; {machine()}).", "",
+    lines = [f"Command: `.venv/bin/python -m benchmarks.airfoil_optimization` ({today()}; {machine()}).", "",
              "Drela's Daedalus problem as posed in AeroSandbox's NeuralFoil tutorial (module docstring). Score: "
              "weighted mean CD sum(w CD)/sum(w) from XFOIL at the six target CLs (lower is better); the "
              f"NACA 0012 start scores {fmt(start_obj)} (its CL 1.4-1.6 targets are out of its reach where not "

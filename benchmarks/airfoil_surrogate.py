@@ -1,6 +1,6 @@
 """Airfoil surrogate benchmark: accuracy on held-out real airfoils and throughput, beside NeuralFoil and XFOIL.
 
-    .venv/bin/python benchmarks/airfoil_surrogate.py [--model MODEL.pt] [--data data/airfoil_v1.db]
+    .venv/bin/python -m benchmarks.airfoil_surrogate [--model MODEL.pt] [--data data/airfoil_v1.db]
         [--compare LABEL=MODEL.pt ...]
 
 Accuracy: every point of the dataset's "test" shapes (real UIUC airfoils that no
@@ -30,40 +30,19 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.airfoil_points import metrics, test_points
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.datasets.polar_store import PolarStore  # noqa: E402
-from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
-from phenograd.surrogate.evaluate import calibration, predict_airfoil_points, roc_auc  # noqa: E402
-from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
+from phenograd.datasets.polar_store import PolarStore
+from phenograd.surrogate.airfoil_data import load_airfoil_points
+from phenograd.surrogate.evaluate import calibration, predict_airfoil_points
+from phenograd.surrogate.model import load_checkpoint, shipped_model_path
 
 NEURALFOIL_SIZES = ("large", "xlarge", "xxxlarge")
-
-
-def test_points(data, shapes):
-    """Mask (over shapes' points, in shape order) of the benchmark's operating range, and the points' alpha, Re, Ncrit."""
-    sel = torch.isin(data.point_shape, torch.as_tensor(shapes))
-    cond = data.cond[sel]
-    alpha, re, ncrit = cond[:, 0] * 10, 10 ** (cond[:, 1].double() + 6), cond[:, 2] * 3 + 9
-    keep = (alpha >= -5 - 1e-6) & (alpha <= 15 + 1e-6) & (re >= 1e5 * 0.999) & (re <= 1e7 * 1.001)
-    return sel, keep.numpy(), alpha.numpy(), re.numpy(), ncrit.numpy()
-
-
-def metrics(pred_cl, pred_lncd, pred_cm, conf, targets, converged) -> dict:
-    ok = converged & np.all(np.isfinite(targets[:, :3]), axis=1)
-    return {
-        "CL": float(np.mean(np.abs(pred_cl[ok] - targets[ok, 0]))),
-        "lnCD": float(np.mean(np.abs(pred_lncd[ok] - targets[ok, 1]))),
-        "CM": float(np.mean(np.abs(pred_cm[ok] - targets[ok, 2]))),
-        "AUC": roc_auc(converged, conf),
-    }
 
 
 def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[dict, dict, dict]:
@@ -194,7 +173,7 @@ def main(argv=None) -> int:
         compare[f"phenograd ({label})"] = path
     model_path = args.model or shipped_model_path("airfoil")
     models = {"phenograd": model_path, **compare}
-    command = "python benchmarks/airfoil_surrogate.py" + "".join(
+    command = "python -m benchmarks.airfoil_surrogate" + "".join(
         f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes),
                                                ("--mlp-members", args.mlp_members)) if v) + (
         " --compare " + " ".join(args.compare) if args.compare else "")
@@ -214,7 +193,7 @@ def main(argv=None) -> int:
     rows["inviscid panel method (no boundary layer)"] = inviscid_row(data, shapes, point_shape, alpha[keep], targets,
                                                                      converged)
     if args.mlp_members:
-        from station_mlp import loss_name, model_huber_delta, station_mlp_predictions
+        from benchmarks.station_mlp import loss_name, model_huber_delta, station_mlp_predictions
 
         points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
         delta = model_huber_delta(infos["phenograd"])

@@ -1,7 +1,7 @@
 """XFOIL calls to a good airfoil: phenograd (surrogate + verification + refinement) against
 Optuna's CMA-ES and TPE calling XFOIL directly.
 
-    .venv/bin/python benchmarks/airfoil_xfoil_calls.py [--trials 300] [--model MODEL.pt]
+    .venv/bin/python -m benchmarks.airfoil_xfoil_calls [--trials 300] [--model MODEL.pt]
 
 Problem: from NACA 0012, maximise CL/CD at Re 1e6 (Ncrit 9, Mach 0) with maximum t/c >= 0.12;
 the design is the 18 CST parameters (trailing-edge thickness fixed at NACA 0012's fitted value)
@@ -22,22 +22,19 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.datasets.airfoil import check_airfoil, naca  # noqa: E402
-from phenograd.datasets.cst import cst_to_coordinates, fit_cst  # noqa: E402
-from phenograd.optimize.airfoil_geometry import max_thickness  # noqa: E402
-from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint,  # noqa: E402
+from phenograd.datasets.airfoil import check_airfoil, naca
+from phenograd.datasets.cst import cst_to_coordinates, fit_cst
+from phenograd.optimize.airfoil_geometry import max_thickness
+from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint,
                                                 Solver, Trust)
-from phenograd.core.errors import InputError  # noqa: E402
-from phenograd.simulators.xfoil import XfoilSettings, run_polar  # noqa: E402
+from phenograd.core.errors import InputError
+from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
 RE = 1e6
 T_MIN = 0.12
@@ -134,7 +131,7 @@ def main() -> int:
     cma = baseline("CMA-ES", args.trials, args.seed)
     tpe = baseline("TPE", args.trials, args.seed)
     ours = phenograd_run(args.model, args.rounds)
-    lines = [f"Command: `.venv/bin/python benchmarks/airfoil_xfoil_calls.py --trials {args.trials} --rounds {args.rounds}` ({today()}; "
+    lines = [f"Command: `.venv/bin/python -m benchmarks.airfoil_xfoil_calls --trials {args.trials} --rounds {args.rounds}` ({today()}; "
              f"{machine()}).", "",
              f"Maximise CL/CD at Re 1e6 from NACA 0012 with max t/c >= {T_MIN} (module docstring). Target: "
              f"CMA-ES's best XFOIL L/D after {args.trials} trials, {cma['best']:.1f}.", "",

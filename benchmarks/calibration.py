@@ -1,6 +1,6 @@
 """Uncertainty calibration of the shipped surrogates: two rules for the std scale, side by side.
 
-    .venv/bin/python benchmarks/calibration.py [--airfoil-model M.pt] [--catalyst-model M.pt]
+    .venv/bin/python -m benchmarks.calibration [--airfoil-model M.pt] [--catalyst-model M.pt]
         [--airfoil-data data/airfoil_v1.db] [--catalyst-data data/catalyst_v1.db] [--no-write]
 
 A deep ensemble's spread is too small, so each checkpoint stores a per-target factor k,
@@ -27,17 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.surrogate.evaluate import (  # noqa: E402
+from phenograd.surrogate.evaluate import (
     calibration,
     ensemble_errors,
     load_domain_data,
     std_scale,
 )
-from phenograd.surrogate.model import load_checkpoint, shipped_model_path  # noqa: E402
+from phenograd.surrogate.model import load_checkpoint, shipped_model_path
 
 AIRFOIL_SHOWN = ("CL", "lnCD", "CM")
 EXPLAINED = (
@@ -81,7 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--catalyst-data", default="data/catalyst_v1.db")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    header = (f"Command: `python benchmarks/calibration.py`  \nDate: {today()}  \nMachine: {machine()}  \n")
+    header = (f"Command: `python -m benchmarks.calibration`  \nDate: {today()}  \nMachine: {machine()}  \n")
     rows = []
     models = []
     for domain, model, data_path in (("airfoil", args.airfoil_model, args.airfoil_data),

@@ -1,6 +1,6 @@
 """Catalyst head readout: pooling every atom's energy contribution or the adsorbate's only, side by side.
 
-    .venv/bin/python benchmarks/catalyst_readout.py [--data data/catalyst_v1.db] [--train 4000] [--hidden 64]
+    .venv/bin/python -m benchmarks.catalyst_readout [--data data/catalyst_v1.db] [--train 4000] [--hidden 64]
         [--epochs 10] [--readouts all adsorbate]
 
 One ensemble member per readout (surrogate/heads.py, AdsorptionHead), trained on the
@@ -23,16 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.surrogate.catalyst_data import load_catalyst_samples  # noqa: E402
-from phenograd.surrogate.evaluate import predict_structures  # noqa: E402
-from phenograd.surrogate.heads import READOUTS  # noqa: E402
-from phenograd.surrogate.model import load_checkpoint  # noqa: E402
-from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults  # noqa: E402
-from phenograd.surrogate.trainer import train_ensemble  # noqa: E402
+from phenograd.surrogate.catalyst_data import load_catalyst_samples
+from phenograd.surrogate.evaluate import predict_structures
+from phenograd.surrogate.heads import READOUTS
+from phenograd.surrogate.model import load_checkpoint
+from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults
+from phenograd.surrogate.trainer import train_ensemble
 
 
 def main(argv=None) -> int:
@@ -45,7 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    command = (f"python benchmarks/catalyst_readout.py --data {args.data} --train {args.train} --hidden {args.hidden} "
+    command = (f"python -m benchmarks.catalyst_readout --data {args.data} --train {args.train} --hidden {args.hidden} "
                f"--epochs {args.epochs} --readouts {' '.join(args.readouts)}")
     started = today()
     data = load_catalyst_samples(args.data)

@@ -1,6 +1,6 @@
 """Catalyst surrogate benchmark: phenograd's encoder against torch-geometric's SchNet, same data, same budget.
 
-    .venv/bin/python benchmarks/catalyst_surrogate.py [--data data/catalyst_v1.db] [--epochs 30]
+    .venv/bin/python -m benchmarks.catalyst_surrogate [--data data/catalyst_v1.db] [--epochs 30]
         [--members 3] [--limit N] [--model MODEL.pt]
 
 Both models learn IS2RE-direct E_ads (eV) from the initial structures of the
@@ -34,16 +34,14 @@ import torch
 from torch_geometric.data import Batch
 from torch_geometric.nn.models import SchNet
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.surrogate.catalyst_data import load_catalyst_samples  # noqa: E402
-from phenograd.surrogate.evaluate import catalyst_metrics, predict_structures  # noqa: E402
-from phenograd.surrogate.graphs import ATOM_CUTOFF, edge_vectors  # noqa: E402
-from phenograd.surrogate.model import load_checkpoint, save_torch_atomic  # noqa: E402
-from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults  # noqa: E402
-from phenograd.surrogate.trainer import seed_everything, train_ensemble  # noqa: E402
+from phenograd.surrogate.catalyst_data import load_catalyst_samples
+from phenograd.surrogate.evaluate import catalyst_metrics, predict_structures
+from phenograd.surrogate.graphs import ATOM_CUTOFF, edge_vectors
+from phenograd.surrogate.model import load_checkpoint, save_torch_atomic
+from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults
+from phenograd.surrogate.trainer import seed_everything, train_ensemble
 
 SYMBOL_Z = {"H": 1, "C": 6, "N": 7, "O": 8, "Al": 13, "Ni": 28, "Cu": 29, "Pd": 46, "Ag": 47, "Pt": 78, "Au": 79}
 
@@ -159,7 +157,7 @@ def main(argv=None) -> int:
                         help="only train (and cache) the SchNet members, then stop; run again without it to score")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = "python benchmarks/catalyst_surrogate.py " + " ".join(
+    command = "python -m benchmarks.catalyst_surrogate " + " ".join(
         f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False))
     started = today()
     cfg = catalyst_defaults(members=args.members, epochs=args.epochs, patience=args.patience)

@@ -3,7 +3,7 @@ E_ads is verified, phenograd (gradient search through the surrogate + verificati
 bias-correcting refine loop) against Optuna's TPESampler and GPSampler calling the simulator
 directly.
 
-    .venv/bin/python benchmarks/composition_search.py --model MODEL.pt [--quick] [--budget 80]
+    .venv/bin/python -m benchmarks.composition_search --model MODEL.pt [--quick] [--budget 80]
 
 Space (the same for every method): O on the fcc site nearest the cell centre of a
 Pt(111) template (3x3 cell, 4 layers; --quick: 2x2, 3 layers); the design is the element
@@ -33,26 +33,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.optimize.composition import (  # noqa: E402
+from phenograd.optimize.composition import (
     CompositionProblem,
     SearchSettings,
     discretize_sites,
     optimize_sites,
     template_slab,
 )
-from phenograd.optimize.frames import FrameEvaluator  # noqa: E402
-from phenograd.simulators.adsorption import adsorption_energy, gas_references  # noqa: E402
-from phenograd.surrogate.predict import load_surrogate  # noqa: E402
+from phenograd.optimize.frames import FrameEvaluator
+from phenograd.simulators.adsorption import adsorption_energy, gas_references
+from phenograd.surrogate.predict import load_surrogate
 
 METALS = ("Pt", "Pd", "Cu", "Ni", "Ag", "Au")
 TOL = 0.01  # eV; see the module docstring
@@ -186,7 +182,7 @@ def main() -> None:
         str(r[k]) if r[k] is not None else f"> {budget}" for k in ("phenograd", "TPE", "GP")) + " |" for r in rows)
     ratio_tpe = s["TPE"][1] / max(s["phenograd"][1], 1e-9)
     ratio_gp = s["GP"][1] / max(s["phenograd"][1], 1e-9)
-    body = f"""`.venv/bin/python benchmarks/composition_search.py --model {args.model} --seeds {args.seeds} --tol {TOL}` ({today()}; {load}).
+    body = f"""`.venv/bin/python -m benchmarks.composition_search --model {args.model} --seeds {args.seeds} --tol {TOL}` ({today()}; {load}).
 
 Simulator calls (EMT relaxations) until a design within {TOL} eV of the target E_ads is verified. Design: the
 element (Pt, Pd, Cu, Ni, Ag, Au) of each of the {size[0] * size[1]} top-layer sites of a Pt(111) {size[0]}x{size[1]}x{layers}

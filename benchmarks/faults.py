@@ -1,6 +1,6 @@
 """Fault-injection benchmark: kills, damaged files, a full disk and a misbehaving XFOIL, counted.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/faults.py [--trials 5] [--seed 0] [--quick] [--only NAME ...]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.faults [--trials 5] [--seed 0] [--quick] [--only NAME ...]
                                                             [--no-write] [--keep DIR]
 
 1. Kills. Each long-running command (airfoil and catalyst data generation, `train`, `pretrain`,
@@ -58,11 +58,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import machine, publish, today
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from report import machine, publish, today  # noqa: E402
-
 PHENOGRAD = [sys.executable, "-m", "phenograd"]
 TIMEOUT = 900
 
@@ -941,7 +939,7 @@ def main(argv_=None) -> int:
         problems.append(f"data airfoil with a hanging/crashing xfoil: {dd}")
     if xf["continued"] != xf["runs"]:
         problems.append("NACA 2412 anchor wrong after a bad shape")
-    command = "OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/faults.py " + " ".join(
+    command = "OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python -m benchmarks.faults " + " ".join(
         [f"--trials {trials}", f"--seed {args.seed}"] + (["--quick"] if args.quick else [])
         + (["--only", *map(repr, args.only)] if args.only else []))
     body = f"""Command: `{command}` ({total_s / 60:.0f} min)

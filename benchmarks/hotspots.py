@@ -1,7 +1,7 @@
 """Profiler pass (issue 8): the largest costs in XFOIL orchestration, graph building and batched
 inference, and the before/after ratio of each change, measured side by side in one run.
 
-    .venv/bin/python benchmarks/hotspots.py [--before d45f0fb] [--structures 1500] [--shapes 32] [--reps 5] [--no-write]
+    .venv/bin/python -m benchmarks.hotspots [--before d45f0fb] [--structures 1500] [--shapes 32] [--reps 5] [--no-write]
 
 "Before" is the code at git revision --before (the commit preceding the pass), loaded from git
 into a separate module, so both versions run in the same process on the same inputs, alternating
@@ -34,9 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from report import machine, publish, today  # noqa: E402
+from benchmarks.report import machine, publish, today
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,7 +161,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    command = "python benchmarks/hotspots.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.hotspots " + " ".join(argv if argv is not None else sys.argv[1:])
     started, machine_line = today(), machine()
     rows = neighbour_cases(args) + inference_case(args) + xfoil_case(args)
     body = "\n".join([

@@ -1,6 +1,6 @@
 """Multi-fidelity airfoil surrogate: a few RANS cases on top of many XFOIL polars (issue 10).
 
-    .venv/bin/python benchmarks/multifidelity.py [--sizes 25 50 100] [--seeds 0 1 2] [--members 3]
+    .venv/bin/python -m benchmarks.multifidelity [--sizes 25 50 100] [--seeds 0 1 2] [--members 3]
 
 Data (`make rans-data`): RANS cases (OpenFOAM simpleFoam, Spalart-Allmaras, coarse C-grid; one
 shape, Re in [1e6, 1e7] and alpha in [-2, 8] each) on real training airfoils, and a test file on
@@ -35,18 +35,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import machine, publish, today  # noqa: E402
+from benchmarks.report import machine, publish, today
 
-from phenograd.datasets.polar_store import PolarStore  # noqa: E402
-from phenograd.surrogate.airfoil_data import load_airfoil_points  # noqa: E402
-from phenograd.surrogate.evaluate import evaluate_airfoil  # noqa: E402
-from phenograd.surrogate.fidelity import (BIAS_EPOCHS, BIAS_LR, BIAS_PATIENCE, FINE_TUNE_LR,  # noqa: E402
+from phenograd.datasets.polar_store import PolarStore
+from phenograd.surrogate.airfoil_data import load_airfoil_points
+from phenograd.surrogate.evaluate import evaluate_airfoil
+from phenograd.surrogate.fidelity import (BIAS_EPOCHS, BIAS_LR, BIAS_PATIENCE, FINE_TUNE_LR,
                                           fine_tune_airfoil)
-from phenograd.surrogate.heads import conditions  # noqa: E402
-from phenograd.surrogate.model import load_checkpoint  # noqa: E402
-from phenograd.surrogate.train_airfoil import train_airfoil  # noqa: E402
-from phenograd.surrogate.trainer import TrainConfig  # noqa: E402
+from phenograd.surrogate.heads import conditions
+from phenograd.surrogate.model import load_checkpoint
+from phenograd.surrogate.train_airfoil import train_airfoil
+from phenograd.surrogate.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,7 +120,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     started, machine_line = today(), machine()
-    command = " ".join(["python benchmarks/multifidelity.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m benchmarks.multifidelity", *(argv if argv is not None else sys.argv[1:])])
     cells_dir, cache = args.out_dir / "cells", ROOT / "benchmarks" / ".cache" / "multifidelity"
     cells_dir.mkdir(parents=True, exist_ok=True)
     test_data = load_airfoil_points(args.test)

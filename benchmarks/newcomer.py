@@ -1,7 +1,7 @@
 """A newcomer's first hour, timed: clone, `make setup`, `make demo`, `make test` in a fresh directory
 with no earlier .venv, exactly as the README says.
 
-    .venv/bin/python benchmarks/newcomer.py [--repo .] [--steps setup,demo,test] [--keep DIR]
+    .venv/bin/python -m benchmarks.newcomer [--repo .] [--steps setup,demo,test] [--keep DIR]
 
 Each step's wall time and exit status go into the section "Newcomer walk-through" of
 BENCHMARKS.md (with the machine's load, which matters on a shared machine). The clone is made
@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from report import machine, publish, today  # noqa: E402
+from benchmarks.report import machine, publish, today
 
 STEPS = {"setup": ["make", "setup"], "demo": ["make", "demo"], "test": ["make", "test"]}
 
@@ -68,7 +66,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     table = "\n".join(f"| `{name}` | {wall:.0f} | {rc} |" for name, wall, rc in rows)
-    body = f"""`.venv/bin/python benchmarks/newcomer.py --steps {','.join(steps)}` ({today()}; {load}).
+    body = f"""`.venv/bin/python -m benchmarks.newcomer --steps {','.join(steps)}` ({today()}; {load}).
 
 A fresh clone of commit {head} in a new folder (no earlier .venv), the README's commands in order:
 

@@ -1,6 +1,6 @@
 """RANS validation: NACA 0012 at Re 6e6 against Ladson's experiment, NASA's CFL3D SA results and XFOIL.
 
-    .venv/bin/python benchmarks/rans_validation.py [--polar-mesh medium] [--convergence-alpha 10.12] [--sensitivity]
+    .venv/bin/python -m benchmarks.rans_validation [--polar-mesh medium] [--convergence-alpha 10.12] [--sensitivity]
 
 The case is NASA Langley's Turbulence Modeling Resource (TMR) "2D NACA 0012 Airfoil Validation
 Case": the NACA 0012 scaled so that it closes at chord 1 with a sharp trailing edge,
@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import machine, publish, today  # noqa: E402
+from benchmarks.report import machine, publish, today
 
-from phenograd.simulators.openfoam import RansSettings, run_rans_point  # noqa: E402
-from phenograd.simulators.openfoam_mesh import MESH_LEVELS, MeshLevel, first_cell_height  # noqa: E402
-from phenograd.simulators.xfoil import XfoilSettings, run_polar  # noqa: E402
+from phenograd.simulators.openfoam import RansSettings, run_rans_point
+from phenograd.simulators.openfoam_mesh import MESH_LEVELS, MeshLevel, first_cell_height
+from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
 ROOT = Path(__file__).resolve().parents[1]
 RE = 6e6
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     started, machine_line = today(), machine()
-    command = " ".join(["python benchmarks/rans_validation.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m benchmarks.rans_validation", *(argv if argv is not None else sys.argv[1:])])
     alphas = [a for a, _, _ in LADSON_80_GRIT]
     f = fmt
     xf = {p.alpha: p for p in run_polar(tmr_naca0012(n_side=161), alphas, XfoilSettings(reynolds=RE)).points}

@@ -1,7 +1,7 @@
 """Screening benchmark: phenograd's surrogate ranking against exhaustive simulation.
 
-    .venv/bin/python benchmarks/screening.py --model MODEL.pt [--quick] [--workers 2] [--work runs/bench_screen]
-    .venv/bin/python benchmarks/screening.py --truth-only   # the exhaustive simulation alone (resumable)
+    .venv/bin/python -m benchmarks.screening --model MODEL.pt [--quick] [--workers 2] [--work runs/bench_screen]
+    .venv/bin/python -m benchmarks.screening --truth-only   # the exhaustive simulation alone (resumable)
 
 Space: O on the fcc and hcp sites of fcc(111) slabs of Pt, Pd, Cu, Ni, Ag, Au and
 all their binaries on a 1/8 fraction grid, two random decorations each (3x3 cell,
@@ -31,21 +31,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, publish, today
 
-from report import machine, publish, today  # noqa: E402
-
-from phenograd.optimize.frames import FrameEvaluator  # noqa: E402
-from phenograd.optimize.objectives import recall_at_k  # noqa: E402
-from phenograd.optimize.screen import predict_enumeration, select_for_verification  # noqa: E402
-from phenograd.optimize.space import enumerate_space, parse_space  # noqa: E402
-from phenograd.surrogate.predict import load_surrogate  # noqa: E402
+from phenograd.optimize.frames import FrameEvaluator
+from phenograd.optimize.objectives import recall_at_k
+from phenograd.optimize.screen import predict_enumeration, select_for_verification
+from phenograd.optimize.space import enumerate_space, parse_space
+from phenograd.surrogate.predict import load_surrogate
 
 TARGETS = (-0.88, -0.80, -0.5)  # eV; the first is the space file's target
 
@@ -183,7 +180,7 @@ def main() -> None:
     print(json.dumps(result, indent=1))
     cols = " | ".join(f"target {t:+.2f} eV" for t in TARGETS)
     row = lambda key: " | ".join(f"{per_target[t][key]:.2f}" for t in TARGETS)  # noqa: E731
-    body = f"""`.venv/bin/python benchmarks/screening.py --model {args.model} --workers {args.workers}` ({today()}; {load}).
+    body = f"""`.venv/bin/python -m benchmarks.screening --model {args.model} --workers {args.workers}` ({today()}; {load}).
 
 Space: O on fcc/hcp sites of fcc(111) 3x3x4 slabs of Pt, Pd, Cu, Ni, Ag, Au and all binaries on a 1/8 grid,
 2 random decorations: {n} candidates. Truth: every candidate relaxed with EMT ({int(ok.sum())} relaxed fine;

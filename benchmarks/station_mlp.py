@@ -1,6 +1,6 @@
 """A graph-free baseline for the airfoil surrogate: a plain MLP on the contour's station y values.
 
-    .venv/bin/python benchmarks/station_mlp.py [--data data/airfoil_v1.db] [--fractions 0.125 0.25 0.5 1]
+    .venv/bin/python -m benchmarks.station_mlp [--data data/airfoil_v1.db] [--fractions 0.125 0.25 0.5 1]
         [--seeds 0 1]
 
 Run as a script, it measures how its held-out error scales with the number of training
@@ -25,7 +25,6 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -118,9 +117,8 @@ def station_mlp_predictions(data, train_shapes: np.ndarray, points: torch.Tensor
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from airfoil_surrogate import metrics, test_points
-    from report import machine, publish, today
+    from benchmarks.airfoil_points import metrics, test_points
+    from benchmarks.report import machine, publish, today
 
     from phenograd.surrogate.airfoil_data import load_airfoil_points
 
@@ -153,7 +151,7 @@ def main(argv=None) -> int:
                                               for k in ("CL", "lnCD", "CM")}))
     f = np.log([r[1] for r in rows])
     lines = [
-        f"Command: `python benchmarks/station_mlp.py --data {args.data} --fractions "
+        f"Command: `python -m benchmarks.station_mlp --data {args.data} --fractions "
         f"{' '.join(f'{x:g}' for x in args.fractions)} --seeds {' '.join(map(str, args.seeds))}`  ",
         f"Date: {started}  ",
         f"Machine: {machine()}  ",

@@ -1,6 +1,6 @@
 """XFOIL simulator benchmark: throughput, wrapper overhead, convergence by Reynolds band, CPU use.
 
-    .venv/bin/python benchmarks/xfoil_throughput.py [--shapes 16] [--repeats 2]
+    .venv/bin/python -m benchmarks.xfoil_throughput [--shapes 16] [--repeats 2]
 
 Inputs: every 100th real *training* airfoil of the bundled database, alpha -5..15
 deg in 1 deg steps, Ncrit 9, 160 panels, ITER 100.
@@ -25,14 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.report import machine, today, write_section
 
-from report import machine, today, write_section  # noqa: E402
-
-from phenograd.datasets.airfoil import real_airfoils  # noqa: E402
-from phenograd.datasets.polar_info import dataset_info  # noqa: E402
-from phenograd.simulators import xfoil  # noqa: E402
-from phenograd.simulators.parallel import run_unordered  # noqa: E402
+from phenograd.datasets.airfoil import real_airfoils
+from phenograd.datasets.polar_info import dataset_info
+from phenograd.simulators import xfoil
+from phenograd.simulators.parallel import run_unordered
 
 ALPHAS = [float(a) for a in range(-5, 16)]
 BANDS = (2e5, 1e6, 5e6)
@@ -118,7 +116,7 @@ def main() -> int:
         band_rows.append(f"| {re:.0e} | {sum(p.converged for p in pts)}/{len(pts)} | {sum(p.converged for p in pts) / len(pts):.1%} |")
 
     lines = [
-        f"Command: `.venv/bin/python benchmarks/xfoil_throughput.py --shapes {args.shapes} --repeats {args.repeats}`",
+        f"Command: `.venv/bin/python -m benchmarks.xfoil_throughput --shapes {args.shapes} --repeats {args.repeats}`",
         f"Date: {today()}. Machine: {header}. Debian xfoil 6.99, one process per polar.",
         f"Inputs: {len(foils)} real training airfoils (every 100th of the database), alpha -5..15 deg (21 angles), "
         "Ncrit 9, 160 panels, ITER 100.",
