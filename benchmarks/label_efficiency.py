@@ -44,6 +44,7 @@ import torch
 
 from benchmarks.report import machine, publish, today
 
+from phenograd.core.atomic import write_text_atomic
 from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.encoder import GeometricEncoder
 from phenograd.surrogate.evaluate import evaluate_airfoil, evaluate_catalyst
@@ -386,9 +387,7 @@ def main(argv=None) -> int:
                     name = arm.split(":", 1)[1] if fn is probe_cell else arm
                     result = fn(domain, name, fraction, seed, data, task, pool, args)
                     cell = {"domain": domain, "arm": arm, "fraction": fraction, "seed": seed, **result}
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(cell, indent=1))
-                    tmp.replace(path)
+                    write_text_atomic(path, json.dumps(cell, indent=1))
                     cells.append(cell)
                     print(f"{domain} {arm:<14} {100 * fraction:5.1f}% seed {seed}: score {cell['score']:.4f} "
                           f"(n_train {cell['n_train']})", flush=True)

@@ -37,6 +37,7 @@ import torch
 
 from benchmarks.report import machine, publish, today
 
+from phenograd.core.atomic import atomic_path
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import evaluate_airfoil
@@ -71,20 +72,19 @@ def subset_file(source: Path, keys: list[str], out: Path) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    PolarStore.open(tmp).close()  # schema and markers
-    conn = sqlite3.connect(tmp)
-    conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
-    marks = ",".join("?" * len(keys))
-    with conn:
-        conn.execute(f"INSERT INTO polars SELECT * FROM src.polars WHERE key IN ({marks})", keys)
-        conn.execute(f"INSERT INTO points SELECT * FROM src.points WHERE key IN ({marks})", keys)
-        conn.execute("INSERT INTO shapes SELECT * FROM src.shapes WHERE shape_id IN (SELECT shape_id FROM polars)")
-        conn.execute("INSERT OR REPLACE INTO meta SELECT * FROM src.meta WHERE key = 'solver'")
-    conn.execute("DETACH DATABASE src")
-    conn.close()
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.unlink()
+        PolarStore.open(tmp).close()  # schema and markers
+        conn = sqlite3.connect(tmp)
+        conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+        marks = ",".join("?" * len(keys))
+        with conn:
+            conn.execute(f"INSERT INTO polars SELECT * FROM src.polars WHERE key IN ({marks})", keys)
+            conn.execute(f"INSERT INTO points SELECT * FROM src.points WHERE key IN ({marks})", keys)
+            conn.execute("INSERT INTO shapes SELECT * FROM src.shapes WHERE shape_id IN (SELECT shape_id FROM polars)")
+            conn.execute("INSERT OR REPLACE INTO meta SELECT * FROM src.meta WHERE key = 'solver'")
+        conn.execute("DETACH DATABASE src")
+        conn.close()
     return out
 
 
