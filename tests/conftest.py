@@ -56,3 +56,53 @@ def catalyst_model(tmp_path_factory):
 def catalyst_model_adsorbate_readout(tmp_path_factory):
     """catalyst_model with the adsorbate-only readout (heads.AdsorptionHead)."""
     return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_ads"), "adsorbate")
+
+
+# A small screening space: 3 metals, fcc(111) 2x2x3, O on fcc and hcp sites, unary and binary compositions at
+# step 0.5, two decorations each; target E_ads -1 eV.
+SCREEN_SPACE = """
+metals = ["Pt", "Cu", "Au"]
+facets = ["111"]
+adsorbates = ["O"]
+sites = ["fcc", "hcp"]
+size = [2, 2]
+layers = 3
+decorations = 2
+[compositions]
+n_metals = [1, 2]
+step = 0.5
+[objective]
+target = -1.0
+"""
+
+
+@pytest.fixture
+def space_text() -> str:
+    """The small screening space's TOML text (for variations of it)."""
+    return SCREEN_SPACE
+
+
+@pytest.fixture
+def write_space(tmp_path):
+    """write_space(text=the small space, name="space.toml"): the path of a space file written in tmp_path."""
+
+    def write(text: str = SCREEN_SPACE, name: str = "space.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def borrowed_references():
+    """borrowed_references(spec): EMT's gas references under another calculator's name. An exploding potential's
+    own gas molecules blow up too (or stall at an overflowing force norm, depending on NumPy), and the tests that
+    use it are about the slab's relaxation, not the references."""
+    from phenograd.simulators.adsorption import References, gas_references
+
+    def borrow(spec: str):
+        emt = gas_references(None)
+        return References(spec, emt.gas, emt.mu)
+
+    return borrow

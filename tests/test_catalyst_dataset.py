@@ -149,9 +149,7 @@ def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
     assert set(slab_counts.values()) == {1}
 
 
-def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path):
-    from test_catalyst_simulator import borrowed_references
-
+def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path, borrowed_references):
     spec = "test_catalyst_simulator:exploding_morse"
     plan = next(iter_plan(tiny_request(2), calculator_spec(None), RelaxSettings()))
     i, slab_uid, slab, labels, placements = plan

@@ -13,7 +13,6 @@ from ase.optimize import BFGS
 from scipy.optimize import minimize_scalar
 
 from phenograd.simulators.adsorption import (
-    References,
     RelaxSettings,
     adsorption_energy,
     check_structure,
@@ -34,14 +33,6 @@ def soft_morse():
 def exploding_morse():
     """A Morse potential whose repulsion throws the slab apart: a relaxation that blows up."""
     return MorsePotential(epsilon=1.0, r0=3.5, rho0=400.0)
-
-
-def borrowed_references(spec: str):
-    """EMT's gas references under another calculator's name. The exploding potential's own gas
-    molecules blow up too (or stall at an overflowing force norm, depending on NumPy), and these
-    tests are about the slab's relaxation, not the references."""
-    emt = gas_references(None)
-    return References(spec, emt.gas, emt.mu)
 
 
 def tagged_slab(metal="Pt", size=(2, 2, 3), fixed_layers=1, a=None, vacuum=8.0) -> Atoms:
@@ -209,7 +200,7 @@ def test_plugin_calculator_matches_direct_computation():
     assert supported_elements(spec) is None  # Morse says nothing: every element is accepted
 
 
-def test_relaxation_that_blows_up_is_a_failure_with_its_reason():
+def test_relaxation_that_blows_up_is_a_failure_with_its_reason(borrowed_references):
     spec = "test_catalyst_simulator:exploding_morse"
     r = adsorption_energy(with_adsorbate(tagged_slab(), "O", 1.5, "fcc"), spec,
                           RelaxSettings(steps=60), references=borrowed_references(spec))

@@ -130,12 +130,10 @@ def test_damaged_ase_db_is_refused_before_anything_is_written(tmp_path):
     assert sha(path) == digest
 
 
-def test_damaged_screening_results_give_one_line(tmp_path, catalyst_model):
-    from test_screen import write_space
-
+def test_damaged_screening_results_give_one_line(tmp_path, catalyst_model, write_space):
     from phenograd.optimize.screen import screen
 
-    space, out = write_space(tmp_path), tmp_path / "results.db"
+    space, out = write_space(), tmp_path / "results.db"
     screen(space, out, model=catalyst_model, top=2, plot=False)
     conn = sqlite3.connect(out)
     (index,) = conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='keys'").fetchone()

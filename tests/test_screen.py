@@ -26,28 +26,6 @@ from phenograd.surrogate.predict import load_surrogate
 ROOT = Path(__file__).resolve().parents[1]
 PHENOGRAD = [sys.executable, "-m", "phenograd"]
 
-SPACE = """
-metals = ["Pt", "Cu", "Au"]
-facets = ["111"]
-adsorbates = ["O"]
-sites = ["fcc", "hcp"]
-size = [2, 2]
-layers = 3
-decorations = 2
-[compositions]
-n_metals = [1, 2]
-step = 0.5
-[objective]
-target = -1.0
-"""
-
-
-def write_space(tmp_path: Path, text: str = SPACE, name: str = "space.toml") -> Path:
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
 def run_cli(capsys, *args):
     """The command line in this process (same code path as the `phenograd` executable)."""
     from phenograd.cli import main
@@ -107,8 +85,8 @@ def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(model, requ
 # ----------------------------------------------------------------------------- screening
 
 
-def test_space_enumeration_counts_and_structures(tmp_path):
-    space = parse_space(__import__("tomllib").loads(SPACE))
+def test_space_enumeration_counts_and_structures(tmp_path, space_text):
+    space = parse_space(__import__("tomllib").loads(space_text))
     enum = enumerate_space(space)
     # 3 pure + 3 pairs x 1 composition x 2 decorations = 9 slabs, each with its fcc and hcp sites
     assert len(enum.slabs) == 9 and len(enum.frames) == 6  # 3 pure + 3 binaries (decorations share a frame)
@@ -118,8 +96,8 @@ def test_space_enumeration_counts_and_structures(tmp_path):
     assert np.allclose(atoms.positions[-1], c.ads_positions[0]) and atoms.get_tags()[-1] == 2
 
 
-def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_model):
-    space = write_space(tmp_path)
+def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_model, write_space):
+    space = write_space()
     out = tmp_path / "results.db"
     r = screen(space, out, model=catalyst_model, top=3, uncertain=1, verify=True, workers=1, steps=60)
     assert r.n_candidates >= 18 and out.exists() and out.with_suffix(".png").stat().st_size > 1000
@@ -140,8 +118,8 @@ def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_
     assert more.verified_now == len(set(more.selected) - set(r.selected))
 
 
-def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst_model):
-    space = write_space(tmp_path)
+def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst_model, write_space):
+    space = write_space()
     out = tmp_path / "results.db"
     r = screen(space, out, model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60,
                correct_offset=True, plot=False)
@@ -162,8 +140,8 @@ def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst
     assert again.resumed and again.verified_now == 0 and again.selected == r.selected
 
 
-def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model):
-    space = write_space(tmp_path)
+def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model, write_space):
+    space = write_space()
     out = tmp_path / "killed.db"
     args = ["screen", "--space", space, "--out", out, "--model", catalyst_model, "--top", "8", "--uncertain", "0",
             "--verify", "--workers", "1", "--no-progress"]
@@ -195,43 +173,44 @@ def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_mo
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("text, message", [
-    (SPACE.replace('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
-    (SPACE.replace('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
-    (SPACE.replace("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
-    (SPACE.replace('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
-    (SPACE.replace("target = -1.0", ""), "no [objective]"),
-    (SPACE.replace("step = 0.5", "step = 0.3"), "step must be 1/n"),
+@pytest.mark.parametrize("edit, message", [
+    (('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
+    (('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
+    (("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
+    (('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
+    (("target = -1.0", ""), "no [objective]"),
+    (("step = 0.5", "step = 0.3"), "step must be 1/n"),
     ("metals = [", "not a valid TOML"),
 ])
-def test_bad_spaces_give_one_line_errors(tmp_path, capsys, catalyst_model, text, message):
-    space = write_space(tmp_path, text)
+def test_bad_spaces_give_one_line_errors(tmp_path, capsys, catalyst_model, write_space, space_text, edit, message):
+    text = space_text.replace(*edit) if isinstance(edit, tuple) else edit
+    space = write_space(text)
     out = tmp_path / "bad.db"
     r = run_cli(capsys, "screen", "--space", space, "--out", out, "--model", catalyst_model)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not out.exists()
 
 
-def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_model):
-    space = write_space(tmp_path)
+def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_model, write_space, space_text):
+    space = write_space()
     r = run_cli(capsys, "screen", "--space", space, "--out", tmp_path / "a.db", "--model", ROOT / "surrogate/models/airfoil.pt")
     assert r.returncode == 2 and "airfoil model" in r.stderr and "Traceback" not in r.stderr
     foreign = tmp_path / "foreign.db"
     foreign.write_text("not a database")
     r = run_cli(capsys, "screen", "--space", space, "--out", foreign, "--model", catalyst_model)
     assert r.returncode == 2 and "not a screening results file" in r.stderr and foreign.read_text() == "not a database"
-    far = write_space(tmp_path, SPACE.replace("target = -1.0", "target = 7.0"), "far.toml")
+    far = write_space(space_text.replace("target = -1.0", "target = 7.0"), "far.toml")
     res = screen(far, tmp_path / "far.db", model=catalyst_model, top=2)
     assert res.flags and "outside the E_ads range" in res.flags[0]
     with pytest.raises(InputError, match="another space"):  # same file, other space: refused, not mixed
         screen(space, tmp_path / "far.db", model=catalyst_model, top=2)
 
 
-def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path, catalyst_model):
+def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path, catalyst_model, write_space):
     """SIGKILL while ASE was writing left `results.db.partial.lock` (and a hot journal) behind; the
     restart waited on ASE's lock file forever (found by benchmarks/faults.py). Now none is taken:
     SQLite's own locking guards the one writer."""
-    space = write_space(tmp_path)
+    space = write_space()
     out = tmp_path / "results.db"
     (tmp_path / "results.db.partial.lock").write_bytes(b"")
     (tmp_path / "results.db.lock").write_bytes(b"")
