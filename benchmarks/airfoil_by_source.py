@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     targets, converged = data.targets[points].numpy(), data.converged[points].numpy()
     point_source = source[data.point_shape[points].numpy()]
     lines = [
-        f"Command: `python -m benchmarks.airfoil_by_source"
+        "Command: `python -m benchmarks.airfoil_by_source"
         + "".join(f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data)) if v)
         + f" --mlp-members {args.mlp_members}`  ",
         f"Date: {started}  ",

@@ -63,7 +63,7 @@ def rows_for(label: str, val: dict, held_out: dict[str, dict], targets) -> list[
         for split, errors in held_out.items():
             err, std = errors[name]
             cells = []
-            for rule, k in fits.items():
+            for _rule, k in fits.items():
                 cov = calibration(err, k * std)
                 cells.append(f"{k:.2f} | {cov['within_1sigma']:.3f} / {cov['within_2sigma']:.3f}")
             rows.append(f"| {label} | {name} | {split} ({len(err)}) | {' | '.join(cells)} | "

@@ -459,7 +459,7 @@ def kill_trials(case: Case, work: Path, trials: int, rng: np.random.Generator) -
     results, misses, problems = [], 0, []
     walls = [wall]  # unbroken wall times: the reference, and runs that ended before their kill
     for t in range(trials):
-        for attempt in range(6):
+        for _attempt in range(6):
             folder = work / f"trial{t}"
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()

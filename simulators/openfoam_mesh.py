@@ -252,7 +252,6 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
 
     pid = np.arange(ni * nj).reshape(ni, nj)
     pts = [grid.reshape(-1, 2)]
-    n_low = nw + ns  # index of the LE line; the lower trailing edge is at i = nw
     wall = np.zeros(ni * nj, bool)
     wall[pid[nw: ni - nw, 0]] = True
     if split.sharp:

@@ -19,7 +19,7 @@ from ase.db import connect
 
 from phenograd.datasets.catalyst_generate import CatalystRequest, generate, iter_plan, run_slab_task, SlabTask
 from phenograd.datasets.catalyst_store import CatalystStore, adslab_row, slab_row
-from phenograd.simulators.adsorption import RelaxSettings, calculator_spec, gas_references
+from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PHENOGRAD = [sys.executable, "-m", "phenograd"]

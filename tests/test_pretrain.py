@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch_geometric.data import Batch
 
 from phenograd.cli import main
 from phenograd.datasets.airfoil import naca
