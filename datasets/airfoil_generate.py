@@ -77,9 +77,10 @@ class AirfoilRequest:
 def plan_shapes(request: AirfoilRequest) -> list[ShapeRecord]:
     """Held-out real airfoils first (when asked for), then the rest in a seeded shuffle."""
     if request.shapes < 0:
-        raise InputError(f"--shapes must be >= 0, got {request.shapes}")
+        raise InputError(f"shapes must be >= 0, got {request.shapes}", parameter="shapes")
     if request.include_real not in ("none", "train", "test", "all"):
-        raise InputError(f"--include-real must be none, train, test or all, got {request.include_real!r}")
+        raise InputError(f"include_real must be none, train, test or all, got {request.include_real!r}",
+                         parameter="include_real")
     seeds = np.random.SeedSequence(request.seed).spawn(3)
     n_mix = int(round(request.shapes * request.mix_fraction))
     n_sobol = request.shapes - n_mix
@@ -115,7 +116,8 @@ def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
         res = np.tile(np.asarray(request.reynolds, dtype=float), (len(shapes), 1))
     else:
         if request.polars_per_shape < 1:
-            raise InputError(f"--polars-per-shape must be >= 1, got {request.polars_per_shape}")
+            raise InputError(f"polars_per_shape must be >= 1, got {request.polars_per_shape}",
+                             parameter="polars_per_shape")
         re_seed = int(np.random.SeedSequence([request.seed, 7]).generate_state(1)[0])
         res = reynolds_samples(len(shapes), request.polars_per_shape, *request.re_range, seed=re_seed)
     alphas = tuple(sorted({round(float(a), 4) for a in request.alphas}))

@@ -83,7 +83,8 @@ def rans_key(shape_id: str, settings: RansSettings, alpha: float) -> str:
 def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
     """Every case of the request, in the order they should be run."""
     if request.angles_per_shape < 1:
-        raise InputError(f"--angles-per-shape must be >= 1, got {request.angles_per_shape}")
+        raise InputError(f"angles_per_shape must be >= 1, got {request.angles_per_shape}",
+                         parameter="angles_per_shape")
     alphas = sorted({round(float(a), 4) for a in request.alphas})
     if not alphas:
         raise InputError("no angles of attack given")
@@ -93,9 +94,9 @@ def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
         # A seeded subset of the real airfoils, in their planned order: a slice of one seeded permutation, so
         # --real-skip 120 --real-limit 40 picks airfoils no --real-limit 120 run of the same seed had.
         if request.real_limit is not None and request.real_limit < 0:
-            raise InputError(f"--real-limit must be >= 0, got {request.real_limit}")
+            raise InputError(f"real_limit must be >= 0, got {request.real_limit}", parameter="real_limit")
         if request.real_skip < 0:
-            raise InputError(f"--real-skip must be >= 0, got {request.real_skip}")
+            raise InputError(f"real_skip must be >= 0, got {request.real_skip}", parameter="real_skip")
         real = [i for i, s in enumerate(shapes) if s.source == "uiuc"]
         stop = None if request.real_limit is None else request.real_skip + request.real_limit
         perm = np.random.default_rng(np.random.SeedSequence([request.seed, 17])).permutation(real)

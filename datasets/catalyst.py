@@ -512,5 +512,5 @@ def read_structure(path, index: str = "-1") -> Atoms:
     """One structure from any file ase.io reads (tags kept where the format keeps them)."""
     atoms = read_frames(path, index)
     if isinstance(atoms, list):
-        raise InputError(f"{path}: --index {index!r} selects {len(atoms)} frames; give one frame")
+        raise InputError(f"{path}: index {index!r} selects {len(atoms)} frames; give one frame", parameter="index")
     return atoms

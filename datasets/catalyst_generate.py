@@ -92,26 +92,34 @@ class CatalystRequest:
         s.validate()
         return s
 
+    def _check_elements(self, name: str, symbols) -> None:
+        """check_elements for the calculator, the error naming the parameter `name`."""
+        try:
+            check_elements(symbols, self.calculator, name)
+        except InputError as exc:
+            raise InputError(str(exc), parameter=name) from None
+
     def validate(self) -> None:
         if self.n < 0:
-            raise InputError(f"--n must be >= 0, got {self.n}")
+            raise InputError(f"n must be >= 0, got {self.n}", parameter="n")
         if not 1 <= self.per_slab <= 64:
-            raise InputError(f"--per-slab must be within [1, 64], got {self.per_slab}")
+            raise InputError(f"per_slab must be within [1, 64], got {self.per_slab}", parameter="per_slab")
         if not self.elements:
-            raise InputError("--elements: give at least one metal")
+            raise InputError("elements: give at least one metal", parameter="elements")
         if len(set(self.elements)) != len(self.elements):
-            raise InputError("--elements: an element is given twice")
-        check_elements(self.elements, self.calculator, "--elements")
+            raise InputError("elements: an element is given twice", parameter="elements")
+        self._check_elements("elements", self.elements)
         for el in self.elements:
             fcc_lattice_constant(el, self.calculator)
         bad = [a for a in self.adsorbates if a not in ADSORBATES]
         if bad or not self.adsorbates:
-            raise InputError(f"--adsorbates: unknown adsorbate {bad[0] if bad else ''!r}; use {', '.join(ADSORBATES)}")
-        check_elements([s for a in self.adsorbates for s in ADSORBATES[a].get_chemical_symbols()], self.calculator, "--adsorbates")
+            raise InputError(f"adsorbates: unknown adsorbate {bad[0] if bad else ''!r}; use {', '.join(ADSORBATES)}",
+                             parameter="adsorbates")
+        self._check_elements("adsorbates", [s for a in self.adsorbates for s in ADSORBATES[a].get_chemical_symbols()])
         bad = [f for f in self.facets if f not in LABELLED_FACETS]
         if bad or not self.facets:
-            raise InputError(f"--facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers {', '.join(LABELLED_FACETS)}"
-                             " ((110) and (211) are in `data unlabelled`)")
+            raise InputError(f"facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers {', '.join(LABELLED_FACETS)}"
+                             " ((110) and (211) are in `data unlabelled`)", parameter="facets")
         if self.composition:
             Composition.parse(self.composition, self.elements)
         pure = Composition(((self.elements[0], 1.0),))

@@ -45,10 +45,13 @@ class UnlabelledRequest:
         r = UnlabelledRequest(self.n, self.seed, tuple(self.elements or EMT_METALS),
                               tuple(self.adsorbates or ADSORBATES), tuple(self.facets or FACETS))
         if r.n < 0:
-            raise InputError(f"--n must be >= 0, got {r.n}")
+            raise InputError(f"n must be >= 0, got {r.n}", parameter="n")
         if len(set(r.elements)) != len(r.elements):
-            raise InputError("--elements: an element is given twice")
-        check_elements(r.elements, None, "--elements")
+            raise InputError("elements: an element is given twice", parameter="elements")
+        try:
+            check_elements(r.elements, None, "elements")
+        except InputError as exc:
+            raise InputError(str(exc), parameter="elements") from None
         bad = [a for a in r.adsorbates if a not in ADSORBATES] + [f for f in r.facets if f not in FACETS]
         if bad:
             raise InputError(f"unknown adsorbate or facet {bad[0]!r} (adsorbates {', '.join(ADSORBATES)}; facets {', '.join(FACETS)})")

@@ -220,7 +220,7 @@ def _load_rows(out: Path) -> dict:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or use another --out") from None
+        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or screen into another file") from None
     out_rows = {}
     for rid, kvp in rows:
         k = json.loads(kvp)
@@ -251,9 +251,9 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
     from phenograd.surrogate.predict import load_surrogate
 
     if top < 1:
-        raise InputError(f"--top must be at least 1, got {top}")
+        raise InputError(f"top must be at least 1, got {top}", parameter="top")
     if workers is not None and workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"workers must be at least 1, got {workers}", parameter="workers")
     uncertain = max(0, top // 4) if uncertain is None else uncertain
     out = Path(out)
     _check_out(out)
@@ -288,7 +288,7 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         old = _read_meta(out)
         for key in ("space", "model", "calculator", "relax"):
             if old.get(key) != meta[key]:
-                raise InputError(f"{out}: holds a screen of another {key}; use another --out or delete it")
+                raise InputError(f"{out}: holds a screen of another {key}; screen into another file or delete it")
         rows = _load_rows(out)
         if len(rows) != len(enum.candidates):
             raise InputError(f"{out}: holds {len(rows)} candidates where the space has {len(enum.candidates)}")

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "needs `make setup-cfd`)")
     _add_xfoil_settings(sa)
     _add_rans_settings(sa)
+    sa.set_defaults(handler=cmd_simulate_airfoil)
     sa.add_argument("--keep-case", default=None, metavar="DIR",
                     help="RANS: keep each angle's OpenFOAM case under DIR (default: temporary, deleted)")
 
@@ -117,26 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_parallel_options(da)
     _add_xfoil_settings(da)
     _add_rans_settings(da)
+    da.set_defaults(handler=cmd_data_airfoil)
 
     di = data_sub.add_parser("info", help="summarise a dataset file",
                              description="Summarise a dataset file (airfoil polar SQLite or catalyst ase.db): counts, "
                                          "status and convergence by band, value ranges, splits. Reads only.")
     di.add_argument("file", help="dataset file (.db)")
     di.add_argument("--json", action="store_true", help="print JSON")
+    di.set_defaults(handler=cmd_data_info)
 
-    CATALYST_COMMANDS.update(cli_catalyst.add_commands(sim_sub, data_sub))
-
-    MODEL_COMMANDS.update(cli_model.add_commands(sub))
-    airfoil_design, optimize_sub = cli_optimize.add_commands(sub)
-    DESIGN_COMMANDS.update(airfoil_design)
-    DESIGN_COMMANDS.update(cli_design.add_commands(sub, optimize_sub))
-    MODEL_COMMANDS.update(cli_pretrain.add_commands(sub))
-    MODEL_COMMANDS.update(cli_tune.add_commands(sub))
+    # Every subcommand carries its handler (set_defaults(handler=...)); cli_catalyst still returns
+    # {(command, subcommand): handler}, given to its subparsers here.
+    groups = {"simulate": sim_sub, "data": data_sub}
+    for (command, name), handler in (cli_catalyst.add_commands(sim_sub, data_sub) or {}).items():
+        groups[command].choices[name].set_defaults(handler=handler)
+    cli_model.add_commands(sub)
+    cli_design.add_commands(sub, cli_optimize.add_commands(sub))
+    cli_pretrain.add_commands(sub)
+    cli_tune.add_commands(sub)
 
     # check
-    sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)",
-                   description="Run XFOIL on NACA 2412 and EMT on a small Pt slab with O, and print what was found. "
-                               "Exit 0 when both give the expected values, 1 when one does not, 3 when XFOIL is missing.")
+    ch = sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)",
+                        description="Run XFOIL on NACA 2412 and EMT on a small Pt slab with O, and print what was "
+                                    "found. Exit 0 when both give the expected values, 1 when one does not, 3 when XFOIL "
+                                    "is missing.")
+    ch.set_defaults(handler=cmd_check)
     return parser
 
 
@@ -284,7 +290,23 @@ def cmd_check(args) -> int:
     xfoil_ok = p.converged and abs(p.CL - 0.4496) < 0.002
     e_ads = _check_emt()
     emt_ok = e_ads is not None and -1.5 < e_ads < 0.0
+    _report_catalyst_fidelities()
     return 0 if xfoil_ok and emt_ok else 1
+
+
+def _report_catalyst_fidelities() -> None:
+    """Print the versions of the higher catalyst fidelities (optional: they do not fail the check)."""
+    from phenograd.core.errors import PhenogradError
+    from phenograd.simulators.calculators import calculator_info
+    from phenograd.simulators.dft import dft_python, gpaw_version
+
+    for name in ("chgnet", "sevennet"):
+        info = calculator_info(name)
+        print(f"{name}: {info['model']}, package {info['package']} {info['version']}")
+    try:
+        print(f"GPAW (DFT): {gpaw_version()} under {dft_python()}")
+    except PhenogradError as exc:
+        print(f"GPAW (DFT): not available ({exc})")
 
 
 def _check_emt() -> float | None:
@@ -297,18 +319,6 @@ def _check_emt() -> float | None:
     r = adsorption_energy(place_adsorbate(slab, "O", site.xy))
     print(f"EMT, O at fcc on Pt(111) 2x2x3: status {r.status}, E_ads {r.e_ads} eV")
     return r.e_ads if r.status == "ok" else None
-
-
-CATALYST_COMMANDS: dict = {}
-MODEL_COMMANDS: dict = {}
-DESIGN_COMMANDS: dict = {}
-
-COMMANDS = {
-    ("simulate", "airfoil"): cmd_simulate_airfoil,
-    ("data", "airfoil"): cmd_data_airfoil,
-    ("data", "info"): cmd_data_info,
-    ("check", None): cmd_check,
-}
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
@@ -336,14 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
-        key = (args.command, getattr(args, "domain", None))
-        handler = COMMANDS.get(key) or CATALYST_COMMANDS.get(key) or DESIGN_COMMANDS.get(key) or MODEL_COMMANDS[key]
-        return handler(args)
+        return args.handler(args)
     except InputError as exc:
         print(f"phenograd: error: {as_flags(exc, parser)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PhenogradError as exc:
-        print(f"phenograd: error: {exc}", file=sys.stderr)
+        print(f"phenograd: error: {as_flags(exc, parser)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

@@ -2,7 +2,7 @@
 
 `add_commands(sub, optimize_sub=None)` adds `screen` to the top-level command group
 and `composition` to the `optimize` group (created when absent; pass it when another
-module already made it) and returns {(command, domain): handler}:
+module already made it), each with its handler (set_defaults(handler=...)):
 
     phenograd screen --space SPACE.toml [--model MODEL.pt] --top K [--verify]
                      [--workers K | --scheduler tcp://HOST:PORT] --out RESULTS.db
@@ -36,7 +36,7 @@ def _optimize_group(sub):
     return opt.add_subparsers(dest="domain", required=True, parser_class=type(opt))
 
 
-def add_commands(sub, optimize_sub=None) -> dict:
+def add_commands(sub, optimize_sub=None) -> None:
     sc = sub.add_parser(
         "screen", help="rank a catalyst candidate space with the surrogate, verify the best (resumable)",
         description="Enumerate the candidates of a space file (TOML; see optimize/space.py), predict E_ads and its "
@@ -84,7 +84,8 @@ def add_commands(sub, optimize_sub=None) -> dict:
     oc.add_argument("--out", required=True, help="output folder (created if missing)")
     add_parallel_options(oc)
     _relax_options(oc)
-    return {("screen", None): cmd_screen, ("optimize", "composition"): cmd_optimize_composition}
+    sc.set_defaults(handler=cmd_screen)
+    oc.set_defaults(handler=cmd_optimize_composition)
 
 
 def _relax(args):

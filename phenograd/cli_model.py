@@ -12,8 +12,8 @@ from phenograd.core.errors import InputError
 from phenograd.surrogate.domain import domain_names, get_domain
 
 
-def add_commands(sub) -> dict:
-    """Add the subcommands to the top-level subparsers; returns {(command, domain): handler}."""
+def add_commands(sub) -> None:
+    """Add the subcommands, each with its handler, to the top-level subparsers."""
     tr = sub.add_parser(
         "train", help="train a surrogate ensemble on a dataset (resumable)",
         description="Train an ensemble of encoder+head surrogates with early stopping. After every epoch the run's "
@@ -52,7 +52,7 @@ def add_commands(sub) -> dict:
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tr.set_defaults(domain_options=add_domain_options("train", tr))
+    tr.set_defaults(handler=cmd_train, domain_options=add_domain_options("train", tr))
 
     ev = sub.add_parser(
         "evaluate", help="accuracy and calibration of a model on a dataset split",
@@ -66,6 +66,7 @@ def add_commands(sub) -> dict:
     ev.add_argument("--split", default="test", help="train, val, test or ood (catalyst) (default test)")
     ev.add_argument("--out", default=None, help="folder for metrics.json and parity_<split>.png")
     ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(handler=cmd_evaluate)
 
     ca = sub.add_parser(
         "calibrate", help="refit a model's uncertainty scale on a dataset split",
@@ -77,6 +78,7 @@ def add_commands(sub) -> dict:
     ca.add_argument("--data", required=True, help="dataset file (.db) of the model's domain")
     ca.add_argument("--split", default="val", help="split to fit on (default val)")
     ca.add_argument("--out", default=None, help="write the recalibrated checkpoint here instead")
+    ca.set_defaults(handler=cmd_calibrate)
 
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
     pr_sub = pr.add_subparsers(dest="domain", required=True, metavar="{airfoil,adsorption}")
@@ -98,9 +100,8 @@ def add_commands(sub) -> dict:
     pd.add_argument("--structures", required=True, help="structure file (every frame is predicted)")
     pd.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     pd.add_argument("--json", action="store_true", help="print a JSON list of {index, formula, E_ads, std}")
-    return {**{("train", name): cmd_train for name in domain_names()}, ("evaluate", None): cmd_evaluate,
-            ("calibrate", None): cmd_calibrate,
-            ("predict", "airfoil"): cmd_predict_airfoil, ("predict", "adsorption"): cmd_predict_adsorption}
+    pa.set_defaults(handler=cmd_predict_airfoil)
+    pd.set_defaults(handler=cmd_predict_adsorption)
 
 
 def add_domain_options(command: str, parser) -> dict[str, list]:

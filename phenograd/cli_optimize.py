@@ -9,9 +9,9 @@ from phenograd.core.errors import InputError
 EXIT_NOT_FOUND = 3  # the run finished but found no feasible design (the report says why)
 
 
-def add_commands(sub) -> tuple[dict, object]:
-    """Add `optimize` with its `airfoil` subcommand; returns ({(command, domain): handler}, the
-    `optimize` subparsers object, so other design commands can add their domain)."""
+def add_commands(sub):
+    """Add `optimize` with its `airfoil` subcommand (and its handler); returns the `optimize` subparsers
+    object, so other design commands can add their domain."""
     op = sub.add_parser("optimize", help="design through a surrogate, verified by the simulator")
     op_sub = op.add_subparsers(dest="domain", required=True, metavar="{airfoil,composition}")
     oa = op_sub.add_parser(
@@ -44,7 +44,8 @@ def add_commands(sub) -> tuple[dict, object]:
                      help="send the XFOIL runs to a Dask cluster: tcp://HOST:PORT or a scheduler file")
     oa.add_argument("--out", required=True, help="output folder")
     oa.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    return {("optimize", "airfoil"): run_optimize_airfoil}, op_sub
+    oa.set_defaults(handler=run_optimize_airfoil)
+    return op_sub
 
 
 def _format_table(result) -> str:

@@ -72,5 +72,5 @@ def as_flags(exc: BaseException, parser: argparse.ArgumentParser) -> str:
     for name in (names,) if isinstance(names, str) else names:
         flag = flags.get(PARAMETER_OPTIONS.get(name, name))
         if flag:
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message)
+            message = re.sub(rf"(?<![\w/.-]){re.escape(name)}(?![\w/.-])", flag, message)  # not in a path
     return message

@@ -11,8 +11,8 @@ from phenograd.core.errors import InputError
 from phenograd.surrogate.domain import domain_names, get_domain
 
 
-def add_commands(sub) -> dict:
-    """Add `pretrain` to the top-level subparsers; returns {(command, domain): handler}."""
+def add_commands(sub) -> None:
+    """Add `pretrain`, with its handler, to the top-level subparsers."""
     pretrainable = [name for name in domain_names() if get_domain(name).pretraining is not None]
     pt = sub.add_parser(
         "pretrain", help="pretrain the shared encoder on unlabelled structures (resumable)",
@@ -45,7 +45,7 @@ def add_commands(sub) -> dict:
     pt.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in pretrainable:  # the domains' own options (airfoil --sampled, catalyst --limit and --geometry)
         get_domain(name).add_cli_options("pretrain", pt)
-    return {("pretrain", name): cmd_pretrain for name in pretrainable}
+    pt.set_defaults(handler=cmd_pretrain)
 
 
 def cmd_pretrain(args) -> int:
@@ -68,7 +68,7 @@ def _pretrain(args, device) -> int:
     cfg = PretrainConfig(objective=args.objective, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          hidden=args.hidden, layers=args.layers, ema=args.ema, var_weight=args.var_weight,
                          cov_weight=args.cov_weight, noise=args.noise, seed=args.seed)
-    cfg.check()
+    cfg.validate()
     data = load_unlabelled(args.domain, args.data, n_sampled=sampled, seed=args.seed, limit=limit,
                            geometry=getattr(args, "geometry", "initial"))
     log = None

@@ -8,8 +8,8 @@ from phenograd.cli_options import seed_value
 from phenograd.surrogate.domain import domain_names
 
 
-def add_commands(sub) -> dict:
-    """Add `tune` to the top-level subparsers; returns {(command, domain): handler}."""
+def add_commands(sub) -> None:
+    """Add `tune`, with its handler, to the top-level subparsers."""
     tu = sub.add_parser(
         "tune", help="search training hyperparameters with Optuna (shared, resumable studies)",
         description="Each trial trains a surrogate (1 member by default) with a learning rate, encoder width, "
@@ -30,7 +30,7 @@ def add_commands(sub) -> dict:
     tu.add_argument("--members", type=int, default=1, help="ensemble members per trial (default 1)")
     tu.add_argument("--seed", type=seed_value, default=0, help="random seed of sampler and training (default 0)")
     tu.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    return {("tune", name): cmd_tune for name in domain_names()}
+    tu.set_defaults(handler=cmd_tune)
 
 
 def cmd_tune(args) -> int:

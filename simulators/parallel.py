@@ -46,7 +46,7 @@ def run_unordered(
         return
     n = workers or default_workers()
     if n < 1:
-        raise InputError(f"--workers must be at least 1, got {n}")
+        raise InputError(f"workers must be at least 1, got {n}", parameter="workers")
     if n == 1:
         for i, item in enumerate(items):
             yield i, fn(item)

@@ -143,7 +143,7 @@ def shipped_file(domain: str, kind: str = "model") -> Path:
         raise unknown_domain(domain)
     path = SHIPPED_MODELS / (f"{domain}.pt" if kind == "model" else f"{domain}_{kind}.pt")
     if not path.is_file():
-        raise InputError(f"no shipped {domain} {kind} in this installation ({path}); pass --{kind} FILE")
+        raise InputError(f"no shipped {domain} {kind} in this installation ({path}); pass {kind}=FILE", parameter=kind)
     return path
 
 

@@ -88,7 +88,12 @@ VICREG_ROWS = 1024  # node rows per step that enter the variance/covariance term
 
 
 class PretrainingCollapsed(PhenogradError, RuntimeError):
-    """The embeddings collapsed (effective rank or spread below the floor)."""
+    """The embeddings collapsed (effective rank or spread below the floor); parameter: the settings to change
+    (InputError.parameter's convention)."""
+
+    def __init__(self, message: str = "", parameter: tuple[str, ...] | None = None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 # Per domain (its Domain.pretraining view, domain.PretrainView): the predictor's kernel width (airfoil 3 contour
@@ -120,20 +125,21 @@ class PretrainConfig:
     min_std: float = 0.02
     seed: int = 0
 
-    def check(self) -> None:
+    def validate(self) -> None:
+        """InputError naming the first setting out of range."""
         if self.objective is not None and self.objective not in OBJECTIVES:
             raise InputError(f"unknown objective {self.objective!r}; use {', '.join(OBJECTIVES)}")
         for name in ("epochs", "batch_size", "layers"):
             if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}", parameter=name)
         if self.hidden is not None and self.hidden < 2:
-            raise InputError(f"--hidden must be at least 2, got {self.hidden}")
+            raise InputError(f"hidden must be at least 2, got {self.hidden}", parameter="hidden")
         if not self.lr > 0:
-            raise InputError(f"--lr must be positive, got {self.lr}")
+            raise InputError(f"lr must be positive, got {self.lr}", parameter="lr")
         if not 0.0 <= self.ema < 1.0:
-            raise InputError(f"--ema must be in [0, 1), got {self.ema}")
+            raise InputError(f"ema must be in [0, 1), got {self.ema}", parameter="ema")
         if self.noise is not None and not self.noise > 0:
-            raise InputError(f"--noise must be positive, got {self.noise}")
+            raise InputError(f"noise must be positive, got {self.noise}", parameter="noise")
 
 
 def default_hidden(domain: str) -> int:
@@ -376,7 +382,8 @@ def check_collapse(stats: dict, cfg: PretrainConfig, epoch: int) -> None:
     if not np.isfinite(stats["node_std_mean"]) or stats["node_rank"] < cfg.min_rank or stats["node_std_mean"] < cfg.min_std:
         raise PretrainingCollapsed(
             f"pretraining collapsed at epoch {epoch}: effective rank {stats['node_rank']:.2f} (floor {cfg.min_rank}), "
-            f"mean embedding std {stats['node_std_mean']:.4f} (floor {cfg.min_std}); raise --var-weight or lower --lr")
+            f"mean embedding std {stats['node_std_mean']:.4f} (floor {cfg.min_std}); raise var_weight or lower lr",
+            parameter=("var_weight", "lr"))
 
 
 # --------------------------------------------------------------------------- files
@@ -408,7 +415,7 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     cfg = cfg or PretrainConfig()
     if cfg.objective is None:
         cfg = replace(cfg, objective=get_domain(data.domain).pretraining.objective)
-    cfg.check()
+    cfg.validate()
     out = Path(out)
     if not out.parent.exists():
         raise InputError(f"{out}: folder {out.parent} does not exist")
@@ -454,7 +461,8 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             loss, terms = net([data.graphs[k] for k in items], rng, gen)
             if not torch.isfinite(loss):
-                raise PretrainingCollapsed(f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower --lr")
+                raise PretrainingCollapsed(f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower lr",
+                                           parameter=("lr",))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)

@@ -91,11 +91,11 @@ def _masked(url: str) -> str:
 def _check_sqlite_file(path: Path, text: str, data) -> None:
     """Refuse to put Optuna's tables into an SQLite file that is something else (a dataset, say)."""
     if not path.parent.is_dir():
-        raise InputError(f"--storage {text}: folder {path.parent} does not exist")
+        raise InputError(f"storage {text}: folder {path.parent} does not exist", parameter="storage")
     if path.is_dir():
-        raise InputError(f"--storage {text}: {path} is a folder")
+        raise InputError(f"storage {text}: {path} is a folder", parameter="storage")
     if data is not None and path.exists() and Path(data).exists() and path.samefile(data):
-        raise InputError(f"--storage {text}: that is the dataset file; give the study its own file")
+        raise InputError(f"storage {text}: that is the dataset file; give the study its own file", parameter="storage")
     if not path.exists() or path.stat().st_size == 0:
         return
     try:
@@ -105,9 +105,11 @@ def _check_sqlite_file(path: Path, text: str, data) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"--storage {text}: {path} is not an SQLite file ({one_line(exc)})") from None
+        raise InputError(f"storage {text}: {path} is not an SQLite file ({one_line(exc)})",
+                         parameter="storage") from None
     if "studies" not in tables:
-        raise InputError(f"--storage {text}: {path} is an SQLite file without an Optuna study; not touching it")
+        raise InputError(f"storage {text}: {path} is an SQLite file without an Optuna study; not touching it",
+                         parameter="storage")
 
 
 def storage_target(spec, data=None) -> tuple[str, str, str] | None:
@@ -119,11 +121,11 @@ def storage_target(spec, data=None) -> tuple[str, str, str] | None:
     if text.startswith("journal:") or (text.endswith(".log") and "://" not in text):
         path = Path(text[len("journal:"):] if text.startswith("journal:") else text)
         if not path.name or path.is_dir():
-            raise InputError(f"--storage {text}: a journal storage needs a file name, e.g. journal:study.log")
+            raise InputError(f"storage {text}: a journal needs a file name, e.g. journal:study.log", parameter="storage")
         if not path.parent.is_dir():
-            raise InputError(f"--storage {text}: folder {path.parent} does not exist")
+            raise InputError(f"storage {text}: folder {path.parent} does not exist", parameter="storage")
         if data is not None and path.exists() and Path(data).exists() and path.samefile(data):
-            raise InputError(f"--storage {text}: that is the dataset file; give the study its own file")
+            raise InputError(f"storage {text}: that is the dataset file; give the study its own file", parameter="storage")
         return "journal", str(path), f"journal:{path.resolve()}"
     if "://" in text:
         from sqlalchemy.engine import make_url
@@ -132,15 +134,17 @@ def storage_target(spec, data=None) -> tuple[str, str, str] | None:
             url = make_url(text)
             url.get_dialect()  # an unknown database kind fails here, before anything is opened
         except Exception as exc:
-            raise InputError(f"--storage {_masked(text)}: not a database URL SQLAlchemy knows "
-                             f"({type(exc).__name__}: {one_line(exc)})") from None
+            raise InputError(f"storage {_masked(text)}: not a database URL SQLAlchemy knows "
+                             f"({type(exc).__name__}: {one_line(exc)})", parameter="storage") from None
         if url.get_backend_name() == "sqlite":
             if not url.database or url.database == ":memory:":
-                raise InputError(f"--storage {text}: names no file; use sqlite:///study.db (or no --storage for memory)")
+                raise InputError(f"storage {text}: names no file; use sqlite:///study.db (or none for memory)",
+                                 parameter="storage")
             _check_sqlite_file(Path(url.database), text, data)
             return "rdb", text, f"sqlite:///{Path(url.database).resolve()}"
         return "rdb", text, _masked(text)
-    raise InputError(f"bad --storage {text!r}: use sqlite:///FILE.db, a database URL, journal:FILE or FILE.log")
+    raise InputError(f"bad storage {text!r}: use sqlite:///FILE.db, a database URL, journal:FILE or FILE.log",
+                     parameter="storage")
 
 
 def open_storage(target):
@@ -160,12 +164,13 @@ def open_storage(target):
         except Exception as exc:
             if not existed:
                 Path(where).unlink(missing_ok=True)
-            raise InputError(f"--storage {desc}: not a usable Optuna journal file ({one_line(exc)})") from None
+            raise InputError(f"storage {desc}: not a usable Optuna journal file ({one_line(exc)})",
+                             parameter="storage") from None
     try:
         return optuna.storages.RDBStorage(where)
     except Exception as exc:
-        raise InputError(f"--storage {desc}: cannot open the study database ({type(exc).__name__}: "
-                         f"{one_line(exc)})") from None
+        raise InputError(f"storage {desc}: cannot open the study database ({type(exc).__name__}: "
+                         f"{one_line(exc)})", parameter="storage") from None
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
@@ -182,7 +187,7 @@ def _check_study_settings(study, settings: dict) -> None:
     diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in settings.items() if old.get(k) != v]
     if diff:
         raise InputError(f"study {study.study_name!r} in that storage was started with other settings: "
-                         f"{', '.join(diff)}; use another --study-name")
+                         f"{', '.join(diff)}; use another study_name", parameter="study_name")
 
 
 def _trial_line(study, ft) -> str:
@@ -238,15 +243,15 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
     get_domain(domain)  # InputError for an unknown one
     for name, value in (("trials", trials), ("epochs", epochs), ("members", members)):
         if not isinstance(value, int) or value < 1:
-            raise InputError(f"--{name} must be at least 1, got {value}")
+            raise InputError(f"{name} must be at least 1, got {value}", parameter=name)
     if patience is not None and patience < 1:
-        raise InputError(f"--patience must be at least 1, got {patience}")
+        raise InputError(f"patience must be at least 1, got {patience}", parameter="patience")
     study_name = f"phenograd-{domain}" if study_name is None else str(study_name)
     if not study_name.strip():
-        raise InputError("--study-name must not be empty")
+        raise InputError("study_name must not be empty", parameter="study_name")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
+        raise InputError(f"out_dir {out_dir}: exists and is not a folder", parameter="out_dir")
     space = dict(SEARCH_SPACE if space is None else space)
     base = _defaults(domain, members=members, seed=seed, epochs=epochs,
                      **({"patience": patience} if patience is not None else {}))
@@ -264,7 +269,8 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
         except (OSError, ValueError):
             old = None
         if old != identity:
-            raise InputError(f"--out {out_dir}: holds another study's trials ({marker}); use another --out folder")
+            raise InputError(f"out_dir {out_dir}: holds another study's trials ({marker}); use another out_dir folder",
+                             parameter="out_dir")
     store = open_storage(target)
 
     try:
@@ -276,7 +282,7 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
         raise InputError(f"study {study_name!r}: {one_line(exc)}") from None
     if study.directions != [optuna.study.StudyDirection.MINIMIZE]:
         raise InputError(f"study {study_name!r} in that storage is not a single-objective minimisation; "
-                         "use another --study-name")
+                         "use another study_name", parameter="study_name")
     _check_study_settings(study, {"domain": domain, "data_hash": task.data_hash, "epochs": epochs, "members": members})
     # A study continued from storage must not repeat the proposals it already tried: mix the
     # number of existing trials into the sampler's seed (still deterministic for one worker).

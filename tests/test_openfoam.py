@@ -167,7 +167,7 @@ def test_real_skip_picks_other_airfoils_of_the_same_seeded_order():
     assert len(first) == 5 and len(more) == 3 and not names(first) & names(more)
     assert names(first) | names(more) == names(both)
     assert [j.key for j in plan(real_limit=5)] == [j.key for j in first]  # the same command, the same cases
-    with pytest.raises(InputError, match="--real-skip"):
+    with pytest.raises(InputError, match="real_skip"):
         plan(real_skip=-1)
 
 
