@@ -12,11 +12,9 @@ every angle:
 
 What it is for: the potential-flow answer a surrogate has to beat (the physics row of
 benchmarks/airfoil_surrogate.py shows how much of XFOIL's lift and moment is the
-boundary layer's doing), and differentiable physics features for models. Measured on
-2026-12-02: as two extra inputs (CL_inv, CM_inv at the point's angle) of the station
-MLP baseline they did not lower its held-out error (one member: CL MAE 0.0320 with,
-0.0297 without), since an MLP on the station ordinates can learn these linear-ish
-functionals itself. Checked against XFOIL's own inviscid solution (tests/test_panel.py).
+boundary layer's doing), and differentiable physics features for models (as inputs of the
+station MLP they did not help: surrogate/models/README.md, "Measurements behind the defaults").
+Checked against XFOIL's own inviscid solution (tests/test_panel.py).
 
 Everything is torch and differentiable in the node positions; contours are the airfoil
 graph's nodes in graph order (trailing edge -> upper surface -> leading edge -> lower

@@ -3,13 +3,8 @@
 A design optimizer follows the surrogate wherever its gradients lead, including where the
 training data is thin and the model extrapolates. The checkpoint keeps, per CST weight,
 the 0.5th and 99.5th percentiles over the training shapes (meta["design_range"]); a design
-with a weight outside that range is rare in the data, and the optimizer says so.
-
-Measured on the 2026-12-02 release (2,607 training shapes): 5.9 % of the 458 held-out real
-airfoils have some weight outside this range (the false-alarm rate on ordinary shapes); the
-optimum of examples/optimize_airfoil.py without its round-leading-edge constraint (first
-lower weight +0.033 against a 99.5th percentile of +0.006), which XFOIL rated worse than the
-start, is flagged. A range of 0.1-99.9 % flags 1.5 % of the real airfoils but misses it.
+with a weight outside that range is rare in the data, and the optimizer says so (its false-alarm
+rate on real airfoils and why these percentiles: surrogate/models/README.md, "Measurements behind the defaults").
 
     .venv/bin/python -m phenograd.surrogate.design_range MODEL.pt DATA.db
 records the range of DATA's training split in an existing checkpoint (atomically; weights untouched).

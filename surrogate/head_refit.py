@@ -8,14 +8,8 @@ graph model on the held-out airfoils. Here the encoder is fixed after end-to-end
 every shape's node scalars are computed once, and the head alone is trained further on point
 batches drawn across all training shapes: as many cheap, diverse steps as the MLP takes. The
 start state is a candidate too, so the refit never raises the validation loss it is chosen on
-(early stopping; the idea of last-layer retraining, Kirichenko et al., ICLR 2023).
-
-Measured on the 2026-12-02 airfoil release (validation loss of one member): after 12
-end-to-end epochs, 30 refit epochs took it from 0.115 to 0.097 (CL MAE 0.060 -> 0.045); after
-the shipped recipe's 40 epochs, 40 refit epochs only from 0.0948 to 0.0944 (0.0943 to 0.0942
-for the second member):
-a well-trained end-to-end run leaves the head little to gain, so batch diversity is not what
-keeps the graph model behind the MLP. It costs ~2 min per member on one core.
+(early stopping; the idea of last-layer retraining, Kirichenko et al., ICLR 2023). What it gains
+after a short and after a full end-to-end run: surrogate/models/README.md, "Measurements behind the defaults".
 """
 
 from __future__ import annotations

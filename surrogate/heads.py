@@ -51,16 +51,13 @@ class AirfoilHead(nn.Module):
     graph has fixed nodes at fixed chord stations, so the order is canonical, not
     arbitrary; see graphs.py), (AIRFOIL_NODES * k). Why it exists: mean pooling loses
     where along the chord a feature sits, and a plain MLP on the station y values beats
-    the mean-pooled encoder on the 2026-11-29 airfoil release (BENCHMARKS.md, "Airfoil
-    surrogate"). Measured there too: with k = 4 the encoder did not improve (so the
-    default stays 0); kept to re-measure as the data grows.
+    the mean-pooled encoder; k = 4 did not help so far, so the default stays 0
+    (surrogate/models/README.md, "Measurements behind the defaults").
 
     With ``station_y`` the graph's raw station y/c values (x 10, the station MLP's input,
     AIRFOIL_NODES of them) are concatenated to the shape embedding too: the head then
-    sees the exact geometry beside what message passing made of it. Measured on the 2026-12-02
-    release (one member, the shipped recipe in one process, validation loss): 0.1025 with head
-    width 128, 0.0936 with width 256, against 0.0932-0.0951 for the mean-pooled members of the
-    model shipped then: no gain, so the default stays off.
+    sees the exact geometry beside what message passing made of it (no gain measured, so the default
+    stays off: surrogate/models/README.md, "Measurements behind the defaults").
 
     Args:
         hidden: encoder width F. width, depth: of the MLP. stations: station readout
@@ -144,10 +141,8 @@ class AdsorptionHead(nn.Module):
     over sqrt(adsorbate atoms). Why "adsorbate": E_ads is a difference in which the
     slab's own energy cancels, so it is local to the adsorbate, whose embeddings after
     message passing already hold its environment (3 layers x 4.5 Å); the slab atoms'
-    contributions only add what the network has to learn to cancel. Measured on the
-    first 4,000 training structures of the catalyst release (one member, hidden 64, 10
-    epochs; benchmarks/catalyst_readout.py): test MAE 0.0204 eV with "adsorbate" against
-    0.0354 with "all" (ood 0.0286 against 0.0322).
+    contributions only add what the network has to learn to cancel (it about halves the test
+    error: surrogate/models/README.md, "Measurements behind the defaults").
 
     Args:
         hidden: encoder width F. width, depth: of the per-atom MLP. readout: one of READOUTS.

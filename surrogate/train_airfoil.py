@@ -90,12 +90,8 @@ class AirfoilTask:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report.
 
         With cfg.refit_head_width the end-to-end head is first replaced by a new one of that width (its other
-        settings and the target normalisation kept; weights drawn from `seed`). Measured on the 2026-12-02 release
-        (the then shipped model's member 0 encoder, 40 refit epochs, Huber 0.03, validation MAE CL / ln CD / CM):
-        a new head of width 128 0.0374 / 0.0818 / 0.00631, of width 256 0.0361 / 0.0789 / 0.00606, against
-        0.0355 / 0.0798 / 0.00597 for the member's own head (trained end to end, then refined). For the whole
-        3-member ensemble (`--init` that model `--epochs 0 --refit-epochs 40 --refit-head-width 256`), validation
-        MAE 0.0313 / 0.0697 / 0.00531 against 0.0314 / 0.0696 / 0.00538: no gain, so it is off by default."""
+        settings and the target normalisation kept; weights drawn from `seed`); no gain measured, so it is off by
+        default (surrogate/models/README.md, "Measurements behind the defaults")."""
         if cfg.refit_head_width:
             old = model.head
             settings = {k: v for k, v in old.config.items() if k != "hidden"}

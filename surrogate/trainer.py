@@ -57,17 +57,16 @@ class TrainConfig:
     head's station-readout channels per node (0: mean pooling only; see heads.AirfoilHead);
     station_y: the airfoil head also takes the raw station y values. head_width: the airfoil head MLP's width.
     huber_delta: airfoil regression loss, 0 for the squared error, else the Huber loss of the normalised
-    errors with this delta (heads.AirfoilHead.loss). Measured on the 2026-12-02 release by refitting the
-    head of the then shipped model's first member (40 epochs, head_refit.py), validation MAE of CL / ln CD / CM:
-    squared error 0.0470 / 0.0969 / 0.00702 (no change: that head was already refit so), Huber delta 0.3
-    0.0435 / 0.0939 / 0.00690, 0.1 0.0406 / 0.0892 / 0.00663, 0.03 0.0395 / 0.0861 / 0.00651.
+    errors with this delta (heads.AirfoilHead.loss; 0.03 scored best of 0, 0.3, 0.1, 0.03:
+    surrogate/models/README.md, "Measurements behind the defaults").
     readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
     refit_epochs: airfoil: after each member's end-to-end training, train its head alone on the frozen
     encoder's features with point batches across many shapes for up to this many epochs (0: no refit;
     see head_refit.py).
     refit_head_width: airfoil, with refit_epochs: 0 refines the head trained end to end; W > 0 replaces it by a new
     head of width W (same depth and inputs, same target normalisation, initialised from the refit's seed) trained
-    from scratch on the frozen features (see train_airfoil.AirfoilTask.refit_head for what it measured)."""
+    from scratch on the frozen features (what it measured: surrogate/models/README.md, "Measurements behind the
+    defaults")."""
 
     members: int = 3
     epochs: int = 200
