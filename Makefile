@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup setup-cfd demo test xfoil data-release benchmark clean
+.PHONY: setup setup-cfd setup-dft demo test xfoil data-release benchmark clean
 
 setup: $(STAMP) xfoil
 
@@ -32,12 +32,20 @@ setup-cfd: setup
 		echo "installing Debian's openfoam"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openfoam; }
 
+# The DFT rung of the catalyst ladder: Debian's GPAW 22.8 and its PAW/basis data, run under Debian's own python3
+# (phenograd calls it in a separate process; `phenograd check` reports it).
+.PHONY: setup-dft
+setup-dft: setup
+	@/usr/bin/python3 -c "import gpaw" 2>/dev/null || { \
+		echo "installing Debian's gpaw and gpaw-data"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gpaw gpaw-data; }
+
 # Airfoil design, catalyst screening and pretrain -> fine-tune on the shipped models (~5-10 min on 2 cores).
 demo: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(PY) examples/demo.py --out demo_out
 
-test: setup setup-cfd
+test: setup setup-cfd setup-dft
 	$(PY) -m pytest -q
 
 # The airfoil data release (resumable: run again to continue; see README).

@@ -285,11 +285,22 @@ def generate(
     request.validate()  # before the file is created: a bad request leaves no file behind
     store = CatalystStore.open(path)
     spec, settings, refs = prepare(store, request)
+    return label_plan(store, iter_plan(request, spec, settings), spec, settings, refs, GenerationSummary(planned=request.n),
+                      workers, scheduler, progress, total=request.n)
+
+
+def label_plan(store: CatalystStore, plan, spec: str, settings: RelaxSettings, refs: References,
+               summary: GenerationSummary, workers: int | None = None, scheduler: str | None = None,
+               progress: bool = True, total: int | None = None) -> GenerationSummary:
+    """Relax the placements of plan ((slab index, slab uid, slab, labels, placements) tuples) that the store
+    lacks, on workers, and write each slab with its placements in one transaction (the single writer).
+
+    A placement's row gets the slab's labels, its own ``labels`` attribute when it has one, its adsorbate and site.
+    """
     done = store.existing_uids()
-    summary = GenerationSummary(planned=request.n)
 
     def tasks() -> Iterator[SlabTask]:
-        for i, slab_uid, slab, labels, placements in iter_plan(request, spec, settings):
+        for i, slab_uid, slab, labels, placements in plan:
             todo = [p for p in placements if p.uid not in done]
             summary.already_present += len(placements) - len(todo)
             if bar is not None and len(todo) < len(placements):
@@ -302,16 +313,15 @@ def generate(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=request.n, unit="structure", dynamic_ncols=True)
+        bar = tqdm(total=total, unit="structure", dynamic_ncols=True)
     try:
         for _, out in run_unordered(run_slab_task, tasks(), workers=workers, scheduler=scheduler):
             t = out.task
-            slab_labels = {k: v for k, v in t.labels.items()}
-            rows = [adslab_row(p.uid, t.slab_uid, r, {**slab_labels, "adsorbate": p.adsorbate, "site": p.site})
+            rows = [adslab_row(p.uid, t.slab_uid, r, {**t.labels, **getattr(p, "labels", {}), "adsorbate": p.adsorbate,
+                                                      "site": p.site})
                     for p, r in out.results]
-            new = store.write_slab_task(slab_row(t.slab, t.slab_uid, out.clean, slab_labels), rows)
+            summary.written += store.write_slab_task(slab_row(t.slab, t.slab_uid, out.clean, dict(t.labels)), rows)
             done.add(t.slab_uid)
-            summary.written += new
             for _, r in out.results:
                 summary.failed += r.status != "ok"
                 summary.by_status[r.status] = summary.by_status.get(r.status, 0) + 1

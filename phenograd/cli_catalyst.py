@@ -20,7 +20,8 @@ from phenograd.cli_options import add_parallel_options, comma_names, seed_value,
 def _add_relax_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("relaxation (reference protocol: BFGS, fmax 0.05 eV/Å, 300 steps)")
     g.add_argument("--calculator", default=None,
-                   help="ASE calculator as module:factory (default EMT; e.g. chgnet.model.dynamics:CHGNetCalculator)")
+                   help="emt, chgnet, sevennet or a trusted Python plug-in module.path:factory (it runs code); "
+                   "default emt (protocol v2: chgnet)")
     g.add_argument("--fmax", type=float, default=0.05, help="force threshold in eV/Å (default 0.05)")
     g.add_argument("--steps", type=int, default=300, help="BFGS step limit (default 300)")
 
@@ -53,6 +54,16 @@ def add_commands(simulate_sub, data_sub) -> dict:
     dc.add_argument("--size", type=surface_size, default=(3, 3), help="surface cell (default 3x3)")
     dc.add_argument("--layers", type=int, default=4, help="slab layers, the bottom half fixed (default 4)")
     dc.add_argument("--per-slab", type=int, default=4, help="adsorbate placements per slab (default 4)")
+    v2 = dc.add_argument_group("protocol v2 (pymatgen surfaces of 31 metals, 7 facets, 10 adsorbates; data/catalyst_v2.md)")
+    v2.add_argument("--protocol", choices=["v1", "v2"], default="v1",
+                    help="v1: EMT's seven fcc metals, (111)/(100), 3x3 cells (default); v2: see data/catalyst_v2.md")
+    v2.add_argument("--adsorbates-per-slab", type=int, default=3, help="v2: systems (adsorbates) per slab (default 3)")
+    v2.add_argument("--minimum-every", type=int, default=5,
+                    help="v2: every k-th slab's systems get several placements, the AdsorbML minimum (default 5; 0 = never)")
+    v2.add_argument("--minimum-placements", type=int, default=4, help="v2: placements per system there (default 4)")
+    v2.add_argument("--min-lateral", type=float, default=5.4,
+                    help="v2: shortest surface cell vector in Å (default 5.4: 2x2 of a close-packed facet)")
+    v2.add_argument("--min-slab", type=float, default=7.0, help="v2: metal thickness in Å (default 7: four (111) layers)")
     add_parallel_options(dc)
     _add_relax_options(dc)
 
@@ -108,6 +119,8 @@ def cmd_data_catalyst(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.protocol == "v2":
+        return _data_catalyst_v2(args)
     request = CatalystRequest(
         n=args.n, seed=args.seed, elements=tuple(comma_names(args.elements) or EMT_METALS),
         adsorbates=tuple(comma_names(args.adsorbates) or DEFAULT_ADSORBATES),
@@ -115,6 +128,22 @@ def cmd_data_catalyst(args) -> int:
         layers=args.layers, per_slab=args.per_slab, calculator=args.calculator, fmax=args.fmax, steps=args.steps)
     summary = generate(args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
     print(f"{args.out}: {summary.planned} structures planned, {summary.already_present} already present, "
+          f"{summary.written} written now ({summary.failed} with a failure status)")
+    return 0
+
+
+def _data_catalyst_v2(args) -> int:
+    from phenograd.datasets.catalyst_v2 import V2_ADSORBATES, V2_FACETS, V2_METALS, V2Request, generate_v2
+
+    request = V2Request(
+        n=args.n, seed=args.seed, metals=tuple(comma_names(args.elements) or V2_METALS),
+        adsorbates=tuple(comma_names(args.adsorbates) or V2_ADSORBATES), facets=tuple(comma_names(args.facets) or V2_FACETS),
+        calculator=args.calculator or "chgnet", adsorbates_per_slab=args.adsorbates_per_slab,
+        minimum_every=args.minimum_every, minimum_placements=args.minimum_placements, fmax=args.fmax, steps=args.steps,
+        min_lateral=args.min_lateral, min_slab_size=args.min_slab)
+    summary = generate_v2(args.out, request, workers=args.workers, scheduler=args.scheduler,
+                          progress=not args.no_progress)
+    print(f"{args.out}: {summary.planned} systems planned, {summary.already_present} placements already present, "
           f"{summary.written} written now ({summary.failed} with a failure status)")
     return 0
 

@@ -10,13 +10,12 @@ with BFGS to ``fmax`` (eV/Å) within ``steps`` steps, and
 with gas references from the same calculator (the OC20 convention, eV):
 mu_H = E(H2)/2, mu_O = E(H2O) - E(H2), mu_N = E(N2)/2, mu_C = E(CO) - mu_O.
 
-Calculators are named by a spec ``"module:factory"`` (``factory()`` returns an
-ASE calculator; a class works) or ``None``/``"emt"`` for ASE's EMT. ASE's EMT
+Calculators are named ``emt`` (the default), ``chgnet``, ``sevennet`` or by a spec
+``"module:factory"`` (see :mod:`phenograd.simulators.calculators`). ASE's EMT
 has real parameters for Al, Cu, Ag, Au, Ni, Pd and Pt only; its H, C, N and O
 parameters are marked "just for fun" in ASE's source, so EMT adsorption energies
-are a cheap, deterministic toy ground truth, not chemistry. CHGNet is an
-optional higher-fidelity backend whose wheel carries its weights
-(``pip install chgnet``; ``--calculator chgnet.model.dynamics:CHGNetCalculator``).
+are a cheap, deterministic toy ground truth, not chemistry; the universal potentials
+CHGNet and SevenNet-0 are the next rung of the fidelity ladder, GPAW DFT the top.
 
 Each relaxation is bounded (steps and an optional wall-clock limit) and returns
 its failures as values: ``status`` is "ok", "failed: reason" or "timeout".
@@ -30,11 +29,9 @@ initial one.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 from ase import Atoms
@@ -46,13 +43,14 @@ from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
+from .calculators import EMT_SPEC, calculator_name, calculator_spec, get_calculator
 from phenograd.core.errors import InputError, one_line
 
 TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
 GAS_MOLECULES = ("H2", "H2O", "N2", "CO")
 REFERENCE_ELEMENTS = ("H", "C", "N", "O")
 ANOMALIES = ("desorbed", "dissociated", "site_changed", "reconstructed", "intercalated")
-DEFAULT_CALCULATOR = "ase.calculators.emt:EMT"
+DEFAULT_CALCULATOR = EMT_SPEC
 # Pairs closer than this fraction of their covalent-radius sum are "overlapping".
 OVERLAP_FRACTION = 0.6
 MIN_PLANE_SPACING = 1.0  # Å: thinnest periodic cell a structure may have
@@ -102,48 +100,6 @@ class RelaxSettings:
 # ----------------------------------------------------------------------------- calculators
 
 
-def calculator_spec(spec: str | None) -> str:
-    """Canonical spec string: None and 'emt' mean ASE's EMT."""
-    if spec is None or spec.strip().lower() == "emt":
-        return DEFAULT_CALCULATOR
-    spec = spec.strip()
-    if spec.count(":") != 1 or not all(spec.split(":")):
-        raise InputError(f"bad calculator {spec!r}: use module:factory, e.g. ase.calculators.emt:EMT")
-    return spec
-
-
-@lru_cache(maxsize=8)
-def _factory(spec: str):
-    module_name, attr = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InputError(f"calculator {spec!r}: cannot import {module_name} ({one_line(exc)})") from None
-    factory = module
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
-        if factory is None:
-            raise InputError(f"calculator {spec!r}: {module_name} has no {attr!r}")
-    if not callable(factory):
-        raise InputError(f"calculator {spec!r}: {attr} is not callable")
-    return factory
-
-
-@lru_cache(maxsize=8)
-def get_calculator(spec: str | None = None):
-    """One ASE calculator instance per spec and process (built by calling factory())."""
-    spec = calculator_spec(spec)
-    try:
-        calc = _factory(spec)()
-    except InputError:
-        raise
-    except Exception as exc:  # a plug-in may raise anything while constructing
-        raise InputError(f"calculator {spec!r} failed to construct: {type(exc).__name__}: {one_line(exc)}") from None
-    if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
-        raise InputError(f"calculator {spec!r}: factory returned {type(calc).__name__}, not an ASE calculator")
-    return calc
-
-
 def supported_elements(spec: str | None = None) -> frozenset[str] | None:
     """Elements the calculator has parameters for, or None when it does not say.
 
@@ -165,7 +121,7 @@ def check_elements(symbols, spec: str | None = None, what: str = "structure") ->
         if s not in atomic_numbers or s == "X":
             raise InputError(f"{what}: unknown element {s!r}")
         if allowed is not None and s not in allowed:
-            name = calculator_spec(spec).split(":")[-1]
+            name = calculator_name(spec)
             raise InputError(f"{what}: calculator {name} cannot handle {s} (it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})")
 
 

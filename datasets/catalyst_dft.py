@@ -1,0 +1,353 @@
+"""The DFT label set: GPAW single points at geometries relaxed by the universal potential (AdsorbML).
+
+For each planned *system* (a slab and an adsorbate, :func:`dft_plan`):
+
+1. the potential relaxes the clean slab and the adsorbate on every symmetry-distinct site of each kind
+   (up to ``placements`` placements), and keeps the lowest placement that did not desorb, dissociate,
+   reconstruct or intercalate (AdsorbML's minimum; a ``potential`` row records it);
+2. GPAW computes single points of that relaxed adslab and of the relaxed clean slab (``slab`` rows,
+   shared by every system on the same slab) and of the gas molecules (``gas`` rows, once per setting);
+3. E_ads(DFT) = E(adslab) - E(slab) - sum mu_X goes into the ``adslab`` row beside the potential's own
+   E_ads for the same system.
+
+Cells are small for DFT's sake: surface vectors >= 5.4 Å (2x2 of a close-packed facet, 1/4 monolayer)
+and >= 5 Å of metal (three close-packed layers, the bottom one fixed), 14 Å between slab images.
+Every row is one finished computation written in its own transaction, so a killed run loses at most the
+single point in progress and repeats nothing. Held-out rows: every slab whose uid hashes into
+:data:`TEST_FRACTION` is ``test`` (all its systems), the rest ``train``.
+
+Plan order (the first rows are the validation core): O on eight pure close-packed metals spanning the
+d-band trend, then H, OH, CO, C and N on the same; then O, H, OH and CO on four alloys; then seeded draws
+over the v2 space (all metals, facets and adsorbates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from ase import Atoms
+
+from phenograd.core.errors import InputError
+from phenograd.simulators.adsorption import (
+    TAG_ADSORBATE,
+    RelaxSettings,
+    adsorption_energy,
+    gas_references,
+    relax_slab,
+)
+from phenograd.simulators.calculators import calculator_info, calculator_spec
+from phenograd.simulators.dft import (
+    DFTSettings,
+    SinglePoint,
+    adsorbate_reference,
+    chemical_potentials,
+    gas_molecule,
+    gpaw_version,
+    single_point,
+    single_point_uid,
+)
+
+from .catalyst_store import CatalystStore
+from .catalyst_v2 import MINIMUM_EXCLUDES, V2_ADSORBATES, V2_FACETS, V2_METALS, place, sample_bulk
+from .surfaces import CRYSTAL_OF, FACETS_OF, BulkSpec, SurfaceSpec, build_surface, surface_sites
+
+KIND = "phenograd-catalyst-dft"
+TEST_FRACTION = 0.25
+DFT_MIN_SLAB_SIZE = 5.0
+VALIDATION_METALS = ("Pt", "Ni", "Au", "Rh", "Cu", "Ag", "Pd", "Ru")
+VALIDATION_ADSORBATES = ("O", "H", "OH", "CO", "C", "N")
+ALLOYS = (
+    BulkSpec("L12", (("Pt", 0.75), ("Ni", 0.25))),
+    BulkSpec("L10", (("Cu", 0.5), ("Pt", 0.5))),
+    BulkSpec("B2", (("Ni", 0.5), ("Al", 0.5))),
+    BulkSpec("L12", (("Cu", 0.75), ("Au", 0.25))),
+)
+ALLOY_ADSORBATES = ("O", "H", "OH", "CO")
+GAS_FOR = {"H": ("H2",), "O": ("H2", "H2O"), "N": ("N2",), "C": ("H2", "H2O", "CO")}
+
+
+@dataclass(frozen=True)
+class DFTSystem:
+    """One planned DFT adsorption energy: a surface, an adsorbate and the plan stage it belongs to."""
+
+    surface: SurfaceSpec
+    adsorbate: str
+    stage: str
+
+
+def _close_packed(metal: str) -> tuple[int, int, int]:
+    return FACETS_OF[CRYSTAL_OF[metal]][0]
+
+
+def _small(bulk: BulkSpec, miller, seed: int = 0) -> SurfaceSpec:
+    return SurfaceSpec(bulk, tuple(miller), seed=seed, min_slab_size=DFT_MIN_SLAB_SIZE)
+
+
+def dft_plan(n: int, seed: int = 0) -> Iterator[DFTSystem]:
+    """The first n systems of the plan (see the module docstring); deterministic in seed."""
+    count = 0
+    for ads in VALIDATION_ADSORBATES:
+        for metal in VALIDATION_METALS:
+            if count == n:
+                return
+            count += 1
+            yield DFTSystem(_small(BulkSpec("pure", ((metal, 1.0),)), _close_packed(metal)), ads, "validation")
+    for ads in ALLOY_ADSORBATES:
+        for bulk in ALLOYS:
+            if count == n:
+                return
+            count += 1
+            yield DFTSystem(_small(bulk, FACETS_OF[bulk.crystal][0]), ads, "alloy")
+    i = 0
+    while count < n:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, i, 0xDF7]))
+        bulk, miller = sample_bulk(rng, list(V2_METALS), list(V2_FACETS))
+        if len(bulk.metals) > 2:  # DFT cells of 12-16 atoms: keep to pure metals and binaries
+            i += 1
+            continue
+        surface = _small(bulk, miller, int(rng.integers(2**31)))
+        for ads in rng.choice(list(V2_ADSORBATES), 2, replace=False):
+            if count < n:
+                count += 1
+                yield DFTSystem(surface, str(ads), "spread")
+        i += 1
+
+
+def split_dft(slab_key: str) -> str:
+    h = int(hashlib.sha256(f"dft-split:{slab_key}".encode()).hexdigest()[:8], 16)
+    return "test" if h < TEST_FRACTION * 16**8 else "train"
+
+
+class DFTStore(CatalystStore):
+    """The DFT label set's ase.db file: rows of kind gas, slab, potential and adslab, keyed by uid."""
+
+    kind = KIND
+
+    def row(self, uid: str):
+        rows = list(self.db.select(uid=uid))
+        return rows[0] if rows else None
+
+    def write_row(self, atoms: Atoms, key_value_pairs: dict, data: dict | None = None) -> None:
+        from .output_file import sqlite_writes
+
+        if self.existing_uids(among=[key_value_pairs["uid"]]):
+            return
+        with sqlite_writes(self.path), self.db:
+            self.db.write(atoms, key_value_pairs=key_value_pairs, data=data or {})
+
+
+def _sp_labels(sp: SinglePoint) -> dict:
+    out = {"status": sp.status, "wall_s": round(sp.wall_s, 2)}
+    if sp.ok:
+        out.update(
+            e_dft=float(sp.energy),
+            magmom_dft=float(sp.magmom or 0.0),
+            gpaw=str(sp.gpaw),
+            scf_iterations=int(sp.iterations or 0),
+        )
+    return out
+
+
+@dataclass
+class DFTRequest:
+    """n systems; potential: the calculator that relaxes geometries; settings: GPAW's;
+    placements: sites tried per system by the potential."""
+
+    n: int
+    seed: int = 0
+    potential: str = "chgnet"
+    settings: DFTSettings = DFTSettings()
+    placements: int = 4
+    fmax: float = 0.05
+    steps: int = 300
+
+    def validate(self) -> None:
+        if self.n < 0:
+            raise InputError(f"n must be >= 0, got {self.n}")
+        if not 1 <= self.placements <= 16:
+            raise InputError(f"placements must be within [1, 16], got {self.placements}")
+        self.settings.validate()
+        RelaxSettings(fmax=self.fmax, steps=self.steps).validate()
+        calculator_spec(self.potential)
+
+
+def _relax_system(
+    system: DFTSystem, spec: str, relax: RelaxSettings, refs, placements: int
+) -> tuple[dict, Atoms, Atoms]:
+    """The potential's AdsorbML minimum of one system: (labels, relaxed adslab, relaxed clean slab)."""
+    slab = build_surface(system.surface, spec)
+    clean = relax_slab(slab, spec, relax)
+    if not clean.ok:
+        return {"status": f"potential: clean slab {clean.status}"}, slab, slab
+    sites, seen = [], set()
+    for site in surface_sites(slab):  # kinds first, then more sites
+        if site.kind not in seen:
+            seen.add(site.kind)
+            sites.append(site)
+    sites += [s for s in surface_sites(slab) if s not in sites]
+    best, tried, energies = None, 0, []
+    for site in sites[:placements]:
+        tried += 1
+        r = adsorption_energy(place(slab, system.adsorbate, site.xy), spec, relax, refs, slab=clean)
+        energies.append(None if r.e_ads is None else round(float(r.e_ads), 4))
+        if r.ok and not set(r.anomalies) & set(MINIMUM_EXCLUDES) and (best is None or r.e_ads < best.e_ads):
+            best = r
+    clean_atoms = slab.copy()
+    clean_atoms.positions = clean.positions
+    if best is None:
+        return {"status": "potential: no valid placement", "placement_e_ads": json.dumps(energies)}, slab, clean_atoms
+    labels = {
+        "status": "ok",
+        "e_ads_potential": float(best.e_ads),
+        "site_final": best.site_final,
+        "anomalies": ",".join(best.anomalies) or "none",
+        "placements_tried": tried,
+        "placement_e_ads": json.dumps(energies),
+    }
+    return labels, best.relaxed, clean_atoms
+
+
+def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True) -> dict:
+    """Compute every planned DFT adsorption energy not yet in the file at path (resumable, one process).
+
+    Returns counts {"planned", "present", "written", "failed"}. SimulatorUnavailable when GPAW is missing.
+    """
+    request.validate()
+    version = gpaw_version()  # before the file exists: no GPAW, no file
+    spec = calculator_spec(request.potential)
+    relax = RelaxSettings(fmax=request.fmax, steps=request.steps)
+    store = DFTStore.open(path)
+    settings = request.settings
+    store.update_meta(
+        dft={"settings": settings.key(), "describe": settings.describe(), "gpaw": version},
+        potential=calculator_info(spec),
+        relax=relax.as_dict(),
+        protocol={
+            "e_ads": "E(adslab) - E(clean slab) - sum mu_X at the potential's relaxed geometries "
+            "(AdsorbML single points); gas molecules at ASE g2 geometries",
+            "split": f"test: {TEST_FRACTION:.0%} of slabs by sha256('dft-split:' + slab key)",
+        },
+    )
+    refs = gas_references(spec, relax)
+    counts = {"planned": request.n, "present": 0, "written": 0, "failed": 0}
+    gas: dict[str, float] = {}
+    for index, system in enumerate(dft_plan(request.n, request.seed)):
+        t0 = time.perf_counter()
+        slab_key = hashlib.sha256(json.dumps(system.surface.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        system_key = f"{slab_key}:{system.adsorbate}:{spec}"
+        pot_uid = (
+            "p"
+            + hashlib.sha256(
+                f"{system_key}:{json.dumps(relax.as_dict(), sort_keys=True)}:{request.placements}".encode()
+            ).hexdigest()[:23]
+        )
+        pot_row = store.row(pot_uid)
+        if pot_row is None:
+            labels, adslab, clean = _relax_system(system, spec, relax, refs, request.placements)
+            base = {
+                "slab_key": slab_key,
+                "system": system_key,
+                "adsorbate": system.adsorbate,
+                "stage": system.stage,
+                "facet": system.surface.facet,
+                "decoration": system.surface.bulk.decoration,
+                "metals": "-".join(sorted(set(system.surface.bulk.metals))),
+                "split": split_dft(slab_key),
+                "potential": calculator_info(spec)["name"],
+                "plan_index": index,
+            }
+            store.write_row(
+                adslab,
+                {"kind": "potential", "uid": pot_uid, **base, **labels},
+                {"clean_positions": clean.positions, "clean_numbers": clean.numbers},
+            )
+            pot_row = store.row(pot_uid)
+        if pot_row.status != "ok":
+            counts["failed"] += 1
+            continue
+        adslab = pot_row.toatoms()
+        adslab.set_tags(pot_row.toatoms().get_tags())
+        clean = adslab[adslab.get_tags() != TAG_ADSORBATE]
+        clean.set_constraint()
+        clean.positions = np.asarray(pot_row.data["clean_positions"], float)
+        adsorbate = adslab[adslab.get_tags() == TAG_ADSORBATE].get_chemical_symbols()
+        # gas references this adsorbate needs, once per setting
+        for name in sorted({g for s in adsorbate for g in GAS_FOR[s]}):
+            if name in gas:
+                continue
+            molecule = gas_molecule(name, settings.gas_box)
+            uid = single_point_uid(molecule, settings)
+            row = store.row(uid)
+            if row is None:
+                sp = single_point(molecule, settings)
+                store.write_row(molecule, {"kind": "gas", "uid": uid, "name": name, **_sp_labels(sp)})
+                row = store.row(uid)
+            if row.status != "ok":
+                raise InputError(f"DFT gas reference {name} failed ({row.status}); check the settings")
+            gas[name] = float(row.e_dft)
+        slab_uid = single_point_uid(clean, settings)
+        slab_row = store.row(slab_uid)
+        if slab_row is None:
+            sp = single_point(clean, settings)
+            store.write_row(
+                clean,
+                {
+                    "kind": "slab",
+                    "uid": slab_uid,
+                    "slab_key": slab_key,
+                    "facet": pot_row.facet,
+                    "metals": pot_row.metals,
+                    **_sp_labels(sp),
+                },
+            )
+            slab_row = store.row(slab_uid)
+        ads_uid = single_point_uid(adslab, settings)
+        if store.row(ads_uid) is not None:
+            counts["present"] += 1
+            continue
+        if slab_row.status != "ok":
+            sp = SinglePoint(f"failed: clean slab {slab_row.status}")
+        else:
+            sp = single_point(adslab, settings)
+        labels = {
+            k: pot_row.get(k)
+            for k in (
+                "slab_key",
+                "system",
+                "adsorbate",
+                "stage",
+                "facet",
+                "decoration",
+                "metals",
+                "split",
+                "potential",
+                "plan_index",
+                "e_ads_potential",
+                "site_final",
+                "anomalies",
+            )
+        }
+        labels.update({"kind": "adslab", "uid": ads_uid, "slab_uid": slab_uid, **_sp_labels(sp)})
+        if sp.ok:
+            mu = chemical_potentials({**{k: float("nan") for k in ("H2", "H2O", "N2", "CO")}, **gas})
+            e_ref = adsorbate_reference(adsorbate, mu)
+            labels.update(
+                e_ads=float(sp.energy) - float(slab_row.e_dft) - e_ref, e_reference=e_ref, e_slab=float(slab_row.e_dft)
+            )
+        store.write_row(adslab, labels)
+        counts["written"] += 1
+        counts["failed"] += not sp.ok
+        if progress:
+            e = f"{labels['e_ads']:+.3f}" if sp.ok else sp.status
+            print(
+                f"[{index + 1}/{request.n}] {system.adsorbate} on {pot_row.metals} {pot_row.facet}: DFT {e} eV, "
+                f"{labels['potential']} {pot_row.e_ads_potential:+.3f} eV ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    return counts
