@@ -39,8 +39,9 @@ from phenograd.simulators.adsorption import RelaxSettings, check_elements, gas_r
 from phenograd.simulators.calculators import calculator_info, calculator_spec, get_calculator
 
 from .catalyst import contact_height
-from .catalyst_generate import GenerationSummary, Placement, label_plan
+from .catalyst_generate import Placement, label_plan
 from .catalyst_store import CatalystStore, structure_uid
+from .generation import GenerationSummary
 from .surfaces import (
     CRYSTAL_OF,
     FACETS_OF,

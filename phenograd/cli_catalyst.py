@@ -7,6 +7,7 @@
     phenograd data catalyst --out FILE.db --n N [--elements ...] [--adsorbates ...] [--facets ...]
                             [--seed S] [--workers K | --scheduler tcp://HOST:PORT]
     phenograd data unlabelled --domain catalyst|airfoil --out FILE --n N [--seed S]
+    phenograd data dft --out FILE.db --n N [--potential chgnet] [--basis dzp] [--kpt-density 16] [--grid 0.22]
 """
 
 from __future__ import annotations
@@ -77,8 +78,41 @@ def add_commands(simulate_sub, data_sub) -> dict:
     du.add_argument("--n", type=int, required=True, help="number of structures")
     _add_design_options(du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)")
 
+    dd = data_sub.add_parser(
+        "dft", help="GPAW single points at geometries relaxed by a universal potential (the DFT label set, resumable)",
+        description="For each planned system (pure metals' close-packed facets first, then alloys, then draws over the "
+        "v2 space) the potential relaxes the adsorbate on every distinct site kind and keeps the AdsorbML minimum; GPAW "
+        "computes single points of it, its clean slab and the gas molecules (one process each, one thread). Needs "
+        "`make setup-dft`. Killed runs continue where they stopped.")
+    dd.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
+    dd.add_argument("--n", type=int, required=True, help="number of systems (adsorption energies) planned")
+    dd.add_argument("--seed", type=seed_value, default=0, help="random seed of the v2 draws (default 0)")
+    dd.add_argument("--potential", default="chgnet", help="calculator that relaxes the geometries (default chgnet)")
+    dd.add_argument("--placements", type=int, default=4, help="sites the potential tries per system (default 4)")
+    g = dd.add_argument_group("GPAW settings (recorded with every number)")
+    g.add_argument("--basis", default="dzp", help="LCAO basis (default dzp)")
+    g.add_argument("--xc", default="PBE", help="exchange-correlation functional (default PBE)")
+    g.add_argument("--kpt-density", type=float, default=16.0,
+                   help="k-points x cell length in Å per in-plane direction (default 16: 3x3 on a 2x2 cell)")
+    g.add_argument("--grid", type=float, default=0.22, help="real-space grid spacing in Å (default 0.22)")
+    g.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of one single point in s (default 3600)")
+
     return {("simulate", "adsorption"): cmd_simulate_adsorption, ("data", "catalyst"): cmd_data_catalyst,
-            ("data", "unlabelled"): cmd_data_unlabelled}
+            ("data", "unlabelled"): cmd_data_unlabelled, ("data", "dft"): cmd_data_dft}
+
+
+def cmd_data_dft(args) -> int:
+    from phenograd.datasets.catalyst_dft import DFTRequest, generate_dft
+    from phenograd.simulators.dft import DFTSettings
+
+    settings = DFTSettings(basis=args.basis, xc=args.xc, kpt_density=args.kpt_density, h=args.grid,
+                           timeout_s=args.timeout)
+    request = DFTRequest(n=args.n, seed=args.seed, potential=args.potential, settings=settings,
+                         placements=args.placements)
+    counts = generate_dft(args.out, request, progress=not getattr(args, "no_progress", False))
+    print(f"{args.out}: {counts['planned']} systems planned, {counts['present']} already present, "
+          f"{counts['written']} written now ({counts['failed']} failed)")
+    return 0
 
 
 def _relax_settings(args):
