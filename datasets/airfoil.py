@@ -59,6 +59,11 @@ def naca(code: str, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE, thickness_
     0.00578 at Re 1e6, alpha 2). thickness_normal_to_camber=True gives the
     textbook construction (Abbott & von Doenhoff), whose CL differs by ~1 %.
     Raises InputError for codes that are not such a section.
+
+    Args:
+        code: the 4 or 5 digits, e.g. "2412" or "23012"; a leading "NACA" (any case) and spaces are ignored.
+        n_points_per_side: cosine-spaced points per surface (the leading-edge point is shared).
+        thickness_normal_to_camber: the textbook construction instead of XFOIL's.
     """
     text = str(code).strip().upper().removeprefix("NACA").strip()
     if not re.fullmatch(r"\d{4}|\d{5}", text):
@@ -145,6 +150,13 @@ def check_airfoil(
     open contour (ends not at the trailing edge or a gap wider than max_te_gap),
     a self-crossing contour, surfaces that cross (negative thickness) or a
     maximum thickness below min_thickness (chords).
+
+    Args:
+        coordinates: a closed contour (N, 2), Selig order (trailing edge, upper surface, leading edge,
+            lower surface, trailing edge).
+        name: what error messages call it.
+        min_thickness: the smallest maximum thickness accepted, in chords.
+        max_te_gap: the widest trailing-edge gap accepted, in chords.
     """
     c = np.asarray(coordinates, dtype=float)
     if c.ndim != 2 or c.shape[1] != 2 or len(c) < 10:
@@ -175,7 +187,11 @@ def check_airfoil(
 
 
 def split_of(name: str) -> str:
-    """'test' for the fixed 20 % held-out real airfoils, 'train' otherwise (by name)."""
+    """'test' for the fixed 20 % held-out real airfoils, 'train' otherwise (by name).
+
+    Args:
+        name: the airfoil's name in the bundled database.
+    """
     digest = hashlib.sha256(name.strip().lower().encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") % 100 < TEST_FRACTION_PERCENT else "train"
 
@@ -242,6 +258,9 @@ def real_airfoils(split: str = "all") -> list[RealAirfoil]:
     coordinates are exactly what a simulator sees. split: "train", "test" or
     "all". Files that fail the checks are left out;
     :func:`rejected_real_airfoils` lists them with their reason.
+
+    Args:
+        split: "train", "test" (the fixed held-out 20 %, split_of) or "all".
     """
     if split not in ("train", "test", "all"):
         raise InputError(f"unknown split {split!r}; use train, test or all")

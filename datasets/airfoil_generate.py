@@ -140,7 +140,17 @@ def generate(
     scheduler: str | None = None,
     progress: bool = True,
 ) -> GenerationSummary:
-    """Simulate every planned polar not yet in the dataset at `path` and store it."""
+    """Simulate every planned polar not yet in the dataset at `path` and store it.
+
+    Args:
+        path: the dataset file (SQLite; created if missing, resumed if not).
+        request: what to simulate (shapes, Reynolds numbers, angles, XFOIL settings, seed).
+        workers: local processes (default: all CPUs; 1 runs in this process).
+        scheduler: an existing Dask scheduler's address ("tcp://host:port") or its JSON file; tasks go there.
+        progress: show a progress bar.
+
+    Returns a GenerationSummary (planned, already present, written, failed, count per status).
+    """
     jobs = plan_jobs(request)
     with PolarStore.open(path) as store:
         store.record_request(request.as_dict())

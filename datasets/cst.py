@@ -58,6 +58,11 @@ def cst_coordinates(params: torch.Tensor, n_points_per_side: int = DEFAULT_POINT
     """Selig-ordered contour of CST designs, shape (..., 2*n_points_per_side - 1, 2).
 
     Differentiable end to end with respect to params (..., 18).
+
+    Args:
+        params: CST designs (..., 18): 8 upper and 8 lower Kulfan weights, the leading-edge
+            modification and the trailing-edge thickness (N1 = 0.5, N2 = 1.0).
+        n_points_per_side: cosine-spaced points per surface (the leading-edge point is shared).
     """
     x = torch.as_tensor(cosine_spacing(n_points_per_side), dtype=params.dtype)
     y_up, y_lo = cst_surfaces(params, x)
@@ -97,6 +102,10 @@ def fit_cst(coordinates: np.ndarray, n_fit_points: int = 201) -> np.ndarray:
 
     Each surface is interpolated at cosine-spaced stations and the (linear) CST
     model is fitted by scipy's bounded linear least squares with te_thickness >= 0.
+
+    Args:
+        coordinates: a normalised Selig contour (N, 2), chord 1 (check_airfoil returns one).
+        n_fit_points: cosine-spaced stations per surface at which the surfaces are interpolated and fitted.
     """
     from scipy.optimize import lsq_linear
 

@@ -96,7 +96,12 @@ def parse_dat(text: str, source: str = "<text>") -> DatAirfoil:
 
 
 def read_dat(path: str | os.PathLike) -> DatAirfoil:
-    """Read a Selig or Lednicer .dat file; raise InputError naming the file on any problem."""
+    """Read a Selig or Lednicer .dat file; raise InputError naming the file on any problem.
+
+    Args:
+        path: the .dat file (a name line, then x y pairs: Selig order, or Lednicer's two surfaces
+            after a line of their point counts).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -136,5 +141,12 @@ def format_dat(name: str, coordinates: np.ndarray, fmt: str = "selig") -> str:
 
 
 def write_dat(path: str | os.PathLike, name: str, coordinates: np.ndarray, fmt: str = "selig") -> None:
-    """Write a .dat file atomically (a temp file renamed over the target)."""
+    """Write a .dat file atomically (a temp file renamed over the target).
+
+    Args:
+        path: the file to write (replaced only once the new one is complete).
+        name: the first line (whitespace collapsed; "airfoil" if empty).
+        coordinates: a Selig-ordered contour (N, 2).
+        fmt: "selig" or "lednicer".
+    """
     write_text_atomic(path, format_dat(name, coordinates, fmt))

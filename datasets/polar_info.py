@@ -18,7 +18,11 @@ def _band_label(lo: float, hi: float) -> str:
 
 
 def dataset_info(path) -> dict:
-    """Counts, convergence rate by Re band and ranges of a dataset file (read-only)."""
+    """Counts, convergence rate by Re band and ranges of a dataset file (read-only).
+
+    Args:
+        path: an airfoil dataset file (opened read-only; InputError if it is not one).
+    """
     with PolarStore.open_readonly(path) as store:
         q = store.conn.execute
         info = {

@@ -410,6 +410,12 @@ def run_rans(contour: np.ndarray, alphas: Sequence[float], settings: RansSetting
 
     Angles run one after another (each case already keeps a core busy); give
     several contours or settings to a pool or Dask cluster to run them side by side.
+
+    Args:
+        contour: the airfoil, a Selig-ordered contour (N, 2) in chords (meshed as a C-grid).
+        alphas: angles of attack in degrees, any order.
+        settings: Reynolds number, turbulence model, mesh level, iterations and time bounds (RansSettings).
+        name: what error messages call the contour.
     """
     settings.validate()
     if len(alphas) == 0:

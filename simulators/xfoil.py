@@ -419,6 +419,12 @@ def run_polar(
     most settings.max_restarts times and within settings.timeout_for(n) seconds
     in all. Returns points in ascending alpha. Raises InputError for a bad
     contour or settings before XFOIL is started.
+
+    Args:
+        contour: the airfoil, a Selig-ordered contour (N, 2) in chords (checked and repanelled for XFOIL).
+        alphas: angles of attack in degrees, any order.
+        settings: Reynolds number, Mach, Ncrit, panels, iterations and the time bounds (XfoilSettings).
+        name: what error messages call the contour.
     """
     settings.validate()
     if len(alphas) == 0:
@@ -462,7 +468,11 @@ def run_polar(
 
 
 def parse_alpha_spec(spec: str) -> list[float]:
-    """Angles from a SPEC: '2', '-4:12:1' (start:stop:step, stop included) or '0,2,4'."""
+    """Angles from a SPEC: '2', '-4:12:1' (start:stop:step, stop included) or '0,2,4'.
+
+    Args:
+        spec: the text as a user writes it on the command line.
+    """
     text = str(spec).strip()
     try:
         if ":" in text:
