@@ -118,8 +118,9 @@ class CatalystRequest:
         self._check_elements("adsorbates", [s for a in self.adsorbates for s in ADSORBATES[a].get_chemical_symbols()])
         bad = [f for f in self.facets if f not in LABELLED_FACETS]
         if bad or not self.facets:
-            raise InputError(f"facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers {', '.join(LABELLED_FACETS)}"
-                             " ((110) and (211) are in `data unlabelled`)", parameter="facets")
+            raise InputError(f"facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers "
+                             f"{', '.join(LABELLED_FACETS)} ((110) and (211) are in `data unlabelled`)",
+                             parameter="facets")
         if self.composition:
             Composition.parse(self.composition, self.elements)
         pure = Composition(((self.elements[0], 1.0),))

@@ -220,7 +220,8 @@ def _load_rows(out: Path) -> dict:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or screen into another file") from None
+        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or screen into another "
+                         "file") from None
     out_rows = {}
     for rid, kvp in rows:
         k = json.loads(kvp)

@@ -80,6 +80,16 @@ class AirfoilDomain:
 
         return AIRFOIL_GRAPH_VERSION
 
+    def graph(self, design, **options):
+        """A CST vector (18,) (a tensor) or a contour (M, 2) -> the 129-node contour graph."""
+        import torch
+
+        from .graphs import airfoil_graph, airfoil_graph_from_cst
+
+        if isinstance(design, torch.Tensor) and design.shape == (18,):
+            return airfoil_graph_from_cst(design)
+        return airfoil_graph(design)
+
     def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
         """Lengths in chords."""
         from .graphs import AIRFOIL_NODE_FEATURES

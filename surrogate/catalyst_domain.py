@@ -83,6 +83,13 @@ class CatalystDomain:
     graph_version = 1
     fine_tune = None  # no multi-fidelity fine-tuning protocol yet
 
+    def graph(self, design, **options):
+        """An ase.Atoms with OC20 tags -> its periodic radius graph (options: element_probs, cutoff, positions;
+        graphs.atoms_graph)."""
+        from .graphs import atoms_graph
+
+        return atoms_graph(design, **options)
+
     def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
         """Lengths in Å."""
         from .graphs import ATOM_CUTOFF, ELEMENTS, N_TAGS

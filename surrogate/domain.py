@@ -91,6 +91,10 @@ class Domain(Protocol):
     pretraining: PretrainView | None
 
     # -- graphs and encoder
+    def graph(self, design, **options):
+        """The torch_geometric graph of one design, differentiable in the design's tensors (airfoil: a contour
+        (M, 2) or a CST vector (18,); catalyst: an ase.Atoms with OC20 tags)."""
+
     def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
         """The GeometricEncoder settings of the domain's graphs (length unit, cutoff, input width)."""
 

@@ -155,8 +155,8 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
         raise InputError(f"unknown geometry {geometry!r}; use {' or '.join(GEOMETRIES)}")
     if kind == UNLABELLED_KIND:
         if geometry == "relaxed":
-            raise InputError(f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled dataset",
-                             parameter="geometry")
+            raise InputError(f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled "
+                             "dataset", parameter="geometry")
         rows = list(connect(str(p), type="db").select(sort="id"))
         skipped = 0
     else:

@@ -121,11 +121,13 @@ def storage_target(spec, data=None) -> tuple[str, str, str] | None:
     if text.startswith("journal:") or (text.endswith(".log") and "://" not in text):
         path = Path(text[len("journal:"):] if text.startswith("journal:") else text)
         if not path.name or path.is_dir():
-            raise InputError(f"storage {text}: a journal needs a file name, e.g. journal:study.log", parameter="storage")
+            raise InputError(f"storage {text}: a journal needs a file name, e.g. journal:study.log",
+                             parameter="storage")
         if not path.parent.is_dir():
             raise InputError(f"storage {text}: folder {path.parent} does not exist", parameter="storage")
         if data is not None and path.exists() and Path(data).exists() and path.samefile(data):
-            raise InputError(f"storage {text}: that is the dataset file; give the study its own file", parameter="storage")
+            raise InputError(f"storage {text}: that is the dataset file; give the study its own file",
+                             parameter="storage")
         return "journal", str(path), f"journal:{path.resolve()}"
     if "://" in text:
         from sqlalchemy.engine import make_url

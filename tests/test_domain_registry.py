@@ -16,7 +16,7 @@ from torch_geometric.data import Batch, Data
 
 from phenograd.cli import main
 from phenograd.core.errors import InputError
-from phenograd.surrogate.domain import domain_names, get_domain, register, unregister
+from phenograd.surrogate.domain import Domain, PretrainView, domain_names, get_domain, register, unregister
 from phenograd.surrogate.encoder import graph_x
 from phenograd.surrogate.evaluate import catalyst_metrics
 from phenograd.surrogate.model import load_checkpoint, save_checkpoint
@@ -101,7 +101,7 @@ class RingPredictor:
 
     def predict(self, radii):
         with torch.no_grad():
-            out = self.ensemble(Batch.from_data_list([ring_graph(r) for r in radii]))
+            out = self.ensemble(Batch.from_data_list([get_domain("ring").graph(r) for r in radii]))
         return {"radius": out.mean(0), "std": out.std(0)}
 
 
@@ -120,6 +120,9 @@ class RingDomain:
     pretraining = None
     fine_tune = None
     node_inputs = staticmethod(graph_x)
+
+    def graph(self, radius, wobble=0.0):
+        return ring_graph(radius, wobble)
 
     def encoder_config(self, hidden=8, n_layers=1):
         return dict(in_features=1, hidden=hidden, n_layers=n_layers, n_rbf=4, cutoff=2.5, neighbours=2.0)
@@ -233,6 +236,18 @@ def test_a_domain_checkpoint_needs_its_domain_registered(ring_domain, rings, tmp
     register(RingDomain())
 
 
+def _protocol_members(protocol) -> set[str]:
+    return {n for n in vars(protocol) if not n.startswith("_")} | set(protocol.__annotations__)
+
+
+def test_every_domain_fills_in_the_protocol(ring_domain):
+    for name in domain_names():
+        domain = get_domain(name)
+        assert not [m for m in _protocol_members(Domain) if not hasattr(domain, m)], name
+        if domain.pretraining is not None:
+            assert not [m for m in _protocol_members(PretrainView) if not hasattr(domain.pretraining, m)], name
+
+
 # Files that belong to one domain (its own code may name it) and names that are not domains.
 DOMAIN_OWNED = re.compile(r"(airfoil|catalyst|openfoam|xfoil|screen|composition|frames|adsorption)[\w]*\.py$")
 COMPARISON = re.compile(r"""(==|!=|\bin)\s*[(\[{]?\s*["'](airfoil|catalyst)["']|["'](airfoil|catalyst)["']\s*(==|!=)""")
@@ -249,3 +264,25 @@ def test_shared_code_never_compares_a_domain_name():
                 if COMPARISON.search(line):
                     found.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_configs_validate_themselves_and_name_parameters():
+    with pytest.raises(InputError, match="head_width is for the airfoil domain only, not catalyst") as err:
+        TrainConfig(head_width=64).validate("catalyst")
+    assert err.value.parameter == ("head_width",)
+    with pytest.raises(InputError, match="^batch_size must be at least 1, got 0$"):
+        TrainConfig(batch_size=0).validate()
+    TrainConfig(epochs=0, refit_epochs=5).validate("airfoil", from_model=True)  # refit the heads of a model only
+
+
+def test_the_cli_writes_parameters_as_its_options(capsys):
+    from phenograd.cli import build_parser
+    from phenograd.cli_options import as_flags
+
+    parser = build_parser()
+    exc = InputError("refit_head_width must be 0 or more and needs refit_epochs, got 3",
+                     parameter=("refit_head_width", "refit_epochs"))
+    assert as_flags(exc, parser) == "--refit-head-width must be 0 or more and needs --refit-epochs, got 3"
+    assert as_flags(InputError("out_dir runs/out_dir: exists", parameter="out_dir"), parser) == \
+        "--out runs/out_dir: exists"  # a path is left as it is
+    assert as_flags(InputError("top must be at least 1"), parser) == "top must be at least 1"  # names no parameter
