@@ -312,7 +312,12 @@ def problem_from_dict(doc: dict) -> AirfoilProblem:
 
 def load_problem(path) -> tuple[AirfoilProblem, str | None]:
     """(problem, start) from a TOML file; start is the file's optional `start` key
-    (a NACA name such as "naca0012" or a .dat path relative to the file), or None."""
+    (a NACA name such as "naca0012" or a .dat path relative to the file), or None.
+
+    Args:
+        path: the problem's TOML file (operating points, objective, constraints, bounds; README, "Airfoil shape
+            optimization", and examples/problems/).
+    """
     p = Path(path)
     try:
         doc = tomllib.loads(p.read_text())
@@ -338,7 +343,11 @@ def daedalus_problem(mach: float = 0.03) -> AirfoilProblem:
     optimization tutorial: minimise the weighted CD at CL 0.8-1.6 (weights 5-10) at
     Re = 500,000 (CL/1.25)^-0.5, CM >= -0.133, t/c(0.33) >= 0.128, t/c(0.90) >= 0.014,
     TE angle >= 6.03°, sharp trailing edge, wiggliness <= 2x the start's, confidence > 0.9,
-    with the tutorial's CST bounds."""
+    with the tutorial's CST bounds.
+
+    Args:
+        mach: the free-stream Mach number of every operating point.
+    """
     targets = (0.8, 1.0, 1.2, 1.4, 1.5, 1.6)
     weights = (5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
     points = tuple(OperatingPoint(reynolds=500e3 * (cl / 1.25) ** -0.5, cl=cl, weight=w, mach=mach)

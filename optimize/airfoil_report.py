@@ -92,9 +92,15 @@ def _polars_plot(result, problem, surrogate, path: Path, xfoil_polars: bool) -> 
 
 
 def write_report(result, problem, out_dir, xfoil_polars: bool = False, started: float | None = None) -> Path:
-    """Write every output file of `result` (from optimize(); its surrogate draws the predicted
-    polars) into out_dir (created); returns report.json's path.
-    started: time.perf_counter() at the start of the run, to record the wall time with the plots."""
+    """Write every output file of `result` into out_dir (the module docstring lists them); returns report.json's path.
+
+    Args:
+        result: what optimize() returned; its surrogate draws the predicted polars.
+        problem: the AirfoilProblem it solved.
+        out_dir: the folder to write into (created if missing).
+        xfoil_polars: add XFOIL polars of the start and the optimum to polars.png (two more XFOIL calls, counted).
+        started: time.perf_counter() at the start of the run, to record the wall time with the plots.
+    """
     surrogate = result.surrogate
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

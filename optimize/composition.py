@@ -482,7 +482,18 @@ def verify_designs(designs, calculator=None, settings=None, workers: int | None 
 def optimize_composition(problem: CompositionProblem, surrogate, settings: SearchSettings | None = None,
                          verify: int = 3, calculator=None, relax=None, workers: int | None = 1,
                          scheduler=None) -> CompositionResult:
-    """Search, discretize, and verify the best `verify` designs with the simulator (0: none)."""
+    """Search, discretize, and verify the best `verify` designs with the simulator (0: none).
+
+    Args:
+        problem: what to design (CompositionProblem).
+        surrogate: a loaded CatalystSurrogate (load_surrogate(..., domain="catalyst")).
+        settings: the search's settings (default SearchSettings()).
+        verify: how many of the best discrete designs the simulator relaxes (0: none).
+        calculator: the simulator's calculator spec (default EMT).
+        relax: its RelaxSettings (default RelaxSettings()).
+        workers: local processes for the verification (1 runs in this process).
+        scheduler: an existing Dask scheduler's address or JSON file; the verification runs there.
+    """
     problem.validate()
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)

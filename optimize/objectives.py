@@ -112,7 +112,13 @@ def rank(scores) -> "list[int]":
 
 
 def recall_at_k(true_scores, predicted_scores, k: int) -> float:
-    """Share of the true top k (lowest true scores) that are among the top k by predicted scores."""
+    """Share of the true top k (lowest true scores) that are among the top k by predicted scores.
+
+    Args:
+        true_scores: the simulator's score per candidate (lower is better).
+        predicted_scores: the surrogate's score per candidate, same order.
+        k: how many of the best count.
+    """
     import numpy as np
 
     t, p = np.asarray(true_scores, float), np.asarray(predicted_scores, float)

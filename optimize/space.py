@@ -153,7 +153,12 @@ def _vacuum(value, where: str) -> float:
 
 
 def load_space(path) -> Space:
-    """Parse and validate a space TOML file; InputError (one line) for anything wrong in it."""
+    """Parse and validate a space TOML file; InputError (one line) for anything wrong in it.
+
+    Args:
+        path: the space's TOML file (metals, facets, adsorbates, sites, slab size, compositions, objective;
+            README, "Catalyst design (screening and composition search)").
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such space file")
@@ -275,7 +280,12 @@ def adsorbate_positions(slab: Atoms, adsorbate: str, xy) -> np.ndarray:
 
 
 def enumerate_space(space: Space, calculator: str | None = None) -> Enumeration:
-    """Build every slab and candidate of a space; InputError when it has none."""
+    """Build every slab and candidate of a space; InputError when it has none.
+
+    Args:
+        space: a validated Space (load_space).
+        calculator: the simulator that will verify (its element set limits the slabs; default EMT).
+    """
     specs = space.slab_specs()
     slabs, frame_of_slab, frames, frame_index, candidates = [], [], [], {}, []
     for spec in specs:

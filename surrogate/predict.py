@@ -153,6 +153,11 @@ def load_surrogate(path=None, domain: str | None = None):
 
     Returns the domain's predictor (Domain.predictor: an AirfoilSurrogate or a CatalystSurrogate);
     InputError (one line) if the file cannot be used or is of another domain than the one asked for.
+
+    Args:
+        path: a checkpoint file (phenograd train writes them), or None for the shipped model of `domain`.
+        domain: the domain the model must be of (a registered name: "airfoil", "catalyst"); None accepts any
+            file's own domain (a path is then required).
     """
     if path is None:
         if domain is None:

@@ -315,7 +315,6 @@ class Pretrainer(nn.Module):
             bt.copy_(b)
 
     def jepa_terms(self, sb: StepBatch, gen: torch.Generator) -> dict[str, Tensor]:
-        cfg = self.cfg
         ctx_s, ctx_pooled = self.encoder(sb.ctx)
         with torch.no_grad():
             tgt_s, _ = self.target_encoder()(sb.full)
@@ -411,6 +410,15 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
     Launched by torchrun with N processes: each trains on its 1/N share of every epoch with
     batch_size structures per step (effective batch N x batch_size); only rank 0 writes files,
     calls `log` and shows progress (see the module docstring).
+
+    Args:
+        data: the unlabelled structures (load_unlabelled).
+        out: the encoder file to write; `<out>.partial` holds the state of the last finished epoch until then.
+        cfg: the settings (default PretrainConfig(): the domain's defaults); a resumed run must use the same.
+        progress: show a progress bar.
+        device: "cpu" or "cuda" (default: cuda when present).
+        meta: extra facts recorded in the encoder file's meta.
+        log: called with each epoch's record (losses, embedding stats) after the epoch, on rank 0.
     """
     cfg = cfg or PretrainConfig()
     if cfg.objective is None:

@@ -104,6 +104,30 @@ def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> Unlabell
                         _digest([p.name, *ids, n_sampled, seed]))
 
 
+def write_airfoil_contours(path, n: int, seed: int = 0) -> Path:
+    """Unlabelled airfoils for pretraining: an .npz with `coordinates` (n, P, 2) in chords
+    (Selig order) and the generating `cst` (n, 18); half scrambled-Sobol CST shapes,
+    half mixes of real training airfoils (datasets.airfoil_sampling). Written atomically."""
+    from phenograd.core.atomic import atomic_file
+    from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
+    from phenograd.datasets.cst import cst_coordinates
+
+    p = Path(path)
+    if p.suffix != ".npz":
+        raise InputError(f"{p}: airfoil contours are written to an .npz file")
+    if not p.parent.exists():
+        raise InputError(f"{p}: folder {p.parent} does not exist")
+    if n < 0:
+        raise InputError(f"n must be >= 0, got {n}", parameter="n")
+    seeds = np.random.SeedSequence([seed, 0xA1F]).generate_state(2)
+    params = np.concatenate([sobol_shapes(n - n // 2, int(seeds[0])), mixed_shapes(n // 2, int(seeds[1]))])
+    coords = (np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params]) if n
+              else np.zeros((0, 0, 2)))
+    with atomic_file(p, suffix=".npz") as f:
+        np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
+    return p
+
+
 def _db_kind(p: Path) -> str | None:
     from phenograd.datasets.catalyst_info import UNLABELLED_KIND
     from phenograd.datasets.output_file import check_integrity
@@ -185,7 +209,16 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
 def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
                     geometry: str = "initial") -> UnlabelledSet:
     """The pretraining set of a domain from FILE (its PretrainView.load_unlabelled; see the module docstring
-    for the built-in ones); options the domain has no use for are ignored."""
+    for the built-in ones); options the domain has no use for are ignored.
+
+    Args:
+        domain: a registered domain's name ("airfoil", "catalyst").
+        path: the file of structures (module docstring: what each domain reads).
+        n_sampled: airfoil: freshly sampled CST shapes added to the file's.
+        seed: for those samples.
+        limit: catalyst: at most this many structures (the first of those kept).
+        geometry: catalyst, labelled files: "initial" or "relaxed" positions.
+    """
     view = get_domain(domain).pretraining
     if view is None:
         raise InputError(f"the {domain} domain has no pretraining")
