@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup setup-cfd setup-dft demo test xfoil data-release benchmark clean
+.PHONY: setup setup-cfd setup-dft demo test test-fast lint xfoil data-release benchmark clean
 
 setup: $(STAMP) xfoil
 
@@ -47,6 +47,15 @@ demo: setup
 
 test: setup setup-cfd setup-dft
 	$(PY) -m pytest -q
+
+# The development loop: every test not marked slow (`@pytest.mark.slow`), under 2 minutes on 2 cores.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# ruff (pyproject.toml [tool.ruff]): lint, and formatting checked, not changed (`ruff format .` formats).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The airfoil data release (resumable: run again to continue; see README).
 data-release: setup
