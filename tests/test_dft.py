@@ -1,0 +1,130 @@
+"""DFT with real GPAW on tiny cases (seconds): the adsorption-energy arithmetic, the failure and timeout paths,
+the missing-GPAW path, and a label set that resumes without computing anything twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import fcc111
+
+from phenograd.core.errors import InputError, SimulatorUnavailable
+from phenograd.simulators.dft import (
+    DFTSettings,
+    adsorbate_reference,
+    chemical_potentials,
+    gas_molecule,
+    gpaw_version,
+    single_point,
+    single_point_uid,
+    split_adslab,
+    worker_job,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+# 5x5 k-points on a 1x1 cell, single-zeta basis, coarse grid, small boxes: seconds per single point, not chemistry.
+TINY = DFTSettings(basis="sz(dzp)", kpt_density=12.0, h=0.3, gas_box=7.0, timeout_s=300)
+
+
+def tiny_adslab() -> Atoms:
+    """H in the fcc hollow of a 1x1x2 Al(111) slab (3 atoms), OC20 tags."""
+    slab = fcc111("Al", (1, 1, 2), a=4.05, vacuum=4.0)
+    slab.set_tags([0, 1])
+    h = Atoms("H", positions=[slab.positions[1] + (1.43, 0.83, 1.0)], tags=[2])
+    return slab + h
+
+
+def test_gpaw_is_installed_by_make_setup_dft():
+    assert gpaw_version().startswith("22.")
+
+
+def test_adsorption_energy_arithmetic_with_real_gpaw():
+    adslab = tiny_adslab()
+    clean, adsorbate = split_adslab(adslab)
+    assert adsorbate == ["H"] and len(clean) == 2
+    e_h2 = single_point(gas_molecule("H2", TINY.gas_box), TINY)
+    e_slab = single_point(clean, TINY)
+    e_adslab = single_point(adslab, TINY)
+    assert e_h2.ok and e_slab.ok and e_adslab.ok, (e_h2.status, e_slab.status, e_adslab.status)
+    assert e_h2.gpaw.startswith("22.") and e_adslab.iterations > 3
+    mu = chemical_potentials({"H2": e_h2.energy, "H2O": -14.0, "N2": -16.0, "CO": -15.0})
+    assert mu["H"] == pytest.approx(e_h2.energy / 2)
+    assert mu["C"] == pytest.approx(-15.0 - (-14.0 - e_h2.energy))
+    e_ads = e_adslab.energy - e_slab.energy - adsorbate_reference(adsorbate, mu)
+    assert -3.0 < e_ads < 3.0  # H on a metal against H2/2: within a few eV of zero
+    again = single_point(adslab, TINY)
+    assert again.energy == pytest.approx(e_adslab.energy, abs=1e-6)  # deterministic
+
+
+def test_scf_that_does_not_converge_and_timeout_are_results_not_exceptions():
+    from dataclasses import replace
+
+    r = single_point(tiny_adslab(), replace(TINY, maxiter=10, smearing_eV=0.0))
+    assert r.status.startswith("failed:") and r.energy is None
+    t = single_point(tiny_adslab(), replace(TINY, timeout_s=1.0))
+    assert t.status == "timeout"
+
+
+def test_settings_keys_and_job():
+    adslab = tiny_adslab()
+    s = DFTSettings()
+    assert s.kpts(fcc111("Pt", (2, 2, 3), a=3.97, vacuum=5.0)) == (3, 3, 1)
+    job = worker_job(adslab, s)
+    assert job["settings"]["dipole"] is True  # a slab (periodic in-plane only): dipole layer on
+    assert worker_job(gas_molecule("CO", 10.0), s)["settings"]["dipole"] is False
+    assert worker_job(gas_molecule("CO", 10.0), s)["settings"]["kpts"] == [1, 1, 1]
+    nickel = fcc111("Ni", (1, 1, 2), a=3.52, vacuum=4.0)
+    assert worker_job(nickel, s)["settings"]["spin"] and worker_job(nickel, s)["magmoms"] == [1.0, 1.0]
+    assert single_point_uid(adslab, s) != single_point_uid(adslab, DFTSettings(basis="szp(dzp)"))
+    assert single_point_uid(adslab, s) == single_point_uid(adslab, DFTSettings(timeout_s=5.0))  # a bound, not physics
+    for bad in (DFTSettings(mode="pw"), DFTSettings(basis="tzp"), DFTSettings(xc="B3LYP"), DFTSettings(h=0.0)):
+        with pytest.raises(InputError):
+            bad.validate()
+
+
+def test_missing_gpaw_is_exit_status_3_naming_make_setup_dft(tmp_path):
+    env = {**os.environ, "PHENOGRAD_DFT_PYTHON": str(tmp_path / "no-python3")}
+    with pytest.raises(SimulatorUnavailable, match="make setup-dft"):
+        os.environ["PHENOGRAD_DFT_PYTHON"] = env["PHENOGRAD_DFT_PYTHON"]
+        try:
+            gpaw_version()
+        finally:
+            del os.environ["PHENOGRAD_DFT_PYTHON"]
+    out = tmp_path / "dft.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "phenograd", "data", "dft", "--out", str(out), "--n", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    assert proc.stderr.strip().count("\n") == 0 and "make setup-dft" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+    python_without_gpaw = {**os.environ, "PHENOGRAD_DFT_PYTHON": sys.executable}  # this venv has no GPAW
+    proc = subprocess.run(
+        [sys.executable, "-m", "phenograd", "data", "dft", "--out", str(out), "--n", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=python_without_gpaw,
+        timeout=120,
+    )
+    assert proc.returncode == 3 and "make setup-dft" in proc.stderr and not out.exists()
+
+
+def test_split_adslab_uses_the_relaxed_clean_slab():
+    adslab = tiny_adslab()
+    moved = adslab.positions[:2] + 0.05
+    clean, _ = split_adslab(adslab, moved)
+    assert np.allclose(clean.positions, moved)
+    with pytest.raises(InputError, match="do not match"):
+        split_adslab(adslab, moved[:1])
+    with pytest.raises(InputError, match="no adsorbate"):
+        split_adslab(adslab[:2])
