@@ -57,19 +57,21 @@ DEFAULT_TIMEOUT_S = {"coarse": 300.0, "medium": 1200.0, "fine": 3600.0}
 class RansSettings:
     """Settings of one RANS polar.
 
-    reynolds: chord Reynolds number (free-stream speed and chord are 1, nu = 1/Re).
-    mesh: resolution level, a key of MESH_LEVELS ("coarse", "medium", "fine").
-    turbulence: "SpalartAllmaras" (fully turbulent, free-stream nuTilda = 3 nu) or "kOmegaSST".
-    max_iter: SIMPLE iterations at most.
-    window, cl_tol, cd_tol: force-coefficient convergence: CL and CD ranges over the last `window`
-        iterations below the tolerances (1e-4 is one drag count; a blunt base's small limit cycle passes).
-    mean_blocks, cl_mean_tol, cd_mean_tol: settled on average, for forces that oscillate in a steady
-        limit cycle (a separating trailing edge, a blunt base on a coarse grid): the means of CL and CD
-        over each of the last `mean_blocks` blocks of `window` iterations agree within these tolerances
-        (the first block after the start-up transient is never among them); the answer is then the mean
-        over those blocks. mean_blocks 0 turns this off.
-    timeout_s: wall-clock limit per angle; None = DEFAULT_TIMEOUT_S[mesh].
-    keep_dir: keep each case directory here (one sub-folder per angle) instead of deleting it.
+    Args:
+        reynolds: chord Reynolds number (free-stream speed and chord are 1, nu = 1/Re).
+        mesh: resolution level, a key of MESH_LEVELS ("coarse", "medium", "fine").
+        turbulence: "SpalartAllmaras" (fully turbulent, free-stream nuTilda = 3 nu) or "kOmegaSST".
+        max_iter: SIMPLE iterations at most.
+        window, cl_tol, cd_tol: force-coefficient convergence: CL and CD ranges over the last `window`
+            iterations below the tolerances (1e-4 is one drag count; a blunt base's small limit cycle passes).
+        mean_blocks, cl_mean_tol, cd_mean_tol: settled on average, for forces that oscillate in a steady
+            limit cycle (a separating trailing edge, a blunt base on a coarse grid): the means of CL and CD
+            over each of the last `mean_blocks` blocks of `window` iterations agree within these tolerances
+            (the first block after the start-up transient is never among them); the answer is then the mean
+            over those blocks. mean_blocks 0 turns this off.
+        timeout_s: wall-clock limit per angle; None = DEFAULT_TIMEOUT_S[mesh].
+        keep_dir: keep each case directory here (one sub-folder per angle) instead of deleting it.
+
     timeout_s and keep_dir do not change a converged answer.
     """
 
@@ -139,7 +141,15 @@ class RansPoint:
 
 @dataclass
 class RansResult:
-    """All angles of one contour at one setting, ascending alpha. status: "ok" or the first failure."""
+    """All angles of one contour at one setting, ascending alpha.
+
+    Args:
+        status: "ok", or the first failure.
+        points: one RansPoint per angle, ascending alpha.
+        settings: the RansSettings it ran with.
+        cells: the mesh's cell count.
+        wall_s: seconds the solver ran in all.
+    """
 
     status: str
     points: list[RansPoint]

@@ -51,14 +51,16 @@ _ALPHA_ECHO = re.compile(r"^\s*a =\s*(-?[\d.]+)\s+CL =", re.MULTILINE)
 class XfoilSettings:
     """Settings of one XFOIL polar.
 
-    reynolds: chord Reynolds number (> 0).
-    mach: free-stream Mach number for XFOIL's Karman-Tsien correction (0 <= M < 1).
-    ncrit: e^N transition amplification ratio (9 = average wind tunnel).
-    n_panels: panel nodes after XFOIL's curvature-based repanelling (PANE).
-    max_iter: Newton iterations per angle (ITER).
-    timeout_s: wall-clock limit for the whole polar; None = 20 s + 4 s per angle.
-    angle_timeout_s: XFOIL is killed when no angle finishes for this long (a hang).
-    max_restarts: cold restarts after a hang or crash, each from the next angle.
+    Args:
+        reynolds: chord Reynolds number (> 0).
+        mach: free-stream Mach number for XFOIL's Karman-Tsien correction (0 <= M < 1).
+        ncrit: e^N transition amplification ratio (9 = average wind tunnel).
+        n_panels: panel nodes after XFOIL's curvature-based repanelling (PANE).
+        max_iter: Newton iterations per angle (ITER).
+        timeout_s: wall-clock limit for the whole polar; None = 20 s + 4 s per angle.
+        angle_timeout_s: XFOIL is killed when no angle finishes for this long (a hang).
+        max_restarts: cold restarts after a hang or crash, each from the next angle.
+
     timeout_s, angle_timeout_s and max_restarts bound the work; they do not
     change a converged answer, so they are not part of a dataset's content key.
     """
@@ -119,11 +121,17 @@ class PolarPoint:
 class PolarResult:
     """All angles of one contour at one setting, in ascending alpha.
 
-    status: "ok" when XFOIL went through every angle without incident (angles
-    may still be non-converged); otherwise the first incident, "timeout" or
-    "failed: <reason>", after which XFOIL may have been restarted cold at the
-    next angle (restarts). Per-point statuses say which angles have values.
-    wall_s: seconds the XFOIL subprocesses ran in all.
+    Args:
+        status: "ok" when XFOIL went through every angle without incident (angles
+            may still be non-converged); otherwise the first incident, "timeout" or
+            "failed: <reason>", after which XFOIL may have been restarted cold at the
+            next angle (restarts). Per-point statuses say which angles have values.
+        points: one PolarPoint per angle, ascending alpha.
+        settings: the XfoilSettings it ran with.
+        wall_s: seconds the XFOIL subprocesses ran in all.
+        returncode: the last XFOIL process's exit code.
+        restarts: cold restarts after a hang or crash.
+        log_tail: the end (2,000 characters) of XFOIL's output.
     """
 
     status: str
