@@ -62,9 +62,16 @@ EXPRESSION_NAMES = ("CL", "CD", "CM", "Top_Xtr", "Bot_Xtr", "confidence", "CL_st
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """One flight condition. reynolds: chord Reynolds number; cl: target lift coefficient
-    (alpha free, CL held equal to it); alpha: a fixed angle in degrees; neither: alpha free
-    and unconstrained. weight: the point's weight in the objective (> 0)."""
+    """One flight condition.
+
+    Args:
+        reynolds: chord Reynolds number.
+        cl: target lift coefficient (alpha free, CL held equal to it).
+        alpha: a fixed angle in degrees (with neither cl nor alpha: alpha free and unconstrained).
+        weight: the point's weight in the objective (> 0).
+        ncrit: e^N transition amplification ratio.
+        mach: free-stream Mach number.
+    """
 
     reynolds: float
     cl: float | None = None
@@ -82,12 +89,16 @@ class OperatingPoint:
 class Constraints:
     """Design constraints. None (or empty) switches one off.
 
-    cm_min: lower bound on CM (c/4) at every point. thickness_min: ((x/c, t/c), ...).
-    max_thickness_min / max_thickness_max: bounds on the maximum t/c. te_angle_min: degrees.
-    area_min: cross-section area in chords². wiggliness_max_ratio: bound on the CST
-    weights' summed squared second differences relative to the start design's.
-    le_round_min: first upper CST weight >= v and first lower <= -v (a round leading edge).
-    alpha_increasing: target-CL points with higher CL get higher alpha (as AeroSandbox's tutorial).
+    Args:
+        cm_min: lower bound on CM (c/4) at every point.
+        thickness_min: ((x/c, t/c), ...): least thickness at chord stations.
+        max_thickness_min, max_thickness_max: bounds on the maximum t/c.
+        te_angle_min: least trailing-edge angle, degrees.
+        area_min: cross-section area in chords².
+        wiggliness_max_ratio: bound on the CST weights' summed squared second differences relative to the
+            start design's.
+        le_round_min: first upper CST weight >= v and first lower <= -v (a round leading edge).
+        alpha_increasing: target-CL points with higher CL get higher alpha (as AeroSandbox's tutorial).
     """
 
     cm_min: float | None = None

@@ -69,12 +69,17 @@ MAX_COST = 1e6  # largest cost per unit fraction (and max_cost); the squared cos
 class CompositionProblem:
     """What to design. Energies in eV; fractions in [0, 1].
 
-    metals: allowed metals. adsorbate, facet, site: where E_ads is measured (site kind).
-    target or volcano: the objective (exactly one). mode: "sites" or "global" (module docstring).
-    host: template metal for mode "sites" (default: the first metal).
-    bounds: {metal: (low, high)} fractions (global). max_metals: most metals in the alloy (global).
-    cost: {metal: cost per unit fraction}, max_cost: limit on sum cost x (global).
-    size, layers: the slab template.
+    Args:
+        metals: allowed metals.
+        adsorbate, facet, site: where E_ads is measured (site kind).
+        target or volcano: the objective (exactly one).
+        mode: "sites" or "global" (module docstring).
+        host: template metal for mode "sites" (default: the first metal).
+        bounds: {metal: (low, high)} fractions (global).
+        max_metals: most metals in the alloy (global).
+        cost: {metal: cost per unit fraction} (global).
+        max_cost: limit on sum cost x (global).
+        size, layers: the slab template.
     """
 
     metals: tuple[str, ...]
@@ -152,9 +157,19 @@ class CompositionProblem:
 
 @dataclass
 class SearchSettings:
-    """steps per stage, Adam learning rate, temperature from t_start to t_final (geometric),
-    samples (global mode: Gumbel-softmax decorations per step), restarts (sites mode),
-    penalty weight for constraints, seed."""
+    """How the composition search runs.
+
+    Args:
+        steps: optimizer steps per stage.
+        lr: Adam's learning rate.
+        t_start, t_final: the softmax temperature, annealed geometrically from the first to the second.
+        samples: global mode: Gumbel-softmax decorations drawn per step.
+        restarts: sites mode: independent starts.
+        penalty: weight of the constraint penalties.
+        sample_t: temperature of the per-site draws that discretize the result.
+        seed: for every random draw.
+        threads: torch threads while predicting (None: torch's default).
+    """
 
     steps: int = 120
     lr: float = 0.15

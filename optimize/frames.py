@@ -102,8 +102,9 @@ class _FrameTensors:
 class FrameEvaluator:
     """Evaluate a CatalystSurrogate on frames. ``predict`` returns (members, B) E_ads in eV.
 
-    surrogate: a ``CatalystSurrogate`` (``load_surrogate(path, domain="catalyst")``).
-    cache: frames whose dense tensors are kept (least recently used dropped).
+    Args:
+        surrogate: a ``CatalystSurrogate`` (``load_surrogate(path, domain="catalyst")``).
+        cache: frames whose dense tensors are kept (least recently used dropped).
     """
 
     def __init__(self, surrogate, cache: int = 64):

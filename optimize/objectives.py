@@ -22,7 +22,13 @@ from phenograd.core.errors import InputError
 
 @dataclass(frozen=True)
 class Volcano:
-    """Two-sided Sabatier volcano: optimum E_ads (eV), kT (eV), slopes of the weak- and strong-binding legs."""
+    """Two-sided Sabatier volcano.
+
+    Args:
+        optimum: the E_ads (eV) of the volcano's top.
+        kT: the energy (eV) that turns the score into an activity, exp(-score / kT).
+        weak_slope, strong_slope: slopes of the weak- and strong-binding legs.
+    """
 
     optimum: float
     kT: float = 0.1
