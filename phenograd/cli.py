@@ -127,11 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--json", action="store_true", help="print JSON")
     di.set_defaults(handler=cmd_data_info)
 
-    # Every subcommand carries its handler (set_defaults(handler=...)); cli_catalyst still returns
-    # {(command, subcommand): handler}, given to its subparsers here.
-    groups = {"simulate": sim_sub, "data": data_sub}
-    for (command, name), handler in (cli_catalyst.add_commands(sim_sub, data_sub) or {}).items():
-        groups[command].choices[name].set_defaults(handler=handler)
+    # Every subcommand carries its handler (set_defaults(handler=...)).
+    cli_catalyst.add_commands(sim_sub, data_sub)
     cli_model.add_commands(sub)
     cli_design.add_commands(sub, cli_optimize.add_commands(sub))
     cli_pretrain.add_commands(sub)

@@ -1,7 +1,7 @@
 """Catalyst commands of the `phenograd` command line.
 
-`add_commands(simulate_sub, data_sub)` adds subparsers to the `simulate` and
-`data` command groups and returns {(command, domain): handler}:
+`add_commands(simulate_sub, data_sub)` adds subparsers, each with its handler, to the `simulate` and
+`data` command groups:
 
     phenograd simulate adsorption --structure FILE [--calculator module:factory] [--json]
     phenograd data catalyst --out FILE.db --n N [--elements ...] [--adsorbates ...] [--facets ...]
@@ -34,7 +34,7 @@ def _add_design_options(p: argparse.ArgumentParser, adsorbates_help: str, facets
     p.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
 
 
-def add_commands(simulate_sub, data_sub) -> dict:
+def add_commands(simulate_sub, data_sub) -> None:
     sa = simulate_sub.add_parser(
         "adsorption", help="adsorption energy of one slab + adsorbate structure",
         description="Relax a tagged slab + adsorbate (OC20 tags: 0 fixed, 1 surface, 2 adsorbate) and its clean "
@@ -43,6 +43,7 @@ def add_commands(simulate_sub, data_sub) -> dict:
     sa.add_argument("--index", default="-1", help="frame of a multi-frame file (default -1, the last)")
     sa.add_argument("--json", action="store_true", help="print one JSON object")
     _add_relax_options(sa)
+    sa.set_defaults(handler=cmd_simulate_adsorption)
 
     dc = data_sub.add_parser(
         "catalyst", help="generate a labelled adsorption-energy dataset (ase.db, resumable)",
@@ -67,16 +68,18 @@ def add_commands(simulate_sub, data_sub) -> dict:
     v2.add_argument("--min-slab", type=float, default=7.0, help="v2: metal thickness in Å (default 7: four (111) layers)")
     add_parallel_options(dc)
     _add_relax_options(dc)
+    dc.set_defaults(handler=cmd_data_catalyst)
 
     du = data_sub.add_parser(
         "unlabelled", help="write unlabelled structures for self-supervised pretraining (no simulation)",
         description="catalyst: slabs of (111), (100), (110), (211) facets with 0-3 adsorbates, written to an ase.db "
         "(.db) or any ase.io format (.extxyz, .traj). airfoil: sampled CST contours written to an .npz.")
-    du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=["catalyst", "airfoil"],
+    du.add_argument("--domain", dest="unlabelled_domain", required=True, choices=_pretrainable(),
                     help="catalyst: slabs with adsorbates as an ase.db; airfoil: sampled CST contours as .npz")
     du.add_argument("--out", required=True, help="output file; replaced atomically")
     du.add_argument("--n", type=int, required=True, help="number of structures")
     _add_design_options(du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)")
+    du.set_defaults(handler=cmd_data_unlabelled)
 
     dd = data_sub.add_parser(
         "dft", help="GPAW single points at geometries relaxed by a universal potential (the DFT label set, resumable)",
@@ -97,8 +100,14 @@ def add_commands(simulate_sub, data_sub) -> dict:
     g.add_argument("--grid", type=float, default=0.22, help="real-space grid spacing in Å (default 0.22)")
     g.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of one single point in s (default 3600)")
 
-    return {("simulate", "adsorption"): cmd_simulate_adsorption, ("data", "catalyst"): cmd_data_catalyst,
-            ("data", "unlabelled"): cmd_data_unlabelled, ("data", "dft"): cmd_data_dft}
+    dd.set_defaults(handler=cmd_data_dft)
+
+
+def _pretrainable() -> list[str]:
+    """The domains that can write unlabelled structures (their PretrainView)."""
+    from phenograd.surrogate.domain import domain_names, get_domain
+
+    return [name for name in domain_names() if get_domain(name).pretraining is not None]
 
 
 def cmd_data_dft(args) -> int:
@@ -183,43 +192,11 @@ def _data_catalyst_v2(args) -> int:
 
 
 def cmd_data_unlabelled(args) -> int:
-    if args.unlabelled_domain == "airfoil":
-        path = write_airfoil_contours(args.out, args.n, args.seed)
-        print(f"{path}: {args.n} airfoil contours")
-        return 0
-    from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
+    from phenograd.surrogate.domain import get_domain
 
-    request = UnlabelledRequest(n=args.n, seed=args.seed, elements=comma_names(args.elements),
-                                adsorbates=comma_names(args.adsorbates), facets=comma_names(args.facets))
-    path, counts = write_unlabelled(args.out, request)
-    print(f"{path}: {args.n} structures (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
+    view = get_domain(args.unlabelled_domain).pretraining
+    path, counts = view.write_unlabelled(args.out, args.n, args.seed, elements=comma_names(args.elements),
+                                         adsorbates=comma_names(args.adsorbates), facets=comma_names(args.facets))
+    listed = f" ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})" if counts else ""
+    print(f"{path}: {args.n} {view.unlabelled_noun}{listed}")
     return 0
-
-
-def write_airfoil_contours(path, n: int, seed: int = 0):
-    """Unlabelled airfoils for pretraining: an .npz with `coordinates` (n, P, 2) in chords
-    (Selig order) and the generating `cst` (n, 18); half scrambled-Sobol CST shapes,
-    half mixes of real training airfoils (datasets.airfoil_sampling). Written atomically."""
-    from pathlib import Path
-
-    import numpy as np
-    import torch
-
-    from phenograd.core.atomic import atomic_file
-    from phenograd.datasets.cst import cst_coordinates
-    from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
-    from phenograd.core.errors import InputError
-
-    p = Path(path)
-    if p.suffix != ".npz":
-        raise InputError(f"{p}: airfoil contours are written to an .npz file")
-    if not p.parent.exists():
-        raise InputError(f"{p}: folder {p.parent} does not exist")
-    if n < 0:
-        raise InputError(f"--n must be >= 0, got {n}")
-    seeds = np.random.SeedSequence([seed, 0xA1F]).generate_state(2)
-    params = np.concatenate([sobol_shapes(n - n // 2, int(seeds[0])), mixed_shapes(n // 2, int(seeds[1]))])
-    coords = np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params]) if n else np.zeros((0, 0, 2))
-    with atomic_file(p, suffix=".npz") as f:
-        np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
-    return p

@@ -57,6 +57,14 @@ class AirfoilPretraining:
 
         return load_airfoil_unlabelled(path, n_sampled, seed)
 
+    unlabelled_noun = "airfoil contours"
+
+    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None):
+        """Sampled CST contours as an .npz (pretrain_data.write_airfoil_contours)."""
+        from .pretrain_data import write_airfoil_contours
+
+        return write_airfoil_contours(path, n, seed), {}
+
 
 def _node_inputs(data):
     return data.x

@@ -62,6 +62,15 @@ class CatalystPretraining:
 
         return load_catalyst_unlabelled(path, limit, geometry)
 
+    unlabelled_noun = "structures"
+
+    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None):
+        """Slabs with 0-3 adsorbates as an ase.db or any ase.io format (datasets.catalyst_unlabelled)."""
+        from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
+
+        return write_unlabelled(path, UnlabelledRequest(n=n, seed=seed, elements=elements, adsorbates=adsorbates,
+                                                        facets=facets))
+
 
 def _node_inputs(data):
     from .graphs import atom_node_inputs

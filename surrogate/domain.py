@@ -66,6 +66,13 @@ class PretrainView(Protocol):
         """The pretraining set (pretrain_data.UnlabelledSet) from a file; options a domain has no use for are
         ignored."""
 
+    unlabelled_noun: str  # what write_unlabelled writes ("airfoil contours", "structures"), for messages
+
+    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None,
+                         facets=None) -> tuple[Any, dict]:
+        """Write n unlabelled structures to a file (`phenograd data unlabelled`); returns (the file, counts by
+        kind, possibly empty). Options a domain has no use for are ignored."""
+
 
 class Domain(Protocol):
     """One kind of design, as the shared surrogate code sees it.

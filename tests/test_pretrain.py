@@ -214,7 +214,7 @@ def test_collapse_detector_stops_a_collapsed_encoder(slab_graph):
 
 
 def test_airfoil_pretraining_from_contours_and_sampled_shapes(tmp_path):
-    from phenograd.cli_catalyst import write_airfoil_contours
+    from phenograd.surrogate.pretrain_data import write_airfoil_contours
 
     npz = write_airfoil_contours(tmp_path / "foils.npz", 4, seed=1)
     data = load_unlabelled("airfoil", npz, n_sampled=2, seed=0)
