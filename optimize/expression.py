@@ -29,12 +29,9 @@ from phenograd.core.errors import InputError
 MAX_LENGTH = 2000
 MAX_DEPTH = 50
 
-#: Function name -> (torch function name, least, most positional arguments).
-FUNCTIONS = {
-    "sum": ("sum", 1, 1), "mean": ("mean", 1, 1), "exp": ("exp", 1, 1), "log": ("log", 1, 1),
-    "sqrt": ("sqrt", 1, 1), "abs": ("abs", 1, 1), "maximum": ("maximum", 2, 2), "minimum": ("minimum", 2, 2),
-    "clamp": ("clamp", 2, 3), "max": ("max", 1, 2), "min": ("min", 1, 2),
-}
+#: The functions (torch's of the same name) -> (least, most positional arguments).
+FUNCTIONS = {"sum": (1, 1), "mean": (1, 1), "exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1),
+             "maximum": (2, 2), "minimum": (2, 2), "clamp": (2, 3), "max": (1, 2), "min": (1, 2)}
 
 _BINARY = {ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul),
            ast.Div: ("/", operator.truediv), ast.Pow: ("**", operator.pow)}
@@ -84,7 +81,7 @@ class Expression:
                 for h in held[1:]:
                     out = torch.logical_and(out, h)
                 return out.to(torch.float64)
-            value = getattr(torch, FUNCTIONS[node[1]][0])(*[walk(n) for n in node[2]])
+            value = getattr(torch, node[1])(*[walk(n) for n in node[2]])  # node[1] is a key of FUNCTIONS
             if not isinstance(value, torch.Tensor):
                 raise TypeError(f"{node[1]}() gave {type(value).__name__}, not a tensor")
             return value
@@ -180,7 +177,7 @@ class _Checker:
             if isinstance(arg, ast.Starred):
                 self.refuse(arg, "starred argument")
         name = func.id
-        _, least, most = FUNCTIONS[name]
+        least, most = FUNCTIONS[name]
         if not least <= len(node.args) <= most:
             takes = str(least) if least == most else f"{least} to {most}"
             raise InputError(f"objective expression: {name}() takes {takes} argument{'s' * (most > 1)}, "
