@@ -50,7 +50,19 @@ def simulate_job(job: PolarJob) -> PolarResult:
 
 @dataclass
 class AirfoilRequest:
-    """What `phenograd data airfoil` asks for (the plan depends on nothing else)."""
+    """What `phenograd data airfoil` asks for (the plan depends on nothing else).
+
+    Args:
+        shapes: sampled CST shapes: scrambled-Sobol ones and mixes of real training airfoils.
+        seed: every random draw of the plan (shapes, Reynolds numbers, order).
+        include_real: bundled real airfoils to add: "none", "train", "test" or "all".
+        polars_per_shape: with `reynolds` None: Reynolds numbers drawn per shape.
+        reynolds: a fixed list, every shape at each; None: drawn log-uniformly from re_range.
+        re_range: (low, high) of the drawn Reynolds numbers.
+        alphas: angles of attack (degrees) of every polar.
+        ncrit, mach, n_panels, max_iter, timeout_s: XFOIL's settings (XfoilSettings).
+        mix_fraction: the share of the sampled shapes that are mixes of real airfoils (the rest Sobol).
+    """
 
     shapes: int
     seed: int = 0

@@ -104,9 +104,22 @@ class PretrainingCollapsed(PhenogradError, RuntimeError):
 
 @dataclass
 class PretrainConfig:
-    """Pretraining settings. hidden/layers must match the surrogate that will be fine-tuned
-    (None: the domain's training defaults: airfoil 64, catalyst 32; 3 layers). objective None:
-    the domain's measured best (its PretrainView.objective)."""
+    """Pretraining settings (the module docstring explains the objectives and the collapse detector).
+
+    Args:
+        objective: "jepa", "denoise" or "both"; None: the domain's measured best (its PretrainView.objective).
+        epochs, batch_size, lr, weight_decay: the optimisation (batch_size structures per step and process).
+        hidden, layers: the encoder's width and depth; they must match the surrogate that will be fine-tuned
+            (hidden None: the domain's training default, airfoil 64, catalyst 32).
+        ema: the JEPA target encoder's exponential-moving-average decay (0: shared weights under stop-gradient).
+        pred_weight, var_weight, cov_weight: weights of JEPA's prediction loss and VICReg's variance and
+            covariance terms.
+        denoise_weight: weight of the denoising loss in "both".
+        noise: the denoising noise std (None: the domain's, 0.1 Å for atoms, 0.002 chords for airfoils).
+        min_rank, min_std: the collapse detector's thresholds on the node embeddings' effective rank and mean
+            per-dimension std.
+        seed: every random draw (a resumed run draws the same).
+    """
 
     objective: str | None = None
     epochs: int = 20
