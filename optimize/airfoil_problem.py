@@ -147,7 +147,18 @@ class Solver:
 
 @dataclass(frozen=True)
 class AirfoilProblem:
-    """Everything an airfoil optimization needs besides the start shape and the model."""
+    """Everything an airfoil optimization needs besides the start shape and the model.
+
+    Args:
+        points: the operating points (at least one).
+        objective: "weighted_cd" (the points' CD, weighted), "max_cl_cd" or "expression".
+        expression: with objective "expression": the objective over CL, CD, CM, ... (module docstring; expression.py).
+        constraints: design constraints (Constraints).
+        trust: where the surrogate is trusted (Trust).
+        bounds: box bounds of the CST design (Bounds).
+        solver: the scipy method, its iteration limit and multistart (Solver).
+        name: what reports call the problem.
+    """
 
     points: tuple[OperatingPoint, ...]
     objective: str = "weighted_cd"
