@@ -252,13 +252,19 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
              rans_mesh: str = "coarse") -> AirfoilResult:
     """Optimize an airfoil for `problem` through a surrogate (default: the shipped model).
 
-    start: "nacaXXXX", a .dat path, a contour (N, 2) or a CST vector (18,).
-    verify: run XFOIL on the start and the optimum at every operating point (xfoil_workers local
-    processes, or the Dask cluster at `scheduler`: an address or a scheduler file).
-    fidelity: "xfoil" (default) or "rans": verify with OpenFOAM RANS on the `rans_mesh` grid instead
-    (minutes per operating point; counted in result.rans_cases).
-    reference: the shape (same forms as start) that relative constraints (wiggliness) refer
-    to; default the start. Refinement restarts from an optimum but keeps the first start's bound.
+    Args:
+        problem: operating points, objective, constraints, bounds (AirfoilProblem).
+        model: a checkpoint path or a loaded AirfoilSurrogate; None: the shipped model.
+        start: "nacaXXXX", a .dat path, a contour (N, 2) or a CST vector (18,).
+        verify: run XFOIL on the start and the optimum at every operating point.
+        xfoil_workers: local processes for the verification.
+        reference: the shape (same forms as start) that relative constraints (wiggliness) refer
+            to; default the start. Refinement restarts from an optimum but keeps the first start's bound.
+        scheduler: the verification runs on this Dask cluster instead (an address or a scheduler file).
+        fidelity: "xfoil" (default) or "rans": verify with OpenFOAM RANS on the `rans_mesh` grid instead
+            (minutes per operating point; counted in result.rans_cases).
+        rans_mesh: the RANS grid level ("coarse", "medium", "fine").
+
     Raises InputError for bad input; a solver failure or an infeasible problem comes
     back as a result with success False and the violated constraints listed.
     """

@@ -234,18 +234,30 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
            pool: int = 5, workers: int | None = None, scheduler: str | None = None, calculator: str | None = None,
            fmax: float = 0.05, steps: int = 300, batch_size: int = 256, threads: int | None = 1,
            plot: bool = True, progress: bool = False, surrogate=None, correct_offset: bool = False) -> ScreenResult:
-    """Screen a space (a TOML path or a :class:`Space`) into the ase.db `out` (resumable).
+    """Screen a space into the ase.db `out` (resumable).
 
-    model: checkpoint path (default: the shipped catalyst model); surrogate: an already
-    loaded CatalystSurrogate instead. top: K candidates verified (and reported);
-    uncertain: extra verifications of the most uncertain among ranks K..pool*K
-    (default K // 4). calculator, fmax, steps: the simulator used to verify.
-    correct_offset: verify in two rounds. First the top ceil(K/2); then every prediction is
-    shifted by the mean verified-minus-predicted residual of its adsorbate (a surrogate is
-    often offset on a new space by more than the spread the ranking must resolve), the
-    candidates are re-ranked, and the rest of the K (plus the uncertain ones) come from the
-    corrected ranking. Unverified candidates keep the corrected score in ``final_score``.
-    Deterministic, so a rerun resumes it like a one-round screen.
+    Args:
+        space: a space TOML path or a :class:`Space`.
+        out: the results file (ase.db); a rerun resumes it.
+        model: checkpoint path (default: the shipped catalyst model).
+        top: K candidates verified (with verify) and reported.
+        verify: relax the selected candidates with the simulator.
+        uncertain: extra verifications of the most uncertain among ranks K..pool*K (default K // 4).
+        pool: see uncertain.
+        workers: local processes for the verification.
+        scheduler: the verification runs on this Dask cluster instead (an address or a scheduler file).
+        calculator, fmax, steps: the simulator used to verify and its relaxation settings.
+        batch_size: candidates per surrogate batch.
+        threads: torch threads while predicting.
+        plot: write the ranking plot beside `out`.
+        progress: show progress bars.
+        surrogate: an already loaded CatalystSurrogate instead of `model`.
+        correct_offset: verify in two rounds. First the top ceil(K/2); then every prediction is
+            shifted by the mean verified-minus-predicted residual of its adsorbate (a surrogate is
+            often offset on a new space by more than the spread the ranking must resolve), the
+            candidates are re-ranked, and the rest of the K (plus the uncertain ones) come from the
+            corrected ranking. Unverified candidates keep the corrected score in ``final_score``.
+            Deterministic, so a rerun resumes it like a one-round screen.
     """
     from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
     from phenograd.surrogate.model import shipped_model_path
