@@ -16,9 +16,11 @@ class PhenogradError(Exception):
 class InputError(PhenogradError, ValueError):
     """The user's input (a file, a value, an option) is malformed or out of range.
 
-    parameter: the name (or names) of the function parameters or settings the message speaks of, as the
-    message writes them ("top must be at least 1, got 0"); the command line shows its own option for each
-    name it has one for ("--top must be at least 1, got 0"). Library messages never quote CLI flags.
+    Args:
+        message: one complete sentence naming the problem (control characters in it are shown escaped).
+        parameter: the name (or names) of the function parameters or settings the message speaks of, as the
+            message writes them ("top must be at least 1, got 0"); the command line shows its own option for
+            each name it has one for ("--top must be at least 1, got 0"). Library messages never quote CLI flags.
     """
 
     def __init__(self, message: str = "", parameter: str | tuple[str, ...] | None = None):

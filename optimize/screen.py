@@ -116,10 +116,24 @@ def model_fingerprint(path) -> str:
 
 @dataclass
 class ScreenResult:
-    """Outcome of a screen. Arrays are per candidate (C,): e_pred, std, score (eV), rank (0 = best),
-    e_verified (NaN where not verified), final_score (verified where available). With
-    correct_offset, score and rank are those of the offset-corrected predictions and offset
-    holds the shift per adsorbate (eV)."""
+    """Outcome of a screen. Arrays are per candidate (C,).
+
+    Args:
+        path: the results file.
+        e_pred, std: the surrogate's E_ads and its calibrated std (eV).
+        score: the objective's score (eV; lower is better); with correct_offset, of the offset-corrected
+            predictions.
+        rank: 0 = best, by score.
+        e_verified: the simulator's E_ads (NaN where not verified).
+        verify_status: the simulator's status per candidate.
+        selected: the candidates chosen for verification, in order.
+        final_score: the verified score where available, else the predicted one.
+        flags: warnings (a target outside the model's training range, ...).
+        timings: seconds per stage.
+        resumed: True when `path` held an earlier run of the same screen.
+        verified_now: verifications this call ran.
+        offset: with correct_offset, the shift per adsorbate (eV).
+    """
 
     path: Path
     e_pred: np.ndarray
