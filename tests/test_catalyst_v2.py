@@ -237,3 +237,12 @@ def test_sigkill_then_restart_relaxes_every_placement_exactly_once(tmp_path):
     assert meta["calculators"][calculator_spec("chgnet")]["package"] == "chgnet"
     minima = system_minima(rows)
     assert sum(m["row"] is not None for m in minima.values()) >= 5
+    info = subprocess.run(
+        [sys.executable, "-m", "phenograd", "data", "info", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert info.returncode == 0 and "v2 systems (slab + adsorbate): 6 planned" in info.stdout
+    assert "calculator chgnet: CHGNet 0.3.0" in info.stdout
