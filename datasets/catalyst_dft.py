@@ -177,7 +177,7 @@ class DFTRequest:
         calculator_spec(self.potential)
 
 
-def _relax_system(
+def relax_system(
     system: DFTSystem, spec: str, relax: RelaxSettings, refs, placements: int
 ) -> tuple[dict, Atoms, Atoms]:
     """The potential's AdsorbML minimum of one system: (labels, relaxed adslab, relaxed clean slab)."""
@@ -249,7 +249,7 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True) -
         )
         pot_row = store.row(pot_uid)
         if pot_row is None:
-            labels, adslab, clean = _relax_system(system, spec, relax, refs, request.placements)
+            labels, adslab, clean = relax_system(system, spec, relax, refs, request.placements)
             base = {
                 "slab_key": slab_key,
                 "system": system_key,

@@ -1,0 +1,178 @@
+"""How right is each faster catalyst fidelity? Every DFT adsorption energy of the DFT label set beside the
+universal potentials', EMT's and the shipped surrogate's for the same system.
+
+    .venv/bin/python -m benchmarks.dft_validation [--dft data/catalyst_dft_v1.db] [--no-write]
+
+DFT: GPAW single points at the geometry CHGNet relaxed (AdsorbML; settings in the file's metadata).
+CHGNet: its own E_ads of that geometry (the label set stores it). SevenNet-0 and EMT: their own AdsorbML
+minimum over the same placements of the same slab, relaxed by themselves (EMT only where it has parameters
+for every element). Surrogate: the shipped catalyst model (EMT-trained, v1) on the CHGNet-relaxed adslab,
+where its element vocabulary covers the structure. Per fidelity: MAE and Spearman's rank correlation against
+DFT over the rows it covers, and over the rows every fidelity covers. Results of the slower fidelities are
+cached in benchmarks/results/dft_validation.jsonl (resumable). A parity plot goes to
+benchmarks/dft_parity.png. Writes the section "Catalyst fidelities against DFT" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from ase.db import connect
+from scipy.stats import spearmanr
+
+from benchmarks.report import machine, today, write_section
+from phenograd.core.errors import InputError
+from phenograd.datasets.catalyst_dft import dft_plan, relax_system
+from phenograd.simulators.adsorption import RelaxSettings, gas_references
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(__file__).resolve().parent / "results" / "dft_validation.jsonl"
+PLOT = Path(__file__).resolve().parent / "dft_parity.png"
+
+
+def load_cache() -> dict:
+    out = {}
+    if CACHE.exists():
+        for line in CACHE.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:  # a killed run's last line
+                continue
+            out[(r["plan_index"], r["fidelity"])] = r["e_ads"]
+    return out
+
+
+def own_relaxation(system, calculator: str, settings: RelaxSettings, refs) -> float | None:
+    labels, _, _ = relax_system(system, calculator, settings, refs, placements=4)
+    return labels.get("e_ads_potential")
+
+
+def surrogate_prediction(rows) -> dict:
+    """plan_index -> the shipped catalyst surrogate's E_ads (eV) on the stored relaxed adslab."""
+    from phenograd.surrogate.predict import load_surrogate
+
+    model = load_surrogate(None, "catalyst")
+    out = {}
+    for r in rows:
+        try:
+            out[r.plan_index] = float(model.predict_adsorption([r.toatoms()])["E_ads"][0])
+        except InputError:  # an element outside the model's vocabulary
+            continue
+    return out
+
+
+def metrics(dft: dict, other: dict, keys=None) -> tuple[int, float, float]:
+    keys = [k for k in (keys if keys is not None else other) if k in dft and other.get(k) is not None]
+    if len(keys) < 2:
+        return len(keys), float("nan"), float("nan")
+    x = np.array([dft[k] for k in keys])
+    y = np.array([other[k] for k in keys])
+    return len(keys), float(np.abs(x - y).mean()), float(spearmanr(x, y)[0])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dft", default=str(ROOT / "data" / "catalyst_dft_v1.db"))
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    db = connect(args.dft)
+    meta = db.metadata
+    rows = sorted(db.select(kind="adslab", status="ok"), key=lambda r: r.plan_index)
+    if not rows:
+        raise SystemExit(f"{args.dft}: no DFT adsorption energy yet")
+    plan = list(dft_plan(max(r.plan_index for r in rows) + 1))
+    settings = RelaxSettings()
+    cache = load_cache()
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    fidelities = {
+        "DFT": {r.plan_index: float(r.e_ads) for r in rows},
+        "CHGNet": {r.plan_index: float(r.e_ads_potential) for r in rows},
+    }
+    from ase.calculators.emt import parameters
+
+    for name, calc in (("SevenNet-0", "sevennet"), ("EMT", "emt")):
+        refs = gas_references(calc, settings)
+        values = {}
+        for r in rows:
+            key = (r.plan_index, name)
+            if key not in cache:
+                system = plan[r.plan_index]
+                elements = set(system.surface.bulk.metals) | set(system.adsorbate)
+                if calc == "emt" and not elements <= set(parameters):
+                    continue
+                cache[key] = own_relaxation(system, calc, settings, refs)
+                with open(CACHE, "a") as f:
+                    f.write(json.dumps({"plan_index": r.plan_index, "fidelity": name, "e_ads": cache[key]}) + "\n")
+            values[r.plan_index] = cache[key]
+        fidelities[name] = values
+    fidelities["surrogate (shipped, EMT-trained)"] = surrogate_prediction(rows)
+    dft = fidelities["DFT"]
+    common = [k for k in dft if all(v.get(k) is not None for n, v in fidelities.items() if n != "DFT")]
+    lines = [
+        f"Command: `python -m benchmarks.dft_validation`; {today()}; {machine()}.",
+        "",
+        f"DFT: {meta.get('dft', {}).get('describe', '?')}; GPAW {meta.get('dft', {}).get('gpaw', '?')}; "
+        "single points at the geometries CHGNet relaxed (2x2 cells, 1/4 monolayer, three close-packed layers, "
+        "bottom one fixed; the AdsorbML protocol). E_ads against H2, H2O, N2, CO references of the same fidelity "
+        f"(OC20 scheme). {len(rows)} DFT adsorption energies so far.",
+        "",
+        "| fidelity | rows | MAE vs DFT (eV) | Spearman vs DFT | rows common to all | MAE there | Spearman there |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, values in fidelities.items():
+        if name == "DFT":
+            continue
+        n, mae, rho = metrics(dft, values)
+        nc, maec, rhoc = metrics(dft, values, common)
+        lines.append(f"| {name} | {n} | {mae:.2f} | {rho:+.2f} | {nc} | {maec:.2f} | {rhoc:+.2f} |")
+    lines += [
+        "",
+        "| # | system | facet | DFT | " + " | ".join(n for n in fidelities if n != "DFT") + " |",
+        "|---" * (4 + len(fidelities) - 1) + "|",
+    ]
+    for r in rows:
+        cells = [
+            f"{fidelities[n].get(r.plan_index):+.2f}" if fidelities[n].get(r.plan_index) is not None else ""
+            for n in fidelities
+            if n != "DFT"
+        ]
+        lines.append(
+            f"| {r.plan_index} | {r.adsorbate} on {r.metals} | {r.facet} | {r.e_ads:+.2f} | " + " | ".join(cells) + " |"
+        )
+    _parity(fidelities)
+    lines += ["", f"Parity plot: [{PLOT.name}]({PLOT.relative_to(ROOT)})."]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Catalyst fidelities against DFT", body)
+    return 0
+
+
+def _parity(fidelities: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dft = fidelities["DFT"]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, values in fidelities.items():
+        if name == "DFT":
+            continue
+        keys = [k for k in dft if values.get(k) is not None]
+        ax.scatter([dft[k] for k in keys], [values[k] for k in keys], label=name, s=18)
+    lo = min(min(dft.values()), *(v for vals in fidelities.values() for v in vals.values() if v is not None)) - 0.3
+    hi = max(max(dft.values()), *(v for vals in fidelities.values() for v in vals.values() if v is not None)) + 0.3
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel("E_ads, DFT (eV)")
+    ax.set_ylabel("E_ads, faster fidelity (eV)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
