@@ -71,6 +71,23 @@ catalyst-release: setup
 	$(VENV)/bin/phenograd data catalyst --out data/catalyst_v1.db --n 24000 --seed 0
 	$(PY) -m phenograd.datasets.release pack data/catalyst_v1.db
 
+# The catalyst v2 release: CHGNet on pymatgen surfaces of 31 metals (data/catalyst_v2.md). Resumable: run again to
+# continue; several thousand relaxations of 5-20 s each, so it grows across sessions (one core, lowest priority).
+.PHONY: catalyst-v2-release
+catalyst-v2-release: setup
+	$(PY) -m phenograd.datasets.release unpack data/catalyst_v2.db
+	OMP_NUM_THREADS=1 nice -n 19 $(VENV)/bin/phenograd data catalyst --protocol v2 --calculator chgnet \
+		--out data/catalyst_v2.db --n 5000 --seed 0 --workers 1 --no-progress
+	$(PY) -m phenograd.datasets.release pack data/catalyst_v2.db
+
+# The DFT label set (data/catalyst_dft_v1.md): GPAW single points at CHGNet-relaxed geometries, one core,
+# 5-15 min per single point. Resumable: run again to continue.
+.PHONY: dft-release
+dft-release: setup-dft
+	$(PY) -m phenograd.datasets.release unpack data/catalyst_dft_v1.db
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140
+	$(PY) -m phenograd.datasets.release pack data/catalyst_dft_v1.db
+
 benchmark: setup
 	$(PY) -m benchmarks.xfoil_throughput
 
