@@ -180,11 +180,13 @@ def cmd_simulate_airfoil(args) -> int:
     if args.json:
         print(json.dumps([p.__dict__ for p in result.points], indent=1))
     else:
-        print(f"{name}  Re {settings.reynolds:.3g}  Mach {settings.mach:g}  Ncrit {settings.ncrit:g}  [{result.status}, {result.wall_s:.2f} s]")
+        print(f"{name}  Re {settings.reynolds:.3g}  Mach {settings.mach:g}  Ncrit {settings.ncrit:g}  "
+              f"[{result.status}, {result.wall_s:.2f} s]")
         print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CDp':>9} {'CM':>8} {'Top_Xtr':>8} {'Bot_Xtr':>8}  status")
         for p in result.points:
             if p.converged:
-                print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CDp:9.5f} {p.CM:8.4f} {p.Top_Xtr:8.4f} {p.Bot_Xtr:8.4f}  ok")
+                print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CDp:9.5f} {p.CM:8.4f} "
+                      f"{p.Top_Xtr:8.4f} {p.Bot_Xtr:8.4f}  ok")
             else:
                 print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>9} {'-':>8} {'-':>8} {'-':>8}  {p.status}")
     return 0 if result.status == "ok" else 1
@@ -197,8 +199,8 @@ def _print_rans(name, coords, alphas, settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result.to_dict()["points"], indent=1))
     else:
-        print(f"{name}  Re {settings.reynolds:.3g}  RANS {settings.turbulence}, {settings.mesh} mesh ({result.cells} cells)  "
-              f"[{result.status}, {result.wall_s:.0f} s]")
+        print(f"{name}  Re {settings.reynolds:.3g}  RANS {settings.turbulence}, {settings.mesh} mesh "
+              f"({result.cells} cells)  [{result.status}, {result.wall_s:.0f} s]")
         print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CM':>8} {'iter':>6} {'y+ mean':>8}  status")
         for p in result.points:
             if p.CL is not None:

@@ -241,8 +241,10 @@ def cmd_predict_airfoil(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{name}  Re {args.re:.3g}  Ncrit {args.ncrit:g}  [surrogate: {model.info.get('meta', {}).get('data_file', '?')}]")
-    print(f"{'alpha':>7} {'CL':>8} {'±':>6} {'CD':>9} {'±%':>5} {'CM':>8} {'±':>6} {'Top_Xtr':>8} {'Bot_Xtr':>8} {'P(conv)':>8}")
+    print(f"{name}  Re {args.re:.3g}  Ncrit {args.ncrit:g}  "
+          f"[surrogate: {model.info.get('meta', {}).get('data_file', '?')}]")
+    print(f"{'alpha':>7} {'CL':>8} {'±':>6} {'CD':>9} {'±%':>5} {'CM':>8} {'±':>6} "
+          f"{'Top_Xtr':>8} {'Bot_Xtr':>8} {'P(conv)':>8}")
     for r in rows:
         print(f"{r['alpha']:7.2f} {r['CL']:8.4f} {r['CL_std']:6.4f} {r['CD']:9.5f} {100 * r['CD_std']:5.1f} "
               f"{r['CM']:8.4f} {r['CM_std']:6.4f} {r['Top_Xtr']:8.4f} {r['Bot_Xtr']:8.4f} {r['confidence']:8.3f}")

@@ -82,5 +82,6 @@ def _pretrain(args, device) -> int:
         return 0
     f = report["final"]
     print(f"{out}: {report['objective']} encoder pretrained on {report['structures']} structures; final loss "
-          f"{f.get('total', float('nan')):.4f}, embedding std {f['node_std_mean']:.3f}, effective rank {f['node_rank']:.1f}")
+          f"{f.get('total', float('nan')):.4f}, embedding std {f['node_std_mean']:.3f}, "
+          f"effective rank {f['node_rank']:.1f}")
     return 0

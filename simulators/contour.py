@@ -71,7 +71,8 @@ def check_not_self_crossing(contour: np.ndarray, name: str = "contour") -> None:
         i, j = hits[0]
         x, y = contour[i]
         raise InputError(
-            f"{name}: contour crosses itself ({len(hits)} crossing(s), first between points {i} and {j} near x={x:.4f}, y={y:.4f})"
+            f"{name}: contour crosses itself ({len(hits)} crossing(s), first between points {i} and {j} "
+            f"near x={x:.4f}, y={y:.4f})"
         )
 
 

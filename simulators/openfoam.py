@@ -188,7 +188,8 @@ def openfoam_env() -> dict[str, str]:
 
 
 def read_force_coefficients(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a forceCoeffs ``coefficient.dat`` (v1912) or ``forceCoeffs.dat``: {"Time", "Cd", "Cl", "CmPitch", ...}.
+    """Columns of a forceCoeffs ``coefficient.dat`` (v1912) or ``forceCoeffs.dat``:
+    {"Time", "Cd", "Cl", "CmPitch", ...}.
 
     The header's last comment line names the columns; rows that are incomplete
     (a file being written) are dropped. Returns empty arrays when there are no rows.

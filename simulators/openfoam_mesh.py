@@ -155,7 +155,8 @@ def split_surfaces(contour: np.ndarray, name: str = "contour") -> SurfaceSplit:
         raise InputError(f"{name}: the leading edge (minimum x) is at an end of the contour; expected Selig order "
                          "(trailing edge, upper surface, leading edge, lower surface, trailing edge)")
     if arr[:ile, 1].mean() < arr[ile + 1:, 1].mean():
-        raise InputError(f"{name}: upper surface lies below the lower one; expected Selig order (clockwise from the upper trailing edge)")
+        raise InputError(f"{name}: upper surface lies below the lower one; expected Selig order (clockwise from the "
+                         "upper trailing edge)")
     arr = arr.copy()
     sharp = float(np.linalg.norm(arr[0] - arr[-1])) < SHARP_TE_GAP
     if sharp:
@@ -221,7 +222,8 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
     t_norm = np.linspace(0.0, 1.0, nn + 1)  # count only; spacing set in _fan
 
     lines = []
-    # Lower wake (outlet -> trailing edge), lower surface (TE -> LE), upper surface (LE -> TE), upper wake (TE -> outlet).
+    # Lower wake (outlet -> trailing edge), lower surface (TE -> LE), upper surface (LE -> TE),
+    # upper wake (TE -> outlet).
     s_len = {w: split.length(w) for w in ("upper", "lower")}
     for which, sign in (("lower", -1.0), ("upper", 1.0)):
         frac = two_sided(ns, level.le_spacing / s_len[which], level.te_spacing / s_len[which])
@@ -318,8 +320,8 @@ def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
     """Write constant/polyMesh of the extruded grid; returns {"cells", "faces", "wall_faces"}.
 
     Patches: ``airfoil`` (the surface, wall), ``base`` (a blunt trailing edge's base, wall; empty when
-    sharp), ``farfield`` (everything else on the outline), ``frontAndBack`` (empty). Internal faces are in upper-triangular order and
-    point from owner to neighbour, as OpenFOAM requires.
+    sharp), ``farfield`` (everything else on the outline), ``frontAndBack`` (empty). Internal faces are in
+    upper-triangular order and point from owner to neighbour, as OpenFOAM requires.
     """
     n_pts, n_cells = len(grid.points), len(grid.cells)
     edges: dict[tuple[int, int], list] = {}
@@ -374,7 +376,8 @@ def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
     start, entries = n_int, []
     for pname, ptype, n in patches:
         group = f"\n        inGroups 1({ptype});" if ptype in ("wall", "empty") else ""
-        entries.append(f"    {pname}\n    {{\n        type {ptype};{group}\n        nFaces {n};\n        startFace {start};\n    }}")
+        entries.append(f"    {pname}\n    {{\n        type {ptype};{group}\n        nFaces {n};\n"
+                       f"        startFace {start};\n    }}")
         start += n
     (mesh / "boundary").write_text(_header("polyBoundaryMesh", "boundary", "constant/polyMesh")
                                    + f"\n{len(patches)}\n(\n" + "\n".join(entries) + "\n)\n")

@@ -498,7 +498,8 @@ def parse_alpha_spec(spec: str) -> list[float]:
             values = [float(p) for p in text.split(",")]
     except (ValueError, OverflowError):  # OverflowError: an infinite range ('0:inf:1')
         raise InputError(
-            f"bad alpha spec {spec!r}: use a number ('2'), start:stop:step with step > 0 ('-4:12:1') or a list ('0,2,4')"
+            f"bad alpha spec {spec!r}: use a number ('2'), start:stop:step with step > 0 ('-4:12:1') "
+            "or a list ('0,2,4')"
         ) from None
     if not values or not all(math.isfinite(v) and -90 < v < 90 for v in values):
         raise InputError(f"bad alpha spec {spec!r}: angles must be finite and within (-90, 90) degrees")

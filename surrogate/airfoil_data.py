@@ -53,7 +53,8 @@ def load_airfoil_points(path) -> AirfoilPoints:
     """Read a polar dataset file into graphs and point tensors (read-only)."""
     with PolarStore.open_readonly(path) as store:
         rows = store.conn.execute(
-            "SELECT p.shape_id, p.reynolds, p.ncrit, pt.alpha, pt.converged, pt.CL, pt.CD, pt.CM, pt.Top_Xtr, pt.Bot_Xtr "
+            "SELECT p.shape_id, p.reynolds, p.ncrit, pt.alpha, pt.converged, "
+            "pt.CL, pt.CD, pt.CM, pt.Top_Xtr, pt.Bot_Xtr "
             "FROM points pt JOIN polars p ON p.key = pt.key ORDER BY p.shape_id, p.reynolds, pt.alpha"
         ).fetchall()
         keys = store.conn.execute("SELECT key, status FROM polars ORDER BY key").fetchall()

@@ -23,9 +23,10 @@ def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float
 
     Two atoms whose fractional coordinates along lattice vector d differ by t are at
     least |t| * h_d apart, h_d being the spacing of the lattice planes spanned by the two
-    other vectors (cell volume over their area, = 1 / |b_d| for the reciprocal vector b_d). Atoms differ by at most `extent` (the
-    spread of the atoms' fractional coordinates along d; positions (N, 3) Å, 0 when not
-    given, i.e. all atoms in one cell), so image k can hold a neighbour only if
+    other vectors (cell volume over their area, = 1 / |b_d| for the reciprocal vector b_d).
+    Atoms differ by at most `extent` (the spread of the atoms' fractional coordinates along d;
+    positions (N, 3) Å, 0 when not given, i.e. all atoms in one cell), so image k can hold a
+    neighbour only if
     |k| <= cutoff / h_d + extent. Without the extent, atoms stored outside the home cell
     (another periodic image, as relaxations and users leave them) lose neighbours.
     Computed in float64 numpy: on 3x3 matrices torch's per-call overhead dominated.

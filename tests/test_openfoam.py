@@ -405,7 +405,8 @@ def test_the_solver_dies_with_its_driver(tmp_path):
 
 
 def test_rans_cases_run_the_same_on_a_dask_cluster(tmp_path):
-    """A real LocalCluster: a RANS dataset case computed by a Dask worker is stored exactly as the local run stores it."""
+    """A real LocalCluster: a RANS dataset case computed by a Dask worker is stored exactly as the local run
+    stores it."""
     import sqlite3
 
     from distributed import LocalCluster

@@ -39,8 +39,9 @@ def _xfoil_inviscid(contour: np.ndarray, alphas, tmp_path) -> list[dict]:
 
 @pytest.mark.parametrize("code", ["2412", "0012", "4415"])
 def test_inviscid_lift_and_moment_match_xfoils_inviscid_solution(code, tmp_path):
-    """Same contour (the graph's 129 nodes) in both: CL within 1.5 % and CM within 5 % (or 0.002 where larger; 3 % seen on NACA 4415) at -4,
-    0, 4 and 8 deg; constant-strength panels against XFOIL's linear vorticity at 160 nodes."""
+    """Same contour (the graph's 129 nodes) in both: CL within 1.5 % and CM within 5 % (or 0.002 where larger;
+    3 % seen on NACA 4415) at -4, 0, 4 and 8 deg; constant-strength panels against XFOIL's linear vorticity at
+    160 nodes."""
     contour = _graph_contour(naca(code))
     alphas = [-4.0, 0.0, 4.0, 8.0]
     rows = _xfoil_inviscid(contour.numpy(), alphas, tmp_path)
