@@ -102,7 +102,8 @@ def test_decorrelated_embeddings_have_zero_covariance_penalty():
 
 def _encoder(domain, hidden=16):
     torch.manual_seed(0)
-    return GeometricEncoder(**default_encoder_config(domain, hidden, 2), node_inputs=get_domain(domain).node_inputs).eval()
+    config = default_encoder_config(domain, hidden, 2)
+    return GeometricEncoder(**config, node_inputs=get_domain(domain).node_inputs).eval()
 
 
 def test_airfoil_arc_hides_nodes_from_the_context_encoder():
