@@ -75,7 +75,11 @@ _ORIENTATION = {
 
 @dataclass(frozen=True)
 class Composition:
-    """Element fractions of a slab's metal sites: ((symbol, fraction), ...), fractions sum to 1."""
+    """Element fractions of a slab's metal sites.
+
+    Args:
+        fractions: ((symbol, fraction), ...), fractions summing to 1 (Composition.of and .parse build it).
+    """
 
     fractions: tuple[tuple[str, float], ...]
 
@@ -171,11 +175,17 @@ def vegard(composition: Composition, spec: str | None = None) -> float:
 
 @dataclass(frozen=True)
 class SlabSpec:
-    """Everything that defines a slab. size: surface cell (nx, ny); vacuum in Å.
+    """Everything that defines a slab.
 
-    decoration: pure | random | L12 | L10. For the prototypes, composition's
-    first element is A (the majority in L12) and the second B; seed picks the
-    decoration (random) or the termination (prototypes).
+    Args:
+        facet: one of FACETS ("111", "100", ...).
+        decoration: pure | random | L12 | L10. For the prototypes, composition's
+            first element is A (the majority in L12) and the second B.
+        composition: the metal sites' element fractions.
+        size: surface cell (nx, ny).
+        layers: atomic layers.
+        vacuum: in Å.
+        seed: picks the decoration (random) or the termination (prototypes).
     """
 
     facet: str
@@ -260,6 +270,11 @@ def build_slab(spec: SlabSpec, calculator: str | None = None) -> Atoms:
 
     Returns Atoms (N,) with pbc (True, True, False)... as ASE's builders make them,
     info['slab'] = spec.as_dict() plus the surface cell actually used.
+
+    Args:
+        spec: the slab (SlabSpec; validated here).
+        calculator: the calculator it will be relaxed with: its element set is checked and its fcc lattice
+            constants give the slab's (Vegard's law); None: EMT.
     """
     spec.validate()
     check_elements(spec.composition.elements, calculator, "slab")
@@ -372,6 +387,9 @@ def adsorption_sites(slab: Atoms) -> list[Site]:
     Sites related by a symmetry of the decorated slab share an orbit id; one
     per orbit are the symmetry-distinct sites. (211) has no named sites: its
     sites are the ontop positions of the atoms of the top half of the slab.
+
+    Args:
+        slab: a slab from build_slab (its info['slab'] names facet and cell).
     """
     info = slab.info["slab"]
     cell2 = slab.cell[:2, :2]
@@ -408,7 +426,13 @@ def contact_height(slab: Atoms, xy, element: str) -> float:
 
 
 def place_adsorbate(slab: Atoms, adsorbate: str, xy) -> Atoms:
-    """A copy of slab with the adsorbate's binding atom touching the surface at xy (tag 2)."""
+    """A copy of slab with the adsorbate's binding atom touching the surface at xy (tag 2).
+
+    Args:
+        slab: the clean slab.
+        adsorbate: one of ADSORBATES.
+        xy: the lateral position (Å) of the binding atom.
+    """
     if adsorbate not in ADSORBATES:
         raise InputError(f"unknown adsorbate {adsorbate!r}: use one of {', '.join(ADSORBATES)}")
     ads = ADSORBATES[adsorbate].copy()

@@ -68,9 +68,18 @@ _MIN_METALS = {"pure": 1, "binary": 2, "L12": 2, "L10": 2, "ternary": 3, "hea": 
 class CatalystRequest:
     """What `phenograd data catalyst` asks for (the plan depends on nothing else).
 
-    n: distinct labelled structures. size: surface cell; layers; vacuum in Å.
-    composition: fix every slab to random decorations of this composition
-    ("Pt:0.75,Ni:0.25"), else compositions are sampled. per_slab: placements per slab.
+    Args:
+        n: distinct labelled structures.
+        seed: every random draw of the plan.
+        elements, adsorbates, facets: what the sampled slabs and placements are made of.
+        composition: fix every slab to random decorations of this composition
+            ("Pt:0.75,Ni:0.25"), else compositions are sampled.
+        size: surface cell.
+        layers: atomic layers.
+        vacuum: in Å.
+        per_slab: placements per slab.
+        calculator: the labelling calculator (None: EMT).
+        fmax, steps: its relaxation settings (RelaxSettings).
     """
 
     n: int
@@ -282,7 +291,15 @@ def generate(
     scheduler: str | None = None,
     progress: bool = True,
 ) -> GenerationSummary:
-    """Label every planned structure not yet in the dataset at `path` and store it."""
+    """Label every planned structure not yet in the dataset at `path` and store it.
+
+    Args:
+        path: the dataset file (ase.db; created if missing, resumed if not).
+        request: what to label (CatalystRequest).
+        workers: local processes (default: all CPUs; 1 runs in this process).
+        scheduler: an existing Dask scheduler's address ("tcp://host:port") or its JSON file; tasks go there.
+        progress: show a progress bar.
+    """
     request.validate()  # before the file is created: a bad request leaves no file behind
     store = CatalystStore.open(path)
     spec, settings, refs = prepare(store, request)

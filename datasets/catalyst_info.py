@@ -66,7 +66,11 @@ def unlabelled_info(path) -> dict:
 
 
 def dataset_info(path) -> dict:
-    """Counts and label statistics of a catalyst dataset file (read-only)."""
+    """Counts and label statistics of a catalyst dataset file (read-only).
+
+    Args:
+        path: a catalyst dataset file (opened read-only; InputError if it is not one).
+    """
     if _metadata_kind(path) == UNLABELLED_KIND:
         return unlabelled_info(path)
     store = CatalystStore.open_readonly(path)

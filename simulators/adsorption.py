@@ -68,12 +68,15 @@ DESORPTION_MULT = 1.5
 class RelaxSettings:
     """BFGS relaxation settings (the reference protocol).
 
-    fmax: force convergence threshold, eV/Å. steps: BFGS step limit.
-    maxstep: largest BFGS step per atom, Å (ASE's default 0.2).
-    max_slab_displacement: a slab atom moving further than this (Å) means the
-    relaxation blew up (EMT's soft Al surfaces really do move atoms 3.6 Å in an
-    adsorbate-induced reconstruction, which AdsorbML's check flags instead). timeout_s: wall-clock limit per relaxation (None = none).
-    gas_fmax: force threshold for the gas reference molecules, eV/Å.
+    Args:
+        fmax: force convergence threshold, eV/Å.
+        steps: BFGS step limit.
+        maxstep: largest BFGS step per atom, Å (ASE's default 0.2).
+        max_slab_displacement: a slab atom moving further than this (Å) means the
+            relaxation blew up (EMT's soft Al surfaces really do move atoms 3.6 Å in an
+            adsorbate-induced reconstruction, which AdsorbML's check flags instead).
+        timeout_s: wall-clock limit per relaxation (None = none).
+        gas_fmax: force threshold for the gas reference molecules, eV/Å.
     """
 
     fmax: float = 0.05
@@ -230,7 +233,12 @@ class References:
 
 
 def gas_references(spec: str | None = None, settings: RelaxSettings = RelaxSettings()) -> References:
-    """Relax H2, H2O, N2 and CO with the calculator and derive mu_H, mu_O, mu_N, mu_C (eV)."""
+    """Relax H2, H2O, N2 and CO with the calculator and derive mu_H, mu_O, mu_N, mu_C (eV).
+
+    Args:
+        spec: the calculator (as in adsorption_energy); None: EMT.
+        settings: the relaxation protocol; the molecules relax to settings.gas_fmax.
+    """
     spec = calculator_spec(spec)
     gas = {}
     for name in GAS_MOLECULES:
@@ -403,9 +411,16 @@ SlabResult = Relaxation
 class AdsorptionResult:
     """One labelled structure.
 
-    e_ads = e_adslab - e_slab - e_reference (all eV); initial and relaxed are the
-    adslab before and after relaxation (relaxed is None when it failed); steps and
-    converged refer to the adslab relaxation; anomalies is a subset of ANOMALIES.
+    Args:
+        status: "ok", "timeout" or "failed: <reason>".
+        initial, relaxed: the adslab before and after relaxation (relaxed is None when it failed).
+        e_ads: e_adslab - e_slab - e_reference (all eV).
+        e_adslab, e_slab, e_reference: the relaxed adslab's and clean slab's energies and the adsorbate's gas
+            reference.
+        converged, steps: of the adslab relaxation.
+        anomalies: a subset of ANOMALIES.
+        site_initial, site_final: the adsorbate's site kind before and after relaxation.
+        wall_s: seconds it took.
     """
 
     status: str
@@ -449,6 +464,13 @@ def adsorption_energy(
 
     Bad structures raise InputError (call check_structure first to reject them
     early); calculator trouble becomes a result with a failed or timeout status.
+
+    Args:
+        adslab: slab plus adsorbate, ase.Atoms with OC20 tags (0 fixed subsurface, 1 free surface, 2 adsorbate).
+        spec: the calculator: a name ("emt", "chgnet", "sevennet") or a module:factory path; None: EMT.
+        settings: the relaxation protocol (RelaxSettings).
+        references: the calculator's gas references (gas_references); None: computed here.
+        slab: the clean slab's result, when it is already relaxed (shared by the placements on one slab).
     """
     check_structure(adslab, spec)
     t0 = time.perf_counter()
