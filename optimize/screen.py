@@ -133,6 +133,8 @@ class ScreenResult:
         resumed: True when `path` held an earlier run of the same screen.
         verified_now: verifications this call ran.
         offset: with correct_offset, the shift per adsorbate (eV).
+        e_dft: with verify_dft, DFT single-point E_ads at the verified geometry (NaN elsewhere).
+        dft_status: with verify_dft, the DFT status per candidate (None where not computed).
     """
 
     path: Path
@@ -149,6 +151,8 @@ class ScreenResult:
     resumed: bool = False
     verified_now: int = 0
     offset: dict = field(default_factory=dict)
+    e_dft: np.ndarray | None = None
+    dft_status: list | None = None
 
     def final_top(self, k: int) -> list[int]:
         return [int(i) for i in np.argsort(np.where(np.isnan(self.final_score), np.inf, self.final_score), kind="stable")[:k]]
@@ -247,7 +251,8 @@ def _load_rows(out: Path) -> dict:
 def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertain: int | None = None,
            pool: int = 5, workers: int | None = None, scheduler: str | None = None, calculator: str | None = None,
            fmax: float = 0.05, steps: int = 300, batch_size: int = 256, threads: int | None = 1,
-           plot: bool = True, progress: bool = False, surrogate=None, correct_offset: bool = False) -> ScreenResult:
+           plot: bool = True, progress: bool = False, surrogate=None, correct_offset: bool = False,
+           verify_dft: int = 0, dft_settings=None) -> ScreenResult:
     """Screen a space into the ase.db `out` (resumable).
 
     Args:
@@ -272,6 +277,9 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
             candidates are re-ranked, and the rest of the K (plus the uncertain ones) come from the
             corrected ranking. Unverified candidates keep the corrected score in ``final_score``.
             Deterministic, so a rerun resumes it like a one-round screen.
+        verify_dft: after verification, GPAW single points of the best this-many verified candidates at their
+            relaxed geometries (optimize.verify_dft; needs `make setup-dft`); 0 = none.
+        dft_settings: a simulators.dft.DFTSettings (default: the DFT label set's).
     """
     from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
     from phenograd.surrogate.model import shipped_model_path
@@ -371,8 +379,23 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
     for c in enum.candidates:
         if not np.isnan(e_ver[c.index]):
             final[c.index] = space.objective.score(float(e_ver[c.index]), c.adsorbate)
+    e_dft, dft_status = None, None
+    if verify_dft:
+        from phenograd.simulators.dft import DFTSettings
+
+        from .verify_dft import verify_with_dft
+
+        if not verify:
+            raise InputError("verify_dft needs verify: DFT runs at the geometries the verification relaxed",
+                             parameter="verify_dft")
+        t0 = time.perf_counter()
+        verify_with_dft(out, enum, rows, final, verify_dft, dft_settings or DFTSettings(), workers, scheduler)
+        timings["dft_s"] = time.perf_counter() - t0
+        rows = _load_rows(out)
+        e_dft = np.array([rows[i][1].get("e_dft", np.nan) for i in range(len(enum.candidates))], float)
+        dft_status = [rows[i][1].get("dft_status") for i in range(len(enum.candidates))]
     result = ScreenResult(out, e_pred, std, score, ranks, e_ver, status, selected, final, flags, timings, resumed,
-                          verified_now, offset)
+                          verified_now, offset, e_dft, dft_status)
     if plot:
         from .plots import plot_screen
 
@@ -438,10 +461,14 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
                 for placement, r in res.results:
                     i = uid_to_idx[placement.uid]
                     kvp = {"verified": True, "verify_status": r.status}
+                    data = None
                     if r.ok:
                         kvp.update(e_verified=float(r.e_ads), anomalies=",".join(r.anomalies) or "none",
                                    site_final=r.site_final or "")
-                    db.update(rows[i][0], **kvp)
+                        # the geometries a DFT single point needs (verify_dft): (N, 3) and (M, 3) Å
+                        data = {"relaxed_positions": np.asarray(r.relaxed.positions, float),
+                                "clean_positions": np.asarray(res.clean.positions, float)}
+                    db.update(rows[i][0], data=data, **kvp)
                     done += 1
             if bar is not None:
                 bar.update(len(res.results))

@@ -4,7 +4,7 @@
 and `composition` to the `optimize` group (created when absent; pass it when another
 module already made it), each with its handler (set_defaults(handler=...)):
 
-    phenograd screen --space SPACE.toml [--model MODEL.pt] --top K [--verify]
+    phenograd screen --space SPACE.toml [--model MODEL.pt] --top K [--verify [--verify-dft K]]
                      [--workers K | --scheduler tcp://HOST:PORT] --out RESULTS.db
     phenograd optimize composition --metals Pt Cu Ni (--target E | --volcano OPT[,kT]) [--mode sites|global]
                      [--model MODEL.pt] [--verify N] --out DIR
@@ -53,6 +53,13 @@ def add_commands(sub, optimize_sub=None) -> None:
                     help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
                     "then verify the rest (for a target inside the space's energy range)")
     sc.add_argument("--out", required=True, help="results ase.db (.db); created or resumed")
+    g = sc.add_argument_group("DFT verification (GPAW single points at the verified geometries; make setup-dft)")
+    g.add_argument("--verify-dft", type=int, default=0, metavar="K",
+                   help="DFT single points of the best K verified candidates (default 0: none; needs --verify)")
+    g.add_argument("--dft-basis", default="dzp", help="LCAO basis (default dzp)")
+    g.add_argument("--dft-kpt-density", type=float, default=16.0, help="k-points x cell length, Å (default 16)")
+    g.add_argument("--dft-grid", type=float, default=0.22, help="real-space grid spacing, Å (default 0.22)")
+    g.add_argument("--dft-timeout", type=float, default=3600.0, help="limit per single point, s (default 3600)")
     add_parallel_options(sc)
     _relax_options(sc)
 
@@ -102,7 +109,8 @@ def cmd_screen(args) -> int:
     _relax(args)
     result = screen(args.space, args.out, model=args.model, top=args.top, verify=args.verify, uncertain=args.uncertain,
                     workers=args.workers, scheduler=args.scheduler, calculator=args.calculator, fmax=args.fmax,
-                    steps=args.relax_steps, progress=not args.no_progress, correct_offset=args.correct_offset)
+                    steps=args.relax_steps, progress=not args.no_progress, correct_offset=args.correct_offset,
+                    verify_dft=args.verify_dft, dft_settings=_dft_settings(args))
     import sys
 
     for flag in result.flags:
@@ -113,12 +121,28 @@ def cmd_screen(args) -> int:
     rate = f", {result.n_candidates / t['predict_s']:.0f} candidates/s" if t.get("predict_s") else " (predictions resumed)"
     print(f"{args.out}: {result.n_candidates} candidates ranked{rate}; "
           f"{int((~_isnan(result.e_verified)).sum())} verified")
-    print(f"{'rank':>4} {'idx':>6} {'E_pred':>8} {'std':>6} {'E_verified':>10}  status")
+    dft = result.e_dft is not None
+    print(f"{'rank':>4} {'idx':>6} {'E_pred':>8} {'std':>6} {'E_verified':>10}" + (f" {'E_DFT':>8}" if dft else "")
+          + "  status")
     for r, i in enumerate(result.final_top(args.top)):
         ev = result.e_verified[i]
-        print(f"{r:4d} {i:6d} {result.e_pred[i]:+8.3f} {result.std[i]:6.3f} "
-              f"{'' if _isnan(ev) else f'{ev:+10.3f}':>10}  {result.verify_status[i] or 'not verified'}")
+        line = f"{r:4d} {i:6d} {result.e_pred[i]:+8.3f} {result.std[i]:6.3f} {'' if _isnan(ev) else f'{ev:+10.3f}':>10}"
+        if dft:
+            ed = result.e_dft[i]
+            line += f" {'' if _isnan(ed) else f'{ed:+8.3f}':>8}"
+        status = result.verify_status[i] or "not verified"
+        if dft and result.dft_status[i] and result.dft_status[i] != "ok":
+            status += f"; DFT {result.dft_status[i]}"
+        print(f"{line}  {status}")
     return 0
+
+
+def _dft_settings(args):
+    from phenograd.simulators.dft import DFTSettings
+
+    s = DFTSettings(basis=args.dft_basis, kpt_density=args.dft_kpt_density, h=args.dft_grid, timeout_s=args.dft_timeout)
+    s.validate()
+    return s
 
 
 def _isnan(x):

@@ -128,3 +128,77 @@ def test_split_adslab_uses_the_relaxed_clean_slab():
         split_adslab(adslab, moved[:1])
     with pytest.raises(InputError, match="no adsorbate"):
         split_adslab(adslab[:2])
+
+
+@pytest.mark.slow
+def test_screen_verify_dft_end_to_end_and_resume(tmp_path, catalyst_model, write_space):
+    """A 3-candidate screen: EMT verifies, GPAW computes the best 2 (tiny settings), the CLI shows the three
+    numbers side by side, and a rerun computes nothing (it succeeds even with GPAW made unreachable)."""
+    from ase.db import connect
+
+    space = write_space()
+    out = tmp_path / "screen.db"
+    args = [
+        "screen",
+        "--space",
+        space,
+        "--model",
+        catalyst_model,
+        "--top",
+        "3",
+        "--uncertain",
+        "0",
+        "--verify",
+        "--workers",
+        "1",
+        "--verify-dft",
+        "2",
+        "--dft-basis",
+        "sz(dzp)",
+        "--dft-kpt-density",
+        "6",
+        "--dft-grid",
+        "0.3",
+        "--out",
+        out,
+        "--no-progress",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "phenograd", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "E_DFT" in proc.stdout
+    rows = [r for r in connect(str(out)).select() if r.get("e_dft") is not None]
+    assert len(rows) == 2
+    for r in rows:
+        assert r.dft_status == "ok" and abs(r.e_dft) < 10 and r.get("e_verified") is not None
+        assert "relaxed_positions" in r.data and "clean_positions" in r.data
+    first = {r.id: r.e_dft for r in rows}
+    unreachable = {**env, "PHENOGRAD_DFT_PYTHON": str(tmp_path / "no-python3")}
+    again = subprocess.run(
+        [sys.executable, "-m", "phenograd", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=unreachable,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {r.id: r.e_dft for r in connect(str(out)).select() if r.get("e_dft") is not None} == first
+    three = [str(a) for a in args]
+    three[three.index("--verify-dft") + 1] = "3"
+    more = subprocess.run(
+        [sys.executable, "-m", "phenograd", *three],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=unreachable,
+        timeout=600,
+    )
+    assert more.returncode == 3 and "make setup-dft" in more.stderr  # a third candidate needs GPAW
