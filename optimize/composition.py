@@ -472,8 +472,13 @@ def discretize_global(problem, evaluator, x, decorations: int = 4, threads=1) ->
 # ----------------------------------------------------------------------------- verification
 
 
-def verify_designs(designs, calculator=None, settings=None, workers: int | None = 1, scheduler=None) -> list[dict]:
-    """Relax designs with the simulator (in parallel); [{label, e_pred, std, e_verified, status}]."""
+def verify_designs(designs, calculator=None, settings=None, workers: int | None = 1, scheduler=None,
+                   geometries: list | None = None) -> list[dict]:
+    """Relax designs with the simulator (in parallel); [{label, e_pred, std, e_verified, status}].
+
+    geometries: a list that receives, per design, (relaxed adslab, relaxed clean slab) Atoms, or None when its
+    relaxation failed (what a DFT single point at the verified geometry needs).
+    """
     from phenograd.datasets.catalyst_generate import Placement, SlabTask, run_slab_task
     from phenograd.simulators.adsorption import RelaxSettings, calculator_spec, clean_slab_of, gas_references
     from phenograd.simulators.parallel import run_unordered
@@ -486,17 +491,25 @@ def verify_designs(designs, calculator=None, settings=None, workers: int | None 
     tasks = [SlabTask(i, f"s{i}", clean_slab_of(d.atoms), {}, [Placement(f"a{i}", "", "", d.atoms)], spec, settings, refs)
              for i, d in enumerate(designs)]
     out = [None] * len(designs)
+    relaxed = [None] * len(designs)
     for i, res in run_unordered(run_slab_task, tasks, workers=workers, scheduler=scheduler):
         r = res.results[0][1]
         d = designs[i]
         out[i] = {"label": d.label, "e_pred": d.e_pred, "std": d.std, "status": r.status,
-                  "e_verified": float(r.e_ads) if r.ok else None, "composition": d.composition}
+                  "e_verified": float(r.e_ads) if r.ok else None, "composition": d.composition,
+                  "anomalies": ",".join(r.anomalies) if r.ok else ""}
+        if r.ok:
+            clean = r.relaxed[r.relaxed.get_tags() != 2]
+            clean.positions = res.clean.positions
+            relaxed[i] = (r.relaxed, clean)
+    if geometries is not None:
+        geometries.extend(relaxed)
     return out
 
 
 def optimize_composition(problem: CompositionProblem, surrogate, settings: SearchSettings | None = None,
                          verify: int = 3, calculator=None, relax=None, workers: int | None = 1,
-                         scheduler=None) -> CompositionResult:
+                         scheduler=None, verify_dft: int = 0, dft_settings=None) -> CompositionResult:
     """Search, discretize, and verify the best `verify` designs with the simulator (0: none).
 
     Args:
@@ -508,8 +521,14 @@ def optimize_composition(problem: CompositionProblem, surrogate, settings: Searc
         relax: its RelaxSettings (default RelaxSettings()).
         workers: local processes for the verification (1 runs in this process).
         scheduler: an existing Dask scheduler's address or JSON file; the verification runs there.
+        verify_dft: GPAW single points of the best this-many verified designs at their relaxed geometries
+            (their entries in ``verified`` gain ``e_dft`` and ``dft_status``); needs `make setup-dft`.
+        dft_settings: a simulators.dft.DFTSettings (default: the DFT label set's).
     """
     problem.validate()
+    if verify_dft and not verify:
+        raise InputError("verify_dft needs verify: DFT runs at the geometries the verification relaxed",
+                         parameter="verify_dft")
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)
     flags = []
@@ -534,5 +553,11 @@ def optimize_composition(problem: CompositionProblem, surrogate, settings: Searc
             designs = discretize_global(problem, evaluator, x, threads=settings.threads)
     for d in designs:
         check_design(problem, [s for s, t in zip(d.atoms.get_chemical_symbols(), d.atoms.get_tags()) if t != 2])
-    verified = verify_designs(designs[:verify], calculator, relax, workers, scheduler) if verify else []
+    geometries: list = []
+    verified = verify_designs(designs[:verify], calculator, relax, workers, scheduler, geometries) if verify else []
+    if verify_dft:
+        from .verify_dft import dft_verified_designs
+
+        ref = problem.target if problem.target is not None else problem.volcano.optimum
+        dft_verified_designs(verified, geometries, verify_dft, ref, dft_settings, workers, scheduler)
     return CompositionResult(problem, history, probs, designs, verified, flags)

@@ -29,6 +29,9 @@ from phenograd.simulators.dft import (
     single_point,
 )
 
+#: The gas molecules each adsorbate element's chemical potential needs (OC20 scheme).
+GAS_NEEDED = {"H": ("H2",), "O": ("H2", "H2O"), "N": ("N2",), "C": ("H2", "H2O", "CO")}
+
 
 @dataclass
 class DFTTask:
@@ -141,8 +144,7 @@ def verify_with_dft(
     if not todo:
         return 0
     gpaw_version()  # SimulatorUnavailable naming make setup-dft, before any single point
-    needed = {"H": ("H2",), "O": ("H2", "H2O"), "N": ("N2",), "C": ("H2", "H2O", "CO")}
-    gas = gas_energies(db, out, settings, sorted({g for s in symbols.values() for x in s for g in needed[x]}))
+    gas = gas_energies(db, out, settings, sorted({g for s in symbols.values() for x in s for g in GAS_NEEDED[x]}))
     mu = chemical_potentials({**{n: float("nan") for n in ("H2", "H2O", "N2", "CO")}, **gas})
     done = 0
     for _, (i, slab, adslab) in run_unordered(run_dft_task, todo, workers=workers, scheduler=scheduler):
@@ -153,3 +155,45 @@ def verify_with_dft(
             db.update(rows[i][0], **kvp)
         done += 1
     return done
+
+
+def dft_verified_designs(
+    verified: list[dict],
+    geometries: list,
+    k: int,
+    target: float,
+    settings: DFTSettings | None = None,
+    workers: int | None = 1,
+    scheduler: str | None = None,
+) -> None:
+    """GPAW single points of the k verified designs whose E_ads lies closest to target (eV), at their relaxed
+    geometries; each chosen entry of verified gains ``e_dft`` (eV) and ``dft_status`` in place.
+
+    verified, geometries: as optimize.composition.verify_designs returns and fills them.
+    """
+    from phenograd.simulators.parallel import run_unordered
+
+    settings = settings or DFTSettings()
+    settings.validate()
+    ok = [
+        i
+        for i, v in enumerate(verified)
+        if v.get("e_verified") is not None and geometries[i] is not None and not v.get("anomalies")
+    ]
+    chosen = sorted(ok, key=lambda i: (abs(verified[i]["e_verified"] - target), i))[:k]
+    if not chosen:
+        return
+    gpaw_version()
+    symbols = {i: geometries[i][0][geometries[i][0].get_tags() == 2].get_chemical_symbols() for i in chosen}
+    gas = {}
+    for name in sorted({g for s in symbols.values() for x in s for g in GAS_NEEDED[x]}):
+        sp = single_point(gas_molecule(name, settings.gas_box), settings)
+        if not sp.ok:
+            raise InputError(f"DFT gas reference {name} failed ({sp.status}); check the DFT settings")
+        gas[name] = float(sp.energy)
+    mu = chemical_potentials({**{n: float("nan") for n in ("H2", "H2O", "N2", "CO")}, **gas})
+    tasks = [DFTTask(i, geometries[i][0], geometries[i][1], settings) for i in chosen]
+    for _, (i, slab, adslab) in run_unordered(run_dft_task, tasks, workers=workers, scheduler=scheduler):
+        verified[i]["dft_status"] = adslab.status if slab.ok else f"clean slab {slab.status}"
+        if slab.ok and adslab.ok:
+            verified[i]["e_dft"] = float(adslab.energy) - float(slab.energy) - adsorbate_reference(symbols[i], mu)

@@ -7,7 +7,7 @@ module already made it), each with its handler (set_defaults(handler=...)):
     phenograd screen --space SPACE.toml [--model MODEL.pt] --top K [--verify [--verify-dft K]]
                      [--workers K | --scheduler tcp://HOST:PORT] --out RESULTS.db
     phenograd optimize composition --metals Pt Cu Ni (--target E | --volcano OPT[,kT]) [--mode sites|global]
-                     [--model MODEL.pt] [--verify N] --out DIR
+                     [--model MODEL.pt] [--verify N [--verify-dft K]] --out DIR
 """
 
 from __future__ import annotations
@@ -53,13 +53,7 @@ def add_commands(sub, optimize_sub=None) -> None:
                     help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
                     "then verify the rest (for a target inside the space's energy range)")
     sc.add_argument("--out", required=True, help="results ase.db (.db); created or resumed")
-    g = sc.add_argument_group("DFT verification (GPAW single points at the verified geometries; make setup-dft)")
-    g.add_argument("--verify-dft", type=int, default=0, metavar="K",
-                   help="DFT single points of the best K verified candidates (default 0: none; needs --verify)")
-    g.add_argument("--dft-basis", default="dzp", help="LCAO basis (default dzp)")
-    g.add_argument("--dft-kpt-density", type=float, default=16.0, help="k-points x cell length, Å (default 16)")
-    g.add_argument("--dft-grid", type=float, default=0.22, help="real-space grid spacing, Å (default 0.22)")
-    g.add_argument("--dft-timeout", type=float, default=3600.0, help="limit per single point, s (default 3600)")
+    _dft_options(sc, "of the best K verified candidates")
     add_parallel_options(sc)
     _relax_options(sc)
 
@@ -87,6 +81,7 @@ def add_commands(sub, optimize_sub=None) -> None:
     oc.add_argument("--steps", type=int, default=120, help="optimizer steps (default 120)")
     oc.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     oc.add_argument("--verify", type=int, default=3, help="designs verified with the simulator (default 3; 0: none)")
+    _dft_options(oc, "of the K verified designs closest to the target")
     oc.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     oc.add_argument("--out", required=True, help="output folder (created if missing)")
     add_parallel_options(oc)
@@ -135,6 +130,16 @@ def cmd_screen(args) -> int:
             status += f"; DFT {result.dft_status[i]}"
         print(f"{line}  {status}")
     return 0
+
+
+def _dft_options(parser, which: str) -> None:
+    g = parser.add_argument_group("DFT verification (GPAW single points at the verified geometries; make setup-dft)")
+    g.add_argument("--verify-dft", type=int, default=0, metavar="K",
+                   help=f"DFT single points {which} (default 0: none; needs --verify)")
+    g.add_argument("--dft-basis", default="dzp", help="LCAO basis (default dzp)")
+    g.add_argument("--dft-kpt-density", type=float, default=16.0, help="k-points x cell length, Å (default 16)")
+    g.add_argument("--dft-grid", type=float, default=0.22, help="real-space grid spacing, Å (default 0.22)")
+    g.add_argument("--dft-timeout", type=float, default=3600.0, help="limit per single point, s (default 3600)")
 
 
 def _dft_settings(args):
@@ -214,7 +219,8 @@ def cmd_optimize_composition(args) -> int:
     surrogate = load_surrogate(args.model, domain="catalyst")
     result = optimize_composition(problem, surrogate, SearchSettings(steps=args.steps, seed=args.seed), verify=args.verify,
                                   calculator=args.calculator, relax=relax, workers=args.workers or 1,
-                                  scheduler=args.scheduler)
+                                  scheduler=args.scheduler, verify_dft=args.verify_dft,
+                                  dft_settings=_dft_settings(args))
     out.mkdir(exist_ok=True)
     summary = {
         "problem": {k: (v.__dict__ if isinstance(v, Volcano) else v) for k, v in problem.__dict__.items()},
@@ -234,5 +240,8 @@ def cmd_optimize_composition(args) -> int:
           f"E_ads {result.designs[0].e_pred:+.3f} ± {result.designs[0].std:.3f} eV")
     for v in result.verified:
         ev = "failed: " + v["status"] if v["e_verified"] is None else f"{v['e_verified']:+.3f} eV"
-        print(f"  {v['label']}: predicted {v['e_pred']:+.3f} eV, verified {ev}")
+        dft = ""
+        if "dft_status" in v:
+            dft = f", DFT {v['e_dft']:+.3f} eV" if v.get("e_dft") is not None else f", DFT {v['dft_status']}"
+        print(f"  {v['label']}: predicted {v['e_pred']:+.3f} eV, verified {ev}{dft}")
     return 0

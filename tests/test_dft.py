@@ -202,3 +202,54 @@ def test_screen_verify_dft_end_to_end_and_resume(tmp_path, catalyst_model, write
         timeout=600,
     )
     assert more.returncode == 3 and "make setup-dft" in more.stderr  # a third candidate needs GPAW
+
+
+@pytest.mark.slow
+def test_composition_search_verify_dft(tmp_path, capsys, catalyst_model):
+    """optimize composition --verify 2 --verify-dft 1: EMT verifies two designs, GPAW the one nearest the target
+    (tiny settings: a 2x2x2 slab, Gamma point, single-zeta basis); result.json and the summary show all three."""
+    import json
+
+    from phenograd.cli import main
+
+    out = tmp_path / "design"
+    code = main(
+        [
+            "optimize",
+            "composition",
+            "--metals",
+            "Pt",
+            "Cu",
+            "--target",
+            "-1.2",
+            "--size",
+            "2x2",
+            "--layers",
+            "2",
+            "--steps",
+            "10",
+            "--verify",
+            "2",
+            "--verify-dft",
+            "1",
+            "--dft-basis",
+            "sz(dzp)",
+            "--dft-kpt-density",
+            "0",
+            "--dft-grid",
+            "0.3",
+            "--workers",
+            "1",
+            "--model",
+            str(catalyst_model),
+            "--out",
+            str(out),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0 and ", DFT " in text
+    verified = json.loads((out / "result.json").read_text())["verified"]
+    with_dft = [v for v in verified if "dft_status" in v]
+    assert len(with_dft) == 1 and with_dft[0]["dft_status"] == "ok" and abs(with_dft[0]["e_dft"]) < 10
+    nearest = min((v for v in verified if v["e_verified"] is not None), key=lambda v: abs(v["e_verified"] + 1.2))
+    assert with_dft[0]["label"] == nearest["label"]
