@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -238,9 +239,12 @@ class SystemPlacement(Placement):
     labels: dict = field(default_factory=dict, compare=False)
 
 
-def plan_systems(rng: np.random.Generator, slab: Atoms, request: V2Request, minimum: bool) -> list[tuple[str, list]]:
-    """[(adsorbate, [(site, angle), ...]), ...]: the slab's systems and their placements."""
-    sites = surface_sites(slab)
+def plan_systems(
+    rng: np.random.Generator, slab: Atoms, request: V2Request, minimum: bool, sites: list | None = None
+) -> list[tuple[str, list]]:
+    """[(adsorbate, [(site, angle), ...]), ...]: the slab's systems and their placements (sites: the slab's
+    surface_sites when already found)."""
+    sites = surface_sites(slab) if sites is None else sites
     by_kind: dict[str, list] = {}
     for s in sites:
         by_kind.setdefault(s.kind, []).append(s)
@@ -276,7 +280,13 @@ def iter_plan_v2(
             min_lateral=request.min_lateral,
             min_slab_size=request.min_slab_size,
         )
-        slab = build_surface(surface, spec)
+        try:
+            slab = build_surface(surface, spec)
+            sites = surface_sites(slab)
+        except InputError as exc:  # a cut pymatgen cannot make or a surface without sites: skip it, said aloud
+            warnings.warn(f"v2 plan: slab {i} ({surface.facet} {bulk.fractions}) skipped: {exc}", stacklevel=2)
+            i += 1
+            continue
         slab_uid = structure_uid(slab, spec, settings, "s")
         metals = sorted(set(slab.get_chemical_symbols()))
         minimum = request.minimum_every > 0 and i % request.minimum_every == 0
@@ -294,12 +304,12 @@ def iter_plan_v2(
             "calculator_name": calculator_info(spec)["name"],
         }
         placements = []
-        for ads, sites in plan_systems(rng, slab, request, minimum):
+        for ads, chosen in plan_systems(rng, slab, request, minimum, sites):
             if systems == request.n:
                 break
             systems += 1
             system = f"{slab_uid}:{ads}"
-            for j, (site, angle) in enumerate(sites):
+            for j, (site, angle) in enumerate(chosen):
                 atoms = place(slab, ads, site.xy, angle)
                 uid = structure_uid(atoms, spec, settings, "a")
                 placements.append(
@@ -308,7 +318,7 @@ def iter_plan_v2(
                         ads,
                         site_kind(atoms),
                         atoms,
-                        labels={"system": system, "placement": j, "n_placements": len(sites)},
+                        labels={"system": system, "placement": j, "n_placements": len(chosen)},
                     )
                 )
         yield i, slab_uid, slab, labels, placements
