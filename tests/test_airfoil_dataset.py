@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate, plan_jobs
 from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes, training_cst, valid_mask
@@ -52,6 +53,7 @@ def test_plan_is_deterministic_and_stratified():
         assert 1e5 <= lo < 10 ** (5 + 2 / 3) <= mid < 10 ** (5 + 4 / 3) <= hi <= 1e7
 
 
+@pytest.mark.slow
 def test_plan_runs_real_airfoils_first_without_changing_any_key():
     req = AirfoilRequest(shapes=8, polars_per_shape=2, seed=0, alphas=(0.0,), include_real="all")
     jobs = plan_jobs(req)
@@ -70,6 +72,7 @@ def test_plan_runs_real_airfoils_first_without_changing_any_key():
     assert {(j.shape.shape_id, j.settings.reynolds) for j in jobs} == expected
 
 
+@pytest.mark.slow
 def test_generate_then_rerun_writes_nothing_new(tmp_path):
     path = tmp_path / "small.db"
     req = AirfoilRequest(shapes=3, **SMALL)
@@ -86,6 +89,7 @@ def test_generate_then_rerun_writes_nothing_new(tmp_path):
         assert shape.coords_um.dtype == np.dtype("<i4") and shape.cst.shape == (18,)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
     path = tmp_path / "killed.db"
     cmd = [sys.executable, "-m", "phenograd", "data", "airfoil", "--out", str(path), "--shapes", "10",
@@ -117,6 +121,7 @@ def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
     assert all(points[k] == 4 for k in polars)  # every angle of every polar, once
 
 
+@pytest.mark.slow
 def test_same_generation_on_a_dask_local_cluster(tmp_path):
     from distributed import LocalCluster
 

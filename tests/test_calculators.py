@@ -52,6 +52,7 @@ def test_named_and_dotted_specs_are_canonical():
     assert calculator_name(EMT_SPEC) == "emt" and calculator_name("sevennet") == "sevennet"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, package", [("chgnet", "chgnet"), ("sevennet", "sevenn")])
 def test_universal_potentials_load_from_their_wheels_and_record_provenance(name, package):
     calc = get_calculator(name)

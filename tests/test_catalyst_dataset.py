@@ -61,6 +61,7 @@ def small_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_rows_hold_initial_structure_labels_and_relaxed_positions(small_db):
     db = connect(str(small_db))
     rows = list(db.select(kind="adslab"))
@@ -88,6 +89,7 @@ def test_rows_hold_initial_structure_labels_and_relaxed_positions(small_db):
     assert out.returncode == 0 and "e_ads" in out.stdout
 
 
+@pytest.mark.slow
 def test_resume_writes_nothing_twice_and_same_seed_same_dataset(small_db, tmp_path):
     again = generate(small_db, tiny_request(7, seed=5), workers=1, progress=False)
     assert again.written == 0 and again.already_present == 7
@@ -103,6 +105,7 @@ def test_resume_writes_nothing_twice_and_same_seed_same_dataset(small_db, tmp_pa
     assert not set(uids(tiny_request(7, seed=6))) & set(a)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows(small_db, tmp_path):
     from distributed import LocalCluster
 
@@ -116,6 +119,7 @@ def test_dask_local_cluster_gives_the_same_rows(small_db, tmp_path):
     assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-9) for k in a)
 
 
+@pytest.mark.slow
 def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
     out = tmp_path / "killed.db"
     args = ["data", "catalyst", "--out", out, "--n", 12, "--per-slab", 2, "--seed", 11, "--workers", 1, *TINY]
@@ -149,6 +153,7 @@ def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
     assert set(slab_counts.values()) == {1}
 
 
+@pytest.mark.slow
 def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path, borrowed_references):
     spec = "test_catalyst_simulator:exploding_morse"
     plan = next(iter_plan(tiny_request(2), calculator_spec(None), RelaxSettings()))
@@ -166,6 +171,7 @@ def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path, borrow
 # ----------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 def test_cli_info_and_simulate_adsorption(small_db, tmp_path, capsys):
     info = run_main(capsys, "data", "info", small_db)
     assert info.returncode == 0 and "catalyst adsorption dataset" in info.stdout and "E_ads" in info.stdout
@@ -183,6 +189,7 @@ def test_cli_info_and_simulate_adsorption(small_db, tmp_path, capsys):
     assert plug.returncode == 0 and "E_ads" in plug.stdout and "soft_morse" in plug.stdout
 
 
+@pytest.mark.slow
 def test_cli_unlabelled_catalyst_and_airfoil(tmp_path, capsys):
     out = tmp_path / "pre.db"
     r = run_cli("data", "unlabelled", "--domain", "catalyst", "--out", out, "--n", 16, "--seed", 3)
@@ -208,6 +215,7 @@ def _assert_one_line_error(r: subprocess.CompletedProcess, needle: str) -> None:
     assert needle in lines[0], lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra, needle", [
     (["--elements", "Pt", "Xx"], "unknown element 'Xx'"),
     (["--elements", "Pt", "Fe"], "cannot handle Fe"),
@@ -227,6 +235,7 @@ def test_cli_bad_generation_requests_leave_the_dataset_untouched(small_db, tmp_p
     assert sha(copy) == before
 
 
+@pytest.mark.slow
 def test_cli_refuses_files_that_are_not_catalyst_datasets(tmp_path, capsys):
     text = tmp_path / "notes.db"
     text.write_text("my notes\n")
@@ -242,6 +251,7 @@ def test_cli_refuses_files_that_are_not_catalyst_datasets(tmp_path, capsys):
     assert sha(other) == before
 
 
+@pytest.mark.slow
 def test_cli_bad_structures(tmp_path, capsys):
     from ase.build import fcc111
 
@@ -264,6 +274,7 @@ def test_cli_bad_structures(tmp_path, capsys):
                            "no such structure file")
 
 
+@pytest.mark.slow
 def test_fixed_composition_request(tmp_path):
     path = tmp_path / "pc.db"
     generate(path, tiny_request(3, seed=2, composition="Pt:0.5,Cu:0.5"), workers=1, progress=False)
@@ -272,6 +283,7 @@ def test_fixed_composition_request(tmp_path):
     assert {r["composition"] for r in adslab_rows(path)} == {"Cu0.5Pt0.5"}
 
 
+@pytest.mark.slow
 def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path):
     """A SIGKILL can leave ASE's `NAME.db.lock` behind; generation must not wait on it (it waited forever)."""
     out = tmp_path / "cat.db"
@@ -283,6 +295,7 @@ def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path):
     assert len(adslab_rows(out)) == 2
 
 
+@pytest.mark.slow
 def test_dask_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(small_db, tmp_path):
     """A real LocalCluster; one worker process gets SIGKILL while it relaxes a slab. Dask reruns
     its task elsewhere; the single writer still stores every planned structure exactly once."""

@@ -171,6 +171,7 @@ def test_a_normal_adsorption_has_no_anomaly(refs):
 # ----------------------------------------------------------------------------- calculators
 
 
+@pytest.mark.slow
 def test_plugin_calculator_matches_direct_computation():
     spec = "test_catalyst_simulator:soft_morse"
     adslab = with_adsorbate(tagged_slab(), "O", 1.5, "fcc")

@@ -80,12 +80,14 @@ def test_surfaces_end_to_end_with_the_real_potential(metal, miller, facet, sites
     assert r.e_ads == pytest.approx(r.e_adslab - r.e_slab - r.e_reference)
 
 
+@pytest.mark.slow
 def test_fcc_and_hcp_hollows_are_told_apart_on_a_close_packed_surface():
     slab = build_surface(small("Pt", (1, 1, 1), lateral=5.4), None)  # EMT lattice: no potential needed
     kinds = Counter(site_kind(place(slab, "H", s.xy)) for s in surface_sites(slab))
     assert kinds == Counter({"ontop": 1, "bridge": 1, "fcc": 1, "hcp": 1})
 
 
+@pytest.mark.slow
 def test_alloys_prototypes_and_bulk_files(tmp_path):
     l12 = build_surface(SurfaceSpec(BulkSpec("L12", (("Pt", 0.75), ("Ni", 0.25))), (1, 1, 1)), None)
     assert Counter(l12.get_chemical_symbols())["Ni"] * 3 == Counter(l12.get_chemical_symbols())["Pt"]
@@ -101,6 +103,7 @@ def test_alloys_prototypes_and_bulk_files(tmp_path):
     assert set(slab.get_chemical_symbols()) == {"Ni", "Al"}
 
 
+@pytest.mark.slow
 def test_bad_bulk_files_and_miller_indices_are_one_line_errors(tmp_path):
     text = tmp_path / "notes.cif"
     text.write_text("this is not a crystal\n")

@@ -87,6 +87,7 @@ def test_every_command_and_option_is_described():
     assert not missing, missing
 
 
+@pytest.mark.slow
 def test_check_runs_both_simulators(cli_env):
     proc = run(["check"], env=cli_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -111,6 +112,7 @@ def test_bad_dat_files(tmp_path, name, cli_env):
     assert name in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, match",
     [
@@ -149,6 +151,7 @@ def test_missing_xfoil_binary(cli_env):
     assert_one_line_error(proc, "xfoil binary", code=3)
 
 
+@pytest.mark.slow
 def test_files_that_are_not_datasets_are_never_touched(tmp_path, cli_env):
     text_file = tmp_path / "notes.db"
     text_file.write_text("my precious notes\n")
@@ -163,6 +166,7 @@ def test_files_that_are_not_datasets_are_never_touched(tmp_path, cli_env):
         assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_existing_dataset_survives_bad_requests(tmp_path, cli_env):
     path = tmp_path / "good.db"
     ok = run(["data", "airfoil", "--out", str(path), "--shapes", "1", "--alpha", "0", "--workers", "1",

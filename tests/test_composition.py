@@ -97,6 +97,7 @@ def test_site_discretization_always_yields_valid_slabs(catalyst_model):
             assert d.atoms.get_chemical_symbols()[-1] == "O"
 
 
+@pytest.mark.slow
 def test_search_moves_toward_the_target_and_global_mode_honours_constraints(catalyst_model):
     surrogate = load_surrogate(catalyst_model, domain="catalyst")
     problem = small()
@@ -110,6 +111,7 @@ def test_search_moves_toward_the_target_and_global_mode_honours_constraints(cata
         assert len(d.composition) <= 2 and d.composition.get("Pt", 0) >= 0.25 - 1 / 12
 
 
+@pytest.mark.slow
 def test_cli_designs_and_verifies_with_emt(tmp_path, capsys, catalyst_model):
     from phenograd.cli import main
 

@@ -68,6 +68,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["out.dat"]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_fuzz_parse_text_never_crashes(text):
@@ -89,6 +90,7 @@ line = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(line, max_size=60))
 def test_fuzz_structured_lines(lines):

@@ -39,10 +39,12 @@ def tiny_adslab() -> Atoms:
     return slab + h
 
 
+@pytest.mark.slow
 def test_gpaw_is_installed_by_make_setup_dft():
     assert gpaw_version().startswith("22.")
 
 
+@pytest.mark.slow
 def test_adsorption_energy_arithmetic_with_real_gpaw():
     adslab = tiny_adslab()
     clean, adsorbate = split_adslab(adslab)
@@ -61,6 +63,7 @@ def test_adsorption_energy_arithmetic_with_real_gpaw():
     assert again.energy == pytest.approx(e_adslab.energy, abs=1e-6)  # deterministic
 
 
+@pytest.mark.slow
 def test_scf_that_does_not_converge_and_timeout_are_results_not_exceptions():
     from dataclasses import replace
 
@@ -87,6 +90,7 @@ def test_settings_keys_and_job():
             bad.validate()
 
 
+@pytest.mark.slow
 def test_missing_gpaw_is_exit_status_3_naming_make_setup_dft(tmp_path):
     env = {**os.environ, "PHENOGRAD_DFT_PYTHON": str(tmp_path / "no-python3")}
     with pytest.raises(SimulatorUnavailable, match="make setup-dft"):

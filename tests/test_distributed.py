@@ -120,6 +120,7 @@ def test_shard_splits_like_a_distributed_sampler():
     assert not distributed.active() and distributed.is_main() and distributed.all_reduce_mean(1.5) == 1.5
 
 
+@pytest.mark.slow
 def test_torchrun_cli_writes_one_checkpoint_from_rank_0(tiny_db, tmp_path):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -135,6 +136,7 @@ def test_torchrun_cli_writes_one_checkpoint_from_rank_0(tiny_db, tmp_path):
     assert not any(k.startswith("module.") for k in torch.load(out, weights_only=False)["members"][0])
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_single_process_loss_curve(tiny_db, two_process_run, tmp_path):
     out, (rank0, rank1) = two_process_run
     assert rank0["world"] == rank1["world"] == 2 and (rank0["rank"], rank1["rank"]) == (0, 1)
@@ -166,6 +168,7 @@ def test_two_processes_follow_the_single_process_loss_curve(tiny_db, two_process
     # (35% at epoch 40), which is why the comparison uses an even split.
 
 
+@pytest.mark.slow
 def test_killed_torchrun_run_resumes_from_its_partial_and_finishes(tiny_db, script, two_process_run, tmp_path):
     out = tmp_path / "killed.pt"
     partial = out.with_name(out.name + ".partial")
