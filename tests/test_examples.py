@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_demo_catalyst_stage_writes_a_summary_with_verified_values(tmp_path):
     out = tmp_path / "demo"
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out), "--stages", "catalyst"],
@@ -34,6 +37,7 @@ def test_demo_rejects_an_unknown_stage_in_one_line(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_optimize_airfoil_example_improves_the_start_in_xfoil(tmp_path):
     import json
 
@@ -49,6 +53,7 @@ def test_optimize_airfoil_example_improves_the_start_in_xfoil(tmp_path):
         assert (out / name).stat().st_size > 100
 
 
+@pytest.mark.slow
 def test_screen_catalysts_example_verifies_candidates_near_its_target(tmp_path):
     from ase.db import connect
 
@@ -64,6 +69,7 @@ def test_screen_catalysts_example_verifies_candidates_near_its_target(tmp_path):
     assert run.stdout.count("verified -0.") >= 6 + 2  # six screened, two composition designs
 
 
+@pytest.mark.slow
 def test_pretrain_finetune_example_runs_and_resumes(tmp_path):
     out = tmp_path / "pre"
     cmd = [sys.executable, str(ROOT / "examples" / "pretrain_finetune.py"), "--out", str(out), "--unlabelled", "120",

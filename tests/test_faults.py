@@ -76,6 +76,7 @@ def foils(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_full_disk_while_extending_a_dataset_keeps_every_row(foils, tmp_path):
     path = tmp_path / "foils.db"
     path.write_bytes(foils.read_bytes())
@@ -86,6 +87,7 @@ def test_full_disk_while_extending_a_dataset_keeps_every_row(foils, tmp_path):
     assert set(before) <= set(after) and len(after) % 2 == 0
 
 
+@pytest.mark.slow
 def test_full_disk_while_training_keeps_the_previous_checkpoint(foils, tmp_path):
     out = tmp_path / "model.pt"
     out.write_bytes(b"the previous model")

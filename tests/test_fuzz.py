@@ -4,6 +4,7 @@ changes the file it reads; the command line exits with code 2 and one error line
 no file left behind. The inputs and checks live in tests/fuzzing.py, shared with
 benchmarks/fuzz.py, which runs thousands of examples per reader."""
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
@@ -14,12 +15,14 @@ FUZZ = settings(max_examples=100, deadline=None,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(fuzzing.structure_inputs())
 def test_structure_files(tmp_path, item):
     fuzzing.run_structure(item, tmp_path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(fuzzing.problem_inputs())
 def test_optimization_problem_toml(tmp_path, data):
@@ -32,6 +35,7 @@ def test_design_space_toml(tmp_path, data):
     fuzzing.run_space(data, tmp_path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(fuzzing.checkpoint_inputs())
 def test_checkpoints(tmp_path, data):
@@ -63,6 +67,7 @@ def test_hostile_dat_file_names(tmp_path, item):
     fuzzing.run_filename(item, tmp_path)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(fuzzing.cli_inputs())
 def test_command_line_values(tmp_path, args):

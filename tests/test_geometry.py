@@ -12,6 +12,7 @@ RAE2822_LIKE = np.array([0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
                          -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002])
 
 
+@pytest.mark.slow
 def test_cst_matches_aerosandbox_convention():
     """Our torch CST gives the same contour as AeroSandbox's get_kulfan_coordinates (NeuralFoil's convention)."""
     from aerosandbox.geometry.airfoil.airfoil_families import get_kulfan_coordinates
