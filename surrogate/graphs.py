@@ -93,15 +93,31 @@ def airfoil_surfaces(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return sample(upper), sample(lower)
 
 
-def _airfoil_data(y_up: torch.Tensor, y_lo: torch.Tensor) -> Data:
+def airfoil_nodes(y_up: torch.Tensor, y_lo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node positions (..., AIRFOIL_NODES, 3) and features (..., AIRFOIL_NODES, AIRFOIL_NODE_FEATURES) of the
+    airfoil graphs of surfaces y_up, y_lo (..., AIRFOIL_STATIONS) at the cosine stations, in float32 as the
+    graphs store them; vectorised over the leading dimensions (a batch of shapes in one call) and
+    differentiable in y."""
     x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=y_up.dtype)
-    xs = torch.cat([x.flip(0), x[1:]])
-    ys = torch.cat([y_up.flip(0), y_lo[1:]])
-    is_upper = torch.cat([torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype), torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)])
+    xs = torch.cat([x.flip(0), x[1:]]).expand(*y_up.shape[:-1], AIRFOIL_NODES)
+    ys = torch.cat([y_up.flip(-1), y_lo[..., 1:]], dim=-1)
+    is_upper = torch.cat([torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype),
+                          torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)])
     slope = _slope(xs, ys)
-    pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=1)
-    feats = torch.stack([xs, is_upper, torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=1)
-    return Data(x=feats.float(), pos=pos.float(), edge_index=airfoil_edges(), num_nodes=AIRFOIL_NODES)
+    pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=-1)
+    feats = torch.stack([xs, is_upper.expand_as(xs), torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=-1)
+    return pos.float(), feats.float()
+
+
+def airfoil_nodes_from_cst(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """airfoil_nodes of CST designs (..., 18), evaluated exactly at the stations: a whole batch in one call."""
+    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=params.dtype)
+    return airfoil_nodes(*cst_surfaces(params, x))
+
+
+def _airfoil_data(y_up: torch.Tensor, y_lo: torch.Tensor) -> Data:
+    pos, feats = airfoil_nodes(y_up, y_lo)
+    return Data(x=feats, pos=pos, edge_index=airfoil_edges(), num_nodes=AIRFOIL_NODES)
 
 
 @lru_cache(maxsize=1)
@@ -125,9 +141,9 @@ def airfoil_edges() -> torch.Tensor:
 
 
 def _slope(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """dy/dx along the contour by central differences (one-sided at the ends)."""
-    dx = torch.cat([xs[1:2] - xs[0:1], xs[2:] - xs[:-2], xs[-1:] - xs[-2:-1]])
-    dy = torch.cat([ys[1:2] - ys[0:1], ys[2:] - ys[:-2], ys[-1:] - ys[-2:-1]])
+    """dy/dx along the contour (the last dimension) by central differences (one-sided at the ends)."""
+    dx = torch.cat([xs[..., 1:2] - xs[..., 0:1], xs[..., 2:] - xs[..., :-2], xs[..., -1:] - xs[..., -2:-1]], dim=-1)
+    dy = torch.cat([ys[..., 1:2] - ys[..., 0:1], ys[..., 2:] - ys[..., :-2], ys[..., -1:] - ys[..., -2:-1]], dim=-1)
     return dy / torch.where(dx.abs() < 1e-9, torch.full_like(dx, 1e-9), dx)
 
 

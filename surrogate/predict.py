@@ -17,14 +17,26 @@ and `confidence`, the mean predicted probability that XFOIL converges.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch_geometric.data import Batch
 
 from phenograd.core.errors import InputError
 
-from .graphs import airfoil_graph, airfoil_graph_from_cst, atoms_graph
-from .heads import AIRFOIL_TARGETS, conditions
 from .domain import domain_names, get_domain
+from .encoder import FixedTopology, StackedEncoders, parameters_key, stack_parameters, stacked_linear
+from .graphs import (
+    AIRFOIL_NODES,
+    airfoil_edges,
+    airfoil_graph,
+    airfoil_graph_from_cst,
+    airfoil_nodes,
+    airfoil_nodes_from_cst,
+    airfoil_surfaces,
+    atoms_graph,
+)
+from .heads import AIRFOIL_TARGETS, conditions
 from .model import Ensemble, load_checkpoint, shipped_model_path
 
 
@@ -41,12 +53,48 @@ def _needs_grad(*inputs) -> bool:
     return False
 
 
-class AirfoilSurrogate:
-    """A loaded airfoil ensemble. `info` holds the checkpoint's domain, data hash and meta."""
+@lru_cache(maxsize=1)
+def airfoil_topology() -> FixedTopology:
+    """The airfoil contour graph's topology (the same for every shape) as a dense neighbour table."""
+    return FixedTopology(airfoil_edges(), AIRFOIL_NODES)
 
-    def __init__(self, ensemble: Ensemble, info: dict):
+
+class AirfoilSurrogate:
+    """A loaded airfoil ensemble. `info` holds the checkpoint's domain, data hash and meta.
+
+    fast (default True): encode through the fixed-topology path (encoder.StackedEncoders: the contour graph's
+    one topology as a dense neighbour table, all members in one batched call, the nodes of a whole batch of
+    CST vectors built in one vectorised call) and run the members' heads as one batched call; the same
+    function as the graph path (fast False: a torch_geometric batch through each member in turn) to float
+    rounding, with gradients with respect to CST and contour tensors either way.
+    """
+
+    def __init__(self, ensemble: Ensemble, info: dict, fast: bool = True):
         self.ensemble = ensemble
         self.info = info
+        self.fast = fast
+        self._stacked = None  # (parameters key, StackedEncoders, stacked head weights)
+
+    def stacked(self) -> tuple[StackedEncoders, dict]:
+        """The members' encoders and heads with their weights stacked (rebuilt when a weight changes)."""
+        members = list(self.ensemble.members)
+        key = parameters_key(members)
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, StackedEncoders([m.encoder for m in members]),
+                             stack_parameters([m.head for m in members]))
+        return self._stacked[1], self._stacked[2]
+
+    def nodes(self, shapes) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node positions (B, N, 3) and inputs (B, N, 4) of the shapes' contour graphs, in the model's dtype:
+        a batch of CST vectors in one vectorised call; contours are canonicalised one by one (any point count)."""
+        if isinstance(shapes, torch.Tensor) and shapes.dim() in (1, 2) and shapes.shape[-1] == 18:
+            pos, x = airfoil_nodes_from_cst(shapes.reshape(-1, 18))
+        else:
+            seq = shapes if isinstance(shapes, (list, tuple)) else [shapes]
+            surfaces = [airfoil_surfaces(torch.as_tensor(c, dtype=torch.float64)) for c in seq]
+            pos, x = airfoil_nodes(torch.stack([u for u, _ in surfaces]), torch.stack([lo for _, lo in surfaces]))
+        dtype = next(self.ensemble.parameters()).dtype
+        return pos.to(dtype), x.to(dtype)
 
     def _graphs(self, shapes) -> Batch:
         if isinstance(shapes, torch.Tensor) and shapes.dim() == 2 and shapes.shape[-1] == 18:
@@ -77,13 +125,25 @@ class AirfoilSurrogate:
     def shape_embedding(self, shapes) -> torch.Tensor:
         """Every member's shape encoding (M, B, D) — all the heads see of a shape;
         differentiable with respect to CST and contour tensors."""
+        if self.fast:
+            pos, x = self.nodes(shapes)
+            encoders, _ = self.stacked()
+            nodes, pooled = encoders(pos[..., :2], x, airfoil_topology())  # planar: z is zero
+            members = self.ensemble.members
+            if not any(m.head.stations or m.head.station_y for m in members):
+                return pooled
+            return torch.stack([m.head.shape_embedding(nodes[k].flatten(0, 1), pooled[k], x.flatten(0, 1))
+                                for k, m in enumerate(members)])
         graphs = self._graphs(shapes)
         return torch.stack([member.airfoil_shape_embedding(graphs) for member in self.ensemble.members])
 
-    def predict_from_embedding(self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0) -> dict:
+    def predict_from_embedding(self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0,
+                               shape_index: torch.Tensor | None = None) -> dict:
         """Polars (B, P) from shape encodings (M, B, D) (``shape_embedding``): the heads alone,
         cheap next to the encoder, so derivatives can be taken at the encoding first (the
-        optimizer does: one batched backward pass through the encoders for every row)."""
+        optimizer does: one batched backward pass through the encoders for every row).
+        With shape_index (P,) (long, into the B shapes) point k is shape shape_index[k] at alpha[k],
+        reynolds[k], ncrit[k] instead, and every output is (P,)."""
         n_shapes = embedding.shape[1]
         dtype = embedding.dtype
         alpha = torch.as_tensor(alpha, dtype=dtype).reshape(-1)
@@ -92,20 +152,44 @@ class AirfoilSurrogate:
         nc = torch.as_tensor(ncrit, dtype=dtype).expand(p)
         if torch.any(re <= 0) or not torch.all(torch.isfinite(alpha)):
             raise InputError("Reynolds numbers must be positive and angles finite")
-        cond = conditions(alpha, re, nc).repeat(n_shapes, 1)
-        point_graph = torch.arange(n_shapes).repeat_interleave(p)
-        outs = [member.head(z[point_graph], cond) for member, z in zip(self.ensemble.members, embedding)]
-        values, logits = torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])  # (M, B*P, 5), (M, B*P)
+        shape = (n_shapes, p) if shape_index is None else (p,)
+        if self.fast:
+            values, logits = self._stacked_heads(embedding, conditions(alpha, re, nc).to(dtype), shape_index)
+        else:
+            cond = conditions(alpha, re, nc)
+            cond = cond.repeat(n_shapes, 1) if shape_index is None else cond
+            point_graph = torch.arange(n_shapes).repeat_interleave(p) if shape_index is None else shape_index
+            outs = [member.head(z[point_graph], cond) for member, z in zip(self.ensemble.members, embedding)]
+            values, logits = torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])  # (M, B*P, 5)
         mean, std = values.mean(0), values.std(0) if values.shape[0] > 1 else torch.zeros_like(values[0])
         scales = self.info["meta"].get("std_scale", {})
         out = {}
         for k, name in enumerate(AIRFOIL_TARGETS):
             key = "CD" if name == "lnCD" else name
             m = torch.exp(mean[:, k]) if name == "lnCD" else mean[:, k]
-            out[key] = m.reshape(n_shapes, p)
-            out[f"{key}_std"] = (std[:, k] * scales.get(name, 1.0)).reshape(n_shapes, p)
-        out["confidence"] = torch.sigmoid(logits).mean(0).reshape(n_shapes, p)
+            out[key] = m.reshape(shape)
+            out[f"{key}_std"] = (std[:, k] * scales.get(name, 1.0)).reshape(shape)
+        out["confidence"] = torch.sigmoid(logits).mean(0).reshape(shape)
         return out
+
+    def _stacked_heads(self, embedding: torch.Tensor, cond: torch.Tensor,
+                       shape_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's head at every shape and point at once: embedding (M, B, D), cond (P, 3) ->
+        values (M, B * P, 5), logits (M, B * P) (with shape_index (P,): (M, P, 5), (M, P), point k on shape
+        shape_index[k]). The first layer is split into its shape and operating-point columns, so a shape's
+        embedding goes through it once for all its points."""
+        _, w = self.stacked()
+        d = embedding.shape[-1]
+        first = w["net.0.weight_t"]  # (M, D + 3, width)
+        zw, cw = torch.bmm(embedding, first[:, :d]), torch.matmul(cond, first[:, d:])  # (M, B, width), (M, P, width)
+        if shape_index is None:
+            h = (zw[:, :, None, :] + cw[:, None, :, :] + w["net.0.bias"][:, None, None, :]).flatten(1, 2)
+        else:
+            h = zw[:, shape_index] + cw + w["net.0.bias"][:, None, :]  # (M, P, width)
+        depth = self.ensemble.members[0].head.config["depth"]
+        for i in range(2, 2 * depth + 1, 2):
+            h = stacked_linear(torch.nn.functional.silu(h), w[f"net.{i}.weight_t"], w[f"net.{i}.bias"])
+        return h[..., :-1] * w["std"][:, None, :] + w["mean"][:, None, :], h[..., -1]
 
 
 class CatalystSurrogate:

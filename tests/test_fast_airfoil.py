@@ -1,0 +1,199 @@
+"""The fixed-topology airfoil path (encoder.StackedEncoders, AirfoilSurrogate(fast=True)) against the graph path:
+the same predictions and the same gradients with respect to CST weights and contour points."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from phenograd.datasets.airfoil import naca
+from phenograd.datasets.cst import cst_coordinates
+from phenograd.surrogate.encoder import FixedTopology
+from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_edges, airfoil_graph_from_cst, airfoil_nodes_from_cst
+from phenograd.surrogate.model import build_ensemble, default_encoder_config
+from phenograd.surrogate.predict import AirfoilSurrogate, airfoil_topology, load_surrogate
+
+CST = torch.tensor(
+    [
+        [
+            0.17,
+            0.22,
+            0.18,
+            0.25,
+            0.16,
+            0.21,
+            0.17,
+            0.19,
+            -0.15,
+            -0.10,
+            -0.12,
+            -0.06,
+            -0.10,
+            -0.02,
+            -0.04,
+            0.0,
+            0.0,
+            0.0025,
+        ],
+        [0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2, -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.05, 0.002],
+        [0.1, 0.12, 0.1, 0.12, 0.1, 0.12, 0.1, 0.12, -0.1, -0.12, -0.1, -0.12, -0.1, -0.12, -0.1, -0.12, 0.0, 0.0],
+    ],
+    dtype=torch.float64,
+)
+ALPHA = [-3.0, 0.0, 5.0, 11.0]
+
+
+def pair(model: AirfoilSurrogate) -> tuple[AirfoilSurrogate, AirfoilSurrogate]:
+    """The same ensemble through the fast path and through the graph path."""
+    return AirfoilSurrogate(model.ensemble, model.info, fast=True), AirfoilSurrogate(
+        model.ensemble, model.info, fast=False
+    )
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    """Untrained float64 ensemble of 3 members, with the station readout and station y in its heads (the paths
+    through AirfoilHead.shape_embedding) and output weights large enough that predictions differ visibly."""
+    torch.manual_seed(1)
+    ens = build_ensemble(
+        "airfoil",
+        n_members=3,
+        encoder=default_encoder_config("airfoil", hidden=16, n_layers=2),
+        head={"hidden": 16, "width": 32, "depth": 2, "stations": 2, "station_y": True},
+    )
+    return AirfoilSurrogate(ens.double().eval(), {"meta": {"std_scale": {"CL": 1.5}}})
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_surrogate(domain="airfoil")
+
+
+def test_fixed_topology_holds_every_edge_once():
+    edges = airfoil_edges()
+    top = FixedTopology(edges, AIRFOIL_NODES)
+    real = top.pair < top.n_pairs
+    centre = torch.arange(AIRFOIL_NODES)[:, None].expand_as(top.neighbours)
+    table = sorted(zip(top.neighbours[real].tolist(), centre[real].tolist()))
+    assert table == sorted(zip(edges[0].tolist(), edges[1].tolist()))
+    assert torch.equal(top.neighbours[~real], centre[~real])  # padding slots point at their own node
+    a, b = top.pair_slot // top.k, top.neighbours.flatten()[top.pair_slot]
+    assert 2 * top.n_pairs == edges.shape[1] and torch.all(a != b)
+    with pytest.raises(ValueError, match="each direction"):
+        FixedTopology(edges[:, :-1], AIRFOIL_NODES)
+
+
+def test_batched_nodes_equal_the_graphs_one_by_one():
+    pos, x = airfoil_nodes_from_cst(CST)
+    for k in range(len(CST)):
+        g = airfoil_graph_from_cst(CST[k])
+        assert torch.equal(pos[k], g.pos) and torch.equal(x[k], g.x)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, None])
+def test_fast_path_predicts_what_the_graph_path_predicts(random_model, chunk):
+    fast, graph = pair(random_model)
+    enc, _ = fast.stacked()
+    with torch.no_grad():
+        a = fast.predict_airfoil(CST, ALPHA, 1e6)
+        b = graph.predict_airfoil(CST, ALPHA, 1e6)
+        pos, x = fast.nodes(CST)
+        nodes, pooled = enc(pos[..., :2], x, airfoil_topology(), chunk=chunk)
+        ref = [m.encoder(graph._graphs(CST)) for m in random_model.ensemble.members]
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-9, atol=1e-12, msg=key)
+    for k, (n_ref, p_ref) in enumerate(ref):
+        torch.testing.assert_close(nodes[k].flatten(0, 1), n_ref, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(pooled[k], p_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_fast_path_on_contours_and_per_point_cases(random_model):
+    fast, graph = pair(random_model)
+    contours = [torch.as_tensor(naca("2412")), torch.as_tensor(naca("0012", n_points_per_side=91))]
+    index = torch.tensor([1, 0, 0, 1])
+    with torch.no_grad():
+        for kwargs in ({}, {"shape_index": index}):
+            a = fast.predict_from_embedding(fast.shape_embedding(contours), ALPHA, 3e5, **kwargs)
+            b = graph.predict_from_embedding(graph.shape_embedding(contours), ALPHA, 3e5, **kwargs)
+            for key in b:
+                torch.testing.assert_close(a[key], b[key], rtol=1e-9, atol=1e-12, msg=key)
+        grid = graph.predict_airfoil(contours, ALPHA, 3e5)
+    torch.testing.assert_close(a["CL"], grid["CL"][index, torch.arange(4)])
+
+
+def _grads(model: AirfoilSurrogate, shapes: torch.Tensor) -> torch.Tensor:
+    x = shapes.clone().requires_grad_(True)
+    out = model.predict_airfoil(x, ALPHA, torch.tensor([3e5, 1e6, 1e6, 3e6]))
+    (
+        out["CL"].sum() + 10 * out["CD"].sum() - out["CM"].sum() + out["CL_std"].sum() + out["confidence"].sum()
+    ).backward()
+    return x.grad
+
+
+def test_gradients_equal_the_graph_path(random_model):
+    fast, graph = pair(random_model)
+    torch.testing.assert_close(_grads(fast, CST), _grads(graph, CST), rtol=1e-8, atol=1e-12)
+    contour = cst_coordinates(CST[1], 81)
+    g_fast, g_graph = _grads(fast, contour), _grads(graph, contour)
+    assert g_fast.abs().sum() > 0
+    torch.testing.assert_close(g_fast, g_graph, rtol=1e-8, atol=1e-12)
+
+
+def test_gradcheck_of_the_stacked_encoders_in_node_positions(random_model):
+    """Finite differences in float64 (the graphs store float32 positions, too coarse for them, so the check
+    starts at the positions). Trailing-edge nodes 0.0006 chords apart make the radial basis steep there: central
+    differences with eps 1e-6 are off by up to 3e-5 of a Jacobian of scale 6, hence atol 1e-4."""
+    fast, _ = pair(random_model)
+    enc, _ = fast.stacked()
+    pos, x = fast.nodes(CST[:1])
+    f = lambda p: enc(p, x, airfoil_topology())[1]  # noqa: E731
+    assert torch.autograd.gradcheck(
+        f, (pos[..., :2].detach().clone().requires_grad_(True),), eps=1e-6, atol=1e-4, fast_mode=True
+    )
+
+
+def test_shipped_model_fast_path_values_and_gradients(shipped):
+    """float32 as shipped: predictions to float rounding, gradients with respect to CST weights (float64, as the
+    optimizer passes them) to 1e-5 of their scale."""
+    fast, graph = pair(shipped)
+    with torch.no_grad():
+        a, b = fast.predict_airfoil(CST.float(), ALPHA, 1e6), graph.predict_airfoil(CST.float(), ALPHA, 1e6)
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], rtol=2e-5, atol=2e-6, msg=key)
+    g_fast, g_graph = _grads(fast, CST), _grads(graph, CST)
+    assert float((g_fast - g_graph).abs().max()) <= 1e-5 * float(g_graph.abs().max())
+
+
+def test_stacked_weights_follow_the_members(random_model):
+    """The stacked weights are a cache: changing a member's parameters (in place or by a copy) changes the fast
+    path's predictions exactly as the graph path's."""
+    model = AirfoilSurrogate(copy.deepcopy(random_model.ensemble), random_model.info)
+    fast, graph = pair(model)
+    with torch.no_grad():
+        before = fast.predict_airfoil(CST, ALPHA, 1e6)["CL"]
+        model.ensemble.members[1].encoder.messages[0].phi[0].weight.mul_(1.5)
+        model.ensemble.members[2].head.net[0].bias.add_(0.1)
+        after = fast.predict_airfoil(CST, ALPHA, 1e6)["CL"]
+        ref = graph.predict_airfoil(CST, ALPHA, 1e6)["CL"]
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, ref, rtol=1e-9, atol=1e-12)
+    moved = copy.copy(fast)
+    moved.ensemble = copy.deepcopy(model.ensemble).float()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            moved.predict_airfoil(CST.float(), ALPHA, 1e6)["CL"], ref.float(), rtol=1e-4, atol=1e-5
+        )
+
+
+def test_fast_path_shapes_and_bad_input(random_model):
+    with torch.no_grad():
+        one = random_model.predict_airfoil(CST[0], [4.0], 1e6)
+        assert one["CL"].shape == (1, 1)
+        assert random_model.predict_airfoil(CST, np.linspace(0, 5, 6), 1e6)["CD"].shape == (3, 6)
+    from phenograd.core.errors import InputError
+
+    with pytest.raises(InputError, match="Reynolds"):
+        random_model.predict_airfoil(CST, ALPHA, -1.0)
