@@ -44,6 +44,10 @@ _EXPORTS = {
     "PretrainConfig": "phenograd.surrogate.pretrain",
     "pretrain_encoder": ("phenograd.surrogate.pretrain", "pretrain"),
     "load_unlabelled": "phenograd.surrogate.pretrain_data",
+    # NeuralFoil-compatible entry points (switch from `import neuralfoil as nf` by changing the import)
+    "get_aero_from_kulfan_parameters": "phenograd.surrogate.neuralfoil_compat",
+    "get_aero_from_coordinates": "phenograd.surrogate.neuralfoil_compat",
+    "get_aero_from_dat_file": "phenograd.surrogate.neuralfoil_compat",
     # airfoil design
     "AirfoilProblem": "phenograd.optimize.airfoil_problem",
     "OperatingPoint": "phenograd.optimize.airfoil_problem",
