@@ -156,6 +156,7 @@ def test_oscillating_forces_settle_on_their_means_and_drifting_ones_do_not():
     assert _settled(_history(2000, 0.02), RansSettings(reynolds=1e6, max_iter=2000, mean_blocks=0)) is None
 
 
+@pytest.mark.slow
 def test_real_skip_picks_other_airfoils_of_the_same_seeded_order():
     from phenograd.datasets.airfoil_rans import RansRequest, plan_rans_jobs
 
@@ -171,6 +172,7 @@ def test_real_skip_picks_other_airfoils_of_the_same_seeded_order():
         plan(real_skip=-1)
 
 
+@pytest.mark.slow
 def test_coarse_naca0012_runs_and_agrees_with_xfoil():
     """Fully turbulent SA on the coarse grid, Re 6e6, alpha 4: converges; CL within 0.03 of XFOIL's, CM near 0
     (symmetric section about the quarter chord), CD above XFOIL's (no laminar run), Cp peak suction on top."""
@@ -190,12 +192,14 @@ def test_coarse_naca0012_runs_and_agrees_with_xfoil():
     assert cp.max() == pytest.approx(1.0, abs=0.05)  # stagnation
 
 
+@pytest.mark.slow
 def test_time_limit_kills_the_solver_and_records_timeout():
     p = run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, timeout_s=3.0, max_iter=20000))
     assert p.status == "timeout" and not p.converged
     assert p.wall_s < 20
 
 
+@pytest.mark.slow
 def test_divergence_is_recorded(monkeypatch):
     """Relaxation factors of 1 without SIMPLEC make simpleFoam blow up; the point says so."""
     import phenograd.simulators.openfoam as of
@@ -220,6 +224,7 @@ def test_missing_openfoam_is_reported(monkeypatch):
         run_rans_point(naca("0012"), 0.0, RansSettings(reynolds=1e6))
 
 
+@pytest.mark.slow
 def test_bad_settings_are_one_line_cli_errors(cli_env):
     for args, msg in ((["--re", "1e3"], "out of range"), (["--re", "1e6", "--mesh", "huge"], "invalid choice"),
                       (["--re", "1e6", "--max-iter", "5"], "max_iter")):
@@ -242,6 +247,7 @@ def rans_db(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_rans_dataset_is_resumable_and_marked(rans_db):
     again = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(rans_db), "--shapes", "0",
                             "--include-real", "train", "--real-limit", "2", "--seed", "0", "--alpha", "-2:8:1",
@@ -261,6 +267,7 @@ def test_rans_dataset_is_resumable_and_marked(rans_db):
     assert other.returncode == 2 and "use a file of its own" in other.stderr
 
 
+@pytest.mark.slow
 def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     """train --init: every member starts from the shipped XFOIL model; it trains on RANS targets that have no
     transition points and its drag moves towards the RANS values."""
@@ -293,6 +300,7 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     assert both.returncode == 2 and "--fine-tune is for airfoil models" in both.stderr
 
 
+@pytest.mark.slow
 def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
     """surrogate.fidelity: the untrained Ncrit input is forgotten (Ncrit 0 then predicts as Ncrit 9), stage 1
     changes the output biases and nothing else and closes most of the drag gap, stage 2 writes a model."""
@@ -341,6 +349,7 @@ def _child_named(parent: int, name: str) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_solver_killed_from_outside_is_reported_as_killed():
     """kill -9 of simpleFoam mid-run: the point says so (not 'diverged', not a hang); dataset generation does not
     store such a case, so the next run retries it."""
@@ -366,6 +375,7 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     assert p.status == "failed: killed by signal 9" and not p.converged
 
 
+@pytest.mark.slow
 def test_the_solver_dies_with_its_driver(tmp_path):
     """kill -9 of the Python process running a case (a dataset run stopped from outside): its simpleFoam, which runs
     in a session of its own, must not live on as an orphan until max_iter."""
@@ -404,6 +414,7 @@ def test_the_solver_dies_with_its_driver(tmp_path):
             driver.kill()
 
 
+@pytest.mark.slow
 def test_rans_cases_run_the_same_on_a_dask_cluster(tmp_path):
     """A real LocalCluster: a RANS dataset case computed by a Dask worker is stored exactly as the local run
     stores it."""
