@@ -74,11 +74,14 @@ class AirfoilSurrogate:
         self.info = info
         self.fast = fast
         self._stacked = None  # (parameters key, StackedEncoders, stacked head weights)
+        self._parameters = None  # (the ensemble, its parameters)
 
     def stacked(self) -> tuple[StackedEncoders, dict]:
         """The members' encoders and heads with their weights stacked (rebuilt when a weight changes)."""
         members = list(self.ensemble.members)
-        key = parameters_key(members)
+        if self._parameters is None or self._parameters[0] is not self.ensemble:  # a new or copied ensemble
+            self._parameters = (self.ensemble, [p for m in members for p in m.parameters()])
+        key = parameters_key(self._parameters[1])
         if self._stacked is None or self._stacked[0] != key:
             self._stacked = (key, StackedEncoders([m.encoder for m in members]),
                              stack_parameters([m.head for m in members]))

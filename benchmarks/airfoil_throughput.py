@@ -1,0 +1,161 @@
+"""Airfoil surrogate throughput (issue 31): the fixed-topology fast path beside the graph path and NeuralFoil, one run.
+
+    .venv/bin/python -m benchmarks.airfoil_throughput [--reps 5] [--shapes 64] [--angles 16] [--no-write]
+
+One torch thread. The shipped model (5 members) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
+the contour graph's fixed topology, members and heads batched; the default) and `fast=False` (the torch_geometric
+graph path, members one after another), and NeuralFoil 0.3.3 (NumPy) large and xxxlarge on the same CST shapes.
+Cases: --shapes CST shapes x --angles angles without gradients; the same with the gradient of sum(CL) + sum(CD)
+with respect to the CST weights (phenograd only: NeuralFoil is NumPy); one shape at one angle (latency). Every
+case runs all its variants alternately, rep by rep, after a warm-up; medians of --reps are quoted, and their
+ratios (the machine is shared with background simulations, so absolute rates move with its load, ratios less).
+Also where the fast path's time goes (node building, encoder, heads). Writes the section "Airfoil surrogate
+throughput" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from benchmarks.hotspots import side_by_side
+from benchmarks.report import machine, publish, today
+
+NEURALFOIL_SIZES = ("large", "xxxlarge")
+
+
+def phenograd_cases(model, cst: torch.Tensor, alphas: list[float], grad: bool):
+    def run():
+        if grad:
+            p = cst.clone().requires_grad_(True)
+            out = model.predict_airfoil(p, alpha=alphas, reynolds=1e6)
+            (out["CL"].sum() + out["CD"].sum()).backward()
+        else:
+            with torch.no_grad():
+                model.predict_airfoil(cst, alpha=alphas, reynolds=1e6)
+
+    return run
+
+
+def neuralfoil_case(cst: torch.Tensor, alphas: list[float], size: str):
+    import neuralfoil as nf
+
+    per_point = cst.repeat_interleave(len(alphas), 0).double().numpy()
+    kulfan = {
+        "upper_weights": per_point[:, :8].T,
+        "lower_weights": per_point[:, 8:16].T,  # (8, batch)
+        "leading_edge_weight": per_point[:, 16],
+        "TE_thickness": per_point[:, 17],
+    }
+    alpha = np.tile(alphas, len(cst))
+    re = np.full(len(alpha), 1e6)
+    return lambda: nf.get_aero_from_kulfan_parameters(kulfan, alpha=alpha, Re=re, model_size=size)
+
+
+def breakdown(model, cst: torch.Tensor, alphas: list[float], reps: int) -> dict:
+    """Median seconds of the fast path's stages without gradients: nodes, encoder, heads."""
+    from phenograd.surrogate.predict import airfoil_topology
+
+    with torch.no_grad():
+        pos, x = model.nodes(cst)
+        encoders, _ = model.stacked()
+        emb = encoders(pos[..., :2], x, airfoil_topology())[1]
+        return side_by_side(
+            {
+                "nodes (vectorised CST -> contour graph nodes)": lambda: model.nodes(cst),
+                "encoder (5 members stacked)": lambda: encoders(pos[..., :2], x, airfoil_topology()),
+                "heads (5 members stacked)": lambda: model.predict_from_embedding(emb, alphas, 1e6),
+            },
+            reps,
+        )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="timed repeats per variant (median quoted)")
+    parser.add_argument("--shapes", type=int, default=64)
+    parser.add_argument("--angles", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    from phenograd.datasets.airfoil_sampling import training_cst
+    from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
+
+    command = "python -m benchmarks.airfoil_throughput" + "".join(
+        f" --{k} {v}" for k, v in (("reps", args.reps), ("shapes", args.shapes), ("angles", args.angles))
+    )
+    started, where = today(), machine()
+    shipped = load_surrogate(domain="airfoil")
+    fast = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True)
+    graph = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False)
+    cst = torch.as_tensor(training_cst().params[: args.shapes], dtype=torch.float32)
+    alphas = [float(a) for a in np.linspace(-4.0, 11.0, args.angles)]
+    cases = {
+        f"{len(cst)} shapes x {len(alphas)} angles, no gradients": (cst, alphas, False, True),
+        f"{len(cst)} shapes x {len(alphas)} angles, gradient w.r.t. the CST weights": (cst, alphas, True, False),
+        "1 shape x 1 angle (latency), no gradients": (cst[:1], [4.0], False, True),
+        "1 shape x 1 angle (latency), gradient w.r.t. the CST weights": (cst[:1], [4.0], True, False),
+    }
+    results = {}
+    for name, (shapes, angles, grad, peers) in cases.items():
+        fns = {
+            "phenograd fast path": phenograd_cases(fast, shapes, angles, grad),
+            "phenograd graph path": phenograd_cases(graph, shapes, angles, grad),
+        }
+        if peers:
+            fns.update({f"NeuralFoil {s}": neuralfoil_case(shapes, angles, s) for s in NEURALFOIL_SIZES})
+        for fn in fns.values():
+            fn()  # warm-up
+        results[name] = (len(shapes) * len(angles), side_by_side(fns, args.reps))
+        print(name, {k: f"{v * 1e3:.2f} ms" for k, v in results[name][1].items()}, flush=True)
+    stages = breakdown(fast, cst, alphas, args.reps)
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {where}; one torch thread.  ",
+        "Model: the shipped `surrogate/models/airfoil.pt` (5 members, PaiNN, 129-node contour graph), through "
+        "`AirfoilSurrogate(fast=True)` (the default: the fixed-topology path, encoder.StackedEncoders, members and "
+        "heads batched, nodes of all CST vectors in one call) and `fast=False` (the torch_geometric graph path, "
+        "members one after another); the two agree to float rounding (tests/test_golden.py, "
+        "tests/test_fast_airfoil.py). NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch.",
+        "",
+        f"Medians of {args.reps} alternating repeats after a warm-up; predictions per second = shapes x angles / "
+        "median seconds; ratios are of medians from the same run.",
+        "",
+        "| case | phenograd fast path | phenograd graph path | NeuralFoil large | NeuralFoil xxxlarge | fast / graph | "
+        "fast / NeuralFoil large | fast / NeuralFoil xxxlarge |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(n, t):
+        if t is None:
+            return "n/a (NumPy)"
+        return f"{n / t:,.0f}/s ({t * 1e3:.1f} ms)"
+
+    for name, (n, t) in results.items():
+        f, g = t["phenograd fast path"], t["phenograd graph path"]
+        nl, nx = t.get("NeuralFoil large"), t.get("NeuralFoil xxxlarge")
+        ratio = lambda a, b: f"{b / a:.2f}x" if b is not None else "-"  # noqa: E731
+        lines.append(
+            f"| {name} | {cell(n, f)} | {cell(n, g)} | {cell(n, nl)} | {cell(n, nx)} | {ratio(f, g)} | "
+            f"{ratio(f, nl)} | {ratio(f, nx)} |"
+        )
+    total = sum(stages.values())
+    lines += [
+        "",
+        f"Where the fast path's time goes ({len(cst)} shapes x {len(alphas)} angles, no gradients, medians, "
+        "stages timed alone):",
+        "",
+        "| stage | ms | share |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {k} | {v * 1e3:.1f} | {v / total:.0%} |" for k, v in stages.items()]
+    publish("Airfoil surrogate throughput", "\n".join(lines), write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
