@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 from benchmarks.report import machine, today, write_section
 from phenograd.core.errors import InputError
-from phenograd.datasets.catalyst_dft import dft_plan, relax_system
+from phenograd.datasets.catalyst_dft import find_system, relax_system
 from phenograd.simulators.adsorption import RelaxSettings, gas_references
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,6 @@ def main(argv=None) -> int:
     rows = sorted(db.select(kind="adslab", status="ok"), key=lambda r: r.plan_index)
     if not rows:
         raise SystemExit(f"{args.dft}: no DFT adsorption energy yet")
-    plan = list(dft_plan(max(r.plan_index for r in rows) + 1))
     settings = RelaxSettings()
     cache = load_cache()
     CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
         for r in rows:
             key = (r.plan_index, name)
             if key not in cache:
-                system = plan[r.plan_index]
+                system = find_system(r.slab_key, r.adsorbate)
                 elements = set(system.surface.bulk.metals) | set(system.adsorbate)
                 if calc == "emt" and not elements <= set(parameters):
                     continue
