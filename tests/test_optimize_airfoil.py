@@ -39,6 +39,7 @@ def _rows(e):
     return np.concatenate([[e.objective], e.eq, e.ineq]), np.vstack([e.grad, e.jac_eq, e.jac_ineq])
 
 
+@pytest.mark.slow
 def test_objective_and_constraint_jacobians_match_finite_differences(random_model):
     problem = replace(daedalus_problem(), trust=Trust(confidence_min=0.5, cl_std_max=0.3))
     start = fit_cst(naca("2412"))
@@ -102,6 +103,7 @@ def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
                  AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": far}}), start="naca0012")
 
 
+@pytest.mark.slow
 def test_infeasible_problem_is_reported_not_raised(random_model):
     problem = AirfoilProblem(
         points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="weighted_cd",
@@ -146,6 +148,7 @@ def test_bad_expression_and_bad_start_shape(random_model, tmp_path):
         start_design(str(crossing))
 
 
+@pytest.mark.slow
 def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
     """One operating point (CL 0.5 at Re 1e6, minimum CD, t/c >= 0.1 at 30 % chord): the optimum's
     drag is below NACA 2412's and XFOIL confirms the surrogate's CD within 15 %."""
@@ -171,6 +174,7 @@ def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
     assert "objective (XFOIL)" in r.stdout
 
 
+@pytest.mark.slow
 def test_cli_bad_problem_is_one_line_and_nothing_written(tmp_path):
     problem = tmp_path / "p.toml"
     problem.write_text("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 1\n")
@@ -181,6 +185,7 @@ def test_cli_bad_problem_is_one_line_and_nothing_written(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
     from phenograd.datasets.polar_store import PolarStore
     from phenograd.optimize.airfoil_refine import refine
@@ -212,6 +217,7 @@ DAEDALUS_OPTIMUM_CST = [0.21704204557102608, 0.266034434368359, 0.34163021202501
                         0.1747411997927576, 0.0]
 
 
+@pytest.mark.slow
 def test_verification_retries_a_point_xfoil_cannot_converge_on_finer_panellings():
     """Real XFOIL: the point fails at 160 panels; the verifier retries at 200 and 240, reports where it converged,
     and counts every polar it ran; a point of the same shape that converges at 160 panels is not retried."""
@@ -233,6 +239,7 @@ def test_verification_retries_a_point_xfoil_cannot_converge_on_finer_panellings(
     assert 0.005 < found["CD"] < 0.015
 
 
+@pytest.mark.slow
 def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(tmp_path):
     """A real LocalCluster: XFOIL verification of a design and the simulations around an optimum give
     what the local run gives, and every refinement polar is stored once."""
@@ -274,6 +281,7 @@ def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(
     assert verified[0]["converged"] and abs(verified[0]["CL"] - 0.5) < 1e-9
 
 
+@pytest.mark.slow
 def test_cli_verifies_the_optimum_with_rans(tmp_path):
     """--fidelity rans: one fixed-angle point (minimum CD at alpha 2, Re 3e6, a few solver iterations); the start
     and the optimum each get one OpenFOAM case (whether or not the short solve found a feasible design), and on
@@ -301,6 +309,7 @@ def test_cli_verifies_the_optimum_with_rans(tmp_path):
     assert any("fully turbulent" in w for w in report["warnings"])
 
 
+@pytest.mark.slow
 def test_rans_fidelity_refuses_refinement(tmp_path):
     r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", "daedalus",
                         "--fidelity", "rans", "--refine", "1", "--out", str(tmp_path / "o")],

@@ -255,6 +255,7 @@ def test_cli_pretrain_and_its_bad_inputs(unlabelled_db, tmp_path, capsys):
     fails(["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--geometry", "relaxed"], "never relaxed")
 
 
+@pytest.mark.slow
 def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
     from ase.db import connect
 

@@ -96,6 +96,7 @@ def test_space_enumeration_counts_and_structures(tmp_path, space_text):
     assert np.allclose(atoms.positions[-1], c.ads_positions[0]) and atoms.get_tags()[-1] == 2
 
 
+@pytest.mark.slow
 def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_model, write_space):
     space = write_space()
     out = tmp_path / "results.db"
@@ -140,6 +141,7 @@ def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst
     assert again.resumed and again.verified_now == 0 and again.selected == r.selected
 
 
+@pytest.mark.slow
 def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model, write_space):
     space = write_space()
     out = tmp_path / "killed.db"
@@ -206,6 +208,7 @@ def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_m
         screen(space, tmp_path / "far.db", model=catalyst_model, top=2)
 
 
+@pytest.mark.slow
 def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path, catalyst_model, write_space):
     """SIGKILL while ASE was writing left `results.db.partial.lock` (and a hot journal) behind; the
     restart waited on ASE's lock file forever (found by benchmarks/faults.py). Now none is taken:

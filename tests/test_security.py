@@ -76,6 +76,7 @@ def phenograd(*args, cwd: Path) -> subprocess.CompletedProcess:
 # ----------------------------------------------------------------------------- the objective expression
 
 
+@pytest.mark.slow
 def test_objective_expression_escape_is_refused_before_any_model_loads(tmp_path):
     """The classic `__subclasses__` walk that wrote a file once per solver iteration under the old eval: now a
     one-line error naming the part, exit code 2, nothing written, no model loaded (the shipped default would be)."""
@@ -181,6 +182,7 @@ def test_torch_files_are_read_weights_only(tmp_path, reader):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_hostile_model_in_one_line(tmp_path):
     marker = tmp_path / "pwned"
     model = hostile_torch_file(tmp_path / "evil.pt", marker)
@@ -261,6 +263,7 @@ HOSTILE_NAMES = ["foil name with spaces.dat", "foil\nSAVE pwned.dat\nQUIT\n.dat"
                  "-rf 'quote\"d'|&<>.dat"]
 
 
+@pytest.mark.slow
 def test_xfoil_never_sees_a_file_name(tmp_path):
     """XFOIL runs in a temporary folder on its own file names (foil.dat, up.pol): a .dat file named with spaces,
     newlines that would be XFOIL commands, or shell characters gives the same polar and writes nothing else."""
@@ -294,6 +297,7 @@ def test_dat_names_cannot_add_lines_to_written_files():
     assert text.splitlines()[0] == "NACA 2412 0.5 0.5 LOAD evil" and len(text.splitlines()) == 1 + 39
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("simpleFoam") is None, reason="needs OpenFOAM (make setup-cfd)")
 def test_openfoam_never_sees_the_keep_case_folder(tmp_path):
     """A --keep-case folder named with spaces, a newline and shell characters: OpenFOAM runs in a temporary folder

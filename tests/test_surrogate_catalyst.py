@@ -50,6 +50,7 @@ def run_cli(*args, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([*PHENOGRAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_tiny_training_beats_the_mean_predictor(tiny_db, tiny_model):
     out, report = tiny_model
     assert len(report["members"]) == 2 and not out.with_name(out.name + ".partial").exists()
@@ -130,6 +131,7 @@ def test_std_scale_holds_one_sigma_coverage_under_heavy_tails():
     assert abs(cov["within_1sigma"] - 0.683) < 0.01 and cov["within_2sigma"] < 0.93
 
 
+@pytest.mark.slow
 def test_calibrate_refits_the_scale_and_keeps_the_weights(tiny_db, tiny_model, tmp_path):
     out, _ = tiny_model
     recal = tmp_path / "recal.pt"
@@ -155,6 +157,7 @@ def test_calibrate_refits_the_scale_and_keeps_the_weights(tiny_db, tiny_model, t
         assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.pt").exists()
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_db, tmp_path):
     args = ["train", "--domain", "catalyst", "--data", tiny_db, "--epochs", "30", "--patience", "30", *TRAIN_ARGS]
     unbroken = tmp_path / "unbroken.pt"
@@ -181,6 +184,7 @@ def test_killed_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_db,
     assert not partial.exists()
 
 
+@pytest.mark.slow
 def test_cli_evaluate_writes_metrics_and_parity_plot(tiny_db, tiny_model, tmp_path):
     model, _ = tiny_model
     r = run_cli("evaluate", "--model", model, "--data", tiny_db, "--split", "train", "--out", tmp_path / "ev")
@@ -194,6 +198,7 @@ def test_cli_evaluate_writes_metrics_and_parity_plot(tiny_db, tiny_model, tmp_pa
     assert bad.returncode == 2 and "unknown split 'nonsense'" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_predict_adsorption_cli_matches_python_api_in_input_order(tiny_db, tiny_model, tmp_path):
     model, _ = tiny_model
     with CatalystStore.open_readonly(tiny_db) as store:
@@ -234,6 +239,7 @@ def test_prediction_is_differentiable_in_a_soft_composition(tiny_db, tiny_model)
     assert torch.allclose(plain["E_ads"], out["E_ads"].detach())
 
 
+@pytest.mark.slow
 def test_predict_bad_inputs_are_one_line_errors(tiny_model, tmp_path):
     from ase.build import fcc111
 
@@ -254,6 +260,7 @@ def test_predict_bad_inputs_are_one_line_errors(tiny_model, tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_shipped_catalyst_model_is_the_default_and_tracks_emt(tmp_path):
     """The shipped model, used without --model, against real EMT relaxations of the release's protocol
     (4-layer 3x3 slabs): pure Pt(111) and a random Cu-Pd(100) alloy. An untrained ensemble or one

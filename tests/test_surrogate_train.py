@@ -25,6 +25,7 @@ def tiny_dataset(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
     out = tmp_path / "tiny.pt"
     report = train_airfoil(tiny_dataset, out, TINY, progress=False, device="cpu")
@@ -54,6 +55,7 @@ def test_a_run_killed_mid_save_leaves_no_temporary_file_once_rerun(tiny_dataset,
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.x.tmp", "run.pt", "run.pt.notes"]
 
 
+@pytest.mark.slow
 def test_checkpoint_records_the_training_shapes_design_range_and_it_can_be_recorded_again(tiny_dataset, tmp_path):
     import dataclasses
     import subprocess
@@ -132,6 +134,7 @@ def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tin
     assert torch.allclose(nodes.mean(1), pooled, atol=1e-5)  # mean pooling of the cached node scalars
 
 
+@pytest.mark.slow
 def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tiny_dataset, tmp_path):
     """--refit-head-width W: the refit stage trains a new head of width W on the frozen encoder. One run with it
     gives the same weights as training without a refit and then refitting that model's heads alone (--init MODEL
@@ -259,6 +262,7 @@ def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_p
     assert from_coords["CM"].shape == (2, 1)
 
 
+@pytest.mark.slow
 def test_shipped_airfoil_model_is_the_default_and_knows_naca_2412():
     import json
     import subprocess

@@ -38,6 +38,7 @@ def _files(folder):
     return {p.relative_to(folder): (p.read_bytes() if p.is_file() else None) for p in folder.rglob("*")}
 
 
+@pytest.mark.slow
 def test_study_finds_the_best_trial_and_writes_best_json(tiny_db, tmp_path):
     lines = []
     result = tune("airfoil", tiny_db, 3, out_dir=tmp_path / "run", seed=5, log=lines.append, **FAST)
@@ -62,6 +63,7 @@ def test_study_finds_the_best_trial_and_writes_best_json(tiny_db, tmp_path):
     assert again["best_params"] == best["best_params"] and again["best_value"] == pytest.approx(best["best_value"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_two_runs_with_the_same_storage_share_one_study(tiny_db, tmp_path, kind):
     storage = f"journal:{tmp_path / 'study.log'}" if kind == "journal" else f"sqlite:///{tmp_path / 'study.db'}"
@@ -132,6 +134,7 @@ def assert_one_line_error(capsys, argv, match):
     assert len(err.splitlines()) == 1 and err.startswith("phenograd: error:") and match in err, err
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_line_errors_and_writes_nothing(tiny_db, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     garbage = tmp_path / "notes.log"
