@@ -9,7 +9,8 @@ Cases: --shapes CST shapes x --angles angles without gradients; the same with th
 with respect to the CST weights (phenograd only: NeuralFoil is NumPy); one shape at one angle (latency). Every
 case runs all its variants alternately, rep by rep, after a warm-up; medians of --reps are quoted, and their
 ratios (the machine is shared with background simulations, so absolute rates move with its load, ratios less).
-Also where the fast path's time goes (node building, encoder, heads). Writes the section "Airfoil surrogate
+Also where the fast path's time goes (node building, encoder, heads) and the encoder's arithmetic rate beside
+that of a batched matmul of the same shapes timed in the same run. Writes the section "Airfoil surrogate
 throughput" of BENCHMARKS.md.
 """
 
@@ -73,6 +74,23 @@ def breakdown(model, cst: torch.Tensor, alphas: list[float], reps: int) -> dict:
         )
 
 
+def encoder_flops(config: dict, members: int, topology) -> float:
+    """Multiply-add FLOPs of the fast path's encoder per shape: the linear layers (phi, filters once per pair,
+    U and V on 2 vector components, the update MLP), all members; elementwise work left out."""
+    f, r, n, pairs = config["hidden"], config["n_rbf"], topology.n_nodes, topology.n_pairs + 1
+    per_layer = n * (f * f + f * 3 * f) * 2 + pairs * (r + 1) * 3 * f * 2
+    per_layer += n * (2 * f * 2 * f * 2 + (2 * f * f + f * 3 * f) * 2)
+    return float(per_layer * config["n_layers"] * members)
+
+
+def matmul_rate(reps: int) -> float:
+    """FLOP/s of a batched float32 matmul shaped like the encoder's ((5, 8256, 64) x (5, 64, 192)) on this machine
+    now: the arithmetic rate the encoder can reach at best."""
+    a, b = torch.randn(5, 8256, 64), torch.randn(5, 64, 192)
+    t = side_by_side({"bmm": lambda: torch.bmm(a, b)}, reps)["bmm"]
+    return 5 * 8256 * 64 * 192 * 2 / t
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="timed repeats per variant (median quoted)")
@@ -112,6 +130,10 @@ def main(argv=None) -> int:
         results[name] = (len(shapes) * len(angles), side_by_side(fns, args.reps))
         print(name, {k: f"{v * 1e3:.2f} ms" for k, v in results[name][1].items()}, flush=True)
     stages = breakdown(fast, cst, alphas, args.reps)
+    from phenograd.surrogate.predict import airfoil_topology
+
+    flops = encoder_flops(shipped.info["encoder"], len(shipped.ensemble.members), airfoil_topology())
+    rate = matmul_rate(args.reps)
     lines = [
         f"Command: `{command}`  ",
         f"Date: {started}  ",
@@ -153,6 +175,18 @@ def main(argv=None) -> int:
         "|---|---|---|",
     ]
     lines += [f"| {k} | {v * 1e3:.1f} | {v / total:.0%} |" for k, v in stages.items()]
+    encoder_s = next(v for k, v in stages.items() if k.startswith("encoder"))
+    achieved = flops * len(cst) / encoder_s
+    n, times = results[next(iter(results))]
+    per_shape, per_nf_point = times["phenograd fast path"] / len(cst), times["NeuralFoil xxxlarge"] / n
+    lines += [
+        "",
+        f"Arithmetic: the encoder's linear layers cost {flops / 1e6:.0f} MFLOP per shape (5 members x 3 "
+        f"layers x 129 nodes); at {len(cst)} shapes the encoder ran at {achieved / 1e9:.1f} GFLOP/s, "
+        f"{achieved / rate:.0%} of the {rate / 1e9:.1f} GFLOP/s of a batched matmul of the same shapes timed in "
+        f"this run. One shape through the fast path takes as long as {per_shape / per_nf_point:,.0f} "
+        "NeuralFoil xxxlarge points.",
+    ]
     publish("Airfoil surrogate throughput", "\n".join(lines), write=not args.no_write)
     return 0
 
