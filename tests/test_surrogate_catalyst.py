@@ -216,6 +216,7 @@ def test_predict_adsorption_cli_matches_python_api_in_input_order(tiny_db, tiny_
     assert all(row["std"] >= 0 for row in rows)
 
 
+@pytest.mark.slow
 def test_prediction_is_differentiable_in_a_soft_composition(tiny_db, tiny_model):
     model = load_surrogate(tiny_model[0])
     with CatalystStore.open_readonly(tiny_db) as store:

@@ -43,6 +43,7 @@ def test_tiny_training_beats_the_mean_predictor(tiny_dataset, tmp_path):
     assert torch.all(values.std(0)[:, 0] > 0)  # members differ: the ensemble has a spread
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_save_leaves_no_temporary_file_once_rerun(tiny_dataset, tmp_path):
     """A kill between save_torch_atomic's write and its rename leaves .NAME.XXXX.tmp; the rerun removes those
     of its own files (partial and output), and nothing else."""
@@ -91,6 +92,7 @@ def test_checkpoint_records_the_training_shapes_design_range_and_it_can_be_recor
     assert out.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     out = tmp_path / "resumed.pt"
     cfg = TrainConfig(**{**TINY.__dict__, "members": 1, "epochs": 4, "patience": 10})
@@ -107,6 +109,7 @@ def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     assert not partial.exists()
 
 
+@pytest.mark.slow
 def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tiny_dataset, tmp_path):
     from phenograd.surrogate.head_refit import cached_features, refit_airfoil_head
     from phenograd.surrogate.train_airfoil import AirfoilTask
@@ -242,6 +245,7 @@ def test_station_y_head_sees_the_raw_geometry_and_round_trips(tmp_path):
         load_checkpoint(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", [{}, {"stations": 3}, {"station_y": True}])
 def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_path, head):
     from phenograd.datasets.airfoil import naca

@@ -85,6 +85,7 @@ def test_two_runs_with_the_same_storage_share_one_study(tiny_db, tmp_path, kind)
     assert len(optuna.load_study(study_name="shared", storage=opened).get_trials()) == 4
 
 
+@pytest.mark.slow
 def test_epoch_callback_reports_every_epoch_and_can_stop_training(tiny_db, tmp_path):
     task = AirfoilTask(load_airfoil_points(tiny_db), seed=0)
     cfg = TrainConfig(members=1, epochs=3, patience=10, hidden=16, layers=2, batch_size=4)
@@ -109,6 +110,7 @@ def test_epoch_callback_reports_every_epoch_and_can_stop_training(tiny_db, tmp_p
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_median_pruner_prunes_trials_worse_than_the_study(tiny_db, tmp_path):
     log = tmp_path / "study.log"
     study = optuna.create_study(study_name="p", storage=JournalStorage(JournalFileBackend(str(log))))
