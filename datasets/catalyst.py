@@ -259,7 +259,10 @@ def prototype_size(facet: str, size: tuple[int, int], decoration: str) -> tuple[
     if decoration not in ("L12", "L10"):
         return size
     n = max(size)
-    cell = (lambda k: (3 * math.ceil(k / 3), k) if facet == "211" else (k, k))
+
+    def cell(k: int) -> tuple[int, int]:
+        return (3 * math.ceil(k / 3), k) if facet == "211" else (k, k)
+
     while not _commensurate(facet, cell(n), decoration):
         n += 1
     return cell(n)

@@ -208,7 +208,7 @@ def format_info(info: dict) -> str:
                     f"      {ads:>4}: n {st['n']:>5}  median {st['median']:+.3f}  p5 {st['p5']:+.3f}  "
                     f"p95 {st['p95']:+.3f}  min {st['min']:+.3f}  max {st['max']:+.3f}"
                 )
-        for spec, c in v["calculators"].items():
+        for c in v["calculators"].values():
             lines.append(f"    calculator {c.get('name')}: {c.get('model')}, {c.get('package')} {c.get('version')}")
     for calc, ref in info["references"].items():
         mu = ", ".join(f"mu_{k} {v:+.4f}" for k, v in ref.get("mu", {}).items())

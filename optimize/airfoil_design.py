@@ -287,7 +287,7 @@ class DesignEvaluator:
         grid = torch.arange(lo, hi + 1e-9, 0.5, dtype=torch.float64)
         out = []
         with torch.no_grad():
-            for k, p in enumerate(self.problem.points):
+            for p in self.problem.points:
                 if p.alpha is not None:
                     out.append(p.alpha)
                     continue

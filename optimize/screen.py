@@ -440,7 +440,7 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
     for i in todo:
         by_slab.setdefault(enum.candidates[i].slab_index, []).append(i)
     tasks = []
-    for n, (slab_index, idx) in enumerate(sorted(by_slab.items())):
+    for n, (_slab_index, idx) in enumerate(sorted(by_slab.items())):
         placements = []
         for i in idx:
             c = enum.candidates[i]

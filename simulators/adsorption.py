@@ -44,7 +44,7 @@ from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
 from .calculators import EMT_SPEC, calculator_name, calculator_spec, get_calculator
-from phenograd.core.errors import InputError, one_line
+from phenograd.core.errors import InputError
 
 TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
 GAS_MOLECULES = ("H2", "H2O", "N2", "CO")
