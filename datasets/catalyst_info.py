@@ -173,7 +173,8 @@ def format_info(info: dict) -> str:
         )
     lines = [
         f"{info['file']}  (catalyst adsorption dataset, format v{info['format_version']})",
-        f"  adslabs {info['adslabs']} ({info['labelled_ok']} labelled ok, {info['ok_without_anomaly']} without anomaly, "
+        f"  adslabs {info['adslabs']} ({info['labelled_ok']} labelled ok, "
+        f"{info['ok_without_anomaly']} without anomaly, "
         f"{info['converged']} converged), clean slabs {info['slabs']}",
         "  by status: " + ", ".join(f"{k}: {v}" for k, v in info["by_status"].items()),
         "  by split: " + ", ".join(f"{k} {v}" for k, v in info["by_split"].items()),

@@ -54,7 +54,8 @@ class UnlabelledRequest:
             raise InputError(str(exc), parameter="elements") from None
         bad = [a for a in r.adsorbates if a not in ADSORBATES] + [f for f in r.facets if f not in FACETS]
         if bad:
-            raise InputError(f"unknown adsorbate or facet {bad[0]!r} (adsorbates {', '.join(ADSORBATES)}; facets {', '.join(FACETS)})")
+            raise InputError(f"unknown adsorbate or facet {bad[0]!r} (adsorbates {', '.join(ADSORBATES)}; "
+                             f"facets {', '.join(FACETS)})")
         return r
 
 

@@ -84,8 +84,8 @@ def add_commands(simulate_sub, data_sub) -> None:
     dd = data_sub.add_parser(
         "dft", help="GPAW single points at geometries relaxed by a universal potential (the DFT label set, resumable)",
         description="For each planned system (pure metals' close-packed facets first, then alloys, then draws over the "
-        "v2 space) the potential relaxes the adsorbate on every distinct site kind and keeps the AdsorbML minimum; GPAW "
-        "computes single points of it, its clean slab and the gas molecules (one process each, one thread). Needs "
+        "v2 space) the potential relaxes the adsorbate on every distinct site kind and keeps the AdsorbML minimum; "
+        "GPAW computes single points of it, its clean slab and the gas molecules (one process each, one thread). Needs "
         "`make setup-dft`. Killed runs continue where they stopped.")
     dd.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
     dd.add_argument("--n", type=int, required=True, help="number of systems (adsorption energies) planned")

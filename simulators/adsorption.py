@@ -125,7 +125,8 @@ def check_elements(symbols, spec: str | None = None, what: str = "structure") ->
             raise InputError(f"{what}: unknown element {s!r}")
         if allowed is not None and s not in allowed:
             name = calculator_name(spec)
-            raise InputError(f"{what}: calculator {name} cannot handle {s} (it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})")
+            raise InputError(f"{what}: calculator {name} cannot handle {s} "
+                             f"(it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})")
 
 
 # ----------------------------------------------------------------------------- relaxation
@@ -179,7 +180,8 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
             raise _Stop(f"failed: relaxation blew up: energy {e:.3g} eV after {opt.nsteps} steps")
         moved = np.linalg.norm(work.positions[mask] - start[mask], axis=1) if mask.any() else np.zeros(1)
         if moved.max() > settings.max_slab_displacement:
-            raise _Stop(f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å (limit {settings.max_slab_displacement:g} Å)")
+            raise _Stop(f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å "
+                        f"(limit {settings.max_slab_displacement:g} Å)")
         if settings.timeout_s is not None and time.perf_counter() - t0 > settings.timeout_s:
             raise _Stop("timeout")
 
@@ -261,7 +263,8 @@ def check_structure(atoms: Atoms, spec: str | None = None, what: str = "structur
         raise InputError(f"{what}: no atoms")
     tags = atoms.get_tags()
     if not np.isin(tags, (TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE)).all():
-        raise InputError(f"{what}: tags must be 0 (fixed subsurface), 1 (free surface) or 2 (adsorbate), found {sorted(set(tags.tolist()))}")
+        raise InputError(f"{what}: tags must be 0 (fixed subsurface), 1 (free surface) or 2 (adsorbate), "
+                         f"found {sorted(set(tags.tolist()))}")
     if not (tags == TAG_ADSORBATE).any():
         raise InputError(f"{what}: no adsorbate (no atom has tag 2; OC20 tags: 0 fixed subsurface, 1 free surface, 2 adsorbate)")
     if (tags == TAG_ADSORBATE).all():
@@ -297,7 +300,8 @@ def check_atoms(atoms: Atoms, what: str = "structure") -> None:
     i, j, d = closest_pair(atoms)
     limit = OVERLAP_FRACTION * (covalent_radii[atoms.numbers[i]] + covalent_radii[atoms.numbers[j]])
     if d < limit:
-        raise InputError(f"{what}: overlapping atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {d:.2f} Å apart (< {limit:.2f} Å)")
+        raise InputError(f"{what}: overlapping atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) "
+                         f"are {d:.2f} Å apart (< {limit:.2f} Å)")
 
 
 def closest_pair(atoms: Atoms) -> tuple[int, int, float]:
