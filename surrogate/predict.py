@@ -66,13 +66,15 @@ class AirfoilSurrogate:
     one topology as a dense neighbour table, all members in one batched call, the nodes of a whole batch of
     CST vectors built in one vectorised call) and run the members' heads as one batched call; the same
     function as the graph path (fast False: a torch_geometric batch through each member in turn) to float
-    rounding, with gradients with respect to CST and contour tensors either way.
+    rounding, with gradients with respect to CST and contour tensors either way. compile: the fast path's
+    encoder through torch.compile (see encoder.StackedEncoders; off by default, falls back to eager).
     """
 
-    def __init__(self, ensemble: Ensemble, info: dict, fast: bool = True):
+    def __init__(self, ensemble: Ensemble, info: dict, fast: bool = True, compile: bool = False):
         self.ensemble = ensemble
         self.info = info
         self.fast = fast
+        self.compile = compile
         self._stacked = None  # (parameters key, StackedEncoders, stacked head weights)
         self._parameters = None  # (the ensemble, its parameters)
 
@@ -83,7 +85,7 @@ class AirfoilSurrogate:
             self._parameters = (self.ensemble, [p for m in members for p in m.parameters()])
         key = parameters_key(self._parameters[1])
         if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, StackedEncoders([m.encoder for m in members]),
+            self._stacked = (key, StackedEncoders([m.encoder for m in members], compile=self.compile),
                              stack_parameters([m.head for m in members]))
         return self._stacked[1], self._stacked[2]
 
