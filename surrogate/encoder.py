@@ -255,9 +255,10 @@ class StackedEncoders:
     GeometricEncoder.forward.
 
     compile: run each pass through torch.compile (inductor). Off by default: measured on this project's 2-core
-    machine (64 shapes x 16 angles, one thread) it made a pass 1.85x faster after 85 s of compilation, paid again
-    by every new process, pass size and gradient mode; it pays for long design loops only. Whatever fails in
-    compiling or running the compiled pass is reported once (a RuntimeWarning) and the eager pass runs instead.
+    machine (64 shapes x 16 angles, one thread) it made the prediction 1.85-2.2x faster after 85 s of compilation
+    the first time (inductor caches its kernels on disk: 5 s in a later process), paid again for every new pass
+    size and gradient mode; it pays for long design loops only. Whatever fails in compiling or running the
+    compiled pass is reported once (a RuntimeWarning) and the eager pass runs instead.
     """
 
     def __init__(self, encoders, compile: bool = False):
