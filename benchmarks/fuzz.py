@@ -25,17 +25,16 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from benchmarks.report import machine, publish, today
+from tests import fuzzing  # tests/fuzzing.py: the targets, shared with tests/test_fuzz.py (run from the repo root)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # tests/fuzzing.py: the targets, shared with tests/test_fuzz.py
-
-import warnings  # noqa: E402
-
-import fuzzing  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from benchmarks.report import machine, publish, today  # noqa: E402
 
 
 def where(exc: BaseException) -> str:

@@ -123,3 +123,10 @@ def test_imports_run_one_way_through_the_layers():
                 for target in targets if not target.startswith("benchmarks") and _layer(target) > _layer(name))
     assert up == []
     assert not any(t.startswith("phenograd") for t in graph["phenograd.core"])
+
+
+def test_benchmarks_run_as_modules_without_path_edits():
+    """`python -m benchmarks.NAME` from the repository root: helpers are `benchmarks.*`, the fuzz targets
+    `tests.fuzzing`; no script puts a folder on sys.path."""
+    scripts = sorted((ROOT / "benchmarks").glob("*.py"))
+    assert scripts and [p.name for p in scripts if "sys.path" in p.read_text()] == []
