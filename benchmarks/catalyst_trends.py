@@ -136,7 +136,9 @@ def report(results: dict, calculators, metals, adsorbates, placements: int) -> s
         "",
         "E_ads in eV against H2O - H2 (O), H2/2 (H) and H2O - H2/2 (OH), the OC20 scheme; each cell is the "
         f"minimum over {placements} placements (hollows first) on the v2 cell (2x2, four layers) of the metal's "
-        "close-packed facet; '-' = no valid placement, blank = not run (element unsupported or skipped).",
+        "close-packed facet; '-' = no valid placement, blank = not run (element unsupported or skipped). "
+        "DFT columns: the DFT label set's value for the same adsorbate and metal (GPAW single point at CHGNet's "
+        "geometry in a three-layer cell; section 'Catalyst fidelities against DFT'), where it has one yet.",
         "",
     ]
     head = "| metal | facet | " + " | ".join(f"{a} {c}" for a in adsorbates for c in calculators)
