@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from ase.calculators.emt import EMT
 from ase.optimize import BFGS
-from benchmarks.report import machine, today, write_section
 from threadpoolctl import threadpool_limits
 
+from benchmarks.report import machine, today, write_section
 from phenograd.datasets.catalyst_generate import CatalystRequest, generate, iter_plan
 from phenograd.datasets.catalyst_info import dataset_info
 from phenograd.simulators.adsorption import (
@@ -103,28 +103,33 @@ def main(argv=None) -> int:
     dist = ""
     if release.exists():
         info = dataset_info(release)
-        dist = (f"From `{release}` at the time of the run ({info['labelled_ok']} labelled rows, "
-                f"{info['ok_without_anomaly']} without anomaly; anomalies: "
-                + ", ".join(f"{k} {v}" for k, v in info["anomalies"].items()) + "):\n\n"
-                "| adsorbate | n | mean | std | p5 | median | p95 | min | max |\n|---|---|---|---|---|---|---|---|---|\n")
+        dist = (
+            f"From `{release}` at the time of the run ({info['labelled_ok']} labelled rows, "
+            f"{info['ok_without_anomaly']} without anomaly; anomalies: "
+            + ", ".join(f"{k} {v}" for k, v in info["anomalies"].items())
+            + "):\n\n"
+            "| adsorbate | n | mean | std | p5 | median | p95 | min | max |\n|---|---|---|---|---|---|---|---|---|\n"
+        )
         for ads, s in info["e_ads_by_adsorbate"].items():
             if s["n"]:
-                dist += (f"| {ads} | {s['n']} | {s['mean']:+.3f} | {s['std']:.3f} | {s['p5']:+.3f} | {s['median']:+.3f} "
-                         f"| {s['p95']:+.3f} | {s['min']:+.3f} | {s['max']:+.3f} |\n")
+                dist += (
+                    f"| {ads} | {s['n']} | {s['mean']:+.3f} | {s['std']:.3f} | {s['p5']:+.3f} | {s['median']:+.3f} "
+                    f"| {s['p95']:+.3f} | {s['min']:+.3f} | {s['max']:+.3f} |\n"
+                )
         dist += "\nE_ads in eV against the gas references mu_X; EMT's H, C, N, O parameters are toys, so these are not chemistry."
 
     body = f"""Command: `.venv/bin/python -m benchmarks.adsorption_throughput --structures {args.structures} --seed {args.seed}`
 Date: {today()}. Machine: {host}; `nproc` = {nproc}. The machine is shared with other jobs (the load
 average above), so wall times are noisy: CPU seconds (process time) are the figures to trust.
 
-**Protocol**: ASE {__import__('ase').__version__} EMT, BFGS fmax 0.05 eV/Å, 300 steps, 3x3 cell (4x4 for ordered
+**Protocol**: ASE {__import__("ase").__version__} EMT, BFGS fmax 0.05 eV/Å, 300 steps, 3x3 cell (4x4 for ordered
 prototypes), 4 layers, bottom two fixed; the first {n} structures of the seed-{args.seed} plan (mean
 {np.mean(steps):.1f} BFGS steps per adslab, {calls / (2 * n):.1f} force calls per relaxation in bare ASE).
 
 | | CPU s per structure (adslab + clean slab) | relaxations / s / core | wall s per structure |
 |---|---|---|---|
-| bare ASE (BFGS + EMT) | {cpu['bare'] / n:.3f} | {relax_per_cpu_s['bare']:.2f} | {wall['bare'] / n:.3f} |
-| phenograd `adsorption_energy` | {cpu['phenograd'] / n:.3f} | {relax_per_cpu_s['phenograd']:.2f} | {wall['phenograd'] / n:.3f} |
+| bare ASE (BFGS + EMT) | {cpu["bare"] / n:.3f} | {relax_per_cpu_s["bare"]:.2f} | {wall["bare"] / n:.3f} |
+| phenograd `adsorption_energy` | {cpu["phenograd"] / n:.3f} | {relax_per_cpu_s["phenograd"]:.2f} | {wall["phenograd"] / n:.3f} |
 | phenograd `data catalyst` pipeline, 1 worker (clean slab once per slab) | {pipe_cpu / max(summary.written, 1):.3f} | | {pipe_wall / max(summary.written, 1):.3f} |
 
 Overhead of phenograd over bare ASE: {overhead:+.1%} CPU (structure checks, the blow-up guard at every

@@ -23,7 +23,6 @@ import torch
 
 from benchmarks.report import machine, publish, today
 from benchmarks.station_mlp import loss_name, model_huber_delta, station_mlp_predictions
-
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import predict_airfoil_points
@@ -50,10 +49,12 @@ def main(argv=None) -> int:
     delta = model_huber_delta(info)
     values, _, mask = predict_airfoil_points(ensemble, data, val)
     points = torch.nonzero(mask).flatten()
-    preds = {"phenograd": values.mean(0).numpy(),
-             f"station MLP ({args.mlp_members} members)": station_mlp_predictions(data, train, points,
-                                                                                 args.mlp_members,
-                                                                                 huber_delta=delta)[0]}
+    preds = {
+        "phenograd": values.mean(0).numpy(),
+        f"station MLP ({args.mlp_members} members)": station_mlp_predictions(
+            data, train, points, args.mlp_members, huber_delta=delta
+        )[0],
+    }
     targets, converged = data.targets[points].numpy(), data.converged[points].numpy()
     point_source = source[data.point_shape[points].numpy()]
     lines = [
@@ -67,7 +68,8 @@ def main(argv=None) -> int:
         f"points of the {len(val)} validation shapes, by "
         "source (uiuc: real airfoils; sobol: Sobol-sampled CST shapes; mix: blends of two real airfoils).",
         "",
-        "| source | shapes | points | " + " | ".join(f"{t} {name}" for t in TARGETS for name in ("phenograd", "MLP"))
+        "| source | shapes | points | "
+        + " | ".join(f"{t} {name}" for t in TARGETS for name in ("phenograd", "MLP"))
         + " |",
         "|---|---|---|" + "---|" * (2 * len(TARGETS)),
     ]

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.datasets.cst import cst_to_coordinates
 from phenograd.optimize.airfoil import optimize
 from phenograd.optimize.airfoil_problem import daedalus_problem
@@ -53,23 +52,42 @@ def aerosandbox_daedalus(model_size: str) -> tuple[np.ndarray, np.ndarray, float
         lower_weights=opti.variable(init_guess=start.lower_weights, lower_bound=-0.5, upper_bound=0.25),
         upper_weights=opti.variable(init_guess=start.upper_weights, lower_bound=-0.25, upper_bound=0.5),
         leading_edge_weight=opti.variable(init_guess=start.leading_edge_weight, lower_bound=-1, upper_bound=1),
-        TE_thickness=0)
+        TE_thickness=0,
+    )
     alpha = opti.variable(init_guess=np.degrees(cl_targets / (2 * np.pi)), lower_bound=-5, upper_bound=18)
     aero = af.get_aero_from_neuralfoil(alpha=alpha, Re=re, mach=0.03, model_size=model_size)
     wiggle = lambda a: sum(anp.sum(anp.diff(anp.diff(w)) ** 2) for w in (a.lower_weights, a.upper_weights))  # noqa: E731
-    opti.subject_to([
-        aero["analysis_confidence"] > 0.90, aero["CL"] == cl_targets, anp.diff(alpha) > 0, aero["CM"] >= -0.133,
-        af.local_thickness(x_over_c=0.33) >= 0.128, af.local_thickness(x_over_c=0.90) >= 0.014,
-        af.TE_angle() >= 6.03, af.lower_weights[0] < -0.05, af.upper_weights[0] > 0.05, af.local_thickness() > 0,
-        wiggle(af) < 2 * wiggle(start)])
+    opti.subject_to(
+        [
+            aero["analysis_confidence"] > 0.90,
+            aero["CL"] == cl_targets,
+            anp.diff(alpha) > 0,
+            aero["CM"] >= -0.133,
+            af.local_thickness(x_over_c=0.33) >= 0.128,
+            af.local_thickness(x_over_c=0.90) >= 0.014,
+            af.TE_angle() >= 6.03,
+            af.lower_weights[0] < -0.05,
+            af.upper_weights[0] > 0.05,
+            af.local_thickness() > 0,
+            wiggle(af) < 2 * wiggle(start),
+        ]
+    )
     opti.minimize(anp.mean(aero["CD"] * weights))
     t0 = time.perf_counter()
-    sol = opti.solve(behavior_on_failure="return_last", verbose=False,
-                     options={"ipopt.mu_strategy": "monotone", "ipopt.start_with_resto": "yes"})
+    sol = opti.solve(
+        behavior_on_failure="return_last",
+        verbose=False,
+        options={"ipopt.mu_strategy": "monotone", "ipopt.start_with_resto": "yes"},
+    )
     seconds = time.perf_counter() - t0
     best = sol(af)
-    cst = np.concatenate([np.asarray(best.upper_weights, float), np.asarray(best.lower_weights, float),
-                          [float(best.leading_edge_weight), 0.0]])
+    cst = np.concatenate(
+        [
+            np.asarray(best.upper_weights, float),
+            np.asarray(best.lower_weights, float),
+            [float(best.leading_edge_weight), 0.0],
+        ]
+    )
     status = str(sol._sol.stats().get("return_status", "?"))
     return cst, np.asarray(sol(alpha), float), seconds, status
 
@@ -87,34 +105,56 @@ def main() -> int:
     rows = []
     result = optimize(problem, surrogate, start="naca0012")
     verified, calls = verify_design(result.contour, problem, [p.alpha for p in result.points])
-    rows.append(("phenograd (SLSQP on its surrogate)", result.objective, verified_objective(problem, verified, result.cst),
-                 result.solve_s, f"{result.status}, {result.iterations} it., {result.surrogate_calls} surrogate calls",
-                 verified))
+    rows.append(
+        (
+            "phenograd (SLSQP on its surrogate)",
+            result.objective,
+            verified_objective(problem, verified, result.cst),
+            result.solve_s,
+            f"{result.status}, {result.iterations} it., {result.surrogate_calls} surrogate calls",
+            verified,
+        )
+    )
     start_verified, _ = verify_design(result.start_contour, problem, [p.alpha for p in result.start_points])
     start_obj = verified_objective(problem, start_verified, result.start_cst)
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
         cst, alphas, seconds, status = aerosandbox_daedalus(size)
         contour = cst_to_coordinates(cst)
         v, _ = verify_design(contour, problem, alphas)
-        rows.append((f"AeroSandbox + NeuralFoil {size} (IPOPT)", None, verified_objective(problem, v, cst), seconds,
-                     status, v))
+        rows.append(
+            (f"AeroSandbox + NeuralFoil {size} (IPOPT)", None, verified_objective(problem, v, cst), seconds, status, v)
+        )
 
     fmt = lambda v: "not converged" if v is None else f"{v:.5f}"  # noqa: E731
-    lines = [f"Command: `.venv/bin/python -m benchmarks.airfoil_optimization` ({today()}; {machine()}).", "",
-             "Drela's Daedalus problem as posed in AeroSandbox's NeuralFoil tutorial (module docstring). Score: "
-             "weighted mean CD sum(w CD)/sum(w) from XFOIL at the six target CLs (lower is better); the "
-             f"NACA 0012 start scores {fmt(start_obj)} (its CL 1.4-1.6 targets are out of its reach where not "
-             "converged).", "",
-             "| solver | predicted | XFOIL-verified | solve (s) | status |", "|---|---|---|---|---|"]
+    lines = [
+        f"Command: `.venv/bin/python -m benchmarks.airfoil_optimization` ({today()}; {machine()}).",
+        "",
+        "Drela's Daedalus problem as posed in AeroSandbox's NeuralFoil tutorial (module docstring). Score: "
+        "weighted mean CD sum(w CD)/sum(w) from XFOIL at the six target CLs (lower is better); the "
+        f"NACA 0012 start scores {fmt(start_obj)} (its CL 1.4-1.6 targets are out of its reach where not "
+        "converged).",
+        "",
+        "| solver | predicted | XFOIL-verified | solve (s) | status |",
+        "|---|---|---|---|---|",
+    ]
     for name, pred, ver, sec, status, _ in rows:
         lines.append(f"| {name} | {fmt(pred) if pred is not None else '-'} | {fmt(ver)} | {sec:.1f} | {status} |")
-    lines += ["", "XFOIL per point (CD at the target CL; alpha in degrees; 160 panels unless a finer panelling is "
-              "named, used only where 160 did not converge):", "",
-              "| solver | " + " | ".join(f"CL {p.cl:g}" for p in problem.points) + " |",
-              "|---|" + "---|" * len(problem.points)]
+    lines += [
+        "",
+        "XFOIL per point (CD at the target CL; alpha in degrees; 160 panels unless a finer panelling is "
+        "named, used only where 160 did not converge):",
+        "",
+        "| solver | " + " | ".join(f"CL {p.cl:g}" for p in problem.points) + " |",
+        "|---|" + "---|" * len(problem.points),
+    ]
     for name, _, _, _, _, v in rows:
-        cells = [f"{x['CD']:.5f} @ {x['alpha']:.2f}" + (f" ({x['panels']} panels)" if x.get("panels", PANELS) != PANELS else "")
-                 if x.get("converged") else "n.c." for x in v]
+        cells = [
+            f"{x['CD']:.5f} @ {x['alpha']:.2f}"
+            + (f" ({x['panels']} panels)" if x.get("panels", PANELS) != PANELS else "")
+            if x.get("converged")
+            else "n.c."
+            for x in v
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     publish("Airfoil optimization", "\n".join(lines), write=not args.no_write)
     return 0

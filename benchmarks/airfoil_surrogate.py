@@ -36,7 +36,6 @@ import torch
 
 from benchmarks.airfoil_points import metrics, test_points
 from benchmarks.report import machine, publish, today
-
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import calibration, predict_airfoil_points
@@ -72,8 +71,12 @@ def inviscid_row(data, shapes, point_shape, alpha, targets, converged) -> dict:
     local = np.searchsorted(shapes, point_shape)
     cl, cm = inviscid_polar(coefficients[torch.as_tensor(local)], torch.as_tensor(alpha, dtype=torch.float64))
     ok = converged & np.all(np.isfinite(targets[:, :3]), axis=1)
-    return {"CL": float(np.mean(np.abs(cl.numpy()[ok] - targets[ok, 0]))), "lnCD": float("nan"),
-            "CM": float(np.mean(np.abs(cm.numpy()[ok] - targets[ok, 2]))), "AUC": float("nan")}
+    return {
+        "CL": float(np.mean(np.abs(cl.numpy()[ok] - targets[ok, 0]))),
+        "lnCD": float("nan"),
+        "CM": float(np.mean(np.abs(cm.numpy()[ok] - targets[ok, 2]))),
+        "AUC": float("nan"),
+    }
 
 
 def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_ncrit, point_shape, size):
@@ -86,8 +89,9 @@ def neuralfoil_predictions(store_path, data, shapes, keep_alpha, keep_re, keep_n
             if not len(idx):
                 continue
             coords = store.shape(data.shape_ids[s]).coordinates
-            r = nf.get_aero_from_coordinates(coords, alpha=keep_alpha[idx], Re=keep_re[idx], n_crit=keep_ncrit[idx],
-                                             model_size=size)
+            r = nf.get_aero_from_coordinates(
+                coords, alpha=keep_alpha[idx], Re=keep_re[idx], n_crit=keep_ncrit[idx], model_size=size
+            )
             for k, key in (("CL", "CL"), ("CD", "CD"), ("CM", "CM"), ("conf", "analysis_confidence")):
                 out[k][idx] = np.asarray(r[key], float)
     return out
@@ -130,13 +134,21 @@ def throughput(model_path) -> dict:
         rates[("phenograd", batch, False)] = median_rate(no_grad, batch, repeats)
         rates[("phenograd", batch, True)] = median_rate(with_grad, batch, repeats)
         per_point = params.repeat_interleave(len(alphas), 0).numpy()
-        kulfan = {"upper_weights": per_point[:, :8].T, "lower_weights": per_point[:, 8:16].T,  # (8, batch)
-                  "leading_edge_weight": per_point[:, 16], "TE_thickness": per_point[:, 17]}
+        kulfan = {
+            "upper_weights": per_point[:, :8].T,
+            "lower_weights": per_point[:, 8:16].T,  # (8, batch)
+            "leading_edge_weight": per_point[:, 16],
+            "TE_thickness": per_point[:, 17],
+        }
         alpha_all = np.tile(alphas, n_shapes)
         for size in NEURALFOIL_SIZES:
             rates[(f"NeuralFoil {size}", batch, False)] = median_rate(
-                lambda: nf.get_aero_from_kulfan_parameters(kulfan, alpha=alpha_all, Re=np.full(batch, 1e6),
-                                                          model_size=size), batch, repeats)
+                lambda: nf.get_aero_from_kulfan_parameters(
+                    kulfan, alpha=alpha_all, Re=np.full(batch, 1e6), model_size=size
+                ),
+                batch,
+                repeats,
+            )
     return rates
 
 
@@ -157,12 +169,21 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
     parser.add_argument("--data", default="data/airfoil_v1.db", help="polar dataset with the test split")
     parser.add_argument("--shapes", type=int, default=None, help="only the first N test shapes (a quick check)")
-    parser.add_argument("--compare", nargs="*", default=[], metavar="LABEL=MODEL.pt",
-                        help="further phenograd checkpoints whose accuracy is measured in the same run")
-    parser.add_argument("--mlp-members", type=int, default=0,
-                        help="also train this many members of the graph-free station-MLP baseline here "
-                             "(benchmarks/station_mlp.py; about 2 min each on one core), with the --model's loss "
-                             "(squared error or its Huber delta)")
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="LABEL=MODEL.pt",
+        help="further phenograd checkpoints whose accuracy is measured in the same run",
+    )
+    parser.add_argument(
+        "--mlp-members",
+        type=int,
+        default=0,
+        help="also train this many members of the graph-free station-MLP baseline here "
+        "(benchmarks/station_mlp.py; about 2 min each on one core), with the --model's loss "
+        "(squared error or its Huber delta)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     compare = {}
@@ -173,10 +194,20 @@ def main(argv=None) -> int:
         compare[f"phenograd ({label})"] = path
     model_path = args.model or shipped_model_path("airfoil")
     models = {"phenograd": model_path, **compare}
-    command = "python -m benchmarks.airfoil_surrogate" + "".join(
-        f" {k} {v}" for k, v in (("--model", args.model), ("--data", args.data), ("--shapes", args.shapes),
-                                               ("--mlp-members", args.mlp_members)) if v) + (
-        " --compare " + " ".join(args.compare) if args.compare else "")
+    command = (
+        "python -m benchmarks.airfoil_surrogate"
+        + "".join(
+            f" {k} {v}"
+            for k, v in (
+                ("--model", args.model),
+                ("--data", args.data),
+                ("--shapes", args.shapes),
+                ("--mlp-members", args.mlp_members),
+            )
+            if v
+        )
+        + (" --compare " + " ".join(args.compare) if args.compare else "")
+    )
     started = today()
     data = load_airfoil_points(args.data)
     shapes = np.sort(data.shapes_in("test"))[: args.shapes]
@@ -190,17 +221,20 @@ def main(argv=None) -> int:
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
-    rows["inviscid panel method (no boundary layer)"] = inviscid_row(data, shapes, point_shape, alpha[keep], targets,
-                                                                     converged)
+    rows["inviscid panel method (no boundary layer)"] = inviscid_row(
+        data, shapes, point_shape, alpha[keep], targets, converged
+    )
     if args.mlp_members:
         from benchmarks.station_mlp import loss_name, model_huber_delta, station_mlp_predictions
 
         points = torch.nonzero(sel).flatten()[torch.as_tensor(keep)]
         delta = model_huber_delta(infos["phenograd"])
-        values, prob = station_mlp_predictions(data, data.shapes_in("train"), points, args.mlp_members,
-                                               huber_delta=delta)
+        values, prob = station_mlp_predictions(
+            data, data.shapes_in("train"), points, args.mlp_members, huber_delta=delta
+        )
         rows[f"station MLP (no graph, trained here, {loss_name(delta)})"] = metrics(
-            values[:, 0], values[:, 1], values[:, 2], prob, targets, converged)
+            values[:, 0], values[:, 1], values[:, 2], prob, targets, converged
+        )
     rates = throughput(model_path)
     xfoil_pts = xfoil_rate(args.data, data, shapes)
 
@@ -209,10 +243,12 @@ def main(argv=None) -> int:
         f"Command: `{command}`  ",
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
-        *(f"Model{'' if name == 'phenograd' else ' ' + name}: `{path}` ({infos[name]['members']} members, trained on "
-          f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"
-          f"{', fine-tuned from a pretrained encoder' if infos[name]['meta'].get('pretrained_encoder') else ''})."
-          for name, path in models.items()),
+        *(
+            f"Model{'' if name == 'phenograd' else ' ' + name}: `{path}` ({infos[name]['members']} members, trained on "
+            f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"
+            f"{', fine-tuned from a pretrained encoder' if infos[name]['meta'].get('pretrained_encoder') else ''})."
+            for name, path in models.items()
+        ),
         f"Data: `{args.data}` (data hash {data.data_hash}; the station MLP trains on its training split).",
         "",
         f"Held-out real airfoils: {n_shapes} shapes, {int(keep.sum())} points with Re 1e5-1e7 and alpha -5..15 deg, "
@@ -224,15 +260,27 @@ def main(argv=None) -> int:
     ]
     cell = lambda v, digits: f"{v:.{digits}f}" if np.isfinite(v) else "-"  # noqa: E731
     for name, r in rows.items():
-        lines.append(f"| {name} | {cell(r['CL'], 4)} | {cell(r['lnCD'], 4)} | {cell(r['CM'], 5)} | {cell(r['AUC'], 3)} |")
-    lines += ["", "Calibration of the phenograd ensembles' std (fraction of converged points inside 1 / 2 calibrated "
-              "std; a Gaussian gives 0.683 / 0.954):", "", "| model | CL | ln CD | CM |", "|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {cell(r['CL'], 4)} | {cell(r['lnCD'], 4)} | {cell(r['CM'], 5)} | {cell(r['AUC'], 3)} |"
+        )
+    lines += [
+        "",
+        "Calibration of the phenograd ensembles' std (fraction of converged points inside 1 / 2 calibrated "
+        "std; a Gaussian gives 0.683 / 0.954):",
+        "",
+        "| model | CL | ln CD | CM |",
+        "|---|---|---|---|",
+    ]
     for name, cal in bands.items():
         lines.append(f"| {name} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in cal.values()) + " |")
-    lines += ["", "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
-              "64 shapes x 16 angles, median of 3):",
-              "", "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
+        "64 shapes x 16 angles, median of 3):",
+        "",
+        "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
+        "|---|---|---|---|---|",
+    ]
     for name in ["phenograd", *(f"NeuralFoil {s}" for s in NEURALFOIL_SIZES)]:
         cells = []
         for batch in (1, 1024):

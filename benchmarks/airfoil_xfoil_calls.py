@@ -27,13 +27,11 @@ import numpy as np
 import torch
 
 from benchmarks.report import machine, publish, today
-
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import check_airfoil, naca
 from phenograd.datasets.cst import cst_to_coordinates, fit_cst
 from phenograd.optimize.airfoil_geometry import max_thickness
-from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint,
-                                                Solver, Trust)
-from phenograd.core.errors import InputError
+from phenograd.optimize.airfoil_problem import AirfoilProblem, Bounds, Constraints, OperatingPoint, Solver, Trust
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
 RE = 1e6
@@ -41,11 +39,15 @@ T_MIN = 0.12
 
 
 def problem(maxiter: int = 100) -> AirfoilProblem:
-    return AirfoilProblem(points=(OperatingPoint(reynolds=RE),), objective="max_cl_cd", name="max L/D",
-                          constraints=Constraints(max_thickness_min=T_MIN, te_angle_min=4.0, wiggliness_max_ratio=3.0),
-                          trust=Trust(confidence_min=0.9), bounds=Bounds(te_thickness=float(start_cst()[-1]),
-                                                                         alpha=(0.0, 12.0)),
-                          solver=Solver(maxiter=maxiter))
+    return AirfoilProblem(
+        points=(OperatingPoint(reynolds=RE),),
+        objective="max_cl_cd",
+        name="max L/D",
+        constraints=Constraints(max_thickness_min=T_MIN, te_angle_min=4.0, wiggliness_max_ratio=3.0),
+        trust=Trust(confidence_min=0.9),
+        bounds=Bounds(te_thickness=float(start_cst()[-1]), alpha=(0.0, 12.0)),
+        solver=Solver(maxiter=maxiter),
+    )
 
 
 def start_cst() -> np.ndarray:
@@ -73,8 +75,11 @@ def baseline(sampler_name: str, trials: int, seed: int) -> dict:
     hi = np.r_[np.full(8, b.upper[1]), np.full(8, b.lower[1]), b.le_weight[1]]
     names = [f"w{i}" for i in range(17)] + ["alpha"]
     init = {**{n: float(np.clip(v, lo[i], hi[i])) for i, (n, v) in enumerate(zip(names, x0[:17]))}, "alpha": 5.0}
-    sampler = (optuna.samplers.CmaEsSampler(x0=init, sigma0=0.05, seed=seed) if sampler_name == "CMA-ES"
-               else optuna.samplers.TPESampler(seed=seed))
+    sampler = (
+        optuna.samplers.CmaEsSampler(x0=init, sigma0=0.05, seed=seed)
+        if sampler_name == "CMA-ES"
+        else optuna.samplers.TPESampler(seed=seed)
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.enqueue_trial(init)
     calls, best, curve = 0, 0.0, []
@@ -97,8 +102,13 @@ def baseline(sampler_name: str, trials: int, seed: int) -> dict:
 
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=trials)
-    return {"name": f"Optuna {sampler_name} on XFOIL", "best": best, "calls": calls, "curve": curve,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "name": f"Optuna {sampler_name} on XFOIL",
+        "best": best,
+        "calls": calls,
+        "curve": curve,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def calls_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -115,8 +125,14 @@ def phenograd_run(model, rounds: int) -> dict:
         result, _ = refine(problem(), surrogate, start_cst(), rounds=rounds, out_dir=tmp, tolerance=0.0)
     curve = [(r["xfoil_calls"], -r["verified"]) for r in result.rounds if r["verified"] is not None]
     best = max((b for _, b in curve), default=0.0)
-    return {"name": "phenograd (surrogate, verify, refine)", "best": best, "calls": result.xfoil_calls,
-            "rounds": result.rounds, "seconds": time.perf_counter() - t0, "curve": curve}
+    return {
+        "name": "phenograd (surrogate, verify, refine)",
+        "best": best,
+        "calls": result.xfoil_calls,
+        "rounds": result.rounds,
+        "seconds": time.perf_counter() - t0,
+        "curve": curve,
+    }
 
 
 def main() -> int:
@@ -131,17 +147,23 @@ def main() -> int:
     cma = baseline("CMA-ES", args.trials, args.seed)
     tpe = baseline("TPE", args.trials, args.seed)
     ours = phenograd_run(args.model, args.rounds)
-    lines = [f"Command: `.venv/bin/python -m benchmarks.airfoil_xfoil_calls --trials {args.trials} --rounds {args.rounds}` ({today()}; "
-             f"{machine()}).", "",
-             f"Maximise CL/CD at Re 1e6 from NACA 0012 with max t/c >= {T_MIN} (module docstring). Target: "
-             f"CMA-ES's best XFOIL L/D after {args.trials} trials, {cma['best']:.1f}.", "",
-             "| method | best XFOIL L/D | XFOIL calls in all | XFOIL calls to reach CMA-ES's best | "
-             f"XFOIL calls to reach phenograd's best ({ours['best']:.1f}) | wall (s) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `.venv/bin/python -m benchmarks.airfoil_xfoil_calls --trials {args.trials} --rounds {args.rounds}` ({today()}; "
+        f"{machine()}).",
+        "",
+        f"Maximise CL/CD at Re 1e6 from NACA 0012 with max t/c >= {T_MIN} (module docstring). Target: "
+        f"CMA-ES's best XFOIL L/D after {args.trials} trials, {cma['best']:.1f}.",
+        "",
+        "| method | best XFOIL L/D | XFOIL calls in all | XFOIL calls to reach CMA-ES's best | "
+        f"XFOIL calls to reach phenograd's best ({ours['best']:.1f}) | wall (s) |",
+        "|---|---|---|---|---|---|",
+    ]
     fmt = lambda c: c if c else "not reached"  # noqa: E731
     for r in (cma, tpe, ours):
-        lines.append(f"| {r['name']} | {r['best']:.1f} | {r['calls']} | {fmt(calls_to_reach(r['curve'], cma['best']))} | "
-                     f"{fmt(calls_to_reach(r['curve'], ours['best']))} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['name']} | {r['best']:.1f} | {r['calls']} | {fmt(calls_to_reach(r['curve'], cma['best']))} | "
+            f"{fmt(calls_to_reach(r['curve'], ours['best']))} | {r['seconds']:.0f} |"
+        )
     rounds = []
     for r in ours["rounds"]:
         verified = "-" if r["verified"] is None else f"{-r['verified']:.1f}"

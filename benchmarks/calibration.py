@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.surrogate.evaluate import (
     calibration,
     ensemble_errors,
@@ -43,7 +42,8 @@ EXPLAINED = (
     "(sqrt(mean((err/std)^2)), the maximum-likelihood Gaussian scale, the rule until 2026-12-02) and by 1σ coverage "
     "(the 68.27th percentile of |err|/std, the rule now). Columns: the fraction of held-out errors inside +-1 / +-2 "
     "k*std (a calibrated Gaussian gives 0.683 / 0.954); tail ratio: the 95.45th over the 68.27th percentile of "
-    "|err|/std on the held-out split (2.0 for Gaussian errors; above it no single factor fits both bands).")
+    "|err|/std on the held-out split (2.0 for Gaussian errors; above it no single factor fits both bands)."
+)
 
 
 def rms_scale(err: np.ndarray, std: np.ndarray) -> float:
@@ -66,8 +66,9 @@ def rows_for(label: str, val: dict, held_out: dict[str, dict], targets) -> list[
             for _rule, k in fits.items():
                 cov = calibration(err, k * std)
                 cells.append(f"{k:.2f} | {cov['within_1sigma']:.3f} / {cov['within_2sigma']:.3f}")
-            rows.append(f"| {label} | {name} | {split} ({len(err)}) | {' | '.join(cells)} | "
-                        f"{tail_ratio(err, std):.2f} |")
+            rows.append(
+                f"| {label} | {name} | {split} ({len(err)}) | {' | '.join(cells)} | {tail_ratio(err, std):.2f} |"
+            )
     return rows
 
 
@@ -79,23 +80,40 @@ def main(argv=None) -> int:
     parser.add_argument("--catalyst-data", default="data/catalyst_v1.db")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    header = (f"Command: `python -m benchmarks.calibration`  \nDate: {today()}  \nMachine: {machine()}  \n")
+    header = f"Command: `python -m benchmarks.calibration`  \nDate: {today()}  \nMachine: {machine()}  \n"
     rows = []
     models = []
-    for domain, model, data_path in (("airfoil", args.airfoil_model, args.airfoil_data),
-                                     ("catalyst", args.catalyst_model, args.catalyst_data)):
+    for domain, model, data_path in (
+        ("airfoil", args.airfoil_model, args.airfoil_data),
+        ("catalyst", args.catalyst_model, args.catalyst_data),
+    ):
         path = model or shipped_model_path(domain)
         ensemble, info = load_checkpoint(path, domain=domain)
         data = load_domain_data(info, data_path)
         models.append(f"{domain} `{Path(path).name}` ({len(ensemble.members)} members, data `{data_path}`)")
         split_items = data.shapes_in if domain == "airfoil" else data.items_in
         held_out = ("test",) if domain == "airfoil" else ("test", "ood")
-        rows += rows_for(domain, ensemble_errors(ensemble, data, split_items("val")),
-                         {s: ensemble_errors(ensemble, data, split_items(s)) for s in held_out},
-                         AIRFOIL_SHOWN if domain == "airfoil" else ("E_ads",))
-    body = header + "Models: " + "; ".join(models) + ".\n\n" + EXPLAINED + "\n\n" + "\n".join([
-        "| model | target | held-out split (n) | k by RMS | in 1σ / 2σ | k by 1σ coverage | in 1σ / 2σ | tail ratio |",
-        "|---|---|---|---|---|---|---|---|", *rows])
+        rows += rows_for(
+            domain,
+            ensemble_errors(ensemble, data, split_items("val")),
+            {s: ensemble_errors(ensemble, data, split_items(s)) for s in held_out},
+            AIRFOIL_SHOWN if domain == "airfoil" else ("E_ads",),
+        )
+    body = (
+        header
+        + "Models: "
+        + "; ".join(models)
+        + ".\n\n"
+        + EXPLAINED
+        + "\n\n"
+        + "\n".join(
+            [
+                "| model | target | held-out split (n) | k by RMS | in 1σ / 2σ | k by 1σ coverage | in 1σ / 2σ | tail ratio |",
+                "|---|---|---|---|---|---|---|---|",
+                *rows,
+            ]
+        )
+    )
     publish("Uncertainty calibration", body, write=not args.no_write)
     return 0
 

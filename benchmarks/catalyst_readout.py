@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.surrogate.catalyst_data import load_catalyst_samples
 from phenograd.surrogate.evaluate import predict_structures
 from phenograd.surrogate.heads import READOUTS
@@ -43,8 +42,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    command = (f"python -m benchmarks.catalyst_readout --data {args.data} --train {args.train} --hidden {args.hidden} "
-               f"--epochs {args.epochs} --readouts {' '.join(args.readouts)}")
+    command = (
+        f"python -m benchmarks.catalyst_readout --data {args.data} --train {args.train} --hidden {args.hidden} "
+        f"--epochs {args.epochs} --readouts {' '.join(args.readouts)}"
+    )
     started = today()
     data = load_catalyst_samples(args.data)
     rows = []
@@ -66,12 +67,18 @@ def main(argv=None) -> int:
         minutes = (time.perf_counter() - t0) / 60
         rows.append((readout, report["members"][0]["best_val_loss"], mae, minutes))
         print(f"{readout}: test {mae['test']:.4f} eV, ood {mae['ood']:.4f} eV ({minutes:.0f} min)", flush=True)
-    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine()}  ",
-             f"Data: `{args.data}` (data hash {data.data_hash}); training on the first {args.train} structures of the "
-             f"training split, validation {len(task.val)}, test {len(data.items_in('test'))}, "
-             f"ood {len(data.items_in('ood'))}. One member per readout, hidden {args.hidden}, {args.epochs} epochs "
-             "(patience 4), seed 0, catalyst defaults otherwise.", "",
-             "| readout | best validation loss | test MAE (eV) | ood MAE (eV) | minutes |", "|---|---|---|---|---|"]
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {machine()}  ",
+        f"Data: `{args.data}` (data hash {data.data_hash}); training on the first {args.train} structures of the "
+        f"training split, validation {len(task.val)}, test {len(data.items_in('test'))}, "
+        f"ood {len(data.items_in('ood'))}. One member per readout, hidden {args.hidden}, {args.epochs} epochs "
+        "(patience 4), seed 0, catalyst defaults otherwise.",
+        "",
+        "| readout | best validation loss | test MAE (eV) | ood MAE (eV) | minutes |",
+        "|---|---|---|---|---|",
+    ]
     for readout, val, mae, minutes in rows:
         lines.append(f"| {readout} | {val:.4f} | {mae['test']:.4f} | {mae['ood']:.4f} | {minutes:.0f} |")
     publish("Catalyst readout", "\n".join(lines), write=not args.no_write)

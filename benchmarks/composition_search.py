@@ -38,7 +38,6 @@ import time
 import numpy as np
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.optimize.composition import (
     CompositionProblem,
     SearchSettings,
@@ -114,8 +113,7 @@ def run_optuna(problem, sim, sampler_name: str, seed: int, budget: int) -> int |
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "TPE"
-               else optuna.samplers.GPSampler(seed=seed))
+    sampler = optuna.samplers.TPESampler(seed=seed) if sampler_name == "TPE" else optuna.samplers.GPSampler(seed=seed)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     hit = {}
 
@@ -138,7 +136,9 @@ def main() -> None:
     global TOL
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--quick", action="store_true", help="2x2x3 template, 2 targets x 1 seed, budget 30; no BENCHMARKS.md")
+    ap.add_argument(
+        "--quick", action="store_true", help="2x2x3 template, 2 targets x 1 seed, budget 30; no BENCHMARKS.md"
+    )
     ap.add_argument("--budget", type=int, default=None, help="simulator calls per run before giving up (default 80)")
     ap.add_argument("--targets", default="-0.91,-0.89,-0.86,-0.82,-0.79", help="target E_ads list, eV")
     ap.add_argument("--tol", type=float, default=TOL, help=f"success tolerance |E - target|, eV (default {TOL})")
@@ -163,12 +163,18 @@ def main() -> None:
             for name in ("phenograd", "TPE", "GP"):
                 sim = Simulator(problem, cache)
                 t0 = time.perf_counter()
-                calls = (run_phenograd(problem, surrogate, sim, seed, budget) if name == "phenograd"
-                         else run_optuna(problem, sim, name, seed, budget))
+                calls = (
+                    run_phenograd(problem, surrogate, sim, seed, budget)
+                    if name == "phenograd"
+                    else run_optuna(problem, sim, name, seed, budget)
+                )
                 row[name] = calls
                 row[f"{name}_s"] = time.perf_counter() - t0
-                print(f"target {t:+.2f} seed {seed} {name:9s}: {calls if calls else f'> {budget}'} calls "
-                      f"({row[f'{name}_s']:.0f} s)", flush=True)
+                print(
+                    f"target {t:+.2f} seed {seed} {name:9s}: {calls if calls else f'> {budget}'} calls "
+                    f"({row[f'{name}_s']:.0f} s)",
+                    flush=True,
+                )
             rows.append(row)
 
     def stat(name):
@@ -178,8 +184,12 @@ def main() -> None:
 
     s = {k: stat(k) for k in ("phenograd", "TPE", "GP")}
     print(json.dumps({"rows": rows, "summary": s}, indent=1))
-    table = "\n".join(f"| {r['target']:+.2f} | {r['seed']} | " + " | ".join(
-        str(r[k]) if r[k] is not None else f"> {budget}" for k in ("phenograd", "TPE", "GP")) + " |" for r in rows)
+    table = "\n".join(
+        f"| {r['target']:+.2f} | {r['seed']} | "
+        + " | ".join(str(r[k]) if r[k] is not None else f"> {budget}" for k in ("phenograd", "TPE", "GP"))
+        + " |"
+        for r in rows
+    )
     ratio_tpe = s["TPE"][1] / max(s["phenograd"][1], 1e-9)
     ratio_gp = s["GP"][1] / max(s["phenograd"][1], 1e-9)
     body = f"""`.venv/bin/python -m benchmarks.composition_search --model {args.model} --seeds {args.seeds} --tol {TOL}` ({today()}; {load}).
@@ -188,14 +198,14 @@ Simulator calls (EMT relaxations) until a design within {TOL} eV of the target E
 element (Pt, Pd, Cu, Ni, Ag, Au) of each of the {size[0] * size[1]} top-layer sites of a Pt(111) {size[0]}x{size[1]}x{layers}
 template, O on the central fcc site (E_ads reachable here: about -0.92 to -0.78 eV; the issue's 0.05 eV
 tolerance would cover most of that range, hence {TOL} eV, see the script's docstring). Budget {budget} calls per run (a run that does not succeed counts as {budget}).
-Optuna {__import__('optuna').__version__}: TPESampler and GPSampler, one categorical per site, simulator as objective.
+Optuna {__import__("optuna").__version__}: TPESampler and GPSampler, one categorical per site, simulator as objective.
 
 | target (eV) | seed | phenograd | Optuna TPE | Optuna GP |
 |---|---|---|---|---|
 {table}
 
-Mean calls: phenograd {s['phenograd'][1]:.1f} ({s['phenograd'][2]}/{len(rows)} solved), TPE {s['TPE'][1]:.1f}
-({s['TPE'][2]}/{len(rows)}), GP {s['GP'][1]:.1f} ({s['GP'][2]}/{len(rows)}): {ratio_tpe:.1f}x fewer than TPE,
+Mean calls: phenograd {s["phenograd"][1]:.1f} ({s["phenograd"][2]}/{len(rows)} solved), TPE {s["TPE"][1]:.1f}
+({s["TPE"][2]}/{len(rows)}), GP {s["GP"][1]:.1f} ({s["GP"][2]}/{len(rows)}): {ratio_tpe:.1f}x fewer than TPE,
 {ratio_gp:.1f}x fewer than GP (acceptance >= 5x). The surrogate's own training data are not counted.
 TPE and GP start with the same 10 random trials (same seed), hence equal counts where one of those hit.
 """

@@ -66,8 +66,21 @@ TIMEOUT = 900
 
 # ----------------------------------------------------------------------------- the commands
 
-AIRFOIL = ["data", "airfoil", "--shapes", "16", "--alpha", "-2:6:2", "--re", "1e6", "--seed", "3", "--workers", "1",
-           "--no-progress"]
+AIRFOIL = [
+    "data",
+    "airfoil",
+    "--shapes",
+    "16",
+    "--alpha",
+    "-2:6:2",
+    "--re",
+    "1e6",
+    "--seed",
+    "3",
+    "--workers",
+    "1",
+    "--no-progress",
+]
 TINY_CAT = ["--size", "2x2", "--layers", "3", "--elements", "Pt", "Cu", "Au", "Ni", "--no-progress"]
 CATALYST = ["data", "catalyst", "--n", "12", "--per-slab", "2", "--seed", "11", "--workers", "1", *TINY_CAT]
 SPACE = """metals = ["Pt", "Cu", "Au"]
@@ -86,20 +99,75 @@ target = -1.0
 
 
 def train_args(inputs: Path, out: Path, epochs: int = 40) -> list:
-    return ["train", "--domain", "airfoil", "--data", inputs / "foils.db", "--out", out, "--members", "2",
-            "--epochs", epochs, "--patience", epochs, "--hidden", "16", "--layers", "2", "--batch-size", "4",
-            "--device", "cpu"]
+    return [
+        "train",
+        "--domain",
+        "airfoil",
+        "--data",
+        inputs / "foils.db",
+        "--out",
+        out,
+        "--members",
+        "2",
+        "--epochs",
+        epochs,
+        "--patience",
+        epochs,
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+    ]
 
 
 def pretrain_args(inputs: Path, out: Path, epochs: int = 12) -> list:
     # 48 structures: epochs long enough next to start-up that kills land after saved progress too.
-    return ["pretrain", "--domain", "catalyst", "--data", inputs / "unl.db", "--out", out, "--epochs", epochs,
-            "--hidden", "16", "--layers", "2", "--limit", "48", "--batch-size", "4", "--no-progress", "--device", "cpu"]
+    return [
+        "pretrain",
+        "--domain",
+        "catalyst",
+        "--data",
+        inputs / "unl.db",
+        "--out",
+        out,
+        "--epochs",
+        epochs,
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--limit",
+        "48",
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
 
 
 def screen_args(inputs: Path, out: Path, model=None) -> list:
-    return ["screen", "--space", inputs / "space.toml", "--out", out, "--model", model or inputs / "cat.pt",
-            "--top", "8", "--uncertain", "0", "--verify", "--workers", "1", "--no-progress"]
+    return [
+        "screen",
+        "--space",
+        inputs / "space.toml",
+        "--out",
+        out,
+        "--model",
+        model or inputs / "cat.pt",
+        "--top",
+        "8",
+        "--uncertain",
+        "0",
+        "--verify",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
 
 
 # ----------------------------------------------------------------------------- processes
@@ -113,12 +181,20 @@ def fsize_limit(limit: int):
     def pre():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored signals stay ignored across exec
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return pre
 
 
 def run(args, env=None, limit: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv(args), cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
-                          env={**os.environ, **(env or {})}, preexec_fn=fsize_limit(limit) if limit else None)
+    return subprocess.run(
+        argv(args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, **(env or {})},
+        preexec_fn=fsize_limit(limit) if limit else None,
+    )
 
 
 def kill_session(sid: int) -> None:
@@ -175,8 +251,9 @@ def polar_rows(path: Path) -> tuple[dict, int]:
         if "polars" not in tables:
             return {}, 0
         polars = conn.execute("SELECT key, status FROM polars").fetchall()
-        points = conn.execute("SELECT key, alpha, converged, status, CL, CD, CDp, CM, Top_Xtr, Bot_Xtr FROM points "
-                              "ORDER BY key, alpha").fetchall()
+        points = conn.execute(
+            "SELECT key, alpha, converged, status, CL, CD, CDp, CM, Top_Xtr, Bot_Xtr FROM points ORDER BY key, alpha"
+        ).fetchall()
     finally:
         conn.close()
     rows = {k: (s, []) for k, s in polars}
@@ -202,7 +279,8 @@ def catalyst_rows(path: Path) -> tuple[dict, int]:
             "LEFT JOIN text_key_values s ON s.id = u.id AND s.key = 'status' "
             "LEFT JOIN number_key_values e ON e.id = u.id "
             "AND e.key = CASE k.value WHEN 'adslab' THEN 'e_ads' ELSE 'e_slab' END "
-            "WHERE u.key = 'uid'").fetchall()
+            "WHERE u.key = 'uid'"
+        ).fetchall()
     finally:
         conn.close()
     twice = sum(n - 1 for n in Counter(r[0] for r in rows).values())
@@ -286,8 +364,10 @@ class AirfoilData(Case):
             twice=twice + sum(max(0, len(pts) - n_alpha) for _, pts in final.values()),
             changed=sum(final.get(k) != v for k, v in before.items()),
             resumed=(planned == len(self.ref) and present == len(before) and written == len(self.ref) - len(before)),
-            equal=final == self.ref, progress=bool(before),
-            note=f"{len(before)} of {len(self.ref)} polars on disk at the kill")
+            equal=final == self.ref,
+            progress=bool(before),
+            note=f"{len(before)} of {len(self.ref)} polars on disk at the kill",
+        )
 
 
 class CatalystData(Case):
@@ -311,13 +391,19 @@ class CatalystData(Case):
         adslabs = [u for u, r in self.ref.items() if r[0] == "adslab"]
         before_ads = [u for u, r in before.items() if r[0] == "adslab"]
         return dict(
-            lost=len(set(self.ref) - set(final)), twice=twice,
-            changed=sum(u not in final or final[u][:2] != r[:2] or not same_energy(final[u][2], r[2])
-                        for u, r in before.items()),
-            resumed=(planned == len(adslabs) and present == len(before_ads) and written == len(adslabs) - len(before_ads)),
-            equal=set(final) == set(self.ref) and all(final[u][:2] == r[:2] and same_energy(final[u][2], r[2])
-                                                      for u, r in self.ref.items()),
-            progress=bool(before_ads), note=f"{len(before_ads)} of {len(adslabs)} structures on disk at the kill")
+            lost=len(set(self.ref) - set(final)),
+            twice=twice,
+            changed=sum(
+                u not in final or final[u][:2] != r[:2] or not same_energy(final[u][2], r[2]) for u, r in before.items()
+            ),
+            resumed=(
+                planned == len(adslabs) and present == len(before_ads) and written == len(adslabs) - len(before_ads)
+            ),
+            equal=set(final) == set(self.ref)
+            and all(final[u][:2] == r[:2] and same_energy(final[u][2], r[2]) for u, r in self.ref.items()),
+            progress=bool(before_ads),
+            note=f"{len(before_ads)} of {len(adslabs)} structures on disk at the kill",
+        )
 
 
 def _state_dicts(path: Path) -> list[dict]:
@@ -328,8 +414,9 @@ def _state_dicts(path: Path) -> list[dict]:
 
 
 def _max_diff(a: list[dict], b: list[dict]) -> float:
-    return max(float((x[k].float() - y[k].float()).abs().max()) if x[k].numel() else 0.0
-               for x, y in zip(a, b) for k in x)
+    return max(
+        float((x[k].float() - y[k].float()).abs().max()) if x[k].numel() else 0.0 for x, y in zip(a, b) for k in x
+    )
 
 
 class Train(Case):
@@ -365,14 +452,28 @@ class Train(Case):
             weights = _state_dicts(folder / self.out_name)
             loads = all(torch.isfinite(t).all() for w in weights for t in w.values() if t.is_floating_point())
         except Exception as exc:  # reported as a finding
-            return dict(lost=1, twice=0, changed=0, resumed=False, equal=False, progress=snap["partial"] is not None,
-                        note=f"final checkpoint does not load: {exc}")
+            return dict(
+                lost=1,
+                twice=0,
+                changed=0,
+                resumed=False,
+                equal=False,
+                progress=snap["partial"] is not None,
+                note=f"final checkpoint does not load: {exc}",
+            )
         diff = _max_diff(weights, self.ref["weights"])
         clean = not (folder / (self.out_name + ".partial")).exists() and not leftovers(folder)
-        return dict(lost=0 if loads else 1, twice=0, changed=0 if clean else 1, resumed=first == expected,
-                    equal=diff <= 1e-5, progress=snap["partial"] is not None, diff=diff,
-                    note=f"partial at the kill {snap['partial']} (members done, member, epoch); restart began at "
-                         f"{first} (member, epoch), max |weight - unbroken| {diff:.1e}")
+        return dict(
+            lost=0 if loads else 1,
+            twice=0,
+            changed=0 if clean else 1,
+            resumed=first == expected,
+            equal=diff <= 1e-5,
+            progress=snap["partial"] is not None,
+            diff=diff,
+            note=f"partial at the kill {snap['partial']} (members done, member, epoch); restart began at "
+            f"{first} (member, epoch), max |weight - unbroken| {diff:.1e}",
+        )
 
 
 class Pretrain(Case):
@@ -400,21 +501,37 @@ class Pretrain(Case):
 
         from phenograd.surrogate.pretrained import load_encoder_state
 
-        log = (folder / "log.jsonl").read_text().splitlines()[snap["lines"]:]
+        log = (folder / "log.jsonl").read_text().splitlines()[snap["lines"] :]
         first = json.loads(log[0])["epoch"] if log else None
         expected = (snap["epoch"] or 0) + 1
         try:
             state = load_encoder_state(folder / self.out_name, "catalyst")["state"]
         except Exception as exc:
-            return dict(lost=1, twice=0, changed=0, resumed=False, equal=False, progress=snap["epoch"] is not None,
-                        note=f"final encoder does not load: {exc}")
+            return dict(
+                lost=1,
+                twice=0,
+                changed=0,
+                resumed=False,
+                equal=False,
+                progress=snap["epoch"] is not None,
+                note=f"final encoder does not load: {exc}",
+            )
         finite = all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
-        diff = max(float((state[k].float() - self.ref["state"][k].float()).abs().max()) for k in state if state[k].numel())
+        diff = max(
+            float((state[k].float() - self.ref["state"][k].float()).abs().max()) for k in state if state[k].numel()
+        )
         clean = not (folder / (self.out_name + ".partial")).exists() and not leftovers(folder)
-        return dict(lost=0 if finite else 1, twice=0, changed=0 if clean else 1, resumed=first == expected,
-                    equal=diff <= 1e-6, progress=snap["epoch"] is not None, diff=diff,
-                    note=f"partial at the kill: epoch {snap['epoch']}; restart logged epoch {first} first, "
-                         f"max |weight - unbroken| {diff:.1e}")
+        return dict(
+            lost=0 if finite else 1,
+            twice=0,
+            changed=0 if clean else 1,
+            resumed=first == expected,
+            equal=diff <= 1e-6,
+            progress=snap["epoch"] is not None,
+            diff=diff,
+            note=f"partial at the kill: epoch {snap['epoch']}; restart logged epoch {first} first, "
+            f"max |weight - unbroken| {diff:.1e}",
+        )
 
 
 class Screen(Case):
@@ -437,11 +554,17 @@ class Screen(Case):
         done = {i for i, r in final.items() if r[0]}
         rewritten = sum(final.get(i, (None,) * 4)[3] != r[3] for i, r in verified_before.items())
         changed = sum(not same_energy(final.get(i, (0, None))[1], r[1]) for i, r in verified_before.items())
-        return dict(lost=len(planned - done), twice=twice + rewritten, changed=changed, resumed=rewritten == 0,
-                    equal=set(final) == set(self.ref) and done == planned
-                    and all(same_energy(final[i][1], self.ref[i][1]) for i in planned),
-                    progress=bool(verified_before),
-                    note=f"{len(verified_before)} of {len(planned)} verifications on disk at the kill")
+        return dict(
+            lost=len(planned - done),
+            twice=twice + rewritten,
+            changed=changed,
+            resumed=rewritten == 0,
+            equal=set(final) == set(self.ref)
+            and done == planned
+            and all(same_energy(final[i][1], self.ref[i][1]) for i in planned),
+            progress=bool(verified_before),
+            note=f"{len(verified_before)} of {len(planned)} verifications on disk at the kill",
+        )
 
 
 CASES = {c.name: c for c in (AirfoilData, CatalystData, Train, Pretrain, Screen)}
@@ -477,14 +600,27 @@ def kill_trials(case: Case, work: Path, trials: int, rng: np.random.Generator) -
         restart = run(case.args(folder))
         if restart.returncode != 0:
             problems.append(f"trial {t} (kill at {delay:.1f} s): the restart failed: {restart.stderr.strip()[-300:]}")
-            results.append(dict(lost=len(case.ref) or 1, twice=0, changed=0, resumed=False, equal=False,
-                                progress=False, delay=delay, note="restart failed"))
+            results.append(
+                dict(
+                    lost=len(case.ref) or 1,
+                    twice=0,
+                    changed=0,
+                    resumed=False,
+                    equal=False,
+                    progress=False,
+                    delay=delay,
+                    note="restart failed",
+                )
+            )
             continue
         c = case.check(folder, snap, restart)
         c.update(delay=delay, restart_s=time.perf_counter() - t1)
         results.append(c)
-        print(f"  {case.name} trial {t}: kill at {delay:.1f} s of {min(walls):.1f} s; lost {c['lost']}, twice {c['twice']}, "
-              f"changed {c['changed']}, resumed {c['resumed']}, equal {c['equal']}; {c['note']}", file=sys.stderr)
+        print(
+            f"  {case.name} trial {t}: kill at {delay:.1f} s of {min(walls):.1f} s; lost {c['lost']}, twice {c['twice']}, "
+            f"changed {c['changed']}, resumed {c['resumed']}, equal {c['equal']}; {c['note']}",
+            file=sys.stderr,
+        )
         if c["lost"] or c["twice"] or c["changed"] or not c["resumed"]:
             problems.append(f"trial {t} (kill at {delay:.1f} s): {c}")
     return {"wall": min(walls), "results": results, "misses": misses, "problems": problems}
@@ -527,47 +663,197 @@ def file_fault_cases(inputs: Path, refs: dict) -> list[tuple]:
     foils, cat, unl = inputs / "foils.db", inputs / "cat.db", inputs / "unl.db"
     more_shapes = ["--shapes", "20"] + AIRFOIL[4:]
     return [
-        ("airfoil dataset", foils, "foils.db", [
-            ("data airfoil (extend)", lambda f, d: ["data", "airfoil", "--out", f, *more_shapes], []),
-            ("data info", lambda f, d: ["data", "info", f], []),
-            ("train", lambda f, d: train_args(inputs, d / "m.pt", 2)[:4] + [f] + train_args(inputs, d / "m.pt", 2)[5:], ["m.pt"]),
-            ("pretrain", lambda f, d: ["pretrain", "--domain", "airfoil", "--data", f, "--out", d / "e.pt", "--epochs", "1",
-                                       "--sampled", "0", "--no-progress"], ["e.pt"]),
-        ]),
-        ("catalyst ase.db", cat, "cat.db", [
-            ("data catalyst (extend)", lambda f, d: ["data", "catalyst", "--out", f, "--n", "16", *CATALYST[4:]], []),
-            ("data info", lambda f, d: ["data", "info", f], []),
-            ("train", lambda f, d: ["train", "--domain", "catalyst", "--data", f, "--out", d / "m.pt", "--epochs", "1",
-                                    "--members", "1", "--hidden", "16", "--layers", "2", "--no-progress"], ["m.pt"]),
-            ("pretrain", lambda f, d: ["pretrain", "--domain", "catalyst", "--data", f, "--out", d / "e.pt", "--epochs",
-                                       "1", "--hidden", "16", "--layers", "2", "--no-progress"], ["e.pt"]),
-        ]),
-        ("unlabelled ase.db", unl, "unl.db", [
-            ("pretrain", lambda f, d: ["pretrain", "--domain", "catalyst", "--data", f, "--out", d / "e.pt", "--epochs",
-                                       "1", "--hidden", "16", "--layers", "2", "--no-progress"], ["e.pt"]),
-            ("data info", lambda f, d: ["data", "info", f], []),
-        ]),
-        ("screening results", refs["results.db"], "results.db", [
-            ("screen --verify (resume)", lambda f, d: screen_args(inputs, f), []),
-        ]),
-        ("airfoil model", refs["model.pt"], "model.pt", [
-            ("predict airfoil", lambda f, d: ["predict", "airfoil", "--model", f, "--naca", "2412", "--re", "1e6",
-                                              "--alpha", "2"], []),
-            ("evaluate", lambda f, d: ["evaluate", "--model", f, "--data", foils, "--out", d / "eval"], ["eval"]),
-        ]),
-        ("catalyst model", inputs / "cat.pt", "cat.pt", [
-            ("screen --model", lambda f, d: screen_args(inputs, d / "r.db", model=f), ["r.db"]),
-        ]),
-        ("encoder", refs["enc.pt"], "enc.pt", [
-            ("train --encoder", lambda f, d: ["train", "--domain", "catalyst", "--data", cat, "--out", d / "m.pt",
-                                              "--encoder", f, "--epochs", "1", "--members", "1", "--no-progress"], ["m.pt"]),
-        ]),
-        ("train .partial", refs["train.partial"], "resumed.pt.partial", [
-            ("train (resume)", lambda f, d: train_args(inputs, d / "resumed.pt", 6) + ["--no-progress"], ["resumed.pt"]),
-        ]),
-        ("pretrain .partial", refs["pretrain.partial"], "resumed.pt.partial", [
-            ("pretrain (resume)", lambda f, d: pretrain_args(inputs, d / "resumed.pt", 4), ["resumed.pt"]),
-        ]),
+        (
+            "airfoil dataset",
+            foils,
+            "foils.db",
+            [
+                ("data airfoil (extend)", lambda f, d: ["data", "airfoil", "--out", f, *more_shapes], []),
+                ("data info", lambda f, d: ["data", "info", f], []),
+                (
+                    "train",
+                    lambda f, d: train_args(inputs, d / "m.pt", 2)[:4] + [f] + train_args(inputs, d / "m.pt", 2)[5:],
+                    ["m.pt"],
+                ),
+                (
+                    "pretrain",
+                    lambda f, d: [
+                        "pretrain",
+                        "--domain",
+                        "airfoil",
+                        "--data",
+                        f,
+                        "--out",
+                        d / "e.pt",
+                        "--epochs",
+                        "1",
+                        "--sampled",
+                        "0",
+                        "--no-progress",
+                    ],
+                    ["e.pt"],
+                ),
+            ],
+        ),
+        (
+            "catalyst ase.db",
+            cat,
+            "cat.db",
+            [
+                (
+                    "data catalyst (extend)",
+                    lambda f, d: ["data", "catalyst", "--out", f, "--n", "16", *CATALYST[4:]],
+                    [],
+                ),
+                ("data info", lambda f, d: ["data", "info", f], []),
+                (
+                    "train",
+                    lambda f, d: [
+                        "train",
+                        "--domain",
+                        "catalyst",
+                        "--data",
+                        f,
+                        "--out",
+                        d / "m.pt",
+                        "--epochs",
+                        "1",
+                        "--members",
+                        "1",
+                        "--hidden",
+                        "16",
+                        "--layers",
+                        "2",
+                        "--no-progress",
+                    ],
+                    ["m.pt"],
+                ),
+                (
+                    "pretrain",
+                    lambda f, d: [
+                        "pretrain",
+                        "--domain",
+                        "catalyst",
+                        "--data",
+                        f,
+                        "--out",
+                        d / "e.pt",
+                        "--epochs",
+                        "1",
+                        "--hidden",
+                        "16",
+                        "--layers",
+                        "2",
+                        "--no-progress",
+                    ],
+                    ["e.pt"],
+                ),
+            ],
+        ),
+        (
+            "unlabelled ase.db",
+            unl,
+            "unl.db",
+            [
+                (
+                    "pretrain",
+                    lambda f, d: [
+                        "pretrain",
+                        "--domain",
+                        "catalyst",
+                        "--data",
+                        f,
+                        "--out",
+                        d / "e.pt",
+                        "--epochs",
+                        "1",
+                        "--hidden",
+                        "16",
+                        "--layers",
+                        "2",
+                        "--no-progress",
+                    ],
+                    ["e.pt"],
+                ),
+                ("data info", lambda f, d: ["data", "info", f], []),
+            ],
+        ),
+        (
+            "screening results",
+            refs["results.db"],
+            "results.db",
+            [
+                ("screen --verify (resume)", lambda f, d: screen_args(inputs, f), []),
+            ],
+        ),
+        (
+            "airfoil model",
+            refs["model.pt"],
+            "model.pt",
+            [
+                (
+                    "predict airfoil",
+                    lambda f, d: ["predict", "airfoil", "--model", f, "--naca", "2412", "--re", "1e6", "--alpha", "2"],
+                    [],
+                ),
+                ("evaluate", lambda f, d: ["evaluate", "--model", f, "--data", foils, "--out", d / "eval"], ["eval"]),
+            ],
+        ),
+        (
+            "catalyst model",
+            inputs / "cat.pt",
+            "cat.pt",
+            [
+                ("screen --model", lambda f, d: screen_args(inputs, d / "r.db", model=f), ["r.db"]),
+            ],
+        ),
+        (
+            "encoder",
+            refs["enc.pt"],
+            "enc.pt",
+            [
+                (
+                    "train --encoder",
+                    lambda f, d: [
+                        "train",
+                        "--domain",
+                        "catalyst",
+                        "--data",
+                        cat,
+                        "--out",
+                        d / "m.pt",
+                        "--encoder",
+                        f,
+                        "--epochs",
+                        "1",
+                        "--members",
+                        "1",
+                        "--no-progress",
+                    ],
+                    ["m.pt"],
+                ),
+            ],
+        ),
+        (
+            "train .partial",
+            refs["train.partial"],
+            "resumed.pt.partial",
+            [
+                (
+                    "train (resume)",
+                    lambda f, d: train_args(inputs, d / "resumed.pt", 6) + ["--no-progress"],
+                    ["resumed.pt"],
+                ),
+            ],
+        ),
+        (
+            "pretrain .partial",
+            refs["pretrain.partial"],
+            "resumed.pt.partial",
+            [
+                ("pretrain (resume)", lambda f, d: pretrain_args(inputs, d / "resumed.pt", 4), ["resumed.pt"]),
+            ],
+        ),
     ]
 
 
@@ -587,10 +873,21 @@ def damaged_files(inputs: Path, refs: dict, work: Path) -> list[dict]:
                 made = [o for o in outputs if (d / o).exists()]
                 if made:
                     wrong = (wrong + "; " if wrong else "") + f"created {made}"
-                out.append({"file": label, "damage": damage.__name__, "command": what, "ok": wrong is None,
-                            "problem": wrong, "message": r.stderr.strip().splitlines()[-1][:160] if r.stderr.strip() else ""})
-                print(f"  {label} {damage.__name__} -> {what}: {'ok' if wrong is None else wrong}"
-                      f"  [{out[-1]['message']}]", file=sys.stderr)
+                out.append(
+                    {
+                        "file": label,
+                        "damage": damage.__name__,
+                        "command": what,
+                        "ok": wrong is None,
+                        "problem": wrong,
+                        "message": r.stderr.strip().splitlines()[-1][:160] if r.stderr.strip() else "",
+                    }
+                )
+                print(
+                    f"  {label} {damage.__name__} -> {what}: {'ok' if wrong is None else wrong}"
+                    f"  [{out[-1]['message']}]",
+                    file=sys.stderr,
+                )
     return out
 
 
@@ -610,17 +907,47 @@ def integrity_ok(path: Path) -> bool:
 
 def full_disk(inputs: Path, refs: dict, work: Path) -> list[dict]:
     cases = [
-        ("data airfoil extending a dataset", inputs / "foils.db", "foils.db", polar_rows,
-         lambda f, d: ["data", "airfoil", "--out", f, "--shapes", "24", *AIRFOIL[4:]], None),
-        ("data catalyst extending a dataset", inputs / "cat.db", "cat.db", catalyst_rows,
-         lambda f, d: ["data", "catalyst", "--out", f, "--n", "20", *CATALYST[4:]], None),
-        ("screen --verify updating results", refs["results.db"], "results.db", screen_rows,
-         lambda f, d: screen_args(inputs, f), "unverify"),
+        (
+            "data airfoil extending a dataset",
+            inputs / "foils.db",
+            "foils.db",
+            polar_rows,
+            lambda f, d: ["data", "airfoil", "--out", f, "--shapes", "24", *AIRFOIL[4:]],
+            None,
+        ),
+        (
+            "data catalyst extending a dataset",
+            inputs / "cat.db",
+            "cat.db",
+            catalyst_rows,
+            lambda f, d: ["data", "catalyst", "--out", f, "--n", "20", *CATALYST[4:]],
+            None,
+        ),
+        (
+            "screen --verify updating results",
+            refs["results.db"],
+            "results.db",
+            screen_rows,
+            lambda f, d: screen_args(inputs, f),
+            "unverify",
+        ),
         ("screen writing new results", None, "new.db", None, lambda f, d: screen_args(inputs, f), 40_000),
-        ("train replacing a checkpoint", refs["model.pt"], "model.pt", None,
-         lambda f, d: train_args(inputs, f, 3) + ["--no-progress"], 100_000),
-        ("pretrain replacing an encoder", refs["enc.pt"], "enc.pt", None,
-         lambda f, d: pretrain_args(inputs, f, 2), 20_000),
+        (
+            "train replacing a checkpoint",
+            refs["model.pt"],
+            "model.pt",
+            None,
+            lambda f, d: train_args(inputs, f, 3) + ["--no-progress"],
+            100_000,
+        ),
+        (
+            "pretrain replacing an encoder",
+            refs["enc.pt"],
+            "enc.pt",
+            None,
+            lambda f, d: pretrain_args(inputs, f, 2),
+            20_000,
+        ),
     ]
     out = []
     for label, src, name, reader, build, limit in cases:
@@ -635,8 +962,9 @@ def full_disk(inputs: Path, refs: dict, work: Path) -> list[dict]:
             db = connect(str(target), type="db", append=True)
             with db:
                 for row in db.select(verified=True):
-                    db.update(row.id, delete_keys=["e_verified", "verify_status", "anomalies", "site_final"],
-                              verified=False)
+                    db.update(
+                        row.id, delete_keys=["e_verified", "verify_status", "anomalies", "site_final"], verified=False
+                    )
             conn = sqlite3.connect(target)
             conn.execute("VACUUM")
             conn.close()
@@ -649,7 +977,8 @@ def full_disk(inputs: Path, refs: dict, work: Path) -> list[dict]:
             if after is None:
                 wrong = (wrong + "; " if wrong else "") + "the file is damaged"
             elif any(after.get(k) != v for k, v in before_rows.items() if label.startswith("data")) or (
-                    not label.startswith("data") and any(after[i][:3] != v[:3] for i, v in before_rows.items())):
+                not label.startswith("data") and any(after[i][:3] != v[:3] for i, v in before_rows.items())
+            ):
                 wrong = (wrong + "; " if wrong else "") + "rows from before changed"
         elif src is not None and sha(target) != before_sha:
             wrong = (wrong + "; " if wrong else "") + "the previous file changed"
@@ -677,7 +1006,7 @@ def bad_shapes() -> dict[str, np.ndarray]:
     s[:, 1] *= 0.005
     shapes["razor (0.06 % thick)"] = s
     s = base.copy()
-    s[le // 2 - 3: le // 2 + 3, 1] = 0.0
+    s[le // 2 - 3 : le // 2 + 3, 1] = 0.0
     shapes["notched upper surface"] = s
     s = base.copy()
     s[:, 1] += 0.35 * np.sin(np.pi * s[:, 0])
@@ -689,11 +1018,12 @@ def bad_shapes() -> dict[str, np.ndarray]:
     s[le // 2, 1] += 0.25
     shapes["spike"] = s
     s = base.copy()
-    s[20:le - 20:2, 1] += 0.004
+    s[20 : le - 20 : 2, 1] += 0.004
     shapes["sawtooth"] = s
     x = np.linspace(0, 1, 40)
-    shapes["coarse (79 points)"] = np.vstack([np.c_[x[::-1], 0.06 * np.sin(np.pi * x[::-1])],
-                                              np.c_[x[1:], -0.06 * np.sin(np.pi * x[1:])]])
+    shapes["coarse (79 points)"] = np.vstack(
+        [np.c_[x[::-1], 0.06 * np.sin(np.pi * x[::-1])], np.c_[x[1:], -0.06 * np.sin(np.pi * x[1:])]]
+    )
     s = base.copy()
     s[:, 1] += np.where(np.arange(n) < le, 1, -1) * 0.1 * s[:, 0]
     shapes["blunt trailing edge (20 %)"] = s
@@ -709,8 +1039,8 @@ exec "{real}" "$@"
 
 
 def xfoil_faults(work: Path, quick: bool) -> dict:
-    from phenograd.datasets.airfoil import naca
     from phenograd.core.errors import InputError
+    from phenograd.datasets.airfoil import naca
     from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
     def anchor_ok() -> bool:
@@ -727,15 +1057,22 @@ def xfoil_faults(work: Path, quick: bool) -> dict:
         t0 = time.perf_counter()
         try:
             r = run_polar(contour, alphas, settings, name=name)
-            status = Counter(p.status.split(" (")[0].split(":")[0] if not p.converged else "converged" for p in r.points)
+            status = Counter(
+                p.status.split(" (")[0].split(":")[0] if not p.converged else "converged" for p in r.points
+            )
             outcome = f"{r.status.split(' (')[0]}, {r.restarts} restarts"
         except InputError as exc:
-            status, outcome = Counter({"refused before XFOIL": len(alphas)}), f"refused: {str(exc).split(': ', 1)[-1][:60]}"
+            status, outcome = (
+                Counter({"refused before XFOIL": len(alphas)}),
+                f"refused: {str(exc).split(': ', 1)[-1][:60]}",
+            )
         angles.update(status)
         ok = anchor_ok()
         continued += ok
         rows.append((name, outcome, dict(status), time.perf_counter() - t0, ok))
-        print(f"  xfoil {name}: {outcome} {dict(status)}; NACA 2412 after it {'ok' if ok else 'WRONG'}", file=sys.stderr)
+        print(
+            f"  xfoil {name}: {outcome} {dict(status)}; NACA 2412 after it {'ok' if ok else 'WRONG'}", file=sys.stderr
+        )
     # XFOIL with its floating-point traps (no shim): it dies with SIGFPE at the first viscous point
     os.environ["PHENOGRAD_XFOIL_FPE_SHIM"] = "0"
     try:
@@ -745,7 +1082,9 @@ def xfoil_faults(work: Path, quick: bool) -> dict:
     crash = Counter(p.status.split(" (")[0] for p in r.points)
     ok = anchor_ok()
     continued += ok
-    rows.append(("NACA 2412 with FP traps on", f"{r.status.split(' (')[0]}, {r.restarts} restarts", dict(crash), r.wall_s, ok))
+    rows.append(
+        ("NACA 2412 with FP traps on", f"{r.status.split(' (')[0]}, {r.restarts} restarts", dict(crash), r.wall_s, ok)
+    )
     angles.update(crash)
     # the data command with an xfoil that hangs and crashes
     work.mkdir(parents=True, exist_ok=True)
@@ -755,16 +1094,45 @@ def xfoil_faults(work: Path, quick: bool) -> dict:
     out = work / "hangs.db"
     shapes_n = 4 if quick else 6
     t0 = time.perf_counter()
-    r = run(["data", "airfoil", "--out", out, "--shapes", shapes_n, "--alpha", "0:4:2", "--re", "1e6", "--seed", "5",
-             "--workers", "1", "--no-progress"], env={"PHENOGRAD_XFOIL": str(fake)})
+    r = run(
+        [
+            "data",
+            "airfoil",
+            "--out",
+            out,
+            "--shapes",
+            shapes_n,
+            "--alpha",
+            "0:4:2",
+            "--re",
+            "1e6",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        env={"PHENOGRAD_XFOIL": str(fake)},
+    )
     wall = time.perf_counter() - t0
     polars, twice = polar_rows(out)
     points = Counter(p[2].split(" (")[0] if not p[1] else "converged" for _, pts in polars.values() for p in pts)
     starts = int((work / "starts").read_text()) if (work / "starts").exists() else 0
-    data = {"rc": r.returncode, "err": r.stderr.strip()[-300:], "polars": len(polars), "planned": shapes_n,
-            "twice": twice, "points": dict(points), "starts": starts, "wall": wall}
-    print(f"  data airfoil with a hanging/crashing xfoil: exit {r.returncode}, {len(polars)}/{shapes_n} polars, "
-          f"points {dict(points)}, {starts} xfoil starts, {wall:.0f} s", file=sys.stderr)
+    data = {
+        "rc": r.returncode,
+        "err": r.stderr.strip()[-300:],
+        "polars": len(polars),
+        "planned": shapes_n,
+        "twice": twice,
+        "points": dict(points),
+        "starts": starts,
+        "wall": wall,
+    }
+    print(
+        f"  data airfoil with a hanging/crashing xfoil: exit {r.returncode}, {len(polars)}/{shapes_n} polars, "
+        f"points {dict(points)}, {starts} xfoil starts, {wall:.0f} s",
+        file=sys.stderr,
+    )
     return {"rows": rows, "angles": angles, "continued": continued, "runs": len(rows), "data": data}
 
 
@@ -856,9 +1224,17 @@ def main(argv_=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=None, help="kills per command (default 5; --quick: 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill delays (default 0)")
-    ap.add_argument("--quick", action="store_true", help="2 kills per command, fewer XFOIL shapes; BENCHMARKS.md untouched")
-    ap.add_argument("--only", nargs="+", choices=sorted(CASES), default=None, metavar="NAME",
-                    help=f"commands to kill (default all: {', '.join(CASES)})")
+    ap.add_argument(
+        "--quick", action="store_true", help="2 kills per command, fewer XFOIL shapes; BENCHMARKS.md untouched"
+    )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(CASES),
+        default=None,
+        metavar="NAME",
+        help=f"commands to kill (default all: {', '.join(CASES)})",
+    )
     ap.add_argument("--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone")
     ap.add_argument("--keep", default=None, help="work in this folder and keep it (default: a temporary folder)")
     args = ap.parse_args(argv_)
@@ -906,14 +1282,21 @@ def main(argv_=None) -> int:
             continue
         n = len(res)
         with_progress = sum(r["progress"] for r in res)
-        row = dict(kills=n, lost=sum(r["lost"] for r in res), twice=sum(r["twice"] for r in res),
-                   changed=sum(r["changed"] for r in res), resumed=sum(bool(r["resumed"]) for r in res),
-                   equal=sum(bool(r["equal"]) for r in res))
+        row = dict(
+            kills=n,
+            lost=sum(r["lost"] for r in res),
+            twice=sum(r["twice"] for r in res),
+            changed=sum(r["changed"] for r in res),
+            resumed=sum(bool(r["resumed"]) for r in res),
+            equal=sum(bool(r["equal"]) for r in res),
+        )
         tot.update(row)
         diffs = [r["diff"] for r in res if "diff" in r]
         extra = f" (max weight difference {max(diffs):.1e})" if diffs else ""
-        lines.append(f"| {name} | {k['wall']:.1f} | {n} | {with_progress} | {row['lost']} | {row['twice']} | "
-                     f"{row['changed']} | {row['resumed']}/{n} | {row['equal']}/{n}{extra} |")
+        lines.append(
+            f"| {name} | {k['wall']:.1f} | {n} | {with_progress} | {row['lost']} | {row['twice']} | "
+            f"{row['changed']} | {row['resumed']}/{n} | {row['equal']}/{n}{extra} |"
+        )
         problems += [f"{name}: {p}" for p in k["problems"]]
     unexercised = [name for name, k in kills.items() if k["results"] and not any(r["progress"] for r in k["results"])]
     f_ok = sum(f["ok"] for f in files)
@@ -927,11 +1310,16 @@ def main(argv_=None) -> int:
         f"| {label} | {', '.join(sorted({f['command'] for f in files if f['file'] == label}))} | "
         f"{by_file[(label, 'ok')]}/{by_file[(label, 'ok')] + by_file[(label, 'bad')]} | "
         f"`{next(f['message'] for f in files if f['file'] == label and f['damage'] == 'corrupted')}` |"
-        for label in dict.fromkeys(f["file"] for f in files))
-    disk_rows = "\n".join(f"| {d['case']} | {'yes' if d['ok'] else 'NO: ' + d['problem']} | `{d['message']}` |"
-                          for d in disk)
-    xrows = "\n".join(f"| {name} | {outcome} | {', '.join(f'{k} {v}' for k, v in sorted(st.items()))} | {wall:.0f} | "
-                      f"{'yes' if ok else 'NO'} |" for name, outcome, st, wall, ok in xf["rows"])
+        for label in dict.fromkeys(f["file"] for f in files)
+    )
+    disk_rows = "\n".join(
+        f"| {d['case']} | {'yes' if d['ok'] else 'NO: ' + d['problem']} | `{d['message']}` |" for d in disk
+    )
+    xrows = "\n".join(
+        f"| {name} | {outcome} | {', '.join(f'{k} {v}' for k, v in sorted(st.items()))} | {wall:.0f} | "
+        f"{'yes' if ok else 'NO'} |"
+        for name, outcome, st, wall, ok in xf["rows"]
+    )
     a = xf["angles"]
     dd = xf["data"]
     data_ok = dd["rc"] == 0 and dd["polars"] == dd["planned"] and dd["twice"] == 0
@@ -940,16 +1328,18 @@ def main(argv_=None) -> int:
     if xf["continued"] != xf["runs"]:
         problems.append("NACA 2412 anchor wrong after a bad shape")
     command = "OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python -m benchmarks.faults " + " ".join(
-        [f"--trials {trials}", f"--seed {args.seed}"] + (["--quick"] if args.quick else [])
-        + (["--only", *map(repr, args.only)] if args.only else []))
+        [f"--trials {trials}", f"--seed {args.seed}"]
+        + (["--quick"] if args.quick else [])
+        + (["--only", *map(repr, args.only)] if args.only else [])
+    )
     body = f"""Command: `{command}` ({total_s / 60:.0f} min)
 Date: {today()}. Machine: {host}.
 
 **Kills.** Each command ran once unbroken (wall time T), then {trials} times in fresh folders, each SIGKILLed (with
 every process it started) after a delay drawn uniformly from [0, T) (seed {args.seed}) and run again to completion.
-{sum(k['misses'] for k in kills.values())} runs ended before their kill and were started again with a new delay (T is
+{sum(k["misses"] for k in kills.values())} runs ended before their kill and were started again with a new delay (T is
 the shortest unbroken wall time seen: the first run's, or one of those).
-Requests: `{' '.join(AIRFOIL)}`; `{' '.join(CATALYST)}`; `train` of a 2-member airfoil ensemble (hidden 16, 40
+Requests: `{" ".join(AIRFOIL)}`; `{" ".join(CATALYST)}`; `train` of a 2-member airfoil ensemble (hidden 16, 40
 epochs) on that airfoil set; `pretrain` of a catalyst encoder (12 epochs, 48 structures); `screen --verify` of 36
 candidates verifying 8 with EMT (tests' space and untrained model).
 
@@ -957,15 +1347,22 @@ candidates verifying 8 with EMT (tests' space and untrained model).
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-Totals: {tot['kills']} kills, lost {tot['lost']}, written twice {tot['twice']}, changed {tot['changed']}, resumed
-{tot['resumed']}/{tot['kills']}, equal to the unbroken run {tot['equal']}/{tot['kills']}. "Resumed": data generation
+Totals: {tot["kills"]} kills, lost {tot["lost"]}, written twice {tot["twice"]}, changed {tot["changed"]}, resumed
+{tot["resumed"]}/{tot["kills"]}, equal to the unbroken run {tot["equal"]}/{tot["kills"]}. "Resumed": data generation
 reported exactly the rows on disk at the kill as already present; `train`'s restart began at the member and epoch of
 its `.partial` file (or at member 1, epoch 0 without one), `pretrain`'s log continued at the partial epoch + 1;
 `screen` rewrote none of the verifications made before the kill. Training and pretraining resume to the same weights
 as an unbroken run up to float summation order (tolerance 1e-5 / 1e-6); "changed" for them counts a `.partial` or
-temporary file left after the finished run.{(" No kill of " + ", ".join(f"`{n}`" for n in unexercised)
- + " landed after its first progress was saved (start-up and data loading take most of T), so its resume from saved "
- "progress is not exercised here (the domain tests cover it).") if unexercised else ""}
+temporary file left after the finished run.{
+        (
+            " No kill of "
+            + ", ".join(f"`{n}`" for n in unexercised)
+            + " landed after its first progress was saved (start-up and data loading take most of T), so its resume from saved "
+            "progress is not exercised here (the domain tests cover it)."
+        )
+        if unexercised
+        else ""
+    }
 
 **Damaged files.** Truncated to half, or 4 KiB overwritten in the middle, then given to every command that reads
 them: {f_ok}/{len(files)} handled (exit code != 0, one error line naming the file, no traceback, the file unchanged,
@@ -990,13 +1387,21 @@ the polar after 40 s), then NACA 2412 at Re 1e6, α 2 (must give CL 0.4496, CD 0
 |---|---|---|---|---|
 {xrows}
 
-Angles counted over these runs: {', '.join(f'{k} {v}' for k, v in sorted(a.items()))}; the next polar was right
-after {xf['continued']}/{xf['runs']}. `phenograd data airfoil --shapes {dd['planned']} --alpha 0:4:2` driving an xfoil that hangs at
-every 4th start and crashes at every other 4th ({dd['starts']} starts): exit code {dd['rc']}, {dd['polars']}/{dd['planned']}
-polars stored, {dd['twice']} twice, points {', '.join(f'{k} {v}' for k, v in sorted(dd['points'].items()))}
-({dd['wall']:.0f} s).
+Angles counted over these runs: {", ".join(f"{k} {v}" for k, v in sorted(a.items()))}; the next polar was right
+after {xf["continued"]}/{xf["runs"]}. `phenograd data airfoil --shapes {
+        dd["planned"]
+    } --alpha 0:4:2` driving an xfoil that hangs at
+every 4th start and crashes at every other 4th ({dd["starts"]} starts): exit code {dd["rc"]}, {dd["polars"]}/{
+        dd["planned"]
+    }
+polars stored, {dd["twice"]} twice, points {", ".join(f"{k} {v}" for k, v in sorted(dd["points"].items()))}
+({dd["wall"]:.0f} s).
 
-{"No problems found in this run." if not problems else "Problems found:" + chr(10) + chr(10).join("- " + p for p in problems)}
+{
+        "No problems found in this run."
+        if not problems
+        else "Problems found:" + chr(10) + chr(10).join("- " + p for p in problems)
+    }
 
 Found by this suite and fixed before this run: a damaged page that no query reads (an index) passed unnoticed:
 `data airfoil` extended such a file and `data catalyst` crashed on it with a traceback (the quick_check result was

@@ -40,10 +40,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def where(exc: BaseException) -> str:
     """'Type: message' plus the innermost frame of phenograd code (or the last frame)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if f.filename.startswith(str(ROOT)) and not any(
-        part in f.filename for part in ("/.venv/", "/tests/", "/benchmarks/"))] or frames
+    ours = [
+        f
+        for f in frames
+        if f.filename.startswith(str(ROOT))
+        and not any(part in f.filename for part in ("/.venv/", "/tests/", "/benchmarks/"))
+    ] or frames
     f = ours[-1] if ours else None
-    site = f" at {Path(f.filename).relative_to(ROOT) if f.filename.startswith(str(ROOT)) else f.filename}:{f.lineno}" if f else ""
+    site = (
+        f" at {Path(f.filename).relative_to(ROOT) if f.filename.startswith(str(ROOT)) else f.filename}:{f.lineno}"
+        if f
+        else ""
+    )
     message = " ".join(str(exc).split())[:160]
     return f"{type(exc).__name__}: {message}{site}"
 
@@ -66,8 +74,13 @@ def fuzz(name: str, examples: int, rng_seed: int, limit_s: int) -> dict:
         work = Path(tmp)
 
         @seed(rng_seed)
-        @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(strategy())
         def trial(value):
             counts["tried"] += 1
@@ -94,12 +107,22 @@ def fuzz(name: str, examples: int, rng_seed: int, limit_s: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=2000, help="inputs per reader (default 2000)")
-    ap.add_argument("--xfoil-examples", type=int, default=None,
-                    help="inputs for the readers that run XFOIL on each (default a tenth of --examples)")
+    ap.add_argument(
+        "--xfoil-examples",
+        type=int,
+        default=None,
+        help="inputs for the readers that run XFOIL on each (default a tenth of --examples)",
+    )
     ap.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: a random one, recorded)")
     ap.add_argument("--limit", type=int, default=60, help="seconds one input may take before it counts as a hang")
-    ap.add_argument("--only", nargs="+", default=None, choices=sorted(fuzzing.TARGETS), metavar="NAME",
-                    help=f"readers to fuzz (default all: {', '.join(fuzzing.TARGETS)})")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        choices=sorted(fuzzing.TARGETS),
+        metavar="NAME",
+        help=f"readers to fuzz (default all: {', '.join(fuzzing.TARGETS)})",
+    )
     ap.add_argument("--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
     if args.seed is None:
@@ -113,20 +136,26 @@ def main(argv=None) -> int:
         n = xfoil_examples if name in fuzzing.RUNS_XFOIL else args.examples
         results[name] = r = fuzz(name, n, args.seed, args.limit)
         c = r["counts"]
-        print(f"{name}: {c['tried']} tried, {c['ok']} accepted, {c['rejected']} rejected cleanly, "
-              f"{c['code']} ran code, {c['traceback']} tracebacks ({r['wall_s']:.0f} s)", file=sys.stderr)
+        print(
+            f"{name}: {c['tried']} tried, {c['ok']} accepted, {c['rejected']} rejected cleanly, "
+            f"{c['code']} ran code, {c['traceback']} tracebacks ({r['wall_s']:.0f} s)",
+            file=sys.stderr,
+        )
 
     rows = "\n".join(
         f"| {name} | {r['counts']['tried']} | {r['counts']['ok']} | {r['counts']['rejected']} | "
         f"{r['counts']['code'] if name in fuzzing.CODE_CHECKED else '-'} | {r['counts']['traceback']} | "
-        f"{r['wall_s']:.0f} |" for name, r in results.items())
+        f"{r['wall_s']:.0f} |"
+        for name, r in results.items()
+    )
     found = [f"- {name}: {n} x `{what}`" for name, r in results.items() for what, n in r["failures"].most_common(5)]
     command = "OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.fuzz " + " ".join(
         [f"--examples {args.examples}", f"--xfoil-examples {xfoil_examples}", f"--seed {args.seed}"]
-        + (["--only", *map(repr, args.only)] if args.only else []))
+        + (["--only", *map(repr, args.only)] if args.only else [])
+    )
     total = sum(r["counts"]["traceback"] + r["counts"]["code"] for r in results.values())
     body = f"""Command: `{command}`
-Date: {today()}. Machine: {host}. Hypothesis {__import__('hypothesis').__version__}, seed {args.seed} (drawn at random,
+Date: {today()}. Machine: {host}. Hypothesis {__import__("hypothesis").__version__}, seed {args.seed} (drawn at random,
 recorded here), generate phase only (no shrinking, no example database); inputs are garbled valid files (truncation,
 deleted, duplicated and swapped lines, nasty tokens such as nan, 1e999, 100000000 and NUL, inserted and overwritten
 bytes), random bytes, TOML documents with values of every type, checkpoints with wrong contents (keys dropped,

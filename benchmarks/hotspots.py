@@ -41,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def module_at(rev: str, path: str, name: str):
     """The module at `path` as of git revision `rev` (only for self-contained modules)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True
+    ).stdout
     tmp = Path(tempfile.mkdtemp()) / f"{name}.py"
     tmp.write_text(source)
     spec = importlib.util.spec_from_file_location(name, tmp)
@@ -80,16 +82,29 @@ def neighbour_cases(args) -> list[str]:
     old = module_at(args.before, "surrogate/neighbors.py", "neighbors_before")
     with connect(args.catalyst_data) as db:
         atoms = [r.toatoms() for r in db.select(kind="adslab", status="ok", limit=args.structures)]
-    inputs = [(torch.as_tensor(a.positions, dtype=torch.float32), torch.as_tensor(np.asarray(a.cell), dtype=torch.float32),
-               tuple(bool(v) for v in a.pbc)) for a in atoms]
+    inputs = [
+        (
+            torch.as_tensor(a.positions, dtype=torch.float32),
+            torch.as_tensor(np.asarray(a.cell), dtype=torch.float32),
+            tuple(bool(v) for v in a.pbc),
+        )
+        for a in atoms
+    ]
     new_edges = [radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs]
     old_edges = [old.radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs]
     same = sum(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(new_edges, old_edges))
-    t = side_by_side({"before": lambda: [old.radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs],
-                      "after": lambda: [radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs]}, args.reps)
+    t = side_by_side(
+        {
+            "before": lambda: [old.radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs],
+            "after": lambda: [radius_edges(p, ATOM_CUTOFF, c, b) for p, c, b in inputs],
+        },
+        args.reps,
+    )
     n = len(inputs)
-    rows = [f"| neighbour search, {n} release adslabs (ms per structure) | {1e3 * t['before'] / n:.3f} | "
-            f"{1e3 * t['after'] / n:.3f} | {t['before'] / t['after']:.2f}x | edges identical in {same}/{n} |"]
+    rows = [
+        f"| neighbour search, {n} release adslabs (ms per structure) | {1e3 * t['before'] / n:.3f} | "
+        f"{1e3 * t['after'] / n:.3f} | {t['before'] / t['after']:.2f}x | edges identical in {same}/{n} |"
+    ]
 
     def build(before: bool):
         if before:
@@ -103,8 +118,10 @@ def neighbour_cases(args) -> list[str]:
                 graphs.radius_edges, graphs.element_one_hot = saved
 
     t = side_by_side({"before": lambda: build(True), "after": lambda: build(False)}, args.reps)
-    rows.append(f"| catalyst graph building (`atoms_graph`, ms per structure) | {1e3 * t['before'] / n:.3f} | "
-                f"{1e3 * t['after'] / n:.3f} | {t['before'] / t['after']:.2f}x | |")
+    rows.append(
+        f"| catalyst graph building (`atoms_graph`, ms per structure) | {1e3 * t['before'] / n:.3f} | "
+        f"{1e3 * t['after'] / n:.3f} | {t['before'] / t['after']:.2f}x | |"
+    )
     return rows
 
 
@@ -112,7 +129,9 @@ def inference_case(args) -> list[str]:
     from phenograd import fit_cst, load_surrogate, real_airfoils
 
     model = load_surrogate(domain="airfoil")
-    cst = torch.tensor(np.array([fit_cst(f.coordinates) for f in real_airfoils("train")[: args.shapes]]), dtype=torch.float32)
+    cst = torch.tensor(
+        np.array([fit_cst(f.coordinates) for f in real_airfoils("train")[: args.shapes]]), dtype=torch.float32
+    )
     alphas = list(range(-5, 16))
 
     def before():  # what predict_airfoil did: autograd on, a graph recorded through every member
@@ -122,8 +141,10 @@ def inference_case(args) -> list[str]:
     model.predict_airfoil(cst, alphas, 1e6)  # warm-up
     t = side_by_side({"before": before, "after": lambda: model.predict_airfoil(cst, alphas, 1e6)}, args.reps)
     n = args.shapes * len(alphas)
-    return [f"| airfoil inference, {args.shapes} shapes x 21 angles, no input needing grad (polars per s) | "
-            f"{n / t['before']:.0f} | {n / t['after']:.0f} | {t['before'] / t['after']:.2f}x | |"]
+    return [
+        f"| airfoil inference, {args.shapes} shapes x 21 angles, no input needing grad (polars per s) | "
+        f"{n / t['before']:.0f} | {n / t['after']:.0f} | {t['before'] / t['after']:.2f}x | |"
+    ]
 
 
 def xfoil_case(args) -> list[str]:
@@ -145,10 +166,16 @@ def xfoil_case(args) -> list[str]:
     prof.disable()
     stats = pstats.Stats(prof)
     total = sum(v[2] for v in stats.stats.values())  # tottime of every function
-    waiting = sum(v[2] for k, v in stats.stats.items() if k[2] in ("<built-in method select.select>", "<method 'poll' of 'select.poll' objects>"))
+    waiting = sum(
+        v[2]
+        for k, v in stats.stats.items()
+        if k[2] in ("<built-in method select.select>", "<method 'poll' of 'select.poll' objects>")
+    )
     py = total - waiting
-    return [f"| XFOIL orchestration, NACA 2412 at 21 angles: Python time per polar (s); wall {np.median(walls):.2f} s, "
-            f"XFOIL CPU {np.median(child):.2f} s | {py:.3f} | {py:.3f} | unchanged | {100 * py / np.median(walls):.1f} % of the wall time; nothing to remove |"]
+    return [
+        f"| XFOIL orchestration, NACA 2412 at 21 angles: Python time per polar (s); wall {np.median(walls):.2f} s, "
+        f"XFOIL CPU {np.median(child):.2f} s | {py:.3f} | {py:.3f} | unchanged | {100 * py / np.median(walls):.1f} % of the wall time; nothing to remove |"
+    ]
 
 
 def main(argv=None) -> int:
@@ -164,19 +191,28 @@ def main(argv=None) -> int:
     command = "python -m benchmarks.hotspots " + " ".join(argv if argv is not None else sys.argv[1:])
     started, machine_line = today(), machine()
     rows = neighbour_cases(args) + inference_case(args) + xfoil_case(args)
-    body = "\n".join([
-        f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
-        f"Before: the code at `{args.before}`, loaded from git and run in the same process, alternating with the "
-        f"current code; medians of {args.reps} reps, one torch thread.", "",
-        "| cost | before | after | ratio | note |", "|---|---|---|---|---|", *rows, "",
-        "Changes: the neighbour search keeps only the periodic images that can hold a neighbour (|k| <= cutoff / "
-        "plane spacing + spread of the atoms' fractional coordinates, with floor where the old bound took the "
-        "ceiling: 9 images instead of 25 for the release's 3x3 cells), computes the 3x3 cell algebra in numpy and the "
-        "distances with an exact `cdist`; element one-hot rows are written in one indexed assignment; "
-        "`predict_airfoil` and `predict_adsorption` record no autograd graph unless an input requires grad. "
-        "Measured and left: XFOIL orchestration (Python's share above); ASE's row decoding when a dataset is "
-        "read (about 0.5 ms per row, most of it `ase.db`'s per-row lookup of external tables); the PaiNN message "
-        "step's elementwise products, which dominate batched inference (issue 7's screening profile)."])
+    body = "\n".join(
+        [
+            f"Command: `{command}`  ",
+            f"Date: {started}  ",
+            f"Machine: {machine_line}  ",
+            f"Before: the code at `{args.before}`, loaded from git and run in the same process, alternating with the "
+            f"current code; medians of {args.reps} reps, one torch thread.",
+            "",
+            "| cost | before | after | ratio | note |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "Changes: the neighbour search keeps only the periodic images that can hold a neighbour (|k| <= cutoff / "
+            "plane spacing + spread of the atoms' fractional coordinates, with floor where the old bound took the "
+            "ceiling: 9 images instead of 25 for the release's 3x3 cells), computes the 3x3 cell algebra in numpy and the "
+            "distances with an exact `cdist`; element one-hot rows are written in one indexed assignment; "
+            "`predict_airfoil` and `predict_adsorption` record no autograd graph unless an input requires grad. "
+            "Measured and left: XFOIL orchestration (Python's share above); ASE's row decoding when a dataset is "
+            "read (about 0.5 ms per row, most of it `ase.db`'s per-row lookup of external tables); the PaiNN message "
+            "step's elementwise products, which dominate batched inference (issue 7's screening profile).",
+        ]
+    )
     publish("Profiler pass", body, write=not args.no_write)
     return 0
 

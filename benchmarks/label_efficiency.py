@@ -43,7 +43,6 @@ import numpy as np
 import torch
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.core.atomic import write_text_atomic
 from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.encoder import GeometricEncoder
@@ -81,7 +80,7 @@ def load_domain(domain: str, args):
         split = data.split
     if args.max_test:
         test = [i for i, s in enumerate(split) if s == "test"]
-        for i in np.random.default_rng(1).permutation(test)[args.max_test:]:
+        for i in np.random.default_rng(1).permutation(test)[args.max_test :]:
             split[i] = "unused"
     pool = task.train
     if args.max_train and len(pool) > args.max_train:
@@ -149,8 +148,11 @@ def pretrained_encoder(domain: str, arm: str, args) -> Path:
     t0 = time.perf_counter()
     report = pretrain(unl, out, cfg, progress=False)
     f = report["final"]
-    print(f"pretrained {domain} {arm}: {report['structures']} structures, {time.perf_counter() - t0:.0f} s, "
-          f"loss {f.get('total', float('nan')):.4f}, rank {f['node_rank']:.1f}", flush=True)
+    print(
+        f"pretrained {domain} {arm}: {report['structures']} structures, {time.perf_counter() - t0:.0f} s, "
+        f"loss {f.get('total', float('nan')):.4f}, rank {f['node_rank']:.1f}",
+        flush=True,
+    )
     return out
 
 
@@ -165,8 +167,12 @@ def unlabelled(domain: str, args, geometry: str = "initial") -> UnlabelledSet:
             s = load_unlabelled("catalyst", args.catalyst_data, limit=args.max_unlabelled, geometry=geometry)
             if args.catalyst_unlabelled:
                 extra = load_unlabelled("catalyst", args.catalyst_unlabelled, limit=args.max_unlabelled)
-                s = UnlabelledSet("catalyst", s.graphs + extra.graphs, {**s.counts, "extra": len(extra.graphs)},
-                                  s.data_hash + extra.data_hash)
+                s = UnlabelledSet(
+                    "catalyst",
+                    s.graphs + extra.graphs,
+                    {**s.counts, "extra": len(extra.graphs)},
+                    s.data_hash + extra.data_hash,
+                )
         if args.max_unlabelled and len(s.graphs) > args.max_unlabelled:
             s.graphs = s.graphs[: args.max_unlabelled]
         _UNLABELLED[(domain, geometry)] = s
@@ -189,8 +195,13 @@ def finetune_cell(domain, arm, fraction, seed, data, task, pool, args) -> dict:
         metrics, _ = evaluate_catalyst(ensemble, data, "test")
         mae = {"E_ads": metrics["mae"]}
     scale = airfoil_scale(data, pool) if domain == "airfoil" else {}
-    return {"n_train": int(len(items)), "mae": mae, "score": score(domain, metrics, scale),
-            "epochs": report["members"][0]["epochs"], "wall_s": time.perf_counter() - t0}
+    return {
+        "n_train": int(len(items)),
+        "mae": mae,
+        "score": score(domain, metrics, scale),
+        "epochs": report["members"][0]["epochs"],
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
 # --------------------------------------------------------------------------- linear probe
@@ -211,7 +222,9 @@ def embeddings(domain: str, encoder: GeometricEncoder, data) -> torch.Tensor:
         if domain == "catalyst":
             ads = (b.tags == 2).to(s.dtype)[:, None]
             n_ads = scatter(ads, b.batch, dim=0, dim_size=pooled.shape[0], reduce="sum").clamp_min(1.0)
-            pooled = torch.cat([pooled, scatter(s * ads, b.batch, dim=0, dim_size=pooled.shape[0], reduce="sum") / n_ads], 1)
+            pooled = torch.cat(
+                [pooled, scatter(s * ads, b.batch, dim=0, dim_size=pooled.shape[0], reduce="sum") / n_ads], 1
+            )
         out.append(pooled)
     return torch.cat(out).double()
 
@@ -242,8 +255,9 @@ def ridge(x, y, lam):
 def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
     if encoder_name == "random":
         torch.manual_seed(0)
-        enc = GeometricEncoder(**default_encoder_config(domain, default_hidden(domain)),
-                               node_inputs=get_domain(domain).node_inputs)
+        enc = GeometricEncoder(
+            **default_encoder_config(domain, default_hidden(domain)), node_inputs=get_domain(domain).node_inputs
+        )
     else:
         init = load_encoder_state(pretrained_encoder(domain, encoder_name, args), domain)
         enc = GeometricEncoder(**init["config"], node_inputs=get_domain(domain).node_inputs)
@@ -255,9 +269,11 @@ def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> 
     items = subset(pool, fraction, seed)
     x, y = probe_design(domain, z, data, items)
     xv, yv = probe_design(domain, z, data, task.val)
-    best = min((float(torch.mean(torch.abs(ridge(x, y, lam)(xv) - yv) / y.std(0).clamp_min(1e-8))), lam)
-               for lam in (1e-2, 1e-1, 1, 10, 100, 1000))
-    test = (data.shapes_in("test") if domain == "airfoil" else data.items_in("test"))
+    best = min(
+        (float(torch.mean(torch.abs(ridge(x, y, lam)(xv) - yv) / y.std(0).clamp_min(1e-8))), lam)
+        for lam in (1e-2, 1e-1, 1, 10, 100, 1000)
+    )
+    test = data.shapes_in("test") if domain == "airfoil" else data.items_in("test")
     xt, yt = probe_design(domain, z, data, test)
     err = torch.abs(ridge(x, y, best[1])(xt) - yt).mean(0).numpy()
     if domain == "airfoil":
@@ -300,8 +316,15 @@ def plot(summary: dict, domains: list[str], path: Path) -> None:
             if not rows:
                 continue
             fs = sorted(rows)
-            ax.errorbar([100 * f for f in fs], [rows[f][0] for f in fs], yerr=[rows[f][1] for f in fs], capsize=3,
-                        marker="o", ls="--" if arm.startswith("probe") else "-", label=arm)
+            ax.errorbar(
+                [100 * f for f in fs],
+                [rows[f][0] for f in fs],
+                yerr=[rows[f][1] for f in fs],
+                capsize=3,
+                marker="o",
+                ls="--" if arm.startswith("probe") else "-",
+                label=arm,
+            )
         ax.set_xscale("log")
         ticks = sorted({100 * f for rows in summary[domain].values() for f in rows})
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -318,37 +341,60 @@ def plot(summary: dict, domains: list[str], path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small pipeline check (~10 min on one core); writes no BENCHMARKS.md")
+    p.add_argument(
+        "--quick", action="store_true", help="small pipeline check (~10 min on one core); writes no BENCHMARKS.md"
+    )
     p.add_argument("--domains", nargs="+", default=["airfoil", "catalyst"], choices=["airfoil", "catalyst"])
     p.add_argument("--airfoil-data", default="data/airfoil_v1.db")
     p.add_argument("--catalyst-data", default="data/catalyst_v1.db")
-    p.add_argument("--catalyst-unlabelled", default=None, help="extra unlabelled ase.db from `phenograd data unlabelled`")
+    p.add_argument(
+        "--catalyst-unlabelled", default=None, help="extra unlabelled ase.db from `phenograd data unlabelled`"
+    )
     p.add_argument("--out-dir", default="runs/label_efficiency", type=Path)
     p.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES),
-                   choices=[*OBJECTIVES, *(f"{o}@relaxed" for o in OBJECTIVES)],
-                   help="pretraining objectives; OBJ@relaxed pretrains catalysts on relaxed positions of the labelled "
-                        "file's training structures (labels unused)")
+    p.add_argument(
+        "--objectives",
+        nargs="+",
+        default=list(OBJECTIVES),
+        choices=[*OBJECTIVES, *(f"{o}@relaxed" for o in OBJECTIVES)],
+        help="pretraining objectives; OBJ@relaxed pretrains catalysts on relaxed positions of the labelled "
+        "file's training structures (labels unused)",
+    )
     p.add_argument("--pretrain-epochs", type=int, default=20)
     p.add_argument("--sampled", type=int, default=2000, help="airfoil: fresh CST shapes added to pretraining")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=12)
-    p.add_argument("--min-epoch-items", type=int, default=1024,
-                   help="an epoch draws at least this many training items (small subsets repeated; default 1024)")
+    p.add_argument(
+        "--min-epoch-items",
+        type=int,
+        default=1024,
+        help="an epoch draws at least this many training items (small subsets repeated; default 1024)",
+    )
     p.add_argument("--max-train", type=int, default=None, help="cap the labelled training pool (items)")
     p.add_argument("--max-test", type=int, default=None, help="score on a fixed random subset of the test split")
     p.add_argument("--max-unlabelled", type=int, default=None, help="cap the pretraining structures")
-    p.add_argument("--stations", type=int, default=0,
-                   help="airfoil head's station-readout channels (default 0, mean pooling: the setting of the "
-                        "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)")
+    p.add_argument(
+        "--stations",
+        type=int,
+        default=0,
+        help="airfoil head's station-readout channels (default 0, mean pooling: the setting of the "
+        "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
-    p.add_argument("--section", default=None, metavar="NAME",
-                   help="write the section 'Pretraining label efficiency (DOMAIN, NAME)' and its own PNG, leaving the "
-                        "main grid's section alone (a side experiment with other settings and its own --out-dir)")
-    p.add_argument("--cached-only", action="store_true",
-                   help="compute nothing: report the finished cells of this command's grid and list the missing ones")
+    p.add_argument(
+        "--section",
+        default=None,
+        metavar="NAME",
+        help="write the section 'Pretraining label efficiency (DOMAIN, NAME)' and its own PNG, leaving the "
+        "main grid's section alone (a side experiment with other settings and its own --out-dir)",
+    )
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="compute nothing: report the finished cells of this command's grid and list the missing ones",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.fractions, args.seeds = [0.1, 1.0], [0]
@@ -357,7 +403,9 @@ def main(argv=None) -> int:
         args.max_train, args.max_test = 120, 60
         args.out_dir = args.out_dir.with_name(args.out_dir.name + "_quick")
     torch.set_num_threads(args.threads)
-    command = "python -m benchmarks.label_efficiency " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m benchmarks.label_efficiency " + " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:])
+    )
     started, machine_line = today(), machine()
     (args.out_dir / "cells").mkdir(parents=True, exist_ok=True)
     arms = ["scratch", *args.objectives]
@@ -368,15 +416,20 @@ def main(argv=None) -> int:
         if not args.cached_only:
             t0 = time.perf_counter()
             data, task, pool = load_domain(domain, args)
-            print(f"{domain}: labelled data loaded in {time.perf_counter() - t0:.0f} s; train pool {len(pool)}, "
-                  f"val {len(task.val)}", flush=True)
+            print(
+                f"{domain}: labelled data loaded in {time.perf_counter() - t0:.0f} s; train pool {len(pool)}, "
+                f"val {len(task.val)}",
+                flush=True,
+            )
             val = task.val
         for fraction in args.fractions:
             for seed in args.seeds:
                 jobs = [(a, finetune_cell) for a in arms] + [(f"probe:{e}", probe_cell) for e in probes]
                 for arm, fn in jobs:
                     readout = f"_st{args.stations}" if domain == "airfoil" and args.stations else ""
-                    path = args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}{readout}.json"
+                    path = (
+                        args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}{readout}.json"
+                    )
                     if path.exists():
                         cells.append(json.loads(path.read_text()))
                         continue
@@ -389,44 +442,77 @@ def main(argv=None) -> int:
                     cell = {"domain": domain, "arm": arm, "fraction": fraction, "seed": seed, **result}
                     write_text_atomic(path, json.dumps(cell, indent=1))
                     cells.append(cell)
-                    print(f"{domain} {arm:<14} {100 * fraction:5.1f}% seed {seed}: score {cell['score']:.4f} "
-                          f"(n_train {cell['n_train']})", flush=True)
+                    print(
+                        f"{domain} {arm:<14} {100 * fraction:5.1f}% seed {seed}: score {cell['score']:.4f} "
+                        f"(n_train {cell['n_train']})",
+                        flush=True,
+                    )
     summary = {d: summarise(cells, d, arms + [f"probe:{e}" for e in probes], args.fractions) for d in args.domains}
     tag = ("" if len(args.domains) > 1 else f"_{args.domains[0]}") + (
-        "_" + re.sub(r"[^A-Za-z0-9]+", "_", args.section).strip("_") if args.section else "")
-    png = (ROOT / "benchmarks" / f"label_efficiency{tag}.png") if not (args.quick or args.no_write) else args.out_dir / "curves.png"
+        "_" + re.sub(r"[^A-Za-z0-9]+", "_", args.section).strip("_") if args.section else ""
+    )
+    png = (
+        (ROOT / "benchmarks" / f"label_efficiency{tag}.png")
+        if not (args.quick or args.no_write)
+        else args.out_dir / "curves.png"
+    )
     plot(summary, args.domains, png)
-    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
-             f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed 0); fine-tuning one member, at most "
-             f"{args.epochs} epochs of at least {args.min_epoch_items} items (small subsets repeated), patience {args.patience}, domain defaults otherwise; seeds {args.seeds}. Airfoil score: "
-             "mean of MAE/std over CL, ln CD, CM (converged held-out points); catalyst score: E_ads MAE in eV (test split). "
-             "± is the population std over seeds (a linear probe on 100 % of the pool does not depend on the seed). "
-             f"Curves: `{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}`.", ""]
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {machine_line}  ",
+        f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed 0); fine-tuning one member, at most "
+        f"{args.epochs} epochs of at least {args.min_epoch_items} items (small subsets repeated), patience {args.patience}, domain defaults otherwise; seeds {args.seeds}. Airfoil score: "
+        "mean of MAE/std over CL, ln CD, CM (converged held-out points); catalyst score: E_ads MAE in eV (test split). "
+        "± is the population std over seeds (a linear probe on 100 % of the pool does not depend on the seed). "
+        f"Curves: `{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}`.",
+        "",
+    ]
     for domain in args.domains:
         s = summary[domain]
-        lines += [f"**{domain}** (mean ± std over seeds)", "",
-                  "| arm | " + " | ".join(f"{100 * f:g}%" for f in args.fractions) + " |",
-                  "|---|" + "---|" * len(args.fractions)]
+        lines += [
+            f"**{domain}** (mean ± std over seeds)",
+            "",
+            "| arm | " + " | ".join(f"{100 * f:g}%" for f in args.fractions) + " |",
+            "|---|" + "---|" * len(args.fractions),
+        ]
         for arm, rows in s.items():
-            lines.append(f"| {arm} | " + " | ".join(
-                f"{rows[f][0]:.4f} ± {rows[f][1]:.4f}" + (f" (n={rows[f][2]})" if rows[f][2] < len(args.seeds) else "")
-                if f in rows else "" for f in args.fractions) + " |")
+            lines.append(
+                f"| {arm} | "
+                + " | ".join(
+                    f"{rows[f][0]:.4f} ± {rows[f][1]:.4f}"
+                    + (f" (n={rows[f][2]})" if rows[f][2] < len(args.seeds) else "")
+                    if f in rows
+                    else ""
+                    for f in args.fractions
+                )
+                + " |"
+            )
         if 0.1 in args.fractions and 0.1 in s.get("scratch", {}):
             best = min((s[a][0.1][0], a) for a in args.objectives if 0.1 in s.get(a, {}))
             ratio = best[0] / s["scratch"][0.1][0]
             full = s["scratch"].get(1.0)
-            lines += ["", f"10 % of labels: best pretrained ({best[1]}) / scratch = {ratio:.3f} "
-                      f"(acceptance ≤ 0.75: {'met' if ratio <= 0.75 else 'not met'}); best pretrained at 10 % "
-                      f"{best[0]:.4f} vs scratch at 100 % " + (f"{full[0]:.4f}." if full else "(not run)."), ""]
+            lines += [
+                "",
+                f"10 % of labels: best pretrained ({best[1]}) / scratch = {ratio:.3f} "
+                f"(acceptance ≤ 0.75: {'met' if ratio <= 0.75 else 'not met'}); best pretrained at 10 % "
+                f"{best[0]:.4f} vs scratch at 100 % " + (f"{full[0]:.4f}." if full else "(not run)."),
+                "",
+            ]
     if missing:
         groups: dict = {}
         for domain, arm, fraction, seed in missing:
             groups.setdefault(f"{domain} {arm} at {100 * fraction:g} %", []).append(str(seed))
-        lines += [f"Not run yet ({len(missing)} cells; the same command without --cached-only computes them): "
-                  + "; ".join(f"{k} (seeds {', '.join(v)})" for k, v in groups.items()) + ".", ""]
+        lines += [
+            f"Not run yet ({len(missing)} cells; the same command without --cached-only computes them): "
+            + "; ".join(f"{k} (seeds {', '.join(v)})" for k, v in groups.items())
+            + ".",
+            "",
+        ]
     scope = [] if len(args.domains) > 1 else [args.domains[0]]
-    title = "Pretraining label efficiency" + (f" ({', '.join(scope + ([args.section] if args.section else []))})"
-                                              if scope or args.section else "")
+    title = "Pretraining label efficiency" + (
+        f" ({', '.join(scope + ([args.section] if args.section else []))})" if scope or args.section else ""
+    )
     publish(title, "\n".join(lines), write=not (args.quick or args.no_write))
     return 0
 

@@ -36,13 +36,11 @@ import numpy as np
 import torch
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.core.atomic import atomic_path
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import evaluate_airfoil
-from phenograd.surrogate.fidelity import (BIAS_EPOCHS, BIAS_LR, BIAS_PATIENCE, FINE_TUNE_LR,
-                                          fine_tune_airfoil)
+from phenograd.surrogate.fidelity import BIAS_EPOCHS, BIAS_LR, BIAS_PATIENCE, FINE_TUNE_LR, fine_tune_airfoil
 from phenograd.surrogate.heads import conditions
 from phenograd.surrogate.model import load_checkpoint
 from phenograd.surrogate.train_airfoil import train_airfoil
@@ -53,8 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def converged_keys(path: Path) -> list[str]:
     with PolarStore.open_readonly(path) as store:
-        return [k for (k,) in store.conn.execute(
-            "SELECT p.key FROM polars p JOIN points pt ON pt.key = p.key WHERE pt.converged = 1 ORDER BY p.key")]
+        return [
+            k
+            for (k,) in store.conn.execute(
+                "SELECT p.key FROM polars p JOIN points pt ON pt.key = p.key WHERE pt.converged = 1 ORDER BY p.key"
+            )
+        ]
 
 
 def rows_digest(path: Path, keys: list[str] | None = None) -> str:
@@ -97,8 +99,13 @@ def scores(model_path: Path | None, ensemble_info, test_data, ncrit: float | Non
         data = type(data)(**{**data.__dict__, "cond": conditions(alpha, re, torch.full_like(alpha, ncrit))})
     metrics, parity = evaluate_airfoil(ensemble, data, "test")
     t, p = parity["lnCD"]
-    return {"CL": metrics["mae"]["CL"], "CD": float(np.mean(np.abs(np.exp(p) - np.exp(t)))),
-            "lnCD": metrics["mae"]["lnCD"], "CM": metrics["mae"]["CM"], "n_test": int(len(t))}
+    return {
+        "CL": metrics["mae"]["CL"],
+        "CD": float(np.mean(np.abs(np.exp(p) - np.exp(t)))),
+        "lnCD": metrics["mae"]["lnCD"],
+        "CM": metrics["mae"]["CM"],
+        "n_test": int(len(t)),
+    }
 
 
 def main(argv=None) -> int:
@@ -137,8 +144,9 @@ def main(argv=None) -> int:
                 print(f"skip n={n}: only {len(order)} converged training cases", flush=True)
                 continue
             # digest: of the training cases used (in order, with their values) and of the test file's rows
-            digest = hashlib.sha256(f"{','.join(order[:n])}:{rows_digest(args.train, order[:n])}:{test_digest}"
-                                    .encode()).hexdigest()[:12]
+            digest = hashlib.sha256(
+                f"{','.join(order[:n])}:{rows_digest(args.train, order[:n])}:{test_digest}".encode()
+            ).hexdigest()[:12]
             subset = subset_file(args.train, order[:n], cache / f"subset_{digest}.db")
             for arm in args.arms:
                 tag = "" if args.members == 1 else f"_m{args.members}"
@@ -146,9 +154,14 @@ def main(argv=None) -> int:
                 if path.exists():
                     cell = json.loads(path.read_text())
                 else:
-                    cfg = TrainConfig(members=args.members, epochs=args.epochs, patience=args.patience, batch_size=8,
-                                      seed=seed,
-                                      lr=args.lr_scratch if arm == "rans-only" else args.lr_finetune)
+                    cfg = TrainConfig(
+                        members=args.members,
+                        epochs=args.epochs,
+                        patience=args.patience,
+                        batch_size=8,
+                        seed=seed,
+                        lr=args.lr_scratch if arm == "rans-only" else args.lr_finetune,
+                    )
                     model = cache / f"{arm}_n{n}_seed{seed}{tag}.pt"
                     t0 = time.perf_counter()
                     cell = {"arm": arm, "n": n, "seed": seed}
@@ -162,45 +175,64 @@ def main(argv=None) -> int:
                 rows.setdefault((arm, n), []).append(cell)
                 if arm == "fine-tuned":
                     rows.setdefault(("fine-tuned, biases only", n), []).append(cell["biases_only"])
-                print(f"{arm:<11} n={n:<4} seed {seed}: CL {cell['CL']:.4f}  CD {cell['CD']:.5f}  CM {cell['CM']:.4f}",
-                      flush=True)
-    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
-             f"Data: {args.train.name} ({len(keys)} converged RANS cases), {args.test.name} "
-             f"({next(iter(cells.values()))['n_test']} converged held-out cases); RANS = OpenFOAM simpleFoam, "
-             f"Spalart-Allmaras, coarse C-grid. Members per trained model: {args.members} (the shipped XFOIL model "
-             "has three); "
-             f"{args.epochs} epochs at most, patience {args.patience}; learning rate {args.lr_scratch} (rans-only); "
-             f"fine-tuned: output biases at {args.lr_bias} ({BIAS_EPOCHS} epochs at most, patience {BIAS_PATIENCE}), "
-             "then all layers at "
-             f"{args.lr_finetune}. MAE on the held-out RANS cases, mean ± std over seeds {args.seeds}.", "",
-             "| arm | RANS cases | CL MAE | CD MAE | ln CD MAE | CM MAE |", "|---|---|---|---|---|---|"]
+                print(
+                    f"{arm:<11} n={n:<4} seed {seed}: CL {cell['CL']:.4f}  CD {cell['CD']:.5f}  CM {cell['CM']:.4f}",
+                    flush=True,
+                )
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {machine_line}  ",
+        f"Data: {args.train.name} ({len(keys)} converged RANS cases), {args.test.name} "
+        f"({next(iter(cells.values()))['n_test']} converged held-out cases); RANS = OpenFOAM simpleFoam, "
+        f"Spalart-Allmaras, coarse C-grid. Members per trained model: {args.members} (the shipped XFOIL model "
+        "has three); "
+        f"{args.epochs} epochs at most, patience {args.patience}; learning rate {args.lr_scratch} (rans-only); "
+        f"fine-tuned: output biases at {args.lr_bias} ({BIAS_EPOCHS} epochs at most, patience {BIAS_PATIENCE}), "
+        "then all layers at "
+        f"{args.lr_finetune}. MAE on the held-out RANS cases, mean ± std over seeds {args.seeds}.",
+        "",
+        "| arm | RANS cases | CL MAE | CD MAE | ln CD MAE | CM MAE |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, c in cells.items():
         lines.append(f"| {name} | 0 | {c['CL']:.4f} | {c['CD']:.5f} | {c['lnCD']:.4f} | {c['CM']:.4f} |")
     for (arm, n), cs in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         fmt = {"CL": ".4f", "CD": ".5f", "lnCD": ".4f", "CM": ".4f"}
-        vals = " | ".join(f"{np.mean([c[k] for c in cs]):{f}} ± {np.std([c[k] for c in cs]):{f}}" for k, f in fmt.items())
+        vals = " | ".join(
+            f"{np.mean([c[k] for c in cs]):{f}} ± {np.std([c[k] for c in cs]):{f}}" for k, f in fmt.items()
+        )
         lines.append(f"| {arm} | {n} | {vals} |")
     wins = []
     for n in args.sizes:
         ft, ro = rows.get(("fine-tuned", n)), rows.get(("rans-only", n))
         if ft and ro:
             best_xfoil = {k: min(c[k] for c in cells.values()) for k in ("CL", "CD")}
-            ok = all(np.mean([c[k] for c in ft]) < min(np.mean([c[k] for c in ro]), best_xfoil[k]) for k in ("CL", "CD"))
+            ok = all(
+                np.mean([c[k] for c in ft]) < min(np.mean([c[k] for c in ro]), best_xfoil[k]) for k in ("CL", "CD")
+            )
             wins.append(f"n={n}: {'yes' if ok else 'no'}")
     ft_cells = [c for (arm, _), cs in rows.items() if arm == "fine-tuned" for c in cs]
     moved = sum(abs(c["CL"] - c["biases_only"]["CL"]) + abs(c["CD"] - c["biases_only"]["CD"]) > 1e-7 for c in ft_cells)
-    lines += ["", "Fine-tuned beats both other arms in CL and CD MAE (acceptance): " + ", ".join(wins) + ".",
-              f"The all-layers stage changed the biases-only model in {moved} of {len(ft_cells)} fine-tuned cells "
-              "(elsewhere no epoch improved the validation loss, so the stage-1 model was kept).", "",
-              "Reading: XFOIL-as-is misses RANS drag by a factor of about two (ln CD MAE 0.65) because XFOIL's free "
-              "transition (Ncrit 9) keeps long laminar runs that fully turbulent SA does not have; one offset per "
-              "target removes most of it; the all-layers stage then adds little (the fine-tuned arm hardly improves "
-              "from 25 to 100 cases), so what is left is shape-dependent error that a few RANS cases do not teach. "
-              "The RANS targets are coarse-grid values (at 10 deg the coarse grid's CD is a third above the fine "
-              "grid's, mostly for want of wall-normal cells; see RANS validation), so they are a consistent "
-              "fidelity, not the grid-converged answer. "
-              + ("Trained arms have as many members as the shipped model." if args.members == 3 else
-                 f"Trained arms have {args.members} member(s) against the shipped model's three.")]
+    lines += [
+        "",
+        "Fine-tuned beats both other arms in CL and CD MAE (acceptance): " + ", ".join(wins) + ".",
+        f"The all-layers stage changed the biases-only model in {moved} of {len(ft_cells)} fine-tuned cells "
+        "(elsewhere no epoch improved the validation loss, so the stage-1 model was kept).",
+        "",
+        "Reading: XFOIL-as-is misses RANS drag by a factor of about two (ln CD MAE 0.65) because XFOIL's free "
+        "transition (Ncrit 9) keeps long laminar runs that fully turbulent SA does not have; one offset per "
+        "target removes most of it; the all-layers stage then adds little (the fine-tuned arm hardly improves "
+        "from 25 to 100 cases), so what is left is shape-dependent error that a few RANS cases do not teach. "
+        "The RANS targets are coarse-grid values (at 10 deg the coarse grid's CD is a third above the fine "
+        "grid's, mostly for want of wall-normal cells; see RANS validation), so they are a consistent "
+        "fidelity, not the grid-converged answer. "
+        + (
+            "Trained arms have as many members as the shipped model."
+            if args.members == 3
+            else f"Trained arms have {args.members} member(s) against the shipped model's three."
+        ),
+    ]
     title = "Multi-fidelity airfoil surrogate (RANS)"
     if args.members != 3:
         title += f", {args.members} member{'s' if args.members > 1 else ''} per model"

@@ -60,13 +60,14 @@ def main() -> int:
             if rc != 0:
                 print((work / f"{step}.log").read_text()[-3000:], file=sys.stderr)
                 break
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
-                              text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True
+        ).stdout.strip()
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     table = "\n".join(f"| `{name}` | {wall:.0f} | {rc} |" for name, wall, rc in rows)
-    body = f"""`.venv/bin/python -m benchmarks.newcomer --steps {','.join(steps)}` ({today()}; {load}).
+    body = f"""`.venv/bin/python -m benchmarks.newcomer --steps {",".join(steps)}` ({today()}; {load}).
 
 A fresh clone of commit {head} in a new folder (no earlier .venv), the README's commands in order:
 

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.simulators.openfoam import RansSettings, run_rans_point
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS, MeshLevel, first_cell_height
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
@@ -39,8 +38,12 @@ from phenograd.simulators.xfoil import XfoilSettings, run_polar
 ROOT = Path(__file__).resolve().parents[1]
 RE = 6e6
 #: Ladson (NASA TM-4074), 80-grit trip, Re 6e6, M 0.15: (alpha deg, CL, CD), TMR's data file.
-LADSON_80_GRIT = [(-0.05, -0.0126, 0.00809), (4.04, 0.4316, 0.00823), (10.12, 1.0707, 0.01201),
-                  (15.26, 1.5129, 0.01900)]
+LADSON_80_GRIT = [
+    (-0.05, -0.0126, 0.00809),
+    (4.04, 0.4316, 0.00823),
+    (10.12, 1.0707, 0.01201),
+    (15.26, 1.5129, 0.01900),
+]
 #: CFL3D SA, TMR 897 x 257 grid: alpha -> (CL or None, CD).
 CFL3D_SA = {0.0: (None, 0.00819), 10.0: (1.0909, 0.01231), 15.0: (1.5461, 0.02124)}
 
@@ -48,23 +51,31 @@ CFL3D_SA = {0.0: (None, 0.00819), 10.0: (1.0909, 0.01231), 15.0: (1.5461, 0.0212
 def tmr_naca0012(n_side: int = 201) -> np.ndarray:
     """TMR's sharp-trailing-edge NACA 0012 (Selig order, chord 1), cosine-spaced, (2 n_side - 1, 2)."""
     x = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, n_side)))
-    y = 0.594689181 * (0.298222773 * np.sqrt(x) - 0.127125232 * x - 0.357907906 * x**2 + 0.291984971 * x**3
-                       - 0.105174606 * x**4)
+    y = 0.594689181 * (
+        0.298222773 * np.sqrt(x) - 0.127125232 * x - 0.357907906 * x**2 + 0.291984971 * x**3 - 0.105174606 * x**4
+    )
     upper = np.stack([x[::-1], y[::-1]], axis=1)
     lower = np.stack([x[1:], -y[1:]], axis=1)
     return np.concatenate([upper, lower])
 
 
 #: Coarse-grid variants of the sensitivity table: name -> changed MeshLevel fields.
-COARSE_VARIANTS = {"normal cells x2": {"n_normal": 120}, "normal cells x4": {"n_normal": 240},
-                   "surface cells x2 (LE/TE spacing / 2)": {"n_surface": 160, "le_spacing": 1e-3, "te_spacing": 2e-3},
-                   "wake cells x2": {"n_wake": 80}, "far field 30 chords": {"radius": 30.0}}
+COARSE_VARIANTS = {
+    "normal cells x2": {"n_normal": 120},
+    "normal cells x4": {"n_normal": 240},
+    "surface cells x2 (LE/TE spacing / 2)": {"n_surface": 160, "le_spacing": 1e-3, "te_spacing": 2e-3},
+    "wake cells x2": {"n_wake": 80},
+    "far field 30 chords": {"radius": 30.0},
+}
 
 
 def variant_level(variant: str | None) -> MeshLevel:
     """The coarse level, or the coarse level with one sensitivity change (a key of COARSE_VARIANTS)."""
-    return MESH_LEVELS["coarse"] if variant is None else dataclasses.replace(MESH_LEVELS["coarse"],
-                                                                            **COARSE_VARIANTS[variant])
+    return (
+        MESH_LEVELS["coarse"]
+        if variant is None
+        else dataclasses.replace(MESH_LEVELS["coarse"], **COARSE_VARIANTS[variant])
+    )
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -79,8 +90,9 @@ def rans_case(cache: Path, mesh: str, alpha: float, variant: str | None = None) 
     if path.exists():
         return json.loads(path.read_text())
     level = None if variant is None else variant_level(variant)
-    p = run_rans_point(tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000, timeout_s=3600),
-                       level=level)
+    p = run_rans_point(
+        tmr_naca0012(), alpha, RansSettings(reynolds=RE, mesh=mesh, max_iter=6000, timeout_s=3600), level=level
+    )
     cell = {k: v for k, v in asdict(p).items() if k not in ("cp_x", "cp_y", "cp", "log_tail")}
     path.write_text(json.dumps(cell, indent=1))
     return cell
@@ -106,45 +118,70 @@ def main(argv=None) -> int:
     alphas = [a for a, _, _ in LADSON_80_GRIT]
     f = fmt
     xf = {p.alpha: p for p in run_polar(tmr_naca0012(n_side=161), alphas, XfoilSettings(reynolds=RE)).points}
-    lines = [f"Command: `{command}`  ", f"Date: {started}  ", f"Machine: {machine_line}  ",
-             "Case: TMR's sharp-trailing-edge NACA 0012, Re 6e6, SpalartAllmaras (fully turbulent), incompressible; "
-             f"polar on the `{args.polar_mesh}` grid ({MESH_LEVELS[args.polar_mesh].n_cells()} cells), far field 100 "
-             f"chords, first cell {first_cell_height(RE, MESH_LEVELS[args.polar_mesh].y_plus):.2e} chords "
-             f"(target y+ {MESH_LEVELS[args.polar_mesh].y_plus:g}). Experiment: Ladson, NASA TM-4074, 80-grit trip "
-             "(TMR's CLCD_Ladson_expdata.dat). CFD reference: CFL3D SA on TMR's 897 x 257 grid. XFOIL: Ncrit 9, free "
-             "transition. Iterations: run, and the criterion met (forces: CL and CD ranges settled; mean: block means of "
-             "oscillating forces; residuals).", "",
-             "| alpha | CL exp | CL RANS | CL CFL3D | CL XFOIL | CD exp | CD RANS | CD CFL3D | CD XFOIL | CM RANS | "
-             "y+ mean | iterations | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {started}  ",
+        f"Machine: {machine_line}  ",
+        "Case: TMR's sharp-trailing-edge NACA 0012, Re 6e6, SpalartAllmaras (fully turbulent), incompressible; "
+        f"polar on the `{args.polar_mesh}` grid ({MESH_LEVELS[args.polar_mesh].n_cells()} cells), far field 100 "
+        f"chords, first cell {first_cell_height(RE, MESH_LEVELS[args.polar_mesh].y_plus):.2e} chords "
+        f"(target y+ {MESH_LEVELS[args.polar_mesh].y_plus:g}). Experiment: Ladson, NASA TM-4074, 80-grit trip "
+        "(TMR's CLCD_Ladson_expdata.dat). CFD reference: CFL3D SA on TMR's 897 x 257 grid. XFOIL: Ncrit 9, free "
+        "transition. Iterations: run, and the criterion met (forces: CL and CD ranges settled; mean: block means of "
+        "oscillating forces; residuals).",
+        "",
+        "| alpha | CL exp | CL RANS | CL CFL3D | CL XFOIL | CD exp | CD RANS | CD CFL3D | CD XFOIL | CM RANS | "
+        "y+ mean | iterations | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for a, cl_exp, cd_exp in LADSON_80_GRIT:
         r = rans_case(args.out_dir, args.polar_mesh, a)
         ref = CFL3D_SA.get(round(a)) if abs(a - round(a)) < 0.3 else None
         x = xf.get(a)
         state = "" if r["converged"] else f" ({r['status']}, not converged)"
-        lines.append(f"| {a:g} | {cl_exp:.4f} | {f(r['CL'])}{state} | {f(ref and ref[0])} | "
-                     f"{f(x.CL if x and x.converged else None)} | {cd_exp:.5f} | {f(r['CD'], 5)} | {f(ref and ref[1], 5)} | "
-                     f"{f(x.CD if x and x.converged else None, 5)} | {f(r['CM'])} | {f(r['y_plus_mean'], 2)} | "
-                     f"{iterations(r)} | {r['wall_s']:.0f} |")
+        lines.append(
+            f"| {a:g} | {cl_exp:.4f} | {f(r['CL'])}{state} | {f(ref and ref[0])} | "
+            f"{f(x.CL if x and x.converged else None)} | {cd_exp:.5f} | {f(r['CD'], 5)} | {f(ref and ref[1], 5)} | "
+            f"{f(x.CD if x and x.converged else None, 5)} | {f(r['CM'])} | {f(r['y_plus_mean'], 2)} | "
+            f"{iterations(r)} | {r['wall_s']:.0f} |"
+        )
     a = args.convergence_alpha
-    lines += ["", f"Mesh convergence at alpha {a:g}:", "",
-              "| grid | cells | CL | CD | CM | y+ mean | y+ max | iterations | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Mesh convergence at alpha {a:g}:",
+        "",
+        "| grid | cells | CL | CD | CM | y+ mean | y+ max | iterations | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for level in args.levels:
         r = rans_case(args.out_dir, level, a)
-        lines.append(f"| {level} | {MESH_LEVELS[level].n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(r['CM'])} | "
-                     f"{f(r['y_plus_mean'], 2)} | {f(r['y_plus_max'], 2)} | {iterations(r)} | {r['wall_s']:.0f} |"
-                     + ("" if r["converged"] else f" not converged: {r['status']}"))
+        lines.append(
+            f"| {level} | {MESH_LEVELS[level].n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(r['CM'])} | "
+            f"{f(r['y_plus_mean'], 2)} | {f(r['y_plus_max'], 2)} | {iterations(r)} | {r['wall_s']:.0f} |"
+            + ("" if r["converged"] else f" not converged: {r['status']}")
+        )
     if args.sensitivity:
         base = rans_case(args.out_dir, "coarse", a)
-        lines += ["", f"Sensitivity of the coarse grid at alpha {a:g} (one change at a time):", "",
-                  "| coarse grid | cells | CL | CD | CD / coarse | iterations | wall s |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Sensitivity of the coarse grid at alpha {a:g} (one change at a time):",
+            "",
+            "| coarse grid | cells | CL | CD | CD / coarse | iterations | wall s |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for variant in [None, *COARSE_VARIANTS]:
             r = rans_case(args.out_dir, "coarse", a, variant)
             ratio = r["CD"] / base["CD"] if r["CD"] and base["CD"] else None
-            lines.append(f"| {variant or 'as is'} | {variant_level(variant).n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(ratio, 3)} | "
-                         f"{iterations(r)} | {r['wall_s']:.0f} |" + ("" if r["converged"] else f" {r['status']}"))
-        lines += ["", "Reading: the first cell's height is set by y+, so more wall-normal cells mean slower growth "
-                  "through the boundary layer; that is what moves drag. Surface and wake cells hardly matter. The "
-                  "RANS training data use the coarse level as is (a consistent fidelity, not the converged answer)."]
+            lines.append(
+                f"| {variant or 'as is'} | {variant_level(variant).n_cells()} | {f(r['CL'])} | {f(r['CD'], 5)} | {f(ratio, 3)} | "
+                f"{iterations(r)} | {r['wall_s']:.0f} |" + ("" if r["converged"] else f" {r['status']}")
+            )
+        lines += [
+            "",
+            "Reading: the first cell's height is set by y+, so more wall-normal cells mean slower growth "
+            "through the boundary layer; that is what moves drag. Surface and wake cells hardly matter. The "
+            "RANS training data use the coarse level as is (a consistent fidelity, not the converged answer).",
+        ]
     publish("RANS validation (NACA 0012, Re 6e6)", "\n".join(lines), write=not args.no_write)
     return 0
 

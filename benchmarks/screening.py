@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, publish, today
-
 from phenograd.optimize.frames import FrameEvaluator
 from phenograd.optimize.objectives import recall_at_k
 from phenograd.optimize.screen import predict_enumeration, select_for_verification
@@ -48,11 +47,17 @@ TARGETS = (-0.88, -0.80, -0.5)  # eV; the first is the space file's target
 
 
 def space_dict(quick: bool) -> dict:
-    return {"metals": ["Pt", "Pd", "Cu", "Ni", "Ag", "Au"], "facets": ["111"], "adsorbates": ["O"],
-            "sites": ["fcc", "hcp"], "size": [2, 2] if quick else [3, 3], "layers": 3 if quick else 4,
-            "decorations": 1 if quick else 2,
-            "compositions": {"n_metals": [1, 2], "step": 0.25 if quick else 0.125},
-            "objective": {"target": TARGETS[0]}}
+    return {
+        "metals": ["Pt", "Pd", "Cu", "Ni", "Ag", "Au"],
+        "facets": ["111"],
+        "adsorbates": ["O"],
+        "sites": ["fcc", "hcp"],
+        "size": [2, 2] if quick else [3, 3],
+        "layers": 3 if quick else 4,
+        "decorations": 1 if quick else 2,
+        "compositions": {"n_metals": [1, 2], "step": 0.25 if quick else 0.125},
+        "objective": {"target": TARGETS[0]},
+    }
 
 
 def simulate_all(enum, path: Path, workers: int) -> tuple[np.ndarray, float]:
@@ -75,7 +80,9 @@ def simulate_all(enum, path: Path, workers: int) -> tuple[np.ndarray, float]:
     tasks = []
     for n, (slab_index, cands) in enumerate(sorted(by_slab.items())):
         placements = [Placement(str(c.index), c.adsorbate, c.site, enum.atoms(c)) for c in cands]
-        tasks.append(SlabTask(n, f"s{slab_index}", clean_slab_of(placements[0].atoms), {}, placements, spec, settings, refs))
+        tasks.append(
+            SlabTask(n, f"s{slab_index}", clean_slab_of(placements[0].atoms), {}, placements, spec, settings, refs)
+        )
     t0, count = time.perf_counter(), 0
     for _, res in run_unordered(run_slab_task, tasks, workers=workers):
         with db:
@@ -108,8 +115,13 @@ def target_metrics(e_true: np.ndarray, e_pred: np.ndarray, std: np.ndarray, targ
     true_score, pred_score = np.abs(e_true - target), np.abs(e_pred - target)
     ranks = np.argsort(np.argsort(pred_score, kind="stable"), kind="stable")
     out = {"recall20": recall_at_k(true_score, pred_score, 20)}
-    for name, (k_top, k_unc) in {"recall20_after_k50": (50, 0), "recall20_after_k40_plus_10_uncertain": (40, 10)}.items():
-        out[name] = recall_at_k(true_score, verified_scores(true_score, pred_score, select_for_verification(ranks, std, k_top, k_unc)), 20)
+    for name, (k_top, k_unc) in {
+        "recall20_after_k50": (50, 0),
+        "recall20_after_k40_plus_10_uncertain": (40, 10),
+    }.items():
+        out[name] = recall_at_k(
+            true_score, verified_scores(true_score, pred_score, select_for_verification(ranks, std, k_top, k_unc)), 20
+        )
     true_top = np.argsort(np.where(np.isnan(true_score), np.inf, true_score), kind="stable")[:20]
     found_at = np.sort(ranks[true_top])
     out["k_for_recall_0.8"] = int(found_at[15]) + 1  # verifying the predicted top K finds 16 of the true top 20
@@ -138,8 +150,9 @@ def target_metrics(e_true: np.ndarray, e_pred: np.ndarray, std: np.ndarray, targ
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="catalyst model checkpoint (required unless --truth-only)")
-    ap.add_argument("--truth-only", action="store_true",
-                    help="only run (or continue) the exhaustive simulation; needs no model")
+    ap.add_argument(
+        "--truth-only", action="store_true", help="only run (or continue) the exhaustive simulation; needs no model"
+    )
     ap.add_argument("--quick", action="store_true", help="small space, no BENCHMARKS.md")
     ap.add_argument("--workers", type=int, default=2, help="simulator processes (default 2)")
     ap.add_argument("--work", default="runs/bench_screen", help="folder for the exhaustive simulation")
@@ -174,9 +187,17 @@ def main() -> None:
     mae = float(np.mean(np.abs(e_pred[ok] - e_true[ok])))
     per_target = {t: target_metrics(e_true, e_pred, std, t) for t in TARGETS}
     info = load_surrogate(args.model, domain="catalyst").info
-    result = {"candidates": n, "simulated_ok": int(ok.sum()), "recall_by_target": per_target, "mae_eV": mae,
-              "predict_per_s": n / t_pred, "enumerate_predict_per_s": n / (t_enum + t_pred),
-              "simulator_per_s": sim_rate, "model": str(args.model), "model_data_hash": info.get("data_hash")}
+    result = {
+        "candidates": n,
+        "simulated_ok": int(ok.sum()),
+        "recall_by_target": per_target,
+        "mae_eV": mae,
+        "predict_per_s": n / t_pred,
+        "enumerate_predict_per_s": n / (t_enum + t_pred),
+        "simulator_per_s": sim_rate,
+        "model": str(args.model),
+        "model_data_hash": info.get("data_hash"),
+    }
     print(json.dumps(result, indent=1))
     cols = " | ".join(f"target {t:+.2f} eV" for t in TARGETS)
     row = lambda key: " | ".join(f"{per_target[t][key]:.2f}" for t in TARGETS)  # noqa: E731

@@ -54,16 +54,24 @@ def station_inputs(data, points: torch.Tensor) -> torch.Tensor:
     return torch.cat([y[data.point_shape[points]], data.cond[points]], dim=1)
 
 
-def train_station_mlp(data, train_shapes: np.ndarray, seed: int, epochs: int = 60, steps: int | None = None,
-                      huber_delta: float = 0.0):
+def train_station_mlp(
+    data, train_shapes: np.ndarray, seed: int, epochs: int = 60, steps: int | None = None, huber_delta: float = 0.0
+):
     """One MLP member trained on every point of train_shapes; returns a module mapping inputs (P, 132)
     to (values (P, 5) in physical units, convergence logit (P,)). steps: optimizer steps in all instead
     of whole epochs (epochs are then as many as that takes; a smaller set gets more of them).
     huber_delta: the regression loss, as phenograd's (heads.regression_loss; 0: squared error)."""
     torch.manual_seed(seed)
     mean, std = target_normalisation(data, train_shapes)
-    net = torch.nn.Sequential(torch.nn.Linear(N_INPUTS, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH),
-                              torch.nn.SiLU(), torch.nn.Linear(WIDTH, WIDTH), torch.nn.SiLU(), torch.nn.Linear(WIDTH, 6))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(N_INPUTS, WIDTH),
+        torch.nn.SiLU(),
+        torch.nn.Linear(WIDTH, WIDTH),
+        torch.nn.SiLU(),
+        torch.nn.Linear(WIDTH, WIDTH),
+        torch.nn.SiLU(),
+        torch.nn.Linear(WIDTH, 6),
+    )
     points = points_of(data, train_shapes)
     if steps is not None:
         epochs = max(1, round(steps / steps_per_epoch(len(points))))
@@ -105,8 +113,16 @@ def loss_name(huber_delta: float) -> str:
     return f"Huber delta {huber_delta:g}" if huber_delta else "squared error"
 
 
-def station_mlp_predictions(data, train_shapes: np.ndarray, points: torch.Tensor, members: int, epochs: int = 60,
-                            steps: int | None = None, seed0: int = 0, huber_delta: float = 0.0):
+def station_mlp_predictions(
+    data,
+    train_shapes: np.ndarray,
+    points: torch.Tensor,
+    members: int,
+    epochs: int = 60,
+    steps: int | None = None,
+    seed0: int = 0,
+    huber_delta: float = 0.0,
+):
     """Ensemble-mean values (P, 5) and mean convergence probability (P,) at the given point indices
     (members seeded seed0, seed0 + 1, ...)."""
     x = station_inputs(data, points)
@@ -119,7 +135,6 @@ def station_mlp_predictions(data, train_shapes: np.ndarray, points: torch.Tensor
 def main(argv=None) -> int:
     from benchmarks.airfoil_points import metrics, test_points
     from benchmarks.report import machine, publish, today
-
     from phenograd.surrogate.airfoil_data import load_airfoil_points
 
     parser = argparse.ArgumentParser(description="Station-MLP data scaling on the held-out real airfoils")
@@ -145,10 +160,18 @@ def main(argv=None) -> int:
             shapes = np.sort(np.random.default_rng(seed).permutation(train)[: max(1, round(fraction * len(train)))])
             values, prob = station_mlp_predictions(data, shapes, points, 1, steps=full_steps, seed0=seed)
             maes.append(metrics(values[:, 0], values[:, 1], values[:, 2], prob, targets, converged))
-            print(f"{fraction:g} seed {seed}: {len(shapes)} shapes, CL {maes[-1]['CL']:.4f} "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        rows.append((fraction, len(shapes), {k: (np.mean([m[k] for m in maes]), np.std([m[k] for m in maes]))
-                                              for k in ("CL", "lnCD", "CM")}))
+            print(
+                f"{fraction:g} seed {seed}: {len(shapes)} shapes, CL {maes[-1]['CL']:.4f} "
+                f"({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+        rows.append(
+            (
+                fraction,
+                len(shapes),
+                {k: (np.mean([m[k] for m in maes]), np.std([m[k] for m in maes])) for k in ("CL", "lnCD", "CM")},
+            )
+        )
     f = np.log([r[1] for r in rows])
     lines = [
         f"Command: `python -m benchmarks.station_mlp --data {args.data} --fractions "
@@ -165,9 +188,14 @@ def main(argv=None) -> int:
         "|---|---|---|---|",
     ]
     for fraction, n, m in rows:
-        lines.append(f"| {n} ({100 * fraction:g} %) | " + " | ".join(
-            f"{m[k][0]:.4f} ± {m[k][1]:.4f}" if k != "CM" else f"{m[k][0]:.5f} ± {m[k][1]:.5f}"
-            for k in ("CL", "lnCD", "CM")) + " |")
+        lines.append(
+            f"| {n} ({100 * fraction:g} %) | "
+            + " | ".join(
+                f"{m[k][0]:.4f} ± {m[k][1]:.4f}" if k != "CM" else f"{m[k][0]:.5f} ± {m[k][1]:.5f}"
+                for k in ("CL", "lnCD", "CM")
+            )
+            + " |"
+        )
     if len(rows) > 1:
         lines.append("")
         fits = []
@@ -175,8 +203,11 @@ def main(argv=None) -> int:
             slope, icpt = np.polyfit(f, np.log([r[2][k][0] for r in rows]), 1)
             need = np.exp((np.log(target) - icpt) / slope) if slope < 0 else float("inf")
             fits.append(f"{k} ∝ N^{slope:.2f} (target {target:g} at about {need:,.0f} shapes)")
-        lines.append("Power-law fit over these sizes, MAE against training shapes N: " + "; ".join(fits) +
-                     ". An extrapolation, for planning data generation, not a measurement.")
+        lines.append(
+            "Power-law fit over these sizes, MAE against training shapes N: "
+            + "; ".join(fits)
+            + ". An extrapolation, for planning data generation, not a measurement."
+        )
     publish("Airfoil data scaling (station MLP)", "\n".join(lines), write=not args.no_write)
     return 0
 

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 from benchmarks.report import machine, today, write_section
-
 from phenograd.datasets.airfoil import real_airfoils
 from phenograd.datasets.polar_info import dataset_info
 from phenograd.simulators import xfoil
@@ -48,8 +47,15 @@ def raw_xfoil(coords, settings) -> float | None:
         xfoil._write_contour(Path(tmp) / "foil.dat", coords)
         t0 = time.perf_counter()
         try:
-            subprocess.run([xfoil.xfoil_binary()], input=xfoil._script(settings, up, down).encode(), cwd=tmp, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=RAW_LIMIT_S)
+            subprocess.run(
+                [xfoil.xfoil_binary()],
+                input=xfoil._script(settings, up, down).encode(),
+                cwd=tmp,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=RAW_LIMIT_S,
+            )
         except subprocess.TimeoutExpired:
             return None
         return time.perf_counter() - t0
@@ -113,7 +119,9 @@ def main() -> int:
     band_rows = []
     for re in BANDS:
         pts = [p for r in results if r.settings.reynolds == re for p in r.points]
-        band_rows.append(f"| {re:.0e} | {sum(p.converged for p in pts)}/{len(pts)} | {sum(p.converged for p in pts) / len(pts):.1%} |")
+        band_rows.append(
+            f"| {re:.0e} | {sum(p.converged for p in pts)}/{len(pts)} | {sum(p.converged for p in pts) / len(pts):.1%} |"
+        )
 
     lines = [
         f"Command: `.venv/bin/python -m benchmarks.xfoil_throughput --shapes {args.shapes} --repeats {args.repeats}`",

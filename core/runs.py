@@ -46,7 +46,9 @@ def load_partial(partial: Path, config: dict, data_hash: str) -> dict | None:
     try:
         state = torch.load(partial, map_location="cpu", weights_only=True)  # tensors and plain data only, never code
     except Exception as exc:  # a damaged zip/pickle raises several types
-        raise InputError(f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over") from None
+        raise InputError(
+            f"{partial}: unreadable unfinished run ({type(exc).__name__}); delete it to start over"
+        ) from None
     if state.get("config") != config or state.get("data_hash") != data_hash:
         raise InputError(f"{partial}: an unfinished run with other settings or data; delete it to start over")
     return state

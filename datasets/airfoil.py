@@ -22,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from phenograd.simulators.contour import check_not_self_crossing, drop_duplicate_neighbours, prepare_for_xfoil
 from phenograd.core.errors import InputError
+from phenograd.simulators.contour import check_not_self_crossing, drop_duplicate_neighbours, prepare_for_xfoil
 
 from .cache import cached_arrays
 from .datfile import read_dat
 
 DEFAULT_POINTS_PER_SIDE = 121
 TEST_FRACTION_PERCENT = 20
-
 
 
 # --------------------------------------------------------------------------- stations
@@ -50,7 +49,9 @@ def surface_y(surface: np.ndarray, x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- NACA
 
 
-def naca(code: str, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE, thickness_normal_to_camber: bool = False) -> np.ndarray:
+def naca(
+    code: str, n_points_per_side: int = DEFAULT_POINTS_PER_SIDE, thickness_normal_to_camber: bool = False
+) -> np.ndarray:
     """Selig contour (2n-1, 2) of a NACA 4-digit (MPTT) or 5-digit (LPQTT, non-reflexed) section.
 
     By default the section is built as XFOIL's own NACA command builds it: the
@@ -99,7 +100,13 @@ def _naca4_camber(x: np.ndarray, m: float, p: float) -> tuple[np.ndarray, np.nda
 
 
 # Standard (non-reflexed) 5-digit mean lines: design CL 0.3 x L/2 ... (r, k1) for P = 1..5.
-_NACA5_MEAN_LINES = {1: (0.0580, 361.4), 2: (0.1260, 51.64), 3: (0.2025, 15.957), 4: (0.2900, 6.643), 5: (0.3910, 3.230)}
+_NACA5_MEAN_LINES = {
+    1: (0.0580, 361.4),
+    2: (0.1260, 51.64),
+    3: (0.2025, 15.957),
+    4: (0.2900, 6.643),
+    5: (0.3910, 3.230),
+}
 
 
 def _naca5_camber(x: np.ndarray, code: str) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,9 @@ from phenograd.simulators.parallel import run_unordered
 from phenograd.simulators.xfoil import PolarPoint, PolarResult, XfoilSettings, run_polar
 
 from .airfoil import real_airfoils
+from .airfoil_sampling import mixed_shapes, reynolds_samples, sobol_shapes
 from .cst import cst_coordinates, fit_cst
 from .generation import GenerationSummary
-from .airfoil_sampling import mixed_shapes, reynolds_samples, sobol_shapes
 from .polar_store import PolarStore, ShapeRecord, polar_key, quantize
 
 DEFAULT_ALPHAS = tuple(float(a) for a in range(-5, 16))
@@ -91,8 +91,9 @@ def plan_shapes(request: AirfoilRequest) -> list[ShapeRecord]:
     if request.shapes < 0:
         raise InputError(f"shapes must be >= 0, got {request.shapes}", parameter="shapes")
     if request.include_real not in ("none", "train", "test", "all"):
-        raise InputError(f"include_real must be none, train, test or all, got {request.include_real!r}",
-                         parameter="include_real")
+        raise InputError(
+            f"include_real must be none, train, test or all, got {request.include_real!r}", parameter="include_real"
+        )
     seeds = np.random.SeedSequence(request.seed).spawn(3)
     n_mix = int(round(request.shapes * request.mix_fraction))
     n_sobol = request.shapes - n_mix
@@ -128,8 +129,9 @@ def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
         res = np.tile(np.asarray(request.reynolds, dtype=float), (len(shapes), 1))
     else:
         if request.polars_per_shape < 1:
-            raise InputError(f"polars_per_shape must be >= 1, got {request.polars_per_shape}",
-                             parameter="polars_per_shape")
+            raise InputError(
+                f"polars_per_shape must be >= 1, got {request.polars_per_shape}", parameter="polars_per_shape"
+            )
         re_seed = int(np.random.SeedSequence([request.seed, 7]).generate_state(1)[0])
         res = reynolds_samples(len(shapes), request.polars_per_shape, *request.re_range, seed=re_seed)
     alphas = tuple(sorted({round(float(a), 4) for a in request.alphas}))
@@ -137,8 +139,12 @@ def plan_jobs(request: AirfoilRequest) -> list[PolarJob]:
     for shape, row in zip(shapes, res):
         for re in row:
             settings = XfoilSettings(
-                reynolds=float(re), mach=request.mach, ncrit=request.ncrit, n_panels=request.n_panels,
-                max_iter=request.max_iter, timeout_s=request.timeout_s,
+                reynolds=float(re),
+                mach=request.mach,
+                ncrit=request.ncrit,
+                n_panels=request.n_panels,
+                max_iter=request.max_iter,
+                timeout_s=request.timeout_s,
             )
             settings.validate()
             jobs.append(PolarJob(shape, settings, alphas, polar_key(shape.shape_id, settings, alphas)))
@@ -166,12 +172,22 @@ def generate(
     jobs = plan_jobs(request)
     with PolarStore.open(path) as store:
         store.record_request(request.as_dict())
-        return simulate_and_store(store, jobs, simulate_job, lambda job: job.alphas, workers, scheduler, progress, "polar")
+        return simulate_and_store(
+            store, jobs, simulate_job, lambda job: job.alphas, workers, scheduler, progress, "polar"
+        )
 
 
-def simulate_and_store(store: PolarStore, jobs: list, simulate, alphas_of, workers: int | None = None,
-                       scheduler: str | None = None, progress: bool = True, unit: str = "polar",
-                       keep=lambda result: True) -> GenerationSummary:
+def simulate_and_store(
+    store: PolarStore,
+    jobs: list,
+    simulate,
+    alphas_of,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    unit: str = "polar",
+    keep=lambda result: True,
+) -> GenerationSummary:
     """Run simulate(job) for every job (with .shape and .key) whose key is not in `store`, on a local pool or
     a Dask cluster, and store each result as it arrives (this process is the single writer).
 

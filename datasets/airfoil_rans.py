@@ -74,22 +74,36 @@ class RansJob:
 
 
 def rans_key(shape_id: str, settings: RansSettings, alpha: float) -> str:
-    payload = json.dumps({"shape": shape_id, "re": float(f"{settings.reynolds:.6g}"), "alpha": round(float(alpha), 4),
-                          "solver": "openfoam-rans", "mesh": settings.mesh, "turbulence": settings.turbulence,
-                          "iter": settings.max_iter}, sort_keys=True)
+    payload = json.dumps(
+        {
+            "shape": shape_id,
+            "re": float(f"{settings.reynolds:.6g}"),
+            "alpha": round(float(alpha), 4),
+            "solver": "openfoam-rans",
+            "mesh": settings.mesh,
+            "turbulence": settings.turbulence,
+            "iter": settings.max_iter,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
 def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
     """Every case of the request, in the order they should be run."""
     if request.angles_per_shape < 1:
-        raise InputError(f"angles_per_shape must be >= 1, got {request.angles_per_shape}",
-                         parameter="angles_per_shape")
+        raise InputError(f"angles_per_shape must be >= 1, got {request.angles_per_shape}", parameter="angles_per_shape")
     alphas = sorted({round(float(a), 4) for a in request.alphas})
     if not alphas:
         raise InputError("no angles of attack given")
-    shapes = plan_shapes(AirfoilRequest(shapes=request.shapes, seed=request.seed, include_real=request.include_real,
-                                        mix_fraction=request.mix_fraction))
+    shapes = plan_shapes(
+        AirfoilRequest(
+            shapes=request.shapes,
+            seed=request.seed,
+            include_real=request.include_real,
+            mix_fraction=request.mix_fraction,
+        )
+    )
     if request.real_limit is not None or request.real_skip:
         # A seeded subset of the real airfoils, in their planned order: a slice of one seeded permutation, so
         # --real-skip 120 --real-limit 40 picks airfoils no --real-limit 120 run of the same seed had.
@@ -100,15 +114,20 @@ def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
         real = [i for i, s in enumerate(shapes) if s.source == "uiuc"]
         stop = None if request.real_limit is None else request.real_skip + request.real_limit
         perm = np.random.default_rng(np.random.SeedSequence([request.seed, 17])).permutation(real)
-        keep = set(perm[request.real_skip:stop].tolist())
+        keep = set(perm[request.real_skip : stop].tolist())
         shapes = [s for i, s in enumerate(shapes) if s.source != "uiuc" or i in keep]
     re_seed = int(np.random.SeedSequence([request.seed, 11]).generate_state(1)[0])
     res = reynolds_samples(len(shapes), 1, *request.re_range, seed=re_seed)[:, 0]
     rng = np.random.default_rng(np.random.SeedSequence([request.seed, 13]))
     jobs = []
     for shape, re in zip(shapes, res):
-        settings = RansSettings(reynolds=float(f"{re:.6g}"), mesh=request.mesh, turbulence=request.turbulence,
-                                max_iter=request.max_iter, timeout_s=request.timeout_s)
+        settings = RansSettings(
+            reynolds=float(f"{re:.6g}"),
+            mesh=request.mesh,
+            turbulence=request.turbulence,
+            max_iter=request.max_iter,
+            timeout_s=request.timeout_s,
+        )
         settings.validate()
         picks = rng.choice(len(alphas), size=min(request.angles_per_shape, len(alphas)), replace=False)
         for a in sorted(alphas[i] for i in picks):
@@ -119,8 +138,9 @@ def plan_rans_jobs(request: RansRequest) -> list[RansJob]:
 def simulate_rans_job(job: RansJob) -> PolarResult:
     """Worker entry point: one RANS case as a one-point polar; a contour the mesher refuses becomes a failed row."""
     s = job.settings
-    stored = XfoilSettings(reynolds=s.reynolds, mach=0.0, ncrit=0.0, n_panels=MESH_LEVELS[s.mesh].n_cells(),
-                           max_iter=s.max_iter)
+    stored = XfoilSettings(
+        reynolds=s.reynolds, mach=0.0, ncrit=0.0, n_panels=MESH_LEVELS[s.mesh].n_cells(), max_iter=s.max_iter
+    )
     try:
         p = run_rans_point(job.shape.coordinates, job.alpha, s, name=job.shape.name)
     except InputError as exc:
@@ -129,13 +149,19 @@ def simulate_rans_job(job: RansJob) -> PolarResult:
     ok = p.status == "ok" and p.converged
     status = p.status if p.status != "ok" or p.converged else "failed: not converged"
     how = f"ok: mean of oscillating forces over {s.mean_blocks * s.window} iterations" if p.settled == "mean" else "ok"
-    point = PolarPoint(job.alpha, ok, how if ok else status, CL=p.CL if ok else None, CD=p.CD if ok else None,
-                       CM=p.CM if ok else None)
+    point = PolarPoint(
+        job.alpha, ok, how if ok else status, CL=p.CL if ok else None, CD=p.CD if ok else None, CM=p.CM if ok else None
+    )
     return PolarResult("ok" if ok else status, [point], stored, wall_s=p.wall_s)
 
 
-def generate_rans(path: str | Path, request: RansRequest, workers: int | None = None, scheduler: str | None = None,
-                  progress: bool = True) -> GenerationSummary:
+def generate_rans(
+    path: str | Path,
+    request: RansRequest,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> GenerationSummary:
     """Simulate every planned case not yet in the dataset at `path` and store it (single writer)."""
     jobs = plan_rans_jobs(request)
     with PolarStore.open(path) as store:
@@ -150,6 +176,14 @@ def generate_rans(path: str | Path, request: RansRequest, workers: int | None = 
         store.record_request(request.as_dict())
         # A kill from outside, or the wall-clock limit on a loaded machine, says nothing about the case
         # (the iteration cap is its real bound): not stored, retried on the next run.
-        return simulate_and_store(store, jobs, simulate_rans_job, lambda job: [job.alpha], workers, scheduler,
-                                  progress, "case", keep=lambda r: not (r.status.startswith("failed: killed")
-                                                                        or r.status == "timeout"))
+        return simulate_and_store(
+            store,
+            jobs,
+            simulate_rans_job,
+            lambda job: [job.alpha],
+            workers,
+            scheduler,
+            progress,
+            "case",
+            keep=lambda r: not (r.status.startswith("failed: killed") or r.status == "timeout"),
+        )

@@ -145,4 +145,3 @@ def reynolds_samples(n_shapes: int, per_shape: int, low: float, high: float, see
     u = rng.random((n_shapes, per_shape))
     logs = edges[:-1] + u * (edges[1:] - edges[:-1])
     return np.array([[float(f"{10**v:.3g}") for v in row] for row in logs]).reshape(n_shapes, per_shape)
-

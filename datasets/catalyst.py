@@ -40,8 +40,8 @@ from ase.constraints import FixAtoms
 from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.geometry import find_mic
 
-from phenograd.simulators.adsorption import TAG_ADSORBATE, TAG_FIXED, TAG_SURFACE, calculator_spec, check_elements
 from phenograd.core.errors import InputError, one_line
+from phenograd.simulators.adsorption import TAG_ADSORBATE, TAG_FIXED, TAG_SURFACE, calculator_spec, check_elements
 
 EMT_METALS = ("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 LABELLED_FACETS = ("111", "100")
@@ -145,9 +145,9 @@ class Composition:
 @lru_cache(maxsize=64)
 def fcc_lattice_constant(metal: str, spec: str | None = None) -> float:
     """Relaxed fcc lattice constant (Å, rounded to 1e-5) of a metal with the calculator of spec."""
+    from ase.build import bulk
     from scipy.optimize import minimize_scalar
 
-    from ase.build import bulk
     from phenograd.simulators.adsorption import get_calculator
 
     check_elements([metal], spec, "lattice constant")
@@ -216,8 +216,15 @@ class SlabSpec:
             raise InputError(f"{self.decoration} needs A fraction {ideal}, got {self.composition.label()}")
 
     def as_dict(self) -> dict:
-        return {"facet": self.facet, "decoration": self.decoration, "composition": [list(p) for p in self.composition.fractions],
-                "size": list(self.size), "layers": self.layers, "vacuum": self.vacuum, "seed": self.seed}
+        return {
+            "facet": self.facet,
+            "decoration": self.decoration,
+            "composition": [list(p) for p in self.composition.fractions],
+            "size": list(self.size),
+            "layers": self.layers,
+            "vacuum": self.vacuum,
+            "seed": self.seed,
+        }
 
 
 def _rotation(facet: str) -> np.ndarray:
@@ -503,8 +510,10 @@ def _check_xyz_counts(p) -> None:
         if n < 0:
             return
         if n > len(lines) - i - 2:
-            raise InputError(f"{p}: line {i + 1}: the frame promises {n} atoms but only {max(len(lines) - i - 2, 0)} "
-                             "lines follow (truncated?)")
+            raise InputError(
+                f"{p}: line {i + 1}: the frame promises {n} atoms but only {max(len(lines) - i - 2, 0)} "
+                "lines follow (truncated?)"
+            )
         i += n + 2
         while i < len(lines) and lines[i].lstrip().startswith(b"VEC"):
             i += 1

@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from ase import Atoms
 
+from phenograd.core.errors import InputError
 from phenograd.simulators.adsorption import (
     AdsorptionResult,
     References,
@@ -33,11 +34,10 @@ from phenograd.simulators.adsorption import (
     adsorption_energy,
     calculator_spec,
     check_elements,
-    get_calculator,
     gas_references,
+    get_calculator,
     relax_slab,
 )
-from phenograd.core.errors import InputError
 from phenograd.simulators.parallel import run_unordered
 
 from .catalyst import (
@@ -122,14 +122,18 @@ class CatalystRequest:
             fcc_lattice_constant(el, self.calculator)
         bad = [a for a in self.adsorbates if a not in ADSORBATES]
         if bad or not self.adsorbates:
-            raise InputError(f"adsorbates: unknown adsorbate {bad[0] if bad else ''!r}; use {', '.join(ADSORBATES)}",
-                             parameter="adsorbates")
+            raise InputError(
+                f"adsorbates: unknown adsorbate {bad[0] if bad else ''!r}; use {', '.join(ADSORBATES)}",
+                parameter="adsorbates",
+            )
         self._check_elements("adsorbates", [s for a in self.adsorbates for s in ADSORBATES[a].get_chemical_symbols()])
         bad = [f for f in self.facets if f not in LABELLED_FACETS]
         if bad or not self.facets:
-            raise InputError(f"facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers "
-                             f"{', '.join(LABELLED_FACETS)} ((110) and (211) are in `data unlabelled`)",
-                             parameter="facets")
+            raise InputError(
+                f"facets: {bad[0] if bad else 'none given'!r}; the labelled protocol covers "
+                f"{', '.join(LABELLED_FACETS)} ((110) and (211) are in `data unlabelled`)",
+                parameter="facets",
+            )
         if self.composition:
             Composition.parse(self.composition, self.elements)
         pure = Composition(((self.elements[0], 1.0),))
@@ -226,7 +230,9 @@ def plan_placements(rng: np.random.Generator, slab: Atoms, request: CatalystRequ
     return chosen
 
 
-def iter_plan(request: CatalystRequest, spec: str, settings: RelaxSettings) -> Iterator[tuple[int, str, Atoms, dict, list[Placement]]]:
+def iter_plan(
+    request: CatalystRequest, spec: str, settings: RelaxSettings
+) -> Iterator[tuple[int, str, Atoms, dict, list[Placement]]]:
     """(slab index, slab uid, slab, labels, placements) in plan order until n distinct placements."""
     planned: set[str] = set()
     i = 0
@@ -236,9 +242,15 @@ def iter_plan(request: CatalystRequest, spec: str, settings: RelaxSettings) -> I
         slab = build_slab(slab_spec, spec)
         slab_uid = structure_uid(slab, spec, settings, "s")
         metals = sorted(set(slab.get_chemical_symbols()))
-        labels = {"facet": f"fcc{slab_spec.facet}", "decoration": slab_spec.decoration,
-                  "composition": slab_spec.composition.label(), "metals": "-".join(metals),
-                  "n_metals": len(metals), "split": split_of(metals, slab_uid), "slab_index": i}
+        labels = {
+            "facet": f"fcc{slab_spec.facet}",
+            "decoration": slab_spec.decoration,
+            "composition": slab_spec.composition.label(),
+            "metals": "-".join(metals),
+            "n_metals": len(metals),
+            "split": split_of(metals, slab_uid),
+            "slab_index": i,
+        }
         placements = []
         for ads, site in plan_placements(rng, slab, request):
             atoms = place_adsorbate(slab, ads, site.xy)
@@ -273,12 +285,19 @@ def prepare(store: CatalystStore, request: CatalystRequest) -> tuple[str, RelaxS
     refs = gas_references(spec, settings)
     lattice = {el: fcc_lattice_constant(el, spec) for el in request.elements}
     store.update_meta(
-        references={spec: refs.as_dict()}, lattice_constants={spec: lattice},
-        protocol={"relax": settings.as_dict(), "tags": "0 fixed subsurface, 1 free surface, 2 adsorbate",
-                  "e_ads": "E(adslab) - E(clean slab) - sum mu_X; mu_H = E(H2)/2, mu_O = E(H2O) - E(H2), "
-                           "mu_N = E(N2)/2, mu_C = E(CO) - mu_O"},
-        splits={"ood": f"slabs containing both {OOD_PAIR[0]} and {OOD_PAIR[1]}",
-                "test": f"{TEST_FRACTION:.0%} of the other slabs by sha256('split:' + slab uid)", "train": "the rest"},
+        references={spec: refs.as_dict()},
+        lattice_constants={spec: lattice},
+        protocol={
+            "relax": settings.as_dict(),
+            "tags": "0 fixed subsurface, 1 free surface, 2 adsorbate",
+            "e_ads": "E(adslab) - E(clean slab) - sum mu_X; mu_H = E(H2)/2, mu_O = E(H2O) - E(H2), "
+            "mu_N = E(N2)/2, mu_C = E(CO) - mu_O",
+        },
+        splits={
+            "ood": f"slabs containing both {OOD_PAIR[0]} and {OOD_PAIR[1]}",
+            "test": f"{TEST_FRACTION:.0%} of the other slabs by sha256('split:' + slab uid)",
+            "train": "the rest",
+        },
     )
     store.record_request(request.as_dict())
     return spec, settings, refs
@@ -303,13 +322,32 @@ def generate(
     request.validate()  # before the file is created: a bad request leaves no file behind
     store = CatalystStore.open(path)
     spec, settings, refs = prepare(store, request)
-    return label_plan(store, iter_plan(request, spec, settings), spec, settings, refs, GenerationSummary(planned=request.n),
-                      workers, scheduler, progress, total=request.n)
+    return label_plan(
+        store,
+        iter_plan(request, spec, settings),
+        spec,
+        settings,
+        refs,
+        GenerationSummary(planned=request.n),
+        workers,
+        scheduler,
+        progress,
+        total=request.n,
+    )
 
 
-def label_plan(store: CatalystStore, plan, spec: str, settings: RelaxSettings, refs: References,
-               summary: GenerationSummary, workers: int | None = None, scheduler: str | None = None,
-               progress: bool = True, total: int | None = None) -> GenerationSummary:
+def label_plan(
+    store: CatalystStore,
+    plan,
+    spec: str,
+    settings: RelaxSettings,
+    refs: References,
+    summary: GenerationSummary,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    total: int | None = None,
+) -> GenerationSummary:
     """Relax the placements of plan ((slab index, slab uid, slab, labels, placements) tuples) that the store
     lacks, on workers, and write each slab with its placements in one transaction (the single writer).
 
@@ -335,9 +373,15 @@ def label_plan(store: CatalystStore, plan, spec: str, settings: RelaxSettings, r
     try:
         for _, out in run_unordered(run_slab_task, tasks(), workers=workers, scheduler=scheduler):
             t = out.task
-            rows = [adslab_row(p.uid, t.slab_uid, r, {**t.labels, **getattr(p, "labels", {}), "adsorbate": p.adsorbate,
-                                                      "site": p.site})
-                    for p, r in out.results]
+            rows = [
+                adslab_row(
+                    p.uid,
+                    t.slab_uid,
+                    r,
+                    {**t.labels, **getattr(p, "labels", {}), "adsorbate": p.adsorbate, "site": p.site},
+                )
+                for p, r in out.results
+            ]
             summary.written += store.write_slab_task(slab_row(t.slab, t.slab_uid, out.clean, dict(t.labels)), rows)
             done.add(t.slab_uid)
             for _, r in out.results:

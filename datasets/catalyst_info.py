@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from phenograd.simulators.adsorption import ANOMALIES
 from phenograd.core.errors import InputError, one_line
+from phenograd.simulators.adsorption import ANOMALIES
 
 from .catalyst_store import CatalystStore
 

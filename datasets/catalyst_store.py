@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
 from phenograd.core.errors import InputError, one_line
+from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
 
 from .output_file import check_integrity, check_output_file, sqlite_writes
 
@@ -48,8 +48,12 @@ def structure_uid(atoms: Atoms, calculator: str, settings: RelaxSettings, prefix
     h.update(np.ascontiguousarray(np.round(atoms.positions * 1e4), "<i8").tobytes())
     h.update(np.ascontiguousarray(np.round(atoms.cell[:] * 1e4), "<i8").tobytes())
     h.update(bytes(atoms.pbc.astype(np.uint8)))
-    h.update(json.dumps({"calc": calculator, "fmax": settings.fmax, "steps": settings.steps,
-                         "maxstep": settings.maxstep}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"calc": calculator, "fmax": settings.fmax, "steps": settings.steps, "maxstep": settings.maxstep},
+            sort_keys=True,
+        ).encode()
+    )
     return prefix + h.hexdigest()[:23]
 
 
@@ -64,7 +68,9 @@ def is_catalyst_file(path: str | os.PathLike) -> bool:
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         try:
-            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='systems'").fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='systems'").fetchone() is not None
+            )
         finally:
             conn.close()
     except sqlite3.DatabaseError:
@@ -126,9 +132,13 @@ class CatalystStore:
                     row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
                     meta = json.loads(row[0]) if row else {}
                     if meta.get("kind", KIND) != KIND:
-                        raise InputError(f"{p}: an ase.db file of kind {meta.get('kind')!r}, not a phenograd catalyst dataset")
+                        raise InputError(
+                            f"{p}: an ase.db file of kind {meta.get('kind')!r}, not a phenograd catalyst dataset"
+                        )
                     if int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
-                        raise InputError(f"{p}: dataset format version {meta['format_version']} is newer than this phenograd")
+                        raise InputError(
+                            f"{p}: dataset format version {meta['format_version']} is newer than this phenograd"
+                        )
                 check_integrity(conn, p, "ase.db file")
             finally:
                 conn.close()
@@ -176,13 +186,18 @@ class CatalystStore:
             return {v for (v,) in self._query("SELECT value FROM text_key_values WHERE key='uid'")}
         among = list(among)
         marks = ",".join("?" * len(among))
-        return {v for (v,) in self._query(f"SELECT value FROM text_key_values WHERE key='uid' AND value IN ({marks})", among)}
+        return {
+            v
+            for (v,) in self._query(f"SELECT value FROM text_key_values WHERE key='uid' AND value IN ({marks})", among)
+        }
 
     def slab_result(self, uid: str) -> SlabResult | None:
         """The stored relaxed clean slab of uid when it relaxed fine, else None."""
         for row in self.db.select(uid=uid, kind="slab"):
             if row.status == "ok":
-                return SlabResult("ok", row.e_slab, np.asarray(row.data["relaxed_positions"]), bool(row.converged), row.steps)
+                return SlabResult(
+                    "ok", row.e_slab, np.asarray(row.data["relaxed_positions"]), bool(row.converged), row.steps
+                )
         return None
 
     def count(self, **filters) -> int:
@@ -194,7 +209,9 @@ class CatalystStore:
 
         Each row dict: atoms, key_value_pairs, data. Returns how many adslab rows were new.
         """
-        uids = [r["key_value_pairs"]["uid"] for r in adslab_rows] + ([slab_row["key_value_pairs"]["uid"]] if slab_row else [])
+        uids = [r["key_value_pairs"]["uid"] for r in adslab_rows] + (
+            [slab_row["key_value_pairs"]["uid"]] if slab_row else []
+        )
         present = self.existing_uids(among=uids)
         written = 0
         with sqlite_writes(self.path), self.db:
@@ -222,13 +239,25 @@ def slab_row(atoms: Atoms, uid: str, result: SlabResult, labels: dict) -> dict:
 
 def adslab_row(uid: str, slab_uid: str, result: AdsorptionResult, labels: dict) -> dict:
     """Row dict of a labelled structure (the failure reason, if any, is its status)."""
-    kvp = {"kind": "adslab", "uid": uid, "slab_uid": slab_uid, "status": result.status,
-           "steps": int(result.steps), "converged": bool(result.converged), **labels}
+    kvp = {
+        "kind": "adslab",
+        "uid": uid,
+        "slab_uid": slab_uid,
+        "status": result.status,
+        "steps": int(result.steps),
+        "converged": bool(result.converged),
+        **labels,
+    }
     data = {}
     if result.ok:
-        kvp.update(e_ads=float(result.e_ads), e_adslab=float(result.e_adslab), e_slab=float(result.e_slab),
-                   e_reference=float(result.e_reference), site_final=result.site_final,
-                   anomalies=",".join(result.anomalies) or "none")
+        kvp.update(
+            e_ads=float(result.e_ads),
+            e_adslab=float(result.e_adslab),
+            e_slab=float(result.e_slab),
+            e_reference=float(result.e_reference),
+            site_final=result.site_final,
+            anomalies=",".join(result.anomalies) or "none",
+        )
         kvp.update({name: name in result.anomalies for name in ANOMALIES})
         data["relaxed_positions"] = np.asarray(result.relaxed.positions, float)
     kvp["wall_s"] = round(float(result.wall_s), 4)

@@ -20,9 +20,9 @@ from typing import Iterator, Sequence
 import numpy as np
 from ase import Atoms
 
-from phenograd.simulators.adsorption import TAG_ADSORBATE, check_elements
 from phenograd.core.atomic import atomic_path
 from phenograd.core.errors import InputError
+from phenograd.simulators.adsorption import TAG_ADSORBATE, check_elements
 
 from .catalyst import ADSORBATES, EMT_METALS, FACETS, adsorption_sites, build_slab, place_adsorbate
 from .catalyst_generate import CatalystRequest, sample_slab_spec
@@ -42,8 +42,13 @@ class UnlabelledRequest:
     facets: Sequence[str] | None = None
 
     def resolved(self) -> "UnlabelledRequest":
-        r = UnlabelledRequest(self.n, self.seed, tuple(self.elements or EMT_METALS),
-                              tuple(self.adsorbates or ADSORBATES), tuple(self.facets or FACETS))
+        r = UnlabelledRequest(
+            self.n,
+            self.seed,
+            tuple(self.elements or EMT_METALS),
+            tuple(self.adsorbates or ADSORBATES),
+            tuple(self.facets or FACETS),
+        )
         if r.n < 0:
             raise InputError(f"n must be >= 0, got {r.n}", parameter="n")
         if len(set(r.elements)) != len(r.elements):
@@ -54,8 +59,10 @@ class UnlabelledRequest:
             raise InputError(str(exc), parameter="elements") from None
         bad = [a for a in r.adsorbates if a not in ADSORBATES] + [f for f in r.facets if f not in FACETS]
         if bad:
-            raise InputError(f"unknown adsorbate or facet {bad[0]!r} (adsorbates {', '.join(ADSORBATES)}; "
-                             f"facets {', '.join(FACETS)})")
+            raise InputError(
+                f"unknown adsorbate or facet {bad[0]!r} (adsorbates {', '.join(ADSORBATES)}; "
+                f"facets {', '.join(FACETS)})"
+            )
         return r
 
 
@@ -83,8 +90,14 @@ def iter_unlabelled(request: UnlabelledRequest) -> Iterator[Atoms]:
                     atoms = place_adsorbate(atoms, str(rng.choice(list(r.adsorbates))), xy)
                     placed.append(xy)
                     break
-        atoms.info = {"facet": f"fcc{facet}", "decoration": spec.decoration, "composition": spec.composition.label(),
-                      "n_adsorbates": len(placed), "index": i, "seed": r.seed}
+        atoms.info = {
+            "facet": f"fcc{facet}",
+            "decoration": spec.decoration,
+            "composition": spec.composition.label(),
+            "n_adsorbates": len(placed),
+            "index": i,
+            "seed": r.seed,
+        }
         yield atoms
 
 
@@ -119,8 +132,16 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
                 for a in structures:
                     db.write(a, key_value_pairs={k: v for k, v in a.info.items()})
             r = request.resolved()
-            db.metadata = {"kind": UNLABELLED_KIND, "request": {"n": r.n, "seed": r.seed, "elements": list(r.elements),
-                                                                "adsorbates": list(r.adsorbates), "facets": list(r.facets)}}
+            db.metadata = {
+                "kind": UNLABELLED_KIND,
+                "request": {
+                    "n": r.n,
+                    "seed": r.seed,
+                    "elements": list(r.elements),
+                    "adsorbates": list(r.adsorbates),
+                    "facets": list(r.facets),
+                },
+            }
         else:
             from ase.io import write
 

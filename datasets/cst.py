@@ -27,6 +27,7 @@ CST_NAMES = tuple(
     [f"upper_{i}" for i in range(N_WEIGHTS)] + [f"lower_{i}" for i in range(N_WEIGHTS)] + ["le_weight", "te_thickness"]
 )
 
+
 def cst_basis(x: torch.Tensor, n_weights: int = N_WEIGHTS) -> torch.Tensor:
     """Class function times Bernstein basis, shape (len(x), n_weights)."""
     order = n_weights - 1

@@ -50,7 +50,12 @@ def parse_dat(text: str, source: str = "<text>") -> DatAirfoil:
     if not lines:
         raise InputError(f"{source}: empty file, no coordinates")
     first_nums = _numbers(lines[0][1])
-    if first_nums is not None and len(first_nums) == 2 and all(math.isfinite(v) for v in first_nums) and abs(first_nums[0]) <= 2:
+    if (
+        first_nums is not None
+        and len(first_nums) == 2
+        and all(math.isfinite(v) for v in first_nums)
+        and abs(first_nums[0]) <= 2
+    ):
         name, body = Path(source).stem, lines
     else:
         name, body = lines[0][1][:80], lines[1:]

@@ -28,7 +28,9 @@ def check_integrity(conn: sqlite3.Connection, p: Path, what: str) -> None:
     an exception, and a writer would build on it."""
     rows = conn.execute("PRAGMA quick_check").fetchall()
     if rows != [("ok",)]:
-        lines = [line for row in rows for line in str(row[0]).splitlines() if line.strip() and not line.startswith("***")]
+        lines = [
+            line for row in rows for line in str(row[0]).splitlines() if line.strip() and not line.startswith("***")
+        ]
         found = one_line(lines[0])[:100] if lines else "no answer"
         raise InputError(f"{p}: damaged {what} (SQLite integrity check: {found}); restore it from a copy")
 
@@ -41,5 +43,8 @@ def sqlite_writes(p: Path):
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        raise OSError(errno.EIO, f"cannot write: {one_line(exc)} (disk full or over a file-size limit?); "
-                      "what was written before is kept", str(p)) from None
+        raise OSError(
+            errno.EIO,
+            f"cannot write: {one_line(exc)} (disk full or over a file-size limit?); what was written before is kept",
+            str(p),
+        ) from None

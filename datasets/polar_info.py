@@ -31,8 +31,12 @@ def dataset_info(path) -> dict:
             "shapes": store.count("shapes"),
             "polars": store.count("polars"),
             "points": store.count("points"),
-            "shapes_by_source": dict(q("SELECT source || '/' || split, COUNT(*) FROM shapes GROUP BY 1 ORDER BY 1").fetchall()),
-            "polars_by_status": dict(q("SELECT status, COUNT(*) FROM polars GROUP BY status ORDER BY 2 DESC").fetchall()),
+            "shapes_by_source": dict(
+                q("SELECT source || '/' || split, COUNT(*) FROM shapes GROUP BY 1 ORDER BY 1").fetchall()
+            ),
+            "polars_by_status": dict(
+                q("SELECT status, COUNT(*) FROM polars GROUP BY status ORDER BY 2 DESC").fetchall()
+            ),
             "points_converged": q("SELECT COALESCE(SUM(converged), 0) FROM points").fetchone()[0],
         }
         bands = []

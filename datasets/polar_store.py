@@ -198,17 +198,30 @@ class PolarStore:
             self.conn.execute(
                 "INSERT OR IGNORE INTO shapes VALUES (?,?,?,?,?,?,?)",
                 (
-                    shape.shape_id, shape.name, shape.source, shape.split,
+                    shape.shape_id,
+                    shape.name,
+                    shape.source,
+                    shape.split,
                     None if shape.cst is None else json.dumps([round(float(v), 8) for v in shape.cst]),
-                    np.ascontiguousarray(shape.coords_um, dtype="<i4").tobytes(), len(shape.coords_um),
+                    np.ascontiguousarray(shape.coords_um, dtype="<i4").tobytes(),
+                    len(shape.coords_um),
                 ),
             )
             self.conn.execute(
                 "INSERT INTO polars VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    key, shape.shape_id, float(s.reynolds), float(s.mach), float(s.ncrit), int(s.n_panels),
-                    int(s.max_iter), json.dumps(sorted({round(float(a), 4) for a in alphas})), result.status,
-                    result.n_converged, round(result.wall_s, 4), time.time(),
+                    key,
+                    shape.shape_id,
+                    float(s.reynolds),
+                    float(s.mach),
+                    float(s.ncrit),
+                    int(s.n_panels),
+                    int(s.max_iter),
+                    json.dumps(sorted({round(float(a), 4) for a in alphas})),
+                    result.status,
+                    result.n_converged,
+                    round(result.wall_s, 4),
+                    time.time(),
                 ),
             )
             self.conn.executemany(

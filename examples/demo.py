@@ -57,24 +57,42 @@ def airfoil_stage(out: Path) -> list[str]:
     result = optimize_airfoil(problem, start="naca0012", verify=True)
     write_airfoil_report(result, problem, out / "airfoil", xfoil_polars=False, started=t0)
     wall = time.perf_counter() - t0
-    print(f"[1/3] airfoil: {result.status} after {result.surrogate_calls} surrogate calls in {result.solve_s:.0f} s; "
-          f"weighted CD {result.objective:.5f} predicted, {_fmt(result.verified_objective)} XFOIL ({wall:.0f} s in all)")
-    lines = ["## 1. Airfoil: Daedalus multi-point problem", "",
-             f"Shipped airfoil surrogate, SLSQP from NACA 0012: {result.status}, {result.iterations} iterations, "
-             f"{result.surrogate_calls} surrogate calls, solve {result.solve_s:.1f} s, {result.xfoil_calls} XFOIL "
-             f"polars to verify ({wall:.0f} s in all).", "",
-             "| operating point | alpha predicted | CD predicted | alpha XFOIL | CD XFOIL |", "|---|---|---|---|---|"]
+    print(
+        f"[1/3] airfoil: {result.status} after {result.surrogate_calls} surrogate calls in {result.solve_s:.0f} s; "
+        f"weighted CD {result.objective:.5f} predicted, {_fmt(result.verified_objective)} XFOIL ({wall:.0f} s in all)"
+    )
+    lines = [
+        "## 1. Airfoil: Daedalus multi-point problem",
+        "",
+        f"Shipped airfoil surrogate, SLSQP from NACA 0012: {result.status}, {result.iterations} iterations, "
+        f"{result.surrogate_calls} surrogate calls, solve {result.solve_s:.1f} s, {result.xfoil_calls} XFOIL "
+        f"polars to verify ({wall:.0f} s in all).",
+        "",
+        "| operating point | alpha predicted | CD predicted | alpha XFOIL | CD XFOIL |",
+        "|---|---|---|---|---|",
+    ]
     for p in result.points:
         v = p.verified or {}
         ok = v.get("converged")
-        lines.append(f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | "
-                     f"{v['alpha']:.2f}{_panel_note(v)} | {v['CD']:.5f} |" if ok else
-                     f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | not converged | - |")
-    lines += ["", f"Weighted mean CD: {result.objective:.5f} predicted, {_fmt(result.verified_objective)} verified by "
-              f"XFOIL (NACA 0012 start: "
-              + (f"{result.verified_start_objective:.5f})." if result.verified_start_objective is not None
-                 else "XFOIL does not converge at all six target CLs)."), "",
-              "![shape](airfoil/shape.png) ![polars](airfoil/polars.png)", ""]
+        lines.append(
+            f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | "
+            f"{v['alpha']:.2f}{_panel_note(v)} | {v['CD']:.5f} |"
+            if ok
+            else f"| Re {p.reynolds:,.0f}, CL {p.target_cl:g} | {p.alpha:.2f} | {p.CD:.5f} | not converged | - |"
+        )
+    lines += [
+        "",
+        f"Weighted mean CD: {result.objective:.5f} predicted, {_fmt(result.verified_objective)} verified by "
+        f"XFOIL (NACA 0012 start: "
+        + (
+            f"{result.verified_start_objective:.5f})."
+            if result.verified_start_objective is not None
+            else "XFOIL does not converge at all six target CLs)."
+        ),
+        "",
+        "![shape](airfoil/shape.png) ![polars](airfoil/polars.png)",
+        "",
+    ]
     return lines
 
 
@@ -88,25 +106,36 @@ def catalyst_stage(out: Path) -> list[str]:
     wall = time.perf_counter() - t0
     rate = r.n_candidates / r.timings["predict_s"] if r.timings.get("predict_s") else float("nan")
     shift = r.offset.get("O", 0.0)
-    print(f"[2/3] catalysts: {r.n_candidates} candidates ranked ({rate:.0f}/s), {r.verified_now} verified with EMT, "
-          f"offset {shift:+.3f} eV ({wall:.0f} s)")
-    lines = ["## 2. Catalysts: screening binary alloys for O near -0.80 eV", "",
-             f"{r.n_candidates} candidates (O on fcc/hcp sites of fcc(111) 3x3x4 slabs of six metals and their "
-             f"binaries on a 1/4 grid) ranked by the shipped catalyst surrogate at {rate:.0f} candidates/s; the "
-             f"top 3 verified with EMT, the surrogate's offset on this space measured from them ({shift:+.3f} eV) and "
-             f"removed, then 2 more verified ({wall:.0f} s in all).", "",
-             "| verified | slab | site | E_ads predicted (eV) | std | corrected prediction | E_ads EMT (eV) |",
-             "|---|---|---|---|---|---|---|"]
+    print(
+        f"[2/3] catalysts: {r.n_candidates} candidates ranked ({rate:.0f}/s), {r.verified_now} verified with EMT, "
+        f"offset {shift:+.3f} eV ({wall:.0f} s)"
+    )
+    lines = [
+        "## 2. Catalysts: screening binary alloys for O near -0.80 eV",
+        "",
+        f"{r.n_candidates} candidates (O on fcc/hcp sites of fcc(111) 3x3x4 slabs of six metals and their "
+        f"binaries on a 1/4 grid) ranked by the shipped catalyst surrogate at {rate:.0f} candidates/s; the "
+        f"top 3 verified with EMT, the surrogate's offset on this space measured from them ({shift:+.3f} eV) and "
+        f"removed, then 2 more verified ({wall:.0f} s in all).",
+        "",
+        "| verified | slab | site | E_ads predicted (eV) | std | corrected prediction | E_ads EMT (eV) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     from ase.db import connect
 
     rows = {row.idx: row for row in connect(str(out / "screen.db")).select(kind="candidate")}
     for k, i in enumerate(r.selected):
         ev = r.e_verified[i]
-        lines.append(f"| {k + 1} | {rows[i].composition} | {rows[i].site} | {r.e_pred[i]:+.3f} | {r.std[i]:.3f} | "
-                     f"{r.e_pred[i] + shift:+.3f} | {'-' if np.isnan(ev) else f'{ev:+.3f}'} |")
+        lines.append(
+            f"| {k + 1} | {rows[i].composition} | {rows[i].site} | {r.e_pred[i]:+.3f} | {r.std[i]:.3f} | "
+            f"{r.e_pred[i] + shift:+.3f} | {'-' if np.isnan(ev) else f'{ev:+.3f}'} |"
+        )
     ok = ~np.isnan(r.e_verified)
-    lines += ["", f"Verified within 0.02 eV of the target: {int(np.sum(np.abs(r.e_verified[ok] + 0.80) <= 0.02))} of "
-              f"{int(ok.sum())}."]
+    lines += [
+        "",
+        f"Verified within 0.02 eV of the target: {int(np.sum(np.abs(r.e_verified[ok] + 0.80) <= 0.02))} of "
+        f"{int(ok.sum())}.",
+    ]
     lines += ["", "![screen](screen.png)", ""]
     return lines
 
@@ -142,17 +171,28 @@ def pretrain_stage(out: Path) -> list[str]:
         metrics, _ = evaluate_airfoil(ensemble, data, "test")
         results[arm] = metrics["mae"]
     wall = time.perf_counter() - t0
-    print(f"[3/3] pretrain -> fine-tune: {report['structures']} unlabelled shapes, 60 labelled; test CL MAE "
-          f"scratch {results['scratch']['CL']:.3f}, pretrained {results['pretrained']['CL']:.3f} ({wall:.0f} s)")
-    lines = ["## 3. Pretrain -> fine-tune (airfoils, a tiny slice)", "",
-             f"Encoder pretrained without labels (joint-embedding prediction with VICReg, 3 epochs, "
-             f"{report['structures']} shapes: the release's training shapes plus 300 sampled CST shapes, "
-             f"{t_pre:.0f} s), then a one-member surrogate fine-tuned on 60 labelled shapes for at most 15 epochs, "
-             f"beside the same training from scratch; held-out test shapes ({wall:.0f} s in all).", "",
-             "| start | CL MAE | ln CD MAE | CM MAE |", "|---|---|---|---|"]
+    print(
+        f"[3/3] pretrain -> fine-tune: {report['structures']} unlabelled shapes, 60 labelled; test CL MAE "
+        f"scratch {results['scratch']['CL']:.3f}, pretrained {results['pretrained']['CL']:.3f} ({wall:.0f} s)"
+    )
+    lines = [
+        "## 3. Pretrain -> fine-tune (airfoils, a tiny slice)",
+        "",
+        f"Encoder pretrained without labels (joint-embedding prediction with VICReg, 3 epochs, "
+        f"{report['structures']} shapes: the release's training shapes plus 300 sampled CST shapes, "
+        f"{t_pre:.0f} s), then a one-member surrogate fine-tuned on 60 labelled shapes for at most 15 epochs, "
+        f"beside the same training from scratch; held-out test shapes ({wall:.0f} s in all).",
+        "",
+        "| start | CL MAE | ln CD MAE | CM MAE |",
+        "|---|---|---|---|",
+    ]
     for arm, mae in results.items():
         lines.append(f"| {arm} | {mae['CL']:.4f} | {mae['lnCD']:.4f} | {mae['CM']:.4f} |")
-    lines += ["", "A demo-sized run: the label-efficiency benchmark (BENCHMARKS.md) measures what pretraining buys.", ""]
+    lines += [
+        "",
+        "A demo-sized run: the label-efficiency benchmark (BENCHMARKS.md) measures what pretraining buys.",
+        "",
+    ]
     return lines
 
 
@@ -170,8 +210,11 @@ def _panel_note(verified: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="report folder (default demo_out)")
-    parser.add_argument("--stages", default="airfoil,catalyst,pretrain",
-                        help="comma-separated stages to run (default airfoil,catalyst,pretrain)")
+    parser.add_argument(
+        "--stages",
+        default="airfoil,catalyst,pretrain",
+        help="comma-separated stages to run (default airfoil,catalyst,pretrain)",
+    )
     args = parser.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = set(stages) - {"airfoil", "catalyst", "pretrain"}
@@ -179,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: unknown stage {sorted(unknown)[0]!r}; use airfoil, catalyst, pretrain", file=sys.stderr)
         return 2
     if "pretrain" in stages and not AIRFOIL_DATA.exists():
-        print(f"demo: {AIRFOIL_DATA} is missing; unpack it with `python -m phenograd.datasets.release unpack "
-              f"{AIRFOIL_DATA.relative_to(ROOT)}` (make demo does)", file=sys.stderr)
+        print(
+            f"demo: {AIRFOIL_DATA} is missing; unpack it with `python -m phenograd.datasets.release unpack "
+            f"{AIRFOIL_DATA.relative_to(ROOT)}` (make demo does)",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,14 @@ from pathlib import Path
 import numpy as np
 from ase.db import connect
 
-from phenograd import (CatalystRequest, PretrainConfig, generate_catalyst_dataset, load_surrogate,
-                       load_unlabelled, pretrain_encoder)
+from phenograd import (
+    CatalystRequest,
+    PretrainConfig,
+    generate_catalyst_dataset,
+    load_surrogate,
+    load_unlabelled,
+    pretrain_encoder,
+)
 from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
 from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.pretrained import load_encoder_state
@@ -42,8 +48,12 @@ def main() -> None:
     ap.add_argument("--unlabelled", type=int, default=600, help="unlabelled structures to pretrain on (default 600)")
     ap.add_argument("--labelled", type=int, default=160, help="EMT-labelled structures (default 160)")
     ap.add_argument("--check", type=int, default=80, help="fresh EMT-labelled structures to score on (default 80)")
-    ap.add_argument("--objective", default=get_domain("catalyst").pretraining.objective, choices=["jepa", "denoise", "both"],
-                    help="pretraining objective (default: denoise, the measured best for catalysts)")
+    ap.add_argument(
+        "--objective",
+        default=get_domain("catalyst").pretraining.objective,
+        choices=["jepa", "denoise", "both"],
+        help="pretraining objective (default: denoise, the measured best for catalysts)",
+    )
     ap.add_argument("--pretrain-epochs", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="at most this many fine-tuning epochs (default 20)")
     args = ap.parse_args()
@@ -53,26 +63,38 @@ def main() -> None:
     # 1. Unlabelled structures (an ase.db of initial structures, no energies).
     unlabelled_db = out / "unlabelled.db"
     if not unlabelled_db.exists():
-        write_unlabelled(unlabelled_db, UnlabelledRequest(args.unlabelled, seed=0, elements=METALS, adsorbates=("O", "H"),
-                                                          facets=("111",)))
+        write_unlabelled(
+            unlabelled_db,
+            UnlabelledRequest(args.unlabelled, seed=0, elements=METALS, adsorbates=("O", "H"), facets=("111",)),
+        )
     print(f"[1/4] {args.unlabelled} unlabelled structures: {unlabelled_db}")
 
     # 2. A few labels from the simulator (resumable: a rerun relaxes only what is missing).
     labelled_db = out / "labelled.db"
-    summary = generate_catalyst_dataset(labelled_db, CatalystRequest(args.labelled, seed=1, elements=METALS,
-                                                                     adsorbates=("O", "H"), facets=("111",)),
-                                        workers=2, progress=False)
-    print(f"[2/4] {args.labelled} EMT-labelled structures: {labelled_db} ({summary.written} relaxed now, "
-          f"{summary.already_present} already there, {summary.failed} failed)")
+    summary = generate_catalyst_dataset(
+        labelled_db,
+        CatalystRequest(args.labelled, seed=1, elements=METALS, adsorbates=("O", "H"), facets=("111",)),
+        workers=2,
+        progress=False,
+    )
+    print(
+        f"[2/4] {args.labelled} EMT-labelled structures: {labelled_db} ({summary.written} relaxed now, "
+        f"{summary.already_present} already there, {summary.failed} failed)"
+    )
 
     # 3. Pretrain without labels, then train from the encoder and from scratch on the same labels.
     encoder = out / f"encoder_{args.objective}.pt"
     if not encoder.exists():
-        report = pretrain_encoder(load_unlabelled("catalyst", unlabelled_db), encoder,
-                                  PretrainConfig(objective=args.objective, epochs=args.pretrain_epochs, seed=0),
-                                  progress=False)
-        print(f"[3/4] encoder pretrained ({args.objective}, {report['structures']} structures): effective rank of "
-              f"node embeddings {report['final']['node_rank']:.1f}")
+        report = pretrain_encoder(
+            load_unlabelled("catalyst", unlabelled_db),
+            encoder,
+            PretrainConfig(objective=args.objective, epochs=args.pretrain_epochs, seed=0),
+            progress=False,
+        )
+        print(
+            f"[3/4] encoder pretrained ({args.objective}, {report['structures']} structures): effective rank of "
+            f"node embeddings {report['final']['node_rank']:.1f}"
+        )
     cfg = catalyst_defaults(members=1, epochs=args.epochs, patience=6, seed=0)
     models = {"scratch": out / "scratch.pt", "pretrained": out / "finetuned.pt"}
     for arm, path in models.items():
@@ -83,14 +105,21 @@ def main() -> None:
 
     # 4. Fresh structures neither model has seen (another seed), scored through the public API.
     check_db = out / "check.db"
-    generate_catalyst_dataset(check_db, CatalystRequest(args.check, seed=2, elements=METALS, adsorbates=("O", "H"),
-                                                        facets=("111",)), workers=2, progress=False)
+    generate_catalyst_dataset(
+        check_db,
+        CatalystRequest(args.check, seed=2, elements=METALS, adsorbates=("O", "H"), facets=("111",)),
+        workers=2,
+        progress=False,
+    )
     with connect(check_db) as db:
         rows = list(db.select(kind="adslab", status="ok"))
     truth = np.array([r.e_ads for r in rows])
     for arm, path in models.items():
         pred = load_surrogate(path).predict_adsorption([r.toatoms() for r in rows])["E_ads"].detach().numpy()
-        print(f"[4/4] {arm:<10} MAE {np.mean(np.abs(pred - truth)):.4f} eV on {len(rows)} fresh EMT-labelled structures")
+        print(
+            f"[4/4] {arm:<10} MAE {np.mean(np.abs(pred - truth)):.4f} eV on {len(rows)} fresh EMT-labelled structures"
+        )
+
 
 if __name__ == "__main__":
     main()

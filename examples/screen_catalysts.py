@@ -45,14 +45,24 @@ def main() -> None:
     # 1. Rank every candidate with the surrogate, verify the top 6 with EMT: the first 3, then the
     #    surrogate's offset on this space (measured on those 3) is removed and 3 more are picked.
     #    Run it again and it resumes from results.db without repeating a relaxation.
-    result = screen(out / "space.toml", out / "results.db", model=args.model, top=6, uncertain=0, verify=True,
-                    workers=2, correct_offset=True)
+    result = screen(
+        out / "space.toml",
+        out / "results.db",
+        model=args.model,
+        top=6,
+        uncertain=0,
+        verify=True,
+        workers=2,
+        correct_offset=True,
+    )
     print(f"surrogate offset on this space: {result.offset.get('O', 0.0):+.3f} eV (removed before the second round)")
     print(f"{result.n_candidates} candidates ({result.timings.get('predict_s', 0):.2f} s of prediction)")
     for i in result.selected:
         ev = result.e_verified[i]
-        print(f"  #{i:4d}: predicted {result.e_pred[i]:+.3f} ± {result.std[i]:.3f} eV, "
-              f"verified {'-' if np.isnan(ev) else f'{ev:+.3f}'} eV")
+        print(
+            f"  #{i:4d}: predicted {result.e_pred[i]:+.3f} ± {result.std[i]:.3f} eV, "
+            f"verified {'-' if np.isnan(ev) else f'{ev:+.3f}'} eV"
+        )
     print(f"ranking plot: {out / 'results.png'}; browse with: ase db {out / 'results.db'} verified=True")
 
     # 2. Gradient-based search: which top-layer elements on a Pt(111) template put O at -0.80 eV?

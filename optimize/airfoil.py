@@ -22,10 +22,10 @@ import torch
 from scipy.optimize import Bounds as ScipyBounds
 from scipy.optimize import NonlinearConstraint, minimize
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import check_airfoil, naca
 from phenograd.datasets.cst import check_cst, cst_to_coordinates, fit_cst
 from phenograd.datasets.datfile import read_dat
-from phenograd.core.errors import InputError
 from phenograd.surrogate.design_range import design_warning, range_bounds
 
 from .airfoil_design import DesignEvaluator, DesignSpace, Evaluation
@@ -130,14 +130,20 @@ def _domain_warnings(problem: AirfoilProblem) -> list[str]:
     out = []
     for k, p in enumerate(problem.points):
         if not TRAINED_REYNOLDS[0] <= p.reynolds <= TRAINED_REYNOLDS[1]:
-            out.append(f"point {k + 1}: Re {p.reynolds:.3g} outside the surrogate's training range "
-                       f"{TRAINED_REYNOLDS[0]:.0e}-{TRAINED_REYNOLDS[1]:.0e}; predictions there are extrapolations")
+            out.append(
+                f"point {k + 1}: Re {p.reynolds:.3g} outside the surrogate's training range "
+                f"{TRAINED_REYNOLDS[0]:.0e}-{TRAINED_REYNOLDS[1]:.0e}; predictions there are extrapolations"
+            )
         if p.cl is not None and not TRAINED_CL[0] <= p.cl <= TRAINED_CL[1]:
-            out.append(f"point {k + 1}: target CL {p.cl:g} outside what the surrogate has seen "
-                       f"({TRAINED_CL[0]:g} to {TRAINED_CL[1]:g})")
+            out.append(
+                f"point {k + 1}: target CL {p.cl:g} outside what the surrogate has seen "
+                f"({TRAINED_CL[0]:g} to {TRAINED_CL[1]:g})"
+            )
         if p.mach > 0.1:
-            out.append(f"point {k + 1}: Mach {p.mach:g}: the surrogate is incompressible (trained at Mach 0); "
-                       "XFOIL verification applies its Karman-Tsien correction")
+            out.append(
+                f"point {k + 1}: Mach {p.mach:g}: the surrogate is incompressible (trained at Mach 0); "
+                "XFOIL verification applies its Karman-Tsien correction"
+            )
     lo, hi = problem.bounds.alpha
     if lo < TRAINED_ALPHA[0] or hi > TRAINED_ALPHA[1]:
         out.append(f"alpha bounds [{lo:g}, {hi:g}] reach beyond the training angles {list(TRAINED_ALPHA)}")
@@ -153,8 +159,10 @@ def _training_range(surrogate) -> tuple[np.ndarray, np.ndarray]:
     """The model's per-weight CST range (low, high), each (18,); InputError when it records none."""
     bounds = range_bounds(_recorded_range(surrogate))
     if bounds is None:
-        raise InputError("trust.training_range: this model records no training range; add it with "
-                         "`python -m phenograd.surrogate.design_range MODEL.pt DATA.db`")
+        raise InputError(
+            "trust.training_range: this model records no training range; add it with "
+            "`python -m phenograd.surrogate.design_range MODEL.pt DATA.db`"
+        )
     return bounds
 
 
@@ -167,8 +175,10 @@ def _design_warnings(surrogate, cst: np.ndarray) -> list[str]:
 def constraint_report(evaluator: DesignEvaluator, ev: Evaluation) -> list[dict]:
     """Every constraint at an evaluation, per point (not aggregated): name, kind, value
     (feasible when == 0 for eq, >= 0 for ineq, within FEASIBILITY_TOL), satisfied."""
-    rows = [{"name": n, "kind": "eq", "value": float(v), "satisfied": bool(abs(v) <= 1e-3)}
-            for n, v in zip(ev.eq_names, ev.eq)]
+    rows = [
+        {"name": n, "kind": "eq", "value": float(v), "satisfied": bool(abs(v) <= 1e-3)}
+        for n, v in zip(ev.eq_names, ev.eq)
+    ]
     groups, names = evaluator.point_rows({k: torch.as_tensor(v) for k, v in ev.predicted.items()})
     n_agg = len(groups)
     per_point = [(n, float(v)) for g, ns in zip(groups, names) for n, v in zip(ns, g.tolist())]
@@ -178,11 +188,21 @@ def constraint_report(evaluator: DesignEvaluator, ev: Evaluation) -> list[dict]:
 
 
 def _point_reports(problem: AirfoilProblem, predicted: dict) -> list[PointReport]:
-    return [PointReport(reynolds=p.reynolds, target_cl=p.cl, weight=p.weight, alpha=float(predicted["alpha"][k]),
-                        CL=float(predicted["CL"][k]), CD=float(predicted["CD"][k]), CM=float(predicted["CM"][k]),
-                        CL_std=float(predicted["CL_std"][k]), CD_std=float(predicted["CD_std"][k]),
-                        confidence=float(predicted["confidence"][k]))
-            for k, p in enumerate(problem.points)]
+    return [
+        PointReport(
+            reynolds=p.reynolds,
+            target_cl=p.cl,
+            weight=p.weight,
+            alpha=float(predicted["alpha"][k]),
+            CL=float(predicted["CL"][k]),
+            CD=float(predicted["CD"][k]),
+            CM=float(predicted["CM"][k]),
+            CL_std=float(predicted["CL_std"][k]),
+            CD_std=float(predicted["CD_std"][k]),
+            confidence=float(predicted["confidence"][k]),
+        )
+        for k, p in enumerate(problem.points)
+    ]
 
 
 def _restore_feasibility(ev: DesignEvaluator, x0: np.ndarray) -> np.ndarray:
@@ -198,8 +218,14 @@ def _restore_feasibility(ev: DesignEvaluator, x0: np.ndarray) -> np.ndarray:
         short = np.minimum(e.ineq, 0.0)
         return 0.5 * (e.eq @ e.eq + short @ short), e.jac_eq.T @ e.eq + e.jac_ineq.T @ short
 
-    res = minimize(phase1, x0, jac=True, method="L-BFGS-B", bounds=ScipyBounds(ev.space.lower, ev.space.upper),
-                   options={"maxiter": 50})
+    res = minimize(
+        phase1,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=ScipyBounds(ev.space.lower, ev.space.upper),
+        options={"maxiter": 50},
+    )
     return ev.space.clip(res.x)
 
 
@@ -228,16 +254,32 @@ def _solve(ev: DesignEvaluator, x0: np.ndarray) -> tuple[np.ndarray, object]:
             cons.append({"type": "eq", "fun": lambda x: ev.at(x).eq, "jac": lambda x: ev.at(x).jac_eq})
         if len(probe.ineq):
             cons.append({"type": "ineq", "fun": lambda x: ev.at(x).ineq, "jac": lambda x: ev.at(x).jac_ineq})
-        res = minimize(fun, x0, jac=jac, method="SLSQP", bounds=ScipyBounds(space.lower, space.upper),
-                       constraints=cons, options={"maxiter": solver.maxiter, "ftol": solver.ftol}, callback=stall_stop)
+        res = minimize(
+            fun,
+            x0,
+            jac=jac,
+            method="SLSQP",
+            bounds=ScipyBounds(space.lower, space.upper),
+            constraints=cons,
+            options={"maxiter": solver.maxiter, "ftol": solver.ftol},
+            callback=stall_stop,
+        )
     else:
         cons = []
         if len(probe.eq):
             cons.append(NonlinearConstraint(lambda x: ev.at(x).eq, 0.0, 0.0, jac=lambda x: ev.at(x).jac_eq))
         if len(probe.ineq):
             cons.append(NonlinearConstraint(lambda x: ev.at(x).ineq, 0.0, np.inf, jac=lambda x: ev.at(x).jac_ineq))
-        res = minimize(fun, x0, jac=jac, method="trust-constr", bounds=ScipyBounds(space.lower, space.upper),
-                       constraints=cons, options={"maxiter": solver.maxiter, "gtol": solver.ftol}, callback=stall_stop)
+        res = minimize(
+            fun,
+            x0,
+            jac=jac,
+            method="trust-constr",
+            bounds=ScipyBounds(space.lower, space.upper),
+            constraints=cons,
+            options={"maxiter": solver.maxiter, "gtol": solver.ftol},
+            callback=stall_stop,
+        )
     if res.status == 99:  # our stall test stopped it
         res.success, res.message = True, f"converged: objective changed < {solver.ftol:g} (relative) over 5 iterations"
     return space.clip(res.x), res
@@ -247,9 +289,17 @@ def _violation(ev: Evaluation) -> float:
     return float(max(np.max(np.abs(ev.eq), initial=0.0), np.max(-ev.ineq, initial=0.0)))
 
 
-def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool = False,
-             xfoil_workers: int = 2, reference=None, scheduler: str | None = None, fidelity: str = "xfoil",
-             rans_mesh: str = "coarse") -> AirfoilResult:
+def optimize(
+    problem: AirfoilProblem,
+    model=None,
+    start="naca0012",
+    verify: bool = False,
+    xfoil_workers: int = 2,
+    reference=None,
+    scheduler: str | None = None,
+    fidelity: str = "xfoil",
+    rans_mesh: str = "coarse",
+) -> AirfoilResult:
     """Optimize an airfoil for `problem` through a surrogate (default: the shipped model).
 
     Args:
@@ -271,8 +321,11 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
     from phenograd.surrogate.predict import load_surrogate
 
     t0 = time.perf_counter()
-    surrogate = model if model is not None and not isinstance(model, (str,)) and hasattr(model, "predict_airfoil") \
+    surrogate = (
+        model
+        if model is not None and not isinstance(model, (str,)) and hasattr(model, "predict_airfoil")
         else load_surrogate(model, domain="airfoil")
+    )
     start_cst, _ = start_design(start)
     space = DesignSpace.build(problem, start_cst)
     if problem.trust.training_range:
@@ -283,8 +336,10 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
     start_eval = ev.at(x_start)
 
     rng = np.random.default_rng(problem.solver.seed)
-    starts = [x_start] + [space.clip(x_start + rng.normal(0.0, 0.03, space.size) * (space.upper - space.lower))
-                          for _ in range(problem.solver.multistart)]
+    starts = [x_start] + [
+        space.clip(x_start + rng.normal(0.0, 0.03, space.size) * (space.upper - space.lower))
+        for _ in range(problem.solver.multistart)
+    ]
     best = None
     t_solve = time.perf_counter()
     iterations = 0
@@ -313,19 +368,33 @@ def optimize(problem: AirfoilProblem, model=None, start="naca0012", verify: bool
     message = str(getattr(res, "message", ""))
     if violated:
         message += f"; violated at the returned design: {', '.join(violated[:5])}" + (
-            f" and {len(violated) - 5} more" if len(violated) > 5 else "")
+            f" and {len(violated) - 5} more" if len(violated) > 5 else ""
+        )
     result = AirfoilResult(
-        problem=problem.name, success=bool(feasible), status=status, message=message,
-        cst=[float(v) for v in cst], contour=cst_to_coordinates(cst), start_cst=[float(v) for v in start_cst],
-        start_contour=cst_to_coordinates(start_cst), objective=opt_eval.objective,
-        start_objective=start_eval.objective, points=_point_reports(problem, opt_eval.predicted),
-        start_points=_point_reports(problem, start_eval.predicted), constraints=constraints,
-        warnings=_domain_warnings(problem) + _design_warnings(surrogate, cst), iterations=iterations,
-        surrogate_calls=ev.calls, solve_s=solve_s)
+        problem=problem.name,
+        success=bool(feasible),
+        status=status,
+        message=message,
+        cst=[float(v) for v in cst],
+        contour=cst_to_coordinates(cst),
+        start_cst=[float(v) for v in start_cst],
+        start_contour=cst_to_coordinates(start_cst),
+        objective=opt_eval.objective,
+        start_objective=start_eval.objective,
+        points=_point_reports(problem, opt_eval.predicted),
+        start_points=_point_reports(problem, start_eval.predicted),
+        constraints=constraints,
+        warnings=_domain_warnings(problem) + _design_warnings(surrogate, cst),
+        iterations=iterations,
+        surrogate_calls=ev.calls,
+        solve_s=solve_s,
+    )
     result.surrogate = surrogate
     if verify:
         from .airfoil_verify import verify_result
 
-        verify_result(result, problem, workers=xfoil_workers, scheduler=scheduler, fidelity=fidelity, rans_mesh=rans_mesh)
+        verify_result(
+            result, problem, workers=xfoil_workers, scheduler=scheduler, fidelity=fidelity, rans_mesh=rans_mesh
+        )
     result.wall_s = time.perf_counter() - t0
     return result

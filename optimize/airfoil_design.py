@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from phenograd.datasets.cst import CST_NAMES, N_CST, N_WEIGHTS
 from phenograd.core.errors import InputError
+from phenograd.datasets.cst import CST_NAMES, N_CST, N_WEIGHTS
 
 from . import airfoil_geometry as geom
 from .airfoil_problem import AirfoilProblem
@@ -34,11 +34,11 @@ CST_SCALE = 1.0  # CST weight per unit of the design vector (0.1 measured worse 
 class DesignSpace:
     """Which entries of (CST (18,), alpha (P,)) the solver moves, and their bounds."""
 
-    free_cst: np.ndarray      # indices into the 18 CST entries
-    fixed_cst: np.ndarray     # (18,) values used for entries that are not free
-    free_alpha: np.ndarray    # indices of points whose alpha is a design variable
-    fixed_alpha: np.ndarray   # (P,) fixed angles in degrees (nan where free)
-    lower: np.ndarray         # (n,) bounds of x
+    free_cst: np.ndarray  # indices into the 18 CST entries
+    fixed_cst: np.ndarray  # (18,) values used for entries that are not free
+    free_alpha: np.ndarray  # indices of points whose alpha is a design variable
+    fixed_alpha: np.ndarray  # (P,) fixed angles in degrees (nan where free)
+    lower: np.ndarray  # (n,) bounds of x
     upper: np.ndarray
 
     @classmethod
@@ -46,7 +46,7 @@ class DesignSpace:
         b = problem.bounds
         lo, hi = np.empty(N_CST), np.empty(N_CST)
         lo[:N_WEIGHTS], hi[:N_WEIGHTS] = b.upper
-        lo[N_WEIGHTS:2 * N_WEIGHTS], hi[N_WEIGHTS:2 * N_WEIGHTS] = b.lower
+        lo[N_WEIGHTS : 2 * N_WEIGHTS], hi[N_WEIGHTS : 2 * N_WEIGHTS] = b.lower
         fixed = np.array(start_cst, dtype=float)
         free = np.ones(N_CST, dtype=bool)
         for k, v in ((N_CST - 2, b.le_weight), (N_CST - 1, b.te_thickness)):
@@ -66,8 +66,9 @@ class DesignSpace:
         return len(self.lower)
 
     def pack(self, cst: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(cst, float)[self.free_cst] / CST_SCALE,
-                               np.asarray(alpha, float)[self.free_alpha] / ALPHA_SCALE])
+        return np.concatenate(
+            [np.asarray(cst, float)[self.free_cst] / CST_SCALE, np.asarray(alpha, float)[self.free_alpha] / ALPHA_SCALE]
+        )
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CST (18,) and alpha (P,) in degrees as differentiable functions of x."""
@@ -90,8 +91,10 @@ class DesignSpace:
         upper[:n] = np.minimum(upper[:n], np.asarray(high, float)[self.free_cst] / CST_SCALE)
         for j in np.flatnonzero(lower[:n] > upper[:n]):
             k = int(self.free_cst[j])
-            raise InputError(f"trust.training_range: the bounds of CST weight {CST_NAMES[k]} miss the model's training "
-                             f"range {low[k]:+.3f} to {high[k]:+.3f}")
+            raise InputError(
+                f"trust.training_range: the bounds of CST weight {CST_NAMES[k]} miss the model's training "
+                f"range {low[k]:+.3f} to {high[k]:+.3f}"
+            )
         return DesignSpace(self.free_cst, self.fixed_cst, self.free_alpha, self.fixed_alpha, lower, upper)
 
 
@@ -111,8 +114,10 @@ def objective_value(problem: AirfoilProblem, q: dict[str, torch.Tensor]) -> torc
         return -(w * q["CL"] / q["CD"]).sum() / w.sum()
     value = problem.checked_expression.evaluate(q)  # the tree checked when the problem was made, never eval
     if value.numel() != 1:
-        raise InputError(f"objective expression {problem.expression!r} must give one number, not a tensor of shape "
-                         f"{tuple(value.shape)}")
+        raise InputError(
+            f"objective expression {problem.expression!r} must give one number, not a tensor of shape "
+            f"{tuple(value.shape)}"
+        )
     return value.reshape(())
 
 
@@ -128,7 +133,7 @@ class Evaluation:
     jac_ineq: np.ndarray
     eq_names: list[str]
     ineq_names: list[str]
-    predicted: dict[str, np.ndarray]   # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
+    predicted: dict[str, np.ndarray]  # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
 
 
 def soft_min(values: torch.Tensor, rho: float) -> torch.Tensor:
@@ -213,8 +218,10 @@ class DesignEvaluator:
     def geometry_rows(self, cst: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
         """Inequality rows (>= 0) that need no surrogate: geometry and angle ordering."""
         p = self.problem.constraints
-        rows, names = [geom.local_thickness(cst, geom.THICKNESS_STATIONS[::5])], [
-            f"thickness >= 0 at x/c={x:.3f}" for x in geom.THICKNESS_STATIONS[::5]]
+        rows, names = (
+            [geom.local_thickness(cst, geom.THICKNESS_STATIONS[::5])],
+            [f"thickness >= 0 at x/c={x:.3f}" for x in geom.THICKNESS_STATIONS[::5]],
+        )
         for x, tmin in p.thickness_min:
             rows.append(geom.local_thickness(cst, [x]) - tmin)
             names.append(f"t/c >= {tmin:g} at x/c={x:g}")
@@ -241,8 +248,10 @@ class DesignEvaluator:
             order = sorted(self.cl_points, key=lambda k: self.problem.points[k].cl)
             a = alpha[order]
             rows.append(a[1:] - a[:-1])
-            names += [f"alpha increases with CL ({self.problem.points[i].cl:g} -> {self.problem.points[j].cl:g})"
-                      for i, j in zip(order[:-1], order[1:])]
+            names += [
+                f"alpha increases with CL ({self.problem.points[i].cl:g} -> {self.problem.points[j].cl:g})"
+                for i, j in zip(order[:-1], order[1:])
+            ]
         return torch.cat([r.reshape(-1) for r in rows]), names
 
     # ---------------------------------------------------------------- evaluation
@@ -276,9 +285,16 @@ class DesignEvaluator:
         n_eq = len(eq)
         predicted = {k: v.detach().double().numpy().copy() for k, v in q.items() if k != "weight" and v.dim() == 1}
         return Evaluation(
-            objective=float(values[0]), grad=jac[0], eq=values[1:1 + n_eq], jac_eq=jac[1:1 + n_eq],
-            ineq=np.concatenate([values[1 + n_eq:], ineq_g.numpy()]), jac_ineq=np.vstack([jac[1 + n_eq:], jac_g]),
-            eq_names=eq_names, ineq_names=ineq_s_names + ineq_g_names, predicted=predicted)
+            objective=float(values[0]),
+            grad=jac[0],
+            eq=values[1 : 1 + n_eq],
+            jac_eq=jac[1 : 1 + n_eq],
+            ineq=np.concatenate([values[1 + n_eq :], ineq_g.numpy()]),
+            jac_ineq=np.vstack([jac[1 + n_eq :], jac_g]),
+            eq_names=eq_names,
+            ineq_names=ineq_s_names + ineq_g_names,
+            predicted=predicted,
+        )
 
     def start_alpha(self, cst: np.ndarray) -> np.ndarray:
         """Starting angles (P,): fixed ones as given; target-CL ones where the surrogate's CL
@@ -295,8 +311,13 @@ class DesignEvaluator:
                     out.append(float(np.clip(4.0, lo, hi)))
                     continue
                 self.calls += 1
-                cl = self.surrogate.predict_airfoil(torch.as_tensor(cst, dtype=torch.float64)[None], grid,
-                                                    p.reynolds, p.ncrit)["CL"][0].double().numpy()
+                cl = (
+                    self.surrogate.predict_airfoil(
+                        torch.as_tensor(cst, dtype=torch.float64)[None], grid, p.reynolds, p.ncrit
+                    )["CL"][0]
+                    .double()
+                    .numpy()
+                )
                 above = np.flatnonzero((cl[:-1] - p.cl) * (cl[1:] - p.cl) <= 0)
                 if len(above):
                     i = above[0]

@@ -51,11 +51,11 @@ def _mode_areas(dtype) -> torch.Tensor:
 def area(params: torch.Tensor) -> torch.Tensor:
     """Cross-section area in chords² (exact for CST: the leading-edge term cancels), shape (...)."""
     a = _mode_areas(params.dtype)
-    wu, wl, te = params[..., :N_WEIGHTS], params[..., N_WEIGHTS:2 * N_WEIGHTS], params[..., -1]
+    wu, wl, te = params[..., :N_WEIGHTS], params[..., N_WEIGHTS : 2 * N_WEIGHTS], params[..., -1]
     return (wu - wl) @ a + te / 2
 
 
 def wiggliness(params: torch.Tensor) -> torch.Tensor:
     """Summed squared second differences of the upper and lower CST weights, shape (...)."""
-    wu, wl = params[..., :N_WEIGHTS], params[..., N_WEIGHTS:2 * N_WEIGHTS]
+    wu, wl = params[..., :N_WEIGHTS], params[..., N_WEIGHTS : 2 * N_WEIGHTS]
     return (torch.diff(wu, n=2, dim=-1) ** 2).sum(-1) + (torch.diff(wl, n=2, dim=-1) ** 2).sum(-1)

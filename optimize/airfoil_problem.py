@@ -56,8 +56,24 @@ METHODS = ("SLSQP", "trust-constr")
 EXPRESSION_FUNCTIONS = tuple(FUNCTIONS)
 #: Quantities an objective expression may use: per point ((P,) tensors: the surrogate's predictions, their
 #: calibrated stds, alpha in degrees, the point's weight), then the shape's (scalars).
-EXPRESSION_NAMES = ("CL", "CD", "CM", "Top_Xtr", "Bot_Xtr", "confidence", "CL_std", "CD_std", "CM_std",
-                    "Top_Xtr_std", "Bot_Xtr_std", "alpha", "weight", "area", "max_thickness", "te_angle")
+EXPRESSION_NAMES = (
+    "CL",
+    "CD",
+    "CM",
+    "Top_Xtr",
+    "Bot_Xtr",
+    "confidence",
+    "CL_std",
+    "CD_std",
+    "CM_std",
+    "Top_Xtr_std",
+    "Bot_Xtr_std",
+    "alpha",
+    "weight",
+    "area",
+    "max_thickness",
+    "te_angle",
+)
 
 
 @dataclass(frozen=True)
@@ -197,8 +213,13 @@ def _optional(value, what: str, low: float = -math.inf, high: float = math.inf) 
 
 def _integer(value, what: str, low: int, high: int) -> None:
     """InputError unless value is a whole number within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value) or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+        or not low <= value <= high
+    ):
         raise InputError(f"{what} must be a whole number within [{low}, {high}], got {value!r}")
 
 
@@ -241,8 +262,15 @@ def validate(p: AirfoilProblem) -> None:
     if p.objective == "max_cl_cd" and all(pt.cl is not None for pt in p.points):
         raise InputError("max_cl_cd with every point at a target CL: CL is fixed, minimise CD (weighted_cd) instead")
     c = p.constraints
-    for name in ("cm_min", "max_thickness_min", "max_thickness_max", "te_angle_min", "area_min",
-                 "wiggliness_max_ratio", "le_round_min"):
+    for name in (
+        "cm_min",
+        "max_thickness_min",
+        "max_thickness_max",
+        "te_angle_min",
+        "area_min",
+        "wiggliness_max_ratio",
+        "le_round_min",
+    ):
         _optional(getattr(c, name), f"constraints.{name}")
     if not isinstance(c.alpha_increasing, bool):
         raise InputError(f"constraints.alpha_increasing must be true or false, got {c.alpha_increasing!r}")
@@ -250,9 +278,15 @@ def validate(p: AirfoilProblem) -> None:
         if not 0 < _finite(x, "thickness_min x/c") < 1:
             raise InputError(f"thickness_min station x/c={x} must lie strictly inside (0, 1)")
         _finite(t, "thickness_min t/c")
-    if c.max_thickness_min is not None and c.max_thickness_max is not None and c.max_thickness_min > c.max_thickness_max:
-        raise InputError(f"contradictory constraints: max_thickness_min {c.max_thickness_min} > max_thickness_max "
-                         f"{c.max_thickness_max}")
+    if (
+        c.max_thickness_min is not None
+        and c.max_thickness_max is not None
+        and c.max_thickness_min > c.max_thickness_max
+    ):
+        raise InputError(
+            f"contradictory constraints: max_thickness_min {c.max_thickness_min} > max_thickness_max "
+            f"{c.max_thickness_max}"
+        )
     if c.wiggliness_max_ratio is not None and not c.wiggliness_max_ratio > 0:
         raise InputError("wiggliness_max_ratio must be positive")
     _optional(p.trust.confidence_min, "trust.confidence_min", 0.0, 1.0)
@@ -317,17 +351,27 @@ def problem_from_dict(doc: dict) -> AirfoilProblem:
         stations = cons["thickness_min"]
         if not isinstance(stations, list) or not all(isinstance(s, list) and len(s) == 2 for s in stations):
             raise InputError("constraints.thickness_min must be a list of [x/c, t/c] pairs")
-        cons = {**cons, "thickness_min": tuple((_finite(x, "thickness_min x/c"), _finite(t, "thickness_min t/c"))
-                                               for x, t in stations)}
+        cons = {
+            **cons,
+            "thickness_min": tuple(
+                (_finite(x, "thickness_min x/c"), _finite(t, "thickness_min t/c")) for x, t in stations
+            ),
+        }
     trust = _table(doc, "trust", set(Trust.__dataclass_fields__))
     bounds = _table(doc, "bounds", set(Bounds.__dataclass_fields__))
     bounds = {k: (tuple(v) if isinstance(v, list) else v) for k, v in bounds.items()}
     solver = _table(doc, "solver", set(Solver.__dataclass_fields__))
     try:
         return AirfoilProblem(
-            points=tuple(points), objective=obj.get("kind", "weighted_cd"), expression=obj.get("expression"),
-            constraints=Constraints(**cons), trust=Trust(**trust), bounds=Bounds(**bounds), solver=Solver(**solver),
-            name=str(doc.get("name", "airfoil")))
+            points=tuple(points),
+            objective=obj.get("kind", "weighted_cd"),
+            expression=obj.get("expression"),
+            constraints=Constraints(**cons),
+            trust=Trust(**trust),
+            bounds=Bounds(**bounds),
+            solver=Solver(**solver),
+            name=str(doc.get("name", "airfoil")),
+        )
     except TypeError as exc:  # a value of the wrong kind inside a dataclass
         raise InputError(f"problem: {exc}") from None
 
@@ -351,7 +395,7 @@ def load_problem(path) -> tuple[AirfoilProblem, str | None]:
         raise InputError(f"{p}: not a valid TOML file ({one_line(exc)})") from None
     start = doc.get("start")
     if start is not None and not isinstance(start, str):
-        raise InputError(f"{p}: start must be a string such as \"naca0012\" or a .dat path")
+        raise InputError(f'{p}: start must be a string such as "naca0012" or a .dat path')
     if start is not None and not start.lower().startswith("naca") and not Path(start).is_absolute():
         start = str(p.parent / start)
     try:
@@ -372,12 +416,24 @@ def daedalus_problem(mach: float = 0.03) -> AirfoilProblem:
     """
     targets = (0.8, 1.0, 1.2, 1.4, 1.5, 1.6)
     weights = (5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
-    points = tuple(OperatingPoint(reynolds=500e3 * (cl / 1.25) ** -0.5, cl=cl, weight=w, mach=mach)
-                   for cl, w in zip(targets, weights))
+    points = tuple(
+        OperatingPoint(reynolds=500e3 * (cl / 1.25) ** -0.5, cl=cl, weight=w, mach=mach)
+        for cl, w in zip(targets, weights)
+    )
     return AirfoilProblem(
-        points=points, objective="weighted_cd", name="daedalus",
-        constraints=Constraints(cm_min=-0.133, thickness_min=((0.33, 0.128), (0.90, 0.014)), te_angle_min=6.03,
-                                wiggliness_max_ratio=2.0, le_round_min=0.05, alpha_increasing=True),
+        points=points,
+        objective="weighted_cd",
+        name="daedalus",
+        constraints=Constraints(
+            cm_min=-0.133,
+            thickness_min=((0.33, 0.128), (0.90, 0.014)),
+            te_angle_min=6.03,
+            wiggliness_max_ratio=2.0,
+            le_round_min=0.05,
+            alpha_increasing=True,
+        ),
         trust=Trust(confidence_min=0.9),
-        bounds=Bounds(upper=(-0.25, 0.5), lower=(-0.5, 0.25), le_weight=(-1.0, 1.0), te_thickness=0.0,
-                      alpha=(-5.0, 15.0)))
+        bounds=Bounds(
+            upper=(-0.25, 0.5), lower=(-0.5, 0.25), le_weight=(-1.0, 1.0), te_thickness=0.0, alpha=(-5.0, 15.0)
+        ),
+    )

@@ -55,8 +55,15 @@ def _refine_polar(job) -> PolarResult | None:
         return None
 
 
-def simulate_around(result, problem: AirfoilProblem, store: PolarStore, n: int, seed: int, workers: int = 2,
-                    scheduler: str | None = None) -> int:
+def simulate_around(
+    result,
+    problem: AirfoilProblem,
+    store: PolarStore,
+    n: int,
+    seed: int,
+    workers: int = 2,
+    scheduler: str | None = None,
+) -> int:
     """Simulate the optimum and n perturbations at every point on `workers` local processes or the
     Dask cluster at `scheduler`; each polar is stored as it finishes (this process is the only
     writer), so a killed round resumes without rerunning stored polars. Returns polars run."""
@@ -75,7 +82,9 @@ def simulate_around(result, problem: AirfoilProblem, store: PolarStore, n: int, 
             jobs.append((shape.coordinates, alphas, settings, shape.name))
             meta.append((shape, key, alphas))
     runs = 0
-    for i, polar in run_unordered(_refine_polar, jobs, workers=min(max(1, workers), max(1, len(jobs))), scheduler=scheduler):
+    for i, polar in run_unordered(
+        _refine_polar, jobs, workers=min(max(1, workers), max(1, len(jobs))), scheduler=scheduler
+    ):
         if polar is not None:
             shape, key, alphas = meta[i]
             store.add_polar(shape, key, polar, alphas)
@@ -108,9 +117,21 @@ def fine_tune(surrogate, data_file: Path, epochs: int, lr: float, seed: int):
     return tuned
 
 
-def refine(problem: AirfoilProblem, surrogate, start, rounds: int, out_dir, workers: int = 2, tolerance: float = 0.03,
-           samples: int = 4, epochs: int = 10, lr: float = 3e-4, seed: int = 0, progress=None,
-           scheduler: str | None = None):
+def refine(
+    problem: AirfoilProblem,
+    surrogate,
+    start,
+    rounds: int,
+    out_dir,
+    workers: int = 2,
+    tolerance: float = 0.03,
+    samples: int = 4,
+    epochs: int = 10,
+    lr: float = 3e-4,
+    seed: int = 0,
+    progress=None,
+    scheduler: str | None = None,
+):
     """Optimize, verify, and refine up to `rounds` times; returns (final result, refined surrogate).
     XFOIL runs (verification and the simulations around each optimum) use `workers` local processes
     or the Dask cluster at `scheduler`."""
@@ -122,21 +143,45 @@ def refine(problem: AirfoilProblem, surrogate, start, rounds: int, out_dir, work
     log = []
     total_xfoil = result.xfoil_calls
     for r in range(rounds + 1):
-        gap = (None if result.verified_objective is None
-               else abs(result.objective - result.verified_objective) / max(abs(result.verified_objective), 1e-12))
-        log.append({"round": r, "predicted": result.objective, "verified": result.verified_objective, "gap": gap,
-                    "status": result.status, "xfoil_calls": total_xfoil})
-        say(f"round {r}: predicted {result.objective:.6g}, XFOIL "
-            f"{'unverified' if gap is None else f'{result.verified_objective:.6g} (gap {100 * gap:.1f} %)'}")
+        gap = (
+            None
+            if result.verified_objective is None
+            else abs(result.objective - result.verified_objective) / max(abs(result.verified_objective), 1e-12)
+        )
+        log.append(
+            {
+                "round": r,
+                "predicted": result.objective,
+                "verified": result.verified_objective,
+                "gap": gap,
+                "status": result.status,
+                "xfoil_calls": total_xfoil,
+            }
+        )
+        say(
+            f"round {r}: predicted {result.objective:.6g}, XFOIL "
+            f"{'unverified' if gap is None else f'{result.verified_objective:.6g} (gap {100 * gap:.1f} %)'}"
+        )
         if r == rounds or (gap is not None and gap <= tolerance):
             break
         with PolarStore.open(out / "refine.db") as store:
             total_xfoil += simulate_around(result, problem, store, samples, seed + r, workers, scheduler)
         surrogate = fine_tune(surrogate, out / "refine.db", epochs, lr, seed + r)
-        save_checkpoint(out / "refined_model.pt", surrogate.ensemble, surrogate.info.get("data_hash", ""),
-                        {**surrogate.info.get("meta", {}), "refined_on": str(out / "refine.db")})
-        result = optimize(problem, surrogate, start=np.array(result.cst), verify=True, xfoil_workers=workers,
-                          reference=reference, scheduler=scheduler)
+        save_checkpoint(
+            out / "refined_model.pt",
+            surrogate.ensemble,
+            surrogate.info.get("data_hash", ""),
+            {**surrogate.info.get("meta", {}), "refined_on": str(out / "refine.db")},
+        )
+        result = optimize(
+            problem,
+            surrogate,
+            start=np.array(result.cst),
+            verify=True,
+            xfoil_workers=workers,
+            reference=reference,
+            scheduler=scheduler,
+        )
         total_xfoil += result.xfoil_calls
     result.rounds = log
     result.xfoil_calls = total_xfoil

@@ -63,19 +63,25 @@ def _polars_plot(result, problem, surrogate, path: Path, xfoil_polars: bool) -> 
     alphas = torch.linspace(-5.0, 15.0, 81, dtype=torch.float64)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     calls = 0
-    for cst, contour, label, color in ((result.start_cst, result.start_contour, "start", "0.5"),
-                                       (result.cst, result.contour, "optimized", "C0")):
+    for cst, contour, label, color in (
+        (result.start_cst, result.start_contour, "start", "0.5"),
+        (result.cst, result.contour, "optimized", "C0"),
+    ):
         with torch.no_grad():
-            out = surrogate.predict_airfoil(torch.tensor(cst, dtype=torch.float32)[None], alphas.float(),
-                                            mid.reynolds, mid.ncrit)
+            out = surrogate.predict_airfoil(
+                torch.tensor(cst, dtype=torch.float32)[None], alphas.float(), mid.reynolds, mid.ncrit
+            )
         cl, cd, cm = (out[k][0].numpy() for k in ("CL", "CD", "CM"))
         a = alphas.numpy()
         axes[0].plot(a, cl, "-", color=color, label=f"{label}, surrogate")
         axes[1].plot(cd, cl, "-", color=color)
         axes[2].plot(a, cm, "-", color=color)
         if xfoil_polars:
-            polar = run_polar(np.asarray(contour), list(PLOT_ALPHAS), XfoilSettings(reynolds=mid.reynolds, mach=mid.mach,
-                                                                                    ncrit=mid.ncrit))
+            polar = run_polar(
+                np.asarray(contour),
+                list(PLOT_ALPHAS),
+                XfoilSettings(reynolds=mid.reynolds, mach=mid.mach, ncrit=mid.ncrit),
+            )
             calls += 1
             ok = [p for p in polar.points if p.converged]
             axes[0].plot([p.alpha for p in ok], [p.CL for p in ok], "o", ms=3, color=color, label=f"{label}, XFOIL")
@@ -104,8 +110,12 @@ def write_report(result, problem, out_dir, xfoil_polars: bool = False, started: 
     surrogate = result.surrogate
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(out / "optimized.dat", format_dat(f"{result.problem} optimized", np.asarray(result.contour)).encode())
-    write_bytes_atomic(out / "start.dat", format_dat(f"{result.problem} start", np.asarray(result.start_contour)).encode())
+    write_bytes_atomic(
+        out / "optimized.dat", format_dat(f"{result.problem} optimized", np.asarray(result.contour)).encode()
+    )
+    write_bytes_atomic(
+        out / "start.dat", format_dat(f"{result.problem} start", np.asarray(result.start_contour)).encode()
+    )
     _shape_plot(result, out / "shape.png")
     result.xfoil_calls += _polars_plot(result, problem, surrogate, out / "polars.png", xfoil_polars)
     if started is not None:

@@ -41,13 +41,23 @@ def _interpolate_at_cl(points, target: float) -> dict | None:
         if (a.CL - target) * (b.CL - target) <= 0 and a.CL != b.CL:
             f = (target - a.CL) / (b.CL - a.CL)
             lerp = lambda u, v: u + f * (v - u)  # noqa: E731
-            return {"alpha": lerp(a.alpha, b.alpha), "CL": target, "CD": lerp(a.CD, b.CD), "CM": lerp(a.CM, b.CM),
-                    "converged": True}
+            return {
+                "alpha": lerp(a.alpha, b.alpha),
+                "CL": target,
+                "CD": lerp(a.CD, b.CD),
+                "CM": lerp(a.CM, b.CM),
+                "converged": True,
+            }
     return None
 
 
-def verify_point(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, n_panels: int = PANELS,
-                 fallback_panels: tuple[int, ...] = FALLBACK_PANELS) -> tuple[dict, int]:
+def verify_point(
+    contour: np.ndarray,
+    point: OperatingPoint,
+    alpha_guess: float,
+    n_panels: int = PANELS,
+    fallback_panels: tuple[int, ...] = FALLBACK_PANELS,
+) -> tuple[dict, int]:
     """XFOIL's values at one operating point: ({alpha, CL, CD, CM, converged, status, panels}, polars run).
 
     Runs at `n_panels`; when that gives no converged answer, again at each of `fallback_panels`
@@ -72,10 +82,21 @@ def _verify_point_at(contour: np.ndarray, point: OperatingPoint, alpha_guess: fl
         polar = run_polar(contour, [alpha - 1.0, alpha - 0.5, alpha], settings)
         p = polar.points[-1]
         if p.converged:
-            return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok",
-                    "panels": n_panels}, 1
-        return {"alpha": alpha, "converged": False, "status": f"XFOIL did not converge ({p.status})",
-                "panels": n_panels}, 1
+            return {
+                "alpha": alpha,
+                "CL": p.CL,
+                "CD": p.CD,
+                "CM": p.CM,
+                "converged": True,
+                "status": "ok",
+                "panels": n_panels,
+            }, 1
+        return {
+            "alpha": alpha,
+            "converged": False,
+            "status": f"XFOIL did not converge ({p.status})",
+            "panels": n_panels,
+        }, 1
     calls, centre = 0, float(alpha_guess)
     for _ in range(2):
         polar = run_polar(contour, list(np.round(centre + WINDOW, 4)), settings)
@@ -88,11 +109,17 @@ def _verify_point_at(contour: np.ndarray, point: OperatingPoint, alpha_guess: fl
             break
         below = all(c < point.cl for _, c in cl)
         centre += 3.0 if below else -3.0  # the target lies outside the window: look once more on its side
-    return {"alpha": None, "converged": False, "panels": n_panels,
-            "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}"}, calls
+    return {
+        "alpha": None,
+        "converged": False,
+        "panels": n_panels,
+        "status": f"XFOIL gave no converged CL = {point.cl:g} near alpha {alpha_guess:.2f}",
+    }, calls
 
 
-def verify_point_rans(contour: np.ndarray, point: OperatingPoint, alpha_guess: float, mesh: str = "coarse") -> tuple[dict, int]:
+def verify_point_rans(
+    contour: np.ndarray, point: OperatingPoint, alpha_guess: float, mesh: str = "coarse"
+) -> tuple[dict, int]:
     """OpenFOAM RANS (Spalart-Allmaras, fully turbulent, incompressible) at one operating point:
     ({alpha, CL, CD, CM, converged, status}, RANS cases run).
 
@@ -119,7 +146,11 @@ def verify_point_rans(contour: np.ndarray, point: OperatingPoint, alpha_guess: f
         p, status = case(alpha)
         runs += 1
         if p is None:
-            return {"alpha": alpha, "converged": False, "status": f"RANS did not converge at alpha {alpha:.2f} ({status})"}, runs
+            return {
+                "alpha": alpha,
+                "converged": False,
+                "status": f"RANS did not converge at alpha {alpha:.2f} ({status})",
+            }, runs
         if abs(p.CL - point.cl) < 0.005:
             return {"alpha": alpha, "CL": p.CL, "CD": p.CD, "CM": p.CM, "converged": True, "status": "ok"}, runs
         if prev is not None and abs(alpha - prev[0]) > 1e-6 and abs(p.CL - prev[1]) > 1e-6:
@@ -138,8 +169,15 @@ def _verify_task(job) -> tuple[dict, int]:
     return verify_point(contour, point, alpha)
 
 
-def verify_design(contour: np.ndarray, problem: AirfoilProblem, alphas, workers: int = 2,
-                  scheduler: str | None = None, fidelity: str = "xfoil", rans_mesh: str = "coarse") -> tuple[list[dict], int]:
+def verify_design(
+    contour: np.ndarray,
+    problem: AirfoilProblem,
+    alphas,
+    workers: int = 2,
+    scheduler: str | None = None,
+    fidelity: str = "xfoil",
+    rans_mesh: str = "coarse",
+) -> tuple[list[dict], int]:
     """The simulator at every operating point of `problem` for one contour; (per-point dicts, runs).
     fidelity "xfoil" (polars counted) or "rans" (OpenFOAM cases counted, `rans_mesh` grid).
     Locally `workers` threads each drive a simulator process; with `scheduler` (a Dask address or
@@ -165,25 +203,44 @@ def verified_objective(problem: AirfoilProblem, verified: list[dict], cst) -> fl
     q = {k: torch.tensor([v[k] for v in verified], dtype=torch.float64) for k in ("alpha", "CL", "CD", "CM")}
     q["weight"] = torch.tensor([p.weight for p in problem.points], dtype=torch.float64)
     nan = torch.full_like(q["CL"], float("nan"))
-    q.update(Top_Xtr=nan, Bot_Xtr=nan, CL_std=nan, CD_std=nan, Top_Xtr_std=nan, Bot_Xtr_std=nan, CM_std=nan,
-             confidence=torch.ones_like(q["CL"]), **geometry_scalars(torch.as_tensor(cst, dtype=torch.float64)))
+    q.update(
+        Top_Xtr=nan,
+        Bot_Xtr=nan,
+        CL_std=nan,
+        CD_std=nan,
+        Top_Xtr_std=nan,
+        Bot_Xtr_std=nan,
+        CM_std=nan,
+        confidence=torch.ones_like(q["CL"]),
+        **geometry_scalars(torch.as_tensor(cst, dtype=torch.float64)),
+    )
     return float(objective_value(problem, q))
 
 
-def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: str | None = None,
-                  fidelity: str = "xfoil", rans_mesh: str = "coarse") -> None:
+def verify_result(
+    result,
+    problem: AirfoilProblem,
+    workers: int = 2,
+    scheduler: str | None = None,
+    fidelity: str = "xfoil",
+    rans_mesh: str = "coarse",
+) -> None:
     """Fill an AirfoilResult's verified values for the start and the optimum (in place), with XFOIL or RANS."""
     result.fidelity = fidelity
     if fidelity == "rans":
         if any(p.mach > 0 for p in problem.points):
             result.warnings.append("RANS verification is incompressible: the operating points' Mach is ignored")
-        result.warnings.append("RANS is fully turbulent (Spalart-Allmaras); the surrogate predicts XFOIL's free "
-                               "transition at the problem's Ncrit, so RANS drag is expected to be higher")
+        result.warnings.append(
+            "RANS is fully turbulent (Spalart-Allmaras); the surrogate predicts XFOIL's free "
+            "transition at the problem's Ncrit, so RANS drag is expected to be higher"
+        )
     for contour, cst, reports, attr in (
-            (result.start_contour, result.start_cst, result.start_points, "verified_start_objective"),
-            (result.contour, result.cst, result.points, "verified_objective")):
-        verified, calls = verify_design(contour, problem, [p.alpha for p in reports], workers, scheduler,
-                                        fidelity, rans_mesh)
+        (result.start_contour, result.start_cst, result.start_points, "verified_start_objective"),
+        (result.contour, result.cst, result.points, "verified_objective"),
+    ):
+        verified, calls = verify_design(
+            contour, problem, [p.alpha for p in reports], workers, scheduler, fidelity, rans_mesh
+        )
         if fidelity == "rans":
             result.rans_cases += calls
         else:
@@ -192,9 +249,13 @@ def verify_result(result, problem: AirfoilProblem, workers: int = 2, scheduler: 
             rep.verified = v
             if v.get("converged") and v.get("panels", PANELS) != PANELS:
                 where = "start" if attr == "verified_start_objective" else "optimum"
-                result.warnings.append(f"{where}: XFOIL converged at Re {rep.reynolds:.4g} only at {v['panels']} panels "
-                                       f"(not at {PANELS}); that point's values come from the finer panelling")
+                result.warnings.append(
+                    f"{where}: XFOIL converged at Re {rep.reynolds:.4g} only at {v['panels']} panels "
+                    f"(not at {PANELS}); that point's values come from the finer panelling"
+                )
         setattr(result, attr, verified_objective(problem, verified, cst))
     if result.verified_objective is None:
-        result.warnings.append(f"unverified: {'RANS' if fidelity == 'rans' else 'XFOIL'} did not converge at every "
-                               "operating point of the optimum")
+        result.warnings.append(
+            f"unverified: {'RANS' if fidelity == 'rans' else 'XFOIL'} did not converge at every "
+            "operating point of the optimum"
+        )

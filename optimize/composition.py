@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import (
     ADSORBATES,
     EMT_METALS,
@@ -54,7 +55,6 @@ from phenograd.datasets.catalyst import (
     vegard,
 )
 from phenograd.simulators.adsorption import TAG_SURFACE, check_elements
-from phenograd.core.errors import InputError
 
 from .frames import N_ELEMENTS, Frame, FrameEvaluator, element_probs, metal_indices, seen_range
 from .objectives import Volcano
@@ -111,8 +111,11 @@ class CompositionProblem:
             raise InputError(f"unknown adsorbate {self.adsorbate!r}: use one of {', '.join(ADSORBATES)}")
         if (self.target is None) == (self.volcano is None):
             raise InputError("give exactly one objective: a target E_ads or a volcano")
-        energies = {"target": self.target} if self.target is not None else {
-            "volcano optimum": self.volcano.optimum, "volcano kT": self.volcano.kT}
+        energies = (
+            {"target": self.target}
+            if self.target is not None
+            else {"volcano optimum": self.volcano.optimum, "volcano kT": self.volcano.kT}
+        )
         for name, value in energies.items():
             if not (math.isfinite(value) and abs(value) <= MAX_ENERGY):
                 raise InputError(f"{name} must be a finite number of eV within ±{MAX_ENERGY:g}, got {value}")
@@ -288,7 +291,14 @@ def optimize_sites(problem: CompositionProblem, evaluator: FrameEvaluator, setti
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append({"step": step, "loss": float(losses.detach().min()), "T": float(t), "e_pred": float(e.detach()[losses.argmin()])})
+        history.append(
+            {
+                "step": step,
+                "loss": float(losses.detach().min()),
+                "T": float(t),
+                "e_pred": float(e.detach()[losses.argmin()]),
+            }
+        )
     with torch.no_grad():
         final = torch.softmax(logits / max(float(settings.t_final), settings.sample_t), -1).numpy()
     return history, final, (slab, top, site)
@@ -299,8 +309,9 @@ def _fractions(theta: torch.Tensor, lows: torch.Tensor) -> torch.Tensor:
     return lows + (1 - lows.sum()) * torch.softmax(theta, -1)
 
 
-def optimize_global(problem: CompositionProblem, evaluator: FrameEvaluator, settings: SearchSettings,
-                    active: list[int] | None = None):
+def optimize_global(
+    problem: CompositionProblem, evaluator: FrameEvaluator, settings: SearchSettings, active: list[int] | None = None
+):
     """Anneal a global composition (fractions over the active metals). Returns (history, x (M,))."""
     m = len(problem.metals)
     active = list(range(m)) if active is None else active
@@ -324,7 +335,9 @@ def optimize_global(problem: CompositionProblem, evaluator: FrameEvaluator, sett
             frame = Frame.of(slab)
             pos = np.stack([adsorbate_positions(slab, problem.adsorbate, s.xy) for s in all_sites])
         n_sites = len(slab)
-        gumbel = -torch.log(-torch.log(torch.rand(settings.samples, n_sites, len(active), generator=g).clamp(1e-9, 1 - 1e-9)))
+        gumbel = -torch.log(
+            -torch.log(torch.rand(settings.samples, n_sites, len(active), generator=g).clamp(1e-9, 1 - 1e-9))
+        )
         p = torch.softmax((torch.log(x.clamp_min(1e-9)) + gumbel) / float(t), -1)  # (K, S, M)
         probs = torch.zeros(settings.samples, n_sites, N_ELEMENTS)
         probs[:, :, cols] = p
@@ -420,13 +433,18 @@ def _predict_designs(problem, evaluator, slabs_and_sites, threads) -> list[Desig
             for (slab, xy, label), e, sd in zip(items, mean.tolist(), std.tolist()):
                 syms = tuple(slab.get_chemical_symbols())
                 comp = {m: syms.count(m) / len(syms) for m in sorted(set(syms))}
-                designs.append(Design(label, syms, place_adsorbate(slab, problem.adsorbate, xy), e, sd,
-                                      float(problem.score(e)), comp))
+                designs.append(
+                    Design(
+                        label, syms, place_adsorbate(slab, problem.adsorbate, xy), e, sd, float(problem.score(e)), comp
+                    )
+                )
     designs.sort(key=lambda d: d.score)
     return designs
 
 
-def discretize_sites(problem, evaluator, probs, template, n_samples: int = 32, seed: int = 0, threads=1) -> list[Design]:
+def discretize_sites(
+    problem, evaluator, probs, template, n_samples: int = 32, seed: int = 0, threads=1
+) -> list[Design]:
     """Argmax of every restart, n_samples draws from the site probabilities (restarts, D, M)
     and every single-site change of the consensus argmax, deduplicated and predicted
     exactly. Every design is a valid slab."""
@@ -441,7 +459,7 @@ def discretize_sites(problem, evaluator, probs, template, n_samples: int = 32, s
     best = tuple(np.argmax(probs.mean(0), -1).tolist())
     for d in range(len(best)):  # every single-site change of the consensus design
         for k in range(len(problem.metals)):
-            choices.add(best[:d] + (k,) + best[d + 1:])
+            choices.add(best[:d] + (k,) + best[d + 1 :])
     items = []
     for ch in sorted(choices):
         s = slab.copy()
@@ -472,8 +490,9 @@ def discretize_global(problem, evaluator, x, decorations: int = 4, threads=1) ->
 # ----------------------------------------------------------------------------- verification
 
 
-def verify_designs(designs, calculator=None, settings=None, workers: int | None = 1, scheduler=None,
-                   geometries: list | None = None) -> list[dict]:
+def verify_designs(
+    designs, calculator=None, settings=None, workers: int | None = 1, scheduler=None, geometries: list | None = None
+) -> list[dict]:
     """Relax designs with the simulator (in parallel); [{label, e_pred, std, e_verified, status}].
 
     geometries: a list that receives, per design, (relaxed adslab, relaxed clean slab) Atoms, or None when its
@@ -488,16 +507,24 @@ def verify_designs(designs, calculator=None, settings=None, workers: int | None 
     if not designs:
         return []
     refs = gas_references(spec, settings)
-    tasks = [SlabTask(i, f"s{i}", clean_slab_of(d.atoms), {}, [Placement(f"a{i}", "", "", d.atoms)], spec, settings, refs)
-             for i, d in enumerate(designs)]
+    tasks = [
+        SlabTask(i, f"s{i}", clean_slab_of(d.atoms), {}, [Placement(f"a{i}", "", "", d.atoms)], spec, settings, refs)
+        for i, d in enumerate(designs)
+    ]
     out = [None] * len(designs)
     relaxed = [None] * len(designs)
     for i, res in run_unordered(run_slab_task, tasks, workers=workers, scheduler=scheduler):
         r = res.results[0][1]
         d = designs[i]
-        out[i] = {"label": d.label, "e_pred": d.e_pred, "std": d.std, "status": r.status,
-                  "e_verified": float(r.e_ads) if r.ok else None, "composition": d.composition,
-                  "anomalies": ",".join(r.anomalies) if r.ok else ""}
+        out[i] = {
+            "label": d.label,
+            "e_pred": d.e_pred,
+            "std": d.std,
+            "status": r.status,
+            "e_verified": float(r.e_ads) if r.ok else None,
+            "composition": d.composition,
+            "anomalies": ",".join(r.anomalies) if r.ok else "",
+        }
         if r.ok:
             clean = r.relaxed[r.relaxed.get_tags() != 2]
             clean.positions = res.clean.positions
@@ -507,9 +534,18 @@ def verify_designs(designs, calculator=None, settings=None, workers: int | None 
     return out
 
 
-def optimize_composition(problem: CompositionProblem, surrogate, settings: SearchSettings | None = None,
-                         verify: int = 3, calculator=None, relax=None, workers: int | None = 1,
-                         scheduler=None, verify_dft: int = 0, dft_settings=None) -> CompositionResult:
+def optimize_composition(
+    problem: CompositionProblem,
+    surrogate,
+    settings: SearchSettings | None = None,
+    verify: int = 3,
+    calculator=None,
+    relax=None,
+    workers: int | None = 1,
+    scheduler=None,
+    verify_dft: int = 0,
+    dft_settings=None,
+) -> CompositionResult:
     """Search, discretize, and verify the best `verify` designs with the simulator (0: none).
 
     Args:
@@ -527,22 +563,27 @@ def optimize_composition(problem: CompositionProblem, surrogate, settings: Searc
     """
     problem.validate()
     if verify_dft and not verify:
-        raise InputError("verify_dft needs verify: DFT runs at the geometries the verification relaxed",
-                         parameter="verify_dft")
+        raise InputError(
+            "verify_dft needs verify: DFT runs at the geometries the verification relaxed", parameter="verify_dft"
+        )
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)
     flags = []
     lo, hi = seen_range(surrogate)
     ref = problem.target if problem.target is not None else problem.volcano.optimum
     if not lo <= ref <= hi:
-        flags.append(f"target {ref:+.2f} eV is outside the E_ads range the model was trained on "
-                     f"({lo:+.2f} to {hi:+.2f} eV); the result is an extrapolation")
+        flags.append(
+            f"target {ref:+.2f} eV is outside the E_ads range the model was trained on "
+            f"({lo:+.2f} to {hi:+.2f} eV); the result is an extrapolation"
+        )
     from .screen import torch_threads
 
     with torch_threads(settings.threads):
         if problem.mode == "sites":
             history, probs, template = optimize_sites(problem, evaluator, settings)
-            designs = discretize_sites(problem, evaluator, probs, template, seed=settings.seed, threads=settings.threads)
+            designs = discretize_sites(
+                problem, evaluator, probs, template, seed=settings.seed, threads=settings.threads
+            )
         else:
             history, x = optimize_global(problem, evaluator, settings)
             if problem.max_metals is not None and (x > 1e-3).sum() > problem.max_metals:

@@ -30,25 +30,62 @@ MAX_LENGTH = 2000
 MAX_DEPTH = 50
 
 #: The functions (torch's of the same name) -> (least, most positional arguments).
-FUNCTIONS = {"sum": (1, 1), "mean": (1, 1), "exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1),
-             "maximum": (2, 2), "minimum": (2, 2), "clamp": (2, 3), "max": (1, 2), "min": (1, 2)}
+FUNCTIONS = {
+    "sum": (1, 1),
+    "mean": (1, 1),
+    "exp": (1, 1),
+    "log": (1, 1),
+    "sqrt": (1, 1),
+    "abs": (1, 1),
+    "maximum": (2, 2),
+    "minimum": (2, 2),
+    "clamp": (2, 3),
+    "max": (1, 2),
+    "min": (1, 2),
+}
 
-_BINARY = {ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul),
-           ast.Div: ("/", operator.truediv), ast.Pow: ("**", operator.pow)}
+_BINARY = {
+    ast.Add: ("+", operator.add),
+    ast.Sub: ("-", operator.sub),
+    ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv),
+    ast.Pow: ("**", operator.pow),
+}
 _UNARY = {ast.USub: ("-", operator.neg), ast.UAdd: ("+", operator.pos)}
-_COMPARE = {ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt),
-            ast.GtE: (">=", operator.ge), ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne)}
+_COMPARE = {
+    ast.Lt: ("<", operator.lt),
+    ast.LtE: ("<=", operator.le),
+    ast.Gt: (">", operator.gt),
+    ast.GtE: (">=", operator.ge),
+    ast.Eq: ("==", operator.eq),
+    ast.NotEq: ("!=", operator.ne),
+}
 _SYMBOLS = {sym: fn for table in (_BINARY, _COMPARE) for sym, fn in table.values()}
 _NEGATE = {sym: fn for sym, fn in _UNARY.values()}
 
 #: What a refused node is called in the message.
 _KINDS = {
-    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Slice: "slice",
-    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
-    ast.GeneratorExp: "comprehension", ast.Lambda: "lambda", ast.NamedExpr: "assignment expression (:=)",
-    ast.IfExp: "conditional expression", ast.BoolOp: "'and'/'or'", ast.JoinedStr: "string",
-    ast.FormattedValue: "string", ast.List: "list", ast.Tuple: "tuple", ast.Set: "set", ast.Dict: "dict",
-    ast.Starred: "starred argument", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscript",
+    ast.Slice: "slice",
+    ast.ListComp: "comprehension",
+    ast.SetComp: "comprehension",
+    ast.DictComp: "comprehension",
+    ast.GeneratorExp: "comprehension",
+    ast.Lambda: "lambda",
+    ast.NamedExpr: "assignment expression (:=)",
+    ast.IfExp: "conditional expression",
+    ast.BoolOp: "'and'/'or'",
+    ast.JoinedStr: "string",
+    ast.FormattedValue: "string",
+    ast.List: "list",
+    ast.Tuple: "tuple",
+    ast.Set: "set",
+    ast.Dict: "dict",
+    ast.Starred: "starred argument",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
 }
 
 
@@ -89,8 +126,9 @@ class Expression:
         try:
             return walk(self.tree)
         except Exception as exc:  # torch's errors on a checked tree: shapes that do not broadcast, ...
-            raise InputError(f"objective expression {self.text!r} failed: {type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())[:200]}") from None
+            raise InputError(
+                f"objective expression {self.text!r} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            ) from None
 
 
 def parse(text, names) -> Expression:
@@ -122,8 +160,10 @@ class _Checker:
 
     def refuse(self, node, what: str):
         part = ast.get_source_segment(self.text, node) or ast.dump(node)[:60]
-        raise InputError(f"objective expression: {what} {_shown(part)} is not allowed; use numbers, "
-                         f"{', '.join(self.names)}, + - * / **, comparisons and calls of {', '.join(FUNCTIONS)}")
+        raise InputError(
+            f"objective expression: {what} {_shown(part)} is not allowed; use numbers, "
+            f"{', '.join(self.names)}, + - * / **, comparisons and calls of {', '.join(FUNCTIONS)}"
+        )
 
     def check(self, node, depth: int) -> tuple:
         if depth > MAX_DEPTH:
@@ -140,11 +180,18 @@ class _Checker:
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return ("unary", _UNARY[type(node.op)][0], self.check(node.operand, depth + 1))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return ("binary", _BINARY[type(node.op)][0], self.check(node.left, depth + 1),
-                    self.check(node.right, depth + 1))
+            return (
+                "binary",
+                _BINARY[type(node.op)][0],
+                self.check(node.left, depth + 1),
+                self.check(node.right, depth + 1),
+            )
         if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
-            return ("compare", tuple(_COMPARE[type(op)][0] for op in node.ops),
-                    tuple(self.check(n, depth + 1) for n in [node.left, *node.comparators]))
+            return (
+                "compare",
+                tuple(_COMPARE[type(op)][0] for op in node.ops),
+                tuple(self.check(n, depth + 1) for n in [node.left, *node.comparators]),
+            )
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         if isinstance(node, (ast.UnaryOp, ast.BinOp)):
@@ -159,8 +206,10 @@ class _Checker:
         if node.id in FUNCTIONS:
             self.refuse(node, "function without a call")
         if node.id not in self.names:
-            raise InputError(f"objective expression: unknown name {_shown(node.id)}; known: "
-                             f"{', '.join(self.names)} and the functions {', '.join(FUNCTIONS)}")
+            raise InputError(
+                f"objective expression: unknown name {_shown(node.id)}; known: "
+                f"{', '.join(self.names)} and the functions {', '.join(FUNCTIONS)}"
+            )
         return node.id
 
     def call(self, node: ast.Call, depth: int) -> tuple:
@@ -180,6 +229,8 @@ class _Checker:
         least, most = FUNCTIONS[name]
         if not least <= len(node.args) <= most:
             takes = str(least) if least == most else f"{least} to {most}"
-            raise InputError(f"objective expression: {name}() takes {takes} argument{'s' * (most > 1)}, "
-                             f"got {len(node.args)} in {_shown(ast.get_source_segment(self.text, node) or name)}")
+            raise InputError(
+                f"objective expression: {name}() takes {takes} argument{'s' * (most > 1)}, "
+                f"got {len(node.args)} in {_shown(ast.get_source_segment(self.text, node) or name)}"
+            )
         return ("call", name, tuple(self.check(a, depth + 1) for a in node.args))

@@ -31,8 +31,8 @@ import torch
 from ase import Atoms
 from torch import Tensor
 
-from phenograd.simulators.adsorption import TAG_ADSORBATE
 from phenograd.core.errors import InputError
+from phenograd.simulators.adsorption import TAG_ADSORBATE
 from phenograd.surrogate.encoder import vector_norm
 from phenograd.surrogate.graphs import ELEMENTS, N_TAGS, cosine_cutoff, element_one_hot
 from phenograd.surrogate.neighbors import image_shifts, radius_edges
@@ -55,14 +55,22 @@ class Frame:
         """The frame of a clean slab (no tag-2 atoms)."""
         if (slab.get_tags() == TAG_ADSORBATE).any():
             raise ValueError("a frame is the clean slab: remove the adsorbate (tag 2) first")
-        return cls(np.asarray(slab.positions, float).copy(), np.asarray(slab.cell[:], float).copy(),
-                   tuple(bool(v) for v in slab.pbc), np.asarray(slab.get_tags(), int).copy())
+        return cls(
+            np.asarray(slab.positions, float).copy(),
+            np.asarray(slab.cell[:], float).copy(),
+            tuple(bool(v) for v in slab.pbc),
+            np.asarray(slab.get_tags(), int).copy(),
+        )
 
     @property
     def key(self) -> tuple:
         """Hashable identity (positions and cell to 1e-5 Å)."""
-        return (tuple(np.round(self.positions, 5).ravel()), tuple(np.round(self.cell, 5).ravel()), self.pbc,
-                tuple(self.tags))
+        return (
+            tuple(np.round(self.positions, 5).ravel()),
+            tuple(np.round(self.cell, 5).ravel()),
+            self.pbc,
+            tuple(self.tags),
+        )
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -152,7 +160,9 @@ class FrameEvaluator:
                     wa, wb, wc = w.split(f, dim=-1)
                     A = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wa).view(s, s, f)
                     B = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wb).view(s, s, f)
-                    C = torch.zeros(s * s, 3 * f, dtype=self.dtype).index_add_(0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1))
+                    C = torch.zeros(s * s, 3 * f, dtype=self.dtype).index_add_(
+                        0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1)
+                    )
                     layers.append(_FrameTensors(A, B, C.view(s, s, 3, f), offsets))
                 out.append(layers)
         self._cache[key] = out
@@ -201,8 +211,10 @@ class FrameEvaluator:
         tags = torch.cat([torch.as_tensor(frame.tags), torch.full((q_,), TAG_ADSORBATE)])
         x = torch.cat([probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(b_, -1, -1)], -1)
         flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
-        outs = [self._member(member, layers, x, flat, d, unit, s, q_, n, tags)
-                for member, layers in zip(self.members, tensors)]
+        outs = [
+            self._member(member, layers, x, flat, d, unit, s, q_, n, tags)
+            for member, layers in zip(self.members, tensors)
+        ]
         return torch.stack(outs)
 
     def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor) -> Tensor:
@@ -218,16 +230,21 @@ class FrameEvaluator:
             # Pairs with an adsorbate centre q: dense (B, Q, N, .) per candidate.
             Aq = torch.zeros(b_ * q_ * n, f, dtype=self.dtype).index_add_(0, flat, wa).view(b_, q_, n, f)
             Bq = torch.zeros(b_ * q_ * n, f, dtype=self.dtype).index_add_(0, flat, wb).view(b_, q_, n, f)
-            Cq = torch.zeros(b_ * q_ * n, 3 * f, dtype=self.dtype).index_add_(0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1))
+            Cq = torch.zeros(b_ * q_ * n, 3 * f, dtype=self.dtype).index_add_(
+                0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1)
+            )
             Cq = Cq.view(b_, q_, n, 3, f)
             pa, pb, pc = msg.phi(h).split(f, dim=-1)
             vb = v * pb[:, :, None, :]
             # Slab centres: shared slab-slab filters, plus the adsorbate neighbours (the pair
             # filters are symmetric; the unit vectors flip sign).
             ds_s = torch.einsum("ijf,bjf->bif", t.A, pa[:, :s]) + torch.einsum("bqif,bqf->bif", Aq[:, :, :s], pa[:, s:])
-            dv_s = (torch.einsum("ijf,bjkf->bikf", t.B, vb[:, :s]) + torch.einsum("ijkf,bjf->bikf", t.C, pc[:, :s])
-                    + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :s], vb[:, s:])
-                    - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :s], pc[:, s:]))
+            dv_s = (
+                torch.einsum("ijf,bjkf->bikf", t.B, vb[:, :s])
+                + torch.einsum("ijkf,bjf->bikf", t.C, pc[:, :s])
+                + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :s], vb[:, s:])
+                - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :s], pc[:, s:])
+            )
             ds_q = torch.einsum("bqjf,bjf->bqf", Aq, pa)
             dv_q = torch.einsum("bqjf,bjkf->bqkf", Bq, vb) + torch.einsum("bqjkf,bjf->bqkf", Cq, pc)
             h = h + self.scale * torch.cat([ds_s, ds_q], 1)

@@ -77,7 +77,12 @@ class Objective:
 
 
 def _number(value, name: str, where: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (positive and value <= 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or (positive and value <= 0)
+    ):
         raise InputError(f"{where}: {name} must be a {'positive ' if positive else ''}number, got {value!r}")
     return float(value)
 
@@ -100,10 +105,14 @@ def parse_objective(raw, adsorbates, where: str = "space") -> Objective:
     v = raw["volcano"]
     if not isinstance(v, dict) or "optimum" not in v or set(v) - {"optimum", "kT", "weak_slope", "strong_slope"}:
         raise InputError(f"{where}: objective.volcano needs optimum (and optionally kT, weak_slope, strong_slope)")
-    return Objective(volcano=Volcano(_number(v["optimum"], "volcano.optimum", where),
-                                     _number(v.get("kT", 0.1), "volcano.kT", where, True),
-                                     _number(v.get("weak_slope", 1.0), "volcano.weak_slope", where, True),
-                                     _number(v.get("strong_slope", 1.0), "volcano.strong_slope", where, True)))
+    return Objective(
+        volcano=Volcano(
+            _number(v["optimum"], "volcano.optimum", where),
+            _number(v.get("kT", 0.1), "volcano.kT", where, True),
+            _number(v.get("weak_slope", 1.0), "volcano.weak_slope", where, True),
+            _number(v.get("strong_slope", 1.0), "volcano.strong_slope", where, True),
+        )
+    )
 
 
 def rank(scores) -> "list[int]":

@@ -31,15 +31,21 @@ def plot_screen(result, space, path, show: int = 200) -> Path:
         ax.plot(e, [v.activity(x) for x in e], color="0.3", lw=1, label="volcano")
         ax.scatter(result.e_pred, [v.activity(x) for x in result.e_pred], s=4, alpha=0.4, label="predicted")
         if verified.any():
-            ax.scatter(result.e_verified[verified], [v.activity(x) for x in result.e_verified[verified]], s=18,
-                       color="C3", label="verified (simulator)")
+            ax.scatter(
+                result.e_verified[verified],
+                [v.activity(x) for x in result.e_verified[verified]],
+                s=18,
+                color="C3",
+                label="verified (simulator)",
+            )
         ax.set_xlabel("E_ads (eV)")
         ax.set_ylabel("relative activity")
     else:
         order = np.argsort(result.rank)[:show]
         x = np.arange(len(order))
-        ax.errorbar(x, result.e_pred[order], yerr=result.std[order], fmt=".", ms=3, lw=0.6, alpha=0.7,
-                    label="predicted ± std")
+        ax.errorbar(
+            x, result.e_pred[order], yerr=result.std[order], fmt=".", ms=3, lw=0.6, alpha=0.7, label="predicted ± std"
+        )
         ver = verified[order]
         if ver.any():
             ax.scatter(x[ver], result.e_verified[order][ver], s=16, color="C3", zorder=3, label="verified (simulator)")

@@ -60,8 +60,9 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def predict_enumeration(evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256,
-                        threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+def predict_enumeration(
+    evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256, threads: int | None = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Predicted E_ads (C,) and calibrated std (C,) in eV for every candidate, batched per
     (frame, adsorbate)."""
     groups: dict[tuple[int, str], list] = {}
@@ -75,7 +76,7 @@ def predict_enumeration(evaluator: FrameEvaluator, enum: Enumeration, batch_size
             frame = enum.frames[frame_index]
             ads_symbols = _ads_symbols(ads)
             for start in range(0, len(cands), batch_size):
-                chunk = cands[start:start + batch_size]
+                chunk = cands[start : start + batch_size]
                 for c in chunk:
                     if c.slab_index not in probs_of_slab:
                         probs_of_slab[c.slab_index] = element_probs(enum.slabs[c.slab_index].get_chemical_symbols())
@@ -99,7 +100,7 @@ def select_for_verification(ranks, std, top: int, uncertain: int, pool: int = 5)
     ranks, std = np.asarray(ranks), np.asarray(std, float)
     order = np.argsort(ranks, kind="stable")
     chosen = list(order[:top])
-    extra = order[top:max(top, pool * top)]
+    extra = order[top : max(top, pool * top)]
     if uncertain > 0 and len(extra):
         by_std = extra[np.argsort(-np.nan_to_num(std[extra], nan=-1.0), kind="stable")][:uncertain]
         chosen += sorted(by_std.tolist(), key=lambda i: ranks[i])
@@ -155,7 +156,10 @@ class ScreenResult:
     dft_status: list | None = None
 
     def final_top(self, k: int) -> list[int]:
-        return [int(i) for i in np.argsort(np.where(np.isnan(self.final_score), np.inf, self.final_score), kind="stable")[:k]]
+        return [
+            int(i)
+            for i in np.argsort(np.where(np.isnan(self.final_score), np.inf, self.final_score), kind="stable")[:k]
+        ]
 
     @property
     def n_candidates(self) -> int:
@@ -216,11 +220,24 @@ def _write_candidates(out: Path, enum: Enumeration, space: Space, e_pred, std, s
             s = enum.specs[c.slab_index]
             if c.slab_index not in slab_uid:
                 slab_uid[c.slab_index] = structure_uid(clean_slab_of(atoms), spec, settings, "s")
-            kvp = dict(kind="candidate", idx=c.index, uid=structure_uid(atoms, spec, settings, "a"),
-                       slab_uid=slab_uid[c.slab_index], slab_index=c.slab_index, facet=f"fcc{s.facet}",
-                       decoration=s.decoration, composition=s.composition.label(), seed=s.seed, adsorbate=c.adsorbate,
-                       site=c.site, e_pred=float(e_pred[c.index]), std=float(std[c.index]),
-                       score=float(score[c.index]), rank=int(ranks[c.index]), verified=False)
+            kvp = dict(
+                kind="candidate",
+                idx=c.index,
+                uid=structure_uid(atoms, spec, settings, "a"),
+                slab_uid=slab_uid[c.slab_index],
+                slab_index=c.slab_index,
+                facet=f"fcc{s.facet}",
+                decoration=s.decoration,
+                composition=s.composition.label(),
+                seed=s.seed,
+                adsorbate=c.adsorbate,
+                site=c.site,
+                e_pred=float(e_pred[c.index]),
+                std=float(std[c.index]),
+                score=float(score[c.index]),
+                rank=int(ranks[c.index]),
+                verified=False,
+            )
             db.write(atoms, key_value_pairs=kvp)
     with sqlite_writes(partial):
         db.metadata = meta
@@ -238,8 +255,9 @@ def _load_rows(out: Path) -> dict:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{out}: damaged screening results file ({exc}); restore it or screen into another "
-                         "file") from None
+        raise InputError(
+            f"{out}: damaged screening results file ({exc}); restore it or screen into another file"
+        ) from None
     out_rows = {}
     for rid, kvp in rows:
         k = json.loads(kvp)
@@ -248,11 +266,28 @@ def _load_rows(out: Path) -> dict:
     return out_rows
 
 
-def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertain: int | None = None,
-           pool: int = 5, workers: int | None = None, scheduler: str | None = None, calculator: str | None = None,
-           fmax: float = 0.05, steps: int = 300, batch_size: int = 256, threads: int | None = 1,
-           plot: bool = True, progress: bool = False, surrogate=None, correct_offset: bool = False,
-           verify_dft: int = 0, dft_settings=None) -> ScreenResult:
+def screen(
+    space,
+    out,
+    model=None,
+    top: int = 20,
+    verify: bool = False,
+    uncertain: int | None = None,
+    pool: int = 5,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    calculator: str | None = None,
+    fmax: float = 0.05,
+    steps: int = 300,
+    batch_size: int = 256,
+    threads: int | None = 1,
+    plot: bool = True,
+    progress: bool = False,
+    surrogate=None,
+    correct_offset: bool = False,
+    verify_dft: int = 0,
+    dft_settings=None,
+) -> ScreenResult:
     """Screen a space into the ase.db `out` (resumable).
 
     Args:
@@ -304,15 +339,25 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         model_id = surrogate.info.get("data_hash", "") or "in-memory"
     if surrogate.info.get("domain") != "catalyst":
         raise InputError("screening needs a catalyst model")
-    meta = {"kind": KIND, "format_version": FORMAT_VERSION, "space": space.fingerprint(), "space_source": space.source,
-            "model": model_id, "objective": space.objective.describe(), "calculator": spec, "relax": settings.as_dict()}
+    meta = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "space": space.fingerprint(),
+        "space_source": space.source,
+        "model": model_id,
+        "objective": space.objective.describe(),
+        "calculator": spec,
+        "relax": settings.as_dict(),
+    }
     flags = []
     lo, hi = seen_range(surrogate)
     for ads in space.adsorbates:
         ref = space.objective.reference(ads)
         if not lo <= ref <= hi:
-            flags.append(f"target {ref:+.2f} eV for {ads} is outside the E_ads range the model was trained on "
-                         f"({lo:+.2f} to {hi:+.2f} eV); predictions near it are extrapolations")
+            flags.append(
+                f"target {ref:+.2f} eV for {ads} is outside the E_ads range the model was trained on "
+                f"({lo:+.2f} to {hi:+.2f} eV); predictions near it are extrapolations"
+            )
 
     timings = {}
     t0 = time.perf_counter()
@@ -360,7 +405,9 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         picking = score.copy()
         picking[first] = -np.inf  # already verified: keep them out of the second round's picks
         done = set(first)
-        second = [i for i in select_for_verification(np.array(rank(picking)), std, top, uncertain, pool) if i not in done]
+        second = [
+            i for i in select_for_verification(np.array(rank(picking)), std, top, uncertain, pool) if i not in done
+        ]
         selected = list(first) + second[: top - len(first) + uncertain]
         timings["verify_s"] = time.perf_counter() - t0
     if verify:
@@ -386,16 +433,33 @@ def screen(space, out, model=None, top: int = 20, verify: bool = False, uncertai
         from .verify_dft import verify_with_dft
 
         if not verify:
-            raise InputError("verify_dft needs verify: DFT runs at the geometries the verification relaxed",
-                             parameter="verify_dft")
+            raise InputError(
+                "verify_dft needs verify: DFT runs at the geometries the verification relaxed", parameter="verify_dft"
+            )
         t0 = time.perf_counter()
         verify_with_dft(out, enum, rows, final, verify_dft, dft_settings or DFTSettings(), workers, scheduler)
         timings["dft_s"] = time.perf_counter() - t0
         rows = _load_rows(out)
         e_dft = np.array([rows[i][1].get("e_dft", np.nan) for i in range(len(enum.candidates))], float)
         dft_status = [rows[i][1].get("dft_status") for i in range(len(enum.candidates))]
-    result = ScreenResult(out, e_pred, std, score, ranks, e_ver, status, selected, final, flags, timings, resumed,
-                          verified_now, offset, e_dft, dft_status)
+    result = ScreenResult(
+        out,
+        e_pred,
+        std,
+        score,
+        ranks,
+        e_ver,
+        status,
+        selected,
+        final,
+        flags,
+        timings,
+        resumed,
+        verified_now,
+        offset,
+        e_dft,
+        dft_status,
+    )
     if plot:
         from .plots import plot_screen
 
@@ -407,8 +471,12 @@ def scores(space: Space, enum: Enumeration, e_pred: np.ndarray, offset: dict | N
     """The objective's score (C,) of every candidate from predicted E_ads (eV), each shifted by its
     adsorbate's offset (eV) where given."""
     offset = offset or {}
-    return np.array([space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
-                     for c in enum.candidates])
+    return np.array(
+        [
+            space.objective.score(float(e_pred[c.index]) + offset.get(c.adsorbate, 0.0), c.adsorbate)
+            for c in enum.candidates
+        ]
+    )
 
 
 def measured_offsets(enum: Enumeration, rows: dict, verified) -> dict[str, float]:
@@ -421,8 +489,17 @@ def measured_offsets(enum: Enumeration, rows: dict, verified) -> dict[str, float
     return {ads: float(np.mean(r)) for ads, r in residuals.items()}
 
 
-def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, settings, workers=None, scheduler=None,
-                      progress: bool = False) -> int:
+def verify_candidates(
+    out: Path,
+    enum: Enumeration,
+    rows: dict,
+    selected,
+    spec,
+    settings,
+    workers=None,
+    scheduler=None,
+    progress: bool = False,
+) -> int:
     """Relax the selected candidates not yet verified (grouped by slab) and commit each slab's
     results in one transaction. Returns how many were verified now."""
     from ase.db import connect
@@ -463,11 +540,16 @@ def verify_candidates(out: Path, enum: Enumeration, rows: dict, selected, spec, 
                     kvp = {"verified": True, "verify_status": r.status}
                     data = None
                     if r.ok:
-                        kvp.update(e_verified=float(r.e_ads), anomalies=",".join(r.anomalies) or "none",
-                                   site_final=r.site_final or "")
+                        kvp.update(
+                            e_verified=float(r.e_ads),
+                            anomalies=",".join(r.anomalies) or "none",
+                            site_final=r.site_final or "",
+                        )
                         # the geometries a DFT single point needs (verify_dft): (N, 3) and (M, 3) Å
-                        data = {"relaxed_positions": np.asarray(r.relaxed.positions, float),
-                                "clean_positions": np.asarray(res.clean.positions, float)}
+                        data = {
+                            "relaxed_positions": np.asarray(r.relaxed.positions, float),
+                            "clean_positions": np.asarray(res.clean.positions, float),
+                        }
                     db.update(rows[i][0], data=data, **kvp)
                     done += 1
             if bar is not None:

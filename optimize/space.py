@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import (
     ADSORBATES,
     LABELLED_FACETS,
@@ -51,13 +52,22 @@ from phenograd.datasets.catalyst import (
     distinct_sites,
 )
 from phenograd.simulators.adsorption import check_elements
-from phenograd.core.errors import InputError
 
 from .frames import Frame, metal_indices
 from .objectives import Objective, parse_objective
 
-_KEYS = {"metals", "facets", "adsorbates", "sites", "size", "layers", "decorations", "compositions", "objective",
-         "vacuum"}
+_KEYS = {
+    "metals",
+    "facets",
+    "adsorbates",
+    "sites",
+    "size",
+    "layers",
+    "decorations",
+    "compositions",
+    "objective",
+    "vacuum",
+}
 _COMP_KEYS = {"n_metals", "step", "include", "prototypes"}
 MAX_STEPS = 1000  # finest composition grid: step = 1/1000
 MAX_SLABS = 100_000  # larger spaces are rejected when read, before anything is built
@@ -195,8 +205,9 @@ def parse_space(raw: dict, where: str = "space") -> Space:
         allowed = set().union(*(known_sites[f] for f in facets))
         bad = [s for s in sites if s not in allowed]
         if bad:
-            raise InputError(f"{where}: site kind {bad[0]!r} does not exist on fcc{'/'.join(facets)} "
-                             f"({', '.join(sorted(allowed))})")
+            raise InputError(
+                f"{where}: site kind {bad[0]!r} does not exist on fcc{'/'.join(facets)} ({', '.join(sorted(allowed))})"
+            )
     size = raw.get("size", [3, 3])
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 1 <= v <= 8 for v in size)):
         raise InputError(f"{where}: size must be two integers within 1-8, e.g. [3, 3]")
@@ -213,12 +224,14 @@ def parse_space(raw: dict, where: str = "space") -> Space:
         raise InputError(f"{where}: unknown key compositions.{unknown[0]} (keys: {', '.join(sorted(_COMP_KEYS))})")
     n_metals = _list(comp.get("n_metals", []), "compositions.n_metals", int, where)
     if any(not 1 <= k <= min(MAX_METALS, len(metals)) for k in n_metals):
-        raise InputError(f"{where}: compositions.n_metals must be within 1-{min(MAX_METALS, len(metals))} "
-                         f"for {len(metals)} metals")
+        raise InputError(
+            f"{where}: compositions.n_metals must be within 1-{min(MAX_METALS, len(metals))} for {len(metals)} metals"
+        )
     step = comp.get("step", 0.25)
     if not isinstance(step, (int, float)) or not 1 / MAX_STEPS <= step <= 1 or abs(1 / step - round(1 / step)) > 1e-9:
-        raise InputError(f"{where}: compositions.step must be 1/n (0.5, 0.25, 0.125, ... down to 1/{MAX_STEPS}), "
-                         f"got {step!r}")
+        raise InputError(
+            f"{where}: compositions.step must be 1/n (0.5, 0.25, 0.125, ... down to 1/{MAX_STEPS}), got {step!r}"
+        )
     include = _list(comp.get("include", []), "compositions.include", where=where)
     for text in include:
         try:
@@ -232,11 +245,27 @@ def parse_space(raw: dict, where: str = "space") -> Space:
         raise InputError(f"{where}: prototypes need at least two metals")
     n_slabs = _slab_count(metals, n_metals, round(1 / step), len(include), prototypes, len(facets), decorations)
     if n_slabs > MAX_SLABS:
-        raise InputError(f"{where}: the space holds up to {n_slabs:,} slabs, more than {MAX_SLABS:,}; use a coarser "
-                         "compositions.step, fewer metals or fewer decorations")
+        raise InputError(
+            f"{where}: the space holds up to {n_slabs:,} slabs, more than {MAX_SLABS:,}; use a coarser "
+            "compositions.step, fewer metals or fewer decorations"
+        )
     objective = parse_objective(raw.get("objective"), adsorbates, where)
-    space = Space(metals, facets, adsorbates, sites, tuple(size), layers, decorations, n_metals, float(step), include,
-                  prototypes, objective, _vacuum(raw.get("vacuum", 10.0), where), source=raw)
+    space = Space(
+        metals,
+        facets,
+        adsorbates,
+        sites,
+        tuple(size),
+        layers,
+        decorations,
+        n_metals,
+        float(step),
+        include,
+        prototypes,
+        objective,
+        _vacuum(raw.get("vacuum", 10.0), where),
+        source=raw,
+    )
     return space
 
 
@@ -301,8 +330,11 @@ def enumerate_space(space: Space, calculator: str | None = None) -> Enumeration:
             if space.sites is not None and site.kind not in space.sites:
                 continue
             for ads in space.adsorbates:
-                candidates.append(Candidate(len(candidates), slab_index, ads, site.kind, site.xy,
-                                            adsorbate_positions(slab, ads, site.xy)))
+                candidates.append(
+                    Candidate(
+                        len(candidates), slab_index, ads, site.kind, site.xy, adsorbate_positions(slab, ads, site.xy)
+                    )
+                )
     if not candidates:
         raise InputError("space: no valid candidate (no composition or no site of the requested kinds)")
     return Enumeration(slabs, specs, frame_of_slab, frames, candidates)

@@ -44,7 +44,9 @@ def _reynolds_spec(text: str) -> tuple[tuple[float, float] | None, list[float] |
             raise ValueError
         return None, values
     except ValueError:
-        raise InputError(f"bad --re {text!r}: use a number (1e6), a list (2e5,1e6) or a log-uniform range (1e5:1e7)") from None
+        raise InputError(
+            f"bad --re {text!r}: use a number (1e6), a list (2e5,1e6) or a log-uniform range (1e5:1e7)"
+        ) from None
 
 
 def _add_xfoil_settings(p: argparse.ArgumentParser) -> None:
@@ -58,10 +60,18 @@ def _add_xfoil_settings(p: argparse.ArgumentParser) -> None:
 
 def _add_rans_settings(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("RANS settings (--solver rans)")
-    g.add_argument("--mesh", choices=("coarse", "medium", "fine"), default="coarse",
-                   help="grid level: coarse 14,400 cells (about 20-40 s per angle on 2 cores), medium, fine")
-    g.add_argument("--turbulence", choices=("SpalartAllmaras", "kOmegaSST"), default="SpalartAllmaras",
-                   help="turbulence model (default SpalartAllmaras, fully turbulent)")
+    g.add_argument(
+        "--mesh",
+        choices=("coarse", "medium", "fine"),
+        default="coarse",
+        help="grid level: coarse 14,400 cells (about 20-40 s per angle on 2 cores), medium, fine",
+    )
+    g.add_argument(
+        "--turbulence",
+        choices=("SpalartAllmaras", "kOmegaSST"),
+        default="SpalartAllmaras",
+        help="turbulence model (default SpalartAllmaras, fully turbulent)",
+    )
     g.add_argument("--max-iter", type=int, default=3000, help="SIMPLE iterations at most per angle (default 3000)")
 
 
@@ -72,57 +82,97 @@ def build_parser() -> argparse.ArgumentParser:
     # simulate
     sim = sub.add_parser("simulate", help="run a simulator on one design")
     sim_sub = sim.add_subparsers(dest="domain", required=True, parser_class=_Parser)
-    sa = sim_sub.add_parser("airfoil", help="XFOIL polar of one airfoil",
-                            description="Run XFOIL on a NACA section or a .dat file and print the polar.")
+    sa = sim_sub.add_parser(
+        "airfoil",
+        help="XFOIL polar of one airfoil",
+        description="Run XFOIL on a NACA section or a .dat file and print the polar.",
+    )
     src = sa.add_mutually_exclusive_group(required=True)
     src.add_argument("--naca", help="NACA 4- or 5-digit code, e.g. 2412")
     src.add_argument("--dat", help="Selig or Lednicer coordinate file")
     sa.add_argument("--re", type=_positive_float, required=True, help="chord Reynolds number, e.g. 1e6")
     sa.add_argument("--alpha", required=True, help="angles in degrees: 2, -4:12:1 or 0,2,4")
     sa.add_argument("--json", action="store_true", help="print a JSON list, one object per angle")
-    sa.add_argument("--solver", choices=("xfoil", "rans"), default="xfoil",
-                    help="xfoil (default; seconds) or rans: OpenFOAM simpleFoam on a C-grid (minutes per angle; "
-                         "needs `make setup-cfd`)")
+    sa.add_argument(
+        "--solver",
+        choices=("xfoil", "rans"),
+        default="xfoil",
+        help="xfoil (default; seconds) or rans: OpenFOAM simpleFoam on a C-grid (minutes per angle; "
+        "needs `make setup-cfd`)",
+    )
     _add_xfoil_settings(sa)
     _add_rans_settings(sa)
     sa.set_defaults(handler=cmd_simulate_airfoil)
-    sa.add_argument("--keep-case", default=None, metavar="DIR",
-                    help="RANS: keep each angle's OpenFOAM case under DIR (default: temporary, deleted)")
+    sa.add_argument(
+        "--keep-case",
+        default=None,
+        metavar="DIR",
+        help="RANS: keep each angle's OpenFOAM case under DIR (default: temporary, deleted)",
+    )
 
     # data
     data = sub.add_parser("data", help="generate and inspect datasets")
     data_sub = data.add_subparsers(dest="domain", required=True, parser_class=_Parser)
     da = data_sub.add_parser(
-        "airfoil", help="generate an XFOIL polar dataset (resumable)",
+        "airfoil",
+        help="generate an XFOIL polar dataset (resumable)",
         description="Sample airfoil shapes, run XFOIL polars in parallel and store them in one SQLite file. "
         "Killed runs continue where they stopped when the same command is run again.",
     )
     da.add_argument("--out", required=True, help="dataset file (.db); created or resumed")
     da.add_argument("--shapes", type=int, required=True, help="number of sampled shapes (Sobol + mixtures)")
-    da.add_argument("--include-real", default="none", choices=["none", "train", "test", "all"],
-                    help="also simulate the bundled real airfoils of this split (default none)")
-    da.add_argument("--solver", choices=("xfoil", "rans"), default="xfoil",
-                    help="xfoil (default) or rans: OpenFOAM cases, one shape x Re x alpha each (needs `make setup-cfd`)")
-    da.add_argument("--re", default=None,
-                    help="Reynolds: LOW:HIGH log-uniform (default 1e5:1e7; rans 1e6:1e7) or a list 2e5,1e6 (xfoil)")
-    da.add_argument("--polars-per-shape", type=int, default=1,
-                    help="Reynolds numbers per shape for a range, one per log-band (default 1)")
+    da.add_argument(
+        "--include-real",
+        default="none",
+        choices=["none", "train", "test", "all"],
+        help="also simulate the bundled real airfoils of this split (default none)",
+    )
+    da.add_argument(
+        "--solver",
+        choices=("xfoil", "rans"),
+        default="xfoil",
+        help="xfoil (default) or rans: OpenFOAM cases, one shape x Re x alpha each (needs `make setup-cfd`)",
+    )
+    da.add_argument(
+        "--re",
+        default=None,
+        help="Reynolds: LOW:HIGH log-uniform (default 1e5:1e7; rans 1e6:1e7) or a list 2e5,1e6 (xfoil)",
+    )
+    da.add_argument(
+        "--polars-per-shape",
+        type=int,
+        default=1,
+        help="Reynolds numbers per shape for a range, one per log-band (default 1)",
+    )
     da.add_argument("--alpha", default=None, help="angles in degrees (default -5:15:1; rans: drawn from -2:10:1)")
     da.add_argument("--angles-per-shape", type=int, default=1, help="rans: angles drawn per shape (default 1)")
-    da.add_argument("--real-limit", type=int, default=None,
-                    help="rans: simulate only this many of the real airfoils (a seeded subset; default all)")
-    da.add_argument("--real-skip", type=int, default=0,
-                    help="rans: skip the first N of that seeded order (another command's airfoils; default 0)")
+    da.add_argument(
+        "--real-limit",
+        type=int,
+        default=None,
+        help="rans: simulate only this many of the real airfoils (a seeded subset; default all)",
+    )
+    da.add_argument(
+        "--real-skip",
+        type=int,
+        default=0,
+        help="rans: skip the first N of that seeded order (another command's airfoils; default 0)",
+    )
     da.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
-    da.add_argument("--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)")
+    da.add_argument(
+        "--mix-fraction", type=float, default=0.5, help="share of mixed/perturbed shapes vs Sobol (default 0.5)"
+    )
     add_parallel_options(da)
     _add_xfoil_settings(da)
     _add_rans_settings(da)
     da.set_defaults(handler=cmd_data_airfoil)
 
-    di = data_sub.add_parser("info", help="summarise a dataset file",
-                             description="Summarise a dataset file (airfoil polar SQLite or catalyst ase.db): counts, "
-                                         "status and convergence by band, value ranges, splits. Reads only.")
+    di = data_sub.add_parser(
+        "info",
+        help="summarise a dataset file",
+        description="Summarise a dataset file (airfoil polar SQLite or catalyst ase.db): counts, "
+        "status and convergence by band, value ranges, splits. Reads only.",
+    )
     di.add_argument("file", help="dataset file (.db)")
     di.add_argument("--json", action="store_true", help="print JSON")
     di.set_defaults(handler=cmd_data_info)
@@ -135,10 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_tune.add_commands(sub)
 
     # check
-    ch = sub.add_parser("check", help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)",
-                        description="Run XFOIL on NACA 2412 and EMT on a small Pt slab with O, and print what was "
-                                    "found. Exit 0 when both give the expected values, 1 when one does not, 3 when XFOIL "
-                                    "is missing.")
+    ch = sub.add_parser(
+        "check",
+        help="check that the simulators are installed and work (builds XFOIL's FP-trap shim)",
+        description="Run XFOIL on NACA 2412 and EMT on a small Pt slab with O, and print what was "
+        "found. Exit 0 when both give the expected values, 1 when one does not, 3 when XFOIL "
+        "is missing.",
+    )
     ch.set_defaults(handler=cmd_check)
     return parser
 
@@ -149,8 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _xfoil_settings(args, reynolds: float):
     from phenograd.simulators.xfoil import XfoilSettings
 
-    s = XfoilSettings(reynolds=reynolds, mach=args.mach, ncrit=args.ncrit, n_panels=args.panels,
-                      max_iter=args.iter, timeout_s=args.timeout)
+    s = XfoilSettings(
+        reynolds=reynolds,
+        mach=args.mach,
+        ncrit=args.ncrit,
+        n_panels=args.panels,
+        max_iter=args.iter,
+        timeout_s=args.timeout,
+    )
     s.validate()
     return s
 
@@ -166,8 +225,14 @@ def cmd_simulate_airfoil(args) -> int:
     else:
         from phenograd.simulators.openfoam import RansSettings
 
-        settings = RansSettings(reynolds=args.re, mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter,
-                                timeout_s=args.timeout, keep_dir=args.keep_case)
+        settings = RansSettings(
+            reynolds=args.re,
+            mesh=args.mesh,
+            turbulence=args.turbulence,
+            max_iter=args.max_iter,
+            timeout_s=args.timeout,
+            keep_dir=args.keep_case,
+        )
         settings.validate()
     if args.naca is not None:  # --naca "" is a bad code, not a missing one
         name, coords = f"NACA {args.naca}", naca(args.naca)
@@ -180,13 +245,17 @@ def cmd_simulate_airfoil(args) -> int:
     if args.json:
         print(json.dumps([p.__dict__ for p in result.points], indent=1))
     else:
-        print(f"{name}  Re {settings.reynolds:.3g}  Mach {settings.mach:g}  Ncrit {settings.ncrit:g}  "
-              f"[{result.status}, {result.wall_s:.2f} s]")
+        print(
+            f"{name}  Re {settings.reynolds:.3g}  Mach {settings.mach:g}  Ncrit {settings.ncrit:g}  "
+            f"[{result.status}, {result.wall_s:.2f} s]"
+        )
         print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CDp':>9} {'CM':>8} {'Top_Xtr':>8} {'Bot_Xtr':>8}  status")
         for p in result.points:
             if p.converged:
-                print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CDp:9.5f} {p.CM:8.4f} "
-                      f"{p.Top_Xtr:8.4f} {p.Bot_Xtr:8.4f}  ok")
+                print(
+                    f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CDp:9.5f} {p.CM:8.4f} "
+                    f"{p.Top_Xtr:8.4f} {p.Bot_Xtr:8.4f}  ok"
+                )
             else:
                 print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>9} {'-':>8} {'-':>8} {'-':>8}  {p.status}")
     return 0 if result.status == "ok" else 1
@@ -199,14 +268,25 @@ def _print_rans(name, coords, alphas, settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result.to_dict()["points"], indent=1))
     else:
-        print(f"{name}  Re {settings.reynolds:.3g}  RANS {settings.turbulence}, {settings.mesh} mesh "
-              f"({result.cells} cells)  [{result.status}, {result.wall_s:.0f} s]")
+        print(
+            f"{name}  Re {settings.reynolds:.3g}  RANS {settings.turbulence}, {settings.mesh} mesh "
+            f"({result.cells} cells)  [{result.status}, {result.wall_s:.0f} s]"
+        )
         print(f"{'alpha':>7} {'CL':>8} {'CD':>9} {'CM':>8} {'iter':>6} {'y+ mean':>8}  status")
         for p in result.points:
             if p.CL is not None:
                 yp = f"{p.y_plus_mean:8.2f}" if p.y_plus_mean is not None else f"{'-':>8}"
-                state = p.status if p.status != "ok" else (
-                    "ok, mean of oscillating forces" if p.settled == "mean" else "ok" if p.converged else "ok, not converged")
+                state = (
+                    p.status
+                    if p.status != "ok"
+                    else (
+                        "ok, mean of oscillating forces"
+                        if p.settled == "mean"
+                        else "ok"
+                        if p.converged
+                        else "ok, not converged"
+                    )
+                )
                 print(f"{p.alpha:7.2f} {p.CL:8.4f} {p.CD:9.5f} {p.CM:8.4f} {p.iterations:6d} {yp}  {state}")
             else:
                 print(f"{p.alpha:7.2f} {'-':>8} {'-':>9} {'-':>8} {'-':>6} {'-':>8}  {p.status}")
@@ -227,9 +307,19 @@ def cmd_data_airfoil(args) -> int:
         raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
     _xfoil_settings(args, 1e6)  # validate the shared settings before any work
     request = AirfoilRequest(
-        shapes=args.shapes, seed=args.seed, include_real=args.include_real, polars_per_shape=args.polars_per_shape,
-        reynolds=re_list, re_range=re_range or (1e5, 1e7), alphas=parse_alpha_spec(args.alpha), ncrit=args.ncrit,
-        mach=args.mach, n_panels=args.panels, max_iter=args.iter, timeout_s=args.timeout, mix_fraction=args.mix_fraction,
+        shapes=args.shapes,
+        seed=args.seed,
+        include_real=args.include_real,
+        polars_per_shape=args.polars_per_shape,
+        reynolds=re_list,
+        re_range=re_range or (1e5, 1e7),
+        alphas=parse_alpha_spec(args.alpha),
+        ncrit=args.ncrit,
+        mach=args.mach,
+        n_panels=args.panels,
+        max_iter=args.iter,
+        timeout_s=args.timeout,
+        mix_fraction=args.mix_fraction,
     )
     summary = generate(args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
     print(
@@ -252,15 +342,28 @@ def _data_airfoil_rans(args) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.mix_fraction <= 1.0:
         raise InputError(f"--mix-fraction must be within [0, 1], got {args.mix_fraction}")
-    request = RansRequest(shapes=args.shapes, seed=args.seed, include_real=args.include_real,
-                          real_limit=args.real_limit, real_skip=args.real_skip, re_range=re_range,
-                          alphas=parse_alpha_spec(args.alpha or "-2:10:1"), angles_per_shape=args.angles_per_shape,
-                          mesh=args.mesh, turbulence=args.turbulence, max_iter=args.max_iter, timeout_s=args.timeout,
-                          mix_fraction=args.mix_fraction)
-    summary = generate_rans(args.out, request, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.no_progress)
-    print(f"{args.out}: {summary.planned} RANS cases planned, {summary.already_present} already present, "
-          f"{summary.written} written now ({summary.failed} with a failure status)")
+    request = RansRequest(
+        shapes=args.shapes,
+        seed=args.seed,
+        include_real=args.include_real,
+        real_limit=args.real_limit,
+        real_skip=args.real_skip,
+        re_range=re_range,
+        alphas=parse_alpha_spec(args.alpha or "-2:10:1"),
+        angles_per_shape=args.angles_per_shape,
+        mesh=args.mesh,
+        turbulence=args.turbulence,
+        max_iter=args.max_iter,
+        timeout_s=args.timeout,
+        mix_fraction=args.mix_fraction,
+    )
+    summary = generate_rans(
+        args.out, request, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress
+    )
+    print(
+        f"{args.out}: {summary.planned} RANS cases planned, {summary.already_present} already present, "
+        f"{summary.written} written now ({summary.failed} with a failure status)"
+    )
     return 0
 
 

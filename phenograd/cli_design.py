@@ -16,8 +16,8 @@ import json
 import math
 from pathlib import Path
 
-from phenograd.core.atomic import atomic_path
 from phenograd.cli_options import add_parallel_options, comma_names, seed_value, surface_size
+from phenograd.core.atomic import atomic_path
 
 
 def _relax_options(p) -> None:
@@ -38,20 +38,29 @@ def _optimize_group(sub):
 
 def add_commands(sub, optimize_sub=None) -> None:
     sc = sub.add_parser(
-        "screen", help="rank a catalyst candidate space with the surrogate, verify the best (resumable)",
+        "screen",
+        help="rank a catalyst candidate space with the surrogate, verify the best (resumable)",
         description="Enumerate the candidates of a space file (TOML; see optimize/space.py), predict E_ads and its "
         "uncertainty for all, rank them by distance to a target or by volcano activity, verify the top K (plus the "
         "most uncertain high-ranked ones) with the simulator, and write every candidate to an ase.db with a PNG beside "
-        "it. A killed run continues where it stopped when the same command is run again.")
+        "it. A killed run continues where it stopped when the same command is run again.",
+    )
     sc.add_argument("--space", required=True, help="candidate space (.toml)")
     sc.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     sc.add_argument("--top", type=int, default=20, help="candidates to verify and report (default 20)")
-    sc.add_argument("--uncertain", type=int, default=None, help="extra verifications of the most uncertain of ranks "
-                    "K..5K (default K/4)")
+    sc.add_argument(
+        "--uncertain",
+        type=int,
+        default=None,
+        help="extra verifications of the most uncertain of ranks K..5K (default K/4)",
+    )
     sc.add_argument("--verify", action="store_true", help="verify with the simulator")
-    sc.add_argument("--correct-offset", action="store_true",
-                    help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
-                    "then verify the rest (for a target inside the space's energy range)")
+    sc.add_argument(
+        "--correct-offset",
+        action="store_true",
+        help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
+        "then verify the rest (for a target inside the space's energy range)",
+    )
     sc.add_argument("--out", required=True, help="results ase.db (.db); created or resumed")
     _dft_options(sc, "of the best K verified candidates")
     add_parallel_options(sc)
@@ -59,16 +68,20 @@ def add_commands(sub, optimize_sub=None) -> None:
 
     osub = optimize_sub or _optimize_group(sub)
     oc = osub.add_parser(
-        "composition", help="gradient-based alloy composition search for a target E_ads or volcano activity",
+        "composition",
+        help="gradient-based alloy composition search for a target E_ads or volcano activity",
         description="Anneal element probabilities (per top-layer site on a host template, or a global composition "
         "sampled as random decorations) through the surrogate, discretize into concrete slabs, and verify the best "
-        "with the simulator. Writes result.json, designs.extxyz and composition.png into --out.")
+        "with the simulator. Writes result.json, designs.extxyz and composition.png into --out.",
+    )
     oc.add_argument("--metals", nargs="+", required=True, help="allowed metals, e.g. Pt Cu Ni Au")
     obj = oc.add_mutually_exclusive_group(required=True)
     obj.add_argument("--target", type=float, help="target E_ads in eV")
     obj.add_argument("--volcano", help="volcano optimum E_ads in eV, optionally ,kT (default kT 0.1 eV)")
     oc.add_argument("--adsorbate", default="O", help="adsorbate (default O)")
-    oc.add_argument("--mode", default="sites", choices=["sites", "global"], help="per-site design or global composition")
+    oc.add_argument(
+        "--mode", default="sites", choices=["sites", "global"], help="per-site design or global composition"
+    )
     oc.add_argument("--facet", default="111", choices=["111", "100"], help="fcc facet of the slab (default 111)")
     oc.add_argument("--site", default="fcc", help="site kind where E_ads counts (default fcc)")
     oc.add_argument("--host", default=None, help="template metal for --mode sites (default: the first metal)")
@@ -102,10 +115,23 @@ def cmd_screen(args) -> int:
     from phenograd.optimize.screen import screen
 
     _relax(args)
-    result = screen(args.space, args.out, model=args.model, top=args.top, verify=args.verify, uncertain=args.uncertain,
-                    workers=args.workers, scheduler=args.scheduler, calculator=args.calculator, fmax=args.fmax,
-                    steps=args.relax_steps, progress=not args.no_progress, correct_offset=args.correct_offset,
-                    verify_dft=args.verify_dft, dft_settings=_dft_settings(args))
+    result = screen(
+        args.space,
+        args.out,
+        model=args.model,
+        top=args.top,
+        verify=args.verify,
+        uncertain=args.uncertain,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        calculator=args.calculator,
+        fmax=args.fmax,
+        steps=args.relax_steps,
+        progress=not args.no_progress,
+        correct_offset=args.correct_offset,
+        verify_dft=args.verify_dft,
+        dft_settings=_dft_settings(args),
+    )
     import sys
 
     for flag in result.flags:
@@ -113,12 +139,18 @@ def cmd_screen(args) -> int:
     for ads, shift in result.offset.items():
         print(f"offset of the surrogate for {ads}, measured on the first verifications: {shift:+.3f} eV (applied)")
     t = result.timings
-    rate = f", {result.n_candidates / t['predict_s']:.0f} candidates/s" if t.get("predict_s") else " (predictions resumed)"
-    print(f"{args.out}: {result.n_candidates} candidates ranked{rate}; "
-          f"{int((~_isnan(result.e_verified)).sum())} verified")
+    rate = (
+        f", {result.n_candidates / t['predict_s']:.0f} candidates/s" if t.get("predict_s") else " (predictions resumed)"
+    )
+    print(
+        f"{args.out}: {result.n_candidates} candidates ranked{rate}; {int((~_isnan(result.e_verified)).sum())} verified"
+    )
     dft = result.e_dft is not None
-    print(f"{'rank':>4} {'idx':>6} {'E_pred':>8} {'std':>6} {'E_verified':>10}" + (f" {'E_DFT':>8}" if dft else "")
-          + "  status")
+    print(
+        f"{'rank':>4} {'idx':>6} {'E_pred':>8} {'std':>6} {'E_verified':>10}"
+        + (f" {'E_DFT':>8}" if dft else "")
+        + "  status"
+    )
     for r, i in enumerate(result.final_top(args.top)):
         ev = result.e_verified[i]
         line = f"{r:4d} {i:6d} {result.e_pred[i]:+8.3f} {result.std[i]:6.3f} {'' if _isnan(ev) else f'{ev:+10.3f}':>10}"
@@ -134,8 +166,13 @@ def cmd_screen(args) -> int:
 
 def _dft_options(parser, which: str) -> None:
     g = parser.add_argument_group("DFT verification (GPAW single points at the verified geometries; make setup-dft)")
-    g.add_argument("--verify-dft", type=int, default=0, metavar="K",
-                   help=f"DFT single points {which} (default 0: none; needs --verify)")
+    g.add_argument(
+        "--verify-dft",
+        type=int,
+        default=0,
+        metavar="K",
+        help=f"DFT single points {which} (default 0: none; needs --verify)",
+    )
     g.add_argument("--dft-basis", default="dzp", help="LCAO basis (default dzp)")
     g.add_argument("--dft-kpt-density", type=float, default=16.0, help="k-points x cell length, Å (default 16)")
     g.add_argument("--dft-grid", type=float, default=0.22, help="real-space grid spacing, Å (default 0.22)")
@@ -171,8 +208,9 @@ def _parse_table(text, what: str, parts: int) -> dict:
             if not all(math.isfinite(v) for v in values):
                 raise ValueError
         except ValueError:
-            raise InputError(f"bad --{what} {text!r}: write it as " +
-                             ("Pt:0.1:0.5,Cu:0:0.3" if parts == 2 else "Pt:30,Cu:1")) from None
+            raise InputError(
+                f"bad --{what} {text!r}: write it as " + ("Pt:0.1:0.5,Cu:0:0.3" if parts == 2 else "Pt:30,Cu:1")
+            ) from None
         out[fields[0]] = values if parts == 2 else values[0]
     return out
 
@@ -185,10 +223,10 @@ def _write_atomic(path: Path, write) -> None:
 def cmd_optimize_composition(args) -> int:
     import sys
 
+    from phenograd.core.errors import InputError
     from phenograd.optimize.composition import CompositionProblem, SearchSettings, optimize_composition
     from phenograd.optimize.objectives import Volcano
     from phenograd.optimize.plots import plot_composition
-    from phenograd.core.errors import InputError
     from phenograd.surrogate.predict import load_surrogate
 
     out = Path(args.out)
@@ -210,23 +248,46 @@ def cmd_optimize_composition(args) -> int:
         except ValueError:
             raise InputError(f"bad --volcano {args.volcano!r}: write OPTIMUM or OPTIMUM,kT in eV") from None
     problem = CompositionProblem(
-        metals=tuple(comma_names(args.metals)), adsorbate=args.adsorbate, target=args.target, volcano=volcano,
-        mode=args.mode, facet=args.facet, site=args.site, host=args.host,
-        bounds=_parse_table(args.bounds, "bounds", 2), max_metals=args.max_metals,
-        cost=_parse_table(args.cost, "cost", 1), max_cost=args.max_cost, size=args.size, layers=args.layers)
+        metals=tuple(comma_names(args.metals)),
+        adsorbate=args.adsorbate,
+        target=args.target,
+        volcano=volcano,
+        mode=args.mode,
+        facet=args.facet,
+        site=args.site,
+        host=args.host,
+        bounds=_parse_table(args.bounds, "bounds", 2),
+        max_metals=args.max_metals,
+        cost=_parse_table(args.cost, "cost", 1),
+        max_cost=args.max_cost,
+        size=args.size,
+        layers=args.layers,
+    )
     problem.validate()
     relax = _relax(args)
     surrogate = load_surrogate(args.model, domain="catalyst")
-    result = optimize_composition(problem, surrogate, SearchSettings(steps=args.steps, seed=args.seed), verify=args.verify,
-                                  calculator=args.calculator, relax=relax, workers=args.workers or 1,
-                                  scheduler=args.scheduler, verify_dft=args.verify_dft,
-                                  dft_settings=_dft_settings(args))
+    result = optimize_composition(
+        problem,
+        surrogate,
+        SearchSettings(steps=args.steps, seed=args.seed),
+        verify=args.verify,
+        calculator=args.calculator,
+        relax=relax,
+        workers=args.workers or 1,
+        scheduler=args.scheduler,
+        verify_dft=args.verify_dft,
+        dft_settings=_dft_settings(args),
+    )
     out.mkdir(exist_ok=True)
     summary = {
         "problem": {k: (v.__dict__ if isinstance(v, Volcano) else v) for k, v in problem.__dict__.items()},
-        "flags": result.flags, "history": result.history, "probs": result.probs.tolist(),
-        "designs": [{"label": d.label, "e_pred": d.e_pred, "std": d.std, "score": d.score, "composition": d.composition}
-                    for d in result.designs[:50]],
+        "flags": result.flags,
+        "history": result.history,
+        "probs": result.probs.tolist(),
+        "designs": [
+            {"label": d.label, "e_pred": d.e_pred, "std": d.std, "score": d.score, "composition": d.composition}
+            for d in result.designs[:50]
+        ],
         "verified": result.verified,
     }
     _write_atomic(out / "result.json", lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
@@ -236,8 +297,10 @@ def cmd_optimize_composition(args) -> int:
     plot_composition(result.history, result.verified, out / "composition.png")
     for flag in result.flags:
         print(f"phenograd: warning: {flag}", file=sys.stderr)
-    print(f"{out}: {len(result.designs)} designs; best predicted {result.designs[0].label} "
-          f"E_ads {result.designs[0].e_pred:+.3f} ± {result.designs[0].std:.3f} eV")
+    print(
+        f"{out}: {len(result.designs)} designs; best predicted {result.designs[0].label} "
+        f"E_ads {result.designs[0].e_pred:+.3f} ± {result.designs[0].std:.3f} eV"
+    )
     for v in result.verified:
         ev = "failed: " + v["status"] if v["e_verified"] is None else f"{v['e_verified']:+.3f} eV"
         dft = ""

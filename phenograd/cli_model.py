@@ -15,7 +15,8 @@ from phenograd.surrogate.domain import domain_names, get_domain
 def add_commands(sub) -> None:
     """Add the subcommands, each with its handler, to the top-level subparsers."""
     tr = sub.add_parser(
-        "train", help="train a surrogate ensemble on a dataset (resumable)",
+        "train",
+        help="train a surrogate ensemble on a dataset (resumable)",
         description="Train an ensemble of encoder+head surrogates with early stopping. After every epoch the run's "
         "state is saved to <out>.partial; a killed run continues from there when the same command is run again. "
         "Held-out test (and out-of-distribution) items are never trained on. Multi-process: "
@@ -26,26 +27,49 @@ def add_commands(sub) -> None:
     tr.add_argument("--domain", required=True, choices=domain_names(), help="which kind of dataset and model")
     tr.add_argument("--data", required=True, help="dataset file (.db) from `phenograd data`")
     tr.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
-    tr.add_argument("--encoder", default=None,
-                    help="pretrained encoder checkpoint to start every member from; `shipped` for the one in the package")
+    tr.add_argument(
+        "--encoder",
+        default=None,
+        help="pretrained encoder checkpoint to start every member from; `shipped` for the one in the package",
+    )
     tr.add_argument("--freeze-encoder", action="store_true", help="keep the pretrained encoder fixed; train the head")
-    tr.add_argument("--fine-tune", default=None, metavar="MODEL.pt",
-                    help="airfoil: fine-tune this XFOIL-trained model on a few cases of a new fidelity (RANS): "
-                         "output biases first, then all layers at --lr (default 3e-5); see surrogate/fidelity.py")
-    tr.add_argument("--train-only", choices=("output-layer", "output-bias"), default=None,
-                    help="train only the head's output layer, or only its biases (one offset per target), e.g. "
-                         "the first stage of fine-tuning an --init model on a new fidelity (see surrogate/fidelity.py)")
-    tr.add_argument("--init", default=None, metavar="MODEL.pt",
-                    help="start every member from this trained model (weights and target normalisation): "
-                         "fine-tune it on new data, e.g. RANS cases on top of an XFOIL-trained surrogate")
+    tr.add_argument(
+        "--fine-tune",
+        default=None,
+        metavar="MODEL.pt",
+        help="airfoil: fine-tune this XFOIL-trained model on a few cases of a new fidelity (RANS): "
+        "output biases first, then all layers at --lr (default 3e-5); see surrogate/fidelity.py",
+    )
+    tr.add_argument(
+        "--train-only",
+        choices=("output-layer", "output-bias"),
+        default=None,
+        help="train only the head's output layer, or only its biases (one offset per target), e.g. "
+        "the first stage of fine-tuning an --init model on a new fidelity (see surrogate/fidelity.py)",
+    )
+    tr.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL.pt",
+        help="start every member from this trained model (weights and target normalisation): "
+        "fine-tune it on new data, e.g. RANS cases on top of an XFOIL-trained surrogate",
+    )
     tr.add_argument("--members", type=int, default=3, help="ensemble members (default 3)")
-    tr.add_argument("--epochs", type=int, default=None,
-                    help="maximum epochs per member (default: airfoil 200, catalyst 100); 0 with --init and "
-                         "--refit-epochs: only refit the heads of the --init model")
+    tr.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="maximum epochs per member (default: airfoil 200, catalyst 100); 0 with --init and "
+        "--refit-epochs: only refit the heads of the --init model",
+    )
     tr.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: 20 / 15)")
-    tr.add_argument("--batch-size", type=int, default=None,
-                    help="shapes (airfoil) or structures (catalyst) per batch and process "
-                    "(default 32; under torchrun with N processes a step sees N x this many)")
+    tr.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="shapes (airfoil) or structures (catalyst) per batch and process "
+        "(default 32; under torchrun with N processes a step sees N x this many)",
+    )
     tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
     tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
@@ -55,7 +79,8 @@ def add_commands(sub) -> None:
     tr.set_defaults(handler=cmd_train, domain_options=add_domain_options("train", tr))
 
     ev = sub.add_parser(
-        "evaluate", help="accuracy and calibration of a model on a dataset split",
+        "evaluate",
+        help="accuracy and calibration of a model on a dataset split",
         description="Prints the metrics and, with --out, writes metrics.json and a parity-plot PNG there. "
         "Airfoils: MAE of CL, ln CD, CM, transition points over XFOIL-converged points and the convergence ROC AUC. "
         "Catalysts: MAE, RMSE and share within 0.1 eV of E_ads, per adsorbate and without anomalous relaxations. "
@@ -69,7 +94,8 @@ def add_commands(sub) -> None:
     ev.set_defaults(handler=cmd_evaluate)
 
     ca = sub.add_parser(
-        "calibrate", help="refit a model's uncertainty scale on a dataset split",
+        "calibrate",
+        help="refit a model's uncertainty scale on a dataset split",
         description="Sets each target's std scale so that the band of +-1 scaled ensemble std holds 68.27 %% of "
         "the errors on the split (what training does on its validation split at the end), and writes the "
         "checkpoint again, atomically; the weights are unchanged. Use it to recalibrate on data of your own.",
@@ -82,9 +108,12 @@ def add_commands(sub) -> None:
 
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
     pr_sub = pr.add_subparsers(dest="domain", required=True, metavar="{airfoil,adsorption}")
-    pa = pr_sub.add_parser("airfoil", help="polar of one airfoil from the surrogate",
-                           description="Predicted polar with the ensemble's calibrated std (CD_std is relative: the "
-                           "std of ln CD, 0.09 = 9 %) and the probability that XFOIL converges.")
+    pa = pr_sub.add_parser(
+        "airfoil",
+        help="polar of one airfoil from the surrogate",
+        description="Predicted polar with the ensemble's calibrated std (CD_std is relative: the "
+        "std of ln CD, 0.09 = 9 %) and the probability that XFOIL converges.",
+    )
     src = pa.add_mutually_exclusive_group(required=True)
     src.add_argument("--naca", help="4-digit NACA designation, e.g. 2412")
     src.add_argument("--dat", help="airfoil .dat file (Selig or Lednicer)")
@@ -93,10 +122,13 @@ def add_commands(sub) -> None:
     pa.add_argument("--alpha", default="-4:12:1", help="angles in degrees: a list 0,2,4 or a range start:stop:step")
     pa.add_argument("--ncrit", type=float, default=9.0, help="e^N transition criterion (default 9)")
     pa.add_argument("--json", action="store_true", help="print JSON")
-    pd = pr_sub.add_parser("adsorption", help="adsorption energies of structures from the surrogate",
-                           description="FILE is anything ase.io reads (extxyz with several frames, an ase.db, ...); "
-                           "every frame needs OC20 tags (0 fixed subsurface, 1 surface, 2 adsorbate). Prints E_ads and "
-                           "the ensemble std in eV per structure, in input order.")
+    pd = pr_sub.add_parser(
+        "adsorption",
+        help="adsorption energies of structures from the surrogate",
+        description="FILE is anything ase.io reads (extxyz with several frames, an ase.db, ...); "
+        "every frame needs OC20 tags (0 fixed subsurface, 1 surface, 2 adsorbate). Prints E_ads and "
+        "the ensemble std in eV per structure, in input order.",
+    )
     pd.add_argument("--structures", required=True, help="structure file (every frame is predicted)")
     pd.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     pd.add_argument("--json", action="store_true", help="print a JSON list of {index, formula, E_ads, std}")
@@ -118,8 +150,11 @@ def add_domain_options(command: str, parser) -> dict[str, list]:
 def check_domain_options(args) -> None:
     """InputError when an option another domain added (one without a default) is given for args.domain."""
     for owner, actions in args.domain_options.items():
-        given = [a.option_strings[0] for a in actions if owner != args.domain and a.default is None
-                 and getattr(args, a.dest, None) is not None]
+        given = [
+            a.option_strings[0]
+            for a in actions
+            if owner != args.domain and a.default is None and getattr(args, a.dest, None) is not None
+        ]
         if given:
             flags = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
             raise InputError(f"{flags} {'are' if len(given) > 1 else 'is'} for --domain {owner} only")
@@ -132,8 +167,11 @@ def _train_config(args):
     from phenograd.surrogate.trainer import TrainConfig
 
     check_domain_options(args)
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                 if f.name not in ("members", "seed") and getattr(args, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if f.name not in ("members", "seed") and getattr(args, f.name, None) is not None
+    }
     cfg = get_domain(args.domain).train_defaults(members=args.members, seed=args.seed, **overrides)
     cfg.validate(args.domain, from_model=bool(getattr(args, "init", None)))
     return cfg
@@ -159,20 +197,29 @@ def _train(args, device) -> int:
         domain = get_domain(args.domain)
         if domain.fine_tune is None or args.init or args.encoder or args.freeze_encoder or args.train_only:
             tuned = " and ".join(name for name in domain_names() if get_domain(name).fine_tune is not None)
-            raise InputError(f"--fine-tune is for {tuned} models and takes no --init, --encoder, --freeze-encoder "
-                             "or --train-only (it runs its own two stages)")
+            raise InputError(
+                f"--fine-tune is for {tuned} models and takes no --init, --encoder, --freeze-encoder "
+                "or --train-only (it runs its own two stages)"
+            )
         report = domain.fine_tune(args.fine_tune, args.data, out, cfg, progress=not args.no_progress)["all"]
         noun = domain.item_noun
-        print(f"{out}: {len(report['members'])} members fine-tuned on {report[f'train_{noun}']} {noun} "
-              f"({report[f'val_{noun}']} for validation); output biases alone: {out.stem}.bias.pt")
+        print(
+            f"{out}: {len(report['members'])} members fine-tuned on {report[f'train_{noun}']} {noun} "
+            f"({report[f'val_{noun}']} for validation); output biases alone: {out.stem}.bias.pt"
+        )
         return 0
     if args.freeze_encoder and not (args.encoder or args.init):
         raise InputError("--freeze-encoder needs --encoder ENC.pt or --init MODEL.pt")
     init = load_encoder_state(args.encoder, args.domain) if args.encoder else None
     if args.init and args.encoder:
         raise InputError("--init MODEL.pt and --encoder ENC.pt exclude each other")
-    kwargs = dict(progress=not args.no_progress, device=device, init_encoder=init, freeze_encoder=args.freeze_encoder,
-                  train_only=args.train_only)
+    kwargs = dict(
+        progress=not args.no_progress,
+        device=device,
+        init_encoder=init,
+        freeze_encoder=args.freeze_encoder,
+        train_only=args.train_only,
+    )
     if args.init:
         from phenograd.surrogate.model import load_checkpoint
 
@@ -185,8 +232,10 @@ def _train(args, device) -> int:
         return 0
     losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])
     n_train, n_val = report.get(f"train_{domain.item_noun}"), report.get(f"val_{domain.item_noun}")
-    print(f"{out}: {len(report['members'])} members trained on {n_train} items ({n_val} for validation); "
-          f"best validation losses {losses}")
+    print(
+        f"{out}: {len(report['members'])} members trained on {n_train} items ({n_val} for validation); "
+        f"best validation losses {losses}"
+    )
     return 0
 
 
@@ -209,8 +258,9 @@ def cmd_calibrate(args) -> int:
     from phenograd.surrogate.evaluate import calibrate
 
     result = calibrate(args.model, args.data, args.split, args.out)
-    scales = ", ".join(f"{name} {result['old'].get(name, float('nan')):.3g} -> {k:.3g}"
-                       for name, k in result["new"].items())
+    scales = ", ".join(
+        f"{name} {result['old'].get(name, float('nan')):.3g} -> {k:.3g}" for name, k in result["new"].items()
+    )
     print(f"{args.out or args.model}: std scales fitted on {result['items']} {args.split} items: {scales}")
     return 0
 
@@ -241,13 +291,19 @@ def cmd_predict_airfoil(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{name}  Re {args.re:.3g}  Ncrit {args.ncrit:g}  "
-          f"[surrogate: {model.info.get('meta', {}).get('data_file', '?')}]")
-    print(f"{'alpha':>7} {'CL':>8} {'±':>6} {'CD':>9} {'±%':>5} {'CM':>8} {'±':>6} "
-          f"{'Top_Xtr':>8} {'Bot_Xtr':>8} {'P(conv)':>8}")
+    print(
+        f"{name}  Re {args.re:.3g}  Ncrit {args.ncrit:g}  "
+        f"[surrogate: {model.info.get('meta', {}).get('data_file', '?')}]"
+    )
+    print(
+        f"{'alpha':>7} {'CL':>8} {'±':>6} {'CD':>9} {'±%':>5} {'CM':>8} {'±':>6} "
+        f"{'Top_Xtr':>8} {'Bot_Xtr':>8} {'P(conv)':>8}"
+    )
     for r in rows:
-        print(f"{r['alpha']:7.2f} {r['CL']:8.4f} {r['CL_std']:6.4f} {r['CD']:9.5f} {100 * r['CD_std']:5.1f} "
-              f"{r['CM']:8.4f} {r['CM_std']:6.4f} {r['Top_Xtr']:8.4f} {r['Bot_Xtr']:8.4f} {r['confidence']:8.3f}")
+        print(
+            f"{r['alpha']:7.2f} {r['CL']:8.4f} {r['CL_std']:6.4f} {r['CD']:9.5f} {100 * r['CD_std']:5.1f} "
+            f"{r['CM']:8.4f} {r['CM_std']:6.4f} {r['Top_Xtr']:8.4f} {r['Bot_Xtr']:8.4f} {r['confidence']:8.3f}"
+        )
     return 0
 
 
@@ -275,8 +331,10 @@ def cmd_predict_adsorption(args) -> int:
     model = load_surrogate(args.model, domain="catalyst")
     with torch.no_grad():
         out = model.predict_adsorption(frames)
-    rows = [{"index": i, "formula": a.get_chemical_formula(), "E_ads": float(out["E_ads"][i]),
-             "std": float(out["std"][i])} for i, a in enumerate(frames)]
+    rows = [
+        {"index": i, "formula": a.get_chemical_formula(), "E_ads": float(out["E_ads"][i]), "std": float(out["std"][i])}
+        for i, a in enumerate(frames)
+    ]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

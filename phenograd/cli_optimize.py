@@ -15,33 +15,54 @@ def add_commands(sub):
     op = sub.add_parser("optimize", help="design through a surrogate, verified by the simulator")
     op_sub = op.add_subparsers(dest="domain", required=True, metavar="{airfoil,composition}")
     oa = op_sub.add_parser(
-        "airfoil", help="optimize an airfoil shape for a problem file (TOML)",
+        "airfoil",
+        help="optimize an airfoil shape for a problem file (TOML)",
         description="Gradient-based shape optimization: 18 CST parameters plus one angle per free operating point, "
         "SLSQP (or trust-constr) with exact gradients through the surrogate, trust constraints on the ensemble's "
         "confidence and spread. With --verify, XFOIL runs the start and the optimum at every operating point. "
         "Writes optimized.dat, start.dat, report.json, shape.png and polars.png into --out. Exit status 3 when no "
         "feasible design was found (the report lists the violated constraints).",
     )
-    oa.add_argument("--problem", required=True, help="problem file (TOML; see `phenograd optimize airfoil --example`)"
-                    " or 'daedalus' for the built-in Daedalus multi-point problem")
+    oa.add_argument(
+        "--problem",
+        required=True,
+        help="problem file (TOML; see `phenograd optimize airfoil --example`)"
+        " or 'daedalus' for the built-in Daedalus multi-point problem",
+    )
     oa.add_argument("--model", default=None, help="airfoil model checkpoint (default: the shipped model)")
-    oa.add_argument("--start", default=None, help="start shape: nacaXXXX or a .dat file (default: the problem's, "
-                    "else naca0012)")
+    oa.add_argument(
+        "--start", default=None, help="start shape: nacaXXXX or a .dat file (default: the problem's, else naca0012)"
+    )
     oa.add_argument("--verify", action="store_true", help="run XFOIL on the start and the optimum")
-    oa.add_argument("--refine", type=int, default=0, metavar="K",
-                    help="up to K rounds: where XFOIL and the surrogate disagree by > 3 %%, simulate around the optimum, "
-                    "fine-tune the surrogate there, optimize again (implies --verify; DIR/refine.db, DIR/refined_model.pt)")
-    oa.add_argument("--fidelity", choices=("xfoil", "rans"), default="xfoil",
-                    help="simulator that verifies the start and the optimum: xfoil (default) or rans (OpenFOAM "
-                         "Spalart-Allmaras, minutes per point; implies --verify; needs `make setup-cfd`)")
-    oa.add_argument("--rans-mesh", choices=("coarse", "medium", "fine"), default="coarse",
-                    help="grid level for --fidelity rans (default coarse)")
+    oa.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="K",
+        help="up to K rounds: where XFOIL and the surrogate disagree by > 3 %%, simulate around the optimum, "
+        "fine-tune the surrogate there, optimize again (implies --verify; DIR/refine.db, DIR/refined_model.pt)",
+    )
+    oa.add_argument(
+        "--fidelity",
+        choices=("xfoil", "rans"),
+        default="xfoil",
+        help="simulator that verifies the start and the optimum: xfoil (default) or rans (OpenFOAM "
+        "Spalart-Allmaras, minutes per point; implies --verify; needs `make setup-cfd`)",
+    )
+    oa.add_argument(
+        "--rans-mesh",
+        choices=("coarse", "medium", "fine"),
+        default="coarse",
+        help="grid level for --fidelity rans (default coarse)",
+    )
     oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
     par = oa.add_mutually_exclusive_group()
-    par.add_argument("--workers", type=int, default=2,
-                     help="parallel XFOIL processes for verification and refinement (default 2)")
-    par.add_argument("--scheduler", default=None,
-                     help="send the XFOIL runs to a Dask cluster: tcp://HOST:PORT or a scheduler file")
+    par.add_argument(
+        "--workers", type=int, default=2, help="parallel XFOIL processes for verification and refinement (default 2)"
+    )
+    par.add_argument(
+        "--scheduler", default=None, help="send the XFOIL runs to a Dask cluster: tcp://HOST:PORT or a scheduler file"
+    )
     oa.add_argument("--out", required=True, help="output folder")
     oa.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     oa.set_defaults(handler=run_optimize_airfoil)
@@ -50,26 +71,38 @@ def add_commands(sub):
 
 def _format_table(result) -> str:
     sim = "RANS" if result.fidelity == "rans" else "XFOIL"
-    lines = [f"{result.problem}: {result.status} ({result.message.strip()})",
-             f"objective (predicted): start {result.start_objective:.6g} -> optimum {result.objective:.6g}"]
+    lines = [
+        f"{result.problem}: {result.status} ({result.message.strip()})",
+        f"objective (predicted): start {result.start_objective:.6g} -> optimum {result.objective:.6g}",
+    ]
     if result.verified_objective is not None or result.verified_start_objective is not None:
         fmt = lambda v: "unverified" if v is None else f"{v:.6g}"  # noqa: E731
-        lines.append(f"objective ({sim}):{' ' * (6 - len(sim))}start {fmt(result.verified_start_objective)} -> optimum "
-                     f"{fmt(result.verified_objective)}")
-    lines.append(f"{'Re':>9} {'CL*':>5} {'alpha':>6} {'CL':>7} {'CD':>8} {'CM':>7} {'conf':>5} | "
-                 f"{sim + ' a':>7} {'CL':>7} {'CD':>8} {'CM':>7}")
+        lines.append(
+            f"objective ({sim}):{' ' * (6 - len(sim))}start {fmt(result.verified_start_objective)} -> optimum "
+            f"{fmt(result.verified_objective)}"
+        )
+    lines.append(
+        f"{'Re':>9} {'CL*':>5} {'alpha':>6} {'CL':>7} {'CD':>8} {'CM':>7} {'conf':>5} | "
+        f"{sim + ' a':>7} {'CL':>7} {'CD':>8} {'CM':>7}"
+    )
     for p in result.points:
         v = p.verified or {}
         ok = v.get("converged")
         tgt = "" if p.target_cl is None else f"{p.target_cl:g}"
-        xf = (f"{v['alpha']:7.2f} {v['CL']:7.4f} {v['CD']:8.5f} {v['CM']:7.4f}" if ok
-              else f"{'-' if not v else 'not converged':>32}")
-        lines.append(f"{p.reynolds:9.3g} {tgt:>5} {p.alpha:6.2f} {p.CL:7.4f} {p.CD:8.5f} {p.CM:7.4f} "
-                     f"{p.confidence:5.2f} | {xf}")
-    lines.append(f"solver {result.iterations} iterations, {result.surrogate_calls} surrogate calls, "
-                 f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}"
-                 + (f"; RANS cases {result.rans_cases}" if result.fidelity == "rans" else "")
-                 + f"; wall {result.wall_s:.1f} s")
+        xf = (
+            f"{v['alpha']:7.2f} {v['CL']:7.4f} {v['CD']:8.5f} {v['CM']:7.4f}"
+            if ok
+            else f"{'-' if not v else 'not converged':>32}"
+        )
+        lines.append(
+            f"{p.reynolds:9.3g} {tgt:>5} {p.alpha:6.2f} {p.CL:7.4f} {p.CD:8.5f} {p.CM:7.4f} {p.confidence:5.2f} | {xf}"
+        )
+    lines.append(
+        f"solver {result.iterations} iterations, {result.surrogate_calls} surrogate calls, "
+        f"{result.solve_s:.1f} s; XFOIL calls {result.xfoil_calls}"
+        + (f"; RANS cases {result.rans_cases}" if result.fidelity == "rans" else "")
+        + f"; wall {result.wall_s:.1f} s"
+    )
     for r in result.rounds:
         ver = "unverified" if r["verified"] is None else f"{r['verified']:.6g} (gap {100 * r['gap']:.1f} %)"
         lines.append(f"refinement round {r['round']}: predicted {r['predicted']:.6g}, XFOIL {ver}")
@@ -112,12 +145,31 @@ def run_optimize_airfoil(args) -> int:
     if args.refine:
         from phenograd.optimize.airfoil_refine import refine
 
-        result, _ = refine(problem, surrogate, start, rounds=args.refine, out_dir=args.out, workers=args.workers,
-                           progress=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler)
+        result, _ = refine(
+            problem,
+            surrogate,
+            start,
+            rounds=args.refine,
+            out_dir=args.out,
+            workers=args.workers,
+            progress=lambda msg: print(msg, file=sys.stderr),
+            scheduler=args.scheduler,
+        )
     else:
-        result = optimize(problem, surrogate, start=start, verify=verify, xfoil_workers=args.workers,
-                          scheduler=args.scheduler, fidelity=args.fidelity, rans_mesh=args.rans_mesh)
+        result = optimize(
+            problem,
+            surrogate,
+            start=start,
+            verify=verify,
+            xfoil_workers=args.workers,
+            scheduler=args.scheduler,
+            fidelity=args.fidelity,
+            rans_mesh=args.rans_mesh,
+        )
     write_report(result, problem, args.out, xfoil_polars=verify and args.fidelity == "xfoil", started=t0)
-    print(json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1) if args.json
-          else _format_table(result))
+    print(
+        json.dumps(result.to_dict() | {"contour": None, "start_contour": None}, indent=1)
+        if args.json
+        else _format_table(result)
+    )
     return 0 if result.success else EXIT_NOT_FOUND

@@ -43,8 +43,9 @@ from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
-from .calculators import EMT_SPEC, calculator_name, calculator_spec, get_calculator
 from phenograd.core.errors import InputError
+
+from .calculators import EMT_SPEC, calculator_name, calculator_spec, get_calculator
 
 TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE = 0, 1, 2
 GAS_MOLECULES = ("H2", "H2O", "N2", "CO")
@@ -125,8 +126,10 @@ def check_elements(symbols, spec: str | None = None, what: str = "structure") ->
             raise InputError(f"{what}: unknown element {s!r}")
         if allowed is not None and s not in allowed:
             name = calculator_name(spec)
-            raise InputError(f"{what}: calculator {name} cannot handle {s} "
-                             f"(it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})")
+            raise InputError(
+                f"{what}: calculator {name} cannot handle {s} "
+                f"(it covers {', '.join(sorted(allowed, key=atomic_numbers.get))})"
+            )
 
 
 # ----------------------------------------------------------------------------- relaxation
@@ -154,8 +157,13 @@ class Relaxation:
         return self.status == "ok"
 
 
-def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = RelaxSettings(),
-          fmax: float | None = None, watch: np.ndarray | None = None) -> Relaxation:
+def relax(
+    atoms: Atoms,
+    spec: str | None = None,
+    settings: RelaxSettings = RelaxSettings(),
+    fmax: float | None = None,
+    watch: np.ndarray | None = None,
+) -> Relaxation:
     """Relax a copy of atoms (constraints kept) with BFGS and the calculator of spec.
 
     watch: boolean mask (N,) of atoms whose displacement beyond
@@ -180,8 +188,10 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
             raise _Stop(f"failed: relaxation blew up: energy {e:.3g} eV after {opt.nsteps} steps")
         moved = np.linalg.norm(work.positions[mask] - start[mask], axis=1) if mask.any() else np.zeros(1)
         if moved.max() > settings.max_slab_displacement:
-            raise _Stop(f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å "
-                        f"(limit {settings.max_slab_displacement:g} Å)")
+            raise _Stop(
+                f"failed: relaxation blew up: an atom moved {moved.max():.1f} Å "
+                f"(limit {settings.max_slab_displacement:g} Å)"
+            )
         if settings.timeout_s is not None and time.perf_counter() - t0 > settings.timeout_s:
             raise _Stop("timeout")
 
@@ -190,7 +200,10 @@ def relax(atoms: Atoms, spec: str | None = None, settings: RelaxSettings = Relax
         # BFGS diagonalises a 3N x 3N Hessian every step; threaded BLAS on a shared
         # machine made that 8x slower (measured), and workers are parallel already.
         # Overflows are caught by guard() as non-finite values; numpy's warnings would only add noise.
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             converged = bool(opt.run(fmax=settings.fmax if fmax is None else fmax, steps=int(settings.steps)))
             guard(final=True)  # the last step's outcome has not been checked yet
             energy = float(work.get_potential_energy())
@@ -226,7 +239,9 @@ class References:
         total = 0.0
         for s in symbols:
             if s not in self.mu:
-                raise InputError(f"no gas reference for adsorbate element {s} (references exist for {', '.join(REFERENCE_ELEMENTS)})")
+                raise InputError(
+                    f"no gas reference for adsorbate element {s} (references exist for {', '.join(REFERENCE_ELEMENTS)})"
+                )
             total += self.mu[s]
         return total
 
@@ -263,10 +278,14 @@ def check_structure(atoms: Atoms, spec: str | None = None, what: str = "structur
         raise InputError(f"{what}: no atoms")
     tags = atoms.get_tags()
     if not np.isin(tags, (TAG_FIXED, TAG_SURFACE, TAG_ADSORBATE)).all():
-        raise InputError(f"{what}: tags must be 0 (fixed subsurface), 1 (free surface) or 2 (adsorbate), "
-                         f"found {sorted(set(tags.tolist()))}")
+        raise InputError(
+            f"{what}: tags must be 0 (fixed subsurface), 1 (free surface) or 2 (adsorbate), "
+            f"found {sorted(set(tags.tolist()))}"
+        )
     if not (tags == TAG_ADSORBATE).any():
-        raise InputError(f"{what}: no adsorbate (no atom has tag 2; OC20 tags: 0 fixed subsurface, 1 free surface, 2 adsorbate)")
+        raise InputError(
+            f"{what}: no adsorbate (no atom has tag 2; OC20 tags: 0 fixed subsurface, 1 free surface, 2 adsorbate)"
+        )
     if (tags == TAG_ADSORBATE).all():
         raise InputError(f"{what}: no slab (every atom has the adsorbate tag 2)")
     check_atoms(atoms, what)
@@ -295,13 +314,17 @@ def check_atoms(atoms: Atoms, what: str = "structure") -> None:
     for k in np.flatnonzero(atoms.pbc):
         spacing = volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
         if spacing < MIN_PLANE_SPACING:
-            raise InputError(f"{what}: the periodic cell is {spacing:.3g} Å thin along lattice vector {k + 1} "
-                             f"(< {MIN_PLANE_SPACING} Å; atoms would overlap their own images)")
+            raise InputError(
+                f"{what}: the periodic cell is {spacing:.3g} Å thin along lattice vector {k + 1} "
+                f"(< {MIN_PLANE_SPACING} Å; atoms would overlap their own images)"
+            )
     i, j, d = closest_pair(atoms)
     limit = OVERLAP_FRACTION * (covalent_radii[atoms.numbers[i]] + covalent_radii[atoms.numbers[j]])
     if d < limit:
-        raise InputError(f"{what}: overlapping atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) "
-                         f"are {d:.2f} Å apart (< {limit:.2f} Å)")
+        raise InputError(
+            f"{what}: overlapping atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) "
+            f"are {d:.2f} Å apart (< {limit:.2f} Å)"
+        )
 
 
 def closest_pair(atoms: Atoms) -> tuple[int, int, float]:
@@ -447,8 +470,19 @@ class AdsorptionResult:
 
     def summary(self) -> dict:
         """JSON-ready labels (no structures)."""
-        keys = ("status", "e_ads", "e_adslab", "e_slab", "e_reference", "converged", "steps",
-                "anomalies", "site_initial", "site_final", "wall_s")
+        keys = (
+            "status",
+            "e_ads",
+            "e_adslab",
+            "e_slab",
+            "e_reference",
+            "converged",
+            "steps",
+            "anomalies",
+            "site_initial",
+            "site_final",
+            "wall_s",
+        )
         return {k: getattr(self, k) for k in keys}
 
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from phenograd.core.atomic import write_text_atomic
 from phenograd.core.errors import InputError, SimulatorUnavailable
+
 from .openfoam_case import TURBULENCE_MODELS, case_files
 from .openfoam_mesh import MESH_LEVELS, CGrid, MeshLevel, c_grid, write_poly_mesh
 
@@ -95,7 +96,9 @@ class RansSettings:
         if self.mesh not in MESH_LEVELS:
             raise InputError(f"unknown mesh level {self.mesh!r}; choose from {', '.join(MESH_LEVELS)}")
         if self.turbulence not in TURBULENCE_MODELS:
-            raise InputError(f"unknown turbulence model {self.turbulence!r}; choose from {', '.join(TURBULENCE_MODELS)}")
+            raise InputError(
+                f"unknown turbulence model {self.turbulence!r}; choose from {', '.join(TURBULENCE_MODELS)}"
+            )
         if not (isinstance(self.max_iter, int) and 10 <= self.max_iter <= 100_000):
             raise InputError(f"max_iter {self.max_iter!r} out of range [10, 100000]")
         if not (isinstance(self.window, int) and 10 <= self.window <= self.max_iter):
@@ -158,8 +161,13 @@ class RansResult:
     wall_s: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "settings": asdict(self.settings), "cells": self.cells, "wall_s": self.wall_s,
-                "points": [{k: v for k, v in asdict(p).items() if k != "log_tail"} for p in self.points]}
+        return {
+            "status": self.status,
+            "settings": asdict(self.settings),
+            "cells": self.cells,
+            "wall_s": self.wall_s,
+            "points": [{k: v for k, v in asdict(p).items() if k != "log_tail"} for p in self.points],
+        }
 
 
 # --------------------------------------------------------------------------- installation
@@ -171,8 +179,10 @@ def openfoam_env() -> dict[str, str]:
     Raises SimulatorUnavailable when simpleFoam is not on PATH.
     """
     if shutil.which("simpleFoam") is None:
-        raise SimulatorUnavailable("OpenFOAM's simpleFoam not found on PATH; install Debian's openfoam package "
-                                   "(`make setup-cfd` does: apt-get install openfoam)")
+        raise SimulatorUnavailable(
+            "OpenFOAM's simpleFoam not found on PATH; install Debian's openfoam package "
+            "(`make setup-cfd` does: apt-get install openfoam)"
+        )
     env = dict(os.environ)
     if "WM_PROJECT_DIR" not in env:
         for root in (os.environ.get("PHENOGRAD_OPENFOAM_DIR"), "/usr/share/openfoam", "/usr/lib/openfoam/openfoam"):
@@ -180,7 +190,9 @@ def openfoam_env() -> dict[str, str]:
                 env["WM_PROJECT_DIR"], env["FOAM_ETC"] = root, str(Path(root, "etc"))
                 break
         else:
-            raise SimulatorUnavailable("OpenFOAM's etc/controlDict not found; set PHENOGRAD_OPENFOAM_DIR to its project directory")
+            raise SimulatorUnavailable(
+                "OpenFOAM's etc/controlDict not found; set PHENOGRAD_OPENFOAM_DIR to its project directory"
+            )
     return env
 
 
@@ -220,7 +232,9 @@ def _coefficient_file(case: Path) -> Path | None:
 
 
 def _read_cp(case: Path) -> tuple[list[float], list[float], list[float]]:
-    hits = sorted((case / "postProcessing" / "wallPressure").glob("*/p_airfoil.raw"), key=lambda p: float(p.parent.name))
+    hits = sorted(
+        (case / "postProcessing" / "wallPressure").glob("*/p_airfoil.raw"), key=lambda p: float(p.parent.name)
+    )
     if not hits:
         return [], [], []
     data = np.loadtxt(hits[-1], comments="#", ndmin=2)
@@ -257,7 +271,7 @@ def _first_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -> int
     cl, cd = coeffs.get("Cl", np.empty(0)), coeffs.get("Cd", np.empty(0))
     w = settings.window
     for n in range(max(w, CHECK_EVERY), len(cl) + 1, CHECK_EVERY):
-        if np.ptp(cl[n - w:n]) < settings.cl_tol and np.ptp(cd[n - w:n]) < settings.cd_tol:
+        if np.ptp(cl[n - w : n]) < settings.cl_tol and np.ptp(cd[n - w : n]) < settings.cd_tol:
             return n
     return None
 
@@ -272,8 +286,8 @@ def _first_mean_settled(coeffs: dict[str, np.ndarray], settings: RansSettings) -
     cl, cd = coeffs.get("Cl", np.empty(0)), coeffs.get("Cd", np.empty(0))
     first = math.ceil((b + 1) * w / CHECK_EVERY) * CHECK_EVERY  # the first checkpoint with b + 1 blocks
     for n in range(first, len(cl) + 1, CHECK_EVERY):
-        means_cl = cl[n - b * w:n].reshape(b, w).mean(axis=1)
-        means_cd = cd[n - b * w:n].reshape(b, w).mean(axis=1)
+        means_cl = cl[n - b * w : n].reshape(b, w).mean(axis=1)
+        means_cd = cd[n - b * w : n].reshape(b, w).mean(axis=1)
         if np.ptp(means_cl) < settings.cl_mean_tol and np.ptp(means_cd) < settings.cd_mean_tol:
             return n
     return None
@@ -314,8 +328,14 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     # setpriv (util-linux) makes the kernel kill the solver if this process dies first (a SIGTERM to a dataset run,
     # an OOM kill): the solver runs in a session of its own, so nothing else would stop it before max_iter.
     guard = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-    proc = subprocess.Popen([*guard, "simpleFoam", "-case", str(case)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [*guard, "simpleFoam", "-case", str(case)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     coeffs: dict = {}
     stop_requested, status = False, None
     try:
@@ -365,8 +385,9 @@ def _solve(case: Path, settings: RansSettings, env: dict, deadline: float) -> tu
     return "ok", "residuals" if "SIMPLE solution converged" in text else "", coeffs
 
 
-def run_rans_point(contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour",
-                   level: MeshLevel | None = None) -> RansPoint:
+def run_rans_point(
+    contour: np.ndarray, alpha: float, settings: RansSettings, name: str = "contour", level: MeshLevel | None = None
+) -> RansPoint:
     """Run one RANS case at angle of attack `alpha` (degrees) around `contour` (N, 2), Selig order, chords.
 
     level: a resolution of one's own (grid-sensitivity studies) instead of MESH_LEVELS[settings.mesh].

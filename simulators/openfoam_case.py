@@ -27,8 +27,10 @@ TURBULENCE_MODELS = ("SpalartAllmaras", "kOmegaSST")
 
 def _field(cls: str, name: str, dims: str, internal: str, patches: dict[str, str]) -> str:
     body = "\n".join(f"    {p}\n    {{\n        {spec}\n    }}" for p, spec in patches.items())
-    return (_header(cls, name, "0") + f"dimensions {dims};\n\ninternalField uniform {internal};\n\n"
-            f"boundaryField\n{{\n{body}\n    frontAndBack\n    {{\n        type empty;\n    }}\n}}\n")
+    return (
+        _header(cls, name, "0") + f"dimensions {dims};\n\ninternalField uniform {internal};\n\n"
+        f"boundaryField\n{{\n{body}\n    frontAndBack\n    {{\n        type empty;\n    }}\n}}\n"
+    )
 
 
 def inflow(alpha_deg: float) -> tuple[float, float]:
@@ -43,45 +45,81 @@ def field_files(alpha_deg: float, reynolds: float, model: str) -> dict[str, str]
     u = f"({ux:.12g} {uy:.12g} 0)"
     nu = 1.0 / reynolds
     files = {
-        "0/U": _field("volVectorField", "U", "[0 1 -1 0 0 0 0]", u, {
-            "airfoil": "type noSlip;",
-            "base": "type noSlip;",
-            "farfield": f"type freestreamVelocity;\n        freestreamValue uniform {u};",
-        }),
-        "0/p": _field("volScalarField", "p", "[0 2 -2 0 0 0 0]", "0", {
-            "airfoil": "type zeroGradient;",
-            "base": "type zeroGradient;",
-            "farfield": "type freestreamPressure;\n        freestreamValue uniform 0;",
-        }),
+        "0/U": _field(
+            "volVectorField",
+            "U",
+            "[0 1 -1 0 0 0 0]",
+            u,
+            {
+                "airfoil": "type noSlip;",
+                "base": "type noSlip;",
+                "farfield": f"type freestreamVelocity;\n        freestreamValue uniform {u};",
+            },
+        ),
+        "0/p": _field(
+            "volScalarField",
+            "p",
+            "[0 2 -2 0 0 0 0]",
+            "0",
+            {
+                "airfoil": "type zeroGradient;",
+                "base": "type zeroGradient;",
+                "farfield": "type freestreamPressure;\n        freestreamValue uniform 0;",
+            },
+        ),
     }
     if model == "SpalartAllmaras":
         nu_tilda = 3.0 * nu
         chi = nu_tilda / nu
         nut = nu_tilda * chi**3 / (chi**3 + 7.1**3)
-        files["0/nuTilda"] = _field("volScalarField", "nuTilda", "[0 2 -1 0 0 0 0]", f"{nu_tilda:.9g}", {
-            "airfoil": "type fixedValue;\n        value uniform 0;",
-            "base": "type fixedValue;\n        value uniform 0;",
-            "farfield": f"type freestream;\n        freestreamValue uniform {nu_tilda:.9g};",
-        })
+        files["0/nuTilda"] = _field(
+            "volScalarField",
+            "nuTilda",
+            "[0 2 -1 0 0 0 0]",
+            f"{nu_tilda:.9g}",
+            {
+                "airfoil": "type fixedValue;\n        value uniform 0;",
+                "base": "type fixedValue;\n        value uniform 0;",
+                "farfield": f"type freestream;\n        freestreamValue uniform {nu_tilda:.9g};",
+            },
+        )
     else:
         k = 1.5 * (5e-4) ** 2
         omega = k / nu
         nut = k / omega
-        files["0/k"] = _field("volScalarField", "k", "[0 2 -2 0 0 0 0]", f"{k:.9g}", {
-            "airfoil": "type kqRWallFunction;\n        value uniform 1e-12;",
-            "base": "type kqRWallFunction;\n        value uniform 1e-12;",
-            "farfield": f"type freestream;\n        freestreamValue uniform {k:.9g};",
-        })
-        files["0/omega"] = _field("volScalarField", "omega", "[0 0 -1 0 0 0 0]", f"{omega:.9g}", {
-            "airfoil": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
-            "base": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
-            "farfield": f"type freestream;\n        freestreamValue uniform {omega:.9g};",
-        })
-    files["0/nut"] = _field("volScalarField", "nut", "[0 2 -1 0 0 0 0]", f"{nut:.9g}", {
-        "airfoil": "type nutUSpaldingWallFunction;\n        value uniform 0;",
-        "base": "type nutUSpaldingWallFunction;\n        value uniform 0;",
-        "farfield": f"type freestream;\n        freestreamValue uniform {nut:.9g};",
-    })
+        files["0/k"] = _field(
+            "volScalarField",
+            "k",
+            "[0 2 -2 0 0 0 0]",
+            f"{k:.9g}",
+            {
+                "airfoil": "type kqRWallFunction;\n        value uniform 1e-12;",
+                "base": "type kqRWallFunction;\n        value uniform 1e-12;",
+                "farfield": f"type freestream;\n        freestreamValue uniform {k:.9g};",
+            },
+        )
+        files["0/omega"] = _field(
+            "volScalarField",
+            "omega",
+            "[0 0 -1 0 0 0 0]",
+            f"{omega:.9g}",
+            {
+                "airfoil": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
+                "base": f"type omegaWallFunction;\n        value uniform {omega:.9g};",
+                "farfield": f"type freestream;\n        freestreamValue uniform {omega:.9g};",
+            },
+        )
+    files["0/nut"] = _field(
+        "volScalarField",
+        "nut",
+        "[0 2 -1 0 0 0 0]",
+        f"{nut:.9g}",
+        {
+            "airfoil": "type nutUSpaldingWallFunction;\n        value uniform 0;",
+            "base": "type nutUSpaldingWallFunction;\n        value uniform 0;",
+            "farfield": f"type freestream;\n        freestreamValue uniform {nut:.9g};",
+        },
+    )
     return files
 
 
@@ -99,7 +137,9 @@ def control_dict(alpha_deg: float, max_iter: int) -> str:
     """controlDict: simpleFoam for at most max_iter iterations, force coefficients every iteration,
     the wall's pressure and y+ written with the final fields."""
     ux, uy = inflow(alpha_deg)
-    return _header("dictionary", "controlDict") + f"""application simpleFoam;
+    return (
+        _header("dictionary", "controlDict")
+        + f"""application simpleFoam;
 startFrom startTime;
 startTime 0;
 stopAt endTime;
@@ -160,11 +200,14 @@ functions
     }}
 }}
 """
+    )
 
 
 def fv_schemes() -> str:
     """Second-order upwind convection for U, first-order bounded upwind for the turbulence variables."""
-    return _header("dictionary", "fvSchemes") + """ddtSchemes { default steadyState; }
+    return (
+        _header("dictionary", "fvSchemes")
+        + """ddtSchemes { default steadyState; }
 
 gradSchemes
 {
@@ -190,13 +233,16 @@ interpolationSchemes { default linear; }
 snGradSchemes { default limited corrected 0.5; }
 wallDist { method meshWave; }
 """
+    )
 
 
 def fv_solution(residual_p: float = 1e-6, residual_other: float = 1e-7) -> str:
     """SIMPLEC with GAMG for pressure and one non-orthogonal correction per iteration (without it the medium and
     fine grids diverged within 50 iterations on NACA 0012 at 0 and 4 degrees); stops by itself when all
     initial residuals are below the targets."""
-    return _header("dictionary", "fvSolution") + f"""solvers
+    return (
+        _header("dictionary", "fvSolution")
+        + f"""solvers
 {{
     p
     {{
@@ -236,6 +282,7 @@ relaxationFactors
     }}
 }}
 """
+    )
 
 
 def case_files(alpha_deg: float, reynolds: float, model: str, max_iter: int) -> dict[str, str]:

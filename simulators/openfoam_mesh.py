@@ -29,8 +29,9 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq
 
-from .contour import check_finite, check_not_self_crossing, drop_duplicate_neighbours
 from phenograd.core.errors import InputError
+
+from .contour import check_finite, check_not_self_crossing, drop_duplicate_neighbours
 
 #: Span of the one-cell-deep 2-D mesh, in chords (the force reference area is SPAN x chord).
 SPAN = 0.1
@@ -68,12 +69,15 @@ class MeshLevel:
 
 #: Resolution levels (cells with a sharp trailing edge: coarse 14,400; medium 38,400; fine 102,400).
 MESH_LEVELS: dict[str, MeshLevel] = {
-    "coarse": MeshLevel(n_surface=80, n_normal=60, n_wake=40, n_te=8, le_spacing=2e-3, te_spacing=4e-3,
-                        y_plus=1.0, radius=100.0),
-    "medium": MeshLevel(n_surface=140, n_normal=96, n_wake=60, n_te=12, le_spacing=1e-3, te_spacing=2e-3,
-                        y_plus=1.0, radius=100.0),
-    "fine": MeshLevel(n_surface=240, n_normal=128, n_wake=80, n_te=16, le_spacing=5e-4, te_spacing=1e-3,
-                      y_plus=0.5, radius=100.0),
+    "coarse": MeshLevel(
+        n_surface=80, n_normal=60, n_wake=40, n_te=8, le_spacing=2e-3, te_spacing=4e-3, y_plus=1.0, radius=100.0
+    ),
+    "medium": MeshLevel(
+        n_surface=140, n_normal=96, n_wake=60, n_te=12, le_spacing=1e-3, te_spacing=2e-3, y_plus=1.0, radius=100.0
+    ),
+    "fine": MeshLevel(
+        n_surface=240, n_normal=128, n_wake=80, n_te=16, le_spacing=5e-4, te_spacing=1e-3, y_plus=0.5, radius=100.0
+    ),
 }
 
 
@@ -149,14 +153,20 @@ def split_surfaces(contour: np.ndarray, name: str = "contour") -> SurfaceSplit:
     check_not_self_crossing(arr, name)
     x = arr[:, 0]
     if not (-0.05 <= x.min() <= 0.05 and 0.95 <= x.max() <= 1.05):
-        raise InputError(f"{name}: expected x/c from about 0 to 1 (got {x.min():.3f} to {x.max():.3f}); normalise the chord first")
+        raise InputError(
+            f"{name}: expected x/c from about 0 to 1 (got {x.min():.3f} to {x.max():.3f}); normalise the chord first"
+        )
     ile = int(np.argmin(x))
     if ile < 3 or ile > len(arr) - 4:
-        raise InputError(f"{name}: the leading edge (minimum x) is at an end of the contour; expected Selig order "
-                         "(trailing edge, upper surface, leading edge, lower surface, trailing edge)")
-    if arr[:ile, 1].mean() < arr[ile + 1:, 1].mean():
-        raise InputError(f"{name}: upper surface lies below the lower one; expected Selig order (clockwise from the "
-                         "upper trailing edge)")
+        raise InputError(
+            f"{name}: the leading edge (minimum x) is at an end of the contour; expected Selig order "
+            "(trailing edge, upper surface, leading edge, lower surface, trailing edge)"
+        )
+    if arr[:ile, 1].mean() < arr[ile + 1 :, 1].mean():
+        raise InputError(
+            f"{name}: upper surface lies below the lower one; expected Selig order (clockwise from the "
+            "upper trailing edge)"
+        )
     arr = arr.copy()
     sharp = float(np.linalg.norm(arr[0] - arr[-1])) < SHARP_TE_GAP
     if sharp:
@@ -255,7 +265,7 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
     pid = np.arange(ni * nj).reshape(ni, nj)
     pts = [grid.reshape(-1, 2)]
     wall = np.zeros(ni * nj, bool)
-    wall[pid[nw: ni - nw, 0]] = True
+    wall[pid[nw : ni - nw, 0]] = True
     if split.sharp:
         for i in range(nw + 1):  # merge the wake cut: lower station i is upper station ni - 1 - i
             pid[i, 0] = pid[ni - 1 - i, 0]
@@ -289,8 +299,10 @@ def c_grid(contour: np.ndarray, reynolds: float, level: MeshLevel, name: str = "
     if area.min() <= 0.0 and area.max() > 0.0:
         k = int(np.argmin(area))
         x, y = grid_out.points[grid_out.cells[k]].mean(axis=0)
-        raise InputError(f"{name}: cannot mesh this contour: the C-grid folds near x={x:.4f}, y={y:.4f} "
-                         "(a strongly concave or kinked surface)")
+        raise InputError(
+            f"{name}: cannot mesh this contour: the C-grid folds near x={x:.4f}, y={y:.4f} "
+            "(a strongly concave or kinked surface)"
+        )
     if area.max() <= 0.0:  # built clockwise: flip every cell
         grid_out.cells = grid_out.cells[:, ::-1].copy()
     return grid_out
@@ -312,8 +324,7 @@ def _signed_areas(grid: CGrid) -> np.ndarray:
 def _header(cls: str, obj: str, location: str | None = None, note: str | None = None) -> str:
     loc = f'    location "{location}";\n' if location else ""
     nt = f'    note "{note}";\n' if note else ""
-    return ("FoamFile\n{\n    version 2.0;\n    format ascii;\n"
-            f"    class {cls};\n{nt}{loc}    object {obj};\n}}\n")
+    return f"FoamFile\n{{\n    version 2.0;\n    format ascii;\n    class {cls};\n{nt}{loc}    object {obj};\n}}\n"
 
 
 def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
@@ -358,27 +369,53 @@ def write_poly_mesh(grid: CGrid, case_dir: Path) -> dict:
         faces += [(p0, p3, p2, p1), (p0 + top, p1 + top, p2 + top, p3 + top)]
         owner += [c, c]
     n_int = len(internal)
-    patches = [("airfoil", "wall", len(wall)), ("base", "wall", len(base)), ("farfield", "patch", len(far)),
-               ("frontAndBack", "empty", 2 * n_cells)]
+    patches = [
+        ("airfoil", "wall", len(wall)),
+        ("base", "wall", len(base)),
+        ("farfield", "patch", len(far)),
+        ("frontAndBack", "empty", 2 * n_cells),
+    ]
 
     mesh = Path(case_dir) / "constant" / "polyMesh"
     mesh.mkdir(parents=True, exist_ok=True)
     note = f"nPoints:{2 * n_pts} nCells:{n_cells} nFaces:{len(faces)} nInternalFaces:{n_int}"
     xyz = np.concatenate([np.c_[grid.points, np.zeros(n_pts)], np.c_[grid.points, np.full(n_pts, SPAN)]])
-    (mesh / "points").write_text(_header("vectorField", "points", "constant/polyMesh") + f"\n{len(xyz)}\n(\n"
-                                 + "\n".join(f"({x:.12g} {y:.12g} {z:.12g})" for x, y, z in xyz) + "\n)\n")
-    (mesh / "faces").write_text(_header("faceList", "faces", "constant/polyMesh") + f"\n{len(faces)}\n(\n"
-                                + "\n".join("4(%d %d %d %d)" % f for f in faces) + "\n)\n")
-    (mesh / "owner").write_text(_header("labelList", "owner", "constant/polyMesh", note) + f"\n{len(owner)}\n(\n"
-                                + "\n".join(map(str, owner)) + "\n)\n")
-    (mesh / "neighbour").write_text(_header("labelList", "neighbour", "constant/polyMesh", note)
-                                    + f"\n{len(neighbour)}\n(\n" + "\n".join(map(str, neighbour)) + "\n)\n")
+    (mesh / "points").write_text(
+        _header("vectorField", "points", "constant/polyMesh")
+        + f"\n{len(xyz)}\n(\n"
+        + "\n".join(f"({x:.12g} {y:.12g} {z:.12g})" for x, y, z in xyz)
+        + "\n)\n"
+    )
+    (mesh / "faces").write_text(
+        _header("faceList", "faces", "constant/polyMesh")
+        + f"\n{len(faces)}\n(\n"
+        + "\n".join("4(%d %d %d %d)" % f for f in faces)
+        + "\n)\n"
+    )
+    (mesh / "owner").write_text(
+        _header("labelList", "owner", "constant/polyMesh", note)
+        + f"\n{len(owner)}\n(\n"
+        + "\n".join(map(str, owner))
+        + "\n)\n"
+    )
+    (mesh / "neighbour").write_text(
+        _header("labelList", "neighbour", "constant/polyMesh", note)
+        + f"\n{len(neighbour)}\n(\n"
+        + "\n".join(map(str, neighbour))
+        + "\n)\n"
+    )
     start, entries = n_int, []
     for pname, ptype, n in patches:
         group = f"\n        inGroups 1({ptype});" if ptype in ("wall", "empty") else ""
-        entries.append(f"    {pname}\n    {{\n        type {ptype};{group}\n        nFaces {n};\n"
-                       f"        startFace {start};\n    }}")
+        entries.append(
+            f"    {pname}\n    {{\n        type {ptype};{group}\n        nFaces {n};\n"
+            f"        startFace {start};\n    }}"
+        )
         start += n
-    (mesh / "boundary").write_text(_header("polyBoundaryMesh", "boundary", "constant/polyMesh")
-                                   + f"\n{len(patches)}\n(\n" + "\n".join(entries) + "\n)\n")
+    (mesh / "boundary").write_text(
+        _header("polyBoundaryMesh", "boundary", "constant/polyMesh")
+        + f"\n{len(patches)}\n(\n"
+        + "\n".join(entries)
+        + "\n)\n"
+    )
     return {"cells": n_cells, "faces": len(faces), "wall_faces": len(wall)}

@@ -90,7 +90,7 @@ def scheduler_address(scheduler: str) -> str:
         except (UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"Dask scheduler file {text!r} is not JSON ({type(exc).__name__})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("address"), str):
-            raise InputError(f"Dask scheduler file {text!r} has no \"address\" string")
+            raise InputError(f'Dask scheduler file {text!r} has no "address" string')
         text = doc["address"]
     if not _ADDRESS.fullmatch(text):
         raise InputError(f"bad Dask scheduler address {text[:80]!r}: use tcp://HOST:PORT or a scheduler file")

@@ -36,10 +36,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .contour import XFOIL_MAX_POINTS, prepare_for_xfoil
 from phenograd.core.atomic import atomic_path
 from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.core.paths import cache_dir
+
+from .contour import XFOIL_MAX_POINTS, prepare_for_xfoil
 
 POINT_FIELDS = ("CL", "CD", "CDp", "CM", "Top_Xtr", "Bot_Xtr")
 
@@ -216,13 +217,20 @@ def _write_contour(path: Path, contour: np.ndarray) -> None:
 
 def _script(settings: XfoilSettings, up: list[float], down: list[float]) -> str:
     lines = [
-        "PLOP", "G F", "",  # graphics off
+        "PLOP",
+        "G F",
+        "",  # graphics off
         "LOAD foil.dat",
-        "PPAR", f"N {int(settings.n_panels)}", "", "",  # repanel with n nodes
+        "PPAR",
+        f"N {int(settings.n_panels)}",
+        "",
+        "",  # repanel with n nodes
         "OPER",
         f"VISC {settings.reynolds:.6g}",
         f"MACH {settings.mach:.6g}",
-        "VPAR", f"N {settings.ncrit:.6g}", "",
+        "VPAR",
+        f"N {settings.ncrit:.6g}",
+        "",
         f"ITER {int(settings.max_iter)}",
     ]
     if up:
@@ -324,8 +332,15 @@ def _count_new_markers(tail: str, chunk: str) -> tuple[int, str]:
     return n, combined[-64:]
 
 
-def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down: list[float],
-               env: dict, binary: str, deadline: float) -> _Run:
+def _run_xfoil(
+    foil: np.ndarray,
+    settings: XfoilSettings,
+    up: list[float],
+    down: list[float],
+    env: dict,
+    binary: str,
+    deadline: float,
+) -> _Run:
     """One XFOIL process over the given sweeps, killed when an angle makes no progress
     for settings.angle_timeout_s or when the polar's deadline passes."""
     with tempfile.TemporaryDirectory(prefix="phenograd-xfoil-") as tmp:
@@ -336,8 +351,13 @@ def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down:
         limit = f"{max(1.0, deadline - t0) + 5.0:.0f}"
         command = ["timeout", "-s", "KILL", limit, binary] if shutil.which("timeout") else [binary]
         proc = subprocess.Popen(
-            command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             proc.stdin.write(_script(settings, up, down).encode())  # a few kB: fits the pipe buffer
@@ -372,8 +392,11 @@ def _run_xfoil(foil: np.ndarray, settings: XfoilSettings, up: list[float], down:
             proc.wait()
         proc.stdout.close()
         return _Run(
-            log=b"".join(chunks).decode(errors="replace"), returncode=proc.returncode, timed_out=timed_out,
-            wall_s=time.monotonic() - t0, up_rows=_read_polar_rows(workdir / "up.pol"),
+            log=b"".join(chunks).decode(errors="replace"),
+            returncode=proc.returncode,
+            timed_out=timed_out,
+            wall_s=time.monotonic() - t0,
+            up_rows=_read_polar_rows(workdir / "up.pol"),
             down_rows=_read_polar_rows(workdir / "down.pol"),
         )
 
@@ -400,7 +423,7 @@ def _interpret(run: _Run, up: list[float], down: list[float]) -> tuple[list[Pola
         stop = "failed: xfoil stopped before finishing the sweep (exit code 0)"
     else:
         stop = None
-    up_out, down_out = outcomes[: len(up)], outcomes[len(up):]
+    up_out, down_out = outcomes[: len(up)], outcomes[len(up) :]
     try:
         up_points = _assemble(up, up_out, run.up_rows, stop)
         if stop is not None and len(up_out) < len(up):
@@ -471,8 +494,9 @@ def run_polar(
             break
         restarts += 1 if (up or down) else 0
     points = sorted(done.values(), key=lambda p: p.alpha)
-    return PolarResult(first_stop or "ok", points, settings, wall_s=wall, returncode=code,
-                       restarts=restarts, log_tail=log[-2000:])
+    return PolarResult(
+        first_stop or "ok", points, settings, wall_s=wall, returncode=code, restarts=restarts, log_tail=log[-2000:]
+    )
 
 
 def parse_alpha_spec(spec: str) -> list[float]:

@@ -65,17 +65,23 @@ def load_airfoil_points(path) -> AirfoilPoints:
     splits = [split_of_shape(sid, records[sid].split) for sid in shape_ids]
     arr = np.array([[index[r[0]], r[1], r[2], r[3], r[4]] for r in rows], dtype=float).reshape(-1, 5)
     tgt = np.array(
-        [[r[5], math.log(r[6]) if r[6] and r[6] > 0 else None, r[7], r[8], r[9]] if r[4] else [np.nan] * 5 for r in rows],
+        [
+            [r[5], math.log(r[6]) if r[6] and r[6] > 0 else None, r[7], r[8], r[9]] if r[4] else [np.nan] * 5
+            for r in rows
+        ],
         dtype=float,
     ).reshape(-1, 5)
     digest = hashlib.sha256("".join(f"{k}:{s};" for k, s in keys).encode()).hexdigest()[:16]
     return AirfoilPoints(
-        graphs=graphs, shape_ids=shape_ids, shape_split=splits,
+        graphs=graphs,
+        shape_ids=shape_ids,
+        shape_split=splits,
         point_shape=torch.as_tensor(arr[:, 0], dtype=torch.long),
         cond=conditions(*(torch.as_tensor(arr[:, k], dtype=torch.float32) for k in (3, 1, 2))),
         targets=torch.as_tensor(tgt, dtype=torch.float32),
         converged=torch.as_tensor(arr[:, 4] > 0.5),
         data_hash=digest,
-        cst=np.array([np.full(N_CST, np.nan) if records[sid].cst is None else records[sid].cst for sid in shape_ids],
-                     dtype=float).reshape(-1, N_CST),
+        cst=np.array(
+            [np.full(N_CST, np.nan) if records[sid].cst is None else records[sid].cst for sid in shape_ids], dtype=float
+        ).reshape(-1, N_CST),
     )

@@ -51,8 +51,9 @@ class AirfoilPretraining:
 
         return noisy_contours(batch, sigma, gen)
 
-    def load_unlabelled(self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
-                        geometry: str = "initial"):
+    def load_unlabelled(
+        self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+    ):
         from .pretrain_data import load_airfoil_unlabelled
 
         return load_airfoil_unlabelled(path, n_sampled, seed)
@@ -102,8 +103,9 @@ class AirfoilDomain:
         """Lengths in chords."""
         from .graphs import AIRFOIL_NODE_FEATURES
 
-        return dict(in_features=AIRFOIL_NODE_FEATURES, hidden=hidden, n_layers=n_layers, n_rbf=16, cutoff=0.25,
-                    neighbours=8.0)
+        return dict(
+            in_features=AIRFOIL_NODE_FEATURES, hidden=hidden, n_layers=n_layers, n_rbf=16, cutoff=0.25, neighbours=8.0
+        )
 
     def head(self, config: dict):
         from .heads import AirfoilHead
@@ -149,10 +151,12 @@ class AirfoilDomain:
         return (*evaluate_airfoil(ensemble, data, split, scales), {})
 
     def format_metrics(self, m: dict) -> str:
-        lines = [f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members",
-                 f"  shapes {m['shapes']}, points {m['points']} ({m['converged_points']} converged); "
-                 f"convergence ROC AUC {m['convergence_auc']:.3f}",
-                 f"  {'target':<8} {'MAE':>9} {'in 1σ':>7} {'in 2σ':>7}"]
+        lines = [
+            f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members",
+            f"  shapes {m['shapes']}, points {m['points']} ({m['converged_points']} converged); "
+            f"convergence ROC AUC {m['convergence_auc']:.3f}",
+            f"  {'target':<8} {'MAE':>9} {'in 1σ':>7} {'in 2σ':>7}",
+        ]
         for name, mae in m["mae"].items():
             c = m["calibration"][name]
             lines.append(f"  {name:<8} {mae:9.5f} {c['within_1sigma']:7.3f} {c['within_2sigma']:7.3f}")
@@ -165,27 +169,49 @@ class AirfoilDomain:
 
     def add_cli_options(self, command: str, parser) -> None:
         if command == "train":
-            parser.add_argument("--stations", type=int, default=None,
-                                help="airfoil: station-readout channels per contour node beside mean pooling "
-                                     "(default 0: mean pooling only; see surrogate/heads.py)")
-            parser.add_argument("--station-y", action="store_true", default=None,
-                                help="airfoil: give the head the raw station y values beside the encoder's pooled "
-                                     "embedding (see surrogate/heads.py)")
-            parser.add_argument("--head-width", type=int, default=None,
-                                help="airfoil: width of the head's MLP (default 128)")
-            parser.add_argument("--huber-delta", type=float, default=None,
-                                help="airfoil: Huber loss of the normalised errors with this delta instead of the "
-                                     "squared error (default 0: squared error; see surrogate/heads.py)")
-            parser.add_argument("--refit-epochs", type=int, default=None,
-                                help="airfoil: then train each member's head alone on its frozen encoder's features, "
-                                     "with point batches across many shapes, for up to this many epochs (default 0: "
-                                     "none; see surrogate/head_refit.py)")
-            parser.add_argument("--refit-head-width", type=int, default=None,
-                                help="airfoil, with --refit-epochs: refit a new head of this width from scratch "
-                                     "instead of refining the end-to-end one (default 0: refine)")
+            parser.add_argument(
+                "--stations",
+                type=int,
+                default=None,
+                help="airfoil: station-readout channels per contour node beside mean pooling "
+                "(default 0: mean pooling only; see surrogate/heads.py)",
+            )
+            parser.add_argument(
+                "--station-y",
+                action="store_true",
+                default=None,
+                help="airfoil: give the head the raw station y values beside the encoder's pooled "
+                "embedding (see surrogate/heads.py)",
+            )
+            parser.add_argument(
+                "--head-width", type=int, default=None, help="airfoil: width of the head's MLP (default 128)"
+            )
+            parser.add_argument(
+                "--huber-delta",
+                type=float,
+                default=None,
+                help="airfoil: Huber loss of the normalised errors with this delta instead of the "
+                "squared error (default 0: squared error; see surrogate/heads.py)",
+            )
+            parser.add_argument(
+                "--refit-epochs",
+                type=int,
+                default=None,
+                help="airfoil: then train each member's head alone on its frozen encoder's features, "
+                "with point batches across many shapes, for up to this many epochs (default 0: "
+                "none; see surrogate/head_refit.py)",
+            )
+            parser.add_argument(
+                "--refit-head-width",
+                type=int,
+                default=None,
+                help="airfoil, with --refit-epochs: refit a new head of this width from scratch "
+                "instead of refining the end-to-end one (default 0: refine)",
+            )
         elif command == "pretrain":
-            parser.add_argument("--sampled", type=int, default=2000,
-                                help="airfoil: freshly sampled CST shapes to add (default 2000)")
+            parser.add_argument(
+                "--sampled", type=int, default=2000, help="airfoil: freshly sampled CST shapes to add (default 2000)"
+            )
 
 
 AIRFOIL = register(AirfoilDomain())

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from phenograd.datasets.catalyst_store import CatalystStore
 from phenograd.core.errors import InputError
+from phenograd.datasets.catalyst_store import CatalystStore
 
 from .graphs import ATOM_CUTOFF, atoms_graph
 

@@ -56,8 +56,9 @@ class CatalystPretraining:
 
         return noisy_atoms(batch, sigma, gen)
 
-    def load_unlabelled(self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
-                        geometry: str = "initial"):
+    def load_unlabelled(
+        self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+    ):
         from .pretrain_data import load_catalyst_unlabelled
 
         return load_catalyst_unlabelled(path, limit, geometry)
@@ -68,8 +69,9 @@ class CatalystPretraining:
         """Slabs with 0-3 adsorbates as an ase.db or any ase.io format (datasets.catalyst_unlabelled)."""
         from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
 
-        return write_unlabelled(path, UnlabelledRequest(n=n, seed=seed, elements=elements, adsorbates=adsorbates,
-                                                        facets=facets))
+        return write_unlabelled(
+            path, UnlabelledRequest(n=n, seed=seed, elements=elements, adsorbates=adsorbates, facets=facets)
+        )
 
 
 def _node_inputs(data):
@@ -103,8 +105,14 @@ class CatalystDomain:
         """Lengths in Å."""
         from .graphs import ATOM_CUTOFF, ELEMENTS, N_TAGS
 
-        return dict(in_features=len(ELEMENTS) + N_TAGS, hidden=hidden, n_layers=n_layers, n_rbf=20,
-                    cutoff=ATOM_CUTOFF, neighbours=17.0)
+        return dict(
+            in_features=len(ELEMENTS) + N_TAGS,
+            hidden=hidden,
+            n_layers=n_layers,
+            n_rbf=20,
+            cutoff=ATOM_CUTOFF,
+            neighbours=17.0,
+        )
 
     def head(self, config: dict):
         from .heads import AdsorptionHead
@@ -152,12 +160,16 @@ class CatalystDomain:
         return (*evaluate_catalyst(ensemble, data, split, scales), {"E_ads": "(eV)"})
 
     def format_metrics(self, m: dict) -> str:
-        lines = [f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members",
-                 f"  {'subset':<14} {'n':>6} {'MAE eV':>8} {'RMSE eV':>8} {'≤0.1 eV':>8} {'in 1σ':>7} {'in 2σ':>7}"]
+        lines = [
+            f"{m['model']} on {m['data']} [{m['split']}], {m['members']} members",
+            f"  {'subset':<14} {'n':>6} {'MAE eV':>8} {'RMSE eV':>8} {'≤0.1 eV':>8} {'in 1σ':>7} {'in 2σ':>7}",
+        ]
 
         def row(name, r):
-            lines.append(f"  {name:<14} {r['n']:6d} {r['mae']:8.4f} {r['rmse']:8.4f} {r['within_0.1eV']:8.3f} "
-                         f"{r['within_1sigma']:7.3f} {r['within_2sigma']:7.3f}")
+            lines.append(
+                f"  {name:<14} {r['n']:6d} {r['mae']:8.4f} {r['rmse']:8.4f} {r['within_0.1eV']:8.3f} "
+                f"{r['within_1sigma']:7.3f} {r['within_2sigma']:7.3f}"
+            )
 
         row("all", m)
         if m.get("without_anomalies"):
@@ -173,14 +185,21 @@ class CatalystDomain:
 
     def add_cli_options(self, command: str, parser) -> None:
         if command == "train":
-            parser.add_argument("--readout", choices=("adsorbate", "all"), default=None,
-                                help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or "
-                                     "of all atoms (the format of models before 2026-12-02); see surrogate/heads.py")
+            parser.add_argument(
+                "--readout",
+                choices=("adsorbate", "all"),
+                default=None,
+                help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or "
+                "of all atoms (the format of models before 2026-12-02); see surrogate/heads.py",
+            )
         elif command == "pretrain":
             parser.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
-            parser.add_argument("--geometry", default="initial", choices=["initial", "relaxed"],
-                                help="catalyst, labelled --data: pretrain on the initial or the relaxed positions "
-                                     "(default initial)")
+            parser.add_argument(
+                "--geometry",
+                default="initial",
+                choices=["initial", "relaxed"],
+                help="catalyst, labelled --data: pretrain on the initial or the relaxed positions (default initial)",
+            )
 
 
 CATALYST = register(CatalystDomain())

@@ -30,8 +30,7 @@ def design_range(cst: np.ndarray, tail: float = TAIL) -> dict | None:
     if len(cst) < 2:
         return None
     low, high = np.quantile(cst, tail, axis=0), np.quantile(cst, 1.0 - tail, axis=0)
-    return {"names": list(CST_NAMES), "low": low.tolist(), "high": high.tolist(), "tail": tail,
-            "shapes": int(len(cst))}
+    return {"names": list(CST_NAMES), "low": low.tolist(), "high": high.tolist(), "tail": tail, "shapes": int(len(cst))}
 
 
 def range_bounds(rng: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -51,8 +50,11 @@ def outside(cst, rng: dict | None) -> list[tuple[str, float, float, float]]:
         return []
     low, high = bounds
     x = np.asarray(cst, dtype=float).reshape(N_CST)
-    return [(CST_NAMES[i], float(x[i]), float(low[i]), float(high[i])) for i in range(N_CST)
-            if x[i] < low[i] or x[i] > high[i]]
+    return [
+        (CST_NAMES[i], float(x[i]), float(low[i]), float(high[i]))
+        for i in range(N_CST)
+        if x[i] < low[i] or x[i] > high[i]
+    ]
 
 
 def design_warning(cst, rng: dict | None, what: str = "optimum") -> str | None:
@@ -62,9 +64,11 @@ def design_warning(cst, rng: dict | None, what: str = "optimum") -> str | None:
         return None
     share = 100.0 * (1.0 - 2.0 * float(rng.get("tail", TAIL)))
     items = ", ".join(f"{n} {v:+.3f} (range {lo:+.3f} to {hi:+.3f})" for n, v, lo, hi in out)
-    return (f"{what}: CST weight{'s' if len(out) > 1 else ''} outside the central {share:g} % of the surrogate's "
-            f"training shapes: {items}; its predictions there are extrapolations, so verify (XFOIL) before "
-            "trusting them")
+    return (
+        f"{what}: CST weight{'s' if len(out) > 1 else ''} outside the central {share:g} % of the surrogate's "
+        f"training shapes: {items}; its predictions there are extrapolations, so verify (XFOIL) before "
+        "trusting them"
+    )
 
 
 def record_in_checkpoint(model_path: str, data_path: str) -> dict:
@@ -79,8 +83,9 @@ def record_in_checkpoint(model_path: str, data_path: str) -> dict:
     _, info = load_checkpoint(model_path, domain="airfoil")
     data = load_airfoil_points(data_path)
     if info["data_hash"] and data.data_hash != info["data_hash"]:
-        raise InputError(f"{data_path}: data hash {data.data_hash} is not the model's training data "
-                         f"({info['data_hash']})")
+        raise InputError(
+            f"{data_path}: data hash {data.data_hash} is not the model's training data ({info['data_hash']})"
+        )
     rng = design_range(data.cst[data.shapes_in("train")])
     if rng is None:
         raise InputError(f"{data_path}: fewer than 2 training shapes with a CST fit")

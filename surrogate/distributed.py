@@ -149,7 +149,10 @@ def wrap(model: torch.nn.Module, find_unused_parameters: bool = False):
         return model
     DDP = torch.nn.parallel.DistributedDataParallel
     # Newer torch renamed broadcast_buffers (per-forward buffer sync) to forward_sync_buffers.
-    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
-               else "broadcast_buffers")
+    no_sync = (
+        "forward_sync_buffers"
+        if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+        else "broadcast_buffers"
+    )
     ddp = DDP(model, find_unused_parameters=find_unused_parameters, **{no_sync: False})
     return _Synced(ddp)

@@ -61,15 +61,17 @@ class PretrainView(Protocol):
     def noisy(self, batch, sigma: float, gen) -> tuple[Any, Tensor, Tensor]:
         """(noisy batch, noise / sigma (N, 3), component mask (3,)) for coordinate denoising."""
 
-    def load_unlabelled(self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
-                        geometry: str = "initial"):
+    def load_unlabelled(
+        self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+    ):
         """The pretraining set (pretrain_data.UnlabelledSet) from a file; options a domain has no use for are
         ignored."""
 
     unlabelled_noun: str  # what write_unlabelled writes ("airfoil contours", "structures"), for messages
 
-    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None,
-                         facets=None) -> tuple[Any, dict]:
+    def write_unlabelled(
+        self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None
+    ) -> tuple[Any, dict]:
         """Write n unlabelled structures to a file (`phenograd data unlabelled`); returns (the file, counts by
         kind, possibly empty). Options a domain has no use for are ignored."""
 

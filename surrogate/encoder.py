@@ -125,11 +125,20 @@ class GeometricEncoder(nn.Module):
     embedding (B, F).
     """
 
-    def __init__(self, in_features: int, hidden: int = 64, n_layers: int = 3, n_rbf: int = 20, cutoff: float = 6.0,
-                 neighbours: float = 16.0, node_inputs: Callable[[object], Tensor] | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int = 64,
+        n_layers: int = 3,
+        n_rbf: int = 20,
+        cutoff: float = 6.0,
+        neighbours: float = 16.0,
+        node_inputs: Callable[[object], Tensor] | None = None,
+    ):
         super().__init__()
-        self.config = dict(in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff,
-                           neighbours=neighbours)
+        self.config = dict(
+            in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff, neighbours=neighbours
+        )
         self.node_inputs = node_inputs or graph_x
         self.cutoff = cutoff
         self.message_scale = 1.0 / math.sqrt(neighbours)
@@ -286,16 +295,18 @@ class StackedEncoders:
             self._key, self._w = key, w
         return self._w
 
-    def __call__(self, pos: Tensor, inputs: Tensor, topology: FixedTopology,
-                 chunk: int | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self, pos: Tensor, inputs: Tensor, topology: FixedTopology, chunk: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """chunk: graphs per pass (default: as many as keep one slot's messages (M, B, N, 3F) near CHUNK_BYTES).
         The graphs are independent, so the chunk only trades cache misses against per-call overhead."""
         w = self.weights()
         if chunk is None:
             per_graph = w["embed.bias"].shape[0] * topology.n_nodes * 3 * self.hidden * pos.element_size()
             chunk = max(1, self.CHUNK_BYTES // max(per_graph, 1))
-        parts = [self._pass(w, pos[i : i + chunk], inputs[i : i + chunk], topology)
-                 for i in range(0, pos.shape[0], chunk)]
+        parts = [
+            self._pass(w, pos[i : i + chunk], inputs[i : i + chunk], topology) for i in range(0, pos.shape[0], chunk)
+        ]
         if len(parts) == 1:
             return parts[0]
         return torch.cat([a for a, _ in parts], dim=1), torch.cat([b for _, b in parts], dim=1)
@@ -310,8 +321,12 @@ class StackedEncoders:
             try:
                 return self._compiled(w, pos, inputs, topology)
             except Exception as exc:  # inductor needs a C++ toolchain and may meet ops it cannot lower
-                warnings.warn(f"torch.compile of the airfoil fast path failed ({type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:200]}); running it eagerly", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"torch.compile of the airfoil fast path failed ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:200]}); running it eagerly",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 self._compiled = None
         return self._chunk(w, pos, inputs, topology)
 
@@ -333,8 +348,11 @@ class StackedEncoders:
         v = None  # (M, B, N, D, F); zero before the first layer
         for layer in range(self.n_layers):
             p = f"messages.{layer}."
-            phi = stacked_linear(silu(stacked_linear(s, w[p + "phi.0.weight_t"], w[p + "phi.0.bias"])),
-                                 w[p + "phi.2.weight_t"], w[p + "phi.2.bias"])  # (M, B, N, 3F)
+            phi = stacked_linear(
+                silu(stacked_linear(s, w[p + "phi.0.weight_t"], w[p + "phi.0.bias"])),
+                w[p + "phi.2.weight_t"],
+                w[p + "phi.2.bias"],
+            )  # (M, B, N, 3F)
             filt = torch.matmul(z, w[p + "filter.full"]).view(-1, n_graphs, topology.n_pairs + 1, 3 * f)
             ds = s.new_zeros(s.shape)
             dv = s.new_zeros(*s.shape[:-1], unit.shape[-1], f)  # (M, B, N, D, F)
@@ -350,8 +368,11 @@ class StackedEncoders:
             p = f"updates.{layer}."
             uv, vv = stacked_linear(v, w[p + "UV.weight_t"], None).split(f, dim=-1)
             norm = torch.sqrt(torch.sum(vv**2, dim=-2) + 1e-8)
-            h = stacked_linear(silu(stacked_linear(torch.cat([s, norm], dim=-1), w[p + "mlp.0.weight_t"],
-                                                   w[p + "mlp.0.bias"])), w[p + "mlp.2.weight_t"], w[p + "mlp.2.bias"])
+            h = stacked_linear(
+                silu(stacked_linear(torch.cat([s, norm], dim=-1), w[p + "mlp.0.weight_t"], w[p + "mlp.0.bias"])),
+                w[p + "mlp.2.weight_t"],
+                w[p + "mlp.2.bias"],
+            )
             a_vv, a_sv, a_ss = h.split(f, dim=-1)
             s, v = s + a_ss + a_sv * torch.sum(uv * vv, dim=-2), v + a_vv[..., None, :] * uv
             p = f"norms.{layer}."

@@ -129,8 +129,14 @@ def evaluate_airfoil(ensemble: Ensemble, data, split: str, scales: dict | None =
     targets, converged = data.targets[mask], data.converged[mask]
     mean, std = values.mean(0), values.std(0) if values.shape[0] > 1 else torch.zeros_like(values[0])
     okk = (converged[:, None] & torch.isfinite(targets)).numpy()  # per target: RANS data has no transition points
-    metrics: dict = {"split": split, "shapes": int(len(shapes)), "points": int(mask.sum()),
-                     "converged_points": int(okk[:, 0].sum()), "mae": {}, "calibration": {}}
+    metrics: dict = {
+        "split": split,
+        "shapes": int(len(shapes)),
+        "points": int(mask.sum()),
+        "converged_points": int(okk[:, 0].sum()),
+        "mae": {},
+        "calibration": {},
+    }
     parity = {}
     for k, name in enumerate(AIRFOIL_TARGETS):
         ok = okk[:, k]
@@ -154,8 +160,13 @@ def predict_structures(ensemble: Ensemble, graphs: list, batch_size: int = 64) -
 
 def catalyst_metrics(true: np.ndarray, pred: np.ndarray, std: np.ndarray) -> dict:
     err = pred - true
-    return {"n": int(len(true)), "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
-            "within_0.1eV": float(np.mean(np.abs(err) <= 0.1)), **calibration(err, std)}
+    return {
+        "n": int(len(true)),
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "within_0.1eV": float(np.mean(np.abs(err) <= 0.1)),
+        **calibration(err, std),
+    }
 
 
 def evaluate_catalyst(ensemble: Ensemble, data, split: str, scales: dict | None = None) -> tuple[dict, dict]:
@@ -169,10 +180,12 @@ def evaluate_catalyst(ensemble: Ensemble, data, split: str, scales: dict | None 
     true = data.e_ads[torch.as_tensor(items)].numpy()
     ads = np.array([data.adsorbate[i] for i in items])
     normal = ~data.anomalous[items]
-    metrics = {"split": split, **catalyst_metrics(true, mean, std),
-               "without_anomalies": catalyst_metrics(true[normal], mean[normal], std[normal]) if normal.any() else None,
-               "per_adsorbate": {a: catalyst_metrics(true[ads == a], mean[ads == a], std[ads == a])
-                                 for a in sorted(set(ads))}}
+    metrics = {
+        "split": split,
+        **catalyst_metrics(true, mean, std),
+        "without_anomalies": catalyst_metrics(true[normal], mean[normal], std[normal]) if normal.any() else None,
+        "per_adsorbate": {a: catalyst_metrics(true[ads == a], mean[ads == a], std[ads == a]) for a in sorted(set(ads))},
+    }
     return metrics, {"E_ads": (true, mean)}
 
 
@@ -221,14 +234,21 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     scales = info["meta"].get("std_scale", {})
     data = load_domain_data(info, data_path)
     metrics, parity, units = get_domain(info["domain"]).evaluate(ensemble, data, split, scales)
-    metrics = {"model": str(model_path), "data": str(data_path), "domain": info["domain"],
-               "members": len(ensemble.members), "std_scale": scales, **metrics}
+    metrics = {
+        "model": str(model_path),
+        "data": str(data_path),
+        "domain": info["domain"],
+        "members": len(ensemble.members),
+        "std_scale": scales,
+        **metrics,
+    }
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
-        parity_plot(parity, out / f"parity_{split}.png", f"{Path(model_path).name} on {Path(data_path).name} [{split}]",
-                    units)
+        parity_plot(
+            parity, out / f"parity_{split}.png", f"{Path(model_path).name} on {Path(data_path).name} [{split}]", units
+        )
     return metrics
 
 
@@ -249,8 +269,15 @@ def calibrate(model_path, data_path, split: str = "val", out=None) -> dict:
         raise InputError(f"{data_path}: split {split!r} has {len(items)} items; calibration needs at least 2")
     old = dict(info["meta"].get("std_scale", {}))
     new = fit_std_scales(ensemble, data, np.asarray(items))
-    meta = {**info["meta"], "std_scale": new,
-            "std_scale_fit": {"rule": STD_SCALE_RULE, "data": Path(data_path).name, "split": split,
-                              "items": int(len(items))}}
+    meta = {
+        **info["meta"],
+        "std_scale": new,
+        "std_scale_fit": {
+            "rule": STD_SCALE_RULE,
+            "data": Path(data_path).name,
+            "split": split,
+            "items": int(len(items)),
+        },
+    }
     save_checkpoint(out or model_path, ensemble, data_hash=info["data_hash"], meta=meta)
     return {"old": old, "new": new, "items": int(len(items))}

@@ -45,9 +45,16 @@ def forget_ncrit_input(ensemble: Ensemble) -> Ensemble:
     return ensemble
 
 
-def fine_tune_airfoil(base_path: str | Path, data_path: str | Path, out: str | Path, cfg: TrainConfig,
-                      bias_lr: float = BIAS_LR, bias_epochs: int = BIAS_EPOCHS, bias_patience: int = BIAS_PATIENCE,
-                      progress: bool = False) -> dict:
+def fine_tune_airfoil(
+    base_path: str | Path,
+    data_path: str | Path,
+    out: str | Path,
+    cfg: TrainConfig,
+    bias_lr: float = BIAS_LR,
+    bias_epochs: int = BIAS_EPOCHS,
+    bias_patience: int = BIAS_PATIENCE,
+    progress: bool = False,
+) -> dict:
     """Fine-tune the airfoil surrogate at `base_path` on the polars in `data_path` (the recipe above).
 
     cfg: the stage-2 settings (members, epochs, patience, batch size, seed, lr: keep it low, FINE_TUNE_LR).

@@ -101,8 +101,9 @@ def airfoil_nodes(y_up: torch.Tensor, y_lo: torch.Tensor) -> tuple[torch.Tensor,
     x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=y_up.dtype)
     xs = torch.cat([x.flip(0), x[1:]]).expand(*y_up.shape[:-1], AIRFOIL_NODES)
     ys = torch.cat([y_up.flip(-1), y_lo[..., 1:]], dim=-1)
-    is_upper = torch.cat([torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype),
-                          torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)])
+    is_upper = torch.cat(
+        [torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype), torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)]
+    )
     slope = _slope(xs, ys)
     pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=-1)
     feats = torch.stack([xs, is_upper.expand_as(xs), torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=-1)
@@ -176,8 +177,9 @@ def element_one_hot(symbols) -> torch.Tensor:
     return out
 
 
-def atoms_graph(atoms, element_probs: torch.Tensor | None = None, cutoff: float = ATOM_CUTOFF,
-                positions: torch.Tensor | None = None) -> Data:
+def atoms_graph(
+    atoms, element_probs: torch.Tensor | None = None, cutoff: float = ATOM_CUTOFF, positions: torch.Tensor | None = None
+) -> Data:
     """Radius graph of an ase.Atoms with OC20 tags, periodic images included.
 
     element_probs: optional (N, len(ELEMENTS)) probabilities replacing the atoms'
@@ -193,8 +195,14 @@ def atoms_graph(atoms, element_probs: torch.Tensor | None = None, cutoff: float 
     if tags.numel() and (tags.min() < 0 or tags.max() >= N_TAGS):
         raise ValueError("tags must be OC20's 0 (fixed subsurface), 1 (surface) or 2 (adsorbate)")
     return Data(
-        pos=pos, element_probs=probs, tags=tags, edge_index=edge_index, shift=shift,
-        cell=cell[None], pbc=torch.tensor([pbc]), num_nodes=len(atoms),
+        pos=pos,
+        element_probs=probs,
+        tags=tags,
+        edge_index=edge_index,
+        shift=shift,
+        cell=cell[None],
+        pbc=torch.tensor([pbc]),
+        num_nodes=len(atoms),
     )
 
 

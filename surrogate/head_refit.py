@@ -42,8 +42,16 @@ def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor
     return torch.cat(nodes), torch.cat(pooled), torch.cat(inputs)
 
 
-def point_loss(head, features, shape_of_point: Tensor, cond: Tensor, targets: Tensor, converged: Tensor,
-               conv_weight: float, huber_delta: float = 0.0) -> Tensor:
+def point_loss(
+    head,
+    features,
+    shape_of_point: Tensor,
+    cond: Tensor,
+    targets: Tensor,
+    converged: Tensor,
+    conv_weight: float,
+    huber_delta: float = 0.0,
+) -> Tensor:
     """The airfoil training loss (AirfoilHead.loss) of points whose shapes' cached features are given;
     shape_of_point (P,) indexes the features' first dimension."""
     nodes, pooled, inputs = features
@@ -53,9 +61,20 @@ def point_loss(head, features, shape_of_point: Tensor, cond: Tensor, targets: Te
     return head.loss(values, logit, targets, converged, conv_weight, huber_delta)
 
 
-def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.ndarray, epochs: int, conv_weight: float,
-                       device, seed: int, batch_points: int = 256, lr: float = 1e-3,
-                       weight_decay: float = 1e-5, huber_delta: float = 0.0) -> dict:
+def refit_airfoil_head(
+    model,
+    data,
+    train_shapes: np.ndarray,
+    val_shapes: np.ndarray,
+    epochs: int,
+    conv_weight: float,
+    device,
+    seed: int,
+    batch_points: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    huber_delta: float = 0.0,
+) -> dict:
     """Train model.head (in place) for up to `epochs` passes over the training points in shuffled batches of
     batch_points points, encoder frozen; keep the state of lowest validation loss (the start state included).
 
@@ -69,8 +88,12 @@ def refit_airfoil_head(model, data, train_shapes: np.ndarray, val_shapes: np.nda
 
     def points(of: np.ndarray):
         idx = torch.nonzero(torch.isin(data.point_shape, torch.as_tensor(of))).flatten()
-        return (row[data.point_shape[idx]].to(device), data.cond[idx].to(device), data.targets[idx].to(device),
-                data.converged[idx].to(device))
+        return (
+            row[data.point_shape[idx]].to(device),
+            data.cond[idx].to(device),
+            data.targets[idx].to(device),
+            data.converged[idx].to(device),
+        )
 
     train, val = points(train_shapes), points(val_shapes)
     head = model.head

@@ -93,8 +93,10 @@ class AirfoilHead(nn.Module):
             return pooled
         n_graphs = pooled.shape[0]
         if nodes.shape[0] != n_graphs * AIRFOIL_NODES:
-            raise ValueError(f"station readout needs {AIRFOIL_NODES} nodes per airfoil graph, got {nodes.shape[0]} "
-                             f"for {n_graphs} graphs")
+            raise ValueError(
+                f"station readout needs {AIRFOIL_NODES} nodes per airfoil graph, got {nodes.shape[0]} "
+                f"for {n_graphs} graphs"
+            )
         parts = [pooled]
         if self.stations:
             per_node = self.station_proj(torch.cat([nodes, node_inputs.to(nodes.dtype)], dim=-1))
@@ -110,8 +112,15 @@ class AirfoilHead(nn.Module):
     def normalised(self, values: Tensor) -> Tensor:
         return (values - self.mean) / self.std
 
-    def loss(self, values: Tensor, logit: Tensor, targets: Tensor, converged: Tensor, conv_weight: float,
-             huber_delta: float = 0.0) -> Tensor:
+    def loss(
+        self,
+        values: Tensor,
+        logit: Tensor,
+        targets: Tensor,
+        converged: Tensor,
+        conv_weight: float,
+        huber_delta: float = 0.0,
+    ) -> Tensor:
         """Training loss of P points: the regression loss of the normalised targets (P, 5) where the simulator
         converged and the target exists (RANS data has no transition points), plus conv_weight x the binary
         cross-entropy of the convergence logit (P,) against converged (P,) on every point.
@@ -173,8 +182,9 @@ class AdsorptionHead(nn.Module):
             raise ValueError("the adsorbate readout needs the atoms' OC20 tags")
         return (tags == ADSORBATE_TAG).to(like.dtype).expand_as(like)
 
-    def forward(self, node_embedding: Tensor, batch: Tensor, n_graphs: int | None = None,
-                tags: Tensor | None = None) -> Tensor:
+    def forward(
+        self, node_embedding: Tensor, batch: Tensor, n_graphs: int | None = None, tags: Tensor | None = None
+    ) -> Tensor:
         per_atom = self.net(node_embedding).squeeze(-1)
         w = self.weights(tags, per_atom)
         n = n_graphs if n_graphs is not None else int(batch.max()) + 1

@@ -33,7 +33,6 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-
 ARC_FRACTION = (0.15, 0.30)  # share of the contour's nodes hidden per airfoil
 PATCH_RADIUS = 3.2  # Å around the patch centre (first metal shell of an adsorbate's site)
 MAX_HIDDEN_FRACTION = 0.5
@@ -129,8 +128,13 @@ def airfoil_context(data: Data, hidden: Tensor) -> Data:
 
 def atoms_context(data: Data, hidden: Tensor) -> Data:
     keep, ok, edges = _keep_edges(data, ~hidden)
-    out = Data(pos=data.pos[keep], element_probs=data.element_probs[keep], tags=data.tags[keep],
-               edge_index=edges, num_nodes=len(keep))
+    out = Data(
+        pos=data.pos[keep],
+        element_probs=data.element_probs[keep],
+        tags=data.tags[keep],
+        edge_index=edges,
+        num_nodes=len(keep),
+    )
     if getattr(data, "shift", None) is not None:
         out.shift = data.shift[ok]
     for key in ("cell", "pbc"):
@@ -176,8 +180,16 @@ def augment_atoms(data: Data, rng: np.random.Generator) -> Data:
     perm = torch.as_tensor(rng.permutation(n))
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(n)
-    return Data(pos=pos[perm], element_probs=data.element_probs[perm], tags=data.tags[perm],
-                edge_index=inv[data.edge_index], shift=shift, cell=cell[None], pbc=data.pbc, num_nodes=n)
+    return Data(
+        pos=pos[perm],
+        element_probs=data.element_probs[perm],
+        tags=data.tags[perm],
+        edge_index=inv[data.edge_index],
+        shift=shift,
+        cell=cell[None],
+        pbc=data.pbc,
+        num_nodes=n,
+    )
 
 
 def resample_contour(coords: np.ndarray, rng: np.random.Generator, n_range=(120, 300)) -> np.ndarray:

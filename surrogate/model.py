@@ -76,8 +76,9 @@ class Ensemble(nn.Module):
         return torch.stack(outs)
 
 
-def build_ensemble(domain: str, n_members: int = 3, encoder: dict | None = None, head: dict | None = None,
-                   seed: int = 0) -> Ensemble:
+def build_ensemble(
+    domain: str, n_members: int = 3, encoder: dict | None = None, head: dict | None = None, seed: int = 0
+) -> Ensemble:
     enc = encoder or default_encoder_config(domain)
     hd = head or {"hidden": enc["hidden"]}
     members = []
@@ -91,9 +92,14 @@ def save_checkpoint(path: str | os.PathLike, model: Ensemble, data_hash: str = "
     """Write the ensemble as one file, atomically (temp file, then rename)."""
     m0 = model.members[0]
     payload = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "domain": model.domain,
-        "encoder": dict(m0.encoder.config), "head": dict(m0.head.config),
-        "members": [m.state_dict() for m in model.members], "data_hash": data_hash, "meta": meta or {},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "domain": model.domain,
+        "encoder": dict(m0.encoder.config),
+        "head": dict(m0.head.config),
+        "members": [m.state_dict() for m in model.members],
+        "data_hash": data_hash,
+        "meta": meta or {},
         "graph_version": get_domain(model.domain).graph_version,
     }
     save_torch_atomic(path, payload)
@@ -108,10 +114,11 @@ def save_torch_atomic(path: str | os.PathLike, payload) -> None:
             torch.save(payload, f)
         except (OSError, RuntimeError) as exc:  # a full disk or a file-size limit; torch reports a RuntimeError
             reason = getattr(exc, "strerror", None) or "write failed"
-            raise OSError(errno.EIO, f"cannot write: {reason} (disk full or over a file-size limit?); "
-                          "the previous file, if any, is kept", str(p)) from None
-
-
+            raise OSError(
+                errno.EIO,
+                f"cannot write: {reason} (disk full or over a file-size limit?); the previous file, if any, is kept",
+                str(p),
+            ) from None
 
 
 def same(value, expected) -> bool:
@@ -129,8 +136,10 @@ def check_graph_version(p: Path, domain, version) -> None:
     """InputError when a file was trained on another graph construction than this phenograd builds."""
     expected = get_domain(domain).graph_version if domain in domain_names() else None
     if expected is not None and not same(version, expected):
-        raise InputError(f"{p}: trained on {domain} graphs of version {shown(version)}, this phenograd builds version "
-                         f"{expected}; retrain it (`make models` for the shipped ones)")
+        raise InputError(
+            f"{p}: trained on {domain} graphs of version {shown(version)}, this phenograd builds version "
+            f"{expected}; retrain it (`make models` for the shipped ones)"
+        )
 
 
 SHIPPED_MODELS = Path(__file__).parent / "models"
@@ -163,7 +172,9 @@ def read_torch_file(p: Path, what: str):
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged zip/pickle
-        raise InputError(f"{p}: not a readable phenograd {what} (truncated or corrupted: {type(exc).__name__})") from None
+        raise InputError(
+            f"{p}: not a readable phenograd {what} (truncated or corrupted: {type(exc).__name__})"
+        ) from None
 
 
 def _check_settings(p: Path, what: str, config: dict) -> None:
@@ -172,8 +183,9 @@ def _check_settings(p: Path, what: str, config: dict) -> None:
     for name, value in config.items():
         if name == "readout":
             if value not in READOUTS:
-                raise InputError(f"{p}: {what} setting readout = {shown(value)} is not one of {', '.join(READOUTS)} "
-                                 "(damaged file?)")
+                raise InputError(
+                    f"{p}: {what} setting readout = {shown(value)} is not one of {', '.join(READOUTS)} (damaged file?)"
+                )
             continue
         if name == "station_y":
             if value is not True:
@@ -192,8 +204,10 @@ def check_encoder_config(p: Path, domain: str, config) -> None:
         raise InputError(f"{p}: the encoder settings must be {', '.join(sorted(expected))} (damaged file?)")
     _check_settings(p, "encoder", config)
     if config["in_features"] != expected["in_features"]:
-        raise InputError(f"{p}: the encoder takes {config['in_features']} input features where {domain} graphs "
-                         f"have {expected['in_features']}")
+        raise InputError(
+            f"{p}: the encoder takes {config['in_features']} input features where {domain} graphs "
+            f"have {expected['in_features']}"
+        )
 
 
 def module_shapes(build) -> dict:
@@ -204,8 +218,11 @@ def module_shapes(build) -> dict:
 
 def check_state(p: Path, shapes: dict, state, what: str) -> None:
     """InputError unless state holds a tensor of the given shape for every name of shapes, and nothing else."""
-    if not isinstance(state, dict) or set(state) != set(shapes) or any(
-            not isinstance(state[k], Tensor) or tuple(state[k].shape) != shape for k, shape in shapes.items()):
+    if (
+        not isinstance(state, dict)
+        or set(state) != set(shapes)
+        or any(not isinstance(state[k], Tensor) or tuple(state[k].shape) != shape for k, shape in shapes.items())
+    ):
         raise InputError(f"{p}: the {what} weights do not fit the file's settings (damaged file?)")
 
 
@@ -239,10 +256,16 @@ def _info(p: Path, payload: dict) -> dict:
         raise InputError(f"{p}: data_hash must be a string and meta a dict (damaged file?)")
     scales = meta.get("std_scale", {})
     if not isinstance(scales, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()):
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()
+    ):
         raise InputError(f"{p}: meta.std_scale must map target names to numbers (damaged file?)")
-    return {"domain": payload["domain"], "data_hash": data_hash, "meta": meta, "encoder": payload["encoder"],
-            "head": payload["head"]}
+    return {
+        "domain": payload["domain"],
+        "data_hash": data_hash,
+        "meta": meta,
+        "encoder": payload["encoder"],
+        "head": payload["head"],
+    }
 
 
 def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple[Ensemble, dict]:
@@ -253,13 +276,17 @@ def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{p}: not a phenograd surrogate checkpoint")
     if not same(payload.get("format_version"), FORMAT_VERSION):
-        raise InputError(f"{p}: checkpoint format version {shown(payload.get('format_version'))} is not supported "
-                         f"(this phenograd reads version {FORMAT_VERSION})")
+        raise InputError(
+            f"{p}: checkpoint format version {shown(payload.get('format_version'))} is not supported "
+            f"(this phenograd reads version {FORMAT_VERSION})"
+        )
     if domain is not None and payload.get("domain") != domain:
         raise InputError(f"{p}: a {shown(payload.get('domain'))} model where the {domain} domain's is needed")
     if payload.get("domain") not in domain_names():
-        raise InputError(f"{p}: unknown model domain {shown(payload.get('domain'))}; this phenograd knows "
-                         f"{', '.join(domain_names())}")
+        raise InputError(
+            f"{p}: unknown model domain {shown(payload.get('domain'))}; this phenograd knows "
+            f"{', '.join(domain_names())}"
+        )
     check_graph_version(p, payload.get("domain"), payload.get("graph_version", 1))
     ensemble = Ensemble(_members(p, payload)).eval()
     return ensemble, _info(p, payload)

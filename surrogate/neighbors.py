@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 
-def image_shifts(cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float,
-                 positions: torch.Tensor | None = None) -> torch.Tensor:
+def image_shifts(
+    cell: torch.Tensor, pbc: tuple[bool, bool, bool], cutoff: float, positions: torch.Tensor | None = None
+) -> torch.Tensor:
     """Integer image offsets (S, 3) needed so that every neighbour within cutoff is found.
 
     Two atoms whose fractional coordinates along lattice vector d differ by t are at
@@ -83,7 +84,10 @@ def radius_edges(
 
 
 def radius_edges_batch(
-    pos: torch.Tensor, batch: torch.Tensor, cutoff: float, cell: torch.Tensor | None = None,
+    pos: torch.Tensor,
+    batch: torch.Tensor,
+    cutoff: float,
+    cell: torch.Tensor | None = None,
     pbc: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """radius_edges for a batch of structures: pos (N, 3), batch (N,) graph index,

@@ -85,8 +85,11 @@ class AirfoilSurrogate:
             self._parameters = (self.ensemble, [p for m in members for p in m.parameters()])
         key = parameters_key(self._parameters[1])
         if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, StackedEncoders([m.encoder for m in members], compile=self.compile),
-                             stack_parameters([m.head for m in members]))
+            self._stacked = (
+                key,
+                StackedEncoders([m.encoder for m in members], compile=self.compile),
+                stack_parameters([m.head for m in members]),
+            )
         return self._stacked[1], self._stacked[2]
 
     def nodes(self, shapes) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,13 +140,18 @@ class AirfoilSurrogate:
             members = self.ensemble.members
             if not any(m.head.stations or m.head.station_y for m in members):
                 return pooled
-            return torch.stack([m.head.shape_embedding(nodes[k].flatten(0, 1), pooled[k], x.flatten(0, 1))
-                                for k, m in enumerate(members)])
+            return torch.stack(
+                [
+                    m.head.shape_embedding(nodes[k].flatten(0, 1), pooled[k], x.flatten(0, 1))
+                    for k, m in enumerate(members)
+                ]
+            )
         graphs = self._graphs(shapes)
         return torch.stack([member.airfoil_shape_embedding(graphs) for member in self.ensemble.members])
 
-    def predict_from_embedding(self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0,
-                               shape_index: torch.Tensor | None = None) -> dict:
+    def predict_from_embedding(
+        self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0, shape_index: torch.Tensor | None = None
+    ) -> dict:
         """Polars (B, P) from shape encodings (M, B, D) (``shape_embedding``): the heads alone,
         cheap next to the encoder, so derivatives can be taken at the encoding first (the
         optimizer does: one batched backward pass through the encoders for every row).
@@ -177,8 +185,9 @@ class AirfoilSurrogate:
         out["confidence"] = torch.sigmoid(logits).mean(0).reshape(shape)
         return out
 
-    def _stacked_heads(self, embedding: torch.Tensor, cond: torch.Tensor,
-                       shape_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _stacked_heads(
+        self, embedding: torch.Tensor, cond: torch.Tensor, shape_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Every member's head at every shape and point at once: embedding (M, B, D), cond (P, 3) ->
         values (M, B * P, 5), logits (M, B * P) (with shape_index (P,): (M, P, 5), (M, P), point k on shape
         shape_index[k]). The first layer is split into its shape and operating-point columns, so a shape's
@@ -230,8 +239,15 @@ class CatalystSurrogate:
         with torch.set_grad_enabled(_needs_grad(element_probs, positions)):
             for i in range(0, len(structures), batch_size):
                 sl = slice(i, i + batch_size)
-                outs.append(self.ensemble(self.graphs(structures[sl], None if element_probs is None else element_probs[sl],
-                                                      None if positions is None else positions[sl])))
+                outs.append(
+                    self.ensemble(
+                        self.graphs(
+                            structures[sl],
+                            None if element_probs is None else element_probs[sl],
+                            None if positions is None else positions[sl],
+                        )
+                    )
+                )
         members = torch.cat(outs, 1) if outs else torch.zeros((len(self.ensemble.members), 0))
         std = members.std(0) if members.shape[0] > 1 else torch.zeros_like(members[0])
         return {"E_ads": members.mean(0), "std": std * self.info["meta"].get("std_scale", {}).get("E_ads", 1.0)}

@@ -72,10 +72,10 @@ from phenograd.core.errors import InputError, PhenogradError
 from phenograd.core.runs import load_partial
 
 from . import distributed
+from .domain import get_domain
 from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
-from .domain import get_domain
 from .model import default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
 from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
@@ -222,8 +222,9 @@ def atoms_query(data: Data, hidden: Tensor, kernel: float) -> Tensor:
     return torch.cat([nn.functional.one_hot(data.tags[hidden], N_TAGS).float(), elems, around], dim=1)
 
 
-def _kernel_average(ctx_s: Tensor, ctx_where: Tensor, q_where: Tensor, cell: Tensor | None, pbc: Tensor | None,
-                    width: float) -> Tensor:
+def _kernel_average(
+    ctx_s: Tensor, ctx_where: Tensor, q_where: Tensor, cell: Tensor | None, pbc: Tensor | None, width: float
+) -> Tensor:
     """Gaussian-kernel average (H, F) of context node embeddings ctx_s (C, F) around each query."""
     diff = ctx_where[None, :, :] - q_where[:, None, :]
     if cell is not None and pbc is not None and bool(pbc.any()):
@@ -266,9 +267,15 @@ def make_batch(graphs: list[Data], rng: np.random.Generator, domain: str, masked
         cells.append(cell)
         pbcs.append(pbc)
     return StepBatch(
-        full=Batch.from_data_list(full), ctx=Batch.from_data_list(ctx) if ctx else None,
-        hidden=torch.cat(hidden) if hidden else None, queries=torch.cat(queries) if queries else None,
-        q_where=q_where, c_where=c_where, cells=cells, pbcs=pbcs)
+        full=Batch.from_data_list(full),
+        ctx=Batch.from_data_list(ctx) if ctx else None,
+        hidden=torch.cat(hidden) if hidden else None,
+        queries=torch.cat(queries) if queries else None,
+        q_where=q_where,
+        c_where=c_where,
+        cells=cells,
+        pbcs=pbcs,
+    )
 
 
 def noisy_atoms(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Batch, Tensor, Tensor]:
@@ -367,7 +374,9 @@ class Pretrainer(nn.Module):
         total = torch.zeros(())
         if jepa:
             terms.update(self.jepa_terms(sb, gen))
-            total = total + cfg.pred_weight * terms["pred"] + cfg.var_weight * terms["var"] + cfg.cov_weight * terms["cov"]
+            total = (
+                total + cfg.pred_weight * terms["pred"] + cfg.var_weight * terms["var"] + cfg.cov_weight * terms["cov"]
+            )
         if cfg.objective in ("denoise", "both"):
             terms["denoise"] = self.denoise_term(sb.full, gen)
             total = total + cfg.denoise_weight * terms["denoise"]
@@ -384,18 +393,28 @@ def embedding_stats(encoder: GeometricEncoder, graphs: list[Data]) -> dict:
     s, pooled = encoder(Batch.from_data_list(graphs))
     encoder.train(was)
     node_std, pool_std = embedding_std(s), embedding_std(pooled)
-    return {"node_std_mean": float(node_std.mean()), "node_std_min": float(node_std.min()),
-            "node_rank": effective_rank(s), "pooled_std_mean": float(pool_std.mean()),
-            "pooled_std_min": float(pool_std.min()), "pooled_rank": effective_rank(pooled)}
+    return {
+        "node_std_mean": float(node_std.mean()),
+        "node_std_min": float(node_std.min()),
+        "node_rank": effective_rank(s),
+        "pooled_std_mean": float(pool_std.mean()),
+        "pooled_std_min": float(pool_std.min()),
+        "pooled_rank": effective_rank(pooled),
+    }
 
 
 def check_collapse(stats: dict, cfg: PretrainConfig, epoch: int) -> None:
     """Raise PretrainingCollapsed when the embeddings have collapsed (see the module docstring)."""
-    if not np.isfinite(stats["node_std_mean"]) or stats["node_rank"] < cfg.min_rank or stats["node_std_mean"] < cfg.min_std:
+    if (
+        not np.isfinite(stats["node_std_mean"])
+        or stats["node_rank"] < cfg.min_rank
+        or stats["node_std_mean"] < cfg.min_std
+    ):
         raise PretrainingCollapsed(
             f"pretraining collapsed at epoch {epoch}: effective rank {stats['node_rank']:.2f} (floor {cfg.min_rank}), "
             f"mean embedding std {stats['node_std_mean']:.4f} (floor {cfg.min_std}); raise var_weight or lower lr",
-            parameter=("var_weight", "lr"))
+            parameter=("var_weight", "lr"),
+        )
 
 
 # --------------------------------------------------------------------------- files
@@ -404,16 +423,32 @@ def check_collapse(stats: dict, cfg: PretrainConfig, epoch: int) -> None:
 def save_encoder(path, encoder: GeometricEncoder, domain: str, meta: dict | None = None) -> None:
     """Write an encoder file (pretrained.py's format, plus the graph construction version like
     surrogate checkpoints), atomically."""
-    save_torch_atomic(Path(path), {"format": ENCODER_FORMAT, "format_version": ENCODER_FORMAT_VERSION, "domain": domain,
-                              "encoder": dict(encoder.config), "state": encoder.state_dict(), "meta": meta or {},
-                              "graph_version": get_domain(domain).graph_version})
+    save_torch_atomic(
+        Path(path),
+        {
+            "format": ENCODER_FORMAT,
+            "format_version": ENCODER_FORMAT_VERSION,
+            "domain": domain,
+            "encoder": dict(encoder.config),
+            "state": encoder.state_dict(),
+            "meta": meta or {},
+            "graph_version": get_domain(domain).graph_version,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- the run
 
 
-def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progress: bool = True,
-             device: str | None = None, meta: dict | None = None, log=None) -> dict:
+def pretrain(
+    data: UnlabelledSet,
+    out,
+    cfg: PretrainConfig | None = None,
+    progress: bool = True,
+    device: str | None = None,
+    meta: dict | None = None,
+    log=None,
+) -> dict:
     """Pretrain (or resume) an encoder on `data` and write it to `out` (an encoder file).
 
     Returns {"history": [per-epoch losses and embedding stats], "final": stats, ...}. Raises
@@ -458,7 +493,10 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         epoch, history = state["epoch"], state["history"]
-    monitor = [data.graphs[i] for i in np.random.default_rng([cfg.seed, 0x40]).permutation(len(data.graphs))[:MONITOR_STRUCTURES]]
+    monitor = [
+        data.graphs[i]
+        for i in np.random.default_rng([cfg.seed, 0x40]).permutation(len(data.graphs))[:MONITOR_STRUCTURES]
+    ]
     if epoch == 0:
         history.append({"epoch": 0, **embedding_stats(model.encoder, monitor)})
     # DDP when distributed (the model itself otherwise); with one objective the other's head is unused.
@@ -482,8 +520,9 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             loss, terms = net([data.graphs[k] for k in items], rng, gen)
             if not torch.isfinite(loss):
-                raise PretrainingCollapsed(f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower lr",
-                                           parameter=("lr",))
+                raise PretrainingCollapsed(
+                    f"pretraining diverged at epoch {epoch + 1}: loss {float(loss)}; lower lr", parameter=("lr",)
+                )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -505,20 +544,39 @@ def pretrain(data: UnlabelledSet, out, cfg: PretrainConfig | None = None, progre
             log(record)
         check_collapse(stats, cfg, epoch)
         if distributed.is_main():
-            save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=data.data_hash, epoch=epoch,
-                                            model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
-                                            history=history))
+            save_torch_atomic(
+                partial,
+                dict(
+                    config=asdict(cfg),
+                    data_hash=data.data_hash,
+                    epoch=epoch,
+                    model=model.state_dict(),
+                    opt=opt.state_dict(),
+                    sched=sched.state_dict(),
+                    history=history,
+                ),
+            )
         distributed.barrier()
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record.get('total', 0):.4f}", rank=f"{stats['node_rank']:.1f}", refresh=False)
     if bar is not None:
         bar.close()
-    report = {"history": history, "final": history[-1], "structures": len(data.graphs), "counts": data.counts,
-              "data_hash": data.data_hash, "objective": cfg.objective}
+    report = {
+        "history": history,
+        "final": history[-1],
+        "structures": len(data.graphs),
+        "counts": data.counts,
+        "data_hash": data.data_hash,
+        "objective": cfg.objective,
+    }
     if distributed.is_main():
-        save_encoder(out, model.encoder.cpu(), data.domain,
-                     meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})})
+        save_encoder(
+            out,
+            model.encoder.cpu(),
+            data.domain,
+            meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})},
+        )
         partial.unlink(missing_ok=True)
         remove_stale_temps(partial)
     distributed.barrier()

@@ -62,7 +62,9 @@ def _airfoil_contours_from_db(path: Path) -> tuple[list[np.ndarray], list[str]]:
     from phenograd.datasets.polar_store import PolarStore
 
     with PolarStore.open_readonly(path) as store:
-        ids = [sid for (sid,) in store.conn.execute("SELECT shape_id FROM shapes WHERE split != 'test' ORDER BY shape_id")]
+        ids = [
+            sid for (sid,) in store.conn.execute("SELECT shape_id FROM shapes WHERE split != 'test' ORDER BY shape_id")
+        ]
         contours = [store.shape(sid).coordinates for sid in ids]
     return contours, ids
 
@@ -72,7 +74,9 @@ def _airfoil_contours_from_npz(path: Path) -> tuple[list[np.ndarray], list[str]]
         with np.load(path, allow_pickle=False) as z:  # numbers only: an object array would unpickle
             coords = np.asarray(z["coordinates"], dtype=float)
     except Exception as exc:  # zipfile/pickle/KeyError for damaged or foreign files
-        raise InputError(f"{path}: not an airfoil contour file from `phenograd data unlabelled` ({type(exc).__name__})") from None
+        raise InputError(
+            f"{path}: not an airfoil contour file from `phenograd data unlabelled` ({type(exc).__name__})"
+        ) from None
     if coords.ndim != 3 or coords.shape[-1] != 2:
         raise InputError(f"{path}: `coordinates` must be (n, points, 2), got {coords.shape}")
     return list(coords), [hashlib.sha256(c.tobytes()).hexdigest()[:16] for c in coords]
@@ -96,12 +100,15 @@ def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> Unlabell
         from phenograd.datasets.airfoil_sampling import mixed_shapes, sobol_shapes
 
         s = np.random.SeedSequence([seed, 0x5A]).generate_state(2)
-        sampled = np.concatenate([sobol_shapes(n_sampled - n_sampled // 2, int(s[0])), mixed_shapes(n_sampled // 2, int(s[1]))])
+        sampled = np.concatenate(
+            [sobol_shapes(n_sampled - n_sampled // 2, int(s[0])), mixed_shapes(n_sampled // 2, int(s[1]))]
+        )
         graphs += [airfoil_graph_from_cst(torch.as_tensor(q, dtype=torch.float64)) for q in sampled]
     if not graphs:
         raise InputError(f"{p}: no unlabelled airfoils to pretrain on (held-out shapes are never used)")
-    return UnlabelledSet("airfoil", graphs, {"stored": len(contours), "sampled": len(sampled)},
-                        _digest([p.name, *ids, n_sampled, seed]))
+    return UnlabelledSet(
+        "airfoil", graphs, {"stored": len(contours), "sampled": len(sampled)}, _digest([p.name, *ids, n_sampled, seed])
+    )
 
 
 def write_airfoil_contours(path, n: int, seed: int = 0) -> Path:
@@ -121,8 +128,11 @@ def write_airfoil_contours(path, n: int, seed: int = 0) -> Path:
         raise InputError(f"n must be >= 0, got {n}", parameter="n")
     seeds = np.random.SeedSequence([seed, 0xA1F]).generate_state(2)
     params = np.concatenate([sobol_shapes(n - n // 2, int(seeds[0])), mixed_shapes(n // 2, int(seeds[1]))])
-    coords = (np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params]) if n
-              else np.zeros((0, 0, 2)))
+    coords = (
+        np.stack([cst_coordinates(torch.as_tensor(q, dtype=torch.float64)).numpy() for q in params])
+        if n
+        else np.zeros((0, 0, 2))
+    )
     with atomic_file(p, suffix=".npz") as f:
         np.savez_compressed(f, coordinates=coords.astype(np.float32), cst=params)
     return p
@@ -142,7 +152,11 @@ def _db_kind(p: Path) -> str | None:
             if "systems" not in tables:
                 check_integrity(conn, p, "SQLite file")  # damaged rather than foreign: say so
                 return "foreign"
-            row = conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone() if "information" in tables else None
+            row = (
+                conn.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
+                if "information" in tables
+                else None
+            )
             kind = json.loads(row[0]).get("kind") if row else None
             if kind == UNLABELLED_KIND:  # (a labelled file is checked by CatalystStore.open_readonly)
                 check_integrity(conn, p, "ase.db file")
@@ -179,14 +193,19 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
         raise InputError(f"unknown geometry {geometry!r}; use {' or '.join(GEOMETRIES)}")
     if kind == UNLABELLED_KIND:
         if geometry == "relaxed":
-            raise InputError(f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled "
-                             "dataset", parameter="geometry")
+            raise InputError(
+                f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled dataset",
+                parameter="geometry",
+            )
         rows = list(connect(str(p), type="db").select(sort="id"))
         skipped = 0
     else:
         db = CatalystStore.open_readonly(p).db  # checks kind and version
-        every = list(db.select(kind="adslab", status="ok", sort="id") if geometry == "relaxed"
-                     else db.select(kind="adslab", sort="id"))
+        every = list(
+            db.select(kind="adslab", status="ok", sort="id")
+            if geometry == "relaxed"
+            else db.select(kind="adslab", sort="id")
+        )
         rows = [r for r in every if r.get("split") not in ("test", "ood")]
         skipped = len(every) - len(rows)
     keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
@@ -202,12 +221,17 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
         graphs = structure_graphs(atoms)
     except ValueError as exc:
         raise InputError(f"{p}: {exc}") from None
-    return UnlabelledSet("catalyst", graphs, {"structures": len(graphs), "held_out_skipped": skipped, "geometry": geometry},
-                        _digest([p.name, geometry if geometry != "initial" else "", *(r.unique_id for r in keep)]))
+    return UnlabelledSet(
+        "catalyst",
+        graphs,
+        {"structures": len(graphs), "held_out_skipped": skipped, "geometry": geometry},
+        _digest([p.name, geometry if geometry != "initial" else "", *(r.unique_id for r in keep)]),
+    )
 
 
-def load_unlabelled(domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None,
-                    geometry: str = "initial") -> UnlabelledSet:
+def load_unlabelled(
+    domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+) -> UnlabelledSet:
     """The pretraining set of a domain from FILE (its PretrainView.load_unlabelled; see the module docstring
     for the built-in ones); options the domain has no use for are ignored.
 

@@ -15,8 +15,17 @@ from pathlib import Path
 from phenograd.core.errors import InputError
 
 from .encoder import GeometricEncoder
-from .model import (FORMAT, check_encoder_config, check_state, load_checkpoint, module_shapes, read_torch_file,
-                    same, shipped_file, shown)
+from .model import (
+    FORMAT,
+    check_encoder_config,
+    check_state,
+    load_checkpoint,
+    module_shapes,
+    read_torch_file,
+    same,
+    shipped_file,
+    shown,
+)
 
 ENCODER_FORMAT = "phenograd-encoder"
 ENCODER_FORMAT_VERSION = 1
@@ -42,8 +51,10 @@ def load_encoder_state(path, domain: str) -> dict:
     if kind != ENCODER_FORMAT:
         raise InputError(f"{p}: neither a phenograd encoder nor a surrogate checkpoint")
     if not same(payload.get("format_version"), ENCODER_FORMAT_VERSION):
-        raise InputError(f"{p}: encoder format version {shown(payload.get('format_version'))} is not supported "
-                         f"(this phenograd reads version {ENCODER_FORMAT_VERSION})")
+        raise InputError(
+            f"{p}: encoder format version {shown(payload.get('format_version'))} is not supported "
+            f"(this phenograd reads version {ENCODER_FORMAT_VERSION})"
+        )
     if payload.get("domain") != domain:
         raise InputError(f"{p}: a {shown(payload.get('domain'))} encoder where the {domain} domain's is needed")
     config, state = payload.get("encoder"), payload.get("state")

@@ -67,8 +67,12 @@ class AirfoilTask:
         return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
-        return {"hidden": cfg.hidden, "width": cfg.head_width, **({"stations": cfg.stations} if cfg.stations else {}),
-                **({"station_y": True} if cfg.station_y else {})}
+        return {
+            "hidden": cfg.hidden,
+            "width": cfg.head_width,
+            **({"stations": cfg.stations} if cfg.stations else {}),
+            **({"station_y": True} if cfg.station_y else {}),
+        }
 
     def init_member(self, model: Surrogate) -> None:
         if self.mean is None:
@@ -83,8 +87,14 @@ class AirfoilTask:
         mask = local[data.point_shape] >= 0
         point_graph = local[data.point_shape[mask]].to(device)
         values, logit = model(graphs, point_graph, data.cond[mask].to(device))
-        return model.head.loss(values, logit, data.targets[mask].to(device), data.converged[mask].to(device),
-                               cfg.conv_weight, cfg.huber_delta)
+        return model.head.loss(
+            values,
+            logit,
+            data.targets[mask].to(device),
+            data.converged[mask].to(device),
+            cfg.conv_weight,
+            cfg.huber_delta,
+        )
 
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report.
@@ -100,13 +110,25 @@ class AirfoilTask:
                 head = AirfoilHead(old.config["hidden"], **{**settings, "width": cfg.refit_head_width})
             head.set_normalisation(old.mean.detach().cpu(), old.std.detach().cpu())
             model.head = head.to(old.mean.device)
-        return refit_airfoil_head(model, self.data, self.train, self.val, cfg.refit_epochs, cfg.conv_weight, device,
-                                  seed, huber_delta=cfg.huber_delta)
+        return refit_airfoil_head(
+            model,
+            self.data,
+            self.train,
+            self.val,
+            cfg.refit_epochs,
+            cfg.conv_weight,
+            device,
+            seed,
+            huber_delta=cfg.huber_delta,
+        )
 
     def report(self) -> dict:
         """Training facts for the checkpoint's meta, with the training shapes' CST range (design_range.py)."""
-        out = {"train_shapes": int(len(self.train)), "val_shapes": int(len(self.val)),
-               "points": int(len(self.data.point_shape))}
+        out = {
+            "train_shapes": int(len(self.train)),
+            "val_shapes": int(len(self.val)),
+            "points": int(len(self.data.point_shape)),
+        }
         rng = design_range(self.data.cst[self.train]) if self.data.cst is not None else None
         return {**out, "design_range": rng} if rng is not None else out
 
@@ -114,5 +136,6 @@ class AirfoilTask:
 def train_airfoil(data_path, out, cfg: TrainConfig | None = None, **kwargs) -> dict:
     """Train (or resume training) an airfoil ensemble; kwargs as train_ensemble's; returns its report."""
     cfg = cfg or airfoil_defaults()
-    return train_ensemble(AirfoilTask(load_airfoil_points(data_path), cfg.seed), out, cfg,
-                          meta={"data_file": str(data_path)}, **kwargs)
+    return train_ensemble(
+        AirfoilTask(load_airfoil_points(data_path), cfg.seed), out, cfg, meta={"data_file": str(data_path)}, **kwargs
+    )

@@ -20,8 +20,17 @@ from .trainer import TrainConfig, train_ensemble
 
 def catalyst_defaults(**overrides) -> TrainConfig:
     """Default catalyst settings (batch_size counts structures)."""
-    return TrainConfig(**{"batch_size": 32, "epochs": 100, "patience": 15, "lr": 1e-3, "hidden": 32,
-                          "readout": "adsorbate", **overrides})
+    return TrainConfig(
+        **{
+            "batch_size": 32,
+            "epochs": 100,
+            "patience": 15,
+            "lr": 1e-3,
+            "hidden": 32,
+            "readout": "adsorbate",
+            **overrides,
+        }
+    )
 
 
 class CatalystTask:
@@ -58,12 +67,16 @@ class CatalystTask:
         raise InputError("refit_epochs: catalyst heads have no refit stage")
 
     def report(self) -> dict:
-        return {"train_structures": int(len(self.train)), "val_structures": int(len(self.val)),
-                "structures": int(len(self.data.uids))}
+        return {
+            "train_structures": int(len(self.train)),
+            "val_structures": int(len(self.val)),
+            "structures": int(len(self.data.uids)),
+        }
 
 
 def train_catalyst(data_path, out, cfg: TrainConfig | None = None, **kwargs) -> dict:
     """Train (or resume training) a catalyst ensemble; kwargs as train_ensemble's; returns its report."""
     cfg = cfg or catalyst_defaults()
-    return train_ensemble(CatalystTask(load_catalyst_samples(data_path), cfg.seed), out, cfg,
-                          meta={"data_file": str(data_path)}, **kwargs)
+    return train_ensemble(
+        CatalystTask(load_catalyst_samples(data_path), cfg.seed), out, cfg, meta={"data_file": str(data_path)}, **kwargs
+    )

@@ -91,8 +91,9 @@ class TrainConfig:
         domain's training takes (Domain.train_options) set away from its default. from_model: training starts
         from a trained model, where epochs 0 with refit_epochs only refits its heads."""
         for name in ("members", "epochs", "patience", "batch_size", "hidden", "layers"):
-            if getattr(self, name) < 1 and not (name == "epochs" and self.epochs == 0 and from_model
-                                                and self.refit_epochs > 0):
+            if getattr(self, name) < 1 and not (
+                name == "epochs" and self.epochs == 0 and from_model and self.refit_epochs > 0
+            ):
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}", parameter=name)
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}", parameter="lr")
@@ -100,8 +101,10 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be 0 or more, got {getattr(self, name)}", parameter=name)
         if self.refit_head_width < 0 or (self.refit_head_width and not self.refit_epochs):
-            raise InputError(f"refit_head_width must be 0 or more and needs refit_epochs, got {self.refit_head_width}",
-                             parameter=("refit_head_width", "refit_epochs"))
+            raise InputError(
+                f"refit_head_width must be 0 or more and needs refit_epochs, got {self.refit_head_width}",
+                parameter=("refit_head_width", "refit_epochs"),
+            )
         if self.head_width < 1:
             raise InputError(f"head_width must be at least 1, got {self.head_width}", parameter="head_width")
         if not (0 <= self.huber_delta < math.inf):
@@ -110,11 +113,17 @@ class TrainConfig:
             own = set(get_domain(domain).train_options)
             defaults = TrainConfig()
             for other in domain_names():
-                foreign = [n for n in get_domain(other).train_options
-                           if n not in own and getattr(self, n) != getattr(defaults, n)]
+                foreign = [
+                    n
+                    for n in get_domain(other).train_options
+                    if n not in own and getattr(self, n) != getattr(defaults, n)
+                ]
                 if foreign:
-                    raise InputError(f"{' and '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} for the "
-                                     f"{other} domain only, not {domain}", parameter=tuple(foreign))
+                    raise InputError(
+                        f"{' and '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} for the "
+                        f"{other} domain only, not {domain}",
+                        parameter=tuple(foreign),
+                    )
 
 
 #: What train_ensemble(train_only=...) may restrict training to (None: everything not frozen).
@@ -172,7 +181,7 @@ def pick_device(device: str | None) -> torch.device:
 def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device) -> float:
     """Mean batch loss over the validation items (no gradients). Distributed: the same batches,
     dealt out round-robin between the processes, their losses all-reduced (same value on every rank)."""
-    starts = list(range(0, len(task.val), cfg.batch_size))[distributed.rank()::distributed.world_size()]
+    starts = list(range(0, len(task.val), cfg.batch_size))[distributed.rank() :: distributed.world_size()]
     model.eval()
     with torch.no_grad():
         losses = [task.loss(model, task.val[i : i + cfg.batch_size], cfg, device).item() for i in starts]
@@ -181,9 +190,19 @@ def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device)
     return total / n if n else float("nan")
 
 
-def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True, device: str | None = None,
-                   init_encoder: dict | None = None, freeze_encoder: bool = False, meta: dict | None = None,
-                   epoch_callback=None, init_model: tuple | None = None, train_only: str | None = None) -> dict:
+def train_ensemble(
+    task: TrainTask,
+    out,
+    cfg: TrainConfig,
+    progress: bool = True,
+    device: str | None = None,
+    init_encoder: dict | None = None,
+    freeze_encoder: bool = False,
+    meta: dict | None = None,
+    epoch_callback=None,
+    init_model: tuple | None = None,
+    train_only: str | None = None,
+) -> dict:
     """Train (or resume) cfg.members members on `task`, write the ensemble to `out`.
 
     init_encoder: optional pretrained encoder {"config": ..., "state": state_dict} every
@@ -281,11 +300,23 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
             else:
                 bad += 1
             if distributed.is_main():
-                save_torch_atomic(partial, dict(
-                    config=asdict(cfg), data_hash=task.data_hash, done=done, member=k, epoch=epoch,
-                    model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), best=best,
-                    best_state=best_state, bad=bad, rng=torch.get_rng_state(),
-                ))
+                save_torch_atomic(
+                    partial,
+                    dict(
+                        config=asdict(cfg),
+                        data_hash=task.data_hash,
+                        done=done,
+                        member=k,
+                        epoch=epoch,
+                        model=model.state_dict(),
+                        opt=opt.state_dict(),
+                        sched=sched.state_dict(),
+                        best=best,
+                        best_state=best_state,
+                        bad=bad,
+                        rng=torch.get_rng_state(),
+                    ),
+                )
             distributed.barrier()
             if bar is not None:
                 bar.update(1)
@@ -321,16 +352,31 @@ def train_ensemble(task: TrainTask, out, cfg: TrainConfig, progress: bool = True
         members.append(s)
     ensemble = Ensemble(members).eval()
     scales = fit_std_scales(ensemble, task.data, task.val) if len(members) > 1 else {}
-    report = {"members": [{"best_val_loss": m["best_val"], "epochs": m["epochs"],
-                           **({"refit": m["refit"]} if "refit" in m else {})} for m in done],
-              "data_hash": task.data_hash, "std_scale": scales, **task.report()}
+    report = {
+        "members": [
+            {"best_val_loss": m["best_val"], "epochs": m["epochs"], **({"refit": m["refit"]} if "refit" in m else {})}
+            for m in done
+        ],
+        "data_hash": task.data_hash,
+        "std_scale": scales,
+        **task.report(),
+    }
     if scales:
         report["std_scale_fit"] = {"rule": STD_SCALE_RULE, "split": "val", "items": int(len(task.val))}
     if distributed.is_main():
-        save_checkpoint(out, ensemble, data_hash=task.data_hash,
-                        meta={"config": asdict(cfg), **report, **(meta or {}),
-                              "pretrained_encoder": bool(init_encoder), "frozen_encoder": freeze_encoder,
-                              "train_only": train_only})
+        save_checkpoint(
+            out,
+            ensemble,
+            data_hash=task.data_hash,
+            meta={
+                "config": asdict(cfg),
+                **report,
+                **(meta or {}),
+                "pretrained_encoder": bool(init_encoder),
+                "frozen_encoder": freeze_encoder,
+                "train_only": train_only,
+            },
+        )
         partial.unlink(missing_ok=True)
         remove_stale_temps(partial)
     distributed.barrier()

@@ -105,11 +105,13 @@ def _check_sqlite_file(path: Path, text: str, data) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"storage {text}: {path} is not an SQLite file ({one_line(exc)})",
-                         parameter="storage") from None
+        raise InputError(
+            f"storage {text}: {path} is not an SQLite file ({one_line(exc)})", parameter="storage"
+        ) from None
     if "studies" not in tables:
-        raise InputError(f"storage {text}: {path} is an SQLite file without an Optuna study; not touching it",
-                         parameter="storage")
+        raise InputError(
+            f"storage {text}: {path} is an SQLite file without an Optuna study; not touching it", parameter="storage"
+        )
 
 
 def storage_target(spec, data=None) -> tuple[str, str, str] | None:
@@ -119,15 +121,17 @@ def storage_target(spec, data=None) -> tuple[str, str, str] | None:
         return None
     text = str(spec).strip()
     if text.startswith("journal:") or (text.endswith(".log") and "://" not in text):
-        path = Path(text[len("journal:"):] if text.startswith("journal:") else text)
+        path = Path(text[len("journal:") :] if text.startswith("journal:") else text)
         if not path.name or path.is_dir():
-            raise InputError(f"storage {text}: a journal needs a file name, e.g. journal:study.log",
-                             parameter="storage")
+            raise InputError(
+                f"storage {text}: a journal needs a file name, e.g. journal:study.log", parameter="storage"
+            )
         if not path.parent.is_dir():
             raise InputError(f"storage {text}: folder {path.parent} does not exist", parameter="storage")
         if data is not None and path.exists() and Path(data).exists() and path.samefile(data):
-            raise InputError(f"storage {text}: that is the dataset file; give the study its own file",
-                             parameter="storage")
+            raise InputError(
+                f"storage {text}: that is the dataset file; give the study its own file", parameter="storage"
+            )
         return "journal", str(path), f"journal:{path.resolve()}"
     if "://" in text:
         from sqlalchemy.engine import make_url
@@ -136,17 +140,21 @@ def storage_target(spec, data=None) -> tuple[str, str, str] | None:
             url = make_url(text)
             url.get_dialect()  # an unknown database kind fails here, before anything is opened
         except Exception as exc:
-            raise InputError(f"storage {_masked(text)}: not a database URL SQLAlchemy knows "
-                             f"({type(exc).__name__}: {one_line(exc)})", parameter="storage") from None
+            raise InputError(
+                f"storage {_masked(text)}: not a database URL SQLAlchemy knows ({type(exc).__name__}: {one_line(exc)})",
+                parameter="storage",
+            ) from None
         if url.get_backend_name() == "sqlite":
             if not url.database or url.database == ":memory:":
-                raise InputError(f"storage {text}: names no file; use sqlite:///study.db (or none for memory)",
-                                 parameter="storage")
+                raise InputError(
+                    f"storage {text}: names no file; use sqlite:///study.db (or none for memory)", parameter="storage"
+                )
             _check_sqlite_file(Path(url.database), text, data)
             return "rdb", text, f"sqlite:///{Path(url.database).resolve()}"
         return "rdb", text, _masked(text)
-    raise InputError(f"bad storage {text!r}: use sqlite:///FILE.db, a database URL, journal:FILE or FILE.log",
-                     parameter="storage")
+    raise InputError(
+        f"bad storage {text!r}: use sqlite:///FILE.db, a database URL, journal:FILE or FILE.log", parameter="storage"
+    )
 
 
 def open_storage(target):
@@ -166,13 +174,16 @@ def open_storage(target):
         except Exception as exc:
             if not existed:
                 Path(where).unlink(missing_ok=True)
-            raise InputError(f"storage {desc}: not a usable Optuna journal file ({one_line(exc)})",
-                             parameter="storage") from None
+            raise InputError(
+                f"storage {desc}: not a usable Optuna journal file ({one_line(exc)})", parameter="storage"
+            ) from None
     try:
         return optuna.storages.RDBStorage(where)
     except Exception as exc:
-        raise InputError(f"storage {desc}: cannot open the study database ({type(exc).__name__}: "
-                         f"{one_line(exc)})", parameter="storage") from None
+        raise InputError(
+            f"storage {desc}: cannot open the study database ({type(exc).__name__}: {one_line(exc)})",
+            parameter="storage",
+        ) from None
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
@@ -188,8 +199,11 @@ def _check_study_settings(study, settings: dict) -> None:
     old = attrs["phenograd"]
     diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in settings.items() if old.get(k) != v]
     if diff:
-        raise InputError(f"study {study.study_name!r} in that storage was started with other settings: "
-                         f"{', '.join(diff)}; use another study_name", parameter="study_name")
+        raise InputError(
+            f"study {study.study_name!r} in that storage was started with other settings: "
+            f"{', '.join(diff)}; use another study_name",
+            parameter="study_name",
+        )
 
 
 def _trial_line(study, ft) -> str:
@@ -221,19 +235,41 @@ def summary(study, out_dir: Path, storage_desc: str | None, run_trials: int) -> 
     except ValueError:
         best = None
     return {
-        "study_name": study.study_name, "storage": storage_desc, "direction": "minimize",
+        "study_name": study.study_name,
+        "storage": storage_desc,
+        "direction": "minimize",
         "objective": "best validation loss (mean over members)",
-        "best_value": best.value if best else None, "best_params": best.params if best else None,
-        "best_trial": best.number if best else None, "best_model": best.user_attrs.get("model") if best else None,
-        "trials": len(trials), "complete": count[TrialState.COMPLETE], "pruned": count[TrialState.PRUNED],
-        "failed": count[TrialState.FAIL], "running": count[TrialState.RUNNING], "trials_this_run": run_trials,
+        "best_value": best.value if best else None,
+        "best_params": best.params if best else None,
+        "best_trial": best.number if best else None,
+        "best_model": best.user_attrs.get("model") if best else None,
+        "trials": len(trials),
+        "complete": count[TrialState.COMPLETE],
+        "pruned": count[TrialState.PRUNED],
+        "failed": count[TrialState.FAIL],
+        "running": count[TrialState.RUNNING],
+        "trials_this_run": run_trials,
         "out_dir": str(out_dir),
     }
 
 
-def tune(domain: str, data, trials: int, storage=None, study_name: str | None = None, out_dir="runs/tune",
-         seed: int = 0, epochs: int = 20, members: int = 1, patience: int | None = None, device: str | None = None,
-         warmup: int = 3, startup_trials: int = 2, space: dict | None = None, log=None) -> dict:
+def tune(
+    domain: str,
+    data,
+    trials: int,
+    storage=None,
+    study_name: str | None = None,
+    out_dir="runs/tune",
+    seed: int = 0,
+    epochs: int = 20,
+    members: int = 1,
+    patience: int | None = None,
+    device: str | None = None,
+    warmup: int = 3,
+    startup_trials: int = 2,
+    space: dict | None = None,
+    log=None,
+) -> dict:
     """Run `trials` Optuna trials (a new or continued study); write <out_dir>/best.json; return its content.
 
     warmup: epochs before a trial can be pruned; startup_trials: trials never pruned (the
@@ -255,8 +291,9 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"out_dir {out_dir}: exists and is not a folder", parameter="out_dir")
     space = dict(SEARCH_SPACE if space is None else space)
-    base = _defaults(domain, members=members, seed=seed, epochs=epochs,
-                     **({"patience": patience} if patience is not None else {}))
+    base = _defaults(
+        domain, members=members, seed=seed, epochs=epochs, **({"patience": patience} if patience is not None else {})
+    )
     unknown = set(space) - set(base.__dict__) - {"members", "epochs", "seed"}
     if unknown or not space:
         raise InputError(f"search space: not TrainConfig fields {sorted(unknown)}" if unknown else "empty search space")
@@ -271,26 +308,36 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
         except (OSError, ValueError):
             old = None
         if old != identity:
-            raise InputError(f"out_dir {out_dir}: holds another study's trials ({marker}); use another out_dir folder",
-                             parameter="out_dir")
+            raise InputError(
+                f"out_dir {out_dir}: holds another study's trials ({marker}); use another out_dir folder",
+                parameter="out_dir",
+            )
     store = open_storage(target)
 
     try:
-        study = optuna.create_study(study_name=study_name, storage=store, direction="minimize", load_if_exists=True,
-                                    sampler=optuna.samplers.TPESampler(seed=seed),
-                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
-                                                                       n_warmup_steps=warmup))
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=store,
+            direction="minimize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup),
+        )
     except ValueError as exc:  # an existing study of the other direction, say
         raise InputError(f"study {study_name!r}: {one_line(exc)}") from None
     if study.directions != [optuna.study.StudyDirection.MINIMIZE]:
-        raise InputError(f"study {study_name!r} in that storage is not a single-objective minimisation; "
-                         "use another study_name", parameter="study_name")
+        raise InputError(
+            f"study {study_name!r} in that storage is not a single-objective minimisation; use another study_name",
+            parameter="study_name",
+        )
     _check_study_settings(study, {"domain": domain, "data_hash": task.data_hash, "epochs": epochs, "members": members})
     # A study continued from storage must not repeat the proposals it already tried: mix the
     # number of existing trials into the sampler's seed (still deterministic for one worker).
     existing = len(study.get_trials(deepcopy=False))
     if existing:
-        study.sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, existing]).generate_state(1)[0]))
+        study.sampler = optuna.samplers.TPESampler(
+            seed=int(np.random.SeedSequence([seed, existing]).generate_state(1)[0])
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     if not marker.exists():
         _write_json_atomic(marker, identity)
@@ -317,9 +364,15 @@ def tune(domain: str, data, trials: int, storage=None, study_name: str | None = 
                     raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation loss {val_loss:.4g})")
 
         try:
-            report = train_ensemble(task, out, cfg, progress=False, device=device, epoch_callback=on_epoch,
-                                    meta={"data_file": str(data), "optuna": {"study": study_name,
-                                                                             "trial": trial.number}})
+            report = train_ensemble(
+                task,
+                out,
+                cfg,
+                progress=False,
+                device=device,
+                epoch_callback=on_epoch,
+                meta={"data_file": str(data), "optuna": {"study": study_name, "trial": trial.number}},
+            )
         except optuna.TrialPruned:
             partial.unlink(missing_ok=True)
             _remove_if_empty(folder)

@@ -33,8 +33,9 @@ def _untrained_catalyst_model(folder: Path, readout: str) -> Path:
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
     enc = default_encoder_config("catalyst", 16, 2)
-    ens = build_ensemble("catalyst", 2, enc, {"hidden": 16, **({"readout": readout} if readout != "all" else {})},
-                         seed=7)
+    ens = build_ensemble(
+        "catalyst", 2, enc, {"hidden": 16, **({"readout": readout} if readout != "all" else {})}, seed=7
+    )
     for m in ens.members:
         m.head.set_normalisation(torch.tensor(-1.0), torch.tensor(1.0))
         with torch.no_grad():  # larger output weights: predictions that differ visibly between structures

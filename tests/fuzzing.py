@@ -65,9 +65,42 @@ def read_unchanged(path: Path, call) -> str:
 
 # ----------------------------------------------------------------------------- byte mutations
 
-TOKENS = [b"", b"0", b"-1", b"1", b"2", b"3", b"nan", b"inf", b"-inf", b"1e999", b"-0", b"1e-320", b"0.5",
-          b"99999999999999999999", b"100000000", b"abc", b"Pt", b"Xx", b"H", b"T", b"F", b'"', b"=", b"[", b"]",
-          b"{", b"}", b",", b":", b"\x00", b"\xff\xfe", b"\t", b"\r", b"#"]
+TOKENS = [
+    b"",
+    b"0",
+    b"-1",
+    b"1",
+    b"2",
+    b"3",
+    b"nan",
+    b"inf",
+    b"-inf",
+    b"1e999",
+    b"-0",
+    b"1e-320",
+    b"0.5",
+    b"99999999999999999999",
+    b"100000000",
+    b"abc",
+    b"Pt",
+    b"Xx",
+    b"H",
+    b"T",
+    b"F",
+    b'"',
+    b"=",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b",",
+    b":",
+    b"\x00",
+    b"\xff\xfe",
+    b"\t",
+    b"\r",
+    b"#",
+]
 
 
 @st.composite
@@ -102,7 +135,7 @@ def mutated(draw, base: bytes, max_edits: int = 4) -> bytes:
         elif kind == "overwrite" and data:
             at = draw(st.integers(0, len(data) - 1))
             chunk = draw(st.binary(min_size=1, max_size=8))
-            data = data[:at] + chunk + data[at + len(chunk):]
+            data = data[:at] + chunk + data[at + len(chunk) :]
     return data
 
 
@@ -153,8 +186,13 @@ def structure_files() -> dict[str, bytes]:
     slab.set_tags([0] * 4 + [1] * 8 + [2])
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, frames in (("one.extxyz", slab), ("two.extxyz", [slab, slab]), ("one.traj", slab),
-                             ("one.json", slab), ("one.db", slab)):
+        for name, frames in (
+            ("one.extxyz", slab),
+            ("two.extxyz", [slab, slab]),
+            ("one.traj", slab),
+            ("one.json", slab),
+            ("one.db", slab),
+        ):
             path = Path(tmp) / name
             write(path, frames)
             out[name] = path.read_bytes()
@@ -169,7 +207,10 @@ def structure_inputs():
     files = structure_files()
     return st.one_of(
         *[garbled(files[name]).map(lambda b, s=Path(name).suffix: (s, b)) for name in ("one.extxyz", "two.extxyz")],
-        *[garbled(files[name]).map(lambda b, s=Path(name).suffix: (s, b)) for name in ("one.traj", "one.json", "one.db")],
+        *[
+            garbled(files[name]).map(lambda b, s=Path(name).suffix: (s, b))
+            for name in ("one.traj", "one.json", "one.db")
+        ],
         st.tuples(st.sampled_from(STRUCTURE_SUFFIXES), st.binary(max_size=300)),
     )
 
@@ -234,31 +275,70 @@ def table(fields: dict, extra: bool = True):
 
 def number(lo, hi):
     """A float or integer in [lo, hi], or (1 in 4) nan, inf, -inf, 0 or -1."""
-    return st.one_of(st.floats(lo, hi), st.floats(lo, hi), st.integers(int(math.floor(lo)), int(math.ceil(hi))),
-                     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0]))
+    return st.one_of(
+        st.floats(lo, hi),
+        st.floats(lo, hi),
+        st.integers(int(math.floor(lo)), int(math.ceil(hi))),
+        st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0]),
+    )
 
 
 PAIR = st.lists(number(-2, 2), min_size=2, max_size=2)
-POINT = table({"reynolds": number(1e2, 1e10), "cl": number(-1, 2), "alpha": number(-100, 100),
-               "weight": number(-1, 10), "ncrit": number(0, 30), "mach": number(-0.5, 1.5)})
-PROBLEM = table({
-    "name": TEXT,
-    "start": st.sampled_from(["naca0012", "nacaXYZ", "foil.dat", "", "/nonexistent.dat"]),
-    "points": st.lists(POINT, max_size=3),
-    "objective": table({"kind": st.sampled_from(["weighted_cd", "max_cl_cd", "expression", "cd"]),
-                        "expression": st.sampled_from(["sum(weight * CD)", "CD / CL", "", "1/0", "CL.x"])}),
-    "constraints": table({"cm_min": number(-1, 1), "thickness_min": st.lists(PAIR, max_size=3),
-                          "max_thickness_min": number(0, 1), "max_thickness_max": number(0, 1),
-                          "te_angle_min": number(0, 30), "area_min": number(0, 1),
-                          "wiggliness_max_ratio": number(-1, 5), "le_round_min": number(0, 1),
-                          "alpha_increasing": st.booleans()}),
-    "trust": table({"confidence_min": number(-1, 2), "cl_std_max": number(-1, 1)}),
-    "bounds": table({"upper": PAIR, "lower": PAIR, "le_weight": st.one_of(PAIR, number(-1, 1)),
-                     "te_thickness": st.one_of(PAIR, number(-1, 1)), "alpha": st.lists(number(-20, 20), min_size=2,
-                                                                                      max_size=2)}),
-    "solver": table({"method": st.sampled_from(["SLSQP", "trust-constr", "BFGS"]), "maxiter": number(-5, 2e5),
-                     "multistart": number(-5, 2000), "seed": number(-5, 100), "ftol": number(-1, 1)}),
-})
+POINT = table(
+    {
+        "reynolds": number(1e2, 1e10),
+        "cl": number(-1, 2),
+        "alpha": number(-100, 100),
+        "weight": number(-1, 10),
+        "ncrit": number(0, 30),
+        "mach": number(-0.5, 1.5),
+    }
+)
+PROBLEM = table(
+    {
+        "name": TEXT,
+        "start": st.sampled_from(["naca0012", "nacaXYZ", "foil.dat", "", "/nonexistent.dat"]),
+        "points": st.lists(POINT, max_size=3),
+        "objective": table(
+            {
+                "kind": st.sampled_from(["weighted_cd", "max_cl_cd", "expression", "cd"]),
+                "expression": st.sampled_from(["sum(weight * CD)", "CD / CL", "", "1/0", "CL.x"]),
+            }
+        ),
+        "constraints": table(
+            {
+                "cm_min": number(-1, 1),
+                "thickness_min": st.lists(PAIR, max_size=3),
+                "max_thickness_min": number(0, 1),
+                "max_thickness_max": number(0, 1),
+                "te_angle_min": number(0, 30),
+                "area_min": number(0, 1),
+                "wiggliness_max_ratio": number(-1, 5),
+                "le_round_min": number(0, 1),
+                "alpha_increasing": st.booleans(),
+            }
+        ),
+        "trust": table({"confidence_min": number(-1, 2), "cl_std_max": number(-1, 1)}),
+        "bounds": table(
+            {
+                "upper": PAIR,
+                "lower": PAIR,
+                "le_weight": st.one_of(PAIR, number(-1, 1)),
+                "te_thickness": st.one_of(PAIR, number(-1, 1)),
+                "alpha": st.lists(number(-20, 20), min_size=2, max_size=2),
+            }
+        ),
+        "solver": table(
+            {
+                "method": st.sampled_from(["SLSQP", "trust-constr", "BFGS"]),
+                "maxiter": number(-5, 2e5),
+                "multistart": number(-5, 2000),
+                "seed": number(-5, 100),
+                "ftol": number(-1, 1),
+            }
+        ),
+    }
+)
 
 GOOD_PROBLEM = b"""name = "fuzz"
 [[points]]
@@ -296,26 +376,52 @@ def run_problem(data: bytes, work: Path) -> str:
 
 METAL_NAMES = st.sampled_from(["Pt", "Pd", "Cu", "Ni", "Ag", "Au", "Al", "Fe", "Xx", "", "pt"])
 COMPOSITION_TEXT = st.one_of(
-    st.lists(st.tuples(METAL_NAMES, st.sampled_from(["0.5", "0.25", "0.75", "1", "0", "-1", "nan", "inf", "x", ""])),
-             min_size=1, max_size=3).map(lambda parts: ",".join(f"{m}:{x}" for m, x in parts)),
-    TEXT)
-SPACE = table({
-    "metals": st.lists(METAL_NAMES, max_size=4),
-    "facets": st.lists(st.sampled_from(["111", "100", "110", "211", "x"]), max_size=2),
-    "adsorbates": st.lists(st.sampled_from(["O", "H", "N", "C", "OH", "CO", "Q"]), max_size=2),
-    "sites": st.lists(st.sampled_from(["fcc", "hcp", "ontop", "bridge", "hollow", "x"]), max_size=2),
-    "size": st.lists(number(-1, 10).map(lambda v: int(v) if math.isfinite(v) else v), max_size=3),
-    "layers": number(-1, 10), "decorations": number(-1, 2000), "vacuum": number(-1, 200),
-    "compositions": table({"n_metals": st.lists(st.integers(-1, 6), max_size=3),
-                           "step": st.one_of(st.sampled_from([0.5, 0.25, 0.125, 0.3, 0.001, 1e-300, 5e-324, 0.0, 2.0]),
-                                             number(-1, 2)),
-                           "include": st.lists(COMPOSITION_TEXT, max_size=2),
-                           "prototypes": st.lists(st.sampled_from(["L12", "L10", "B2"]), max_size=2)}),
-    "objective": st.one_of(
-        table({"target": st.one_of(number(-3, 3), st.dictionaries(st.sampled_from(["O", "H", "Q"]), number(-3, 3)))}),
-        table({"volcano": table({"optimum": number(-3, 3), "kT": number(-1, 1), "weak_slope": number(-1, 3),
-                                 "strong_slope": number(-1, 3)})})),
-})
+    st.lists(
+        st.tuples(METAL_NAMES, st.sampled_from(["0.5", "0.25", "0.75", "1", "0", "-1", "nan", "inf", "x", ""])),
+        min_size=1,
+        max_size=3,
+    ).map(lambda parts: ",".join(f"{m}:{x}" for m, x in parts)),
+    TEXT,
+)
+SPACE = table(
+    {
+        "metals": st.lists(METAL_NAMES, max_size=4),
+        "facets": st.lists(st.sampled_from(["111", "100", "110", "211", "x"]), max_size=2),
+        "adsorbates": st.lists(st.sampled_from(["O", "H", "N", "C", "OH", "CO", "Q"]), max_size=2),
+        "sites": st.lists(st.sampled_from(["fcc", "hcp", "ontop", "bridge", "hollow", "x"]), max_size=2),
+        "size": st.lists(number(-1, 10).map(lambda v: int(v) if math.isfinite(v) else v), max_size=3),
+        "layers": number(-1, 10),
+        "decorations": number(-1, 2000),
+        "vacuum": number(-1, 200),
+        "compositions": table(
+            {
+                "n_metals": st.lists(st.integers(-1, 6), max_size=3),
+                "step": st.one_of(
+                    st.sampled_from([0.5, 0.25, 0.125, 0.3, 0.001, 1e-300, 5e-324, 0.0, 2.0]), number(-1, 2)
+                ),
+                "include": st.lists(COMPOSITION_TEXT, max_size=2),
+                "prototypes": st.lists(st.sampled_from(["L12", "L10", "B2"]), max_size=2),
+            }
+        ),
+        "objective": st.one_of(
+            table(
+                {"target": st.one_of(number(-3, 3), st.dictionaries(st.sampled_from(["O", "H", "Q"]), number(-3, 3)))}
+            ),
+            table(
+                {
+                    "volcano": table(
+                        {
+                            "optimum": number(-3, 3),
+                            "kT": number(-1, 1),
+                            "weak_slope": number(-1, 3),
+                            "strong_slope": number(-1, 3),
+                        }
+                    )
+                }
+            ),
+        ),
+    }
+)
 
 GOOD_SPACE = b"""metals = ["Pt", "Cu", "Ni"]
 facets = ["111"]
@@ -366,8 +472,14 @@ def checkpoint() -> tuple[bytes, dict]:
 
 
 TENSOR = st.lists(st.integers(0, 3), max_size=3).map(lambda shape: torch.zeros(shape))
-PAYLOAD_VALUE = st.one_of(ANY_VALUE, st.none(), TENSOR, st.lists(TENSOR, max_size=2),
-                          st.integers(-(2**40), 2**40), st.sampled_from([0, 1, 8, 14, 1024, 1025, -1, 0.5, 1e9]))
+PAYLOAD_VALUE = st.one_of(
+    ANY_VALUE,
+    st.none(),
+    TENSOR,
+    st.lists(TENSOR, max_size=2),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([0, 1, 8, 14, 1024, 1025, -1, 0.5, 1e9]),
+)
 
 
 @st.composite
@@ -417,8 +529,10 @@ def checkpoint_inputs():
         st.binary(max_size=400),
         st.integers(0, len(data) - 1).map(lambda n: data[:n]),
         st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=8).map(
-            lambda flips: _flip(data, flips)),
-        payload_edits(), payload_edits(),
+            lambda flips: _flip(data, flips)
+        ),
+        payload_edits(),
+        payload_edits(),
     ).map(Blob)
 
 
@@ -444,24 +558,89 @@ def run_checkpoint(data: bytes, work: Path) -> str:
 # ----------------------------------------------------------------------------- command-line values
 
 NASTY_NUMBER = st.one_of(
-    st.sampled_from(["0", "1", "-1", "2", "0.5", "1e6", "5e5", "nan", "inf", "-inf", "1e400", "1e-400", "0x10",
-                     "1_000", "", " ", "-", "--", "١٢", "99999999999999999999999", "3,5", "1:2"]),
-    st.floats().map(repr), st.integers(-(10**6), 10**6).map(str), TEXT)
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "2",
+            "0.5",
+            "1e6",
+            "5e5",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "1e-400",
+            "0x10",
+            "1_000",
+            "",
+            " ",
+            "-",
+            "--",
+            "١٢",
+            "99999999999999999999999",
+            "3,5",
+            "1:2",
+        ]
+    ),
+    st.floats().map(repr),
+    st.integers(-(10**6), 10**6).map(str),
+    TEXT,
+)
 PLAUSIBLE_NUMBER = st.one_of(st.floats(-5, 20).map(lambda v: f"{v:.3g}"), st.integers(0, 12).map(str))
 NUMBER = st.one_of(PLAUSIBLE_NUMBER, PLAUSIBLE_NUMBER, NASTY_NUMBER)
 SMALL_INT = st.sampled_from(["1", "2", "3", "4", "0", "-1", "x", "1.5", "", "1e3", "99999999999999999999"])
-ALPHA = st.one_of(st.tuples(NUMBER, NUMBER, NUMBER).map(":".join), st.lists(NUMBER, min_size=1, max_size=3).map(",".join),
-                  NUMBER)
+ALPHA = st.one_of(
+    st.tuples(NUMBER, NUMBER, NUMBER).map(":".join), st.lists(NUMBER, min_size=1, max_size=3).map(",".join), NUMBER
+)
 REYNOLDS = st.one_of(st.floats(1e4, 1e7).map(lambda v: f"{v:.3g}"), NUMBER)
-RE_SPEC = st.one_of(st.tuples(REYNOLDS, REYNOLDS).map(":".join), st.lists(REYNOLDS, min_size=1, max_size=3).map(",".join))
-NACA = st.one_of(st.sampled_from(["2412", "0012", "23012", "0000", "9999", "99x9", "NACA 4412", "24120", "00", "٢٤١٢",
-                                  "0050", "9950", "23112", "12345", "naca2412", ""]), st.from_regex(r"\d{3,6}", fullmatch=True),
-                 TEXT)
-SIZE = st.one_of(st.tuples(SMALL_INT, SMALL_INT).map("x".join), st.sampled_from(["3x3", "0x0", "13x13", "3x3x3", "x", "2X2"]),
-                 TEXT)
+RE_SPEC = st.one_of(
+    st.tuples(REYNOLDS, REYNOLDS).map(":".join), st.lists(REYNOLDS, min_size=1, max_size=3).map(",".join)
+)
+NACA = st.one_of(
+    st.sampled_from(
+        [
+            "2412",
+            "0012",
+            "23012",
+            "0000",
+            "9999",
+            "99x9",
+            "NACA 4412",
+            "24120",
+            "00",
+            "٢٤١٢",
+            "0050",
+            "9950",
+            "23112",
+            "12345",
+            "naca2412",
+            "",
+        ]
+    ),
+    st.from_regex(r"\d{3,6}", fullmatch=True),
+    TEXT,
+)
+SIZE = st.one_of(
+    st.tuples(SMALL_INT, SMALL_INT).map("x".join), st.sampled_from(["3x3", "0x0", "13x13", "3x3x3", "x", "2X2"]), TEXT
+)
 ELEMENTS = st.lists(METAL_NAMES, min_size=1, max_size=3)
-CALCULATOR = st.sampled_from(["emt", "EMT", "", ":", "a:b:c", "nonexistent_zz_module:Calc", ".relative:X",
-                              "ase.calculators.emt:EMT", "ase.calculators.emt:Nope", "math:pi", "os.path:sep"])
+CALCULATOR = st.sampled_from(
+    [
+        "emt",
+        "EMT",
+        "",
+        ":",
+        "a:b:c",
+        "nonexistent_zz_module:Calc",
+        ".relative:X",
+        "ase.calculators.emt:EMT",
+        "ase.calculators.emt:Nope",
+        "math:pi",
+        "os.path:sep",
+    ]
+)
 INDEX = st.one_of(st.sampled_from(["-1", "0", "1", ":", "::2", "5", "abc", "1:2", "-100", "", "0:0"]), TEXT)
 
 
@@ -478,70 +657,194 @@ def _options(draw, options: dict) -> list[str]:
 @st.composite
 def cli_inputs(draw) -> list[str]:
     """A command line with fuzzed option values; {W} stands for the work folder (see prepare_work)."""
-    command = draw(st.sampled_from(["simulate airfoil", "predict airfoil", "data airfoil", "data catalyst",
-                                    "data unlabelled", "simulate adsorption", "predict adsorption",
-                                    "optimize composition", "train"]))
+    command = draw(
+        st.sampled_from(
+            [
+                "simulate airfoil",
+                "predict airfoil",
+                "data airfoil",
+                "data catalyst",
+                "data unlabelled",
+                "simulate adsorption",
+                "predict adsorption",
+                "optimize composition",
+                "train",
+            ]
+        )
+    )
     xfoil = {"--ncrit": NUMBER, "--mach": NUMBER, "--panels": SMALL_INT, "--iter": SMALL_INT, "--timeout": NUMBER}
     if command == "simulate airfoil":
-        source = draw(st.one_of(NACA.map(lambda c: ["--naca", c]), st.sampled_from([["--dat", "{W}/foil.dat"],
-                                                                                    ["--dat", "{W}/bad.dat"]])))
+        source = draw(
+            st.one_of(
+                NACA.map(lambda c: ["--naca", c]),
+                st.sampled_from([["--dat", "{W}/foil.dat"], ["--dat", "{W}/bad.dat"]]),
+            )
+        )
         return ["simulate", "airfoil", *source, "--re", draw(REYNOLDS), "--alpha", draw(ALPHA), *_options(draw, xfoil)]
     if command == "predict airfoil":
         source = draw(st.one_of(NACA.map(lambda c: ["--naca", c]), st.just(["--dat", "{W}/foil.dat"])))
-        return ["predict", "airfoil", "--model", "{W}/air.pt", *source, "--re", draw(REYNOLDS), "--alpha", draw(ALPHA),
-                *_options(draw, {"--ncrit": NUMBER, "--json": st.just([])})]
+        return [
+            "predict",
+            "airfoil",
+            "--model",
+            "{W}/air.pt",
+            *source,
+            "--re",
+            draw(REYNOLDS),
+            "--alpha",
+            draw(ALPHA),
+            *_options(draw, {"--ncrit": NUMBER, "--json": st.just([])}),
+        ]
     if command == "data airfoil":
-        return ["data", "airfoil", "--out", "{W}/out.db", "--shapes", draw(st.sampled_from(["0", "-1", "x", ""])),
-                "--workers", "1", "--no-progress",
-                *_options(draw, {"--re": RE_SPEC, "--alpha": ALPHA, "--polars-per-shape": SMALL_INT,
-                                 "--mix-fraction": NUMBER, "--seed": SMALL_INT, **xfoil})]
+        return [
+            "data",
+            "airfoil",
+            "--out",
+            "{W}/out.db",
+            "--shapes",
+            draw(st.sampled_from(["0", "-1", "x", ""])),
+            "--workers",
+            "1",
+            "--no-progress",
+            *_options(
+                draw,
+                {
+                    "--re": RE_SPEC,
+                    "--alpha": ALPHA,
+                    "--polars-per-shape": SMALL_INT,
+                    "--mix-fraction": NUMBER,
+                    "--seed": SMALL_INT,
+                    **xfoil,
+                },
+            ),
+        ]
     if command == "data catalyst":
-        return ["data", "catalyst", "--out", "{W}/out.db", "--n", draw(st.sampled_from(["0", "-1", "x", ""])),
-                "--no-progress",
-                *_options(draw, {"--size": SIZE, "--layers": SMALL_INT, "--per-slab": SMALL_INT,
-                                 "--composition": COMPOSITION_TEXT, "--elements": ELEMENTS,
-                                 "--adsorbates": st.lists(st.sampled_from(["O", "H", "OH", "Q", ""]), min_size=1,
-                                                          max_size=2),
-                                 "--facets": st.lists(st.sampled_from(["111", "100", "110", "x"]), min_size=1, max_size=2),
-                                 "--fmax": NUMBER, "--steps": SMALL_INT, "--calculator": CALCULATOR,
-                                 "--workers": st.sampled_from(["1", "0", "-1", "x"]), "--seed": SMALL_INT})]
+        return [
+            "data",
+            "catalyst",
+            "--out",
+            "{W}/out.db",
+            "--n",
+            draw(st.sampled_from(["0", "-1", "x", ""])),
+            "--no-progress",
+            *_options(
+                draw,
+                {
+                    "--size": SIZE,
+                    "--layers": SMALL_INT,
+                    "--per-slab": SMALL_INT,
+                    "--composition": COMPOSITION_TEXT,
+                    "--elements": ELEMENTS,
+                    "--adsorbates": st.lists(st.sampled_from(["O", "H", "OH", "Q", ""]), min_size=1, max_size=2),
+                    "--facets": st.lists(st.sampled_from(["111", "100", "110", "x"]), min_size=1, max_size=2),
+                    "--fmax": NUMBER,
+                    "--steps": SMALL_INT,
+                    "--calculator": CALCULATOR,
+                    "--workers": st.sampled_from(["1", "0", "-1", "x"]),
+                    "--seed": SMALL_INT,
+                },
+            ),
+        ]
     if command == "data unlabelled":
         suffix = draw(st.sampled_from([".extxyz", ".db", ".npz", ".traj", ".foo", ""]))
-        return ["data", "unlabelled", "--domain", draw(st.sampled_from(["catalyst", "airfoil", "x"])),
-                "--out", "{W}/out" + suffix, "--n", draw(st.sampled_from(["0", "1", "-1", "x", ""])),
-                *_options(draw, {"--elements": ELEMENTS, "--adsorbates": st.lists(st.sampled_from(["O", "CO", "Q"]),
-                                                                                  min_size=1, max_size=2),
-                                 "--facets": st.lists(st.sampled_from(["111", "211", "x"]), min_size=1, max_size=2),
-                                 "--seed": SMALL_INT})]
+        return [
+            "data",
+            "unlabelled",
+            "--domain",
+            draw(st.sampled_from(["catalyst", "airfoil", "x"])),
+            "--out",
+            "{W}/out" + suffix,
+            "--n",
+            draw(st.sampled_from(["0", "1", "-1", "x", ""])),
+            *_options(
+                draw,
+                {
+                    "--elements": ELEMENTS,
+                    "--adsorbates": st.lists(st.sampled_from(["O", "CO", "Q"]), min_size=1, max_size=2),
+                    "--facets": st.lists(st.sampled_from(["111", "211", "x"]), min_size=1, max_size=2),
+                    "--seed": SMALL_INT,
+                },
+            ),
+        ]
     if command == "simulate adsorption":
         structure = draw(st.sampled_from(["good.extxyz", "notags.extxyz", "foil.dat", "missing.extxyz"]))
-        return ["simulate", "adsorption", "--structure", "{W}/" + structure, "--steps", draw(SMALL_INT),
-                *_options(draw, {"--index": INDEX, "--fmax": NUMBER, "--calculator": CALCULATOR, "--json": st.just([])})]
+        return [
+            "simulate",
+            "adsorption",
+            "--structure",
+            "{W}/" + structure,
+            "--steps",
+            draw(SMALL_INT),
+            *_options(draw, {"--index": INDEX, "--fmax": NUMBER, "--calculator": CALCULATOR, "--json": st.just([])}),
+        ]
     if command == "predict adsorption":
         structure = draw(st.sampled_from(["good.extxyz", "notags.extxyz", "foil.dat", "missing.extxyz"]))
         model = draw(st.sampled_from(["cat.pt", "air.pt", "foil.dat"]))
         return ["predict", "adsorption", "--structures", "{W}/" + structure, "--model", "{W}/" + model]
     if command == "optimize composition":
-        objective = draw(st.one_of(NUMBER.map(lambda v: ["--target", v]),
-                                   st.tuples(NUMBER, NUMBER).map(lambda t: ["--volcano", ",".join(t)])))
+        objective = draw(
+            st.one_of(
+                NUMBER.map(lambda v: ["--target", v]),
+                st.tuples(NUMBER, NUMBER).map(lambda t: ["--volcano", ",".join(t)]),
+            )
+        )
         table_text = st.lists(st.tuples(METAL_NAMES, NUMBER, NUMBER), min_size=1, max_size=2)
-        return ["optimize", "composition", "--model", "{W}/cat.pt", "--out", "{W}/oc", "--steps",
-                draw(st.sampled_from(["1", "0", "-1", "x"])), "--verify", draw(st.sampled_from(["0", "-1", "x"])),
-                "--metals", *draw(ELEMENTS), *objective,
-                *_options(draw, {"--mode": st.sampled_from(["sites", "global", "x"]),
-                                 "--site": st.sampled_from(["fcc", "hcp", "hollow", "x"]),
-                                 "--facet": st.sampled_from(["111", "100", "110"]), "--host": METAL_NAMES,
-                                 "--bounds": table_text.map(lambda r: ",".join(f"{m}:{a}:{b}" for m, a, b in r)),
-                                 "--cost": table_text.map(lambda r: ",".join(f"{m}:{a}" for m, a, _ in r)),
-                                 "--max-cost": NUMBER, "--max-metals": SMALL_INT, "--size": SIZE,
-                                 "--layers": SMALL_INT, "--adsorbate": st.sampled_from(["O", "H", "CO", "Q"]),
-                                 "--workers": st.sampled_from(["1", "0", "x"])})]
-    return ["train", "--domain", draw(st.sampled_from(["airfoil", "catalyst", "x"])), "--data", "{W}/missing.db",
-            "--out", "{W}/m.pt", "--no-progress",
-            *_options(draw, {"--members": SMALL_INT, "--epochs": SMALL_INT, "--patience": SMALL_INT,
-                             "--batch-size": SMALL_INT, "--lr": NUMBER, "--hidden": SMALL_INT, "--layers": SMALL_INT,
-                             "--encoder": st.sampled_from(["{W}/cat.pt", "{W}/air.pt", "{W}/foil.dat"]),
-                             "--freeze-encoder": st.just([])})]
+        return [
+            "optimize",
+            "composition",
+            "--model",
+            "{W}/cat.pt",
+            "--out",
+            "{W}/oc",
+            "--steps",
+            draw(st.sampled_from(["1", "0", "-1", "x"])),
+            "--verify",
+            draw(st.sampled_from(["0", "-1", "x"])),
+            "--metals",
+            *draw(ELEMENTS),
+            *objective,
+            *_options(
+                draw,
+                {
+                    "--mode": st.sampled_from(["sites", "global", "x"]),
+                    "--site": st.sampled_from(["fcc", "hcp", "hollow", "x"]),
+                    "--facet": st.sampled_from(["111", "100", "110"]),
+                    "--host": METAL_NAMES,
+                    "--bounds": table_text.map(lambda r: ",".join(f"{m}:{a}:{b}" for m, a, b in r)),
+                    "--cost": table_text.map(lambda r: ",".join(f"{m}:{a}" for m, a, _ in r)),
+                    "--max-cost": NUMBER,
+                    "--max-metals": SMALL_INT,
+                    "--size": SIZE,
+                    "--layers": SMALL_INT,
+                    "--adsorbate": st.sampled_from(["O", "H", "CO", "Q"]),
+                    "--workers": st.sampled_from(["1", "0", "x"]),
+                },
+            ),
+        ]
+    return [
+        "train",
+        "--domain",
+        draw(st.sampled_from(["airfoil", "catalyst", "x"])),
+        "--data",
+        "{W}/missing.db",
+        "--out",
+        "{W}/m.pt",
+        "--no-progress",
+        *_options(
+            draw,
+            {
+                "--members": SMALL_INT,
+                "--epochs": SMALL_INT,
+                "--patience": SMALL_INT,
+                "--batch-size": SMALL_INT,
+                "--lr": NUMBER,
+                "--hidden": SMALL_INT,
+                "--layers": SMALL_INT,
+                "--encoder": st.sampled_from(["{W}/cat.pt", "{W}/air.pt", "{W}/foil.dat"]),
+                "--freeze-encoder": st.just([]),
+            },
+        ),
+    ]
 
 
 def prepare_work(work: Path) -> None:
@@ -592,8 +895,11 @@ def run_cli(args: list[str], work: Path) -> str:
     before = _snapshot(work)
     out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                _environment(PHENOGRAD_XFOIL="/nonexistent/xfoil"):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _environment(PHENOGRAD_XFOIL="/nonexistent/xfoil"),
+        ):
             rc = main(argv)
     except SystemExit as exc:  # --help or -h among the fuzzed values
         if exc.code not in (0, None):
@@ -629,30 +935,166 @@ class CodeRan(AssertionError):
 ESCAPES = [
     "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0].__init__.__globals__"
     "['open']('{W}/pwned', 65)",
-    "().__class__.__base__.__subclasses__()", "[c for c in ()]", "(lambda: 0)()", "f'{CL}'", "f'{CL.__class__}'",
-    "(x := 1)", "__import__('os').system('touch {W}/pwned')", "__builtins__", "CD.__class__.__mro__[-1]",
-    "sum.__self__", "sum(CD, dim=0)", "sum(*[CD])", "sum(**{'input': CD})", "open('{W}/pwned', 'w')",
-    "getattr(CD, '__class__')", "CL if CD else __import__('os')", "(c for c in ()).gi_frame.f_globals",
-    "[].__class__.__base__.__subclasses__()", "CD[0]", "breakpoint()", "globals()['__builtins__']",
-    "exp.__globals__", "max.__module__", "type(CL)", "sum(CD); import os", "{1: __import__}", "'\\x5f_import__'",
-    "＿＿import＿＿('os')", "𝐬𝐮𝐦.__self__", "sum(CD)#\nimport os", "sum(CD)\\\n.real",
+    "().__class__.__base__.__subclasses__()",
+    "[c for c in ()]",
+    "(lambda: 0)()",
+    "f'{CL}'",
+    "f'{CL.__class__}'",
+    "(x := 1)",
+    "__import__('os').system('touch {W}/pwned')",
+    "__builtins__",
+    "CD.__class__.__mro__[-1]",
+    "sum.__self__",
+    "sum(CD, dim=0)",
+    "sum(*[CD])",
+    "sum(**{'input': CD})",
+    "open('{W}/pwned', 'w')",
+    "getattr(CD, '__class__')",
+    "CL if CD else __import__('os')",
+    "(c for c in ()).gi_frame.f_globals",
+    "[].__class__.__base__.__subclasses__()",
+    "CD[0]",
+    "breakpoint()",
+    "globals()['__builtins__']",
+    "exp.__globals__",
+    "max.__module__",
+    "type(CL)",
+    "sum(CD); import os",
+    "{1: __import__}",
+    "'\\x5f_import__'",
+    "＿＿import＿＿('os')",
+    "𝐬𝐮𝐦.__self__",
+    "sum(CD)#\nimport os",
+    "sum(CD)\\\n.real",
 ]
 #: Words of the Python grammar (and phenograd's expression names) for token soups.
-TOKENS_PY = ["CL", "CD", "CM", "alpha", "weight", "area", "te_angle", "sum", "max", "clamp", "exp", "(", ")", "[", "]",
-             "{", "}", ".", ",", ":", ";", "'", '"', "+", "-", "*", "**", "/", "//", "%", "@", "<", "<=", "==", "!=", ">",
-             "~", "&", "|", "^", "<<", "=", ":=", "lambda", "for", "in", "if", "else", "not", "and", "or", "is", "yield",
-             "await", "__class__", "__subclasses__", "__import__", "__builtins__", "os", "f'", "1", "0.5", "1e999", "-1",
-             "True", "None", "...", "\\n", " ", "#", "*", "\\"]
+TOKENS_PY = [
+    "CL",
+    "CD",
+    "CM",
+    "alpha",
+    "weight",
+    "area",
+    "te_angle",
+    "sum",
+    "max",
+    "clamp",
+    "exp",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ".",
+    ",",
+    ":",
+    ";",
+    "'",
+    '"',
+    "+",
+    "-",
+    "*",
+    "**",
+    "/",
+    "//",
+    "%",
+    "@",
+    "<",
+    "<=",
+    "==",
+    "!=",
+    ">",
+    "~",
+    "&",
+    "|",
+    "^",
+    "<<",
+    "=",
+    ":=",
+    "lambda",
+    "for",
+    "in",
+    "if",
+    "else",
+    "not",
+    "and",
+    "or",
+    "is",
+    "yield",
+    "await",
+    "__class__",
+    "__subclasses__",
+    "__import__",
+    "__builtins__",
+    "os",
+    "f'",
+    "1",
+    "0.5",
+    "1e999",
+    "-1",
+    "True",
+    "None",
+    "...",
+    "\\n",
+    " ",
+    "#",
+    "*",
+    "\\",
+]
 
-_EXPR_NAMES = st.sampled_from(["CL", "CD", "CM", "alpha", "weight", "area", "te_angle", "sum", "max", "clamp", "log",
-                               "x", "os", "open", "eval", "getattr", "globals", "__import__", "__builtins__", "__class__"])
-_EXPR_ATTRS = st.sampled_from(["__class__", "__base__", "__subclasses__", "__globals__", "__init__", "__dict__", "sum",
-                               "real", "T", "system"])
-_EXPR_CONSTANTS = st.one_of(st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=4), st.binary(max_size=3),
-                            st.booleans(), st.none(), st.just(...),
-                            st.complex_numbers(max_magnitude=10, allow_nan=False, allow_infinity=False))
-_BINOPS = [ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr,
-           ast.BitXor, ast.BitAnd, ast.FloorDiv]
+_EXPR_NAMES = st.sampled_from(
+    [
+        "CL",
+        "CD",
+        "CM",
+        "alpha",
+        "weight",
+        "area",
+        "te_angle",
+        "sum",
+        "max",
+        "clamp",
+        "log",
+        "x",
+        "os",
+        "open",
+        "eval",
+        "getattr",
+        "globals",
+        "__import__",
+        "__builtins__",
+        "__class__",
+    ]
+)
+_EXPR_ATTRS = st.sampled_from(
+    ["__class__", "__base__", "__subclasses__", "__globals__", "__init__", "__dict__", "sum", "real", "T", "system"]
+)
+_EXPR_CONSTANTS = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(),
+    st.text(max_size=4),
+    st.binary(max_size=3),
+    st.booleans(),
+    st.none(),
+    st.just(...),
+    st.complex_numbers(max_magnitude=10, allow_nan=False, allow_infinity=False),
+)
+_BINOPS = [
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.MatMult,
+    ast.Div,
+    ast.Mod,
+    ast.Pow,
+    ast.LShift,
+    ast.RShift,
+    ast.BitOr,
+    ast.BitXor,
+    ast.BitAnd,
+    ast.FloorDiv,
+]
 _CMPOPS = [ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn]
 
 
@@ -672,24 +1114,35 @@ def _extend(children):
     return st.one_of(
         st.tuples(children, st.sampled_from(_BINOPS), children).map(lambda t: ast.BinOp(t[0], t[1](), t[2])),
         st.tuples(st.sampled_from([ast.Invert, ast.Not, ast.UAdd, ast.USub]), children).map(
-            lambda t: ast.UnaryOp(t[0](), t[1])),
+            lambda t: ast.UnaryOp(t[0](), t[1])
+        ),
         st.tuples(st.sampled_from([ast.And, ast.Or]), st.lists(children, min_size=2, max_size=3)).map(
-            lambda t: ast.BoolOp(t[0](), t[1])),
+            lambda t: ast.BoolOp(t[0](), t[1])
+        ),
         st.tuples(children, st.lists(st.tuples(st.sampled_from(_CMPOPS), children), min_size=1, max_size=3)).map(
-            lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])),
-        st.tuples(st.one_of(_EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load())), children), st.lists(children, max_size=3),
-                  st.lists(st.tuples(_EXPR_NAMES, children), max_size=1), st.booleans()).map(lambda t: _call(*t)),
+            lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])
+        ),
+        st.tuples(
+            st.one_of(_EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load())), children),
+            st.lists(children, max_size=3),
+            st.lists(st.tuples(_EXPR_NAMES, children), max_size=1),
+            st.booleans(),
+        ).map(lambda t: _call(*t)),
         st.tuples(children, _EXPR_ATTRS).map(lambda t: ast.Attribute(t[0], t[1], ast.Load())),
         st.tuples(children, children).map(lambda t: ast.Subscript(t[0], t[1], ast.Load())),
         st.tuples(children, children).map(lambda t: ast.Subscript(t[0], ast.Slice(t[1], None, None), ast.Load())),
         children.map(lambda body: ast.Lambda(no_args, body)),
         st.tuples(children, children, children).map(lambda t: ast.IfExp(*t)),
         st.tuples(st.sampled_from([ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp]), children, children).map(
-            lambda t: _comprehension(*t)),
+            lambda t: _comprehension(*t)
+        ),
         st.tuples(st.sampled_from([ast.List, ast.Tuple]), st.lists(children, max_size=3)).map(
-            lambda t: t[0](t[1], ast.Load())),
+            lambda t: t[0](t[1], ast.Load())
+        ),
         st.lists(children, min_size=1, max_size=3).map(ast.Set),
-        st.lists(st.tuples(children, children), max_size=2).map(lambda kv: ast.Dict([k for k, _ in kv], [v for _, v in kv])),
+        st.lists(st.tuples(children, children), max_size=2).map(
+            lambda kv: ast.Dict([k for k, _ in kv], [v for _, v in kv])
+        ),
         children.map(lambda v: ast.NamedExpr(ast.Name("x", ast.Store()), v)),
         children.map(lambda v: ast.JoinedStr([ast.Constant("a"), ast.FormattedValue(v, -1, None)])),
         st.tuples(st.sampled_from([ast.Await, ast.Yield, ast.YieldFrom]), children).map(lambda t: t[0](t[1])),
@@ -706,57 +1159,109 @@ def _unparse(node) -> str:
 #: Random expression trees over the whole of Python's expression grammar, written as text.
 RANDOM_ASTS = st.recursive(
     st.one_of(_EXPR_CONSTANTS.map(ast.Constant), _EXPR_NAMES.map(lambda n: ast.Name(n, ast.Load()))),
-    _extend, max_leaves=10).map(_unparse)
+    _extend,
+    max_leaves=10,
+).map(_unparse)
 _OK_NAMES = st.sampled_from(["CL", "CD", "CM", "CL_std", "confidence", "alpha", "weight", "area", "te_angle"])
-_OK_FUNCTIONS = st.sampled_from(["sum", "mean", "exp", "log", "sqrt", "abs", "maximum", "minimum", "clamp", "max", "min"])
+_OK_FUNCTIONS = st.sampled_from(
+    ["sum", "mean", "exp", "log", "sqrt", "abs", "maximum", "minimum", "clamp", "max", "min"]
+)
 
 
 def _extend_whitelisted(children):
     """One level of the expression language itself (operands of any shape; arities from 0 to 3 arguments)."""
     return st.one_of(
         st.tuples(children, st.sampled_from([ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow]), children).map(
-            lambda t: ast.BinOp(t[0], t[1](), t[2])),
+            lambda t: ast.BinOp(t[0], t[1](), t[2])
+        ),
         st.tuples(st.sampled_from([ast.USub, ast.UAdd]), children).map(lambda t: ast.UnaryOp(t[0](), t[1])),
-        st.tuples(children, st.lists(st.tuples(st.sampled_from([ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq]),
-                                               children), min_size=1, max_size=2)).map(
-            lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])),
+        st.tuples(
+            children,
+            st.lists(
+                st.tuples(st.sampled_from([ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq]), children),
+                min_size=1,
+                max_size=2,
+            ),
+        ).map(lambda t: ast.Compare(t[0], [op() for op, _ in t[1]], [c for _, c in t[1]])),
         st.tuples(_OK_FUNCTIONS, st.lists(children, max_size=3)).map(
-            lambda t: ast.Call(ast.Name(t[0], ast.Load()), t[1], [])),
+            lambda t: ast.Call(ast.Name(t[0], ast.Load()), t[1], [])
+        ),
     )
 
 
 #: Random trees of the expression language (mostly accepted): they exercise the evaluator on tensors.
 WHITELISTED_ASTS = st.recursive(
-    st.one_of(st.floats(-1e3, 1e3).map(ast.Constant), st.integers(-5, 5).map(ast.Constant),
-              _OK_NAMES.map(lambda n: ast.Name(n, ast.Load()))),
-    _extend_whitelisted, max_leaves=10).map(_unparse)
-GOOD_EXPRESSIONS = ["sum(weight * CD / CL**1.5)", "area + 0.001 * te_angle", "-mean(CL / CD)",
-                    "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD)"]
+    st.one_of(
+        st.floats(-1e3, 1e3).map(ast.Constant),
+        st.integers(-5, 5).map(ast.Constant),
+        _OK_NAMES.map(lambda n: ast.Name(n, ast.Load())),
+    ),
+    _extend_whitelisted,
+    max_leaves=10,
+).map(_unparse)
+GOOD_EXPRESSIONS = [
+    "sum(weight * CD / CL**1.5)",
+    "area + 0.001 * te_angle",
+    "-mean(CL / CD)",
+    "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD)",
+]
 
 
 def expression_inputs():
     """Objective expressions: random trees over Python's expression grammar and over the expression language,
     known escapes, token soups, text, and the documented expressions garbled."""
     return st.one_of(
-        RANDOM_ASTS, RANDOM_ASTS, RANDOM_ASTS, WHITELISTED_ASTS, st.sampled_from(ESCAPES),
-        st.lists(st.sampled_from(TOKENS_PY), min_size=1, max_size=12).map("".join), st.text(max_size=60),
-        st.sampled_from(GOOD_EXPRESSIONS).flatmap(lambda g: mutated(g.encode(), 2)).map(
-            lambda b: b.decode("utf-8", "replace")))
+        RANDOM_ASTS,
+        RANDOM_ASTS,
+        RANDOM_ASTS,
+        WHITELISTED_ASTS,
+        st.sampled_from(ESCAPES),
+        st.lists(st.sampled_from(TOKENS_PY), min_size=1, max_size=12).map("".join),
+        st.text(max_size=60),
+        st.sampled_from(GOOD_EXPRESSIONS)
+        .flatmap(lambda g: mutated(g.encode(), 2))
+        .map(lambda b: b.decode("utf-8", "replace")),
+    )
 
 
 #: What an accepted expression may hold, checked independently of optimize/expression.py.
-_WHITELIST = (ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
-              ast.UnaryOp, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.Call)
+_WHITELIST = (
+    ast.Expression,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.UnaryOp,
+    ast.USub,
+    ast.UAdd,
+    ast.Compare,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.Eq,
+    ast.NotEq,
+    ast.Call,
+)
 
 
 def _audit(text: str, names: tuple, functions: tuple) -> None:
     """CodeRan unless every node of an accepted expression is on the whitelist."""
     for node in ast.walk(ast.parse(text.strip(), mode="eval")):
-        bad = (not isinstance(node, _WHITELIST)
-               or isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))
-               or isinstance(node, ast.Name) and (node.id not in names + functions or node.id.startswith("__"))
-               or isinstance(node, ast.Call) and (node.keywords or not isinstance(node.func, ast.Name)
-                                                  or node.func.id not in functions))
+        bad = (
+            not isinstance(node, _WHITELIST)
+            or isinstance(node, ast.Constant)
+            and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))
+            or isinstance(node, ast.Name)
+            and (node.id not in names + functions or node.id.startswith("__"))
+            or isinstance(node, ast.Call)
+            and (node.keywords or not isinstance(node.func, ast.Name) or node.func.id not in functions)
+        )
         if bad:
             raise CodeRan(f"accepted {ast.dump(node)[:120]} in {text[:120]!r}")
 
@@ -785,9 +1290,41 @@ def run_expression(text: str, work: Path) -> str:
 # ----------------------------------------------------------------------------- hostile file names
 
 #: Pieces of file names: spaces, line breaks, shell characters, XFOIL commands, path tricks, other scripts.
-NAME_PIECES = [" ", "\n", "\r", "\t", "$(touch pwned)", "`touch pwned`", "; touch pwned", "|", "&", ">", "<", "'", '"',
-               "\\", "*", "?", "!", "#", "~", "-rf", "..", "\nSAVE pwned.dat\n", "\nLOAD pwned.dat", "\nQUIT\n",
-               "\nPACC\npwned.pol\n\n", "\nOPER\nALFA 5\n", "é", "😀", "\x1b[31m", "\x7f", "foil", "naca2412", ".dat"]
+NAME_PIECES = [
+    " ",
+    "\n",
+    "\r",
+    "\t",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "; touch pwned",
+    "|",
+    "&",
+    ">",
+    "<",
+    "'",
+    '"',
+    "\\",
+    "*",
+    "?",
+    "!",
+    "#",
+    "~",
+    "-rf",
+    "..",
+    "\nSAVE pwned.dat\n",
+    "\nLOAD pwned.dat",
+    "\nQUIT\n",
+    "\nPACC\npwned.pol\n\n",
+    "\nOPER\nALFA 5\n",
+    "é",
+    "😀",
+    "\x1b[31m",
+    "\x7f",
+    "foil",
+    "naca2412",
+    ".dat",
+]
 
 
 def _one_component(name: str) -> str:
@@ -800,8 +1337,10 @@ def _one_component(name: str) -> str:
 
 def filename_inputs():
     """(file name, good): a .dat file under a hostile name, good or truncated."""
-    names = st.one_of(st.lists(st.one_of(st.sampled_from(NAME_PIECES), st.text(max_size=4)), min_size=1, max_size=6).map(
-        "".join), st.text(min_size=1, max_size=30)).map(_one_component)
+    names = st.one_of(
+        st.lists(st.one_of(st.sampled_from(NAME_PIECES), st.text(max_size=4)), min_size=1, max_size=6).map("".join),
+        st.text(min_size=1, max_size=30),
+    ).map(_one_component)
     return st.tuples(names, st.booleans())
 
 
@@ -837,7 +1376,9 @@ def run_filename(item, work: Path) -> str:
     if result == "ok":
         p = run_polar(coordinates[0], [2.0], XfoilSettings(reynolds=1e6), name=str(path)).points[0]
         if (p.converged, p.CL, p.CD) != _reference_polar():
-            raise AssertionError(f"XFOIL gave {(p.converged, p.CL, p.CD)} for {name!r}, {_reference_polar()} for plain.dat")
+            raise AssertionError(
+                f"XFOIL gave {(p.converged, p.CL, p.CD)} for {name!r}, {_reference_polar()} for plain.dat"
+            )
     if _snapshot(work) != before:
         raise CodeRan(f"files appeared for {name!r}: {sorted(set(_snapshot(work)) - set(before))}")
     return result

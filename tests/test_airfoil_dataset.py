@@ -92,8 +92,24 @@ def test_generate_then_rerun_writes_nothing_new(tmp_path):
 @pytest.mark.slow
 def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
     path = tmp_path / "killed.db"
-    cmd = [sys.executable, "-m", "phenograd", "data", "airfoil", "--out", str(path), "--shapes", "10",
-           "--alpha", "0:6:2", "--seed", "3", "--workers", "2", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "phenograd",
+        "data",
+        "airfoil",
+        "--out",
+        str(path),
+        "--shapes",
+        "10",
+        "--alpha",
+        "0:6:2",
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, env=cli_env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -128,8 +144,9 @@ def test_same_generation_on_a_dask_local_cluster(tmp_path):
     req = AirfoilRequest(shapes=3, **SMALL)
     local = tmp_path / "local.db"
     generate(local, req, workers=1, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         dask_path = tmp_path / "dask.db"
         summary = generate(dask_path, req, scheduler=cluster.scheduler_address, progress=False)
     assert summary.written == 3

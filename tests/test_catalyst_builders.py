@@ -9,6 +9,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import (
     EMT_METALS,
     OOD_PAIR,
@@ -25,7 +26,6 @@ from phenograd.datasets.catalyst import (
     vegard,
 )
 from phenograd.simulators.adsorption import closest_pair, site_kind
-from phenograd.core.errors import InputError
 
 
 def test_composition_validation():
@@ -33,9 +33,14 @@ def test_composition_validation():
     assert c.elements == ("Pt", "Ni") and c.label() == "Ni0.25Pt0.75"
     assert Composition.parse("Pt=0.5, Cu=0.5").counts(36) == {"Pt": 18, "Cu": 18}
     assert sum(Composition.of({"Pt": 0.3, "Cu": 0.3, "Au": 0.4}).counts(36).values()) == 36
-    for text, message in [("Pt:0.5,Cu:0.6", "sum to 1.1"), ("Pt:1.2,Cu:-0.2", "must be >= 0"),
-                          ("Xx:1", "unknown element 'Xx'"), ("Pt:0.5,Pt:0.5", "given twice"), ("Pt", "write it as"),
-                          ("Pt:abc", "not a number")]:
+    for text, message in [
+        ("Pt:0.5,Cu:0.6", "sum to 1.1"),
+        ("Pt:1.2,Cu:-0.2", "must be >= 0"),
+        ("Xx:1", "unknown element 'Xx'"),
+        ("Pt:0.5,Pt:0.5", "given twice"),
+        ("Pt", "write it as"),
+        ("Pt:abc", "not a number"),
+    ]:
         with pytest.raises(InputError, match=message):
             Composition.parse(text)
     with pytest.raises(InputError, match="not one of the slab metals"):
@@ -44,7 +49,10 @@ def test_composition_validation():
 
 def test_lattice_constants_are_emt_minima_and_vegard_mixes_them():
     a = fcc_lattice_constant("Cu")
-    e = [(lambda b: (setattr(b, "calc", EMT()), b.get_potential_energy())[1])(bulk("Cu", "fcc", a=x)) for x in (a - 0.01, a, a + 0.01)]
+    e = [
+        (lambda b: (setattr(b, "calc", EMT()), b.get_potential_energy())[1])(bulk("Cu", "fcc", a=x))
+        for x in (a - 0.01, a, a + 0.01)
+    ]
     assert e[1] < e[0] and e[1] < e[2]
     assert 3.55 < a < 3.65
     mix = vegard(Composition.of({"Cu": 0.25, "Au": 0.75}))
@@ -79,7 +87,12 @@ def test_ordered_prototypes_are_periodic_and_exact(facet, decoration, fractions)
     b = list(fractions)[1]
     d = slab.get_all_distances(mic=True)
     nn = d.min(axis=1, where=d > 0.1, initial=np.inf).min()
-    bb = [(i, j) for i in range(len(slab)) for j in range(i) if slab[i].symbol == b == slab[j].symbol and d[i, j] < 1.1 * nn]
+    bb = [
+        (i, j)
+        for i in range(len(slab))
+        for j in range(i)
+        if slab[i].symbol == b == slab[j].symbol and d[i, j] < 1.1 * nn
+    ]
     if decoration == "L12":
         assert bb == []
     else:
@@ -135,8 +148,9 @@ def test_wider_facets_for_pretraining_have_tags_and_sites(facet):
     tags = slab.get_tags()
     assert set(tags) == {0, 1} and slab.positions[tags == 1, 2].mean() > slab.positions[tags == 0, 2].mean()
     sites = adsorption_sites(slab)
-    assert sites and all(site_kind(place_adsorbate(slab, "O", s.xy)) in ("ontop", "bridge", "fcc", "hcp", "hollow")
-                         for s in sites[:6])
+    assert sites and all(
+        site_kind(place_adsorbate(slab, "O", s.xy)) in ("ontop", "bridge", "fcc", "hcp", "hollow") for s in sites[:6]
+    )
 
 
 def test_unlabelled_extxyz_round_trip_keeps_tags(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from ase.db import connect
 
-from phenograd.datasets.catalyst_generate import CatalystRequest, generate, iter_plan, run_slab_task, SlabTask
+from phenograd.datasets.catalyst_generate import CatalystRequest, SlabTask, generate, iter_plan, run_slab_task
 from phenograd.datasets.catalyst_store import CatalystStore, adslab_row, slab_row
 from phenograd.simulators.adsorption import RelaxSettings, calculator_spec
 
@@ -36,8 +36,14 @@ def adslab_rows(path) -> list[dict]:
 
 def run_cli(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     """The command line in a fresh interpreter, as a user runs it."""
-    return subprocess.run([*PHENOGRAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*PHENOGRAD, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def run_main(capsys, *args) -> subprocess.CompletedProcess:
@@ -84,8 +90,12 @@ def test_rows_hold_initial_structure_labels_and_relaxed_positions(small_db):
     assert meta["kind"] == "phenograd-catalyst-adsorption"
     assert set(meta["references"][calculator_spec(None)]["mu"]) == {"H", "C", "N", "O"}
     # browsable with ASE's own command line
-    out = subprocess.run([sys.executable, "-m", "ase", "db", str(small_db), "kind=adslab", "-c", "id,e_ads,adsorbate"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ase", "db", str(small_db), "kind=adslab", "-c", "id,e_ads,adsorbate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "e_ads" in out.stdout
 
 
@@ -109,8 +119,9 @@ def test_resume_writes_nothing_twice_and_same_seed_same_dataset(small_db, tmp_pa
 def test_dask_local_cluster_gives_the_same_rows(small_db, tmp_path):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         path = tmp_path / "dask.db"
         summary = generate(path, tiny_request(7, seed=5), scheduler=cluster.scheduler_address, progress=False)
     assert summary.written == 7
@@ -123,14 +134,18 @@ def test_dask_local_cluster_gives_the_same_rows(small_db, tmp_path):
 def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
     out = tmp_path / "killed.db"
     args = ["data", "catalyst", "--out", out, "--n", 12, "--per-slab", 2, "--seed", 11, "--workers", 1, *TINY]
-    proc = subprocess.Popen([*PHENOGRAD, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*PHENOGRAD, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     n = 0
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
         try:
             with sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=5) as conn:
-                n = conn.execute("SELECT COUNT(*) FROM text_key_values WHERE key='kind' AND value='adslab'").fetchone()[0]
+                n = conn.execute("SELECT COUNT(*) FROM text_key_values WHERE key='kind' AND value='adslab'").fetchone()[
+                    0
+                ]
         except sqlite3.OperationalError:
             continue  # tables not created yet
         if n >= 4:
@@ -145,9 +160,15 @@ def test_sigkill_then_restart_gives_every_structure_exactly_once(tmp_path):
     rows = adslab_rows(out)
     counts = Counter(r["uid"] for r in rows)
     spec, settings = calculator_spec(None), RelaxSettings()
-    planned = [p.uid for *_, ps in iter_plan(CatalystRequest(n=12, seed=11, size=(2, 2), layers=3, per_slab=2,
-                                                               elements=("Pt", "Cu", "Au", "Ni")), spec, settings)
-               for p in ps]
+    planned = [
+        p.uid
+        for *_, ps in iter_plan(
+            CatalystRequest(n=12, seed=11, size=(2, 2), layers=3, per_slab=2, elements=("Pt", "Cu", "Au", "Ni")),
+            spec,
+            settings,
+        )
+        for p in ps
+    ]
     assert sorted(counts) == sorted(planned) and set(counts.values()) == {1}
     slab_counts = Counter(r.uid for r in connect(str(out)).select(kind="slab"))
     assert set(slab_counts.values()) == {1}
@@ -162,7 +183,9 @@ def test_a_failed_relaxation_is_stored_as_a_row_with_its_reason(tmp_path, borrow
     out = run_slab_task(task)
     assert out.clean.status.startswith("failed: relaxation blew up")
     store = CatalystStore.open(tmp_path / "failed.db")
-    rows = [adslab_row(p.uid, slab_uid, r, {**labels, "adsorbate": p.adsorbate, "site": p.site}) for p, r in out.results]
+    rows = [
+        adslab_row(p.uid, slab_uid, r, {**labels, "adsorbate": p.adsorbate, "site": p.site}) for p, r in out.results
+    ]
     assert store.write_slab_task(slab_row(slab, slab_uid, out.clean, labels), rows) == len(placements)
     stored = adslab_rows(tmp_path / "failed.db")
     assert stored and all(r["status"].startswith("failed: relaxation blew up") and "e_ads" not in r for r in stored)
@@ -184,8 +207,15 @@ def test_cli_info_and_simulate_adsorption(small_db, tmp_path, capsys):
 
     result = json.loads(sim.stdout)
     assert result["e_ads"] == pytest.approx(row.e_ads, abs=1e-6)
-    plug = run_cli("simulate", "adsorption", "--structure", structure, "--calculator", "test_catalyst_simulator:soft_morse",
-                   env={"PYTHONPATH": str(ROOT / "tests")})
+    plug = run_cli(
+        "simulate",
+        "adsorption",
+        "--structure",
+        structure,
+        "--calculator",
+        "test_catalyst_simulator:soft_morse",
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )
     assert plug.returncode == 0 and "E_ads" in plug.stdout and "soft_morse" in plug.stdout
 
 
@@ -200,8 +230,15 @@ def test_cli_unlabelled_catalyst_and_airfoil(tmp_path, capsys):
     info = run_main(capsys, "data", "info", out)
     assert info.returncode == 0 and "structures 16" in info.stdout
     again = tmp_path / "pre2.db"
-    assert run_main(capsys, "data", "unlabelled", "--domain", "catalyst", "--out", again, "--n", 16, "--seed", 3).returncode == 0
-    assert [r.toatoms().positions.tolist() for r in connect(str(again)).select()] == [r.toatoms().positions.tolist() for r in rows]
+    assert (
+        run_main(
+            capsys, "data", "unlabelled", "--domain", "catalyst", "--out", again, "--n", 16, "--seed", 3
+        ).returncode
+        == 0
+    )
+    assert [r.toatoms().positions.tolist() for r in connect(str(again)).select()] == [
+        r.toatoms().positions.tolist() for r in rows
+    ]
     foils = tmp_path / "foils.npz"
     r = run_main(capsys, "data", "unlabelled", "--domain", "airfoil", "--out", foils, "--n", 6)
     assert r.returncode == 0, r.stderr
@@ -216,15 +253,18 @@ def _assert_one_line_error(r: subprocess.CompletedProcess, needle: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra, needle", [
-    (["--elements", "Pt", "Xx"], "unknown element 'Xx'"),
-    (["--elements", "Pt", "Fe"], "cannot handle Fe"),
-    (["--elements", "Pt", "Cu", "--composition", "Pt:1.2,Cu:-0.2"], "must be >= 0"),
-    (["--elements", "Pt", "Cu", "--composition", "Pt:0.5,Cu:0.6"], "sum to 1.1"),
-    (["--adsorbates", "NH3"], "unknown adsorbate 'NH3'"),
-    (["--facets", "311"], "--facets"),
-    (["--calculator", "nonexistent_module_xyz:Calc"], "cannot import"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--elements", "Pt", "Xx"], "unknown element 'Xx'"),
+        (["--elements", "Pt", "Fe"], "cannot handle Fe"),
+        (["--elements", "Pt", "Cu", "--composition", "Pt:1.2,Cu:-0.2"], "must be >= 0"),
+        (["--elements", "Pt", "Cu", "--composition", "Pt:0.5,Cu:0.6"], "sum to 1.1"),
+        (["--adsorbates", "NH3"], "unknown adsorbate 'NH3'"),
+        (["--facets", "311"], "--facets"),
+        (["--calculator", "nonexistent_module_xyz:Calc"], "cannot import"),
+    ],
+)
 def test_cli_bad_generation_requests_leave_the_dataset_untouched(small_db, tmp_path, capsys, extra, needle):
     copy = tmp_path / "copy.db"
     copy.write_bytes(small_db.read_bytes())
@@ -247,7 +287,9 @@ def test_cli_refuses_files_that_are_not_catalyst_datasets(tmp_path, capsys):
         conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
         conn.execute("CREATE TABLE polars (key TEXT)")
     before = sha(other)
-    _assert_one_line_error(run_main(capsys, "data", "catalyst", "--out", other, "--n", 1, *TINY), "airfoil polar dataset")
+    _assert_one_line_error(
+        run_main(capsys, "data", "catalyst", "--out", other, "--n", 1, *TINY), "airfoil polar dataset"
+    )
     assert sha(other) == before
 
 
@@ -269,9 +311,12 @@ def test_cli_bad_structures(tmp_path, capsys):
     _assert_one_line_error(run_main(capsys, "simulate", "adsorption", "--structure", path), "overlapping atoms")
     garbage = tmp_path / "garbage.xyz"
     garbage.write_text("not a structure\n")
-    _assert_one_line_error(run_main(capsys, "simulate", "adsorption", "--structure", garbage), "cannot read a structure")
-    _assert_one_line_error(run_main(capsys, "simulate", "adsorption", "--structure", tmp_path / "missing.traj"),
-                           "no such structure file")
+    _assert_one_line_error(
+        run_main(capsys, "simulate", "adsorption", "--structure", garbage), "cannot read a structure"
+    )
+    _assert_one_line_error(
+        run_main(capsys, "simulate", "adsorption", "--structure", tmp_path / "missing.traj"), "no such structure file"
+    )
 
 
 @pytest.mark.slow
@@ -288,9 +333,18 @@ def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path):
     """A SIGKILL can leave ASE's `NAME.db.lock` behind; generation must not wait on it (it waited forever)."""
     out = tmp_path / "cat.db"
     (tmp_path / "cat.db.lock").write_bytes(b"")
-    done = subprocess.run([*PHENOGRAD, *map(str, ["data", "catalyst", "--out", out, "--n", 2, "--per-slab", 2,
-                                                   "--seed", 11, "--workers", 1, *TINY])],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            *PHENOGRAD,
+            *map(
+                str, ["data", "catalyst", "--out", out, "--n", 2, "--per-slab", 2, "--seed", 11, "--workers", 1, *TINY]
+            ),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert len(adslab_rows(out)) == 2
 
@@ -306,11 +360,18 @@ def test_dask_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(small
     request = tiny_request(18, seed=5)  # 6 slab tasks; tiny_request(7, seed=5) (small_db) is its prefix
     planned = {p.uid for *_, ps in iter_plan(request, calculator_spec(None), RelaxSettings()) for p in ps}
     path = tmp_path / "killed_worker.db"
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         outcome = {}
-        runner = threading.Thread(target=lambda: outcome.update(
-            summary=generate(path, request, scheduler=cluster.scheduler_address, progress=False)))
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                summary=generate(path, request, scheduler=cluster.scheduler_address, progress=False)
+            )
+        )
         runner.start()
         killed = None
         deadline = time.time() + 240
@@ -318,8 +379,9 @@ def test_dask_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(small
             busy = [w for w, keys in client.processing().items() if keys]
             try:  # read-only: the writer may still be creating the tables
                 with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-                    rows = conn.execute("SELECT COUNT(*) FROM text_key_values WHERE key='kind' AND value='adslab'"
-                                        ).fetchone()[0]
+                    rows = conn.execute(
+                        "SELECT COUNT(*) FROM text_key_values WHERE key='kind' AND value='adslab'"
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 rows = 0
             if rows >= 3 and busy:

@@ -12,6 +12,7 @@ from ase.constraints import FixAtoms
 from ase.optimize import BFGS
 from scipy.optimize import minimize_scalar
 
+from phenograd.core.errors import InputError
 from phenograd.simulators.adsorption import (
     RelaxSettings,
     adsorption_energy,
@@ -20,7 +21,6 @@ from phenograd.simulators.adsorption import (
     site_kind,
     supported_elements,
 )
-from phenograd.core.errors import InputError
 
 
 # Plug-in calculators for the module:factory path (nothing to download): pytest puts
@@ -47,7 +47,7 @@ def with_adsorbate(slab: Atoms, adsorbate, height: float, position) -> Atoms:
     mol = Atoms(adsorbate) if isinstance(adsorbate, str) else adsorbate
     add_adsorbate(s, mol, height, position)
     tags = s.get_tags()
-    tags[-len(mol):] = 2
+    tags[-len(mol) :] = 2
     s.set_tags(tags)
     return s
 
@@ -96,11 +96,15 @@ def test_emt_supported_elements_are_stated_honestly():
 
 def test_o_fcc_hollow_on_pt111_matches_direct_ase(refs):
     """Full protocol: 3x3 cell, 4 layers, 10 Å vacuum, bottom two fixed, BFGS fmax 0.05, 300 steps."""
-    from phenograd.datasets.catalyst import Composition, SlabSpec, build_slab, adsorption_sites, place_adsorbate
+    from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
 
     # direct ASE: lattice constant, slab, adsorbate, two relaxations, references
-    a = minimize_scalar(lambda x: (lambda b: (setattr(b, "calc", EMT()), b.get_potential_energy())[1])(bulk("Pt", "fcc", a=x)),
-                        bounds=(3.6, 4.2), method="bounded", options={"xatol": 1e-6}).x
+    a = minimize_scalar(
+        lambda x: (lambda b: (setattr(b, "calc", EMT()), b.get_potential_energy())[1])(bulk("Pt", "fcc", a=x)),
+        bounds=(3.6, 4.2),
+        method="bounded",
+        options={"xatol": 1e-6},
+    ).x
     slab = fcc111("Pt", (3, 3, 4), a=a, vacuum=10.0)
     slab.set_constraint(FixAtoms(mask=slab.get_tags() >= 3))
     adslab = slab.copy()
@@ -177,6 +181,7 @@ def test_plugin_calculator_matches_direct_computation():
     adslab = with_adsorbate(tagged_slab(), "O", 1.5, "fcc")
     r = adsorption_energy(adslab, spec, references=gas_references(spec))
     assert r.ok
+
     # the same numbers from plain ASE with the same calculator
     def relaxed(atoms):
         atoms = atoms.copy()
@@ -203,15 +208,20 @@ def test_plugin_calculator_matches_direct_computation():
 
 def test_relaxation_that_blows_up_is_a_failure_with_its_reason(borrowed_references):
     spec = "test_catalyst_simulator:exploding_morse"
-    r = adsorption_energy(with_adsorbate(tagged_slab(), "O", 1.5, "fcc"), spec,
-                          RelaxSettings(steps=60), references=borrowed_references(spec))
+    r = adsorption_energy(
+        with_adsorbate(tagged_slab(), "O", 1.5, "fcc"),
+        spec,
+        RelaxSettings(steps=60),
+        references=borrowed_references(spec),
+    )
     assert r.status.startswith("failed: relaxation blew up")
     assert r.e_ads is None
 
 
 def test_timeout_is_a_status(refs):
-    r = adsorption_energy(with_adsorbate(tagged_slab(), "O", 1.5, "fcc"), settings=RelaxSettings(timeout_s=1e-6),
-                          references=refs)
+    r = adsorption_energy(
+        with_adsorbate(tagged_slab(), "O", 1.5, "fcc"), settings=RelaxSettings(timeout_s=1e-6), references=refs
+    )
     assert r.status == "timeout"
 
 

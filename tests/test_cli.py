@@ -42,8 +42,10 @@ def test_simulate_dat_file_table(tmp_path, cli_env):
 
 
 def test_non_converged_points_are_listed_with_nulls(cli_env):
-    proc = run(["simulate", "airfoil", "--naca", "4412", "--re", "2e5", "--alpha", "0,10", "--iter", "3", "--json"],
-               env=cli_env)
+    proc = run(
+        ["simulate", "airfoil", "--naca", "4412", "--re", "2e5", "--alpha", "0,10", "--iter", "3", "--json"],
+        env=cli_env,
+    )
     points = json.loads(proc.stdout)
     assert len(points) == 2
     for p in points:
@@ -52,8 +54,14 @@ def test_non_converged_points_are_listed_with_nulls(cli_env):
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["simulate", "airfoil", "--help"], ["data", "airfoil", "--help"], ["data", "info", "--help"],
-     ["check", "--help"], ["train", "--help"]],
+    [
+        ["--help"],
+        ["simulate", "airfoil", "--help"],
+        ["data", "airfoil", "--help"],
+        ["data", "info", "--help"],
+        ["check", "--help"],
+        ["train", "--help"],
+    ],
 )
 def test_help(args):
     proc = run(args)
@@ -82,8 +90,11 @@ def test_every_command_and_option_is_described():
     for path, parser in _leaf_parsers(build_parser()):
         if not parser.description:
             missing.append(" ".join(path) + ": no description")
-        missing += [f"{' '.join(path)} {a.option_strings or a.dest}: no help" for a in parser._actions
-                    if not isinstance(a, argparse._HelpAction) and not a.help]
+        missing += [
+            f"{' '.join(path)} {a.option_strings or a.dest}: no help"
+            for a in parser._actions
+            if not isinstance(a, argparse._HelpAction) and not a.help
+        ]
     assert not missing, missing
 
 
@@ -134,8 +145,10 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         (["train", "--domain", "catalyst", "--data", "x.db", "--out", "m.pt", "--station-y"], "airfoil only"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--head-width", "0"], "--head-width"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--huber-delta", "-1"], "--huber-delta"),
-        (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--refit-head-width", "64"],
-         "needs --refit-epochs"),
+        (
+            ["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--refit-head-width", "64"],
+            "needs --refit-epochs",
+        ),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--epochs", "0"], "--epochs"),
         (["calibrate", "--model", "/nonexistent.pt", "--data", "x.db"], "nonexistent.pt"),
     ],
@@ -169,8 +182,10 @@ def test_files_that_are_not_datasets_are_never_touched(tmp_path, cli_env):
 @pytest.mark.slow
 def test_existing_dataset_survives_bad_requests(tmp_path, cli_env):
     path = tmp_path / "good.db"
-    ok = run(["data", "airfoil", "--out", str(path), "--shapes", "1", "--alpha", "0", "--workers", "1",
-              "--no-progress"], env=cli_env)
+    ok = run(
+        ["data", "airfoil", "--out", str(path), "--shapes", "1", "--alpha", "0", "--workers", "1", "--no-progress"],
+        env=cli_env,
+    )
     assert ok.returncode == 0, ok.stderr
     before = path.read_bytes()
     for bad in (["--alpha", "zz"], ["--re", "0"], ["--shapes", "-3"], ["--panels", "5000"]):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.optimize.composition import (
     CompositionProblem,
     SearchSettings,
@@ -20,7 +21,6 @@ from phenograd.optimize.composition import (
 )
 from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs, metal_indices
 from phenograd.optimize.space import adsorbate_positions
-from phenograd.core.errors import InputError
 from phenograd.surrogate.graphs import ELEMENTS
 from phenograd.surrogate.predict import load_surrogate
 
@@ -47,7 +47,9 @@ def test_objective_gradients_match_finite_differences(catalyst_model):
     def objective(logits):
         probs = base.clone()
         probs[torch.as_tensor(top)[:, None], cols] = torch.softmax(logits / 0.7, -1)
-        probs[torch.as_tensor(top)[:, None], torch.as_tensor([c for c in range(len(ELEMENTS)) if c not in cols.tolist()])] = 0.0
+        probs[
+            torch.as_tensor(top)[:, None], torch.as_tensor([c for c in range(len(ELEMENTS)) if c not in cols.tolist()])
+        ] = 0.0
         e = ev.mean_std(ev.predict(frame, probs[None], ["O"], pos))[0]
         return ((e - problem.target) ** 2).sum()
 
@@ -116,9 +118,31 @@ def test_cli_designs_and_verifies_with_emt(tmp_path, capsys, catalyst_model):
     from phenograd.cli import main
 
     out = tmp_path / "design"
-    code = main(["optimize", "composition", "--metals", "Pt", "Cu", "--target", "-1.2", "--size", "2x2",
-                 "--layers", "3", "--steps", "15", "--verify", "2", "--workers", "1", "--model", str(catalyst_model),
-                 "--out", str(out)])
+    code = main(
+        [
+            "optimize",
+            "composition",
+            "--metals",
+            "Pt",
+            "Cu",
+            "--target",
+            "-1.2",
+            "--size",
+            "2x2",
+            "--layers",
+            "3",
+            "--steps",
+            "15",
+            "--verify",
+            "2",
+            "--workers",
+            "1",
+            "--model",
+            str(catalyst_model),
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "verified" in text
     result = json.loads((out / "result.json").read_text())
@@ -126,14 +150,20 @@ def test_cli_designs_and_verifies_with_emt(tmp_path, capsys, catalyst_model):
     assert (out / "composition.png").stat().st_size > 1000 and (out / "designs.extxyz").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--metals", "Pt", "Fe", "--target", "-1"], "cannot handle Fe"),
-    (["--metals", "Pt", "Qq", "--target", "-1"], "unknown element"),
-    (["--metals", "Pt", "Cu", "--target", "-1", "--mode", "global", "--bounds", "Pt:0.7:1,Cu:0.5:1"], "lower bounds"),
-    (["--metals", "Pt", "Cu", "--target", "-1", "--bounds", "Pt:0.1"], "bad --bounds"),
-    (["--metals", "Pt", "Cu", "--target", "-1", "--site", "hollow"], "does not exist on fcc111"),
-    (["--metals", "Pt", "Cu", "--volcano", "x"], "bad --volcano"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metals", "Pt", "Fe", "--target", "-1"], "cannot handle Fe"),
+        (["--metals", "Pt", "Qq", "--target", "-1"], "unknown element"),
+        (
+            ["--metals", "Pt", "Cu", "--target", "-1", "--mode", "global", "--bounds", "Pt:0.7:1,Cu:0.5:1"],
+            "lower bounds",
+        ),
+        (["--metals", "Pt", "Cu", "--target", "-1", "--bounds", "Pt:0.1"], "bad --bounds"),
+        (["--metals", "Pt", "Cu", "--target", "-1", "--site", "hollow"], "does not exist on fcc111"),
+        (["--metals", "Pt", "Cu", "--volcano", "x"], "bad --volcano"),
+    ],
+)
 def test_bad_input_gives_one_line_errors(tmp_path, capsys, catalyst_model, args, message):
     from phenograd.cli import main
 
@@ -150,8 +180,20 @@ def test_wrong_domain_and_far_target(tmp_path, capsys, catalyst_model):
     from phenograd.cli import main
 
     airfoil = Path(__file__).resolve().parents[1] / "surrogate/models/airfoil.pt"
-    code = main(["optimize", "composition", "--metals", "Pt", "--target", "-1", "--model", str(airfoil), "--out",
-                 str(tmp_path / "o")])
+    code = main(
+        [
+            "optimize",
+            "composition",
+            "--metals",
+            "Pt",
+            "--target",
+            "-1",
+            "--model",
+            str(airfoil),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2 and "airfoil model" in capsys.readouterr().err
     surrogate = load_surrogate(catalyst_model, domain="catalyst")
     r = optimize_composition(small(target=9.0), surrogate, SearchSettings(steps=3, restarts=1), verify=0)

@@ -1,14 +1,14 @@
 """Selig/Lednicer .dat reading and writing, including malformed files and fuzzing."""
 
+import fuzzing
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fuzzing
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.datfile import parse_dat, read_dat, write_dat
-from phenograd.core.errors import InputError
 
 
 @pytest.mark.parametrize("fmt", ["selig", "lednicer"])
@@ -102,7 +102,9 @@ def test_fuzz_structured_lines(lines):
     assert np.all(np.isfinite(dat.coordinates)) and len(dat.coordinates) >= 10
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=300))
 def test_fuzz_read_bytes(tmp_path, data):
     p = tmp_path / "fuzz.dat"
@@ -113,7 +115,9 @@ def test_fuzz_read_bytes(tmp_path, data):
         pass
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(fuzzing.dat_inputs())
 def test_fuzz_garbled_files_through_check_airfoil(tmp_path, data):
     """Real Selig and Lednicer files garbled (tests/fuzzing.py), read and validated as `simulate airfoil --dat`

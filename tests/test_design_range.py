@@ -28,7 +28,7 @@ def test_a_weight_beyond_the_range_is_named_with_its_value_and_range():
     assert outside(median, rng) == [] and design_warning(median, rng) is None
     odd = median.copy()
     odd[8] = rng["high"][8] + 0.05
-    (name, value, low, high), = outside(odd, rng)
+    ((name, value, low, high),) = outside(odd, rng)
     assert name == "lower_0" and value == odd[8] and (low, high) == (rng["low"][8], rng["high"][8])
     line = design_warning(odd, rng)
     assert line.startswith("optimum: CST weight outside the central 99 %") and "lower_0 " in line and "\n" not in line

@@ -63,8 +63,18 @@ def free_port() -> int:
 
 
 def torchrun_cmd(*args) -> list[str]:
-    return [str(TORCHRUN), "--nnodes", "1", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-            "--master_port", str(free_port()), *map(str, args)]
+    return [
+        str(TORCHRUN),
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        *map(str, args),
+    ]
 
 
 def env() -> dict:
@@ -148,8 +158,14 @@ def test_two_processes_follow_the_single_process_loss_curve(tiny_db, two_process
         task = CatalystTask(load_catalyst_samples(tiny_db))
         task.train = task.train[:N_EVEN]
         single = []
-        train_ensemble(task, tmp_path / "single.pt", catalyst_defaults(**{**SETTINGS, "batch_size": 8}),
-                       progress=False, device="cpu", epoch_callback=lambda epoch, val: single.append(val))
+        train_ensemble(
+            task,
+            tmp_path / "single.pt",
+            catalyst_defaults(**{**SETTINGS, "batch_size": 8}),
+            progress=False,
+            device="cpu",
+            epoch_callback=lambda epoch, val: single.append(val),
+        )
     finally:
         torch.set_num_threads(threads)
     dist, single = np.array(rank0["losses"]), np.array(single)
@@ -174,8 +190,9 @@ def test_killed_torchrun_run_resumes_from_its_partial_and_finishes(tiny_db, scri
     partial = out.with_name(out.name + ".partial")
     args = script_args(script, tiny_db, out, tmp_path / "records")
     cmd = torchrun_cmd(*args)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while not partial.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)

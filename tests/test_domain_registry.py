@@ -134,8 +134,9 @@ class RingDomain:
         return member.head(member.encoder(graphs)[1])
 
     def train_defaults(self, **overrides):
-        return TrainConfig(**{"members": 2, "epochs": 2, "patience": 2, "batch_size": 8, "hidden": 8, "layers": 1,
-                              **overrides})
+        return TrainConfig(
+            **{"members": 2, "epochs": 2, "patience": 2, "batch_size": 8, "hidden": 8, "layers": 1, **overrides}
+        )
 
     def task(self, data_path, seed=0):
         return RingTask(Rings(data_path))
@@ -155,8 +156,12 @@ class RingDomain:
         preds = _members(ensemble, data, items)
         true, mean = data.y[torch.as_tensor(items)].numpy(), preds.mean(0).numpy()
         std = preds.std(0).numpy() * scales.get("radius", 1.0)
-        metrics = {"split": split, "n": len(items), "mae": float(np.mean(np.abs(mean - true))),
-                   **calibration(mean - true, std)}
+        metrics = {
+            "split": split,
+            "n": len(items),
+            "mae": float(np.mean(np.abs(mean - true))),
+            **calibration(mean - true, std),
+        }
         return metrics, {"radius": (true, mean)}, {}
 
     def format_metrics(self, m):
@@ -184,16 +189,24 @@ def rings(tmp_path):
     rng = np.random.default_rng(0)
     n = 40
     path = tmp_path / "rings.npz"
-    np.savez(path, radius=rng.uniform(0.5, 2.0, n), wobble=rng.uniform(0.0, 0.2, n),
-             split=np.array(["train"] * 28 + ["val"] * 6 + ["test"] * 6))
+    np.savez(
+        path,
+        radius=rng.uniform(0.5, 2.0, n),
+        wobble=rng.uniform(0.0, 0.2, n),
+        split=np.array(["train"] * 28 + ["val"] * 6 + ["test"] * 6),
+    )
     return path
 
 
 def test_a_toy_domain_trains_saves_loads_and_predicts_through_the_shared_paths(ring_domain, rings, tmp_path, capsys):
     assert "ring" in domain_names()
     model = tmp_path / "ring.pt"
-    assert main(["train", "--domain", "ring", "--data", str(rings), "--out", str(model), "--members", "2",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            ["train", "--domain", "ring", "--data", str(rings), "--out", str(model), "--members", "2", "--no-progress"]
+        )
+        == 0
+    )
     assert "2 members trained on 28 items (6 for validation)" in capsys.readouterr().out
 
     ensemble, info = load_checkpoint(model, domain="ring")
@@ -205,8 +218,9 @@ def test_a_toy_domain_trains_saves_loads_and_predicts_through_the_shared_paths(r
 
     # The same weights, saved again and loaded, predict the same numbers.
     save_checkpoint(tmp_path / "again.pt", ensemble, data_hash=info["data_hash"], meta=info["meta"])
-    assert torch.equal(load_surrogate(tmp_path / "again.pt", domain="ring").predict([0.7, 1.9])["radius"],
-                       out["radius"])
+    assert torch.equal(
+        load_surrogate(tmp_path / "again.pt", domain="ring").predict([0.7, 1.9])["radius"], out["radius"]
+    )
 
     assert main(["evaluate", "--model", str(model), "--data", str(rings), "--split", "test"]) == 0
     assert "rings [test]: MAE" in capsys.readouterr().out
@@ -282,9 +296,13 @@ def test_the_cli_writes_parameters_as_its_options(capsys):
     from phenograd.cli_options import as_flags
 
     parser = build_parser()
-    exc = InputError("refit_head_width must be 0 or more and needs refit_epochs, got 3",
-                     parameter=("refit_head_width", "refit_epochs"))
+    exc = InputError(
+        "refit_head_width must be 0 or more and needs refit_epochs, got 3",
+        parameter=("refit_head_width", "refit_epochs"),
+    )
     assert as_flags(exc, parser) == "--refit-head-width must be 0 or more and needs --refit-epochs, got 3"
-    assert as_flags(InputError("out_dir runs/out_dir: exists", parameter="out_dir"), parser) == \
-        "--out runs/out_dir: exists"  # a path is left as it is
+    assert (
+        as_flags(InputError("out_dir runs/out_dir: exists", parameter="out_dir"), parser)
+        == "--out runs/out_dir: exists"
+    )  # a path is left as it is
     assert as_flags(InputError("top must be at least 1"), parser) == "top must be at least 1"  # names no parameter

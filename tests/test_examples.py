@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_demo_catalyst_stage_writes_a_summary_with_verified_values(tmp_path):
     out = tmp_path / "demo"
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out), "--stages", "catalyst"],
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out), "--stages", "catalyst"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     summary = (out / "summary.md").read_text()
     assert "## 2. Catalysts" in summary and "E_ads EMT (eV)" in summary
@@ -31,8 +36,19 @@ def test_demo_catalyst_stage_writes_a_summary_with_verified_values(tmp_path):
 
 
 def test_demo_rejects_an_unknown_stage_in_one_line(tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(tmp_path / "d"),
-                          "--stages", "airfoil,nonsense"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo.py"),
+            "--out",
+            str(tmp_path / "d"),
+            "--stages",
+            "airfoil,nonsense",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stderr.strip().count("\n") == 0 and "nonsense" in run.stderr
     assert not (tmp_path / "d").exists()
 
@@ -42,8 +58,13 @@ def test_optimize_airfoil_example_improves_the_start_in_xfoil(tmp_path):
     import json
 
     out = tmp_path / "opt"
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "optimize_airfoil.py"), str(out)],
-                         capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "optimize_airfoil.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "optimal"
@@ -58,8 +79,13 @@ def test_screen_catalysts_example_verifies_candidates_near_its_target(tmp_path):
     from ase.db import connect
 
     out = tmp_path / "screen"
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "screen_catalysts.py"), "--out", str(out)],
-                         capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "screen_catalysts.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     with connect(out / "results.db") as db:
         verified = [r.e_verified for r in db.select(verified=True)]
@@ -72,8 +98,22 @@ def test_screen_catalysts_example_verifies_candidates_near_its_target(tmp_path):
 @pytest.mark.slow
 def test_pretrain_finetune_example_runs_and_resumes(tmp_path):
     out = tmp_path / "pre"
-    cmd = [sys.executable, str(ROOT / "examples" / "pretrain_finetune.py"), "--out", str(out), "--unlabelled", "120",
-           "--labelled", "48", "--check", "24", "--pretrain-epochs", "1", "--epochs", "3"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "pretrain_finetune.py"),
+        "--out",
+        str(out),
+        "--unlabelled",
+        "120",
+        "--labelled",
+        "48",
+        "--check",
+        "24",
+        "--pretrain-epochs",
+        "1",
+        "--epochs",
+        "3",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert first.returncode == 0, first.stderr[-2000:]

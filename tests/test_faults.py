@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 from phenograd.core.errors import InputError
+from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 PHENOGRAD = [sys.executable, "-m", "phenograd"]
@@ -30,12 +30,20 @@ def sha(path: Path) -> str:
 
 def run_limited(args, limit: int) -> subprocess.CompletedProcess:
     """The command line with a file-size limit: writes past `limit` bytes fail with EFBIG, as on a full disk."""
+
     def pre():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run([*PHENOGRAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          preexec_fn=pre, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [*PHENOGRAD, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        preexec_fn=pre,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def one_error_line(r: subprocess.CompletedProcess, name: str) -> str:
@@ -65,7 +73,7 @@ def damage_page(path: Path, table_or_index: str) -> None:
         conn.close()
     data = bytearray(path.read_bytes())
     start = (root - 1) * page_size
-    data[start:start + page_size] = bytes((i * 37 + 11) & 0xFF for i in range(page_size))
+    data[start : start + page_size] = bytes((i * 37 + 11) & 0xFF for i in range(page_size))
     path.write_bytes(bytes(data))
 
 
@@ -91,8 +99,26 @@ def test_full_disk_while_extending_a_dataset_keeps_every_row(foils, tmp_path):
 def test_full_disk_while_training_keeps_the_previous_checkpoint(foils, tmp_path):
     out = tmp_path / "model.pt"
     out.write_bytes(b"the previous model")
-    args = ["train", "--domain", "airfoil", "--data", foils, "--out", out, "--members", 1, "--epochs", 2,
-            "--hidden", 16, "--layers", 2, "--no-progress", "--device", "cpu"]
+    args = [
+        "train",
+        "--domain",
+        "airfoil",
+        "--data",
+        foils,
+        "--out",
+        out,
+        "--members",
+        1,
+        "--epochs",
+        2,
+        "--hidden",
+        16,
+        "--layers",
+        2,
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     r = run_limited(args, limit=100_000)  # above the reader's 32 KiB WAL index
     assert "cannot write" in one_error_line(r, "model.pt.partial")
     assert out.read_bytes() == b"the previous model"
@@ -149,18 +175,18 @@ def test_damaged_screening_results_give_one_line(tmp_path, catalyst_model, write
 
 def test_bytes_overwritten_inside_a_checkpoint_are_caught(tmp_path):
     """torch.load does not check the CRC-32s of its zip archive: a resumed run would train on."""
-    import torch
-
-    from phenograd.surrogate.model import read_torch_file
     from dataclasses import asdict
 
+    import torch
+
     from phenograd.core.runs import load_partial
+    from phenograd.surrogate.model import read_torch_file
     from phenograd.surrogate.trainer import TrainConfig
 
     path = tmp_path / "model.pt.partial"
     torch.save({"config": {}, "weights": torch.arange(20000, dtype=torch.float32)}, path)
     data = bytearray(path.read_bytes())
-    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # inside the tensor's bytes
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # inside the tensor's bytes
     path.write_bytes(bytes(data))
     torch.load(path, weights_only=False)  # (loads without complaint)
     with pytest.raises(InputError, match=r"model.pt.partial: unreadable unfinished run \(checksum mismatch"):

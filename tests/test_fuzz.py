@@ -4,15 +4,21 @@ changes the file it reads; the command line exits with code 2 and one error line
 no file left behind. The inputs and checks live in tests/fuzzing.py, shared with
 benchmarks/fuzz.py, which runs thousands of examples per reader."""
 
+import fuzzing
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-import fuzzing
-
-FUZZ = settings(max_examples=100, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @pytest.mark.slow
@@ -84,9 +90,13 @@ def test_valid_inputs_are_accepted(tmp_path):
     assert fuzzing.run_checkpoint(fuzzing.checkpoint()[0], tmp_path) == "ok"
     args = ["predict", "airfoil", "--model", "{W}/air.pt", "--naca", "2412", "--re", "1e6", "--alpha", "0:4:2"]
     assert fuzzing.run_cli(args, tmp_path) == "ok"
-    assert fuzzing.run_cli(["simulate", "airfoil", "--naca", "2412", "--re", "1e6", "--alpha", "0:inf:1"],
-                           tmp_path) == "rejected"
+    assert (
+        fuzzing.run_cli(["simulate", "airfoil", "--naca", "2412", "--re", "1e6", "--alpha", "0:inf:1"], tmp_path)
+        == "rejected"
+    )
     # Found by the fuzzer: a negative seed reached NumPy's SeedSequence, which takes no negative entropy.
-    for command in (["data", "unlabelled", "--domain", "catalyst", "--out", "{W}/u.extxyz", "--n", "1"],
-                    ["data", "unlabelled", "--domain", "airfoil", "--out", "{W}/u.npz", "--n", "1"]):
+    for command in (
+        ["data", "unlabelled", "--domain", "catalyst", "--out", "{W}/u.extxyz", "--n", "1"],
+        ["data", "unlabelled", "--domain", "airfoil", "--out", "{W}/u.npz", "--n", "1"],
+    ):
         assert fuzzing.run_cli([*command, "--seed", "-2"], tmp_path) == "rejected"

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import check_airfoil, naca, normalize, real_airfoils, rejected_real_airfoils, split_of
 from phenograd.datasets.cst import CST_NAMES, N_CST, check_cst, cst_coordinates, cst_to_coordinates, fit_cst, fit_error
-from phenograd.core.errors import InputError
 
-RAE2822_LIKE = np.array([0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
-                         -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002])
+RAE2822_LIKE = np.array(
+    [0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2, -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]
+)
 
 
 @pytest.mark.slow
@@ -22,7 +23,10 @@ def test_cst_matches_aerosandbox_convention():
         p = RAE2822_LIKE + 0.03 * rng.standard_normal(N_CST)
         p[-1] = abs(p[-1])
         ref = get_kulfan_coordinates(
-            upper_weights=p[:8], lower_weights=p[8:16], leading_edge_weight=p[16], TE_thickness=p[17],
+            upper_weights=p[:8],
+            lower_weights=p[8:16],
+            leading_edge_weight=p[16],
+            TE_thickness=p[17],
             n_points_per_side=121,
         )
         ours = cst_to_coordinates(p, n_points_per_side=121)
@@ -119,6 +123,12 @@ def test_held_out_split_is_fixed_and_about_20_percent():
     assert all(split_of(f.name) == f.split for f in foils)
     # Fixed by a hash of the name: pinned here so that the held-out set can never drift.
     assert [split_of(n) for n in ("naca2412", "e387", "clarky", "s1223", "2032c", "AV-1.7-8")] == [
-        "train", "train", "test", "train", "test", "test"]
+        "train",
+        "train",
+        "test",
+        "train",
+        "test",
+        "test",
+    ]
     assert split_of("ClarkY ") == split_of("clarky")
     assert len(rejected_real_airfoils()) < 20

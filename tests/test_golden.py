@@ -17,8 +17,26 @@ from phenograd.surrogate.predict import load_surrogate
 RTOL, ATOL = 1e-5, 1e-6  # float32 reductions may differ with the thread count in the last bits
 
 # An 18-parameter CST shape (8 upper, 8 lower, leading-edge modification, trailing-edge thickness).
-CST = [0.17, 0.22, 0.18, 0.25, 0.16, 0.21, 0.17, 0.19,
-       -0.15, -0.10, -0.12, -0.06, -0.10, -0.02, -0.04, 0.0, 0.0, 0.0025]
+CST = [
+    0.17,
+    0.22,
+    0.18,
+    0.25,
+    0.16,
+    0.21,
+    0.17,
+    0.19,
+    -0.15,
+    -0.10,
+    -0.12,
+    -0.06,
+    -0.10,
+    -0.02,
+    -0.04,
+    0.0,
+    0.0,
+    0.0025,
+]
 
 AIRFOIL_CST = {  # CST above at alpha -2, 0, 4, 8 deg, Re 1e6, Ncrit 9
     "CL": [0.0666562095284462, 0.2920007109642029, 0.7394084930419922, 1.1506845951080322],

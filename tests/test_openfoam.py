@@ -10,15 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PHENOGRAD
 
-from phenograd.datasets.airfoil import naca
 from phenograd.core.errors import InputError, SimulatorUnavailable
-from phenograd.simulators.openfoam import (RansSettings, _settled, openfoam_env, read_force_coefficients,
-                                           run_rans, run_rans_point)
+from phenograd.datasets.airfoil import naca
+from phenograd.simulators.openfoam import (
+    RansSettings,
+    _settled,
+    openfoam_env,
+    read_force_coefficients,
+    run_rans,
+    run_rans_point,
+)
 from phenograd.simulators.openfoam_mesh import MESH_LEVELS, _signed_areas, c_grid, first_cell_height, write_poly_mesh
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
-
-from conftest import PHENOGRAD
 
 
 def _sharp(code: str) -> np.ndarray:
@@ -80,8 +85,9 @@ def test_openfoam_accepts_the_written_mesh(tmp_path):
     for rel, text in case_files(2.0, 1e6, "SpalartAllmaras", 10).items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    out = subprocess.run(["checkMesh", "-case", str(tmp_path)], capture_output=True, text=True,
-                         env=openfoam_env(), timeout=120)
+    out = subprocess.run(
+        ["checkMesh", "-case", str(tmp_path)], capture_output=True, text=True, env=openfoam_env(), timeout=120
+    )
     assert out.returncode == 0, out.stdout[-2000:]
     grid = c_grid(naca("2412"), 1e6, MESH_LEVELS["coarse"])
     assert f"cells:            {len(grid.cells)}" in out.stdout
@@ -125,8 +131,10 @@ def test_unmeshable_contours_are_refused_before_openfoam():
 
 def test_force_coefficient_parsing_drops_a_partial_row(tmp_path):
     f = tmp_path / "coefficient.dat"
-    f.write_text("# Force coefficients\n# liftDir : (0 1 0)\n#\n# Time\tCd\tCs\tCl\tCmRoll\tCmPitch\n"
-                 "1\t0.02\t0\t0.5\t0\t-0.05\n2\t0.019\t0\t0.51\t0\t-0.051\n3\t0.0")
+    f.write_text(
+        "# Force coefficients\n# liftDir : (0 1 0)\n#\n# Time\tCd\tCs\tCl\tCmRoll\tCmPitch\n"
+        "1\t0.02\t0\t0.5\t0\t-0.05\n2\t0.019\t0\t0.51\t0\t-0.051\n3\t0.0"
+    )
     c = read_force_coefficients(f)
     assert list(c["Time"]) == [1.0, 2.0]
     assert list(c["Cl"]) == [0.5, 0.51]
@@ -208,8 +216,12 @@ def test_divergence_is_recorded(monkeypatch):
 
     def unstable(*a, **k):
         files = real(*a, **k)
-        files["system/fvSolution"] = files["system/fvSolution"].replace("consistent yes;", "consistent no;") \
-            .replace("U 0.9;", "U 1;").replace("equations", "fields { p 1; }\n    equations")
+        files["system/fvSolution"] = (
+            files["system/fvSolution"]
+            .replace("consistent yes;", "consistent no;")
+            .replace("U 0.9;", "U 1;")
+            .replace("equations", "fields { p 1; }\n    equations")
+        )
         return files
 
     monkeypatch.setattr(of, "case_files", unstable)
@@ -226,10 +238,18 @@ def test_missing_openfoam_is_reported(monkeypatch):
 
 @pytest.mark.slow
 def test_bad_settings_are_one_line_cli_errors(cli_env):
-    for args, msg in ((["--re", "1e3"], "out of range"), (["--re", "1e6", "--mesh", "huge"], "invalid choice"),
-                      (["--re", "1e6", "--max-iter", "5"], "max_iter")):
-        out = subprocess.run([*PHENOGRAD, "simulate", "airfoil", "--naca", "0012", "--alpha", "2", "--solver", "rans",
-                              *args], capture_output=True, text=True, env=cli_env, timeout=60)
+    for args, msg in (
+        (["--re", "1e3"], "out of range"),
+        (["--re", "1e6", "--mesh", "huge"], "invalid choice"),
+        (["--re", "1e6", "--max-iter", "5"], "max_iter"),
+    ):
+        out = subprocess.run(
+            [*PHENOGRAD, "simulate", "airfoil", "--naca", "0012", "--alpha", "2", "--solver", "rans", *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=60,
+        )
         assert out.returncode == 2, out.stderr
         assert msg in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
@@ -239,9 +259,33 @@ def rans_db(tmp_path_factory):
     """Two real RANS cases (real training airfoils mid027 at Re 8.06e6, alpha 5 and Edge_Root at Re 6.24e6, alpha 4;
     both converge on the coarse grid)."""
     path = tmp_path_factory.mktemp("rans") / "rans.db"
-    out = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(path), "--shapes", "0",
-                          "--include-real", "train", "--real-limit", "2", "--seed", "0", "--alpha", "-2:8:1",
-                          "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            *PHENOGRAD,
+            "data",
+            "airfoil",
+            "--solver",
+            "rans",
+            "--out",
+            str(path),
+            "--shapes",
+            "0",
+            "--include-real",
+            "train",
+            "--real-limit",
+            "2",
+            "--seed",
+            "0",
+            "--alpha",
+            "-2:8:1",
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr
     assert "2 RANS cases planned, 0 already present, 2 written now" in out.stdout
     return path
@@ -249,21 +293,64 @@ def rans_db(tmp_path_factory):
 
 @pytest.mark.slow
 def test_rans_dataset_is_resumable_and_marked(rans_db):
-    again = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--out", str(rans_db), "--shapes", "0",
-                            "--include-real", "train", "--real-limit", "2", "--seed", "0", "--alpha", "-2:8:1",
-                            "--no-progress"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [
+            *PHENOGRAD,
+            "data",
+            "airfoil",
+            "--solver",
+            "rans",
+            "--out",
+            str(rans_db),
+            "--shapes",
+            "0",
+            "--include-real",
+            "train",
+            "--real-limit",
+            "2",
+            "--seed",
+            "0",
+            "--alpha",
+            "-2:8:1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0 and "2 already present, 0 written now" in again.stdout
     from phenograd.datasets.polar_store import PolarStore
 
     with PolarStore.open_readonly(rans_db) as store:
-        assert json.loads(store.meta()["solver"]) == {"solver": "openfoam-rans", "mesh": "coarse",
-                                                      "turbulence": "SpalartAllmaras"}
-        rows = store.conn.execute("SELECT p.ncrit, pt.converged, pt.CL, pt.CD, pt.Top_Xtr FROM points pt "
-                                  "JOIN polars p ON p.key = pt.key").fetchall()
+        assert json.loads(store.meta()["solver"]) == {
+            "solver": "openfoam-rans",
+            "mesh": "coarse",
+            "turbulence": "SpalartAllmaras",
+        }
+        rows = store.conn.execute(
+            "SELECT p.ncrit, pt.converged, pt.CL, pt.CD, pt.Top_Xtr FROM points pt JOIN polars p ON p.key = pt.key"
+        ).fetchall()
     assert len(rows) == 2 and all(r[0] == 0.0 and r[1] == 1 and r[3] > 0 and r[4] is None for r in rows)
     # cases of another mesh level are refused (one line), the file left as it was
-    other = subprocess.run([*PHENOGRAD, "data", "airfoil", "--solver", "rans", "--mesh", "medium", "--out", str(rans_db),
-                            "--shapes", "1", "--no-progress"], capture_output=True, text=True, timeout=120)
+    other = subprocess.run(
+        [
+            *PHENOGRAD,
+            "data",
+            "airfoil",
+            "--solver",
+            "rans",
+            "--mesh",
+            "medium",
+            "--out",
+            str(rans_db),
+            "--shapes",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert other.returncode == 2 and "use a file of its own" in other.stderr
 
 
@@ -277,10 +364,34 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
 
     shipped = Path(__file__).resolve().parents[1] / "surrogate" / "models" / "airfoil.pt"
     out = tmp_path / "ft.pt"
-    r = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out", str(out),
-                        "--init", str(shipped), "--members", "1", "--epochs", "30", "--patience", "30",
-                        "--batch-size", "2", "--lr", "1e-3", "--no-progress"], capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            *PHENOGRAD,
+            "train",
+            "--domain",
+            "airfoil",
+            "--data",
+            str(rans_db),
+            "--out",
+            str(out),
+            "--init",
+            str(shipped),
+            "--members",
+            "1",
+            "--epochs",
+            "30",
+            "--patience",
+            "30",
+            "--batch-size",
+            "2",
+            "--lr",
+            "1e-3",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     data = load_airfoil_points(rans_db)
     shapes = np.arange(len(data.graphs))
@@ -290,13 +401,45 @@ def test_fine_tuning_the_shipped_model_on_rans_cases(rans_db, tmp_path):
     err = lambda v: float((v[:, 1] - data.targets[:, 1]).abs().mean())  # noqa: E731
     assert np.isfinite(after.numpy()).all()
     assert err(after) < 0.5 * err(before)
-    bad = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out",
-                          str(tmp_path / "x.pt"), "--init", str(shipped), "--encoder", str(shipped)],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            *PHENOGRAD,
+            "train",
+            "--domain",
+            "airfoil",
+            "--data",
+            str(rans_db),
+            "--out",
+            str(tmp_path / "x.pt"),
+            "--init",
+            str(shipped),
+            "--encoder",
+            str(shipped),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "exclude each other" in bad.stderr
-    both = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out",
-                           str(tmp_path / "y.pt"), "--fine-tune", str(shipped), "--init", str(shipped)],
-                          capture_output=True, text=True, timeout=120)
+    both = subprocess.run(
+        [
+            *PHENOGRAD,
+            "train",
+            "--domain",
+            "airfoil",
+            "--data",
+            str(rans_db),
+            "--out",
+            str(tmp_path / "y.pt"),
+            "--fine-tune",
+            str(shipped),
+            "--init",
+            str(shipped),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert both.returncode == 2 and "--fine-tune is for airfoil models" in both.stderr
 
 
@@ -319,17 +462,41 @@ def test_two_stage_fine_tuning_moves_only_the_biases_first(rans_db, tmp_path):
     at9 = type(data)(**{**data.__dict__, "cond": conditions(alpha, re, torch.full_like(alpha, 9.0))})
     base = load_checkpoint(shipped, "airfoil")[0]
     forgot = forget_ncrit_input(load_checkpoint(shipped, "airfoil")[0])
-    assert not torch.allclose(predict_airfoil_points(base, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0])
+    assert not torch.allclose(
+        predict_airfoil_points(base, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0]
+    )
     assert torch.allclose(predict_airfoil_points(forgot, data, shapes)[0], predict_airfoil_points(base, at9, shapes)[0])
 
     out = tmp_path / "ft.pt"
-    r = subprocess.run([*PHENOGRAD, "train", "--domain", "airfoil", "--data", str(rans_db), "--out", str(out),
-                        "--fine-tune", str(shipped), "--members", "1", "--epochs", "3", "--batch-size", "2",
-                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            *PHENOGRAD,
+            "train",
+            "--domain",
+            "airfoil",
+            "--data",
+            str(rans_db),
+            "--out",
+            str(out),
+            "--fine-tune",
+            str(shipped),
+            "--members",
+            "1",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0 and "output biases alone: ft.bias.pt" in r.stdout, r.stderr
     stage1 = load_checkpoint(tmp_path / "ft.bias.pt", "airfoil")[0]
-    moved = {n for n, t in stage1.members[0].state_dict().items()
-             if not torch.equal(t, forgot.members[0].state_dict()[n])}
+    moved = {
+        n for n, t in stage1.members[0].state_dict().items() if not torch.equal(t, forgot.members[0].state_dict()[n])
+    }
     assert moved == {"head.net.6.bias"}, moved
     err = lambda m: float((predict_airfoil_points(m, data, shapes)[0].mean(0)[:, 1] - data.targets[:, 1]).abs().mean())  # noqa: E731
     assert err(stage1) < 0.5 * err(forgot)
@@ -343,7 +510,7 @@ def _child_named(parent: int, name: str) -> int | None:
             text = stat.read_text()
         except OSError:
             continue
-        comm, rest = text[text.index("(") + 1: text.rindex(")")], text[text.rindex(")") + 2:].split()
+        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
         if comm == name and int(rest[1]) == parent:
             return int(stat.parent.name)
     return None
@@ -357,8 +524,11 @@ def test_a_solver_killed_from_outside_is_reported_as_killed():
     import time
 
     result = {}
-    worker = threading.Thread(target=lambda: result.update(
-        p=run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120))))
+    worker = threading.Thread(
+        target=lambda: result.update(
+            p=run_rans_point(naca("2412"), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120))
+        )
+    )
     worker.start()
     pid = None
     for _ in range(200):
@@ -382,10 +552,12 @@ def test_the_solver_dies_with_its_driver(tmp_path):
     import sys
     import time
 
-    code = ("from phenograd.datasets.airfoil import naca\n"
-            "from phenograd.simulators.openfoam import RansSettings, run_rans_point\n"
-            "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120, "
-            f"keep_dir={str(tmp_path)!r}))\n")
+    code = (
+        "from phenograd.datasets.airfoil import naca\n"
+        "from phenograd.simulators.openfoam import RansSettings, run_rans_point\n"
+        "run_rans_point(naca('2412'), 2.0, RansSettings(reynolds=1e6, max_iter=20000, timeout_s=120, "
+        f"keep_dir={str(tmp_path)!r}))\n"
+    )
     # the killed driver cannot remove its case (a temporary folder, copied to keep_dir at the end): keep it in tmp_path
     driver = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
@@ -426,14 +598,17 @@ def test_rans_cases_run_the_same_on_a_dask_cluster(tmp_path):
 
     request = RansRequest(shapes=0, include_real="train", real_limit=1, seed=0, alphas=[float(a) for a in range(-2, 9)])
     local = generate_rans(tmp_path / "local.db", request, workers=1, progress=False)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         remote = generate_rans(tmp_path / "dask.db", request, scheduler=cluster.scheduler_address, progress=False)
 
     def rows(path):
         with sqlite3.connect(path) as conn:
-            return conn.execute("SELECT p.key, p.status, pt.alpha, pt.converged, pt.CL, pt.CD, pt.CM FROM polars p "
-                                "JOIN points pt ON pt.key = p.key").fetchall()
+            return conn.execute(
+                "SELECT p.key, p.status, pt.alpha, pt.converged, pt.CL, pt.CD, pt.CM FROM polars p "
+                "JOIN points pt ON pt.key = p.key"
+            ).fetchall()
 
     assert local.written == remote.written == 1
     assert rows(tmp_path / "local.db") == rows(tmp_path / "dask.db")

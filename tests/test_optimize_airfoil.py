@@ -13,14 +13,22 @@ import numpy as np
 import pytest
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import fit_cst
 from phenograd.optimize.airfoil import optimize, start_design
 from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace
 from phenograd.optimize.airfoil_geometry import area, te_angle
-from phenograd.optimize.airfoil_problem import (AirfoilProblem, Bounds, Constraints, OperatingPoint, Solver, Trust,
-                                                daedalus_problem, load_problem)
-from phenograd.core.errors import InputError
+from phenograd.optimize.airfoil_problem import (
+    AirfoilProblem,
+    Bounds,
+    Constraints,
+    OperatingPoint,
+    Solver,
+    Trust,
+    daedalus_problem,
+    load_problem,
+)
 from phenograd.surrogate.model import build_ensemble, default_encoder_config
 from phenograd.surrogate.predict import AirfoilSurrogate
 
@@ -31,8 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def random_model():
     """An untrained ensemble in float64: smooth, cheap, and enough to check gradients and solver plumbing."""
     torch.manual_seed(0)
-    return AirfoilSurrogate(build_ensemble("airfoil", n_members=2, encoder=default_encoder_config("airfoil", hidden=16)).double().eval(),
-                            {"meta": {}})
+    return AirfoilSurrogate(
+        build_ensemble("airfoil", n_members=2, encoder=default_encoder_config("airfoil", hidden=16)).double().eval(),
+        {"meta": {}},
+    )
 
 
 def _rows(e):
@@ -61,9 +71,13 @@ def test_objective_and_constraint_jacobians_match_finite_differences(random_mode
 def test_toy_problem_reaches_its_known_optimum(random_model):
     """Minimise the section's area with area >= 0.07 and a TE angle >= 8 deg: both bounds bind."""
     problem = AirfoilProblem(
-        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression", expression="area + 0.001 * te_angle",
-        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False), trust=Trust(confidence_min=None),
-        solver=Solver(maxiter=100))
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+        objective="expression",
+        expression="area + 0.001 * te_angle",
+        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False),
+        trust=Trust(confidence_min=None),
+        solver=Solver(maxiter=100),
+    )
     result = optimize(problem, random_model, start="naca0012")
     cst = torch.tensor(result.cst, dtype=torch.float64)
     assert result.success and result.status == "optimal", result.message
@@ -82,9 +96,13 @@ def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
     low[-1], high[-1] = 0.0, 0.01  # the problem fixes the trailing-edge thickness at 0
     rng = {"names": list(CST_NAMES), "low": low.tolist(), "high": high.tolist(), "tail": 0.005, "shapes": 10}
     problem = AirfoilProblem(
-        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression", expression="area + 0.001 * te_angle",
-        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False), trust=Trust(confidence_min=None),
-        solver=Solver(maxiter=100))
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+        objective="expression",
+        expression="area + 0.001 * te_angle",
+        constraints=Constraints(area_min=0.07, te_angle_min=8.0, alpha_increasing=False),
+        trust=Trust(confidence_min=None),
+        solver=Solver(maxiter=100),
+    )
     ranged = AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": rng}})
     result = optimize(problem, ranged, start="naca0012")
     (line,) = [w for w in result.warnings if "training shapes" in w]
@@ -93,38 +111,55 @@ def test_an_optimum_outside_the_training_range_is_warned_of(random_model):
     assert not any("training shapes" in w for w in optimize(problem, random_model, start="naca0012").warnings)
     # trust.training_range keeps every weight inside the range instead (no warning then), and needs a range.
     kept = optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)), ranged, start="naca0012")
-    assert np.all(np.array(kept.cst) >= np.array(rng["low"]) - 1e-9) and np.all(np.array(kept.cst) <= np.array(rng["high"]) + 1e-9)
+    assert np.all(np.array(kept.cst) >= np.array(rng["low"]) - 1e-9) and np.all(
+        np.array(kept.cst) <= np.array(rng["high"]) + 1e-9
+    )
     assert not any("training shapes" in w for w in kept.warnings)
     with pytest.raises(InputError, match="records no training range"):
-        optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)), random_model, start="naca0012")
+        optimize(
+            replace(problem, trust=Trust(confidence_min=None, training_range=True)), random_model, start="naca0012"
+        )
     far = {**rng, "low": (start + 5.0).tolist(), "high": (start + 6.0).tolist()}
     with pytest.raises(InputError, match="bounds of CST weight upper_0 miss the model's training range"):
-        optimize(replace(problem, trust=Trust(confidence_min=None, training_range=True)),
-                 AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": far}}), start="naca0012")
+        optimize(
+            replace(problem, trust=Trust(confidence_min=None, training_range=True)),
+            AirfoilSurrogate(random_model.ensemble, {"meta": {"design_range": far}}),
+            start="naca0012",
+        )
 
 
 @pytest.mark.slow
 def test_infeasible_problem_is_reported_not_raised(random_model):
     problem = AirfoilProblem(
-        points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="weighted_cd",
-        constraints=Constraints(thickness_min=((0.3, 0.45),)), trust=Trust(confidence_min=None),
-        bounds=Bounds(upper=(-0.1, 0.2), lower=(-0.2, 0.1)), solver=Solver(maxiter=30))
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+        objective="weighted_cd",
+        constraints=Constraints(thickness_min=((0.3, 0.45),)),
+        trust=Trust(confidence_min=None),
+        bounds=Bounds(upper=(-0.1, 0.2), lower=(-0.2, 0.1)),
+        solver=Solver(maxiter=30),
+    )
     result = optimize(problem, random_model, start="naca0012")
     assert not result.success and result.status == "infeasible"
     assert "t/c >= 0.45 at x/c=0.3" in result.message
     assert [c["name"] for c in result.constraints if not c["satisfied"]] == ["t/c >= 0.45 at x/c=0.3"]
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 2\n", "not both"),
-    ("[[points]]\nreynolds = 1e6\nspeed = 3\n", "unknown key 'speed'"),
-    ("[[points]]\nreynolds = -5\n", "reynolds -5 out of range"),
-    ("[[points]]\nreynolds = 1e6\n[constraints]\nmax_thickness_min = 0.2\nmax_thickness_max = 0.1\n", "contradictory"),
-    ("[[points]]\nreynolds = 1e6\n[objective]\nkind = 'fastest'\n", "unknown objective 'fastest'"),
-    ("[[points]]\nreynolds = 1e6\n[trust]\ntraining_range = 1\n", "trust.training_range must be true or false"),
-    ("name = 'x'\n", "at least one [[points]]"),
-    ("[[points]\nreynolds = 1e6\n", "not a valid TOML file"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 2\n", "not both"),
+        ("[[points]]\nreynolds = 1e6\nspeed = 3\n", "unknown key 'speed'"),
+        ("[[points]]\nreynolds = -5\n", "reynolds -5 out of range"),
+        (
+            "[[points]]\nreynolds = 1e6\n[constraints]\nmax_thickness_min = 0.2\nmax_thickness_max = 0.1\n",
+            "contradictory",
+        ),
+        ("[[points]]\nreynolds = 1e6\n[objective]\nkind = 'fastest'\n", "unknown objective 'fastest'"),
+        ("[[points]]\nreynolds = 1e6\n[trust]\ntraining_range = 1\n", "trust.training_range must be true or false"),
+        ("name = 'x'\n", "at least one [[points]]"),
+        ("[[points]\nreynolds = 1e6\n", "not a valid TOML file"),
+    ],
+)
 def test_bad_problem_files_give_one_line_errors(tmp_path, toml, message):
     path = tmp_path / "p.toml"
     path.write_text(toml)
@@ -134,16 +169,25 @@ def test_bad_problem_files_give_one_line_errors(tmp_path, toml, message):
 
 def test_bad_expression_and_bad_start_shape(random_model, tmp_path):
     with pytest.raises(InputError, match="objective expression: attribute access 'CD.nosuchmethod'"):
-        AirfoilProblem(points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression",
-                       expression="CD.nosuchmethod()", trust=Trust(confidence_min=None))
-    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, alpha=2.0), OperatingPoint(reynolds=1e6, alpha=4.0)),
-                             objective="expression", expression="CD",  # (P,) = (2,): not one number
-                             trust=Trust(confidence_min=None))
+        AirfoilProblem(
+            points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+            objective="expression",
+            expression="CD.nosuchmethod()",
+            trust=Trust(confidence_min=None),
+        )
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0), OperatingPoint(reynolds=1e6, alpha=4.0)),
+        objective="expression",
+        expression="CD",  # (P,) = (2,): not one number
+        trust=Trust(confidence_min=None),
+    )
     with pytest.raises(InputError, match="must give one number"):
         optimize(problem, random_model, start="naca0012")
     crossing = tmp_path / "bowtie.dat"
-    crossing.write_text("bowtie\n1 0\n0.5 0.05\n0 0\n0.5 -0.05\n0.7 0.08\n1 0\n" + "".join(
-        f"{x:.3f} {0.01 * np.sin(9 * x):.4f}\n" for x in np.linspace(0.9, 0.1, 8)))
+    crossing.write_text(
+        "bowtie\n1 0\n0.5 0.05\n0 0\n0.5 -0.05\n0.7 0.08\n1 0\n"
+        + "".join(f"{x:.3f} {0.01 * np.sin(9 * x):.4f}\n" for x in np.linspace(0.9, 0.1, 8))
+    )
     with pytest.raises(InputError, match="start shape"):
         start_design(str(crossing))
 
@@ -156,10 +200,27 @@ def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
     problem.write_text(
         'name = "single point"\nstart = "naca2412"\n[[points]]\nreynolds = 1e6\ncl = 0.5\n'
         "[constraints]\nthickness_min = [[0.3, 0.10]]\nte_angle_min = 6.0\nwiggliness_max_ratio = 3.0\n"
-        "[solver]\nmaxiter = 60\n")
+        "[solver]\nmaxiter = 60\n"
+    )
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
-                        "--verify", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phenograd",
+            "optimize",
+            "airfoil",
+            "--problem",
+            str(problem),
+            "--verify",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     report = json.loads((out / "report.json").read_text())
     for name in ("optimized.dat", "start.dat", "shape.png", "polars.png"):
@@ -179,8 +240,13 @@ def test_cli_bad_problem_is_one_line_and_nothing_written(tmp_path):
     problem = tmp_path / "p.toml"
     problem.write_text("[[points]]\nreynolds = 1e6\ncl = 0.5\nalpha = 1\n")
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
-                        "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not both" in r.stderr
     assert not out.exists()
 
@@ -191,11 +257,22 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
     from phenograd.optimize.airfoil_refine import refine
     from phenograd.surrogate.predict import load_surrogate
 
-    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, cl=0.5),), objective="weighted_cd",
-                             constraints=Constraints(thickness_min=((0.3, 0.10),), te_angle_min=6.0),
-                             solver=Solver(maxiter=15))
-    result, tuned = refine(problem, load_surrogate(domain="airfoil"), "naca2412", rounds=1, out_dir=tmp_path,
-                           tolerance=0.0, samples=2, epochs=2)
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, cl=0.5),),
+        objective="weighted_cd",
+        constraints=Constraints(thickness_min=((0.3, 0.10),), te_angle_min=6.0),
+        solver=Solver(maxiter=15),
+    )
+    result, tuned = refine(
+        problem,
+        load_surrogate(domain="airfoil"),
+        "naca2412",
+        rounds=1,
+        out_dir=tmp_path,
+        tolerance=0.0,
+        samples=2,
+        epochs=2,
+    )
     assert [r["round"] for r in result.rounds] == [0, 1]
     assert all(r["verified"] is not None for r in result.rounds)
     with PolarStore.open_readonly(tmp_path / "refine.db") as store:
@@ -210,11 +287,26 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
 
 # The Daedalus optimum of the shipped model of 2026-11-30 (make demo): at its CL 1.2 point (Re 510,310, Mach 0.03)
 # XFOIL 6.99 converges at no angle that brackets the target at 160 or 200 panels, and does at 240.
-DAEDALUS_OPTIMUM_CST = [0.21704204557102608, 0.266034434368359, 0.3416302120250155, 0.3464407731702897,
-                        0.32218885977246575, 0.3155462294779698, 0.2575748388347105, 0.17200490833807694,
-                        -0.11290841994406363, -0.008537562979124055, -0.04894900166970884, -0.040343244702394844,
-                        0.09265204807419103, 0.1321192443322434, 0.07636756009785448, 0.06518684854122864,
-                        0.1747411997927576, 0.0]
+DAEDALUS_OPTIMUM_CST = [
+    0.21704204557102608,
+    0.266034434368359,
+    0.3416302120250155,
+    0.3464407731702897,
+    0.32218885977246575,
+    0.3155462294779698,
+    0.2575748388347105,
+    0.17200490833807694,
+    -0.11290841994406363,
+    -0.008537562979124055,
+    -0.04894900166970884,
+    -0.040343244702394844,
+    0.09265204807419103,
+    0.1321192443322434,
+    0.07636756009785448,
+    0.06518684854122864,
+    0.1747411997927576,
+    0.0,
+]
 
 
 @pytest.mark.slow
@@ -253,8 +345,9 @@ def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(
     from phenograd.optimize.airfoil_refine import simulate_around
     from phenograd.optimize.airfoil_verify import verify_design
 
-    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, cl=0.5), OperatingPoint(reynolds=5e5, alpha=2.0)),
-                             objective="weighted_cd")
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, cl=0.5), OperatingPoint(reynolds=5e5, alpha=2.0)), objective="weighted_cd"
+    )
     cst = np.asarray(fit_cst(naca("2412")))
     optimum = SimpleNamespace(cst=cst, points=[SimpleNamespace(alpha=3.0), SimpleNamespace(alpha=2.0)])
     contour = cst_to_coordinates(cst)
@@ -269,8 +362,9 @@ def test_verification_and_refinement_simulations_run_the_same_on_a_dask_cluster(
     with PolarStore.open(tmp_path / "local.db") as store:
         local_runs = simulate_around(optimum, problem, store, 1, seed=0, workers=1)
     local_verified, local_calls = verify_design(contour, problem, [3.0, 2.0], workers=1)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         with PolarStore.open(tmp_path / "dask.db") as store:
             dask_runs = simulate_around(optimum, problem, store, 1, seed=0, scheduler=cluster.scheduler_address)
             again = simulate_around(optimum, problem, store, 1, seed=0, scheduler=cluster.scheduler_address)
@@ -291,10 +385,28 @@ def test_cli_verifies_the_optimum_with_rans(tmp_path):
         'name = "rans check"\nstart = "naca2412"\n[[points]]\nreynolds = 3e6\nalpha = 2.0\n'
         '[objective]\nkind = "weighted_cd"\n'
         "[constraints]\nthickness_min = [[0.3, 0.10]]\nte_angle_min = 6.0\nwiggliness_max_ratio = 3.0\n"
-        "[solver]\nmaxiter = 5\n")
+        "[solver]\nmaxiter = 5\n"
+    )
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem),
-                        "--fidelity", "rans", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phenograd",
+            "optimize",
+            "airfoil",
+            "--problem",
+            str(problem),
+            "--fidelity",
+            "rans",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert r.returncode in (0, 3), r.stderr + r.stdout  # 3: no feasible design within 5 iterations
     report = json.loads((out / "report.json").read_text())
     assert report["fidelity"] == "rans" and report["rans_cases"] == 2 and report["xfoil_calls"] == 0
@@ -311,8 +423,26 @@ def test_cli_verifies_the_optimum_with_rans(tmp_path):
 
 @pytest.mark.slow
 def test_rans_fidelity_refuses_refinement(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", "daedalus",
-                        "--fidelity", "rans", "--refine", "1", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phenograd",
+            "optimize",
+            "airfoil",
+            "--problem",
+            "daedalus",
+            "--fidelity",
+            "rans",
+            "--refine",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 2 and "--refine simulates with XFOIL" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from phenograd.datasets.airfoil import naca
+from phenograd.simulators.panel import inviscid_coefficients, inviscid_polar
 from phenograd.simulators.xfoil import _read_polar_rows, _write_contour, fpe_shim_path, xfoil_binary
 from phenograd.surrogate.graphs import airfoil_graph
-from phenograd.simulators.panel import inviscid_coefficients, inviscid_polar
 
 
 def _graph_contour(coords) -> torch.Tensor:
@@ -30,8 +30,27 @@ def _panel(contour: torch.Tensor, alphas) -> tuple[np.ndarray, np.ndarray]:
 def _xfoil_inviscid(contour: np.ndarray, alphas, tmp_path) -> list[dict]:
     """XFOIL's inviscid CL and CM of a contour (160 panels), one row per angle."""
     _write_contour(tmp_path / "foil.dat", contour)
-    script = "\n".join(["PLOP", "G F", "", "LOAD foil.dat", "PPAR", "N 160", "", "", "OPER", "PACC", "inv.pol", "",
-                        *(f"ALFA {a:.4f}" for a in alphas), "PACC", "", "QUIT", ""])
+    script = "\n".join(
+        [
+            "PLOP",
+            "G F",
+            "",
+            "LOAD foil.dat",
+            "PPAR",
+            "N 160",
+            "",
+            "",
+            "OPER",
+            "PACC",
+            "inv.pol",
+            "",
+            *(f"ALFA {a:.4f}" for a in alphas),
+            "PACC",
+            "",
+            "QUIT",
+            "",
+        ]
+    )
     env = {**os.environ, "LD_PRELOAD": str(fpe_shim_path())}
     subprocess.run([xfoil_binary()], input=script, text=True, capture_output=True, cwd=tmp_path, env=env, timeout=60)
     return _read_polar_rows(tmp_path / "inv.pol")

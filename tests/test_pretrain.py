@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from phenograd.cli import main
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, iter_unlabelled, write_unlabelled
-from phenograd.core.errors import InputError
+from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.encoder import GeometricEncoder
 from phenograd.surrogate.graphs import _slope, airfoil_graph, atoms_graph
 from phenograd.surrogate.masking import (
@@ -20,7 +21,6 @@ from phenograd.surrogate.masking import (
     context_graph,
     contour_slope_visible,
 )
-from phenograd.surrogate.domain import get_domain
 from phenograd.surrogate.model import default_encoder_config
 from phenograd.surrogate.pretrain import (
     PretrainConfig,
@@ -61,8 +61,9 @@ def unlabelled_db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slab_graph():
-    atoms = next(a for a in iter_unlabelled(UnlabelledRequest(n=10, seed=4, facets=("111",)))
-                 if a.info["n_adsorbates"] >= 1)
+    atoms = next(
+        a for a in iter_unlabelled(UnlabelledRequest(n=10, seed=4, facets=("111",))) if a.info["n_adsorbates"] >= 1
+    )
     return atoms_graph(atoms)
 
 
@@ -170,7 +171,9 @@ def test_augmentations_are_exact_symmetries_of_the_encoder(slab_graph):
 def test_tiny_pretraining_lowers_its_loss_and_keeps_rank(unlabelled_db, tmp_path):
     data = small(load_unlabelled("catalyst", unlabelled_db), 6)
     out = tmp_path / "enc.pt"
-    report = pretrain(data, out, PretrainConfig(objective="both", epochs=5, lr=2e-3, **TINY), progress=False, device="cpu")
+    report = pretrain(
+        data, out, PretrainConfig(objective="both", epochs=5, lr=2e-3, **TINY), progress=False, device="cpu"
+    )
     h = report["history"]
     assert [r["epoch"] for r in h] == list(range(6))
     assert h[-1]["total"] < h[1]["total"] and h[-1]["pred"] < h[1]["pred"] and h[-1]["denoise"] < h[1]["denoise"]
@@ -220,8 +223,9 @@ def test_airfoil_pretraining_from_contours_and_sampled_shapes(tmp_path):
     npz = write_airfoil_contours(tmp_path / "foils.npz", 4, seed=1)
     data = load_unlabelled("airfoil", npz, n_sampled=2, seed=0)
     assert data.counts == {"stored": 4, "sampled": 2} and all(g.num_nodes == 129 for g in data.graphs)
-    report = pretrain(data, tmp_path / "foil.pt", PretrainConfig(objective="both", epochs=2, **TINY), progress=False,
-                      device="cpu")
+    report = pretrain(
+        data, tmp_path / "foil.pt", PretrainConfig(objective="both", epochs=2, **TINY), progress=False, device="cpu"
+    )
     assert np.isfinite(report["final"]["total"])
     assert load_encoder_state(tmp_path / "foil.pt", "airfoil")["config"]["in_features"] == 4
 
@@ -229,8 +233,26 @@ def test_airfoil_pretraining_from_contours_and_sampled_shapes(tmp_path):
 def test_cli_pretrain_and_its_bad_inputs(unlabelled_db, tmp_path, capsys):
     out = tmp_path / "cli.pt"
     log = tmp_path / "log.jsonl"
-    args = ["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--out", str(out), "--epochs", "1",
-            "--hidden", "16", "--layers", "2", "--limit", "4", "--no-progress", "--log", str(log)]
+    args = [
+        "pretrain",
+        "--domain",
+        "catalyst",
+        "--data",
+        str(unlabelled_db),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--limit",
+        "4",
+        "--no-progress",
+        "--log",
+        str(log),
+    ]
     assert main(args) == 0
     assert "encoder pretrained on 4 structures" in capsys.readouterr().out
     assert json.loads(log.read_text().splitlines()[-1])["epoch"] == 1
@@ -251,7 +273,10 @@ def test_cli_pretrain_and_its_bad_inputs(unlabelled_db, tmp_path, capsys):
     empty = tmp_path / "empty.db"
     write_unlabelled(empty, UnlabelledRequest(n=0))
     fails(["pretrain", "--domain", "catalyst", "--data", str(empty)], "no unlabelled structures")
-    fails(["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--epochs", "0"], "--epochs must be at least 1")
+    fails(
+        ["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--epochs", "0"],
+        "--epochs must be at least 1",
+    )
     fails(["pretrain", "--domain", "catalyst", "--data", str(unlabelled_db), "--geometry", "relaxed"], "never relaxed")
 
 
@@ -265,8 +290,12 @@ def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
     from phenograd.surrogate.trainer import TrainConfig
 
     db = tmp_path / "lab.db"
-    generate(db, CatalystRequest(n=24, seed=5, size=(2, 2), layers=3, per_slab=4, elements=("Pt", "Cu", "Au", "Ni")),
-             workers=1, progress=False)
+    generate(
+        db,
+        CatalystRequest(n=24, seed=5, size=(2, 2), layers=3, per_slab=4, elements=("Pt", "Cu", "Au", "Ni")),
+        workers=1,
+        progress=False,
+    )
     rows = list(connect(str(db)).select(kind="adslab"))
     usable = [r for r in rows if r.split not in ("test", "ood") and not {"Au", "Ni"} <= set(r.symbols)]
     assert len(usable) < len(rows)  # the seed gives held-out rows, which must be skipped
@@ -291,8 +320,30 @@ def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
     assert all(torch.equal(state[k], init["state"][k]) for k in state)  # frozen: exactly the pretrained weights
     # `--encoder shipped`: the pretrained encoder inside the package starts (here: is) every member's encoder.
     shipped = tmp_path / "from_shipped.pt"
-    assert main(["train", "--domain", "catalyst", "--data", str(db), "--out", str(shipped), "--encoder", "shipped",
-                 "--freeze-encoder", "--members", "1", "--epochs", "1", "--batch-size", "4", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--domain",
+                "catalyst",
+                "--data",
+                str(db),
+                "--out",
+                str(shipped),
+                "--encoder",
+                "shipped",
+                "--freeze-encoder",
+                "--members",
+                "1",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     model, info = load_checkpoint(shipped, "catalyst")
     ref = load_encoder_state("shipped", "catalyst")
     state = model.members[0].encoder.state_dict()

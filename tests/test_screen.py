@@ -15,16 +15,17 @@ import numpy as np
 import pytest
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
 from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs
 from phenograd.optimize.objectives import Objective, Volcano, rank, recall_at_k
 from phenograd.optimize.screen import screen, select_for_verification
 from phenograd.optimize.space import enumerate_space, parse_space
-from phenograd.core.errors import InputError
 from phenograd.surrogate.predict import load_surrogate
 
 ROOT = Path(__file__).resolve().parents[1]
 PHENOGRAD = [sys.executable, "-m", "phenograd"]
+
 
 def run_cli(capsys, *args):
     """The command line in this process (same code path as the `phenograd` executable)."""
@@ -69,7 +70,9 @@ def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(model, requ
     for facet, ads in (("111", "OH"), ("100", "O")):
         structures = []
         for seed in range(2):
-            slab = build_slab(SlabSpec(facet, "random", Composition.parse("Pt:0.5,Cu:0.25,Au:0.25"), (2, 2), 3, seed=seed))
+            slab = build_slab(
+                SlabSpec(facet, "random", Composition.parse("Pt:0.5,Cu:0.25,Au:0.25"), (2, 2), 3, seed=seed)
+            )
             structures += [place_adsorbate(slab, ads, s.xy) for s in adsorption_sites(slab)[:3]]
         ref = surrogate.predict_adsorption(structures)
         n = len(slab)
@@ -122,8 +125,18 @@ def test_screen_verifies_the_top_and_resumes_without_redoing(tmp_path, catalyst_
 def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst_model, write_space):
     space = write_space()
     out = tmp_path / "results.db"
-    r = screen(space, out, model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60,
-               correct_offset=True, plot=False)
+    r = screen(
+        space,
+        out,
+        model=catalyst_model,
+        top=4,
+        uncertain=0,
+        verify=True,
+        workers=1,
+        steps=60,
+        correct_offset=True,
+        plot=False,
+    )
     conn = sqlite3.connect(out)
     rows = {k["idx"]: k for k in (json.loads(v) for (v,) in conn.execute("SELECT key_value_pairs FROM systems"))}
     conn.close()
@@ -136,8 +149,18 @@ def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst
     assert np.allclose(r.score, corrected)
     rest = [i for i in np.argsort(corrected, kind="stable") if i not in first][:2]
     assert r.selected[2:] == rest
-    again = screen(space, out, model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60,
-                   correct_offset=True, plot=False)
+    again = screen(
+        space,
+        out,
+        model=catalyst_model,
+        top=4,
+        uncertain=0,
+        verify=True,
+        workers=1,
+        steps=60,
+        correct_offset=True,
+        plot=False,
+    )
     assert again.resumed and again.verified_now == 0 and again.selected == r.selected
 
 
@@ -145,9 +168,26 @@ def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst
 def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_model, write_space):
     space = write_space()
     out = tmp_path / "killed.db"
-    args = ["screen", "--space", space, "--out", out, "--model", catalyst_model, "--top", "8", "--uncertain", "0",
-            "--verify", "--workers", "1", "--no-progress"]
-    proc = subprocess.Popen([*PHENOGRAD, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "screen",
+        "--space",
+        space,
+        "--out",
+        out,
+        "--model",
+        catalyst_model,
+        "--top",
+        "8",
+        "--uncertain",
+        "0",
+        "--verify",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        [*PHENOGRAD, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     before = {}
     while time.time() < deadline and proc.poll() is None:
@@ -155,9 +195,11 @@ def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_mo
         if out.exists():
             try:
                 conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
-                before = {json.loads(k)["idx"]: json.loads(k).get("e_verified")
-                          for (k,) in conn.execute("SELECT key_value_pairs FROM systems")
-                          if json.loads(k).get("verified")}
+                before = {
+                    json.loads(k)["idx"]: json.loads(k).get("e_verified")
+                    for (k,) in conn.execute("SELECT key_value_pairs FROM systems")
+                    if json.loads(k).get("verified")
+                }
                 conn.close()
             except sqlite3.Error:
                 continue
@@ -175,15 +217,18 @@ def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_mo
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("edit, message", [
-    (('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
-    (('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
-    (("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
-    (('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
-    (("target = -1.0", ""), "no [objective]"),
-    (("step = 0.5", "step = 0.3"), "step must be 1/n"),
-    ("metals = [", "not a valid TOML"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
+        (('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
+        (("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
+        (('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
+        (("target = -1.0", ""), "no [objective]"),
+        (("step = 0.5", "step = 0.3"), "step must be 1/n"),
+        ("metals = [", "not a valid TOML"),
+    ],
+)
 def test_bad_spaces_give_one_line_errors(tmp_path, capsys, catalyst_model, write_space, space_text, edit, message):
     text = space_text.replace(*edit) if isinstance(edit, tuple) else edit
     space = write_space(text)
@@ -195,7 +240,9 @@ def test_bad_spaces_give_one_line_errors(tmp_path, capsys, catalyst_model, write
 
 def test_wrong_model_foreign_out_and_flagged_target(tmp_path, capsys, catalyst_model, write_space, space_text):
     space = write_space()
-    r = run_cli(capsys, "screen", "--space", space, "--out", tmp_path / "a.db", "--model", ROOT / "surrogate/models/airfoil.pt")
+    r = run_cli(
+        capsys, "screen", "--space", space, "--out", tmp_path / "a.db", "--model", ROOT / "surrogate/models/airfoil.pt"
+    )
     assert r.returncode == 2 and "airfoil model" in r.stderr and "Traceback" not in r.stderr
     foreign = tmp_path / "foreign.db"
     foreign.write_text("not a database")
@@ -217,10 +264,35 @@ def test_a_lock_file_left_by_a_killed_run_does_not_block_the_restart(tmp_path, c
     out = tmp_path / "results.db"
     (tmp_path / "results.db.partial.lock").write_bytes(b"")
     (tmp_path / "results.db.lock").write_bytes(b"")
-    run = subprocess.run([*PHENOGRAD, *map(str, ["screen", "--space", space, "--out", out, "--model", catalyst_model,
-                                                  "--top", "4", "--uncertain", "0", "--verify", "--workers", "1",
-                                                  "--no-progress"])],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            *PHENOGRAD,
+            *map(
+                str,
+                [
+                    "screen",
+                    "--space",
+                    space,
+                    "--out",
+                    out,
+                    "--model",
+                    catalyst_model,
+                    "--top",
+                    "4",
+                    "--uncertain",
+                    "0",
+                    "--verify",
+                    "--workers",
+                    "1",
+                    "--no-progress",
+                ],
+            ),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
     verified = sum(bool(json.loads(k).get("verified")) for (k,) in conn.execute("SELECT key_value_pairs FROM systems"))

@@ -23,23 +23,67 @@ from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.datfile import format_dat, write_dat
 from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace, objective_value
-from phenograd.optimize.airfoil_problem import (EXPRESSION_NAMES, AirfoilProblem, OperatingPoint, Solver, Trust,
-                                                load_problem)
+from phenograd.optimize.airfoil_problem import (
+    EXPRESSION_NAMES,
+    AirfoilProblem,
+    OperatingPoint,
+    Solver,
+    Trust,
+    load_problem,
+)
 from phenograd.optimize.expression import MAX_DEPTH, MAX_LENGTH, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Runs os.open(path, O_CREAT | O_WRONLY) under eval(text, {"__builtins__": {}}, names), the old evaluator.
-ESCAPE = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
-          ".__init__.__globals__['open']('{marker}', 65)")
+ESCAPE = (
+    "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]"
+    ".__init__.__globals__['open']('{marker}', 65)"
+)
 
 ESCAPE_PATTERNS = [
-    "().__class__.__base__.__subclasses__()", "[c for c in ()]", "(lambda: 0)()", "f'{CL}'", "(x := 1)",
-    "__import__('os')", "__builtins__", "CD.sum()", "CD[0]", "sum(CD, dim=0)", "sum(*CD)", "'os'", "b'x'",
-    "open('x', 'w')", "getattr(CD, 'sum')", "CL if CD else CM", "CL and CD", "{c for c in ()}", "(c for c in ())",
-    "{1: 2}", "CL % 2", "~CL", "CL in CD", "True", "None", "...", "1j", "1e999", "sum", "CD(1)", "breakpoint()",
-    "CL.__class__", "sum(CD)(1)", "globals()", "vars()", "type(CL)", "sum(CD); import os", "x" * (MAX_LENGTH + 1),
-    "-" * (MAX_DEPTH + 1) + "CL", "sum(" * 60 + "CL" + ")" * 60, "a\x00b", "",
+    "().__class__.__base__.__subclasses__()",
+    "[c for c in ()]",
+    "(lambda: 0)()",
+    "f'{CL}'",
+    "(x := 1)",
+    "__import__('os')",
+    "__builtins__",
+    "CD.sum()",
+    "CD[0]",
+    "sum(CD, dim=0)",
+    "sum(*CD)",
+    "'os'",
+    "b'x'",
+    "open('x', 'w')",
+    "getattr(CD, 'sum')",
+    "CL if CD else CM",
+    "CL and CD",
+    "{c for c in ()}",
+    "(c for c in ())",
+    "{1: 2}",
+    "CL % 2",
+    "~CL",
+    "CL in CD",
+    "True",
+    "None",
+    "...",
+    "1j",
+    "1e999",
+    "sum",
+    "CD(1)",
+    "breakpoint()",
+    "CL.__class__",
+    "sum(CD)(1)",
+    "globals()",
+    "vars()",
+    "type(CL)",
+    "sum(CD); import os",
+    "x" * (MAX_LENGTH + 1),
+    "-" * (MAX_DEPTH + 1) + "CL",
+    "sum(" * 60 + "CL" + ")" * 60,
+    "a\x00b",
+    "",
 ]
 
 
@@ -69,8 +113,14 @@ def one_line_error(r: subprocess.CompletedProcess) -> str:
 
 def phenograd(*args, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHENOGRAD_XFOIL")}
-    return subprocess.run([sys.executable, "-m", "phenograd", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "phenograd", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 # ----------------------------------------------------------------------------- the objective expression
@@ -82,8 +132,10 @@ def test_objective_expression_escape_is_refused_before_any_model_loads(tmp_path)
     one-line error naming the part, exit code 2, nothing written, no model loaded (the shipped default would be)."""
     marker = tmp_path / "pwned"
     problem = tmp_path / "problem.toml"
-    problem.write_text('[[points]]\nreynolds = 1e6\nalpha = 2.0\n[objective]\nkind = "expression"\n'
-                       f'expression = "{ESCAPE.format(marker=marker)}"\n[solver]\nmaxiter = 2\n')
+    problem.write_text(
+        '[[points]]\nreynolds = 1e6\nalpha = 2.0\n[objective]\nkind = "expression"\n'
+        f'expression = "{ESCAPE.format(marker=marker)}"\n[solver]\nmaxiter = 2\n'
+    )
     with pytest.raises(InputError, match=r"objective expression: subscript '\[c for c in \(\)\.__class__"):
         load_problem(problem)
     r = phenograd("optimize", "airfoil", "--problem", problem, "--out", tmp_path / "out", cwd=tmp_path)
@@ -101,7 +153,11 @@ def test_known_escape_patterns_are_refused_with_one_line(text):
 
 def _documented_expressions() -> list[str]:
     """Every `expression = "..."` in README.md, optimize/airfoil_problem.py and examples/problems/*.toml."""
-    sources = [ROOT / "README.md", ROOT / "optimize" / "airfoil_problem.py", *sorted((ROOT / "examples" / "problems").glob("*.toml"))]
+    sources = [
+        ROOT / "README.md",
+        ROOT / "optimize" / "airfoil_problem.py",
+        *sorted((ROOT / "examples" / "problems").glob("*.toml")),
+    ]
     found = {m for p in sources for m in re.findall(r'expression\s*=\s*"([^"]+)"', p.read_text())}
     return sorted(found)
 
@@ -110,19 +166,27 @@ def test_documented_expressions_still_work():
     documented = _documented_expressions()
     assert "sum(weight * CD / CL**1.5)" in documented
     q = {n: torch.linspace(0.5, 1.5, 3, dtype=torch.float64) for n in EXPRESSION_NAMES}
-    q.update(area=torch.tensor(0.08, dtype=torch.float64), max_thickness=torch.tensor(0.12, dtype=torch.float64),
-             te_angle=torch.tensor(8.0, dtype=torch.float64))
+    q.update(
+        area=torch.tensor(0.08, dtype=torch.float64),
+        max_thickness=torch.tensor(0.12, dtype=torch.float64),
+        te_angle=torch.tensor(8.0, dtype=torch.float64),
+    )
     points = tuple(OperatingPoint(reynolds=1e6, alpha=a) for a in (0.0, 2.0, 4.0))
-    for text in documented + ["area + 0.001 * te_angle", "-mean(CL / CD)", "sum(weight * CD) / sum(weight) + 0.1 * max(abs(CM))",
-                              "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD) + sum(min(CD, 1))",
-                              "sum(maximum(CL, CD) - minimum(CL_std, CD_std)) + sqrt(area) - log(te_angle)"]:
+    for text in documented + [
+        "area + 0.001 * te_angle",
+        "-mean(CL / CD)",
+        "sum(weight * CD) / sum(weight) + 0.1 * max(abs(CM))",
+        "sum(clamp(CL, 0, 1.2) * exp(-CD)) + sum((CL > 1) * CD) + sum(min(CD, 1))",
+        "sum(maximum(CL, CD) - minimum(CL_std, CD_std)) + sqrt(area) - log(te_angle)",
+    ]:
         problem = AirfoilProblem(points=points, objective="expression", expression=text)
         value = objective_value(problem, q)
         assert value.shape == () and torch.isfinite(value), text
     for path in sorted((ROOT / "examples" / "problems").glob("*.toml")):
         load_problem(path)
-    assert float(objective_value(AirfoilProblem(points=points, objective="expression", expression="sum(weight * CD)"),
-                                 q)) == pytest.approx(3.5)
+    assert float(
+        objective_value(AirfoilProblem(points=points, objective="expression", expression="sum(weight * CD)"), q)
+    ) == pytest.approx(3.5)
 
 
 def test_the_optimizer_gives_an_expression_every_documented_name():
@@ -132,10 +196,15 @@ def test_the_optimizer_gives_an_expression_every_documented_name():
     from phenograd.surrogate.predict import AirfoilSurrogate
 
     torch.manual_seed(0)
-    model = AirfoilSurrogate(build_ensemble("airfoil", 1, default_encoder_config("airfoil", hidden=8)).double().eval(),
-                             {"meta": {}})
-    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, alpha=2.0),), objective="expression",
-                             expression="sum(CD) + area", trust=Trust(confidence_min=None))
+    model = AirfoilSurrogate(
+        build_ensemble("airfoil", 1, default_encoder_config("airfoil", hidden=8)).double().eval(), {"meta": {}}
+    )
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+        objective="expression",
+        expression="sum(CD) + area",
+        trust=Trust(confidence_min=None),
+    )
     start = fit_cst(naca("2412"))
     evaluator = DesignEvaluator(model, problem, DesignSpace.build(problem, start), start)
     q = evaluator.predict(torch.as_tensor(start), torch.tensor([2.0], dtype=torch.float64))
@@ -169,8 +238,15 @@ def _readers(tmp_path):
     }
 
 
-@pytest.mark.parametrize("reader", ["checkpoint (--model)", "encoder (--encoder)",
-                                    "unfinished run (<out>.partial of train, pretrain, tune)", "design range recording"])
+@pytest.mark.parametrize(
+    "reader",
+    [
+        "checkpoint (--model)",
+        "encoder (--encoder)",
+        "unfinished run (<out>.partial of train, pretrain, tune)",
+        "design range recording",
+    ],
+)
 def test_torch_files_are_read_weights_only(tmp_path, reader):
     """A torch file that runs code when unpickled: every reader refuses it in one line and the code never runs
     (the partial-file reader loaded with weights_only=False before issue 35)."""
@@ -186,8 +262,7 @@ def test_torch_files_are_read_weights_only(tmp_path, reader):
 def test_cli_refuses_a_hostile_model_in_one_line(tmp_path):
     marker = tmp_path / "pwned"
     model = hostile_torch_file(tmp_path / "evil.pt", marker)
-    r = phenograd("predict", "airfoil", "--model", model, "--naca", "2412", "--re", "1e6", "--alpha", "2",
-                  cwd=tmp_path)
+    r = phenograd("predict", "airfoil", "--model", model, "--naca", "2412", "--re", "1e6", "--alpha", "2", cwd=tmp_path)
     assert "evil.pt" in one_line_error(r)
     assert not marker.exists()
 
@@ -203,8 +278,11 @@ def test_pickles_inside_data_files_are_never_unpickled(tmp_path):
     np.savez(tmp_path / "contours.npz", coordinates=np.array([Opens(marker)], dtype=object))
     with pytest.raises(InputError, match="not an airfoil contour file"):
         load_airfoil_unlabelled(tmp_path / "contours.npz")
-    for name, data in (("old.traj", b"PickleTrajectory" + pickle.dumps(Opens(marker))),
-                       ("plain.traj", pickle.dumps(Opens(marker))), ("plain.pkl", pickle.dumps(Opens(marker)))):
+    for name, data in (
+        ("old.traj", b"PickleTrajectory" + pickle.dumps(Opens(marker))),
+        ("plain.traj", pickle.dumps(Opens(marker))),
+        ("plain.pkl", pickle.dumps(Opens(marker))),
+    ):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InputError, match="cannot read a structure"):
             read_frames(tmp_path / name)
@@ -224,13 +302,16 @@ def test_pickles_inside_data_files_are_never_unpickled(tmp_path):
 # ----------------------------------------------------------------------------- Dask and Optuna
 
 
-@pytest.mark.parametrize("content, message", [
-    (pickle.dumps({"address": "tcp://127.0.0.1:8786"}), "is not JSON"),
-    (b'["tcp://127.0.0.1:8786"]', 'no "address" string'),
-    (b'{"address": 8786}', 'no "address" string'),
-    (b'{"address": "tcp://127.0.0.1:8786; touch pwned"}', "bad Dask scheduler address"),
-    (b'{"address": "$(touch pwned)"}', "bad Dask scheduler address"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (pickle.dumps({"address": "tcp://127.0.0.1:8786"}), "is not JSON"),
+        (b'["tcp://127.0.0.1:8786"]', 'no "address" string'),
+        (b'{"address": 8786}', 'no "address" string'),
+        (b'{"address": "tcp://127.0.0.1:8786; touch pwned"}', "bad Dask scheduler address"),
+        (b'{"address": "$(touch pwned)"}', "bad Dask scheduler address"),
+    ],
+)
 def test_dask_scheduler_files_are_json_with_an_address(tmp_path, content, message):
     from phenograd.simulators.parallel import run_unordered, scheduler_address
 
@@ -259,8 +340,12 @@ def test_optuna_storage_holds_json_only(tmp_path):
 
 # ----------------------------------------------------------------------------- file names reaching solvers
 
-HOSTILE_NAMES = ["foil name with spaces.dat", "foil\nSAVE pwned.dat\nQUIT\n.dat", "$(touch pwned);`touch pwned`.dat",
-                 "-rf 'quote\"d'|&<>.dat"]
+HOSTILE_NAMES = [
+    "foil name with spaces.dat",
+    "foil\nSAVE pwned.dat\nQUIT\n.dat",
+    "$(touch pwned);`touch pwned`.dat",
+    "-rf 'quote\"d'|&<>.dat",
+]
 
 
 @pytest.mark.slow
@@ -272,8 +357,9 @@ def test_xfoil_never_sees_a_file_name(tmp_path):
     reference = None
     for name in ["plain.dat", *HOSTILE_NAMES]:
         write_dat(folder / name, "NACA 2412\nSAVE pwned.dat", naca("2412", 60))
-        r = phenograd("simulate", "airfoil", "--dat", folder / name, "--re", "1e6", "--alpha", "2", "--json",
-                      cwd=tmp_path)
+        r = phenograd(
+            "simulate", "airfoil", "--dat", folder / name, "--re", "1e6", "--alpha", "2", "--json", cwd=tmp_path
+        )
         assert r.returncode == 0, r.stderr
         (point,) = json.loads(r.stdout)
         assert point["converged"], point
@@ -324,11 +410,16 @@ def test_outputs_stay_in_out_whatever_the_problem_is_called(tmp_path):
     from phenograd.surrogate.predict import AirfoilSurrogate
 
     torch.manual_seed(0)
-    model = AirfoilSurrogate(build_ensemble("airfoil", 1, default_encoder_config("airfoil", hidden=8)).double().eval(),
-                             {"meta": {}})
+    model = AirfoilSurrogate(
+        build_ensemble("airfoil", 1, default_encoder_config("airfoil", hidden=8)).double().eval(), {"meta": {}}
+    )
     name = "../../escaped\n0.5 0.5\n/tmp/x"
-    problem = AirfoilProblem(points=(OperatingPoint(reynolds=1e6, alpha=2.0),), name=name,
-                             trust=Trust(confidence_min=None), solver=Solver(maxiter=2))
+    problem = AirfoilProblem(
+        points=(OperatingPoint(reynolds=1e6, alpha=2.0),),
+        name=name,
+        trust=Trust(confidence_min=None),
+        solver=Solver(maxiter=2),
+    )
     out = tmp_path / "deep" / "out"
     write_report(optimize(problem, model, start="naca0012"), problem, out)
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
@@ -356,8 +447,11 @@ FORBIDDEN = {
 def test_no_code_loading_calls_in_the_package():
     """No eval/exec, no unpickling, no shell, no torch.load without weights_only=True or np.load without
     allow_pickle=False in phenograd's own code; imports by name only where SECURITY.md documents them."""
-    sources = sorted(p for d in ("core", "simulators", "datasets", "surrogate", "optimize", "phenograd")
-                     for p in (ROOT / d).rglob("*.py"))
+    sources = sorted(
+        p
+        for d in ("core", "simulators", "datasets", "surrogate", "optimize", "phenograd")
+        for p in (ROOT / d).rglob("*.py")
+    )
     found = []
     for path in sources:
         rel = str(path.relative_to(ROOT))

@@ -11,11 +11,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # import name -> folder (pyproject's [tool.setuptools.package-dir])
-PACKAGES = {"phenograd": "phenograd", "phenograd.core": "core", "phenograd.simulators": "simulators",
-            "phenograd.datasets": "datasets", "phenograd.surrogate": "surrogate", "phenograd.optimize": "optimize",
-            "benchmarks": "benchmarks"}
-LAYERS = ["phenograd.core", "phenograd.simulators", "phenograd.datasets", "phenograd.surrogate",
-          "phenograd.optimize", "phenograd"]
+PACKAGES = {
+    "phenograd": "phenograd",
+    "phenograd.core": "core",
+    "phenograd.simulators": "simulators",
+    "phenograd.datasets": "datasets",
+    "phenograd.surrogate": "surrogate",
+    "phenograd.optimize": "optimize",
+    "benchmarks": "benchmarks",
+}
+LAYERS = [
+    "phenograd.core",
+    "phenograd.simulators",
+    "phenograd.datasets",
+    "phenograd.surrogate",
+    "phenograd.optimize",
+    "phenograd",
+]
 
 
 def _modules() -> dict[str, Path]:
@@ -82,7 +94,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -119,8 +131,13 @@ def test_no_import_cycle_in_the_package_or_the_benchmarks():
 
 def test_imports_run_one_way_through_the_layers():
     graph = _graph()
-    up = sorted(f"{name} -> {target}" for name, targets in graph.items() if not name.startswith("benchmarks")
-                for target in targets if not target.startswith("benchmarks") and _layer(target) > _layer(name))
+    up = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if not name.startswith("benchmarks")
+        for target in targets
+        if not target.startswith("benchmarks") and _layer(target) > _layer(name)
+    )
     assert up == []
     assert not any(t.startswith("phenograd") for t in graph["phenograd.core"])
 

@@ -71,8 +71,8 @@ def test_adsorbate_readout_is_local_to_the_adsorbate_and_round_trips(tmp_path):
     6x6 slab, changing the element of a surface atom far from the adsorbate moves the all-atom readout's prediction
     and leaves the adsorbate readout's unchanged. The setting survives a save/load; older files (no readout key)
     load with the all-atom readout; an unknown readout in a file is a one-line error."""
-    from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
     from phenograd.core.errors import InputError
+    from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites, build_slab, place_adsorbate
     from phenograd.surrogate.graphs import atoms_graph
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
@@ -149,8 +149,10 @@ def test_calibrate_refits_the_scale_and_keeps_the_weights(tiny_db, tiny_model, t
     k = info["meta"]["std_scale"]["E_ads"]
     assert np.mean(np.abs(err) <= k * std) == pytest.approx(0.683, abs=1.5 / len(items))
     assert info["meta"]["std_scale_fit"]["split"] == "train" and info["meta"]["std_scale_fit"]["items"] == len(items)
-    for args, message in [(("--split", "nope"), "unknown split 'nope'"),
-                          (("--data", ROOT / "pyproject.toml"), "pyproject.toml")]:
+    for args, message in [
+        (("--split", "nope"), "unknown split 'nope'"),
+        (("--data", ROOT / "pyproject.toml"), "pyproject.toml"),
+    ]:
         cli = ["calibrate", "--model", out, "--data", tiny_db, "--out", tmp_path / "bad.pt", *args]
         proc = run_cli(*cli)
         assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
@@ -164,8 +166,12 @@ def test_killed_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_db,
     assert run_cli(*args, "--out", unbroken).returncode == 0
     killed = tmp_path / "killed.pt"
     partial = killed.with_name(killed.name + ".partial")
-    proc = subprocess.Popen([*PHENOGRAD, *map(str, args), "--out", str(killed)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*PHENOGRAD, *map(str, args), "--out", str(killed)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not partial.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -225,8 +231,9 @@ def test_prediction_is_differentiable_in_a_soft_composition(tiny_db, tiny_model)
     logits = torch.zeros(n, len(ELEMENTS), requires_grad=True)
     mask = torch.zeros(n, len(ELEMENTS), dtype=torch.bool)
     metals = [ELEMENTS.index(m) for m in ("Pt", "Cu")]
-    own = torch.nn.functional.one_hot(torch.tensor([ELEMENTS.index(s) for s in atoms.get_chemical_symbols()]),
-                                      len(ELEMENTS)).float()
+    own = torch.nn.functional.one_hot(
+        torch.tensor([ELEMENTS.index(s) for s in atoms.get_chemical_symbols()]), len(ELEMENTS)
+    ).float()
     is_metal = torch.as_tensor(atoms.get_tags() < 2)
     mask[:, metals] = True
     soft = torch.softmax(logits.masked_fill(~mask, -1e9), dim=1)
@@ -251,8 +258,14 @@ def test_predict_bad_inputs_are_one_line_errors(tiny_model, tmp_path):
     write(path, slab)
     cases = [
         (["predict", "adsorption", "--model", model, "--structures", path], "no adsorbate (no atom tagged 2)"),
-        (["predict", "adsorption", "--model", model, "--structures", tmp_path / "missing.xyz"], "no such structure file"),
-        (["predict", "airfoil", "--model", model, "--naca", "2412", "--re", "1e6"], "where the airfoil domain's is needed"),
+        (
+            ["predict", "adsorption", "--model", model, "--structures", tmp_path / "missing.xyz"],
+            "no such structure file",
+        ),
+        (
+            ["predict", "airfoil", "--model", model, "--naca", "2412", "--re", "1e6"],
+            "where the airfoil domain's is needed",
+        ),
         (["train", "--domain", "catalyst", "--data", path, "--out", tmp_path / "m.pt"], "not an SQLite dataset file"),
     ]
     for args, needle in cases:
@@ -266,13 +279,21 @@ def test_shipped_catalyst_model_is_the_default_and_tracks_emt(tmp_path):
     """The shipped model, used without --model, against real EMT relaxations of the release's protocol
     (4-layer 3x3 slabs): pure Pt(111) and a random Cu-Pd(100) alloy. An untrained ensemble or one
     that only knows the adsorbate misses these by several tenths of an eV (O vs H differ by ~0.3 eV)."""
-    from phenograd.datasets.catalyst import (Composition, SlabSpec, adsorption_sites, build_slab,
-                                             distinct_sites, place_adsorbate)
+    from phenograd.datasets.catalyst import (
+        Composition,
+        SlabSpec,
+        adsorption_sites,
+        build_slab,
+        distinct_sites,
+        place_adsorbate,
+    )
     from phenograd.simulators.adsorption import adsorption_energy
 
-    cases = [(SlabSpec("111", "pure", Composition.of({"Pt": 1.0})), "O", "fcc"),
-             (SlabSpec("111", "pure", Composition.of({"Pt": 1.0})), "H", "ontop"),
-             (SlabSpec("100", "random", Composition.of({"Cu": 0.5, "Pd": 0.5}), seed=7), "N", "hollow")]
+    cases = [
+        (SlabSpec("111", "pure", Composition.of({"Pt": 1.0})), "O", "fcc"),
+        (SlabSpec("111", "pure", Composition.of({"Pt": 1.0})), "H", "ontop"),
+        (SlabSpec("100", "random", Composition.of({"Cu": 0.5, "Pd": 0.5}), seed=7), "N", "hollow"),
+    ]
     structures, truth = [], []
     for spec, adsorbate, kind in cases:
         slab = build_slab(spec)

@@ -11,13 +11,21 @@ from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import cst_coordinates
 from phenograd.surrogate.encoder import GeometricEncoder
 from phenograd.surrogate.graphs import (
-    AIRFOIL_NODE_FEATURES, AIRFOIL_NODES, ELEMENTS, N_TAGS, airfoil_graph, airfoil_graph_from_cst, atom_node_inputs,
+    AIRFOIL_NODE_FEATURES,
+    AIRFOIL_NODES,
+    ELEMENTS,
+    N_TAGS,
+    airfoil_graph,
+    airfoil_graph_from_cst,
+    atom_node_inputs,
     atoms_graph,
 )
 from phenograd.surrogate.neighbors import radius_edges
 
-CST = torch.tensor([0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
-                    -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002], dtype=torch.float64)
+CST = torch.tensor(
+    [0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2, -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002],
+    dtype=torch.float64,
+)
 
 
 def slab(metal="Pt", size=(2, 2, 3), adsorbate="O", site="fcc", builder=fcc111):
@@ -30,10 +38,18 @@ def slab(metal="Pt", size=(2, 2, 3), adsorbate="O", site="fcc", builder=fcc111):
     return atoms
 
 
-@pytest.mark.parametrize("builder, cutoff, wrapped, size", [
-    (fcc111, 6.0, False, (2, 2, 3)), (fcc100, 4.5, False, (2, 2, 3)), (fcc111, 4.5, True, (2, 2, 3)),
-    (fcc100, 6.0, True, (2, 2, 3)), (fcc111, 6.0, False, (1, 1, 3)), (fcc111, 6.0, True, (1, 2, 3)),
-    (fcc111, 4.5, False, (3, 3, 4))])
+@pytest.mark.parametrize(
+    "builder, cutoff, wrapped, size",
+    [
+        (fcc111, 6.0, False, (2, 2, 3)),
+        (fcc100, 4.5, False, (2, 2, 3)),
+        (fcc111, 4.5, True, (2, 2, 3)),
+        (fcc100, 6.0, True, (2, 2, 3)),
+        (fcc111, 6.0, False, (1, 1, 3)),
+        (fcc111, 6.0, True, (1, 2, 3)),
+        (fcc111, 4.5, False, (3, 3, 4)),
+    ],
+)
 def test_radius_edges_match_ase_neighbor_list(builder, cutoff, wrapped, size):
     """wrapped: two atoms stored in other periodic images (outside the home cell), as relaxations
     leave them; the image range must widen by the atoms' spread (it lost 10 of 198 edges before).
@@ -42,10 +58,19 @@ def test_radius_edges_match_ase_neighbor_list(builder, cutoff, wrapped, size):
     if wrapped:
         atoms.positions[3] += atoms.cell[0] - atoms.cell[1]
         atoms.positions[5] -= 2 * atoms.cell[1]
-    ei, shift = radius_edges(torch.tensor(atoms.positions), cutoff, torch.tensor(np.asarray(atoms.cell)), tuple(atoms.pbc))
+    ei, shift = radius_edges(
+        torch.tensor(atoms.positions), cutoff, torch.tensor(np.asarray(atoms.cell)), tuple(atoms.pbc)
+    )
     i, j, d = neighbor_list("ijd", atoms, cutoff)
-    ours = sorted(zip(ei[1].tolist(), ei[0].tolist(), np.round(
-        np.linalg.norm(atoms.positions[ei[0]] + shift.numpy() - atoms.positions[ei[1]], axis=1), 6).tolist()))
+    ours = sorted(
+        zip(
+            ei[1].tolist(),
+            ei[0].tolist(),
+            np.round(
+                np.linalg.norm(atoms.positions[ei[0]] + shift.numpy() - atoms.positions[ei[1]], axis=1), 6
+            ).tolist(),
+        )
+    )
     ref = sorted(zip(i.tolist(), j.tolist(), np.round(d, 6).tolist()))
     assert ours == ref
 
@@ -72,8 +97,9 @@ def encoder_for(domain):
     torch.manual_seed(0)
     if domain == "airfoil":
         return GeometricEncoder(AIRFOIL_NODE_FEATURES, hidden=16, n_layers=2, cutoff=0.5).double()
-    return GeometricEncoder(len(ELEMENTS) + N_TAGS, hidden=16, n_layers=2, cutoff=6.0,
-                            node_inputs=atom_node_inputs).double()
+    return GeometricEncoder(
+        len(ELEMENTS) + N_TAGS, hidden=16, n_layers=2, cutoff=6.0, node_inputs=atom_node_inputs
+    ).double()
 
 
 def test_gradients_reach_cst_weights():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 from phenograd.core.errors import InputError
+from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.model import build_ensemble, default_encoder_config, load_checkpoint, save_checkpoint
 from phenograd.surrogate.train_airfoil import train_airfoil
@@ -65,8 +65,7 @@ def test_checkpoint_records_the_training_shapes_design_range_and_it_can_be_recor
     from phenograd.surrogate.design_range import design_range
 
     out = tmp_path / "ranged.pt"
-    train_airfoil(tiny_dataset, out, dataclasses.replace(TINY, epochs=1, patience=1), progress=False,
-                  device="cpu")
+    train_airfoil(tiny_dataset, out, dataclasses.replace(TINY, epochs=1, patience=1), progress=False, device="cpu")
     data = load_airfoil_points(tiny_dataset)
     train = data.shapes_in("train")
     expected = design_range(data.cst[train])
@@ -101,9 +100,15 @@ def test_training_resumes_from_its_partial_state(tiny_dataset, tmp_path):
     assert len(first["members"]) == 1
     cfg2 = TrainConfig(**{**cfg.__dict__, "members": 2})
     partial = out.with_name(out.name + ".partial")
-    torch.save({"config": cfg2.__dict__, "data_hash": first["data_hash"],
-                "done": [{"state": load_checkpoint(out)[0].members[0].state_dict(), "best_val": 1.0, "epochs": 4}],
-                "member": 1}, partial)
+    torch.save(
+        {
+            "config": cfg2.__dict__,
+            "data_hash": first["data_hash"],
+            "done": [{"state": load_checkpoint(out)[0].members[0].state_dict(), "best_val": 1.0, "epochs": 4}],
+            "member": 1,
+        },
+        partial,
+    )
     second = train_airfoil(tiny_dataset, out, cfg2, progress=False, device="cpu")
     assert [m["epochs"] for m in second["members"]][0] == 4 and len(second["members"]) == 2
     assert not partial.exists()
@@ -127,8 +132,9 @@ def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tin
     encoder_before = {n: t.clone() for n, t in member.encoder.state_dict().items()}
     head_before = {n: t.clone() for n, t in member.head.state_dict().items()}
     torch.nn.init.zeros_(member.head.net[-1].weight)  # a head that predicts the training mean
-    result = refit_airfoil_head(member, data, task.train, task.val, 10, cfg.conv_weight, torch.device("cpu"), seed=0,
-                                batch_points=8)
+    result = refit_airfoil_head(
+        member, data, task.train, task.val, 10, cfg.conv_weight, torch.device("cpu"), seed=0, batch_points=8
+    )
     assert result["best_val"] < result["start_val"] and result["best_epoch"] > 0
     assert all(torch.equal(t, encoder_before[n]) for n, t in member.encoder.state_dict().items())
     assert any(not torch.equal(t, head_before[n]) for n, t in member.head.state_dict().items())
@@ -144,8 +150,13 @@ def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tin
     --epochs 0), which is how a shipped model's heads can be replaced without training its encoders again."""
     base = {**TINY.__dict__, "members": 2, "epochs": 3}
     whole = tmp_path / "whole.pt"
-    train_airfoil(tiny_dataset, whole, TrainConfig(**{**base, "refit_epochs": 3, "refit_head_width": 24}),
-                  progress=False, device="cpu")
+    train_airfoil(
+        tiny_dataset,
+        whole,
+        TrainConfig(**{**base, "refit_epochs": 3, "refit_head_width": 24}),
+        progress=False,
+        device="cpu",
+    )
     plain = tmp_path / "plain.pt"
     train_airfoil(tiny_dataset, plain, TrainConfig(**base), progress=False, device="cpu")
     after = tmp_path / "after.pt"
@@ -155,7 +166,9 @@ def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tin
     assert info["head"]["width"] == 24 and a.members[0].head.net[0].out_features == 24
     for ma, mb, mp in zip(a.members, b.members, p.members):
         assert all(torch.allclose(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values()))
-        assert all(torch.equal(x, y) for x, y in zip(ma.encoder.state_dict().values(), mp.encoder.state_dict().values()))
+        assert all(
+            torch.equal(x, y) for x, y in zip(ma.encoder.state_dict().values(), mp.encoder.state_dict().values())
+        )
         assert torch.equal(ma.head.mean, mp.head.mean) and torch.equal(ma.head.std, mp.head.std)
 
 
@@ -190,8 +203,9 @@ def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
     from phenograd.datasets.airfoil import naca
     from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_graph
 
-    model = build_ensemble("airfoil", n_members=2, encoder={**default_encoder_config("airfoil", 16, 2)},
-                           head={"hidden": 16, "stations": 3})
+    model = build_ensemble(
+        "airfoil", n_members=2, encoder={**default_encoder_config("airfoil", 16, 2)}, head={"hidden": 16, "stations": 3}
+    )
     assert model.members[0].head.embedding_size == 16 + 3 * AIRFOIL_NODES
     path = tmp_path / "stations.pt"
     save_checkpoint(path, model, data_hash="abc")
@@ -224,8 +238,12 @@ def test_station_y_head_sees_the_raw_geometry_and_round_trips(tmp_path):
     from phenograd.datasets.airfoil import naca
     from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_graph
 
-    model = build_ensemble("airfoil", n_members=1, encoder={**default_encoder_config("airfoil", 16, 2)},
-                           head={"hidden": 16, "width": 32, "station_y": True})
+    model = build_ensemble(
+        "airfoil",
+        n_members=1,
+        encoder={**default_encoder_config("airfoil", 16, 2)},
+        head={"hidden": 16, "width": 32, "station_y": True},
+    )
     graphs = Batch.from_data_list([airfoil_graph(naca("2412")), airfoil_graph(naca("0012"))])
     z = model.members[0].airfoil_shape_embedding(graphs)
     assert z.shape == (2, 16 + AIRFOIL_NODES)
@@ -236,7 +254,9 @@ def test_station_y_head_sees_the_raw_geometry_and_round_trips(tmp_path):
     assert info["head"]["station_y"] is True and info["head"]["width"] == 32
     cond = torch.tensor([[0.2, 0.0, 0.0], [0.4, 0.0, 0.0]])
     with torch.no_grad():
-        torch.testing.assert_close(loaded(graphs, torch.tensor([0, 1]), cond), model(graphs, torch.tensor([0, 1]), cond))
+        torch.testing.assert_close(
+            loaded(graphs, torch.tensor([0, 1]), cond), model(graphs, torch.tensor([0, 1]), cond)
+        )
     payload = torch.load(path, weights_only=False)
     payload["head"]["station_y"] = 1
     bad = tmp_path / "bad_station_y.pt"
@@ -255,8 +275,11 @@ def test_python_prediction_api_is_batched_and_differentiable(tiny_dataset, tmp_p
     cfg = TrainConfig(**{**TINY.__dict__, "epochs": 3, **head})
     train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
     model = load_surrogate(out)
-    cst = torch.tensor([[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2,
-                         -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]] * 2, requires_grad=True)
+    cst = torch.tensor(
+        [[0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2, -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.0, 0.002]]
+        * 2,
+        requires_grad=True,
+    )
     pred = model.predict_airfoil(cst, alpha=[0.0, 2.0, 4.0], reynolds=1e6)
     assert pred["CL"].shape == (2, 3) and pred["CD"].shape == (2, 3) and torch.all(pred["CD"] > 0)
     assert torch.all((pred["confidence"] >= 0) & (pred["confidence"] <= 1)) and torch.all(pred["CL_std"] >= 0)
@@ -274,8 +297,26 @@ def test_shipped_airfoil_model_is_the_default_and_knows_naca_2412():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, "-m", "phenograd", "predict", "airfoil", "--naca", "2412", "--re", "1e6",
-                        "--alpha", "2", "--json"], capture_output=True, text=True, cwd=root, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phenograd",
+            "predict",
+            "airfoil",
+            "--naca",
+            "2412",
+            "--re",
+            "1e6",
+            "--alpha",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     (row,) = json.loads(r.stdout)
     # XFOIL (160 panels, Ncrit 9): CL 0.4496, CD 0.00578, CM -0.0481; an untrained ensemble is nowhere near
@@ -300,5 +341,6 @@ def test_airfoil_loss_squared_and_huber_on_hand_made_errors():
     torch.testing.assert_close(head.loss(values, logit, targets, converged, 0.5), torch.tensor(mse + 0.5 * bce))
     delta = 0.1
     huber = (14 * (3 - delta / 2) + 0.05**2 / (2 * delta)) / n  # absolute error beyond delta, quadratic inside
-    torch.testing.assert_close(head.loss(values, logit, targets, converged, 0.5, huber_delta=delta),
-                               torch.tensor(huber + 0.5 * bce))
+    torch.testing.assert_close(
+        head.loss(values, logit, targets, converged, 0.5, huber_delta=delta), torch.tensor(huber + 0.5 * bce)
+    )

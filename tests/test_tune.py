@@ -29,8 +29,12 @@ FAST = dict(epochs=2, device="cpu")
 @pytest.fixture(scope="module")
 def tiny_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("tune") / "tiny.db"
-    generate(path, AirfoilRequest(shapes=10, alphas=(-2.0, 0.0, 2.0, 4.0), seed=11, reynolds=[1e6]),
-             workers=2, progress=False)
+    generate(
+        path,
+        AirfoilRequest(shapes=10, alphas=(-2.0, 0.0, 2.0, 4.0), seed=11, reynolds=[1e6]),
+        workers=2,
+        progress=False,
+    )
     return path
 
 
@@ -70,8 +74,11 @@ def test_two_runs_with_the_same_storage_share_one_study(tiny_db, tmp_path, kind)
     first = tune("airfoil", tiny_db, 2, storage=storage, study_name="shared", out_dir=tmp_path / "run", **FAST)
     second = tune("airfoil", tiny_db, 2, storage=storage, study_name="shared", out_dir=tmp_path / "run", **FAST)
     assert first["trials"] == 2 and second["trials"] == 4 and second["trials_this_run"] == 2
-    opened = (JournalStorage(JournalFileBackend(str(tmp_path / "study.log"))) if kind == "journal"
-              else optuna.storages.RDBStorage(storage))
+    opened = (
+        JournalStorage(JournalFileBackend(str(tmp_path / "study.log")))
+        if kind == "journal"
+        else optuna.storages.RDBStorage(storage)
+    )
     study = optuna.load_study(study_name="shared", storage=opened)
     trials = study.get_trials()
     assert [t.number for t in trials] == [0, 1, 2, 3] and all(t.state == TrialState.COMPLETE for t in trials)
@@ -90,8 +97,9 @@ def test_epoch_callback_reports_every_epoch_and_can_stop_training(tiny_db, tmp_p
     task = AirfoilTask(load_airfoil_points(tiny_db), seed=0)
     cfg = TrainConfig(members=1, epochs=3, patience=10, hidden=16, layers=2, batch_size=4)
     seen = []
-    report = train_ensemble(task, tmp_path / "full.pt", cfg, progress=False, device="cpu",
-                            epoch_callback=lambda e, v: seen.append((e, v)))
+    report = train_ensemble(
+        task, tmp_path / "full.pt", cfg, progress=False, device="cpu", epoch_callback=lambda e, v: seen.append((e, v))
+    )
     assert [e for e, _ in seen] == [1, 2, 3]
     assert min(v for _, v in seen) == pytest.approx(report["members"][0]["best_val_loss"])
 
@@ -117,8 +125,18 @@ def test_median_pruner_prunes_trials_worse_than_the_study(tiny_db, tmp_path):
     for _ in range(2):  # two finished trials that were perfect at every epoch: every real trial is worse
         study.add_trial(create_trial(value=0.0, intermediate_values={e: 0.0 for e in range(1, 5)}))
     lines = []
-    result = tune("airfoil", tiny_db, 2, storage=str(log), study_name="p", out_dir=tmp_path / "run", epochs=4,
-                  warmup=1, device="cpu", log=lines.append)
+    result = tune(
+        "airfoil",
+        tiny_db,
+        2,
+        storage=str(log),
+        study_name="p",
+        out_dir=tmp_path / "run",
+        epochs=4,
+        warmup=1,
+        device="cpu",
+        log=lines.append,
+    )
     assert result["pruned"] == 2 and result["complete"] == 2 and result["trials"] == 4
     assert result["best_value"] == 0.0 and result["best_model"] is None
     trials = optuna.load_study(study_name="p", storage=JournalStorage(JournalFileBackend(str(log)))).get_trials()
@@ -160,8 +178,13 @@ def test_bad_input_gives_one_line_errors_and_writes_nothing(tiny_db, tmp_path, c
         assert_one_line_error(capsys, argv, match)
         assert _files(tmp_path) == before, argv  # nothing written, nothing changed
     # The real process, and a dataset of the other domain.
-    proc = subprocess.run(PHENOGRAD + ["tune", "--domain", "catalyst", "--data", str(tiny_db), "--trials", "1"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        PHENOGRAD + ["tune", "--domain", "catalyst", "--data", str(tiny_db), "--trials", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     err = proc.stderr.strip()
     assert proc.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert "is an airfoil polar dataset, not a catalyst dataset" in err

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.datasets.airfoil import naca
 from phenograd.simulators.contour import XFOIL_MAX_POINTS, self_intersections
-from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.simulators.xfoil import XfoilSettings, parse_alpha_spec, run_polar
 
 
@@ -110,8 +110,12 @@ def test_bad_contours_raise_input_error(bad):
 
 @pytest.mark.parametrize(
     "settings",
-    [XfoilSettings(reynolds=-1), XfoilSettings(reynolds=1e6, mach=1.2), XfoilSettings(reynolds=1e6, n_panels=900),
-     XfoilSettings(reynolds=float("nan"))],
+    [
+        XfoilSettings(reynolds=-1),
+        XfoilSettings(reynolds=1e6, mach=1.2),
+        XfoilSettings(reynolds=1e6, n_panels=900),
+        XfoilSettings(reynolds=float("nan")),
+    ],
 )
 def test_bad_settings_raise_input_error(settings):
     with pytest.raises(InputError):
