@@ -45,11 +45,11 @@ demo: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(PY) examples/demo.py --out demo_out
 
-test: setup setup-cfd setup-dft
+test: setup setup-cfd setup-dft lint
 	$(PY) -m pytest -q
 
 # The development loop: every test not marked slow (`@pytest.mark.slow`), under 2 minutes on 2 cores.
-test-fast: setup
+test-fast: setup lint
 	$(PY) -m pytest -q -m "not slow"
 
 # ruff (pyproject.toml [tool.ruff]): lint, and formatting checked, not changed (`ruff format .` formats).
