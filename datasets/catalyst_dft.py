@@ -10,7 +10,7 @@ For each planned *system* (a slab and an adsorbate, :func:`dft_plan`):
 3. E_ads(DFT) = E(adslab) - E(slab) - sum mu_X goes into the ``adslab`` row beside the potential's own
    E_ads for the same system.
 
-Cells are small for DFT's sake: surface vectors >= 5.4 Å (2x2 of a close-packed facet, 1/4 monolayer)
+Cells are small for DFT's sake: surface vectors >= 4.9 Å (2x2 of every close-packed facet, 1/4 monolayer)
 and >= 5 Å of metal (three close-packed layers, the bottom one fixed), 14 Å between slab images.
 Every row is one finished computation written in its own transaction, so a killed run loses at most the
 single point in progress and repeats nothing. Held-out rows: every slab whose uid hashes into
@@ -60,6 +60,9 @@ from .surfaces import CRYSTAL_OF, FACETS_OF, BulkSpec, SurfaceSpec, build_surfac
 KIND = "phenograd-catalyst-dft"
 TEST_FRACTION = 0.25
 DFT_MIN_SLAB_SIZE = 5.0
+# 2x2 of every close-packed facet (Ni's is 4.95 Å), so every pure metal is at the same 1/4 monolayer; the v2
+# release's 5.4 Å would give the small-lattice metals (Ni, Cu, Co, Fe, ...) 3x3 cells of 27 atoms.
+DFT_MIN_LATERAL = 4.9
 # Spin-polarised Ni last: its single points cost several times a non-magnetic metal's (measured: 270 s per SCF
 # iteration for the 2x2x3 Ni(111) slab against 40 s for Pt(111) on a busy core).
 VALIDATION_METALS = ("Pt", "Au", "Cu", "Ag", "Pd", "Rh", "Ru", "Ni")
@@ -88,7 +91,7 @@ def _close_packed(metal: str) -> tuple[int, int, int]:
 
 
 def _small(bulk: BulkSpec, miller, seed: int = 0) -> SurfaceSpec:
-    return SurfaceSpec(bulk, tuple(miller), seed=seed, min_slab_size=DFT_MIN_SLAB_SIZE)
+    return SurfaceSpec(bulk, tuple(miller), seed=seed, min_lateral=DFT_MIN_LATERAL, min_slab_size=DFT_MIN_SLAB_SIZE)
 
 
 def dft_plan(n: int, seed: int = 0) -> Iterator[DFTSystem]:
