@@ -41,7 +41,7 @@ def load_cache() -> dict:
                 r = json.loads(line)
             except json.JSONDecodeError:  # a killed run's last line
                 continue
-            out[(r["plan_index"], r["fidelity"])] = r["e_ads"]
+            out[(r["system"], r["fidelity"])] = r["e_ads"]
     return out
 
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         refs = gas_references(calc, settings)
         values = {}
         for r in rows:
-            key = (r.plan_index, name)
+            key = (r.system, name)
             if key not in cache:
                 system = find_system(r.slab_key, r.adsorbate)
                 elements = set(system.surface.bulk.metals) | set(system.adsorbate)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                     continue
                 cache[key] = own_relaxation(system, calc, settings, refs)
                 with open(CACHE, "a") as f:
-                    f.write(json.dumps({"plan_index": r.plan_index, "fidelity": name, "e_ads": cache[key]}) + "\n")
+                    f.write(json.dumps({"system": r.system, "fidelity": name, "e_ads": cache[key]}) + "\n")
             values[r.plan_index] = cache[key]
         fidelities[name] = values
     fidelities["surrogate (shipped, EMT-trained)"] = surrogate_prediction(rows)
