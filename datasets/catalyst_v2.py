@@ -347,7 +347,8 @@ def prepare_v2(store: CatalystStore, request: V2Request):
             "tags": "0 fixed (bottom half of the layers), 1 free surface, 2 adsorbate",
             "e_ads": "E(adslab) - E(clean slab) - sum mu_X; mu_H = E(H2)/2, mu_O = E(H2O) - E(H2), "
             "mu_N = E(N2)/2, mu_C = E(CO) - mu_O",
-            "system": "slab + adsorbate; E_ads(system) = min over its placements without anomalies (AdsorbML)",
+            "system": "slab + adsorbate; E_ads(system) = min over its placements that did not desorb, dissociate, "
+            "reconstruct or intercalate (AdsorbML)",
         },
         splits={
             "ood_facet": f"every {OOD_FACET} slab",
