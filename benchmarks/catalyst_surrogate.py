@@ -37,12 +37,10 @@ from torch_geometric.nn.models import SchNet
 from benchmarks.report import machine, publish, today
 from phenograd.surrogate.catalyst_data import load_catalyst_samples
 from phenograd.surrogate.evaluate import catalyst_metrics, predict_structures
-from phenograd.surrogate.graphs import ATOM_CUTOFF, edge_vectors
+from phenograd.surrogate.graphs import ATOM_CUTOFF, ELEMENTS, edge_vectors
 from phenograd.surrogate.model import load_checkpoint, save_torch_atomic
 from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults
 from phenograd.surrogate.trainer import seed_everything, train_ensemble
-
-SYMBOL_Z = {"H": 1, "C": 6, "N": 7, "O": 8, "Al": 13, "Ni": 28, "Cu": 29, "Pd": 46, "Ag": 47, "Pt": 78, "Au": 79}
 
 
 class PeriodicInteractionGraph:
@@ -75,11 +73,8 @@ class SchNetModel(torch.nn.Module):
         self.mean, self.std = mean, std
 
     def forward(self, batch):
-        from phenograd.surrogate.graphs import ELEMENTS
-
         self.graph.batch = batch
-        z_table = torch.tensor([SYMBOL_Z[e] for e in ELEMENTS])
-        z = z_table[batch.element_probs.argmax(1)]
+        z = batch.element_probs.argmax(1) + 1  # the vocabulary's column k is atomic number k + 1 (elements.py)
         n = torch.bincount(batch.batch).clamp_min(1).float()
         return self.net(z, batch.pos, batch.batch).squeeze(-1) / n.sqrt() * self.std + self.mean
 
@@ -153,6 +148,32 @@ def per_adsorbate_means(data, items) -> dict:
     return {a: float(e[names == a].mean()) for a in np.unique(names)}
 
 
+def binding_site_element(graph) -> str:
+    """Element of the slab atom nearest the adsorbate's binding atom (its lowest atom) in a structure's graph,
+    periodic images included; "none" when no slab atom is within the graph's cutoff."""
+    ads = torch.nonzero(graph.tags == 2).flatten()
+    binder = ads[torch.argmin(graph.pos[ads, 2])]
+    length = edge_vectors(graph.pos, graph.edge_index, graph.shift).norm(dim=-1)
+    j, i = graph.edge_index
+    touching = ((j == binder) & (graph.tags[i] < 2)) | ((i == binder) & (graph.tags[j] < 2))
+    if not bool(touching.any()):
+        return "none"
+    other = torch.where(j == binder, i, j)[touching]
+    return ELEMENTS[int(graph.element_probs[other[torch.argmin(length[touching])]].argmax())]
+
+
+def site_element_means(data, items) -> dict:
+    """Mean training E_ads (eV) per (adsorbate, element of the binding site): the baseline that knows the
+    adsorbate and the metal it sits on, not the rest of the surface."""
+    groups: dict = {}
+    for i in items:
+        groups.setdefault((data.adsorbate[i], binding_site_element(data.graphs[i])), []).append(float(data.e_ads[i]))
+    return {k: float(np.mean(v)) for k, v in groups.items()}
+
+
+HELD_OUT = ("test", "ood", "ood_composition", "ood_facet")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/catalyst_v1.db")
@@ -166,6 +187,7 @@ def main(argv=None) -> int:
         action="store_true",
         help="only train (and cache) the SchNet members, then stop; run again without it to score",
     )
+    parser.add_argument("--section", default="Catalyst surrogate", help="BENCHMARKS.md section to write")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     command = "python -m benchmarks.catalyst_surrogate " + " ".join(
@@ -204,7 +226,8 @@ def main(argv=None) -> int:
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
         f"Data: `{args.data}`: {len(data.uids)} labelled structures (train {len(task.train)}, val {len(task.val)}, "
-        f"test {len(data.items_in('test'))}, ood {len(data.items_in('ood'))}); graphs built in {load_s:.0f} s. "
+        + ", ".join(f"{k} {len(data.items_in(k))}" for k in HELD_OUT if len(data.items_in(k)))
+        + f"); graphs built in {load_s:.0f} s. "
         f"Budget per model: {cfg.members} members x at most {cfg.epochs} epochs (patience {cfg.patience}), batch "
         f"{cfg.batch_size}, AdamW lr {cfg.lr:g}. phenograd: {ours_note}, hidden {info['encoder']['hidden']}, "
         f"{info['encoder']['n_layers']} layers, {ours_s / 60:.1f} min; SchNet: {schnet_s / 60:.1f} min.",
@@ -212,7 +235,9 @@ def main(argv=None) -> int:
         "| split | model | n | MAE (eV) | RMSE (eV) | within 0.1 eV | in 1σ | in 2σ |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for split in ("test", "ood"):
+    per_ads = per_adsorbate_means(data, task.train)
+    per_site = site_element_means(data, task.train)
+    for split in HELD_OUT:
         items = data.items_in(split)
         if not len(items):
             continue
@@ -233,16 +258,26 @@ def main(argv=None) -> int:
             )
         base = np.mean(np.abs(true - float(task.mean)))
         lines.append(f"| {split} | mean of train E_ads | {len(true)} | {base:.4f} | | | | |")
-        per_ads = per_adsorbate_means(data, task.train)
-        base = np.mean(np.abs(true - np.array([per_ads[data.adsorbate[i]] for i in items])))
+        guess = np.array([per_ads.get(data.adsorbate[i], float(task.mean)) for i in items])
+        base = np.mean(np.abs(true - guess))
         lines.append(f"| {split} | per-adsorbate mean of train E_ads | {len(true)} | {base:.4f} | | | | |")
+        site = [per_site.get((data.adsorbate[i], binding_site_element(data.graphs[i]))) for i in items]
+        base = np.mean(np.abs(true - np.where([v is None for v in site], guess, [v or 0.0 for v in site])))
+        lines.append(
+            f"| {split} | per-(adsorbate, site element) mean of train E_ads | {len(true)} | {base:.4f} | | | | |"
+        )
     lines.append("")
+    v2 = bool(len(data.items_in("ood_composition")) + len(data.items_in("ood_facet")))
     lines.append(
-        "Acceptance (issue 4): MAE <= 0.10 eV on both splits and at least 25% below SchNet's. "
-        f"phenograd's sigma is the ensemble spread times the calibrated factor {scale:.2f} stored in its "
+        (
+            "Acceptance (issue 34): ID test MAE <= 0.10 eV, OOD <= 0.15 eV, both at least 25% below SchNet's. "
+            if v2
+            else "Acceptance (issue 4): MAE <= 0.10 eV on both splits and at least 25% below SchNet's. "
+        )
+        + f"phenograd's sigma is the ensemble spread times the calibrated factor {scale:.2f} stored in its "
         "checkpoint (fitted on the validation slabs); SchNet's is its raw ensemble spread."
     )
-    publish("Catalyst surrogate", "\n".join(lines), write=not args.no_write)
+    publish(args.section, "\n".join(lines), write=not args.no_write)
     return 0
 
 

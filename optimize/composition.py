@@ -562,6 +562,7 @@ def optimize_composition(
         dft_settings: a simulators.dft.DFTSettings (default: the DFT label set's).
     """
     problem.validate()
+    surrogate.check_elements(problem.metals, "metals")
     if verify_dft and not verify:
         raise InputError(
             "verify_dft needs verify: DFT runs at the geometries the verification relaxed", parameter="verify_dft"

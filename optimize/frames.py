@@ -88,7 +88,7 @@ def metal_indices(metals) -> list[int]:
     """Columns of ELEMENTS for metals; InputError for one outside the surrogate's vocabulary."""
     bad = [m for m in metals if m not in ELEMENT_INDEX]
     if bad:
-        raise InputError(f"metal {bad[0]!r} is not in the surrogate's vocabulary ({', '.join(ELEMENTS[4:])})")
+        raise InputError(f"metal {bad[0]!r} is not an element from H to Bi (the surrogate's vocabulary)")
     return [ELEMENT_INDEX[m] for m in metals]
 
 

@@ -339,6 +339,7 @@ def screen(
         model_id = surrogate.info.get("data_hash", "") or "in-memory"
     if surrogate.info.get("domain") != "catalyst":
         raise InputError("screening needs a catalyst model")
+    surrogate.check_elements(space.metals, "space metals")
     meta = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,

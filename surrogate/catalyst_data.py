@@ -6,8 +6,8 @@ unrelaxed structure) and its E_ads in eV. Anomalous relaxations (the adsorbate
 moved site, dissociated, ...) keep their label, as in OC20's IS2RE; their flags
 are kept so that metrics can be reported with and without them.
 
-Splits: the dataset's own "test" (in-distribution) and "ood" (held-out metal
-pair) rows are never trained on; of the rest, slabs whose uid's last hex digit
+Splits: the dataset's own held-out rows (v1's "test" and "ood", v2's "test",
+"ood_composition" and "ood_facet"; HELD_OUT_SPLITS) are never trained on; of the rest, slabs whose uid's last hex digit
 is 0 (1/16, fixed, whole slabs so no surface leaks) are "val", the others "train".
 """
 
@@ -23,7 +23,7 @@ from torch_geometric.data import Data
 from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst_store import CatalystStore
 
-from .graphs import ATOM_CUTOFF, atoms_graph
+from .graphs import ATOM_CUTOFF, ELEMENTS, atoms_graph
 
 
 @dataclass
@@ -41,9 +41,21 @@ class CatalystSamples:
     def items_in(self, split: str) -> np.ndarray:
         return np.array([i for i, s in enumerate(self.split) if s == split], dtype=int)
 
+    def elements_in(self, items) -> list[str]:
+        """The element symbols of the samples `items`, in the vocabulary's (atomic-number) order."""
+        seen = set()
+        for i in items:
+            seen.update(int(k) for k in torch.nonzero(self.graphs[int(i)].element_probs.sum(0)).flatten())
+        return [ELEMENTS[k] for k in sorted(seen)]
+
+
+#: Record splits that are never trained on: v1's "test" and "ood" (held-out metal pair), v2's "test",
+#: "ood_composition" (held-out metal pairs) and "ood_facet" (fcc(110)).
+HELD_OUT_SPLITS = ("test", "ood", "ood_composition", "ood_facet")
+
 
 def split_of_row(record_split: str, slab_uid: str) -> str:
-    if record_split in ("test", "ood"):
+    if record_split in HELD_OUT_SPLITS:
         return record_split
     return "val" if slab_uid[-1] == "0" else "train"
 

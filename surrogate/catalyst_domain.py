@@ -91,7 +91,7 @@ class CatalystDomain:
     item_noun = "structures"
     pretraining = CatalystPretraining()
     node_inputs = staticmethod(_node_inputs)
-    graph_version = 1
+    graph_version = 2  # 1: an 11-element vocabulary (upgrade_checkpoint widens such files to atomic numbers)
     fine_tune = None  # no multi-fidelity fine-tuning protocol yet
 
     def graph(self, design, **options):
@@ -113,6 +113,38 @@ class CatalystDomain:
             cutoff=ATOM_CUTOFF,
             neighbours=17.0,
         )
+
+    def upgrade_checkpoint(self, payload: dict) -> dict:
+        """A version-1 model or encoder payload (11-element inputs) as a version-2 one: the encoder's input
+        weights move to the atomic-number columns (elements.widen_legacy_columns), predictions unchanged, and
+        meta["elements"] records the 11 elements it was trained on. Anything else is returned as it is (the
+        loader's checks then judge it)."""
+        from .elements import LEGACY_ELEMENTS, widen_legacy_columns
+        from .graphs import N_TAGS
+
+        encoder = payload.get("encoder")
+        old = len(LEGACY_ELEMENTS) + N_TAGS
+        if payload.get("graph_version", 1) != 1 or not isinstance(encoder, dict) or encoder.get("in_features") != old:
+            return payload
+
+        def widen(state, key):
+            w = state.get(key) if isinstance(state, dict) else None
+            if not hasattr(w, "shape") or w.dim() != 2 or w.shape[1] != old:
+                return state
+            return {**state, key: widen_legacy_columns(w)}
+
+        out = {
+            **payload,
+            "graph_version": self.graph_version,
+            "encoder": {**encoder, "in_features": self.encoder_config()["in_features"]},
+        }
+        if isinstance(payload.get("members"), list):
+            out["members"] = [widen(m, "encoder.embed.weight") for m in payload["members"]]
+        if "state" in payload:
+            out["state"] = widen(payload["state"], "embed.weight")
+        if isinstance(payload.get("meta"), dict):
+            out["meta"] = {"elements": list(LEGACY_ELEMENTS), **payload["meta"]}
+        return out
 
     def head(self, config: dict):
         from .heads import AdsorptionHead

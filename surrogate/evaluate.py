@@ -26,7 +26,7 @@ from .domain import get_domain
 from .heads import AIRFOIL_TARGETS
 from .model import Ensemble
 
-SPLITS = ("train", "val", "test", "ood")
+SPLITS = ("train", "val", "test", "ood", "ood_composition", "ood_facet")  # the last two: catalyst v2
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

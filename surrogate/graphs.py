@@ -12,7 +12,7 @@ line is the reference for the angle of attack. The contour's start point and
 point count do not matter: the contour is canonicalised and resampled.
 
 Atoms: slabs with adsorbates (OC20 tags 0/1/2) become radius graphs with
-periodic images. Node features are element probabilities (N, len(ELEMENTS)) -
+periodic images. Node features are element probabilities (N, len(ELEMENTS)) over atomic numbers (elements.py) -
 a one-hot row for a concrete atom, any distribution for a soft composition -
 and the one-hot tag.
 """
@@ -29,6 +29,7 @@ from torch_geometric.data import Data
 from phenograd.datasets.airfoil import cosine_spacing
 from phenograd.datasets.cst import cst_surfaces
 
+from .elements import ELEMENT_INDEX, ELEMENTS
 from .neighbors import radius_edges
 
 AIRFOIL_STATIONS = 65  # per surface, leading and trailing edges included
@@ -38,9 +39,6 @@ AIRFOIL_CHAIN_REACH = (1, 2, 3)  # contour neighbours joined by edges
 AIRFOIL_GRAPH_VERSION = 2
 AIRFOIL_NODE_FEATURES = 4  # x, is_upper, dy/dx (clipped), y
 
-#: Element vocabulary of the atom graphs: adsorbate atoms then EMT's metals.
-ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
-ELEMENT_INDEX = {e: i for i, e in enumerate(ELEMENTS)}
 # Å: the first two fcc neighbour shells of every EMT metal (a = 3.49-4.06 Å). 5.0 Å (EMT's own range,
 # up to the 3rd shell) gave 32 edges per atom against 17 here and made a training epoch 2.2x slower.
 ATOM_CUTOFF = 4.5
@@ -171,7 +169,7 @@ def element_one_hot(symbols) -> torch.Tensor:
     try:
         rows = [index[s] for s in symbols]
     except KeyError as exc:
-        raise ValueError(f"element {exc.args[0]!r} is not in the surrogate's vocabulary {ELEMENTS}") from None
+        raise ValueError(f"element {exc.args[0]!r} is not in the surrogate's vocabulary (H to Bi)") from None
     out = torch.zeros((len(rows), len(ELEMENTS)))
     out[torch.arange(len(rows)), torch.tensor(rows, dtype=torch.long)] = 1.0
     return out

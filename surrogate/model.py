@@ -132,6 +132,13 @@ def shown(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def upgrade_payload(payload: dict) -> dict:
+    """A model or encoder file's payload as this phenograd builds it, where its domain knows how to convert an
+    older graph version (Domain.upgrade_checkpoint, optional); otherwise unchanged."""
+    upgrade = getattr(get_domain(payload["domain"]), "upgrade_checkpoint", None)
+    return payload if upgrade is None else upgrade(payload)
+
+
 def check_graph_version(p: Path, domain, version) -> None:
     """InputError when a file was trained on another graph construction than this phenograd builds."""
     expected = get_domain(domain).graph_version if domain in domain_names() else None
@@ -287,6 +294,7 @@ def load_checkpoint(path: str | os.PathLike, domain: str | None = None) -> tuple
             f"{p}: unknown model domain {shown(payload.get('domain'))}; this phenograd knows "
             f"{', '.join(domain_names())}"
         )
+    payload = upgrade_payload(payload)
     check_graph_version(p, payload.get("domain"), payload.get("graph_version", 1))
     ensemble = Ensemble(_members(p, payload)).eval()
     return ensemble, _info(p, payload)

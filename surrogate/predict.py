@@ -25,6 +25,7 @@ from torch_geometric.data import Batch
 from phenograd.core.errors import InputError
 
 from .domain import domain_names, get_domain
+from .elements import model_elements, unseen_elements
 from .encoder import FixedTopology, StackedEncoders, parameters_key, stack_parameters, stacked_linear
 from .graphs import (
     AIRFOIL_NODES,
@@ -213,6 +214,16 @@ class CatalystSurrogate:
         self.ensemble = ensemble
         self.info = info
         self.cutoff = float(info["encoder"]["cutoff"])
+        self.elements = model_elements(info["meta"])  # what it was trained on (elements.py)
+
+    def check_elements(self, symbols, what: str = "structure") -> None:
+        """InputError naming the first of symbols that this model never saw in training (its predictions
+        there would be the untrained embedding of that element)."""
+        unseen = unseen_elements(symbols, self.elements)
+        if unseen:
+            raise InputError(
+                f"{what}: element {unseen[0]} is outside this model's training data ({', '.join(self.elements)})"
+            )
 
     def graphs(self, structures, element_probs=None, positions=None) -> Batch:
         """Batch of atom graphs. element_probs / positions: optional per-structure tensors
@@ -222,6 +233,8 @@ class CatalystSurrogate:
         pos = positions if positions is not None else [None] * len(structures)
         graphs = []
         for k, (atoms, p, x) in enumerate(zip(structures, probs, pos)):
+            if p is None:
+                self.check_elements(atoms.get_chemical_symbols(), f"structure {k}")
             try:
                 graphs.append(atoms_graph(atoms, element_probs=p, cutoff=self.cutoff, positions=x))
             except ValueError as exc:

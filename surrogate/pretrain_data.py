@@ -36,6 +36,7 @@ from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError, one_line
 
+from .catalyst_data import HELD_OUT_SPLITS
 from .domain import get_domain
 from .graphs import airfoil_graph, airfoil_graph_from_cst
 from .masking import resample_contour
@@ -206,7 +207,7 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
             if geometry == "relaxed"
             else db.select(kind="adslab", sort="id")
         )
-        rows = [r for r in every if r.get("split") not in ("test", "ood")]
+        rows = [r for r in every if r.get("split") not in HELD_OUT_SPLITS]
         skipped = len(every) - len(rows)
     keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
     skipped += len(rows) - len(keep)

@@ -25,6 +25,7 @@ from .model import (
     same,
     shipped_file,
     shown,
+    upgrade_payload,
 )
 
 ENCODER_FORMAT = "phenograd-encoder"
@@ -57,6 +58,7 @@ def load_encoder_state(path, domain: str) -> dict:
         )
     if payload.get("domain") != domain:
         raise InputError(f"{p}: a {shown(payload.get('domain'))} encoder where the {domain} domain's is needed")
+    payload = upgrade_payload(payload)
     config, state = payload.get("encoder"), payload.get("state")
     check_encoder_config(p, domain, config)
     check_state(p, module_shapes(lambda: GeometricEncoder(**config)), state, "encoder")

@@ -68,6 +68,7 @@ class CatalystTask:
 
     def report(self) -> dict:
         return {
+            "elements": self.data.elements_in(np.concatenate([self.train, self.val])),
             "train_structures": int(len(self.train)),
             "val_structures": int(len(self.val)),
             "structures": int(len(self.data.uids)),

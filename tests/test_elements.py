@@ -1,0 +1,99 @@
+"""The atom graphs' vocabulary over atomic numbers, and older catalyst models on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import add_adsorbate, fcc111
+from ase.data import chemical_symbols
+
+from phenograd.core.errors import InputError
+from phenograd.surrogate.catalyst_data import CatalystSamples, split_of_row
+from phenograd.surrogate.catalyst_domain import CATALYST
+from phenograd.surrogate.elements import (
+    ELEMENTS,
+    LEGACY_ELEMENTS,
+    MAX_Z,
+    model_elements,
+    unseen_elements,
+    widen_legacy_columns,
+)
+from phenograd.surrogate.graphs import N_TAGS, atoms_graph, element_one_hot
+from phenograd.surrogate.model import shipped_model_path
+from phenograd.surrogate.predict import load_surrogate
+
+
+def test_vocabulary_column_is_atomic_number_minus_one():
+    assert len(ELEMENTS) == MAX_Z == 83
+    for z in range(1, MAX_Z + 1):
+        assert ELEMENTS[z - 1] == chemical_symbols[z]
+    rows = element_one_hot(["Fe", "Pb", "H"])
+    assert rows.argmax(1).tolist() == [25, 81, 0]
+    with pytest.raises(ValueError, match="'Po'"):
+        element_one_hot(["Po"])
+
+
+def test_widened_legacy_weights_give_the_same_first_layer_output():
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(16, len(LEGACY_ELEMENTS) + N_TAGS, generator=gen)
+    wide = widen_legacy_columns(weight)
+    assert wide.shape == (16, len(ELEMENTS) + N_TAGS)
+    symbols = ["Pt", "O", "Au", "H", "Al", "Ni"]
+    tags = torch.tensor([0, 2, 1, 2, 1, 0])
+    old = torch.zeros(len(symbols), len(LEGACY_ELEMENTS))
+    old[torch.arange(len(symbols)), torch.tensor([LEGACY_ELEMENTS.index(s) for s in symbols])] = 1.0
+    t = torch.nn.functional.one_hot(tags, N_TAGS).float()
+    x_old = torch.cat([old, t], 1)
+    x_new = torch.cat([element_one_hot(symbols), t], 1)
+    torch.testing.assert_close(x_new @ wide.T, x_old @ weight.T, rtol=0, atol=1e-6)
+    other = [k for k in range(len(ELEMENTS)) if ELEMENTS[k] not in LEGACY_ELEMENTS]
+    assert torch.count_nonzero(wide[:, other]) == 0
+
+
+def test_shipped_version_1_model_loads_on_the_new_vocabulary_and_refuses_unseen_elements():
+    surrogate = load_surrogate(domain="catalyst")
+    assert surrogate.elements == LEGACY_ELEMENTS
+    assert surrogate.ensemble.members[0].encoder.embed.in_features == len(ELEMENTS) + N_TAGS
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0)
+    add_adsorbate(slab, "O", 1.5, "fcc")
+    slab.set_tags([0] * 4 + [1] * 8 + [2])
+    e = surrogate.predict_adsorption([slab])["E_ads"]
+    assert torch.isfinite(e).all()
+    iron = slab.copy()
+    iron.symbols[:12] = "Fe"
+    with pytest.raises(InputError, match="element Fe is outside this model's training data"):
+        surrogate.predict_adsorption([iron])
+    with pytest.raises(InputError, match="metals: element W"):
+        surrogate.check_elements(["Pt", "W"], "metals")
+
+
+def test_upgrade_leaves_files_of_other_shapes_for_the_loader_to_judge():
+    payload = torch.load(shipped_model_path("catalyst"), weights_only=True)
+    assert payload.get("graph_version", 1) == 1
+    up = CATALYST.upgrade_checkpoint(payload)
+    assert up["graph_version"] == 2 and up["encoder"]["in_features"] == len(ELEMENTS) + N_TAGS
+    assert up["meta"]["elements"] == list(LEGACY_ELEMENTS)
+    odd = {**payload, "encoder": {**payload["encoder"], "in_features": 99}}
+    assert CATALYST.upgrade_checkpoint(odd) is odd
+
+
+def test_model_elements_and_unseen():
+    assert model_elements({}) == LEGACY_ELEMENTS
+    assert model_elements({"elements": ["O", "Fe"]}) == ("O", "Fe")
+    with pytest.raises(InputError, match="meta.elements"):
+        model_elements({"elements": ["O", "Xx"]})
+    assert unseen_elements(["Pt", "Fe", "Pt", "W", "Fe"], ["Pt"]) == ["Fe", "W"]
+
+
+def test_training_data_records_its_elements_and_v2_held_out_splits_stay_out():
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
+    slab.symbols[0] = "Fe"
+    add_adsorbate(slab, "N", 1.5, "fcc")
+    slab.set_tags([0] * 4 + [1] * 8 + [2])
+    graphs = [atoms_graph(slab)]
+    data = CatalystSamples(graphs, torch.zeros(1), ["u"], ["train"], ["N"], np.array([False]), "h")
+    assert data.elements_in([0]) == ["N", "Fe", "Cu"]
+    for split in ("test", "ood", "ood_composition", "ood_facet"):
+        assert split_of_row(split, "abc1") == split
+    assert split_of_row("train", "abc0") == "val" and split_of_row("train", "abc1") == "train"
