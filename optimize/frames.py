@@ -252,7 +252,7 @@ class FrameEvaluator:
             dh, dv = upd(h.reshape(-1, f), v.reshape(-1, 3, f))
             h = norm(h + dh.view(b_, n, f))
             v = vector_norm((v + dv.view(b_, n, 3, f)).reshape(-1, 3, f)).view(b_, n, 3, f)
-        return head.dense(h, tags)
+        return head.dense(h, tags, x[..., :N_ELEMENTS])
 
     def mean_std(self, members: Tensor) -> tuple[Tensor, Tensor]:
         """Ensemble mean (B,) and calibrated std (B,) in eV from per-member predictions (M, B)."""

@@ -86,8 +86,8 @@ class CatalystDomain:
 
     name = "catalyst"
     default_hidden = 32
-    head_options = ("readout",)
-    train_options = ("readout",)
+    head_options = ("readout", "reference")
+    train_options = ("readout", "reference")
     item_noun = "structures"
     pretraining = CatalystPretraining()
     node_inputs = staticmethod(_node_inputs)
@@ -159,7 +159,13 @@ class CatalystDomain:
         batch = getattr(graphs, "batch", None)
         if batch is None:
             batch = torch.zeros(nodes.shape[0], dtype=torch.long, device=nodes.device)
-        return member.head(nodes, batch, n_graphs=pooled.shape[0], tags=getattr(graphs, "tags", None))
+        return member.head(
+            nodes,
+            batch,
+            n_graphs=pooled.shape[0],
+            tags=getattr(graphs, "tags", None),
+            element_probs=getattr(graphs, "element_probs", None),
+        )
 
     def train_defaults(self, **overrides):
         from .train_catalyst import catalyst_defaults
@@ -223,6 +229,13 @@ class CatalystDomain:
                 default=None,
                 help="catalyst: pool the per-atom energies of the adsorbate's atoms only (default) or "
                 "of all atoms (the format of models before 2026-12-02); see surrogate/heads.py",
+            )
+            parser.add_argument(
+                "--reference",
+                choices=("elements", "none"),
+                default=None,
+                help="catalyst: add a least-squares energy per adsorbate atom of each element, fitted on the "
+                "training labels, to the network's output (default elements; none: models before 2026-12-04)",
             )
         elif command == "pretrain":
             parser.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")

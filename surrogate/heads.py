@@ -138,6 +138,9 @@ class AirfoilHead(nn.Module):
 
 #: How the adsorption head pools per-atom contributions (see AdsorptionHead).
 READOUTS = ("all", "adsorbate")
+#: The catalyst head's baseline: "elements" adds a fitted energy per adsorbate atom of each element (a linear
+#: reference over the adsorbate's composition, as OC20's baselines do) to the network's output.
+REFERENCES = ("elements",)
 ADSORBATE_TAG = 2  # OC20 tag of adsorbate atoms
 
 
@@ -158,17 +161,43 @@ class AdsorptionHead(nn.Module):
     forward(node_embedding (N, F), batch (N,), n_graphs, tags (N,)) -> E_ads (B,) in eV.
     """
 
-    def __init__(self, hidden: int, width: int = 128, depth: int = 2, readout: str = "all"):
+    def __init__(
+        self, hidden: int, width: int = 128, depth: int = 2, readout: str = "all", reference: str | None = None
+    ):
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        if reference is not None and reference not in REFERENCES:
+            raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
         self.config = dict(hidden=hidden, width=width, depth=depth)
         if readout != "all":  # checkpoints of the original readout keep their original settings
             self.config["readout"] = readout
+        if reference is not None:
+            self.config["reference"] = reference
         self.readout = readout
         self.net = mlp(hidden, width, 1, depth)
         self.register_buffer("mean", torch.zeros(()))
         self.register_buffer("std", torch.ones(()))
+        if reference is not None:
+            from .elements import ELEMENTS
+
+            self.register_buffer("element_reference", torch.zeros(len(ELEMENTS)))  # eV per adsorbate atom
+        else:
+            self.element_reference = None
+
+    def set_reference(self, per_element: Tensor) -> None:
+        """The linear reference (len(ELEMENTS),) in eV per adsorbate atom of each element."""
+        self.element_reference.copy_(per_element)
+
+    def baseline(self, element_probs: Tensor | None, tags: Tensor | None) -> Tensor | float:
+        """Per-atom reference energies (..., N) of the adsorbate atoms (0 elsewhere), or 0 without a reference."""
+        if self.element_reference is None:
+            return 0.0
+        if element_probs is None or tags is None:
+            raise ValueError("the element reference needs the atoms' element probabilities and OC20 tags")
+        return (element_probs @ self.element_reference.to(element_probs.dtype)) * (tags == ADSORBATE_TAG).to(
+            element_probs.dtype
+        )
 
     def set_normalisation(self, mean: Tensor, std: Tensor) -> None:
         self.mean.copy_(mean)
@@ -183,20 +212,33 @@ class AdsorptionHead(nn.Module):
         return (tags == ADSORBATE_TAG).to(like.dtype).expand_as(like)
 
     def forward(
-        self, node_embedding: Tensor, batch: Tensor, n_graphs: int | None = None, tags: Tensor | None = None
+        self,
+        node_embedding: Tensor,
+        batch: Tensor,
+        n_graphs: int | None = None,
+        tags: Tensor | None = None,
+        element_probs: Tensor | None = None,
     ) -> Tensor:
+        """element_probs (N, len(ELEMENTS)): needed with a reference (config "reference")."""
         per_atom = self.net(node_embedding).squeeze(-1)
         w = self.weights(tags, per_atom)
         n = n_graphs if n_graphs is not None else int(batch.max()) + 1
         counts = scatter(w, batch, dim=0, dim_size=n, reduce="sum")
         total = scatter(per_atom * w, batch, dim=0, dim_size=n, reduce="sum") / counts.clamp_min(1.0).sqrt()
-        return total * self.std + self.mean
+        out = total * self.std + self.mean
+        if self.element_reference is not None:
+            out = out + scatter(self.baseline(element_probs, tags), batch, dim=0, dim_size=n, reduce="sum")
+        return out
 
-    def dense(self, node_embedding: Tensor, tags: Tensor) -> Tensor:
-        """forward for B structures of the same N atoms: node_embedding (B, N, F), tags (N,) -> E_ads (B,)."""
+    def dense(self, node_embedding: Tensor, tags: Tensor, element_probs: Tensor | None = None) -> Tensor:
+        """forward for B structures of the same N atoms: node_embedding (B, N, F), tags (N,), element_probs
+        (B, N, len(ELEMENTS)) (with a reference) -> E_ads (B,)."""
         per_atom = self.net(node_embedding).squeeze(-1)
         w = self.weights(tags, per_atom)
-        return (per_atom * w).sum(-1) / w.sum(-1).clamp_min(1.0).sqrt() * self.std + self.mean
+        out = (per_atom * w).sum(-1) / w.sum(-1).clamp_min(1.0).sqrt() * self.std + self.mean
+        if self.element_reference is not None:
+            out = out + self.baseline(element_probs, tags).sum(-1)
+        return out
 
 
 def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor) -> Tensor:

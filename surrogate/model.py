@@ -24,7 +24,7 @@ from phenograd.core.runs import damaged_member
 
 from .domain import domain_names, get_domain, unknown_domain
 from .encoder import GeometricEncoder
-from .heads import READOUTS
+from .heads import READOUTS, REFERENCES
 
 FORMAT = "phenograd-surrogate"
 FORMAT_VERSION = 1
@@ -192,6 +192,13 @@ def _check_settings(p: Path, what: str, config: dict) -> None:
             if value not in READOUTS:
                 raise InputError(
                     f"{p}: {what} setting readout = {shown(value)} is not one of {', '.join(READOUTS)} (damaged file?)"
+                )
+            continue
+        if name == "reference":
+            if value not in REFERENCES:
+                raise InputError(
+                    f"{p}: {what} setting reference = {shown(value)} is not one of {', '.join(REFERENCES)} "
+                    "(damaged file?)"
                 )
             continue
         if name == "station_y":

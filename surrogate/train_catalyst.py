@@ -14,6 +14,7 @@ from torch_geometric.data import Batch
 from phenograd.core.errors import InputError
 
 from .catalyst_data import CatalystSamples, load_catalyst_samples
+from .heads import ADSORBATE_TAG
 from .model import Surrogate, default_encoder_config
 from .trainer import TrainConfig, train_ensemble
 
@@ -28,9 +29,30 @@ def catalyst_defaults(**overrides) -> TrainConfig:
             "lr": 1e-3,
             "hidden": 32,
             "readout": "adsorbate",
+            "reference": "elements",
             **overrides,
         }
     )
+
+
+def fit_element_reference(data: CatalystSamples, items) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares energy per adsorbate atom of each element, (len(ELEMENTS),) eV, over the samples `items`
+    (E_ads ~ sum over the adsorbate's atoms; no intercept: an adsorbate's energy scales with what it is made of),
+    and the std (eV) of the labels it leaves. Elements absent from the adsorbates get 0."""
+    counts = torch.stack([adsorbate_counts(data.graphs[int(i)]) for i in items]).double()  # (S, len(ELEMENTS))
+    target = data.e_ads[torch.as_tensor(items)].double()
+    used = torch.nonzero(counts.sum(0)).flatten()
+    reference = torch.zeros(counts.shape[1], dtype=torch.float64)
+    if len(used):
+        reference[used] = torch.linalg.lstsq(counts[:, used], target[:, None]).solution[:, 0]
+    residual = target - counts @ reference
+    std = residual.std() if len(items) > 1 else torch.tensor(1.0, dtype=torch.float64)
+    return reference.float(), std.clamp_min(1e-3).float()
+
+
+def adsorbate_counts(graph) -> torch.Tensor:
+    """(len(ELEMENTS),) number of adsorbate atoms (tag 2) of each element of one structure's graph."""
+    return (graph.element_probs * (graph.tags == ADSORBATE_TAG)[:, None]).sum(0)
 
 
 class CatalystTask:
@@ -44,18 +66,30 @@ class CatalystTask:
             perm = np.random.default_rng(seed).permutation(self.train)
             n_val = max(1, len(self.train) // 8)
             self.val, self.train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        e = data.e_ads[torch.as_tensor(self.train)] if len(self.train) else data.e_ads
+        items = self.train if len(self.train) else np.arange(len(data.e_ads))
+        e = data.e_ads[torch.as_tensor(items)]
         self.mean, self.std = e.mean(), e.std() if len(e) > 1 else torch.tensor(1.0)
+        self.reference, self.residual_std = fit_element_reference(data, items)
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
         return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
 
     def head_config(self, cfg: TrainConfig) -> dict:
-        return {"hidden": cfg.hidden, **({"readout": cfg.readout} if cfg.readout != "all" else {})}
+        return {
+            "hidden": cfg.hidden,
+            **({"readout": cfg.readout} if cfg.readout != "all" else {}),
+            **({"reference": cfg.reference} if cfg.reference != "none" else {}),
+        }
 
     def init_member(self, model: Surrogate) -> None:
+        """Normalise the head to the training labels; with a reference, the network learns what the linear
+        reference leaves (its mean is then 0 and its scale the residuals' std)."""
         dev = model.head.mean.device
-        model.head.set_normalisation(self.mean.to(dev), self.std.to(dev))
+        if model.head.element_reference is None:
+            model.head.set_normalisation(self.mean.to(dev), self.std.to(dev))
+        else:
+            model.head.set_reference(self.reference.to(dev))
+            model.head.set_normalisation(torch.zeros((), device=dev), self.residual_std.to(dev))
 
     def loss(self, model: Surrogate, items: np.ndarray, cfg: TrainConfig, device) -> torch.Tensor:
         graphs = Batch.from_data_list([self.data.graphs[i] for i in items]).to(device)

@@ -60,6 +60,8 @@ class TrainConfig:
     errors with this delta (heads.AirfoilHead.loss; 0.03 scored best of 0, 0.3, 0.1, 0.03:
     surrogate/models/README.md, "Measurements behind the defaults").
     readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
+    reference: the catalyst head's baseline, "none" or "elements" (a least-squares energy per adsorbate atom of
+    each element, fitted on the training labels and added to the network's output; heads.REFERENCES).
     refit_epochs: airfoil: after each member's end-to-end training, train its head alone on the frozen
     encoder's features with point batches across many shapes for up to this many epochs (0: no refit;
     see head_refit.py).
@@ -82,6 +84,7 @@ class TrainConfig:
     station_y: bool = False
     head_width: int = 128
     readout: str = "all"
+    reference: str = "none"
     refit_epochs: int = 0
     refit_head_width: int = 0
     seed: int = 0
@@ -107,6 +110,8 @@ class TrainConfig:
             )
         if self.head_width < 1:
             raise InputError(f"head_width must be at least 1, got {self.head_width}", parameter="head_width")
+        if self.reference not in ("none", "elements"):
+            raise InputError(f"reference must be none or elements, got {self.reference!r}", parameter="reference")
         if not (0 <= self.huber_delta < math.inf):
             raise InputError(f"huber_delta must be 0 or more, got {self.huber_delta}", parameter="huber_delta")
         if domain is not None:

@@ -27,19 +27,27 @@ def cli_env():
     return env
 
 
-def _untrained_catalyst_model(folder: Path, readout: str) -> Path:
+def _untrained_catalyst_model(folder: Path, readout: str, reference: str | None = None) -> Path:
     import torch
 
+    from phenograd.surrogate.elements import ELEMENT_INDEX, ELEMENTS
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
     enc = default_encoder_config("catalyst", 16, 2)
-    ens = build_ensemble(
-        "catalyst", 2, enc, {"hidden": 16, **({"readout": readout} if readout != "all" else {})}, seed=7
-    )
+    head = {"hidden": 16, **({"readout": readout} if readout != "all" else {})}
+    ens = build_ensemble("catalyst", 2, enc, {**head, **({"reference": reference} if reference else {})}, seed=7)
+    if reference:
+        per_element = torch.zeros(len(ELEMENTS))
+        per_element[ELEMENT_INDEX["O"]], per_element[ELEMENT_INDEX["H"]] = -0.7, 0.3
+        for m in ens.members:
+            m.head.set_reference(per_element)
     for m in ens.members:
         m.head.set_normalisation(torch.tensor(-1.0), torch.tensor(1.0))
         with torch.no_grad():  # larger output weights: predictions that differ visibly between structures
             m.head.net[-1].weight.mul_(20.0)
+            # one-hot inputs over 83 elements get a default init scaled by 1/sqrt(86): restore the scale of the
+            # 14-input vocabulary these fixtures were tuned on
+            m.encoder.embed.weight.mul_((m.encoder.embed.in_features / 14) ** 0.5)
     path = folder / "untrained.pt"
     save_checkpoint(path, ens.eval(), "untrained", {})
     return path
@@ -57,6 +65,12 @@ def catalyst_model(tmp_path_factory):
 def catalyst_model_adsorbate_readout(tmp_path_factory):
     """catalyst_model with the adsorbate-only readout (heads.AdsorptionHead)."""
     return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_ads"), "adsorbate")
+
+
+@pytest.fixture(scope="session")
+def catalyst_model_element_reference(tmp_path_factory):
+    """catalyst_model with the adsorbate readout and a linear element reference (O -0.7 eV, H +0.3 eV per atom)."""
+    return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_ref"), "adsorbate", "elements")
 
 
 # A small screening space: 3 metals, fcc(111) 2x2x3, O on fcc and hcp sites, unary and binary compositions at

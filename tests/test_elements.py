@@ -97,3 +97,34 @@ def test_training_data_records_its_elements_and_v2_held_out_splits_stay_out():
     for split in ("test", "ood", "ood_composition", "ood_facet"):
         assert split_of_row(split, "abc1") == split
     assert split_of_row("train", "abc0") == "val" and split_of_row("train", "abc1") == "train"
+
+
+def test_element_reference_is_the_least_squares_energy_per_adsorbate_atom():
+    from phenograd.surrogate.elements import ELEMENT_INDEX
+    from phenograd.surrogate.train_catalyst import (
+        CatalystTask,
+        adsorbate_counts,
+        catalyst_defaults,
+        fit_element_reference,
+    )
+
+    true = {"O": 0.8, "H": -0.5, "C": -2.0}
+    graphs, energies, names = [], [], []
+    for k, ads in enumerate((["O"], ["O", "H"], ["H"], ["C", "H", "H", "H"], ["C"], ["O", "H"])):
+        slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0)
+        add_adsorbate(slab, ads[0], 1.5, "fcc")
+        for extra in ads[1:]:
+            add_adsorbate(slab, extra, 2.5, "fcc", offset=(0.3, 0.0))
+        slab.set_tags([0] * 4 + [1] * 8 + [2] * len(ads))
+        graphs.append(atoms_graph(slab))
+        energies.append(sum(true[s] for s in ads) + 0.01 * (-1) ** k)
+        names.append("".join(ads))
+    data = CatalystSamples(graphs, torch.tensor(energies), list("abcdef"), ["train"] * 6, names, np.zeros(6, bool), "h")
+    assert adsorbate_counts(graphs[3])[ELEMENT_INDEX["H"]] == 3
+    reference, residual = fit_element_reference(data, np.arange(6))
+    for element, value in true.items():
+        assert float(reference[ELEMENT_INDEX[element]]) == pytest.approx(value, abs=0.02)
+    assert float(residual) < 0.02
+    assert torch.count_nonzero(reference) == 3
+    assert CatalystTask(data).head_config(catalyst_defaults())["reference"] == "elements"
+    assert "reference" not in CatalystTask(data).head_config(catalyst_defaults(reference="none"))

@@ -63,7 +63,9 @@ def test_verification_takes_the_top_and_the_most_uncertain_high_ranked():
 # ----------------------------------------------------------------------------- exactness
 
 
-@pytest.mark.parametrize("model", ["catalyst_model", "catalyst_model_adsorbate_readout"])
+@pytest.mark.parametrize(
+    "model", ["catalyst_model", "catalyst_model_adsorbate_readout", "catalyst_model_element_reference"]
+)
 def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(model, request):
     surrogate = load_surrogate(request.getfixturevalue(model), domain="catalyst")
     ev = FrameEvaluator(surrogate)
