@@ -29,7 +29,6 @@ def catalyst_defaults(**overrides) -> TrainConfig:
             "lr": 1e-3,
             "hidden": 32,
             "readout": "adsorbate",
-            "reference": "elements",
             **overrides,
         }
     )

@@ -126,5 +126,5 @@ def test_element_reference_is_the_least_squares_energy_per_adsorbate_atom():
         assert float(reference[ELEMENT_INDEX[element]]) == pytest.approx(value, abs=0.02)
     assert float(residual) < 0.02
     assert torch.count_nonzero(reference) == 3
-    assert CatalystTask(data).head_config(catalyst_defaults())["reference"] == "elements"
-    assert "reference" not in CatalystTask(data).head_config(catalyst_defaults(reference="none"))
+    assert CatalystTask(data).head_config(catalyst_defaults(reference="elements"))["reference"] == "elements"
+    assert "reference" not in CatalystTask(data).head_config(catalyst_defaults())
