@@ -235,8 +235,8 @@ class CatalystDomain:
                 choices=("elements", "none"),
                 default=None,
                 help="catalyst: add a least-squares energy per adsorbate atom of each element, fitted on the "
-                "training labels, to the network's output (default none; measured neutral on 578 v2 labels: BENCHMARKS.md, "
-                '"Catalyst surrogate v2")',
+                "training labels, to the network's output (default none; measured neutral on 578 v2 labels: "
+                'BENCHMARKS.md, "Catalyst surrogate v2")',
             )
         elif command == "pretrain":
             parser.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
