@@ -101,17 +101,31 @@ def _batches(items: np.ndarray, size: int):
         yield items[i : i + size]
 
 
-def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_shapes: int = 64):
-    """Member predictions for every point of the given shapes: values (M, P, 5), logits (M, P), point mask (all P)."""
+def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_shapes: int = 64, fast: bool = True):
+    """Member predictions for every point of the given shapes: values (M, P, 5), logits (M, P), point mask (all P).
+    fast: through the fixed-topology path of predict.AirfoilSurrogate (the same function to float rounding);
+    False: each member in turn on a torch_geometric batch."""
+    from .predict import AirfoilSurrogate
+
     values, logits = [], []
     mask = torch.isin(data.point_shape, torch.as_tensor(shapes))
+    surrogate = AirfoilSurrogate(ensemble, {"meta": {}})
     with torch.no_grad():
         for chunk in _batches(shapes, batch_shapes):
-            graphs = Batch.from_data_list([data.graphs[i] for i in chunk])
             local = torch.full((len(data.graphs),), -1, dtype=torch.long)
             local[torch.as_tensor(chunk)] = torch.arange(len(chunk))
             sel = local[data.point_shape] >= 0
-            v, lg = ensemble(graphs, local[data.point_shape[sel]], data.cond[sel])
+            if fast:
+                dtype = next(ensemble.parameters()).dtype
+                pos = torch.stack([data.graphs[i].pos for i in chunk]).to(dtype)
+                x = torch.stack([data.graphs[i].x for i in chunk]).to(dtype)
+                embedding = surrogate.embedding_of_nodes(pos, x)
+                v, lg = surrogate.stacked_heads(
+                    embedding, data.cond[sel].to(embedding.dtype), local[data.point_shape[sel]]
+                )
+            else:
+                graphs = Batch.from_data_list([data.graphs[i] for i in chunk])
+                v, lg = ensemble(graphs, local[data.point_shape[sel]], data.cond[sel])
             values.append(v)
             logits.append(lg)
     # chunks are in shape order and points are sorted by shape, so concatenation follows the mask's order

@@ -135,20 +135,21 @@ class AirfoilSurrogate:
         """Every member's shape encoding (M, B, D) — all the heads see of a shape;
         differentiable with respect to CST and contour tensors."""
         if self.fast:
-            pos, x = self.nodes(shapes)
-            encoders, _ = self.stacked()
-            nodes, pooled = encoders(pos[..., :2], x, airfoil_topology())  # planar: z is zero
-            members = self.ensemble.members
-            if not any(m.head.stations or m.head.station_y for m in members):
-                return pooled
-            return torch.stack(
-                [
-                    m.head.shape_embedding(nodes[k].flatten(0, 1), pooled[k], x.flatten(0, 1))
-                    for k, m in enumerate(members)
-                ]
-            )
+            return self.embedding_of_nodes(*self.nodes(shapes))
         graphs = self._graphs(shapes)
         return torch.stack([member.airfoil_shape_embedding(graphs) for member in self.ensemble.members])
+
+    def embedding_of_nodes(self, pos: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """shape_embedding (M, B, D) of contour graphs given by their node positions (B, N, 3) and inputs
+        (B, N, 4) (``nodes``, or the graphs of a dataset stacked), through the fixed-topology path."""
+        encoders, _ = self.stacked()
+        nodes, pooled = encoders(pos[..., :2], x, airfoil_topology())  # planar: z is zero
+        members = self.ensemble.members
+        if not any(m.head.stations or m.head.station_y for m in members):
+            return pooled
+        return torch.stack(
+            [m.head.shape_embedding(nodes[k].flatten(0, 1), pooled[k], x.flatten(0, 1)) for k, m in enumerate(members)]
+        )
 
     def predict_from_embedding(
         self, embedding: torch.Tensor, alpha, reynolds, ncrit: float = 9.0, shape_index: torch.Tensor | None = None
@@ -168,7 +169,7 @@ class AirfoilSurrogate:
             raise InputError("Reynolds numbers must be positive and angles finite")
         shape = (n_shapes, p) if shape_index is None else (p,)
         if self.fast:
-            values, logits = self._stacked_heads(embedding, conditions(alpha, re, nc).to(dtype), shape_index)
+            values, logits = self.stacked_heads(embedding, conditions(alpha, re, nc).to(dtype), shape_index)
         else:
             cond = conditions(alpha, re, nc)
             cond = cond.repeat(n_shapes, 1) if shape_index is None else cond
@@ -186,7 +187,7 @@ class AirfoilSurrogate:
         out["confidence"] = torch.sigmoid(logits).mean(0).reshape(shape)
         return out
 
-    def _stacked_heads(
+    def stacked_heads(
         self, embedding: torch.Tensor, cond: torch.Tensor, shape_index: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Every member's head at every shape and point at once: embedding (M, B, D), cond (P, 3) ->

@@ -217,3 +217,27 @@ def test_a_failing_torch_compile_falls_back_to_the_eager_path(random_model, monk
         ref = random_model.predict_airfoil(CST, ALPHA, 1e6)
     torch.testing.assert_close(got["CL"], ref["CL"])
     assert compiled.stacked()[0]._compiled is None
+
+
+def test_dataset_evaluation_takes_the_fast_path_with_the_same_values(random_model):
+    from phenograd.surrogate.airfoil_data import AirfoilPoints
+    from phenograd.surrogate.evaluate import predict_airfoil_points
+    from phenograd.surrogate.heads import conditions
+
+    ensemble = copy.deepcopy(random_model.ensemble).float()
+    graphs = [airfoil_graph_from_cst(c) for c in CST.float()]
+    alpha = torch.tensor([-2.0, 4.0, 9.0, 0.0, 6.0, 1.0, 3.0])
+    point_shape = torch.tensor([0, 0, 0, 1, 1, 2, 2])
+    cond = conditions(alpha, torch.full((7,), 1e6), torch.full((7,), 9.0))
+    n = len(alpha)
+    data = AirfoilPoints(
+        graphs, ["a", "b", "c"], ["test"] * 3, point_shape, cond, torch.zeros(n, 5), torch.ones(n, dtype=bool), "h"
+    )
+    shapes = np.array([0, 2])  # a subset: the mask picks their points only
+    fast = predict_airfoil_points(ensemble, data, shapes, batch_shapes=1)
+    slow = predict_airfoil_points(ensemble, data, shapes, batch_shapes=1, fast=False)
+    assert fast[2].tolist() == [True, True, True, False, False, True, True]
+    assert fast[0].shape == (3, 5, 5) and fast[1].shape == (3, 5)
+    torch.testing.assert_close(fast[0], slow[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast[1], slow[1], rtol=1e-4, atol=1e-5)
+    assert float(fast[0].std()) > 1e-3  # the predictions differ across points
