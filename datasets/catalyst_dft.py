@@ -242,6 +242,14 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True) -
     relax = RelaxSettings(fmax=request.fmax, steps=request.steps)
     store = DFTStore.open(path)
     settings = request.settings
+    made_with = store.meta().get("dft", {}).get("settings")
+    if made_with is not None and made_with != settings.key():
+        changed = sorted(k for k in set(made_with) | set(settings.key()) if made_with.get(k) != settings.key().get(k))
+        raise InputError(
+            f"{path} holds DFT single points of other settings ({', '.join(changed)} differ); "
+            "a label set keeps one setting: write to a new --out",
+            parameter="out",
+        )
     store.update_meta(
         dft={"settings": settings.key(), "describe": settings.describe(), "gpaw": version},
         potential=calculator_info(spec),

@@ -8,6 +8,7 @@
                             [--seed S] [--workers K | --scheduler tcp://HOST:PORT]
     phenograd data unlabelled --domain catalyst|airfoil --out FILE --n N [--seed S]
     phenograd data dft --out FILE.db --n N [--potential chgnet] [--basis dzp] [--kpt-density 16] [--grid 0.22]
+        [--setups reduced|standard]
 """
 
 from __future__ import annotations
@@ -141,6 +142,13 @@ def add_commands(simulate_sub, data_sub) -> None:
     )
     g.add_argument("--grid", type=float, default=0.22, help="real-space grid spacing in Å (default 0.22)")
     g.add_argument(
+        "--setups",
+        choices=("reduced", "standard"),
+        default="reduced",
+        help="PAW setups: the reduced-valence ones where gpaw-data has one (Pd.10, Pt.10, ...; default), or GPAW's "
+        "standard ones (with semicore states: up to 9x slower in LCAO)",
+    )
+    g.add_argument(
         "--timeout", type=float, default=3600.0, help="wall-clock limit of one single point in s (default 3600)"
     )
 
@@ -159,7 +167,12 @@ def cmd_data_dft(args) -> int:
     from phenograd.simulators.dft import DFTSettings
 
     settings = DFTSettings(
-        basis=args.basis, xc=args.xc, kpt_density=args.kpt_density, h=args.grid, timeout_s=args.timeout
+        basis=args.basis,
+        xc=args.xc,
+        kpt_density=args.kpt_density,
+        h=args.grid,
+        timeout_s=args.timeout,
+        setups=args.setups,
     )
     request = DFTRequest(
         n=args.n, seed=args.seed, potential=args.potential, settings=settings, placements=args.placements

@@ -15,6 +15,7 @@ from ase.build import fcc111
 
 from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.simulators.dft import (
+    REDUCED_VALENCE,
     DFTSettings,
     adsorbate_reference,
     chemical_potentials,
@@ -85,9 +86,38 @@ def test_settings_keys_and_job():
     assert worker_job(nickel, s)["settings"]["spin"] and worker_job(nickel, s)["magmoms"] == [1.0, 1.0]
     assert single_point_uid(adslab, s) != single_point_uid(adslab, DFTSettings(basis="szp(dzp)"))
     assert single_point_uid(adslab, s) == single_point_uid(adslab, DFTSettings(timeout_s=5.0))  # a bound, not physics
-    for bad in (DFTSettings(mode="pw"), DFTSettings(basis="tzp"), DFTSettings(xc="B3LYP"), DFTSettings(h=0.0)):
+    for bad in (
+        DFTSettings(mode="pw"),
+        DFTSettings(basis="tzp"),
+        DFTSettings(xc="B3LYP"),
+        DFTSettings(h=0.0),
+        DFTSettings(setups="soft"),
+    ):
         with pytest.raises(InputError):
             bad.validate()
+
+
+def test_reduced_valence_setups_where_gpaw_data_has_them():
+    standard = DFTSettings(setups="standard")
+    assert DFTSettings().setups == "reduced" and "setups" in DFTSettings().key() and "setups" not in standard.key()
+    pd_slab = fcc111("Pd", (2, 2, 3), a=3.94, vacuum=5.0)
+    assert worker_job(pd_slab, DFTSettings())["settings"]["setups"] == {"Pd": "10"}
+    assert "setups" not in worker_job(pd_slab, standard)["settings"]
+    assert single_point_uid(pd_slab, DFTSettings()) != single_point_uid(pd_slab, standard)
+    gold = fcc111("Au", (2, 2, 3), a=4.17, vacuum=5.0)  # no reduced setup: the same single point either way
+    assert single_point_uid(gold, DFTSettings()) == single_point_uid(gold, standard)
+    assert DFTSettings().setups_of(["Pt", "O", "Ni", "Pt", "Cu"]) == {"Ni": "10", "Pt": "10"}
+    for element in REDUCED_VALENCE:  # every setup named is in the installed gpaw-data (make setup-dft)
+        assert Path(f"/usr/share/gpaw-setups/{element}.{REDUCED_VALENCE[element]}.PBE.gz").is_file(), element
+
+
+def test_a_label_set_keeps_its_settings(tmp_path):
+    from phenograd.datasets.catalyst_dft import DFTRequest, DFTStore, generate_dft
+
+    path = tmp_path / "dft.db"
+    DFTStore.open(path).update_meta(dft={"settings": DFTSettings(setups="standard").key()})
+    with pytest.raises(InputError, match="other settings \\(setups differ\\).*new --out"):
+        generate_dft(path, DFTRequest(n=1, settings=DFTSettings()), progress=False)
 
 
 @pytest.mark.slow
