@@ -23,7 +23,8 @@ from torch_geometric.data import Data
 from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst_store import CatalystStore
 
-from .graphs import ATOM_CUTOFF, ELEMENTS, atoms_graph
+from .elements import elements_of_graphs
+from .graphs import ATOM_CUTOFF, atoms_graph
 
 
 @dataclass
@@ -43,10 +44,7 @@ class CatalystSamples:
 
     def elements_in(self, items) -> list[str]:
         """The element symbols of the samples `items`, in the vocabulary's (atomic-number) order."""
-        seen = set()
-        for i in items:
-            seen.update(int(k) for k in torch.nonzero(self.graphs[int(i)].element_probs.sum(0)).flatten())
-        return [ELEMENTS[k] for k in sorted(seen)]
+        return elements_of_graphs(self.graphs[int(i)] for i in items)
 
 
 #: Record splits that are never trained on: v1's "test" and "ood" (held-out metal pair), v2's "test",

@@ -49,6 +49,22 @@ def model_elements(meta: dict) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def elements_of_graphs(graphs) -> list[str]:
+    """The elements present (non-zero probability) in atom graphs with ``element_probs``, by atomic number;
+    [] for graphs without them (airfoils)."""
+    seen: set[int] = set()
+    for g in graphs:
+        probs = getattr(g, "element_probs", None)
+        if probs is not None:
+            seen.update(int(k) for k in torch.nonzero(probs.sum(0)).flatten())
+    return [ELEMENTS[k] for k in sorted(seen)]
+
+
+def union_elements(*groups) -> list[str]:
+    """The union of element lists, by atomic number."""
+    return sorted({e for g in groups for e in (g or [])}, key=ELEMENT_INDEX.__getitem__)
+
+
 def unseen_elements(symbols: Iterable[str], seen: Iterable[str]) -> list[str]:
     """The distinct symbols (in order of first appearance) outside `seen`."""
     known, out = set(seen), []

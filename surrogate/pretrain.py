@@ -73,6 +73,7 @@ from phenograd.core.runs import load_partial
 
 from . import distributed
 from .domain import get_domain
+from .elements import elements_of_graphs
 from .encoder import GeometricEncoder, RadialBasis
 from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
@@ -575,7 +576,13 @@ def pretrain(
             out,
             model.encoder.cpu(),
             data.domain,
-            meta={"config": asdict(cfg), "objective": cfg.objective, **report, **(meta or {})},
+            meta={
+                "config": asdict(cfg),
+                "objective": cfg.objective,
+                **report,
+                **({"elements": elements} if (elements := elements_of_graphs(data.graphs)) else {}),
+                **(meta or {}),
+            },
         )
         partial.unlink(missing_ok=True)
         remove_stale_temps(partial)

@@ -41,14 +41,19 @@ def shipped_encoder_path(domain: str) -> Path:
 
 
 def load_encoder_state(path, domain: str) -> dict:
-    """{"config": encoder config, "state": state_dict} from an encoder or surrogate file of `domain`,
+    """{"config": encoder config, "state": state_dict, "elements": the elements its weights were trained on (None
+    where not recorded)} from an encoder or surrogate file of `domain`,
     or from the shipped pretrained encoder when `path` is "shipped"."""
     p = shipped_encoder_path(domain) if str(path) == SHIPPED else Path(path)
     payload = read_torch_file(p, "encoder")
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == FORMAT:
         ensemble, info = load_checkpoint(p, domain)
-        return {"config": dict(info["encoder"]), "state": ensemble.members[0].encoder.state_dict()}
+        return {
+            "config": dict(info["encoder"]),
+            "state": ensemble.members[0].encoder.state_dict(),
+            "elements": info["meta"].get("elements"),
+        }
     if kind != ENCODER_FORMAT:
         raise InputError(f"{p}: neither a phenograd encoder nor a surrogate checkpoint")
     if not same(payload.get("format_version"), ENCODER_FORMAT_VERSION):
@@ -62,4 +67,5 @@ def load_encoder_state(path, domain: str) -> dict:
     config, state = payload.get("encoder"), payload.get("state")
     check_encoder_config(p, domain, config)
     check_state(p, module_shapes(lambda: GeometricEncoder(**config)), state, "encoder")
-    return {"config": dict(config), "state": state}
+    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    return {"config": dict(config), "state": state, "elements": meta.get("elements")}

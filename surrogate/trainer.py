@@ -45,6 +45,7 @@ from phenograd.core.runs import load_partial
 
 from . import distributed
 from .domain import domain_names, get_domain
+from .elements import union_elements
 from .evaluate import STD_SCALE_RULE, fit_std_scales
 from .model import Ensemble, Surrogate, save_checkpoint, save_torch_atomic
 
@@ -366,6 +367,11 @@ def train_ensemble(
         "std_scale": scales,
         **task.report(),
     }
+    if "elements" in report:  # atom models: what the labels covered, and what the starting weights had learnt
+        start = init_encoder.get("elements") if init_encoder else None
+        if init_model is not None:
+            start = init_model[1]["meta"].get("elements")
+        report["elements"] = union_elements(report["elements"], start)
     if scales:
         report["std_scale_fit"] = {"rule": STD_SCALE_RULE, "split": "val", "items": int(len(task.val))}
     if distributed.is_main():
