@@ -128,3 +128,28 @@ def test_element_reference_is_the_least_squares_energy_per_adsorbate_atom():
     assert torch.count_nonzero(reference) == 3
     assert CatalystTask(data).head_config(catalyst_defaults(reference="elements"))["reference"] == "elements"
     assert "reference" not in CatalystTask(data).head_config(catalyst_defaults())
+
+
+def test_a_trained_model_knows_its_labels_elements_and_its_starting_weights(tmp_path):
+    from phenograd.surrogate.model import Surrogate, default_encoder_config, load_checkpoint
+    from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults
+    from phenograd.surrogate.trainer import train_ensemble
+
+    graphs = []
+    for metal in ("Cu", "Fe", "Cu"):
+        slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
+        slab.symbols[4] = metal
+        add_adsorbate(slab, "N", 1.5, "fcc")
+        slab.set_tags([0] * 4 + [1] * 8 + [2])
+        graphs.append(atoms_graph(slab))
+    data = CatalystSamples(
+        graphs, torch.tensor([0.1, -0.2, 0.05]), list("abc"), ["train"] * 3, ["N"] * 3, np.zeros(3, bool), "h"
+    )
+    cfg = catalyst_defaults(members=1, epochs=1, hidden=8, layers=1)
+    encoder = default_encoder_config("catalyst", 8, 1)
+    start = Surrogate("catalyst", encoder, {"hidden": 8}).encoder.state_dict()
+    init = {"config": encoder, "state": start, "elements": ["H", "Au"]}
+    train_ensemble(CatalystTask(data), tmp_path / "m.pt", cfg, progress=False, init_encoder=init)
+    assert load_checkpoint(tmp_path / "m.pt", "catalyst")[1]["meta"]["elements"] == ["H", "N", "Fe", "Cu", "Au"]
+    train_ensemble(CatalystTask(data), tmp_path / "scratch.pt", cfg, progress=False)
+    assert load_checkpoint(tmp_path / "scratch.pt", "catalyst")[1]["meta"]["elements"] == ["N", "Fe", "Cu"]
