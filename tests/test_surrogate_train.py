@@ -230,7 +230,9 @@ def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
     payload = torch.load(path, weights_only=False)
     payload["head"]["stations"] = 3
     torch.save(payload, bad)
-    with pytest.raises(InputError, match=r"head settings must be depth, hidden, width \(and optionally readout\)"):
+    with pytest.raises(
+        InputError, match=r"head settings must be depth, hidden, width \(and optionally readout, reference\)"
+    ):
         load_checkpoint(bad)
 
 
