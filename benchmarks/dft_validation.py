@@ -130,7 +130,7 @@ def literature_lines(rows, fidelities: dict) -> list[str]:
         "and all are converted to the same gas references (XK14's from isolated atoms through PBE atomization "
         "energies, about 0.1-0.2 eV of uncertainty; see the CSV's header). XK14 uses the same functional as our "
         "DFT, so 'ours - XK14' is the price of our DFT rung's cheap settings (LCAO double-zeta basis, three "
-        "layers, about 3x3 k-points on a 2x2 cell, chosen for 5-20 minute single points on one core) plus the "
+        "layers, about 3x3 k-points on a 2x2 cell, chosen for single points of a few minutes on one core) plus the "
         "CHGNet geometry: a scatter of a few tenths of an eV per row with little mean shift. Read the potentials' "
         "errors against DFT above with that floor in mind.",
     ]
