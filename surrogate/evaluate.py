@@ -110,13 +110,13 @@ def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_s
     values, logits = [], []
     mask = torch.isin(data.point_shape, torch.as_tensor(shapes))
     surrogate = AirfoilSurrogate(ensemble, {"meta": {}})
+    dtype = next(ensemble.parameters()).dtype
     with torch.no_grad():
         for chunk in _batches(shapes, batch_shapes):
             local = torch.full((len(data.graphs),), -1, dtype=torch.long)
             local[torch.as_tensor(chunk)] = torch.arange(len(chunk))
             sel = local[data.point_shape] >= 0
             if fast:
-                dtype = next(ensemble.parameters()).dtype
                 pos = torch.stack([data.graphs[i].pos for i in chunk]).to(dtype)
                 x = torch.stack([data.graphs[i].x for i in chunk]).to(dtype)
                 embedding = surrogate.embedding_of_nodes(pos, x)

@@ -7,6 +7,8 @@ predictions are in eV.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 from torch_geometric.data import Batch
@@ -68,7 +70,12 @@ class CatalystTask:
         items = self.train if len(self.train) else np.arange(len(data.e_ads))
         e = data.e_ads[torch.as_tensor(items)]
         self.mean, self.std = e.mean(), e.std() if len(e) > 1 else torch.tensor(1.0)
-        self.reference, self.residual_std = fit_element_reference(data, items)
+        self._label_items = items
+
+    @cached_property
+    def element_reference(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """fit_element_reference over the training labels, fitted once and only for heads that use it."""
+        return fit_element_reference(self.data, self._label_items)
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
         return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
@@ -87,8 +94,9 @@ class CatalystTask:
         if model.head.element_reference is None:
             model.head.set_normalisation(self.mean.to(dev), self.std.to(dev))
         else:
-            model.head.set_reference(self.reference.to(dev))
-            model.head.set_normalisation(torch.zeros((), device=dev), self.residual_std.to(dev))
+            reference, residual_std = self.element_reference
+            model.head.set_reference(reference.to(dev))
+            model.head.set_normalisation(torch.zeros((), device=dev), residual_std.to(dev))
 
     def loss(self, model: Surrogate, items: np.ndarray, cfg: TrainConfig, device) -> torch.Tensor:
         graphs = Batch.from_data_list([self.data.graphs[i] for i in items]).to(device)
