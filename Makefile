@@ -80,12 +80,13 @@ catalyst-v2-release: setup
 		--out data/catalyst_v2.db --n 5000 --seed 0 --workers 1 --no-progress
 	$(PY) -m phenograd.datasets.release pack data/catalyst_v2.db
 
-# The DFT label set (data/catalyst_dft_v1.md): GPAW single points at CHGNet-relaxed geometries, one core,
-# 5-15 min per single point. Resumable: run again to continue.
+# The DFT label set (data/catalyst_dft_v1.md): GPAW single points at CHGNet-relaxed geometries, 1-3 min per
+# single point on one core; DFT_PROCESSES=2 splits each over two MPI ranks. Resumable: run again to continue.
+DFT_PROCESSES ?= 1
 .PHONY: dft-release
 dft-release: setup-dft
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_dft_v1.db
-	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140 --processes $(DFT_PROCESSES)
 	$(PY) -m phenograd.datasets.release pack data/catalyst_dft_v1.db
 
 benchmark: setup

@@ -8,7 +8,7 @@
                             [--seed S] [--workers K | --scheduler tcp://HOST:PORT]
     phenograd data unlabelled --domain catalyst|airfoil --out FILE --n N [--seed S]
     phenograd data dft --out FILE.db --n N [--potential chgnet] [--basis dzp] [--kpt-density 16] [--grid 0.22]
-        [--setups reduced|standard]
+        [--setups reduced|standard] [--processes P]
 """
 
 from __future__ import annotations
@@ -151,6 +151,12 @@ def add_commands(simulate_sub, data_sub) -> None:
     g.add_argument(
         "--timeout", type=float, default=3600.0, help="wall-clock limit of one single point in s (default 3600)"
     )
+    g.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="MPI ranks per single point (GPAW splits k-points; same energies; default 1)",
+    )
 
     dd.set_defaults(handler=cmd_data_dft)
 
@@ -173,6 +179,7 @@ def cmd_data_dft(args) -> int:
         h=args.grid,
         timeout_s=args.timeout,
         setups=args.setups,
+        processes=args.processes,
     )
     request = DFTRequest(
         n=args.n, seed=args.seed, potential=args.potential, settings=settings, placements=args.placements

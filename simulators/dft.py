@@ -110,6 +110,7 @@ class DFTSettings:
     maxiter: SCF iteration limit. timeout_s: wall-clock limit of one single point, s.
     gas_box: edge of the cubic box around a gas molecule, Å. setups: "reduced" (the reduced-valence PAW setup of
     every element that gpaw-data has one for, REDUCED_VALENCE; GPAW's standard one elsewhere) or "standard".
+    processes: MPI ranks of one single point (GPAW parallelises over k-points and spins; mpiexec when > 1).
     """
 
     mode: str = "lcao"
@@ -122,6 +123,7 @@ class DFTSettings:
     timeout_s: float = 3600.0
     gas_box: float = 12.0
     setups: str = "reduced"
+    processes: int = 1
 
     def validate(self) -> None:
         if self.setups not in SETUPS:
@@ -142,13 +144,16 @@ class DFTSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise InputError(f"DFT {name} {value!r} out of range [{lo:g}, {hi:g}]")
+        if not 1 <= int(self.processes) <= 256:
+            raise InputError(f"DFT processes {self.processes!r} out of range [1, 256]")
         if not 10 <= int(self.maxiter) <= 10000:
             raise InputError(f"DFT maxiter {self.maxiter!r} out of range [10, 10000]")
 
     def key(self) -> dict:
-        """What changes a DFT energy (timeout_s only bounds the work)."""
+        """What changes a DFT energy (timeout_s only bounds the work; processes only spreads it)."""
         d = asdict(self)
         d.pop("timeout_s")
+        d.pop("processes")
         if d["setups"] == "standard":  # label sets made before the setting existed keep their keys
             d.pop("setups")
         return d
@@ -242,6 +247,16 @@ def single_point_uid(atoms: Atoms, settings: DFTSettings) -> str:
     return "d" + hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:23]
 
 
+def _launcher(processes: int) -> list[str]:
+    """The command prefix that runs the worker on processes MPI ranks (none for one)."""
+    if processes <= 1:
+        return []
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        raise SimulatorUnavailable("DFT: mpiexec not found (Debian's gpaw brings OpenMPI); run `make setup-dft`")
+    return [mpiexec, "--oversubscribe", "--bind-to", "none", "-n", str(int(processes))]
+
+
 def single_point(atoms: Atoms, settings: DFTSettings = DFTSettings()) -> SinglePoint:
     """GPAW energy of atoms in an isolated process within settings.timeout_s; never raises for SCF trouble."""
     settings.validate()
@@ -251,10 +266,12 @@ def single_point(atoms: Atoms, settings: DFTSettings = DFTSettings()) -> SingleP
         inp, out = Path(tmp, "job.json"), Path(tmp, "result.json")
         inp.write_text(json.dumps(worker_job(atoms, settings)))
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        # OpenMPI refuses root (containers, CI) unless told twice
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         env.pop("PYTHONPATH", None)  # the worker must not see phenograd's environment's packages
         try:
             proc = subprocess.Popen(
-                [python, str(WORKER), str(inp), str(out)],
+                _launcher(settings.processes) + [python, str(WORKER), str(inp), str(out)],
                 cwd=tmp,
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -18,6 +18,12 @@ import time
 
 
 def _write(path, payload):
+    try:
+        from gpaw.mpi import world  # under mpiexec every rank has the result; rank 0 writes it
+    except ImportError:
+        world = None
+    if world is not None and world.rank != 0:
+        return
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(payload, f)

@@ -62,6 +62,10 @@ def test_adsorption_energy_arithmetic_with_real_gpaw():
     assert -3.0 < e_ads < 3.0  # H on a metal against H2/2: within a few eV of zero
     again = single_point(adslab, TINY)
     assert again.energy == pytest.approx(e_adslab.energy, abs=1e-6)  # deterministic
+    from dataclasses import replace
+
+    two_ranks = single_point(adslab, replace(TINY, processes=2))  # k-points split over two MPI ranks
+    assert two_ranks.ok and two_ranks.energy == pytest.approx(e_adslab.energy, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -86,12 +90,14 @@ def test_settings_keys_and_job():
     assert worker_job(nickel, s)["settings"]["spin"] and worker_job(nickel, s)["magmoms"] == [1.0, 1.0]
     assert single_point_uid(adslab, s) != single_point_uid(adslab, DFTSettings(basis="szp(dzp)"))
     assert single_point_uid(adslab, s) == single_point_uid(adslab, DFTSettings(timeout_s=5.0))  # a bound, not physics
+    assert DFTSettings(processes=2).key() == s.key()  # how the work is spread is not a setting of the energy
     for bad in (
         DFTSettings(mode="pw"),
         DFTSettings(basis="tzp"),
         DFTSettings(xc="B3LYP"),
         DFTSettings(h=0.0),
         DFTSettings(setups="soft"),
+        DFTSettings(processes=0),
     ):
         with pytest.raises(InputError):
             bad.validate()
