@@ -152,6 +152,16 @@ def chgnet():
         # CHGNet's atom embedding covers Z = 1..94 (MPtrj's elements).
         supported_elements = frozenset(chemical_symbols[1:95])
 
+        def calculate(self, atoms=None, properties=None, system_changes=None, task=None):
+            # CHGNet's default task "efsm" takes a second backward pass for the stress on every call: a
+            # fixed-cell relaxation never reads it, and energy and forces come out bit for bit the same
+            # without it (29 % less time per BFGS step on a 37-atom slab, measured). Stress and magnetic
+            # moments are computed when asked for (a cell filter asks for stress every step).
+            properties = properties or ["energy", "forces"]
+            if task is None:  # CHGNet's tasks: e, ef, em, efs, efsm
+                task = "efsm" if "magmoms" in properties else "efs" if "stress" in properties else "ef"
+            super().calculate(atoms, properties, system_changes, task=task)
+
     import contextlib
     import io
 

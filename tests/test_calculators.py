@@ -82,6 +82,27 @@ def test_magnetic_3d_metals_relax_to_their_lattices_and_chgnet_carries_their_mom
         a, c = lattice_parameters(metal, crystal, "chgnet")
         atoms = bulk(metal, crystal, a=a, c=c) if crystal == "hcp" else bulk(metal, crystal, a=a)
         atoms.calc = calc
-        atoms.get_potential_energy()
-        moments[metal] = float(abs(calc.results["magmoms"]).mean())
+        moments[metal] = float(abs(atoms.get_magnetic_moments()).mean())
     assert moments["Fe"] > 1.8 and moments["Co"] > 1.2
+
+
+def test_chgnet_skips_the_stress_pass_unless_asked_and_gives_the_same_energy_and_forces():
+    """A fixed-cell relaxation asks for energy and forces only: they must equal CHGNet's full "efsm" task's
+    to the bit, and a stress request (a cell filter) must still get CHGNet's stress."""
+    import numpy as np
+    from ase.build import add_adsorbate, fcc111
+
+    from phenograd.simulators.calculators import chgnet
+
+    slab = fcc111("Cu", (2, 2, 3), vacuum=6.0)
+    add_adsorbate(slab, "O", 1.5, "fcc")
+    lean, full = chgnet(), chgnet()
+    lean.calculate(slab.copy(), ["energy", "forces"])
+    full.calculate(slab.copy(), ["energy"], task="efsm")
+    assert "stress" not in lean.results and "magmoms" not in lean.results and "stress" in full.results
+    assert lean.results["energy"] == full.results["energy"]
+    assert np.array_equal(lean.results["forces"], full.results["forces"])
+    cell = slab.copy()
+    cell.calc = lean
+    assert np.allclose(cell.get_stress(voigt=False), full.results["stress"], atol=1e-7)  # ASE symmetrises it
+    assert np.array_equal(cell.get_magnetic_moments(), full.results["magmoms"])
