@@ -119,6 +119,8 @@ class FrameEvaluator:
         self.surrogate = surrogate
         self.members = list(surrogate.ensemble.members)
         enc = self.members[0].encoder
+        if not enc.vectors:
+            raise InputError("the dense catalyst evaluation needs an encoder with vector channels (PaiNN's)")
         self.cutoff = float(enc.cutoff)
         self.scale = enc.message_scale
         self.hidden = enc.config["hidden"]

@@ -78,7 +78,15 @@ class AirfoilDomain:
     name = "airfoil"
     default_hidden = 64
     head_options = ("stations", "station_y")
-    train_options = ("stations", "station_y", "head_width", "huber_delta", "refit_epochs", "refit_head_width")
+    train_options = (
+        "stations",
+        "station_y",
+        "head_width",
+        "huber_delta",
+        "refit_epochs",
+        "refit_head_width",
+        "vectors",
+    )
     item_noun = "shapes"
     pretraining = AirfoilPretraining()
     node_inputs = staticmethod(_node_inputs)
@@ -200,6 +208,14 @@ class AirfoilDomain:
                 help="airfoil: then train each member's head alone on its frozen encoder's features, "
                 "with point batches across many shapes, for up to this many epochs (default 0: "
                 "none; see surrogate/head_refit.py)",
+            )
+            parser.add_argument(
+                "--no-vectors",
+                dest="vectors",
+                action="store_false",
+                default=None,
+                help="airfoil: an encoder without PaiNN's vector channels (the invariant special case: about a "
+                "third of the arithmetic; see surrogate/encoder.py)",
             )
             parser.add_argument(
                 "--refit-head-width",

@@ -43,22 +43,30 @@ class RadialBasis(nn.Module):
 
 
 class PaiNNMessage(MessagePassing):
-    """Equivariant message block: scalars and vectors aggregated over neighbours."""
+    """Equivariant message block: scalars and vectors aggregated over neighbours. With vectors=False, the
+    invariant special case: only the scalar message (filtered neighbour scalars, as SchNet's)."""
 
-    def __init__(self, hidden: int, n_rbf: int):
+    def __init__(self, hidden: int, n_rbf: int, vectors: bool = True):
         super().__init__(aggr="add")
         self.hidden = hidden
-        self.phi = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3 * hidden))
-        self.filter = nn.Linear(n_rbf, 3 * hidden)
+        self.vectors = vectors
+        width = 3 * hidden if vectors else hidden
+        self.phi = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, width))
+        self.filter = nn.Linear(n_rbf, width)
 
     def reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 m.reset_parameters()
 
-    def forward(self, s: Tensor, v: Tensor, edge_index: Tensor, rbf: Tensor, envelope: Tensor, unit: Tensor):
-        """s: (N, F); v: (N, 3, F); rbf: (E, n_rbf); envelope: (E,); unit: (E, 3). Returns ds, dv."""
+    def forward(self, s: Tensor, v: Tensor | None, edge_index: Tensor, rbf: Tensor, envelope: Tensor, unit: Tensor):
+        """s: (N, F); v: (N, 3, F) (None without vectors); rbf: (E, n_rbf); envelope: (E,); unit: (E, 3).
+        Returns ds (N, F), dv (N, 3, F) or None."""
         # phi acts on nodes, then is gathered per edge: N rows through the MLP instead of E.
+        if not self.vectors:  # scalars only: one gather and one scatter, PyG's propagate is not needed
+            j, i = edge_index
+            x = self.phi(s).index_select(0, j) * self.filter(rbf) * envelope[:, None]
+            return scatter(x, i, dim=0, dim_size=s.shape[0], reduce="sum"), None
         out = self.propagate(edge_index, x=self.phi(s), v=v.flatten(1), rbf=rbf, envelope=envelope, unit=unit)
         f = self.hidden
         return out[:, :f], out[:, f:].view(-1, 3, f)
@@ -72,16 +80,22 @@ class PaiNNMessage(MessagePassing):
 
 
 class PaiNNUpdate(nn.Module):
-    """Per-node mixing of scalar and vector channels."""
+    """Per-node mixing of scalar and vector channels; with vectors=False a residual MLP of the scalars."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, vectors: bool = True):
         super().__init__()
         self.hidden = hidden
-        self.U = nn.Linear(hidden, hidden, bias=False)
-        self.V = nn.Linear(hidden, hidden, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3 * hidden))
+        self.vectors = vectors
+        if vectors:
+            self.U = nn.Linear(hidden, hidden, bias=False)
+            self.V = nn.Linear(hidden, hidden, bias=False)
+            self.mlp = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3 * hidden))
+        else:
+            self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
 
-    def forward(self, s: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, s: Tensor, v: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if not self.vectors:
+            return self.mlp(s), None
         uv, vv = self.U(v), self.V(v)
         norm = torch.sqrt(torch.sum(vv**2, dim=1) + 1e-8)
         a_vv, a_sv, a_ss = self.mlp(torch.cat([s, norm], dim=-1)).split(self.hidden, dim=-1)
@@ -116,6 +130,10 @@ class GeometricEncoder(nn.Module):
             chords for airfoils); edges longer than this carry no message.
         neighbours: typical neighbour count; summed messages are divided by its
             square root so activations stay O(1) whatever the graph density.
+        vectors: PaiNN's equivariant vector channels (default). False gives the invariant special case
+            (scalar messages of filtered neighbour scalars and a residual scalar MLP, no directions): about a
+            third of the arithmetic, for domains whose node features already break rotation symmetry (the
+            airfoil's). Stored in ``config`` only when False, so older checkpoints keep their settings.
         node_inputs: function of a (batched) graph giving its scalar inputs (N, in_features): the
             domain's (Domain.node_inputs); default the graph's ``x``. Not a setting: not in ``config``.
 
@@ -134,18 +152,22 @@ class GeometricEncoder(nn.Module):
         cutoff: float = 6.0,
         neighbours: float = 16.0,
         node_inputs: Callable[[object], Tensor] | None = None,
+        vectors: bool = True,
     ):
         super().__init__()
         self.config = dict(
             in_features=in_features, hidden=hidden, n_layers=n_layers, n_rbf=n_rbf, cutoff=cutoff, neighbours=neighbours
         )
+        if not vectors:
+            self.config["vectors"] = False
+        self.vectors = vectors
         self.node_inputs = node_inputs or graph_x
         self.cutoff = cutoff
         self.message_scale = 1.0 / math.sqrt(neighbours)
         self.embed = nn.Linear(in_features, hidden)
         self.rbf = RadialBasis(n_rbf, cutoff)
-        self.messages = nn.ModuleList(PaiNNMessage(hidden, n_rbf) for _ in range(n_layers))
-        self.updates = nn.ModuleList(PaiNNUpdate(hidden) for _ in range(n_layers))
+        self.messages = nn.ModuleList(PaiNNMessage(hidden, n_rbf, vectors) for _ in range(n_layers))
+        self.updates = nn.ModuleList(PaiNNUpdate(hidden, vectors) for _ in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_layers))
 
     def reset_parameters(self) -> None:
@@ -161,12 +183,16 @@ class GeometricEncoder(nn.Module):
         rbf = self.rbf(dist)
         envelope = cosine_cutoff(dist, self.cutoff)
         s = self.embed(self.node_inputs(data).to(pos.dtype))
-        v = torch.zeros(s.shape[0], 3, s.shape[1], dtype=s.dtype, device=s.device)
+        v = torch.zeros(s.shape[0], 3, s.shape[1], dtype=s.dtype, device=s.device) if self.vectors else None
         for message, update, norm in zip(self.messages, self.updates, self.norms):
             ds, dv = message(s, v, data.edge_index, rbf, envelope, unit)
-            s, v = s + self.message_scale * ds, v + self.message_scale * dv
+            s = s + self.message_scale * ds
+            if self.vectors:
+                v = v + self.message_scale * dv
             ds, dv = update(s, v)
-            s, v = norm(s + ds), vector_norm(v + dv)
+            s = norm(s + ds)
+            if self.vectors:
+                v = vector_norm(v + dv)
         batch = getattr(data, "batch", None)
         if batch is None:
             batch = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
@@ -279,6 +305,7 @@ class StackedEncoders:
         if any(e.config != first.config for e in self.encoders):
             raise ValueError("stacked encoders must share their settings")
         self.hidden, self.cutoff, self.scale = first.config["hidden"], first.cutoff, first.message_scale
+        self.vectors = first.vectors
         self.n_layers = len(first.messages)
         self._parameters = [p for e in self.encoders for p in e.parameters()]
         self._key, self._w = None, None
@@ -291,7 +318,8 @@ class StackedEncoders:
                 p = f"messages.{layer}.filter."  # filter and bias as one matrix (M, R + 1, 3F): see _chunk
                 w[p + "full"] = torch.cat([w.pop(p + "weight_t"), w.pop(p + "bias")[:, None, :]], dim=1)
                 p = f"updates.{layer}."  # U and V as one matmul
-                w[p + "UV.weight_t"] = torch.cat([w.pop(p + "U.weight_t"), w.pop(p + "V.weight_t")], dim=-1)
+                if self.vectors:
+                    w[p + "UV.weight_t"] = torch.cat([w.pop(p + "U.weight_t"), w.pop(p + "V.weight_t")], dim=-1)
             self._key, self._w = key, w
         return self._w
 
@@ -302,7 +330,8 @@ class StackedEncoders:
         The graphs are independent, so the chunk only trades cache misses against per-call overhead."""
         w = self.weights()
         if chunk is None:
-            per_graph = w["embed.bias"].shape[0] * topology.n_nodes * 3 * self.hidden * pos.element_size()
+            width = 3 * self.hidden if self.vectors else self.hidden
+            per_graph = w["embed.bias"].shape[0] * topology.n_nodes * width * pos.element_size()
             chunk = max(1, self.CHUNK_BYTES // max(per_graph, 1))
         parts = [
             self._pass(w, pos[i : i + chunk], inputs[i : i + chunk], topology) for i in range(0, pos.shape[0], chunk)
@@ -352,9 +381,21 @@ class StackedEncoders:
                 silu(stacked_linear(s, w[p + "phi.0.weight_t"], w[p + "phi.0.bias"])),
                 w[p + "phi.2.weight_t"],
                 w[p + "phi.2.bias"],
-            )  # (M, B, N, 3F)
-            filt = torch.matmul(z, w[p + "filter.full"]).view(-1, n_graphs, topology.n_pairs + 1, 3 * f)
+            )  # (M, B, N, 3F), (M, B, N, F) without vectors
+            filt = torch.matmul(z, w[p + "filter.full"]).view(-1, n_graphs, topology.n_pairs + 1, phi.shape[-1])
             ds = s.new_zeros(s.shape)
+            if not self.vectors:
+                for j in range(k):
+                    ds.add_(filt.index_select(2, pair_columns[j]) * phi.index_select(2, columns[j]))
+                s = s + self.scale * ds
+                p = f"updates.{layer}."
+                s = s + stacked_linear(
+                    silu(stacked_linear(s, w[p + "mlp.0.weight_t"], w[p + "mlp.0.bias"])),
+                    w[p + "mlp.2.weight_t"],
+                    w[p + "mlp.2.bias"],
+                )
+                s = self._layer_norm(s, w, layer)
+                continue
             dv = s.new_zeros(*s.shape[:-1], unit.shape[-1], f)  # (M, B, N, D, F)
             for j in range(k):  # the j-th neighbour of every node at once: (M, B, N, 3F) blocks, no scatter
                 x = filt.index_select(2, pair_columns[j]) * phi.index_select(2, columns[j])
@@ -375,9 +416,12 @@ class StackedEncoders:
             )
             a_vv, a_sv, a_ss = h.split(f, dim=-1)
             s, v = s + a_ss + a_sv * torch.sum(uv * vv, dim=-2), v + a_vv[..., None, :] * uv
-            p = f"norms.{layer}."
-            s = torch.nn.functional.layer_norm(s, (f,), eps=first.norms[layer].eps)
-            s = s * w[p + "weight"][:, None, None, :] + w[p + "bias"][:, None, None, :]
+            s = self._layer_norm(s, w, layer)
             rms = torch.sqrt(torch.mean(torch.sum(v**2, dim=-2), dim=-1, keepdim=True) + 1e-6)
             v = v / rms[..., None].clamp_min(1.0)
         return s, s.mean(dim=2)
+
+    def _layer_norm(self, s: Tensor, w: dict, layer: int) -> Tensor:
+        p = f"norms.{layer}."
+        s = torch.nn.functional.layer_norm(s, (self.hidden,), eps=self.encoders[0].norms[layer].eps)
+        return s * w[p + "weight"][:, None, None, :] + w[p + "bias"][:, None, None, :]

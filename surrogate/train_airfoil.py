@@ -64,7 +64,10 @@ class AirfoilTask:
         self.std: torch.Tensor | None = None
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
-        return default_encoder_config(self.domain, cfg.hidden, cfg.layers)
+        return {
+            **default_encoder_config(self.domain, cfg.hidden, cfg.layers),
+            **({} if cfg.vectors else {"vectors": False}),
+        }
 
     def head_config(self, cfg: TrainConfig) -> dict:
         return {

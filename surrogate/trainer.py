@@ -69,7 +69,9 @@ class TrainConfig:
     refit_head_width: airfoil, with refit_epochs: 0 refines the head trained end to end; W > 0 replaces it by a new
     head of width W (same depth and inputs, same target normalisation, initialised from the refit's seed) trained
     from scratch on the frozen features (what it measured: surrogate/models/README.md, "Measurements behind the
-    defaults")."""
+    defaults").
+    vectors: airfoil: the encoder keeps PaiNN's vector channels (True) or is the invariant special case (False;
+    encoder.GeometricEncoder)."""
 
     members: int = 3
     epochs: int = 200
@@ -88,6 +90,7 @@ class TrainConfig:
     reference: str = "none"
     refit_epochs: int = 0
     refit_head_width: int = 0
+    vectors: bool = True
     seed: int = 0
 
     def validate(self, domain: str | None = None, from_model: bool = False) -> None:
@@ -249,6 +252,13 @@ def train_ensemble(
         encoder, head = dict(base_info["encoder"]), dict(base_info["head"])
     else:
         encoder = dict(init_encoder["config"]) if init_encoder else task.encoder_config(cfg)
+        if encoder.get("vectors", True) != cfg.vectors:
+            raise InputError(
+                "the pretrained encoder "
+                + ("has" if encoder.get("vectors", True) else "has no")
+                + " vector channels: drop --no-vectors or pretrain an encoder of the same kind",
+                parameter="vectors",
+            )
         head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
     partial = out.with_name(out.name + ".partial")
     state = load_partial(partial, asdict(cfg), task.data_hash)

@@ -143,6 +143,7 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--members", "0"], "--members"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "/nonexistent-dir/m.pt"], "does not exist"),
         (["train", "--domain", "catalyst", "--data", "x.db", "--out", "m.pt", "--station-y"], "airfoil only"),
+        (["train", "--domain", "catalyst", "--data", "x.db", "--out", "m.pt", "--no-vectors"], "airfoil only"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--head-width", "0"], "--head-width"),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--huber-delta", "-1"], "--huber-delta"),
         (

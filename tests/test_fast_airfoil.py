@@ -53,15 +53,17 @@ def pair(model: AirfoilSurrogate) -> tuple[AirfoilSurrogate, AirfoilSurrogate]:
     )
 
 
-@pytest.fixture(scope="module")
-def random_model():
+@pytest.fixture(scope="module", params=[True, False], ids=["painn", "invariant"])
+def random_model(request):
     """Untrained float64 ensemble of 3 members, with the station readout and station y in its heads (the paths
-    through AirfoilHead.shape_embedding) and output weights large enough that predictions differ visibly."""
+    through AirfoilHead.shape_embedding) and output weights large enough that predictions differ visibly; with
+    PaiNN's vector channels and without them (the invariant encoder)."""
     torch.manual_seed(1)
+    vectors = {} if request.param else {"vectors": False}
     ens = build_ensemble(
         "airfoil",
         n_members=3,
-        encoder=default_encoder_config("airfoil", hidden=16, n_layers=2),
+        encoder={**default_encoder_config("airfoil", hidden=16, n_layers=2), **vectors},
         head={"hidden": 16, "width": 32, "depth": 2, "stations": 2, "station_y": True},
     )
     return AirfoilSurrogate(ens.double().eval(), {"meta": {"std_scale": {"CL": 1.5}}})

@@ -199,6 +199,31 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+@pytest.mark.slow
+def test_invariant_encoder_trains_round_trips_and_bad_settings_are_refused(tiny_dataset, tmp_path):
+    """vectors=False: the invariant encoder (no vector channels) trains, is saved with "vectors": False in its
+    settings, loads to the same weights; a file whose vectors setting is anything but false is refused."""
+    import dataclasses
+
+    out = tmp_path / "invariant.pt"
+    cfg = dataclasses.replace(TINY, members=1, epochs=2, patience=2, vectors=False)
+    train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
+    ensemble, meta = load_checkpoint(out, domain="airfoil")
+    encoder = ensemble.members[0].encoder
+    assert encoder.config["vectors"] is False and not hasattr(encoder.updates[0], "U")
+    painn = build_ensemble("airfoil", 1, encoder=default_encoder_config("airfoil", hidden=16, n_layers=2))
+    assert sum(p.numel() for p in encoder.parameters()) < 0.6 * sum(p.numel() for p in painn.parameters())
+    payload = torch.load(out, weights_only=False)
+    payload["encoder"]["vectors"] = True
+    bad = tmp_path / "bad.pt"
+    torch.save(payload, bad)
+    with pytest.raises(InputError, match="vectors = True is not false"):
+        load_checkpoint(bad)
+    with pytest.raises(InputError, match="vector channels"):  # a PaiNN encoder cannot start an invariant model
+        state = {"config": default_encoder_config("airfoil", 16, 2), "state": painn.members[0].encoder.state_dict()}
+        train_airfoil(tiny_dataset, tmp_path / "x.pt", cfg, progress=False, device="cpu", init_encoder=state)
+
+
 def test_station_readout_round_trip_and_bad_head_settings(tmp_path):
     from phenograd.datasets.airfoil import naca
     from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_graph
