@@ -40,10 +40,10 @@ def pack(db: str | os.PathLike) -> Path:
 
 
 def unpack(db: str | os.PathLike) -> Path | None:
-    """Restore db from <db>.xz if db does not exist; returns db's path or None if no archive."""
+    """Restore db from <db>.xz if db does not exist or is empty; returns db's path or None if no archive."""
     dst = Path(db)
     archive = dst.with_name(dst.name + ".xz")
-    if dst.exists():
+    if dst.exists() and dst.stat().st_size > 0:  # an empty file (a command that stopped before writing) holds nothing
         return dst
     if not archive.exists():
         return None
