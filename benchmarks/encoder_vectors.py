@@ -1,0 +1,111 @@
+"""Do PaiNN's vector channels earn their cost on airfoils? (issue 31) Two encoders, same data, recipe and budget.
+
+    .venv/bin/python -m benchmarks.encoder_vectors --painn runs/vec_painn.pt --invariant runs/vec_invariant.pt \
+        [--data data/airfoil_v1.db] [--reps 5] [--no-write]
+
+The two models are trained beforehand by the same command but for ``--no-vectors`` (one member each, from
+scratch, so that no pretrained encoder favours either):
+
+    phenograd train --domain airfoil --data data/airfoil_v1.db --out runs/vec_painn.pt --epochs 40 --patience 10 \
+        --batch-size 4 --huber-delta 0.03 --members 1 --seed 0 [--no-vectors]
+
+Reported side by side: MAE of CL, ln CD and CM and the convergence ROC AUC on the validation shapes and on the
+held-out real airfoils (``phenograd evaluate``'s numbers), the encoder's parameters, the training time per epoch
+(from each checkpoint's report) and the fast path's prediction rate (64 CST shapes x 16 angles, one torch thread,
+with and without the gradient with respect to the CST weights; variants alternate rep by rep, medians quoted).
+Writes the section "Airfoil encoder: vector channels or not" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from benchmarks.airfoil_throughput import phenograd_cases
+from benchmarks.hotspots import side_by_side
+from benchmarks.report import machine, publish, today
+
+SECTION = "Airfoil encoder: vector channels or not"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--painn", required=True, help="model trained with vector channels")
+    parser.add_argument("--invariant", required=True, help="the same recipe with --no-vectors")
+    parser.add_argument("--data", default="data/airfoil_v1.db")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--painn-train-s", type=float, default=None, help="wall seconds its training took")
+    parser.add_argument("--invariant-train-s", type=float, default=None, help="wall seconds its training took")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from phenograd.datasets.airfoil_sampling import training_cst
+    from phenograd.surrogate.evaluate import evaluate
+    from phenograd.surrogate.model import load_checkpoint
+    from phenograd.surrogate.predict import AirfoilSurrogate
+
+    arms = {
+        "PaiNN (vector channels)": (args.painn, args.painn_train_s),
+        "invariant (--no-vectors)": (args.invariant, args.invariant_train_s),
+    }
+    rows, models = [], {}
+    for name, (path, seconds) in arms.items():
+        ensemble, info = load_checkpoint(path, domain="airfoil")
+        epochs = sum(int(m.get("epochs", 0)) for m in info["meta"].get("members", []))
+        scores = {split: evaluate(path, args.data, split) for split in ("val", "test")}
+        params = sum(p.numel() for p in ensemble.members[0].encoder.parameters())
+        rows.append((name, path, scores, params, epochs, seconds))
+        models[name] = AirfoilSurrogate(ensemble.eval(), info)
+    cst = torch.as_tensor(training_cst().params[:64], dtype=torch.float32)
+    alphas = [float(a) for a in torch.linspace(-4, 12, 16)]
+    rates = {}
+    for grad in (False, True):
+        cases = {name: phenograd_cases(m, cst, alphas, grad) for name, m in models.items()}
+        for case in cases.values():
+            case()  # warm-up
+        times = side_by_side(cases, args.reps)
+        rates[grad] = {name: len(cst) * len(alphas) / t for name, t in times.items()}
+
+    lines = [
+        f"Command: `python -m benchmarks.encoder_vectors --painn {args.painn} --invariant {args.invariant} "
+        f"--data {args.data} --reps {args.reps}`  ",
+        f"Date: {today()}  ",
+        f"Machine: {machine()}; one torch thread.  ",
+        "Models: one member each, trained from scratch by the same command but for `--no-vectors` "
+        "(`phenograd train --domain airfoil --data data/airfoil_v1.db --epochs 40 --patience 10 --batch-size 4 "
+        "--huber-delta 0.03 --members 1 --seed 0`), one process each on a machine shared with the DFT job.",
+        "",
+        "| encoder | encoder parameters | epochs run | training s/epoch | split | CL MAE | ln CD MAE | CM MAE | "
+        "convergence ROC AUC |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, _path, scores, params, epochs, seconds in rows:
+        per_epoch = f"{seconds / epochs:.0f}" if epochs and seconds else "-"
+        for split in ("val", "test"):
+            m = scores[split]
+            lines.append(
+                f"| {name} | {params:,} | {epochs} | {per_epoch} | {split} ({m['shapes']} shapes) | "
+                f"{m['mae']['CL']:.4f} | {m['mae']['lnCD']:.4f} | {m['mae']['CM']:.5f} | {m['convergence_auc']:.3f} |"
+            )
+    names = list(models)
+    lines += [
+        "",
+        "Fast-path prediction rate, 64 CST shapes x 16 angles (predictions per second; medians of "
+        f"{args.reps} alternating repeats):",
+        "",
+        f"| case | {names[0]} | {names[1]} | ratio |",
+        "|---|---|---|---|",
+    ]
+    for grad in (False, True):
+        a, b = rates[grad][names[0]], rates[grad][names[1]]
+        label = "gradient w.r.t. the CST weights" if grad else "no gradients"
+        lines.append(f"| {label} | {a:,.0f}/s | {b:,.0f}/s | {b / a:.2f}x |")
+    publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
