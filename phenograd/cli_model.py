@@ -72,6 +72,12 @@ def add_commands(sub) -> None:
     )
     tr.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 2e-3 / 1e-3)")
     tr.add_argument("--hidden", type=int, default=None, help="encoder width (default: airfoil 64, catalyst 32)")
+    tr.add_argument(
+        "--train-fraction",
+        type=float,
+        default=None,
+        help="train on this share of the training items, a seeded nested subset (default 1; data-scaling curves)",
+    )
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

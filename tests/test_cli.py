@@ -151,6 +151,10 @@ def test_bad_dat_files(tmp_path, name, cli_env):
             "needs --refit-epochs",
         ),
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--epochs", "0"], "--epochs"),
+        (
+            ["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--train-fraction", "0"],
+            "--train-fraction",
+        ),
         (["calibrate", "--model", "/nonexistent.pt", "--data", "x.db"], "nonexistent.pt"),
     ],
 )

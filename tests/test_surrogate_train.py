@@ -200,6 +200,24 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_fraction_trains_on_a_nested_seeded_subset(tiny_dataset, tmp_path):
+    import dataclasses
+
+    from phenograd.surrogate.train_airfoil import AirfoilTask
+
+    full = AirfoilTask(load_airfoil_points(tiny_dataset), seed=0).train
+    seen = {}
+    for fraction in (0.5, 0.25):
+        cfg = dataclasses.replace(TINY, members=1, epochs=1, patience=1, train_fraction=fraction)
+        out = tmp_path / f"f{fraction}.pt"
+        report = train_airfoil(tiny_dataset, out, cfg, progress=False, device="cpu")
+        _, info = load_checkpoint(out, domain="airfoil")
+        assert info["meta"]["config"]["train_fraction"] == fraction
+        seen[fraction] = report["train_shapes"]
+    assert seen[0.5] == round(0.5 * len(full)) and seen[0.25] == round(0.25 * len(full))
+
+
+@pytest.mark.slow
 def test_invariant_encoder_trains_round_trips_and_bad_settings_are_refused(tiny_dataset, tmp_path):
     """vectors=False: the invariant encoder (no vector channels) trains, is saved with "vectors": False in its
     settings, loads to the same weights; a file whose vectors setting is anything but false is refused."""
