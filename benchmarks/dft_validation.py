@@ -145,9 +145,9 @@ def literature_lines(rows, fidelities: dict) -> list[str]:
         "layers, about 3x3 k-points on a 2x2 cell, chosen for single points of a few minutes on one core) plus the "
         f"CHGNet geometry. Mean signed ours - XK14 per adsorbate: {per_adsorbate}; the largest, {worst}. A single "
         "point at the potential's geometry can only lie above the DFT-relaxed energy of the same minimum, and the "
-        "more so the further the potential's geometry is from DFT's: the positive deviations are largest where "
-        "CHGNet itself is furthest from DFT (atomic C on the noble metals). Read the potentials' errors against "
-        "DFT above with that floor in mind.",
+        "more so the further the potential's geometry is from DFT's: the positive deviations are largest for atomic "
+        "C and N, the adsorbates CHGNet itself is furthest from DFT on (table above). Read the potentials' errors "
+        "against DFT above with that floor in mind.",
     ]
     return out
 
