@@ -31,9 +31,11 @@ def small(**kw) -> CompositionProblem:
     return CompositionProblem(**{"metals": METALS, "target": -1.0, "size": (2, 2), "layers": 3, **kw})
 
 
-def test_objective_gradients_match_finite_differences(catalyst_model):
-    """d objective / d per-site logits through the surrogate, against central differences in float64."""
-    surrogate = load_surrogate(catalyst_model, domain="catalyst")
+@pytest.mark.parametrize("model", ["catalyst_model", "catalyst_model_adsorbate_readout"])
+def test_objective_gradients_match_finite_differences(model, request):
+    """d objective / d per-site logits through the surrogate, against central differences in float64; also
+    through the frame evaluator's pruned last layers (the adsorbate readout's)."""
+    surrogate = load_surrogate(request.getfixturevalue(model), domain="catalyst")
     for m in surrogate.ensemble.members:
         m.double()
     ev = FrameEvaluator(surrogate)
