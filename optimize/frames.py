@@ -213,13 +213,15 @@ class FrameEvaluator:
         tags = torch.cat([torch.as_tensor(frame.tags), torch.full((q_,), TAG_ADSORBATE)])
         x = torch.cat([probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(b_, -1, -1)], -1)
         flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
+        near = torch.unique(flat % n)
+        near = near[near < s]  # slab atoms within the cutoff of the adsorbate in some candidate of the batch
         outs = [
-            self._member(member, layers, x, flat, d, unit, s, q_, n, tags)
+            self._member(member, layers, x, flat, d, unit, s, q_, n, tags, near)
             for member, layers in zip(self.members, tensors)
         ]
         return torch.stack(outs)
 
-    def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor) -> Tensor:
+    def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor, near: Tensor) -> Tensor:
         enc, head = member.encoder, member.head
         f = self.hidden
         b_ = x.shape[0]
@@ -232,8 +234,6 @@ class FrameEvaluator:
         adsorbate_only = getattr(head, "readout", "all") == "adsorbate"
         last = len(enc.messages) - 1
         every_row = torch.arange(s)
-        near = torch.unique(flat % n)
-        near = near[near < s]
         for layer, (msg, upd, norm) in enumerate(zip(enc.messages, enc.updates, enc.norms)):
             t = layers[layer]
             rows = near if adsorbate_only and layer == last - 1 else every_row
