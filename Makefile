@@ -81,12 +81,14 @@ catalyst-v2-release: setup
 	$(PY) -m phenograd.datasets.release pack data/catalyst_v2.db
 
 # The DFT label set (data/catalyst_dft_v1.md): GPAW single points at CHGNet-relaxed geometries, 1-3 min per
-# single point on one core; DFT_PROCESSES=2 splits each over two MPI ranks. Resumable: run again to continue.
+# single point on one core; DFT_WORKERS=2 works on two slabs at once (the faster way to use two cores),
+# DFT_PROCESSES=2 splits each single point over two MPI ranks. Resumable: run again to continue.
 DFT_PROCESSES ?= 1
+DFT_WORKERS ?= 1
 .PHONY: dft-release
 dft-release: setup-dft
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_dft_v1.db
-	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140 --processes $(DFT_PROCESSES)
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140 --processes $(DFT_PROCESSES) --workers $(DFT_WORKERS)
 	$(PY) -m phenograd.datasets.release pack data/catalyst_dft_v1.db
 
 benchmark: setup

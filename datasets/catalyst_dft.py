@@ -23,6 +23,7 @@ over the v2 space (all metals, facets and adsorbates).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -52,6 +53,7 @@ from phenograd.simulators.dft import (
     single_point,
     single_point_uid,
 )
+from phenograd.simulators.parallel import run_unordered
 
 from .catalyst_store import CatalystStore
 from .catalyst_v2 import MINIMUM_EXCLUDES, V2_ADSORBATES, V2_FACETS, V2_METALS, place, sample_bulk
@@ -231,12 +233,54 @@ def relax_system(
     return labels, best.relaxed, clean_atoms
 
 
-def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True) -> dict:
-    """Compute every planned DFT adsorption energy not yet in the file at path (resumable, one process).
+def planned_gases(request: DFTRequest) -> list[str]:
+    """The gas molecules whose single points the planned adsorbates' references need (sorted names)."""
+    from ase.symbols import string2symbols
 
+    return sorted(
+        {
+            g
+            for system in dft_plan(request.n, request.seed)
+            for s in string2symbols(system.adsorbate)
+            for g in GAS_FOR[s]
+        }
+    )
+
+
+def _gas_energies(store: DFTStore, settings: DFTSettings, names) -> dict[str, float]:
+    """DFT energies (eV) of the named gas molecules, computed once per setting and stored as ``gas`` rows."""
+    gas = {}
+    for name in names:
+        molecule = gas_molecule(name, settings.gas_box)
+        uid = single_point_uid(molecule, settings)
+        row = store.row(uid)
+        if row is None:
+            sp = single_point(molecule, settings)
+            store.write_row(molecule, {"kind": "gas", "uid": uid, "name": name, **_sp_labels(sp)})
+            row = store.row(uid)
+        if row.status != "ok":
+            raise InputError(f"DFT gas reference {name} failed ({row.status}); check the settings")
+        gas[name] = float(row.e_dft)
+    return gas
+
+
+@functools.lru_cache(maxsize=4)
+def _potential_references(spec: str, relax: RelaxSettings):
+    """The potential's gas references, once per process (a worker runs many systems)."""
+    return gas_references(spec, relax)
+
+
+def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, workers: int = 1) -> dict:
+    """Compute every planned DFT adsorption energy not yet in the file at path (resumable).
+
+    workers: local processes; each takes the systems of one slab at a time, in plan order, and writes every
+    finished computation in its own SQLite transaction (SQLite serialises the writers). The gas references
+    are computed first, in this process, so no two workers compute the same single point.
     Returns counts {"planned", "present", "written", "failed"}. SimulatorUnavailable when GPAW is missing.
     """
     request.validate()
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}", parameter="workers")
     version = gpaw_version()  # before the file exists: no GPAW, no file
     spec = calculator_spec(request.potential)
     relax = RelaxSettings(fmax=request.fmax, steps=request.steps)
@@ -260,120 +304,125 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True) -
             "split": f"test: {TEST_FRACTION:.0%} of slabs by sha256('dft-split:' + slab key)",
         },
     )
-    refs = gas_references(spec, relax)
+    gas = _gas_energies(store, settings, planned_gases(request))
     counts = {"planned": request.n, "present": 0, "written": 0, "failed": 0}
-    gas: dict[str, float] = {}
+    groups: dict[str, list[tuple[int, DFTSystem]]] = {}
     for index, system in enumerate(dft_plan(request.n, request.seed)):
-        t0 = time.perf_counter()
-        slab_key = slab_key_of(system.surface)
-        system_key = f"{slab_key}:{system.adsorbate}:{spec}"
-        pot_uid = (
-            "p"
-            + hashlib.sha256(
-                f"{system_key}:{json.dumps(relax.as_dict(), sort_keys=True)}:{request.placements}".encode()
-            ).hexdigest()[:23]
+        groups.setdefault(slab_key_of(system.surface), []).append((index, system))
+    tasks = [(str(path), request, spec, group, gas, progress) for group in groups.values()]
+    for _, done in run_unordered(_run_group, tasks, workers=workers, max_in_flight=workers):
+        for k in ("present", "written", "failed"):
+            counts[k] += done[k]
+    return counts
+
+
+def _run_group(task) -> dict:
+    """Every system of one slab group, in plan order (a worker's unit of work); returns its counts."""
+    path, request, spec, group, gas, progress = task
+    store = DFTStore.open(path)
+    relax = RelaxSettings(fmax=request.fmax, steps=request.steps)
+    counts = {"present": 0, "written": 0, "failed": 0}
+    for index, system in group:
+        counts[_run_system(store, request, spec, relax, gas, index, system, progress)] += 1
+    return counts
+
+
+def _run_system(store: DFTStore, request: DFTRequest, spec: str, relax: RelaxSettings, gas, index, system, progress):
+    """One system: the potential's minimum, then the single points it still lacks; returns the count it adds to."""
+    settings = request.settings
+    t0 = time.perf_counter()
+    slab_key = slab_key_of(system.surface)
+    system_key = f"{slab_key}:{system.adsorbate}:{spec}"
+    pot_uid = (
+        "p"
+        + hashlib.sha256(
+            f"{system_key}:{json.dumps(relax.as_dict(), sort_keys=True)}:{request.placements}".encode()
+        ).hexdigest()[:23]
+    )
+    pot_row = store.row(pot_uid)
+    if pot_row is None:
+        refs = _potential_references(spec, relax)
+        labels, adslab, clean = relax_system(system, spec, relax, refs, request.placements)
+        base = {
+            "slab_key": slab_key,
+            "system": system_key,
+            "adsorbate": system.adsorbate,
+            "stage": system.stage,
+            "facet": system.surface.facet,
+            "decoration": system.surface.bulk.decoration,
+            "metals": "-".join(sorted(set(system.surface.bulk.metals))),
+            "split": split_dft(slab_key),
+            "potential": calculator_info(spec)["name"],
+            "plan_index": index,
+        }
+        store.write_row(
+            adslab,
+            {"kind": "potential", "uid": pot_uid, **base, **labels},
+            {"clean_positions": clean.positions, "clean_numbers": clean.numbers},
         )
         pot_row = store.row(pot_uid)
-        if pot_row is None:
-            labels, adslab, clean = relax_system(system, spec, relax, refs, request.placements)
-            base = {
+    if pot_row.status != "ok":
+        return "failed"
+    adslab = pot_row.toatoms()
+    adslab.set_tags(pot_row.toatoms().get_tags())
+    clean = adslab[adslab.get_tags() != TAG_ADSORBATE]
+    clean.set_constraint()
+    clean.positions = np.asarray(pot_row.data["clean_positions"], float)
+    adsorbate = adslab[adslab.get_tags() == TAG_ADSORBATE].get_chemical_symbols()
+    slab_uid = single_point_uid(clean, settings)
+    slab_row = store.row(slab_uid)
+    if slab_row is None:
+        sp = single_point(clean, settings)
+        store.write_row(
+            clean,
+            {
+                "kind": "slab",
+                "uid": slab_uid,
                 "slab_key": slab_key,
-                "system": system_key,
-                "adsorbate": system.adsorbate,
-                "stage": system.stage,
-                "facet": system.surface.facet,
-                "decoration": system.surface.bulk.decoration,
-                "metals": "-".join(sorted(set(system.surface.bulk.metals))),
-                "split": split_dft(slab_key),
-                "potential": calculator_info(spec)["name"],
-                "plan_index": index,
-            }
-            store.write_row(
-                adslab,
-                {"kind": "potential", "uid": pot_uid, **base, **labels},
-                {"clean_positions": clean.positions, "clean_numbers": clean.numbers},
-            )
-            pot_row = store.row(pot_uid)
-        if pot_row.status != "ok":
-            counts["failed"] += 1
-            continue
-        adslab = pot_row.toatoms()
-        adslab.set_tags(pot_row.toatoms().get_tags())
-        clean = adslab[adslab.get_tags() != TAG_ADSORBATE]
-        clean.set_constraint()
-        clean.positions = np.asarray(pot_row.data["clean_positions"], float)
-        adsorbate = adslab[adslab.get_tags() == TAG_ADSORBATE].get_chemical_symbols()
-        # gas references this adsorbate needs, once per setting
-        for name in sorted({g for s in adsorbate for g in GAS_FOR[s]}):
-            if name in gas:
-                continue
-            molecule = gas_molecule(name, settings.gas_box)
-            uid = single_point_uid(molecule, settings)
-            row = store.row(uid)
-            if row is None:
-                sp = single_point(molecule, settings)
-                store.write_row(molecule, {"kind": "gas", "uid": uid, "name": name, **_sp_labels(sp)})
-                row = store.row(uid)
-            if row.status != "ok":
-                raise InputError(f"DFT gas reference {name} failed ({row.status}); check the settings")
-            gas[name] = float(row.e_dft)
-        slab_uid = single_point_uid(clean, settings)
+                "facet": pot_row.facet,
+                "metals": pot_row.metals,
+                **_sp_labels(sp),
+            },
+        )
         slab_row = store.row(slab_uid)
-        if slab_row is None:
-            sp = single_point(clean, settings)
-            store.write_row(
-                clean,
-                {
-                    "kind": "slab",
-                    "uid": slab_uid,
-                    "slab_key": slab_key,
-                    "facet": pot_row.facet,
-                    "metals": pot_row.metals,
-                    **_sp_labels(sp),
-                },
-            )
-            slab_row = store.row(slab_uid)
-        ads_uid = single_point_uid(adslab, settings)
-        if store.row(ads_uid) is not None:
-            counts["present"] += 1
-            continue
-        if slab_row.status != "ok":
-            sp = SinglePoint(f"failed: clean slab {slab_row.status}")
-        else:
-            sp = single_point(adslab, settings)
-        labels = {
-            k: pot_row.get(k)
-            for k in (
-                "slab_key",
-                "system",
-                "adsorbate",
-                "stage",
-                "facet",
-                "decoration",
-                "metals",
-                "split",
-                "potential",
-                "plan_index",
-                "e_ads_potential",
-                "site_final",
-                "anomalies",
-            )
-        }
-        labels.update({"kind": "adslab", "uid": ads_uid, "slab_uid": slab_uid, **_sp_labels(sp)})
-        if sp.ok:
-            mu = chemical_potentials({**{k: float("nan") for k in ("H2", "H2O", "N2", "CO")}, **gas})
-            e_ref = adsorbate_reference(adsorbate, mu)
-            labels.update(
-                e_ads=float(sp.energy) - float(slab_row.e_dft) - e_ref, e_reference=e_ref, e_slab=float(slab_row.e_dft)
-            )
-        store.write_row(adslab, labels)
-        counts["written"] += 1
-        counts["failed"] += not sp.ok
-        if progress:
-            e = f"{labels['e_ads']:+.3f}" if sp.ok else sp.status
-            print(
-                f"[{index + 1}/{request.n}] {system.adsorbate} on {pot_row.metals} {pot_row.facet}: DFT {e} eV, "
-                f"{labels['potential']} {pot_row.e_ads_potential:+.3f} eV ({time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
-    return counts
+    ads_uid = single_point_uid(adslab, settings)
+    if store.row(ads_uid) is not None:
+        return "present"
+    if slab_row.status != "ok":
+        sp = SinglePoint(f"failed: clean slab {slab_row.status}")
+    else:
+        sp = single_point(adslab, settings)
+    labels = {
+        k: pot_row.get(k)
+        for k in (
+            "slab_key",
+            "system",
+            "adsorbate",
+            "stage",
+            "facet",
+            "decoration",
+            "metals",
+            "split",
+            "potential",
+            "plan_index",
+            "e_ads_potential",
+            "site_final",
+            "anomalies",
+        )
+    }
+    labels.update({"kind": "adslab", "uid": ads_uid, "slab_uid": slab_uid, **_sp_labels(sp)})
+    if sp.ok:
+        mu = chemical_potentials({**{k: float("nan") for k in ("H2", "H2O", "N2", "CO")}, **gas})
+        e_ref = adsorbate_reference(adsorbate, mu)
+        labels.update(
+            e_ads=float(sp.energy) - float(slab_row.e_dft) - e_ref, e_reference=e_ref, e_slab=float(slab_row.e_dft)
+        )
+    store.write_row(adslab, labels)
+    if progress:
+        e = f"{labels['e_ads']:+.3f}" if sp.ok else sp.status
+        print(
+            f"[{index + 1}/{request.n}] {system.adsorbate} on {pot_row.metals} {pot_row.facet}: DFT {e} eV, "
+            f"{labels['potential']} {pot_row.e_ads_potential:+.3f} eV ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    return "written" if sp.ok else "failed"

@@ -157,6 +157,13 @@ def add_commands(simulate_sub, data_sub) -> None:
         default=1,
         help="MPI ranks per single point (GPAW splits k-points; same energies; default 1)",
     )
+    dd.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="local processes, each working on one slab's systems at a time (default 1); workers x processes "
+        "cores in all",
+    )
 
     dd.set_defaults(handler=cmd_data_dft)
 
@@ -184,10 +191,10 @@ def cmd_data_dft(args) -> int:
     request = DFTRequest(
         n=args.n, seed=args.seed, potential=args.potential, settings=settings, placements=args.placements
     )
-    counts = generate_dft(args.out, request, progress=not getattr(args, "no_progress", False))
+    counts = generate_dft(args.out, request, progress=not getattr(args, "no_progress", False), workers=args.workers)
     print(
         f"{args.out}: {counts['planned']} systems planned, {counts['present']} already present, "
-        f"{counts['written']} written now ({counts['failed']} failed)"
+        f"{counts['written']} written now, {counts['failed']} failed"
     )
     return 0
 

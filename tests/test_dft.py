@@ -127,6 +127,39 @@ def test_a_label_set_keeps_its_settings(tmp_path):
 
 
 @pytest.mark.slow
+def test_label_set_on_two_workers_computes_each_single_point_once_and_resumes(tmp_path):
+    """Two worker processes, one slab each, writing to one file: every single point once, E_ads from the
+    stored energies, and a rerun finds everything present."""
+    from ase.db import connect
+
+    from phenograd.datasets.catalyst_dft import DFTRequest, generate_dft
+
+    path = tmp_path / "dft.db"
+    request = DFTRequest(n=2, potential="emt", settings=TINY, placements=1)
+    counts = generate_dft(path, request, progress=False, workers=2)
+    assert counts == {"planned": 2, "present": 0, "written": 2, "failed": 0}
+    rows = list(connect(str(path)).select())
+    uids = [r.uid for r in rows]
+    assert len(uids) == len(set(uids))
+    kinds = sorted(r.kind for r in rows)
+    assert kinds == ["adslab", "adslab", "gas", "gas", "potential", "potential", "slab", "slab"]
+    gas = {r.name: r.e_dft for r in rows if r.kind == "gas"}
+    assert sorted(gas) == ["H2", "H2O"]  # O's reference, computed once before the workers start
+    slabs = {r.uid: r.e_dft for r in rows if r.kind == "slab"}
+    for r in (r for r in rows if r.kind == "adslab"):
+        assert r.status == "ok"
+        assert r.e_slab == slabs[r.slab_uid]
+        assert r.e_ads == pytest.approx(r.e_dft - r.e_slab - (gas["H2O"] - gas["H2"]), abs=1e-9)
+    assert generate_dft(path, request, progress=False, workers=2) == {
+        "planned": 2,
+        "present": 2,
+        "written": 0,
+        "failed": 0,
+    }
+    assert len(list(connect(str(path)).select())) == len(rows)
+
+
+@pytest.mark.slow
 def test_missing_gpaw_is_exit_status_3_naming_make_setup_dft(tmp_path):
     env = {**os.environ, "PHENOGRAD_DFT_PYTHON": str(tmp_path / "no-python3")}
     with pytest.raises(SimulatorUnavailable, match="make setup-dft"):
