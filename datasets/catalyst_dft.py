@@ -171,6 +171,8 @@ def _sp_labels(sp: SinglePoint) -> dict:
             gpaw=str(sp.gpaw),
             scf_iterations=int(sp.iterations or 0),
         )
+    if sp.mixer:
+        out["scf_mixer"] = sp.mixer
     return out
 
 

@@ -5,7 +5,8 @@ imports only the standard library, NumPy, ASE and GPAW, and reads plain JSON (no
 
     {"numbers": [...], "positions": [[x, y, z], ...] (Å), "cell": [[...] x 3] (Å), "pbc": [b, b, b],
      "magmoms": [...] or null, "settings": {"mode": "lcao", "basis": "dzp", "xc": "PBE", "kpts": [k1, k2, k3],
-     "h": 0.2, "smearing_eV": 0.1, "spin": bool, "maxiter": 300, "dipole": bool, "setups": {"Pd": "10", ...}}}
+     "h": 0.2, "smearing_eV": 0.1, "spin": bool, "maxiter": 300, "dipole": bool, "setups": {"Pd": "10", ...},
+     "mixer": {"method": "sum", "beta": 0.02, ...} (optional)}}
 
 and writes ``{"status": "ok", "energy": E (eV), "magmom": M, "iterations": n, "wall_s": t, "gpaw": version}``
 or ``{"status": "failed: reason", ...}`` to OUTPUT.json (written to a temporary name, then renamed).
@@ -60,6 +61,8 @@ def main(argv):
             kwargs["poissonsolver"] = {"dipolelayer": "xy"}
         if s.get("setups"):
             kwargs["setups"] = {str(k): str(v) for k, v in s["setups"].items()}
+        if s.get("mixer"):  # GPAW's mixer keywords: method, beta, history, weight
+            kwargs["mixer"] = {str(k): v for k, v in s["mixer"].items()}
         atoms.calc = GPAW(**kwargs)
         energy = float(atoms.get_potential_energy())
         try:

@@ -15,6 +15,8 @@ from ase.build import fcc111
 
 from phenograd.core.errors import InputError, SimulatorUnavailable
 from phenograd.simulators.dft import (
+    DAMPED_MIXER,
+    DAMPED_MIXER_NAME,
     REDUCED_VALENCE,
     DFTSettings,
     adsorbate_reference,
@@ -74,8 +76,24 @@ def test_scf_that_does_not_converge_and_timeout_are_results_not_exceptions():
 
     r = single_point(tiny_adslab(), replace(TINY, maxiter=10, smearing_eV=0.0))
     assert r.status.startswith("failed:") and r.energy is None
+    # tried twice: GPAW's default mixer, then the damped one
+    assert r.status.endswith("(after a first SCF that did not converge)") and r.mixer == DAMPED_MIXER_NAME
     t = single_point(tiny_adslab(), replace(TINY, timeout_s=1.0))
     assert t.status == "timeout"
+
+
+def test_the_worker_passes_the_retry_mixer_to_gpaw(tmp_path):
+    """The second attempt's mixer reaches GPAW (its text log states the mixing parameter)."""
+    import json
+
+    job = worker_job(tiny_adslab(), TINY)
+    job["settings"]["mixer"] = DAMPED_MIXER
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    from phenograd.simulators.dft import WORKER, dft_python
+
+    subprocess.run([dft_python(), str(WORKER), "job.json", "out.json"], cwd=tmp_path, check=True, timeout=300)
+    assert json.loads((tmp_path / "out.json").read_text())["status"] == "ok"
+    assert "Linear mixing parameter: 0.02" in (tmp_path / "gpaw.txt").read_text()
 
 
 def test_settings_keys_and_job():
