@@ -44,6 +44,7 @@ from phenograd.simulators.adsorption import (
 )
 from phenograd.simulators.calculators import calculator_info, calculator_spec
 from phenograd.simulators.dft import (
+    INITIAL_MAGMOM,
     DFTSettings,
     SinglePoint,
     adsorbate_reference,
@@ -275,9 +276,10 @@ def _potential_references(spec: str, relax: RelaxSettings):
 def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, workers: int = 1) -> dict:
     """Compute every planned DFT adsorption energy not yet in the file at path (resumable).
 
-    workers: local processes; each takes the systems of one slab at a time, in plan order, and writes every
-    finished computation in its own SQLite transaction (SQLite serialises the writers). The gas references
-    are computed first, in this process, so no two workers compute the same single point.
+    Slabs are taken in plan order, the spin-polarised ones after the rest, one slab's systems at a time.
+    workers: local processes; each writes every finished computation in its own SQLite transaction (SQLite
+    serialises the writers). The gas references are computed first, in this process, so no two workers compute
+    the same single point.
     Returns counts {"planned", "present", "written", "failed"}. SimulatorUnavailable when GPAW is missing.
     """
     request.validate()
@@ -311,7 +313,10 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, w
     groups: dict[str, list[tuple[int, DFTSystem]]] = {}
     for index, system in enumerate(dft_plan(request.n, request.seed)):
         groups.setdefault(slab_key_of(system.surface), []).append((index, system))
-    tasks = [(str(path), request, spec, group, gas, progress) for group in groups.values()]
+    # spin-polarised slabs last: they cost several times a non-magnetic one, so a run stopped by its time budget
+    # has computed the most rows (the rows are the same in any order)
+    ordered = sorted(groups.values(), key=lambda g: any(m in INITIAL_MAGMOM for m in g[0][1].surface.bulk.metals))
+    tasks = [(str(path), request, spec, group, gas, progress) for group in ordered]
     for _, done in run_unordered(_run_group, tasks, workers=workers, max_in_flight=workers):
         for k in ("present", "written", "failed"):
             counts[k] += done[k]
