@@ -1,7 +1,7 @@
 """How right is each faster catalyst fidelity? Every DFT adsorption energy of the DFT label set beside the
 universal potentials', EMT's and the shipped surrogate's for the same system.
 
-    .venv/bin/python -m benchmarks.dft_validation [--dft data/catalyst_dft_v1.db] [--no-write]
+    .venv/bin/python -m benchmarks.dft_validation [--dft data/catalyst_dft_v1.db] [--relax-budget-s S] [--no-write]
 
 DFT: GPAW single points at the geometry CHGNet relaxed (AdsorbML; settings in the file's metadata).
 CHGNet: its own E_ads of that geometry (the label set stores it). SevenNet-0 and EMT: their own AdsorbML
@@ -9,7 +9,9 @@ minimum over the same placements of the same slab, relaxed by themselves (EMT on
 for every element). Surrogate: the shipped catalyst model (EMT-trained, v1) on the CHGNet-relaxed adslab,
 where its element vocabulary covers the structure. Per fidelity: MAE and Spearman's rank correlation against
 DFT over the rows it covers, and over the rows every fidelity covers. Results of the slower fidelities are
-cached in benchmarks/results/dft_validation.jsonl (resumable). A parity plot goes to
+cached in benchmarks/results/dft_validation.jsonl (resumable); --relax-budget-s stops starting new ones after
+S seconds, and the rows they did not reach are left out of those fidelities' rows (the table counts them). A
+parity plot goes to
 benchmarks/dft_parity.png. Writes the section "Catalyst fidelities against DFT" of BENCHMARKS.md.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +167,15 @@ def metrics(dft: dict, other: dict, keys=None) -> tuple[int, float, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dft", default=str(ROOT / "data" / "catalyst_dft_v1.db"))
+    ap.add_argument(
+        "--relax-budget-s",
+        type=float,
+        default=None,
+        help="seconds after which no new SevenNet-0 / EMT relaxation starts (default: relax every row)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
+    deadline = None if args.relax_budget_s is None else time.monotonic() + args.relax_budget_s
     db = connect(args.dft)
     meta = db.metadata
     rows = sorted(db.select(kind="adslab", status="ok"), key=lambda r: r.plan_index)
@@ -185,6 +195,8 @@ def main(argv=None) -> int:
         values = {}
         for r in rows:
             key = (r.system, name)
+            if key not in cache and deadline is not None and time.monotonic() > deadline:
+                continue
             if key not in cache:
                 system = find_system(r.slab_key, r.adsorbate)
                 elements = set(system.surface.bulk.metals) | set(system.adsorbate)
@@ -199,7 +211,9 @@ def main(argv=None) -> int:
     dft = fidelities["DFT"]
     common = [k for k in dft if all(v.get(k) is not None for n, v in fidelities.items() if n != "DFT")]
     lines = [
-        f"Command: `python -m benchmarks.dft_validation`; {today()}; {machine()}.",
+        "Command: `python -m benchmarks.dft_validation"
+        + (f" --relax-budget-s {args.relax_budget_s:g}" if args.relax_budget_s is not None else "")
+        + f"`; {today()}; {machine()}.",
         "",
         f"DFT: {meta.get('dft', {}).get('describe', '?')}; GPAW {meta.get('dft', {}).get('gpaw', '?')}; "
         "single points at the geometries CHGNet relaxed (2x2 cells, 1/4 monolayer, three close-packed layers, "
@@ -215,6 +229,24 @@ def main(argv=None) -> int:
         n, mae, rho = metrics(dft, values)
         nc, maec, rhoc = metrics(dft, values, common)
         lines.append(f"| {name} | {n} | {mae:.2f} | {rho:+.2f} | {nc} | {maec:.2f} | {rhoc:+.2f} |")
+    stages = sorted({r.stage for r in rows}, key=["validation", "alloy", "spread"].index)
+    lines += [
+        "",
+        "By plan stage (validation: six adsorbates on eight pure close-packed metals; alloy: ordered alloys' "
+        "close-packed facets; spread: seeded draws over the v2 space, any metal, facet and adsorbate), MAE vs DFT "
+        "in eV (rows):",
+        "",
+        "| fidelity | " + " | ".join(stages) + " |",
+        "|---|" + "---|" * len(stages),
+    ]
+    for name, values in fidelities.items():
+        if name == "DFT":
+            continue
+        cells = []
+        for stage in stages:
+            n, mae, _ = metrics(dft, values, [r.plan_index for r in rows if r.stage == stage])
+            cells.append(f"{mae:.2f} ({n})" if n >= 2 else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "| # | system | facet | DFT | " + " | ".join(n for n in fidelities if n != "DFT") + " |",
