@@ -93,9 +93,9 @@ def main(argv=None) -> int:
         f"Data: `{args.dft}`: {len(rows)} DFT adsorption energies, {len(train)} train rows, {len(test)} held-out test "
         f"rows on {len({r.slab_key for r in test})} slabs (adsorbates: "
         + ", ".join(f"{a} {sum(r.adsorbate == a for r in test)}" for a in sorted({r.adsorbate for r in test}))
-        + ").",
+        + ").  ",
     ]
-    lines += [f"Arm training: {c}" for c in args.command]
+    lines += [f"Arm training: {c}  " for c in args.command]
     lines += [
         "",
         "| model (on the held-out DFT rows) | rows covered | MAE vs DFT (eV) | Spearman vs DFT |",
