@@ -48,6 +48,9 @@ WORKER = Path(__file__).with_name("gpaw_worker.py")
 #: oscillate in spin-polarised slabs (Pt3Ni, NiAl) are left to settle (GPAW's mixer keywords).
 DAMPED_MIXER = {"method": "sum", "beta": 0.02, "history": 5, "weight": 100.0}
 DAMPED_MIXER_NAME = "sum, beta 0.02, history 5, weight 100"
+#: Return codes of a GPAW process stopped from outside (SIGTERM, SIGINT, SIGHUP): the single point is
+#: interrupted, not failed, and a resumed run computes it (SIGKILL stays a failure: the kernel's OOM killer sends it).
+INTERRUPTING_SIGNALS = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP)
 #: Initial magnetic moments (Bohr magnetons per atom) of the metals computed spin-polarised.
 INITIAL_MAGMOM = {"Mn": 3.0, "Fe": 3.0, "Co": 2.0, "Ni": 1.0}
 MODES = ("lcao", "fd")
@@ -266,6 +269,7 @@ def _launcher(processes: int) -> list[str]:
 
 def single_point(atoms: Atoms, settings: DFTSettings = DFTSettings()) -> SinglePoint:
     """GPAW energy of atoms in an isolated process within settings.timeout_s; never raises for SCF trouble.
+    InterruptedError when the GPAW process is stopped from outside (SIGTERM, SIGINT, SIGHUP): no result to record.
 
     An SCF that does not converge within settings.maxiter is tried once more with :data:`DAMPED_MIXER` (its own
     timeout_s); the result then names that mixer (SinglePoint.mixer). The mixer changes the path to the
@@ -319,6 +323,8 @@ def _run_job(job: dict, settings: DFTSettings) -> SinglePoint:
             tail = " ".join(stderr.decode(errors="replace").split())[-300:]
             if "No module named 'gpaw'" in tail or "No module named gpaw" in tail:
                 raise SimulatorUnavailable(f"DFT: GPAW is not importable by {python}; run `make setup-dft`")
+            if proc.returncode in INTERRUPTING_SIGNALS:  # stopped from outside: not a result, so nothing is recorded
+                raise InterruptedError(f"DFT: the GPAW process was stopped by signal {-proc.returncode}")
             return SinglePoint(
                 f"failed: GPAW process exited {proc.returncode}: {tail or 'no output'}", wall_s=time.perf_counter() - t0
             )

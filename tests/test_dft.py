@@ -4,8 +4,10 @@ the missing-GPAW path, and a label set that resumes without computing anything t
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +96,35 @@ def test_the_worker_passes_the_retry_mixer_to_gpaw(tmp_path):
     subprocess.run([dft_python(), str(WORKER), "job.json", "out.json"], cwd=tmp_path, check=True, timeout=300)
     assert json.loads((tmp_path / "out.json").read_text())["status"] == "ok"
     assert "Linear mixing parameter: 0.02" in (tmp_path / "gpaw.txt").read_text()
+
+
+def test_a_gpaw_process_stopped_from_outside_is_interrupted_not_failed():
+    """SIGTERM to the GPAW process (someone stopping the job) raises: a label set records no failure for it
+    and a resumed run computes the single point."""
+    import threading
+
+    from phenograd.simulators.dft import WORKER
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = single_point(tiny_adslab(), TINY)
+        except InterruptedError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    pid = None
+    deadline = time.monotonic() + 60
+    while pid is None and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", str(WORKER)], capture_output=True, text=True).stdout.split()
+        pid = int(found[0]) if found else None
+        time.sleep(0.02)
+    assert pid is not None, "the GPAW process never started"
+    os.kill(pid, signal.SIGTERM)
+    thread.join(120)
+    assert "result" not in outcome and "signal 15" in str(outcome["error"])
 
 
 def test_settings_keys_and_job():
