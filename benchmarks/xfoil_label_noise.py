@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -82,7 +83,7 @@ def rerun(polar: dict, variant: str) -> dict:
     """{alpha: (converged, CL, CD, CM)} of one polar under one protocol variant."""
     settings = polar["settings"]
     if variant.endswith("panel nodes"):
-        settings = XfoilSettings(**{**settings.__dict__, "n_panels": int(variant.split()[0])})
+        settings = replace(settings, n_panels=int(variant.split()[0]))
     if variant.startswith("cold"):
         points = [p for a in polar["alphas"] for p in run_polar(polar["coords"], [a], settings).points]
     else:
