@@ -18,6 +18,12 @@ precision (tested), at a fraction of the cost: no per-candidate neighbour
 search, and messages become small batched matrix products instead of
 gathers/scatters over ~1,200 edges per structure.
 
+With a head that reads only the adsorbate's atoms (the shipped models), the clean slab's states are shared:
+``clean_slabs`` encodes D decorations of a frame once, and ``predict_on`` recomputes per candidate only the slab
+atoms within reach of the adsorbate (within the cutoff of it, for 2 or 3 layers), taking every other row from the
+clean slab. A screen with several adsorbates and sites per decoration then pays for the slab once
+(``benchmarks/screen_throughput.py``).
+
 Predictions are differentiable in the element probabilities (not in positions).
 """
 
@@ -101,10 +107,26 @@ def seen_range(surrogate) -> tuple[float, float]:
 
 
 class _FrameTensors:
-    """Per member and layer: dense slab-slab filters A, B (S, S, F) and C (S, S, 3, F)."""
+    """Per member and layer: dense slab-slab filters A, B (S, S, F) and C (S, S, 3, F); image offsets (M, 3) Å;
+    the slab's neighbour pattern ``adjacent`` (S, S) bool (a pair within the cutoff in some image)."""
 
-    def __init__(self, A, B, C, offsets):
-        self.A, self.B, self.C, self.offsets = A, B, C, offsets
+    def __init__(self, A, B, C, offsets, adjacent):
+        self.A, self.B, self.C, self.offsets, self.adjacent = A, B, C, offsets, adjacent
+
+
+@dataclass
+class CleanSlabs:
+    """The clean slabs' encoder states of D decorations on one frame, shared by every adsorbate and site on them.
+
+    ``layers[m][k]`` for member m and each layer k before the last: the layer's input scalars ``h`` (D, S, F)
+    (kept for k = 0 only), the message inputs ``pa`` (D, S, F), ``vb`` (D, S, 3, F) (v times phi_b, None at
+    k = 0 where v is zero) and ``pc`` (D, S, F), and the summed slab-slab messages ``ds`` (D, S, F),
+    ``dv`` (D, S, 3, F) before scaling.
+    """
+
+    frame: Frame
+    probs: Tensor
+    layers: list[list[dict]]
 
 
 class FrameEvaluator:
@@ -153,6 +175,9 @@ class FrameEvaluator:
         else:
             offsets = torch.zeros((1, 3), dtype=self.dtype)
         flat = i * s + j
+        adjacent = torch.zeros(s * s, dtype=torch.bool)
+        adjacent[flat] = True
+        adjacent = adjacent.view(s, s)
         out = []
         with torch.no_grad():
             for member in self.members:
@@ -165,7 +190,7 @@ class FrameEvaluator:
                     C = torch.zeros(s * s, 3 * f, dtype=self.dtype).index_add_(
                         0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1)
                     )
-                    layers.append(_FrameTensors(A, B, C.view(s, s, 3, f), offsets))
+                    layers.append(_FrameTensors(A, B, C.view(s, s, 3, f), offsets, adjacent))
                 out.append(layers)
         self._cache[key] = out
         if len(self._cache) > self._cache_size:
@@ -193,6 +218,19 @@ class FrameEvaluator:
         return (b * q_ + q) * n + nn_, d, vec / d[:, None], n
 
     # ------------------------------------------------------------------ forward
+    @property
+    def shares_slabs(self) -> bool:
+        """Whether the head reads only the adsorbate's atoms, so that the clean slab's states can be shared
+        (``clean_slabs`` + ``predict_on``); otherwise ``predict`` evaluates every row per candidate."""
+        return getattr(self.members[0].head, "readout", "all") == "adsorbate"
+
+    def _slab_probs(self, frame: Frame, slab_probs) -> Tensor:
+        s = len(frame)
+        slab_probs = torch.as_tensor(slab_probs, dtype=self.dtype)
+        if slab_probs.dim() != 3 or slab_probs.shape[1:] != (s, N_ELEMENTS):
+            raise ValueError(f"slab_probs must be (B, {s}, {N_ELEMENTS}), got {tuple(slab_probs.shape)}")
+        return slab_probs
+
     def predict(self, frame: Frame, slab_probs: Tensor, ads_symbols, ads_positions) -> Tensor:
         """Per-member E_ads (M, B) in eV.
 
@@ -200,11 +238,12 @@ class FrameEvaluator:
         for concrete slabs; gradients flow to it). ads_symbols: the adsorbate's Q symbols
         (binding atom first, as ``place_adsorbate`` orders them). ads_positions: (B, Q, 3) Å.
         """
+        slab_probs = self._slab_probs(frame, slab_probs)
+        if self.shares_slabs:
+            decoration = torch.arange(slab_probs.shape[0])
+            return self.predict_on(self.clean_slabs(frame, slab_probs), decoration, ads_symbols, ads_positions)
         tensors = self._frame(frame)
         s = len(frame)
-        slab_probs = torch.as_tensor(slab_probs, dtype=self.dtype)
-        if slab_probs.dim() != 3 or slab_probs.shape[1:] != (s, N_ELEMENTS):
-            raise ValueError(f"slab_probs must be (B, {s}, {N_ELEMENTS}), got {tuple(slab_probs.shape)}")
         b_ = slab_probs.shape[0]
         ads_pos = torch.as_tensor(np.asarray(ads_positions, float), dtype=self.dtype).reshape(b_, -1, 3)
         q_ = ads_pos.shape[1]
@@ -219,6 +258,140 @@ class FrameEvaluator:
             self._member(member, layers, x, flat, d, unit, s, q_, n, tags, near)
             for member, layers in zip(self.members, tensors)
         ]
+        return torch.stack(outs)
+
+    def clean_slabs(self, frame: Frame, slab_probs: Tensor) -> CleanSlabs:
+        """Encoder states of D clean slabs (no adsorbate) on one frame: slab_probs (D, S, len(ELEMENTS)).
+
+        Every layer but the last is kept. An adsorbate changes a slab atom's state only within the cutoff of it
+        (one more hop per layer), so ``predict_on`` recomputes those few rows per candidate and takes the rest of
+        the slab from here; the slab's own work is done once per decoration, not once per adsorbate and site."""
+        if not self.shares_slabs:
+            raise InputError("sharing the clean slab needs a head that reads only the adsorbate's atoms")
+        slab_probs = self._slab_probs(frame, slab_probs)
+        tensors = self._frame(frame)
+        d_ = slab_probs.shape[0]
+        tags = torch.as_tensor(frame.tags)
+        x = torch.cat([slab_probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(d_, -1, -1)], -1)
+        out = []
+        for member, frame_layers in zip(self.members, tensors):
+            enc, f = member.encoder, self.hidden
+            h = enc.embed(x)
+            v = None  # zero before the first layer
+            layers = []
+            for k in range(len(enc.messages) - 1):
+                t = frame_layers[k]
+                pa, pb, pc = enc.messages[k].phi(h).split(f, dim=-1)
+                ds = torch.einsum("ijf,djf->dif", t.A, pa)
+                dv = torch.einsum("ijkf,djf->dikf", t.C, pc)
+                vb = None
+                if v is not None:
+                    vb = v * pb[:, :, None, :]
+                    dv = dv + torch.einsum("ijf,djkf->dikf", t.B, vb)
+                layers.append(dict(h=h if k == 0 else None, pa=pa, vb=vb, pc=pc, ds=ds, dv=dv))
+                if k < len(enc.messages) - 2:
+                    hu = h + self.scale * ds
+                    vu = (0 if v is None else v) + self.scale * dv
+                    dh, dvu = enc.updates[k](hu.reshape(-1, f), vu.reshape(-1, 3, f))
+                    h = enc.norms[k](hu + dh.view(hu.shape))
+                    v = vector_norm((vu + dvu.view(vu.shape)).reshape(-1, 3, f)).view(vu.shape)
+            out.append(layers)
+        return CleanSlabs(frame, slab_probs, out)
+
+    def _local_rows(self, frame: Frame, adjacent: Tensor, flat: Tensor, n: int, depth: int) -> Tensor:
+        """Slab rows (R,) recomputed per candidate: those within ``depth`` hops of the adsorbate in any candidate
+        (hop 1: within the cutoff of an adsorbate atom; each further hop adds the slab neighbours)."""
+        s = len(frame)
+        rows = torch.zeros(s, dtype=torch.bool)
+        neighbours = flat % n
+        rows[neighbours[neighbours < s]] = True
+        for _ in range(depth - 1):
+            rows = rows | adjacent[rows].any(0)
+        return torch.nonzero(rows).flatten()
+
+    def predict_on(self, clean: CleanSlabs, decoration: Tensor, ads_symbols, ads_positions) -> Tensor:
+        """Per-member E_ads (M, B) in eV of B candidates on shared clean slabs: candidate b is decoration
+        ``decoration[b]`` of ``clean`` with the adsorbate (Q symbols, binding atom first) at ads_positions
+        (B, Q, 3) Å. Equal to ``predict`` on the same structures to float precision.
+
+        Exact because the head reads only the adsorbate: in an L-layer encoder, layer k's output is needed only
+        within L-1-k hops of the adsorbate, and differs from the clean slab's only within k+1 hops, so the rows
+        within min(L-1-k, k+1) hops are recomputed (a message is linear in the neighbour's inputs: the clean sum
+        plus the change over the recomputed rows) and every other row keeps its clean state."""
+        frame = clean.frame
+        tensors = self._frame(frame)
+        s, f = len(frame), self.hidden
+        decoration = torch.as_tensor(decoration, dtype=torch.long)
+        b_ = len(decoration)
+        ads_pos = torch.as_tensor(np.asarray(ads_positions, float), dtype=self.dtype).reshape(b_, -1, 3)
+        q_ = ads_pos.shape[1]
+        n_layers = len(self.members[0].encoder.messages)
+        ads_x = torch.cat(
+            [
+                element_probs(ads_symbols).to(self.dtype),
+                torch.nn.functional.one_hot(torch.full((q_,), TAG_ADSORBATE), N_TAGS),
+            ],
+            -1,
+        ).to(self.dtype)
+        flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
+        depth = max([1] + [min(n_layers - 1 - k, k + 1) for k in range(n_layers - 1)])
+        rows = self._local_rows(frame, tensors[0][0].adjacent, flat, n, depth)
+        r_ = len(rows)
+        local = torch.full((n,), -1, dtype=torch.long)
+        local[rows] = torch.arange(r_)
+        local[s:] = torch.arange(r_, r_ + q_)
+        m_ = r_ + q_
+        pair = flat // n * m_ + local[flat % n]  # into (B, Q, M): every neighbour of the adsorbate is local
+        outs = []
+        for member, frame_layers, clean_layers in zip(self.members, tensors, clean.layers):
+            enc, head = member.encoder, member.head
+            h = torch.cat([clean_layers[0]["h"][decoration][:, rows], enc.embed(ads_x).expand(b_, -1, -1)], 1)
+            v = torch.zeros(b_, m_, 3, f, dtype=self.dtype)
+            for k, (msg, upd, norm) in enumerate(zip(enc.messages, enc.updates, enc.norms)):
+                w = self._filters(member, k, d)
+                wa, wb, wc = w.split(f, dim=-1)
+                Aq = torch.zeros(b_ * q_ * m_, f, dtype=self.dtype).index_add_(0, pair, wa).view(b_, q_, m_, f)
+                Cq = torch.zeros(b_ * q_ * m_, 3 * f, dtype=self.dtype).index_add_(
+                    0, pair, (unit[:, :, None] * wc[:, None, :]).flatten(1)
+                )
+                Cq = Cq.view(b_, q_, m_, 3, f)
+                pa, pb, pc = msg.phi(h).split(f, dim=-1)
+                # Adsorbate rows: every neighbour is local.
+                ds_q = torch.einsum("bqmf,bmf->bqf", Aq, pa)
+                dv_q = torch.einsum("bqmkf,bmf->bqkf", Cq, pc)
+                if k > 0:
+                    Bq = torch.zeros(b_ * q_ * m_, f, dtype=self.dtype).index_add_(0, pair, wb).view(b_, q_, m_, f)
+                    vb = v * pb[:, :, None, :]
+                    dv_q = dv_q + torch.einsum("bqmf,bmkf->bqkf", Bq, vb)
+                if k == n_layers - 1:
+                    hq = h[:, r_:] + self.scale * ds_q
+                    vq = v[:, r_:] + self.scale * dv_q
+                    dh, _ = upd(hq.reshape(-1, f), vq.reshape(-1, 3, f))
+                    hq = norm(hq + dh.view(b_, q_, f))
+                    outs.append(
+                        head.dense(hq, torch.full((q_,), TAG_ADSORBATE), ads_x[:, :N_ELEMENTS].expand(b_, -1, -1))
+                    )
+                    break
+                # Local slab rows: the clean sums, the adsorbate's messages (pair filters are symmetric; unit vectors
+                # flip) and, after the first layer, the change of the recomputed neighbours' inputs.
+                c = clean_layers[k]
+                ds_s = c["ds"][decoration][:, rows] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
+                dv_s = c["dv"][decoration][:, rows] - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
+                if k > 0:
+                    t = frame_layers[k]
+                    sub = (rows[:, None], rows[None, :])
+                    dv_s = dv_s + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :r_], vb[:, r_:])
+                    ds_s = ds_s + torch.einsum("ijf,bjf->bif", t.A[sub], pa[:, :r_] - c["pa"][decoration][:, rows])
+                    dv_s = (
+                        dv_s
+                        + torch.einsum("ijf,bjkf->bikf", t.B[sub], vb[:, :r_] - c["vb"][decoration][:, rows])
+                        + torch.einsum("ijkf,bjf->bikf", t.C[sub], pc[:, :r_] - c["pc"][decoration][:, rows])
+                    )
+                hu = h + self.scale * torch.cat([ds_s, ds_q], 1)
+                vu = v + self.scale * torch.cat([dv_s, dv_q], 1)
+                dh, dv = upd(hu.reshape(-1, f), vu.reshape(-1, 3, f))
+                h = norm(hu + dh.view(b_, m_, f))
+                v = vector_norm((vu + dv.view(b_, m_, 3, f)).reshape(-1, 3, f)).view(b_, m_, 3, f)
         return torch.stack(outs)
 
     def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor, near: Tensor) -> Tensor:

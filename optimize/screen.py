@@ -63,28 +63,58 @@ def torch_threads(n: int | None):
 def predict_enumeration(
     evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256, threads: int | None = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted E_ads (C,) and calibrated std (C,) in eV for every candidate, batched per
-    (frame, adsorbate)."""
-    groups: dict[tuple[int, str], list] = {}
-    for c in enum.candidates:
-        groups.setdefault((enum.frame_of_slab[c.slab_index], c.adsorbate), []).append(c)
+    """Predicted E_ads (C,) and calibrated std (C,) in eV for every candidate.
+
+    With a head that reads only the adsorbate (the shipped models), each frame's clean slabs are encoded once,
+    batch_size decorations at a time, and every adsorbate and site on them reuses that work
+    (``FrameEvaluator.clean_slabs``); candidates are then batched per adsorbate (all sites together: fewer, larger
+    calls were faster than one call per site, though each recomputes the union of the sites' neighbourhoods).
+    Otherwise they are batched per (frame, adsorbate) and evaluated whole."""
     mean = np.full(len(enum.candidates), np.nan)
     std = np.full(len(enum.candidates), np.nan)
     probs_of_slab: dict[int, torch.Tensor] = {}
+
+    def probs(slab_index: int) -> torch.Tensor:
+        if slab_index not in probs_of_slab:
+            probs_of_slab[slab_index] = element_probs(enum.slabs[slab_index].get_chemical_symbols())
+        return probs_of_slab[slab_index]
+
+    def store(chunk, members) -> None:
+        m, s = evaluator.mean_std(members)
+        idx = [c.index for c in chunk]
+        mean[idx], std[idx] = m.numpy(), s.numpy()
+
     with torch_threads(threads), torch.inference_mode():
-        for (frame_index, ads), cands in groups.items():
-            frame = enum.frames[frame_index]
-            ads_symbols = _ads_symbols(ads)
-            for start in range(0, len(cands), batch_size):
-                chunk = cands[start : start + batch_size]
-                for c in chunk:
-                    if c.slab_index not in probs_of_slab:
-                        probs_of_slab[c.slab_index] = element_probs(enum.slabs[c.slab_index].get_chemical_symbols())
-                probs = torch.stack([probs_of_slab[c.slab_index] for c in chunk])
-                pos = np.stack([c.ads_positions for c in chunk])
-                m, s = evaluator.mean_std(evaluator.predict(frame, probs, ads_symbols, pos))
-                idx = [c.index for c in chunk]
-                mean[idx], std[idx] = m.numpy(), s.numpy()
+        if not evaluator.shares_slabs:
+            groups: dict[tuple[int, str], list] = {}
+            for c in enum.candidates:
+                groups.setdefault((enum.frame_of_slab[c.slab_index], c.adsorbate), []).append(c)
+            for (frame_index, ads), cands in groups.items():
+                for start in range(0, len(cands), batch_size):
+                    chunk = cands[start : start + batch_size]
+                    p = torch.stack([probs(c.slab_index) for c in chunk])
+                    pos = np.stack([c.ads_positions for c in chunk])
+                    store(chunk, evaluator.predict(enum.frames[frame_index], p, _ads_symbols(ads), pos))
+            return mean, std
+        by_frame: dict[int, dict[int, list]] = {}
+        for c in enum.candidates:
+            by_frame.setdefault(enum.frame_of_slab[c.slab_index], {}).setdefault(c.slab_index, []).append(c)
+        for frame_index, by_slab in by_frame.items():
+            slab_indices = list(by_slab)
+            for start in range(0, len(slab_indices), batch_size):
+                chunk_slabs = slab_indices[start : start + batch_size]
+                clean = evaluator.clean_slabs(enum.frames[frame_index], torch.stack([probs(i) for i in chunk_slabs]))
+                decoration_of = {slab: d for d, slab in enumerate(chunk_slabs)}
+                by_adsorbate: dict[str, list] = {}
+                for slab in chunk_slabs:
+                    for c in by_slab[slab]:
+                        by_adsorbate.setdefault(c.adsorbate, []).append(c)
+                for ads, cands in by_adsorbate.items():
+                    for first in range(0, len(cands), batch_size):
+                        chunk = cands[first : first + batch_size]
+                        decoration = torch.tensor([decoration_of[c.slab_index] for c in chunk])
+                        pos = np.stack([c.ads_positions for c in chunk])
+                        store(chunk, evaluator.predict_on(clean, decoration, _ads_symbols(ads), pos))
     return mean, std
 
 

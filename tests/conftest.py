@@ -27,13 +27,13 @@ def cli_env():
     return env
 
 
-def _untrained_catalyst_model(folder: Path, readout: str, reference: str | None = None) -> Path:
+def _untrained_catalyst_model(folder: Path, readout: str, reference: str | None = None, n_layers: int = 2) -> Path:
     import torch
 
     from phenograd.surrogate.elements import ELEMENT_INDEX, ELEMENTS
     from phenograd.surrogate.model import build_ensemble, default_encoder_config, save_checkpoint
 
-    enc = default_encoder_config("catalyst", 16, 2)
+    enc = default_encoder_config("catalyst", 16, n_layers)
     head = {"hidden": 16, **({"readout": readout} if readout != "all" else {})}
     ens = build_ensemble("catalyst", 2, enc, {**head, **({"reference": reference} if reference else {})}, seed=7)
     if reference:
@@ -71,6 +71,16 @@ def catalyst_model_adsorbate_readout(tmp_path_factory):
 def catalyst_model_element_reference(tmp_path_factory):
     """catalyst_model with the adsorbate readout and a linear element reference (O -0.7 eV, H +0.3 eV per atom)."""
     return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_ref"), "adsorbate", "elements")
+
+
+@pytest.fixture(scope="session")
+def untrained_catalyst_model(tmp_path_factory):
+    """untrained_catalyst_model(readout, reference=None, n_layers=2): the path of such an untrained checkpoint."""
+
+    def build(readout: str, reference: str | None = None, n_layers: int = 2) -> Path:
+        return _untrained_catalyst_model(tmp_path_factory.mktemp("catmodel_var"), readout, reference, n_layers)
+
+    return build
 
 
 # A small screening space: 3 metals, fcc(111) 2x2x3, O on fcc and hcp sites, unary and binary compositions at

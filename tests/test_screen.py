@@ -87,6 +87,56 @@ def test_frame_evaluator_equals_the_surrogate_on_concrete_structures(model, requ
         assert torch.allclose(std, ref["std"], atol=1e-5)
 
 
+@pytest.mark.parametrize("n_layers", [3, 4])
+def test_screen_predictions_on_shared_clean_slabs_equal_the_surrogate(n_layers, untrained_catalyst_model, space_text):
+    """predict_enumeration encodes each clean slab once and recomputes only the rows near the adsorbate, for every
+    adsorbate and site: the same numbers as the surrogate on the concrete structures, at any depth."""
+    from phenograd.optimize.screen import predict_enumeration
+
+    surrogate = load_surrogate(untrained_catalyst_model("adsorbate", n_layers=n_layers), domain="catalyst")
+    ev = FrameEvaluator(surrogate)
+    assert ev.shares_slabs
+    text = space_text.replace('adsorbates = ["O"]', 'adsorbates = ["O", "OH", "CO"]').replace(
+        "decorations = 2", "decorations = 1"
+    )
+    enum = enumerate_space(parse_space(__import__("tomllib").loads(text)))
+    assert len({c.adsorbate for c in enum.candidates}) == 3 and len(enum.candidates) >= 30
+    mean, std = predict_enumeration(ev, enum, batch_size=4)  # several chunks of decorations and of candidates
+    ref = surrogate.predict_adsorption([enum.atoms(c) for c in enum.candidates])
+    assert ref["E_ads"].std() > 1e-3
+    assert np.allclose(mean, ref["E_ads"].numpy(), atol=1e-5), np.abs(mean - ref["E_ads"].numpy()).max()
+    assert np.allclose(std, ref["std"].numpy(), atol=1e-5)
+
+
+def test_shared_clean_slab_path_gives_the_dense_paths_composition_gradient(untrained_catalyst_model):
+    """The composition optimizer differentiates predict() in the element probabilities: the shared path's gradient
+    equals the gradient of the path that evaluates every row per candidate."""
+
+    class EveryRow(FrameEvaluator):
+        shares_slabs = False
+
+    surrogate = load_surrogate(untrained_catalyst_model("adsorbate", n_layers=3), domain="catalyst")
+    slab = build_slab(SlabSpec("111", "random", Composition.parse("Pt:0.5,Cu:0.5"), (2, 2), 3, seed=1))
+    sites = adsorption_sites(slab)[:2]
+    pos = np.stack([place_adsorbate(slab, "OH", s.xy).positions[len(slab) :] for s in sites])
+    grads = []
+    for ev in (FrameEvaluator(surrogate), EveryRow(surrogate)):
+        probs = element_probs(slab.get_chemical_symbols())[None].repeat(2, 1, 1) * 0.9 + 0.1 / 83
+        probs.requires_grad_(True)
+        ev.mean_std(ev.predict(Frame.of(slab), probs, ["O", "H"], pos))[0].sum().backward()
+        grads.append(probs.grad)
+    assert grads[0].abs().max() > 1e-3
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_clean_slab_sharing_refuses_a_head_that_reads_every_atom(catalyst_model):
+    ev = FrameEvaluator(load_surrogate(catalyst_model, domain="catalyst"))
+    slab = build_slab(SlabSpec("111", "random", Composition.parse("Pt:1"), (2, 2), 3, seed=0))
+    assert not ev.shares_slabs
+    with pytest.raises(InputError, match="reads only the adsorbate"):
+        ev.clean_slabs(Frame.of(slab), element_probs(slab.get_chemical_symbols())[None])
+
+
 # ----------------------------------------------------------------------------- screening
 
 
