@@ -221,7 +221,7 @@ class FrameEvaluator:
     @property
     def shares_slabs(self) -> bool:
         """Whether the head reads only the adsorbate's atoms, so that the clean slab's states can be shared
-        (``clean_slabs`` + ``predict_on``); otherwise ``predict`` evaluates every row per candidate."""
+        (``clean_slabs`` + ``predict_on``); ``predict`` evaluates every candidate by itself either way."""
         return getattr(self.members[0].head, "readout", "all") == "adsorbate"
 
     def _slab_probs(self, frame: Frame, slab_probs) -> Tensor:
@@ -239,9 +239,9 @@ class FrameEvaluator:
         (binding atom first, as ``place_adsorbate`` orders them). ads_positions: (B, Q, 3) Å.
         """
         slab_probs = self._slab_probs(frame, slab_probs)
-        if self.shares_slabs:
-            decoration = torch.arange(slab_probs.shape[0])
-            return self.predict_on(self.clean_slabs(frame, slab_probs), decoration, ads_symbols, ads_positions)
+        # Every candidate its own decoration (the composition search): nothing to share, and the clean pass plus the
+        # recomputed rows cost more than this path's pruning for a few candidates (measured with gradients, 3x3x4
+        # slab: 1 candidate 79 against 63 ms, 8 equal, 32 candidates 268 against 330 ms).
         tensors = self._frame(frame)
         s = len(frame)
         b_ = slab_probs.shape[0]

@@ -109,21 +109,22 @@ def test_screen_predictions_on_shared_clean_slabs_equal_the_surrogate(n_layers, 
 
 
 def test_shared_clean_slab_path_gives_the_dense_paths_composition_gradient(untrained_catalyst_model):
-    """The composition optimizer differentiates predict() in the element probabilities: the shared path's gradient
-    equals the gradient of the path that evaluates every row per candidate."""
-
-    class EveryRow(FrameEvaluator):
-        shares_slabs = False
-
+    """Predictions on shared clean slabs are differentiable in the element probabilities, with the gradient of
+    predict(), which evaluates every candidate by itself."""
     surrogate = load_surrogate(untrained_catalyst_model("adsorbate", n_layers=3), domain="catalyst")
     slab = build_slab(SlabSpec("111", "random", Composition.parse("Pt:0.5,Cu:0.5"), (2, 2), 3, seed=1))
     sites = adsorption_sites(slab)[:2]
     pos = np.stack([place_adsorbate(slab, "OH", s.xy).positions[len(slab) :] for s in sites])
     grads = []
-    for ev in (FrameEvaluator(surrogate), EveryRow(surrogate)):
+    for shared in (True, False):
+        ev = FrameEvaluator(surrogate)
         probs = element_probs(slab.get_chemical_symbols())[None].repeat(2, 1, 1) * 0.9 + 0.1 / 83
         probs.requires_grad_(True)
-        ev.mean_std(ev.predict(Frame.of(slab), probs, ["O", "H"], pos))[0].sum().backward()
+        if shared:
+            members = ev.predict_on(ev.clean_slabs(Frame.of(slab), probs), torch.arange(2), ["O", "H"], pos)
+        else:
+            members = ev.predict(Frame.of(slab), probs, ["O", "H"], pos)
+        ev.mean_std(members)[0].sum().backward()
         grads.append(probs.grad)
     assert grads[0].abs().max() > 1e-3
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
