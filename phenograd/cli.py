@@ -461,9 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("phenograd: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except InterruptedError as exc:  # a simulator process stopped from outside (simulators/dft.py): nothing recorded
+        print(f"phenograd: interrupted ({exc}); run the same command again to resume", file=sys.stderr)
+        return 130
     except OSError as exc:
-        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"phenograd: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        where = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
+        print(f"phenograd: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

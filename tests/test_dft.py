@@ -118,7 +118,10 @@ def test_a_gpaw_process_stopped_from_outside_is_interrupted_not_failed():
     pid = None
     deadline = time.monotonic() + 60
     while pid is None and time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-f", str(WORKER)], capture_output=True, text=True).stdout.split()
+        # this process's own child only: a DFT release running on the same machine has GPAW workers too
+        found = subprocess.run(
+            ["pgrep", "-P", str(os.getpid()), "-f", str(WORKER)], capture_output=True, text=True
+        ).stdout.split()
         pid = int(found[0]) if found else None
         time.sleep(0.02)
     assert pid is not None, "the GPAW process never started"
@@ -375,3 +378,17 @@ def test_composition_search_verify_dft(tmp_path, capsys, catalyst_model):
     assert len(with_dft) == 1 and with_dft[0]["dft_status"] == "ok" and abs(with_dft[0]["e_dft"]) < 10
     nearest = min((v for v in verified if v["e_verified"] is not None), key=lambda v: abs(v["e_verified"] + 1.2))
     assert with_dft[0]["label"] == nearest["label"]
+
+
+def test_an_interrupted_dft_run_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    """A GPAW process stopped from outside stops the command with exit status 130 and one line saying to resume."""
+    import phenograd.datasets.catalyst_dft as catalyst_dft
+    from phenograd.cli import main
+
+    def stopped(*args, **kwargs):
+        raise InterruptedError("DFT: the GPAW process was stopped by signal 15")
+
+    monkeypatch.setattr(catalyst_dft, "generate_dft", stopped)
+    assert main(["data", "dft", "--out", str(tmp_path / "dft.db"), "--n", "1"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "signal 15" in err and "run the same command again to resume" in err
