@@ -125,7 +125,6 @@ class CleanSlabs:
     """
 
     frame: Frame
-    probs: Tensor
     layers: list[list[dict]]
 
 
@@ -296,7 +295,7 @@ class FrameEvaluator:
                     h = enc.norms[k](hu + dh.view(hu.shape))
                     v = vector_norm((vu + dvu.view(vu.shape)).reshape(-1, 3, f)).view(vu.shape)
             out.append(layers)
-        return CleanSlabs(frame, slab_probs, out)
+        return CleanSlabs(frame, out)
 
     def _local_rows(self, frame: Frame, adjacent: Tensor, flat: Tensor, n: int, depth: int) -> Tensor:
         """Slab rows (R,) recomputed per candidate: those within ``depth`` hops of the adsorbate in any candidate
@@ -342,10 +341,11 @@ class FrameEvaluator:
         local[s:] = torch.arange(r_, r_ + q_)
         m_ = r_ + q_
         pair = flat // n * m_ + local[flat % n]  # into (B, Q, M): every neighbour of the adsorbate is local
+        at = (decoration[:, None], rows[None, :])  # (B, R): each candidate's decoration at the recomputed rows
         outs = []
         for member, frame_layers, clean_layers in zip(self.members, tensors, clean.layers):
             enc, head = member.encoder, member.head
-            h = torch.cat([clean_layers[0]["h"][decoration][:, rows], enc.embed(ads_x).expand(b_, -1, -1)], 1)
+            h = torch.cat([clean_layers[0]["h"][at], enc.embed(ads_x).expand(b_, -1, -1)], 1)
             v = torch.zeros(b_, m_, 3, f, dtype=self.dtype)
             for k, (msg, upd, norm) in enumerate(zip(enc.messages, enc.updates, enc.norms)):
                 w = self._filters(member, k, d)
@@ -375,17 +375,17 @@ class FrameEvaluator:
                 # Local slab rows: the clean sums, the adsorbate's messages (pair filters are symmetric; unit vectors
                 # flip) and, after the first layer, the change of the recomputed neighbours' inputs.
                 c = clean_layers[k]
-                ds_s = c["ds"][decoration][:, rows] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
-                dv_s = c["dv"][decoration][:, rows] - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
+                ds_s = c["ds"][at] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
+                dv_s = c["dv"][at] - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
                 if k > 0:
                     t = frame_layers[k]
                     sub = (rows[:, None], rows[None, :])
                     dv_s = dv_s + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :r_], vb[:, r_:])
-                    ds_s = ds_s + torch.einsum("ijf,bjf->bif", t.A[sub], pa[:, :r_] - c["pa"][decoration][:, rows])
+                    ds_s = ds_s + torch.einsum("ijf,bjf->bif", t.A[sub], pa[:, :r_] - c["pa"][at])
                     dv_s = (
                         dv_s
-                        + torch.einsum("ijf,bjkf->bikf", t.B[sub], vb[:, :r_] - c["vb"][decoration][:, rows])
-                        + torch.einsum("ijkf,bjf->bikf", t.C[sub], pc[:, :r_] - c["pc"][decoration][:, rows])
+                        + torch.einsum("ijf,bjkf->bikf", t.B[sub], vb[:, :r_] - c["vb"][at])
+                        + torch.einsum("ijkf,bjf->bikf", t.C[sub], pc[:, :r_] - c["pc"][at])
                     )
                 hu = h + self.scale * torch.cat([ds_s, ds_q], 1)
                 vu = v + self.scale * torch.cat([dv_s, dv_q], 1)
