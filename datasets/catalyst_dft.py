@@ -54,6 +54,7 @@ from phenograd.simulators.dft import (
     single_point,
     single_point_uid,
 )
+from phenograd.simulators.gas_thermochemistry import implausible_adsorption
 from phenograd.simulators.parallel import run_unordered
 
 from .catalyst_store import CatalystStore
@@ -309,6 +310,9 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, w
         },
     )
     gas = _gas_energies(store, settings, planned_gases(request))
+    for line in audit_plausibility(store):
+        if progress:
+            print(line, flush=True)
     counts = {"planned": request.n, "present": 0, "written": 0, "failed": 0}
     groups: dict[str, list[tuple[int, DFTSystem]]] = {}
     for index, system in enumerate(dft_plan(request.n, request.seed)):
@@ -321,6 +325,25 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, w
         for k in ("present", "written", "failed"):
             counts[k] += done[k]
     return counts
+
+
+def audit_plausibility(store: DFTStore) -> list[str]:
+    """Re-derive every computed adslab row's status from the plausibility ceiling (gas_thermochemistry): a row
+    whose E_ads lies too far above its free species becomes failed, one within it ok. Idempotent; rows whose
+    single point failed (no E_ads) are left alone. Returns one line per changed row."""
+    changed = []
+    for row in store.db.select(kind="adslab"):
+        if row.get("e_ads") is None:
+            continue
+        atoms = row.toatoms()
+        adsorbate = [s for s, t in zip(atoms.get_chemical_symbols(), atoms.get_tags()) if t == TAG_ADSORBATE]
+        reason = implausible_adsorption(adsorbate, row.e_ads)
+        status = "ok" if reason is None else f"failed: {reason}"
+        if status != row.status:
+            with store.db:
+                store.db.update(row.id, status=status)
+            changed.append(f"{row.adsorbate} on {row.metals} {row.facet}: {row.status} -> {status}")
+    return changed
 
 
 def _run_group(task) -> dict:
@@ -424,12 +447,17 @@ def _run_system(store: DFTStore, request: DFTRequest, spec: str, relax: RelaxSet
         labels.update(
             e_ads=float(sp.energy) - float(slab_row.e_dft) - e_ref, e_reference=e_ref, e_slab=float(slab_row.e_dft)
         )
+        reason = implausible_adsorption(adsorbate, labels["e_ads"])
+        if reason is not None:
+            labels["status"] = f"failed: {reason}"
     store.write_row(adslab, labels)
     if progress:
         e = f"{labels['e_ads']:+.3f}" if sp.ok else sp.status
+        if sp.ok and labels["status"] != "ok":
+            e += f" ({labels['status']})"
         print(
             f"[{index + 1}/{request.n}] {system.adsorbate} on {pot_row.metals} {pot_row.facet}: DFT {e} eV, "
             f"{labels['potential']} {pot_row.e_ads_potential:+.3f} eV ({time.perf_counter() - t0:.0f} s)",
             flush=True,
         )
-    return "written" if sp.ok else "failed"
+    return "written" if labels["status"] == "ok" else "failed"

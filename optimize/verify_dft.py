@@ -28,6 +28,7 @@ from phenograd.simulators.dft import (
     gpaw_version,
     single_point,
 )
+from phenograd.simulators.gas_thermochemistry import implausible_adsorption
 
 #: The gas molecules each adsorbate element's chemical potential needs (OC20 scheme).
 GAS_NEEDED = {"H": ("H2",), "O": ("H2", "H2O"), "N": ("N2",), "C": ("H2", "H2O", "CO")}
@@ -151,6 +152,7 @@ def verify_with_dft(
         kvp = {"dft_key": key, "dft_status": adslab.status if slab.ok else f"clean slab {slab.status}"}
         if slab.ok and adslab.ok:
             kvp["e_dft"] = float(adslab.energy) - float(slab.energy) - adsorbate_reference(symbols[i], mu)
+            kvp["dft_status"] = implausible_adsorption(symbols[i], kvp["e_dft"]) or "ok"
         with sqlite_writes(out), db:
             db.update(rows[i][0], **kvp)
         done += 1
@@ -197,3 +199,4 @@ def dft_verified_designs(
         verified[i]["dft_status"] = adslab.status if slab.ok else f"clean slab {slab.status}"
         if slab.ok and adslab.ok:
             verified[i]["e_dft"] = float(adslab.energy) - float(slab.energy) - adsorbate_reference(symbols[i], mu)
+            verified[i]["dft_status"] = implausible_adsorption(symbols[i], verified[i]["e_dft"]) or "ok"

@@ -306,5 +306,7 @@ def cmd_optimize_composition(args) -> int:
         dft = ""
         if "dft_status" in v:
             dft = f", DFT {v['e_dft']:+.3f} eV" if v.get("e_dft") is not None else f", DFT {v['dft_status']}"
+            if v.get("e_dft") is not None and v["dft_status"] != "ok":
+                dft += f" ({v['dft_status']})"
         print(f"  {v['label']}: predicted {v['e_pred']:+.3f} eV, verified {ev}{dft}")
     return 0
