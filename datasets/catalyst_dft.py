@@ -36,11 +36,13 @@ from ase import Atoms
 
 from phenograd.core.errors import InputError
 from phenograd.simulators.adsorption import (
+    RECONSTRUCTION_DISPLACEMENT,
     TAG_ADSORBATE,
     RelaxSettings,
     adsorption_energy,
     gas_references,
     relax_slab,
+    slab_displacement,
 )
 from phenograd.simulators.calculators import calculator_info, calculator_spec
 from phenograd.simulators.dft import (
@@ -310,7 +312,7 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, w
         },
     )
     gas = _gas_energies(store, settings, planned_gases(request))
-    for line in audit_plausibility(store):
+    for line in audit_plausibility(store) + audit_reconstruction(store):
         if progress:
             print(line, flush=True)
     counts = {"planned": request.n, "present": 0, "written": 0, "failed": 0}
@@ -343,6 +345,33 @@ def audit_plausibility(store: DFTStore) -> list[str]:
             with store.db:
                 store.db.update(row.id, status=status)
             changed.append(f"{row.adsorbate} on {row.metals} {row.facet}: {row.status} -> {status}")
+    return changed
+
+
+def audit_reconstruction(store: DFTStore) -> list[str]:
+    """Add ``reconstructed`` to the anomalies of systems whose chosen placement moved a slab atom more than
+    RECONSTRUCTION_DISPLACEMENT from the relaxed clean slab (a check sharpened after early rows were chosen; new
+    systems exclude such placements from their minimum). Those rows stay ``ok``: DFT and the potential were
+    evaluated at the same geometries, so they still compare the fidelities; consumers can leave them out by their
+    anomalies. Idempotent; returns one line per changed system."""
+    changed = []
+    for pot in store.db.select(kind="potential", status="ok"):
+        flags = set(str(pot.get("anomalies") or "none").split(",")) - {"none"}
+        if "reconstructed" in flags:
+            continue
+        adslab = pot.toatoms()
+        slab = adslab[adslab.get_tags() != TAG_ADSORBATE]
+        clean = slab.copy()
+        clean.positions = np.asarray(pot.data["clean_positions"], float)
+        moved = slab_displacement(slab, clean)
+        if moved <= RECONSTRUCTION_DISPLACEMENT:
+            continue
+        anomalies = ",".join(sorted(flags | {"reconstructed"}))
+        with store.db:
+            store.db.update(pot.id, anomalies=anomalies)
+            for row in store.db.select(kind="adslab", system=pot.system):
+                store.db.update(row.id, anomalies=anomalies)
+        changed.append(f"{pot.adsorbate} on {pot.metals} {pot.facet}: a slab atom moved {moved:.2f} Å: reconstructed")
     return changed
 
 

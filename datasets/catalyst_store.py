@@ -30,7 +30,14 @@ import numpy as np
 from ase import Atoms
 
 from phenograd.core.errors import InputError, one_line
-from phenograd.simulators.adsorption import ANOMALIES, AdsorptionResult, RelaxSettings, SlabResult
+from phenograd.simulators.adsorption import (
+    ANOMALIES,
+    TAG_ADSORBATE,
+    AdsorptionResult,
+    RelaxSettings,
+    SlabResult,
+    detect_anomalies,
+)
 
 from .output_file import check_integrity, check_output_file, sqlite_writes
 
@@ -262,3 +269,35 @@ def adslab_row(uid: str, slab_uid: str, result: AdsorptionResult, labels: dict) 
         data["relaxed_positions"] = np.asarray(result.relaxed.positions, float)
     kvp["wall_s"] = round(float(result.wall_s), 4)
     return {"atoms": result.initial, "key_value_pairs": kvp, "data": data}
+
+
+def recheck_anomalies(store: CatalystStore) -> int:
+    """Re-derive the anomaly flags of every stored placement from its initial and relaxed positions and its
+    relaxed clean slab (simulators.adsorption.detect_anomalies), so that a sharpened check also covers rows
+    labelled before it. Energies are untouched; only ``anomalies`` and the per-flag columns change.
+    Idempotent; returns how many rows changed."""
+    slabs = {
+        r.uid: np.asarray(r.data["relaxed_positions"], float)
+        for r in store.db.select(kind="slab", status="ok")
+        if "relaxed_positions" in r.data
+    }
+    changes = []
+    for r in store.db.select(kind="adslab", status="ok"):
+        if "relaxed_positions" not in r.data or r.get("slab_uid") not in slabs:
+            continue
+        initial = r.toatoms()
+        final = initial.copy()
+        final.positions = np.asarray(r.data["relaxed_positions"], float)
+        clean = initial[initial.get_tags() != TAG_ADSORBATE]
+        if len(clean) != len(slabs[r.slab_uid]):
+            continue
+        clean.positions = slabs[r.slab_uid]
+        flags = detect_anomalies(initial, final, clean)
+        anomalies = ",".join(flags) or "none"
+        if anomalies != r.get("anomalies"):
+            changes.append((r.id, {"anomalies": anomalies, **{name: name in flags for name in ANOMALIES}}))
+    if changes:
+        with sqlite_writes(store.path), store.db:
+            for row_id, kvp in changes:
+                store.db.update(row_id, **kvp)
+    return len(changes)

@@ -41,7 +41,7 @@ from phenograd.simulators.calculators import calculator_info, calculator_spec, g
 
 from .catalyst import contact_height
 from .catalyst_generate import Placement, label_plan
-from .catalyst_store import CatalystStore, structure_uid
+from .catalyst_store import CatalystStore, recheck_anomalies, structure_uid
 from .generation import GenerationSummary
 from .surfaces import (
     CRYSTAL_OF,
@@ -373,6 +373,9 @@ def generate_v2(
     request.validate()  # before the file exists: a bad request leaves no file behind
     store = CatalystStore.open(path)
     spec, settings, refs = prepare_v2(store, request)
+    rechecked = recheck_anomalies(store)
+    if rechecked and progress:
+        print(f"{path}: anomaly flags of {rechecked} stored placements updated to the current checks", flush=True)
     return label_plan(
         store,
         iter_plan_v2(request, spec, settings),

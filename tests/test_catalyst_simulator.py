@@ -17,8 +17,10 @@ from phenograd.simulators.adsorption import (
     RelaxSettings,
     adsorption_energy,
     check_structure,
+    detect_anomalies,
     gas_references,
     site_kind,
+    slab_displacement,
     supported_elements,
 )
 
@@ -165,6 +167,26 @@ def test_anomaly_reconstructed(refs):
     # H forced under a bridge pries the surface atoms apart
     r = adsorption_energy(with_adsorbate(tagged_slab(fixed_layers=2), "H", -0.3, "bridge"), references=refs)
     assert r.ok and "reconstructed" in r.anomalies
+
+
+def test_a_surface_atom_that_leaves_its_site_is_a_reconstruction_even_with_bonds_kept():
+    """On metals the bond-count check is nearly blind (nearest neighbours sit beyond the covalent-radius sum);
+    a top atom moved 1.2 Å from its place in the relaxed clean slab is flagged, one moved 0.5 Å is not."""
+    clean = tagged_slab(size=(3, 3, 3))
+    initial = with_adsorbate(clean, "O", 2.0, "ontop")
+    top = int(np.flatnonzero(clean.get_tags() == 1)[-1])
+    flags = {}
+    for shift in (0.5, 1.2):
+        final = initial.copy()
+        final.positions[top, 0] += shift
+        flags[shift] = detect_anomalies(initial, final, clean)
+    assert "reconstructed" not in flags[0.5]
+    assert "reconstructed" in flags[1.2]
+    # an atom that crossed the periodic boundary has not moved
+    wrapped = clean.copy()
+    wrapped.positions[top] += wrapped.cell[0]
+    assert slab_displacement(wrapped, clean) == pytest.approx(0.0, abs=1e-9)
+    assert slab_displacement(final[final.get_tags() != 2], clean) == pytest.approx(1.2)
 
 
 def test_a_normal_adsorption_has_no_anomaly(refs):

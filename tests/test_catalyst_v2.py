@@ -249,3 +249,40 @@ def test_sigkill_then_restart_relaxes_every_placement_exactly_once(tmp_path):
     )
     assert info.returncode == 0 and "v2 systems (slab + adsorbate): 6 planned" in info.stdout
     assert "calculator chgnet: CHGNet 0.3.0" in info.stdout
+
+
+def test_stored_placements_are_rechecked_with_the_current_anomaly_checks(tmp_path):
+    """A placement stored before the displacement check (a top atom 1.2 Å from its clean-slab place, flagged
+    'none' then) gains 'reconstructed'; its energy stays; a second pass changes nothing."""
+    from ase.build import add_adsorbate, fcc111
+
+    from phenograd.datasets.catalyst_store import CatalystStore, recheck_anomalies
+
+    clean = fcc111("Pt", (3, 3, 3), vacuum=8.0)
+    clean.set_tags(np.where(clean.get_tags() > 2, 0, 1))
+    initial = clean.copy()
+    add_adsorbate(initial, "O", 2.0, "fcc")
+    initial.set_tags(list(clean.get_tags()) + [2])
+    store = CatalystStore.open(tmp_path / "v2.db")
+    top = int(np.flatnonzero(clean.get_tags() == 1)[-1])
+    with store.db:
+        store.db.write(clean, kind="slab", uid="s", status="ok", data={"relaxed_positions": clean.positions})
+        for uid, shift in (("moved", 1.2), ("kept", 0.2)):
+            relaxed = initial.positions.copy()
+            relaxed[top, 0] += shift
+            store.db.write(
+                initial,
+                kind="adslab",
+                uid=uid,
+                slab_uid="s",
+                status="ok",
+                e_ads=-1.0,
+                anomalies="none",
+                data={"relaxed_positions": relaxed},
+            )
+    assert recheck_anomalies(store) == 1
+    rows = {r.uid: r for r in store.db.select(kind="adslab")}
+    assert rows["moved"].anomalies == "reconstructed" and rows["moved"].reconstructed
+    assert rows["kept"].anomalies == "none"
+    assert rows["moved"].e_ads == -1.0
+    assert recheck_anomalies(store) == 0
