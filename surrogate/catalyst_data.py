@@ -3,8 +3,9 @@
 One sample per labelled adslab row (status "ok") of a phenograd ase.db: the
 *initial* structure's radius graph (IS2RE-direct: the relaxed energy from the
 unrelaxed structure) and its E_ads in eV. Anomalous relaxations (the adsorbate
-moved site, dissociated, ...) keep their label, as in OC20's IS2RE; their flags
-are kept so that metrics can be reported with and without them.
+moved site, dissociated, ...) keep their label by default, as in OC20's IS2RE; their flags
+are kept so that metrics can be reported with and without them (disqualified="drop" leaves out
+those AdsorbML disqualifies).
 
 Splits: the dataset's own held-out rows (v1's "test" and "ood", v2's "test",
 "ood_composition" and "ood_facet"; HELD_OUT_SPLITS) are never trained on; of the rest, slabs whose uid's last hex digit
@@ -22,6 +23,7 @@ from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst_store import CatalystStore
+from phenograd.datasets.catalyst_v2 import MINIMUM_EXCLUDES
 
 from .elements import elements_of_graphs
 from .graphs import ATOM_CUTOFF, atoms_graph
@@ -69,10 +71,24 @@ def structure_graphs(atoms_list, cutoff: float = ATOM_CUTOFF) -> list[Data]:
         torch.set_num_threads(threads)
 
 
-def load_catalyst_samples(path, cutoff: float = ATOM_CUTOFF, limit: int | None = None) -> CatalystSamples:
-    """Read every labelled adslab of a catalyst dataset file (read-only)."""
+def is_disqualified(anomalies: str | None) -> bool:
+    """Whether AdsorbML's rule leaves a placement out of its system's minimum (desorbed, dissociated,
+    reconstructed, intercalated): its E_ads is not the binding energy of an adsorbate at a site."""
+    return bool(set(str(anomalies or "none").split(",")) & set(MINIMUM_EXCLUDES))
+
+
+def load_catalyst_samples(
+    path, cutoff: float = ATOM_CUTOFF, limit: int | None = None, disqualified: str = "keep"
+) -> CatalystSamples:
+    """Read every labelled adslab of a catalyst dataset file (read-only).
+
+    disqualified: "keep" (IS2RE as in OC20) or "drop" the placements AdsorbML disqualifies (is_disqualified)."""
+    if disqualified not in ("keep", "drop"):
+        raise InputError(f"disqualified must be keep or drop, got {disqualified!r}")
     store = CatalystStore.open_readonly(path)
     rows = list(store.db.select(kind="adslab", status="ok", sort="id", limit=limit))
+    if disqualified == "drop":
+        rows = [r for r in rows if not is_disqualified(r.get("anomalies"))]
     if not rows:
         raise InputError(f"{path}: no labelled adsorption structures in this dataset")
     atoms = [r.toatoms() for r in rows]
