@@ -32,6 +32,7 @@ from ase import Atoms
 from phenograd.core.errors import InputError, one_line
 from phenograd.simulators.adsorption import (
     ANOMALIES,
+    ANOMALY_CHECKS_VERSION,
     TAG_ADSORBATE,
     AdsorptionResult,
     RelaxSettings,
@@ -264,6 +265,7 @@ def adslab_row(uid: str, slab_uid: str, result: AdsorptionResult, labels: dict) 
             e_reference=float(result.e_reference),
             site_final=result.site_final,
             anomalies=",".join(result.anomalies) or "none",
+            anomaly_checks=ANOMALY_CHECKS_VERSION,
         )
         kvp.update({name: name in result.anomalies for name in ANOMALIES})
         data["relaxed_positions"] = np.asarray(result.relaxed.positions, float)
@@ -274,8 +276,9 @@ def adslab_row(uid: str, slab_uid: str, result: AdsorptionResult, labels: dict) 
 def recheck_anomalies(store: CatalystStore) -> int:
     """Re-derive the anomaly flags of every stored placement from its initial and relaxed positions and its
     relaxed clean slab (simulators.adsorption.detect_anomalies), so that a sharpened check also covers rows
-    labelled before it. Energies are untouched; only ``anomalies`` and the per-flag columns change.
-    Idempotent; returns how many rows changed."""
+    labelled before it. Energies are untouched; only ``anomalies``, the per-flag columns and ``anomaly_checks``
+    (the version of the checks a row has seen; rows at the current one are skipped) change.
+    Idempotent; returns how many rows' flags changed."""
     slabs = {
         r.uid: np.asarray(r.data["relaxed_positions"], float)
         for r in store.db.select(kind="slab", status="ok")
@@ -283,6 +286,8 @@ def recheck_anomalies(store: CatalystStore) -> int:
     }
     changes = []
     for r in store.db.select(kind="adslab", status="ok"):
+        if r.get("anomaly_checks") == ANOMALY_CHECKS_VERSION:
+            continue
         if "relaxed_positions" not in r.data or r.get("slab_uid") not in slabs:
             continue
         initial = r.toatoms()
@@ -294,10 +299,12 @@ def recheck_anomalies(store: CatalystStore) -> int:
         clean.positions = slabs[r.slab_uid]
         flags = detect_anomalies(initial, final, clean)
         anomalies = ",".join(flags) or "none"
+        kvp = {"anomaly_checks": ANOMALY_CHECKS_VERSION}
         if anomalies != r.get("anomalies"):
-            changes.append((r.id, {"anomalies": anomalies, **{name: name in flags for name in ANOMALIES}}))
+            kvp.update(anomalies=anomalies, **{name: name in flags for name in ANOMALIES})
+        changes.append((r.id, kvp))
     if changes:
         with sqlite_writes(store.path), store.db:
             for row_id, kvp in changes:
                 store.db.update(row_id, **kvp)
-    return len(changes)
+    return sum(1 for _, kvp in changes if "anomalies" in kvp)

@@ -68,6 +68,8 @@ DESORPTION_MULT = 1.5
 #: surfaces; on data/catalyst_v2 they doubled the surrogate's error, and E_ads then carries the slab's own
 #: rearrangement energy, not the adsorbate's binding.
 RECONSTRUCTION_DISPLACEMENT = 1.0
+#: bumped whenever detect_anomalies changes, so that stored rows can be re-checked once (datasets.catalyst_store)
+ANOMALY_CHECKS_VERSION = 2
 
 
 @dataclass(frozen=True)
