@@ -1,14 +1,14 @@
 """Should the catalyst surrogate learn from placements that AdsorbML disqualifies? Same recipe, two training sets.
 
     .venv/bin/python -m benchmarks.disqualified_placements [--data data/catalyst_v2.db] [--members 2]
-        [--epochs 30] [--patience 8] [--no-write]
+        [--epochs 30] [--patience 8] [--seeds 0,1,2] [--no-write]
 
 A placement that desorbed, dissociated, reconstructed the surface or intercalated still has a relaxed energy, but
 not the binding energy of its adsorbate at a site; AdsorbML leaves it out of a system's minimum, which is what a
 screen ranks. Arm "keep" trains on every labelled placement (IS2RE as in OC20, phenograd's default); arm "drop"
-leaves the disqualified ones out (`load_catalyst_samples(disqualified="drop")`). Both use the same seed, members,
+leaves the disqualified ones out (`load_catalyst_samples(disqualified="drop")`). Both use the same seeds, members,
 epochs, batch and learning rate, and the same slabs for validation. Each is scored on the held-out splits twice:
-on the valid placements (the labels a screen needs) and on all placements.
+on the valid placements (the labels a screen needs) and on all placements; MAE mean and std over the seeds.
 Writes the section "Catalyst surrogate: disqualified placements in training" of BENCHMARKS.md.
 """
 
@@ -38,47 +38,55 @@ def main(argv=None) -> int:
     parser.add_argument("--members", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=8)
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (one ensemble per seed)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     started = today()
-    cfg = catalyst_defaults(members=args.members, epochs=args.epochs, patience=args.patience)
+    seeds = [int(x) for x in args.seeds.split(",")]
     everything = load_catalyst_samples(args.data)
     anomalies = {r.uid: r.get("anomalies") for r in connect(args.data).select(kind="adslab", status="ok")}
     valid = np.array([not is_disqualified(anomalies[u]) for u in everything.uids])
     ensembles, sizes, minutes = {}, {}, {}
     for arm in ("keep", "drop"):
         data = load_catalyst_samples(args.data, disqualified=arm)
-        task = CatalystTask(data, cfg.seed)
-        sizes[arm] = (len(task.train), len(task.val))
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            train_ensemble(task, Path(tmp) / "arm.pt", cfg, progress=False)
-            ensembles[arm] = load_checkpoint(Path(tmp) / "arm.pt", "catalyst")[0]
+        for seed in seeds:
+            cfg = catalyst_defaults(members=args.members, epochs=args.epochs, patience=args.patience, seed=seed)
+            task = CatalystTask(data, cfg.seed)
+            sizes[arm] = (len(task.train), len(task.val))
+            with tempfile.TemporaryDirectory() as tmp:
+                train_ensemble(task, Path(tmp) / "arm.pt", cfg, progress=False)
+                ensembles[arm, seed] = load_checkpoint(Path(tmp) / "arm.pt", "catalyst")[0]
         minutes[arm] = (time.perf_counter() - t0) / 60
     held_out = [s for s in HELD_OUT_SPLITS if len(everything.items_in(s))]
     lines = [
         f"Command: `python -m benchmarks.disqualified_placements --data {args.data} --members {args.members} "
-        f"--epochs {args.epochs} --patience {args.patience}`  ",
+        f"--epochs {args.epochs} --patience {args.patience} --seeds {args.seeds}`  ",
         f"Date: {started}  ",
         f"Machine: {machine()}  ",
         f"Data: `{args.data}`: {len(everything.uids)} labelled placements, {int((~valid).sum())} of them disqualified "
         f"by AdsorbML's rule. Training placements (train / val): keep {sizes['keep'][0]} / {sizes['keep'][1]}, "
-        f"drop {sizes['drop'][0]} / {sizes['drop'][1]}. Budget per arm: {cfg.members} members x at most "
-        f"{cfg.epochs} epochs (patience {cfg.patience}), batch {cfg.batch_size}, AdamW lr {cfg.lr:g}, seed "
-        f"{cfg.seed}; wall time keep {minutes['keep']:.0f} min, drop {minutes['drop']:.0f} min.",
+        f"drop {sizes['drop'][0]} / {sizes['drop'][1]}. Budget per arm and seed: {cfg.members} members x at most "
+        f"{cfg.epochs} epochs (patience {cfg.patience}), batch {cfg.batch_size}, AdamW lr {cfg.lr:g}; seeds "
+        f"{args.seeds}; wall time keep {minutes['keep']:.0f} min, drop {minutes['drop']:.0f} min.",
         "",
-        "| split | scored on | n | MAE keep (eV) | MAE drop (eV) |",
-        "|---|---|---|---|---|",
+        "| split | scored on | n | MAE keep (eV) | MAE drop (eV) | drop - keep, per seed (eV) |",
+        "|---|---|---|---|---|---|",
     ]
     for split in held_out:
         items = everything.items_in(split)
         true = everything.e_ads[torch.as_tensor(items)].numpy()
         graphs = [everything.graphs[i] for i in items]
-        pred = {arm: predict_structures(ens, graphs).mean(0).numpy() for arm, ens in ensembles.items()}
+        pred = {key: predict_structures(ens, graphs).mean(0).numpy() for key, ens in ensembles.items()}
         for name, mask in (("valid placements", valid[items]), ("all placements", np.ones(len(items), bool))):
-            mae = {arm: float(np.mean(np.abs(pred[arm][mask] - true[mask]))) for arm in pred}
-            lines.append(f"| {split} | {name} | {int(mask.sum())} | {mae['keep']:.4f} | {mae['drop']:.4f} |")
+            mae = {key: float(np.mean(np.abs(p[mask] - true[mask]))) for key, p in pred.items()}
+            cells = []
+            for arm in ("keep", "drop"):
+                values = [mae[arm, seed] for seed in seeds]
+                cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}")
+            gaps = ", ".join(f"{mae['drop', seed] - mae['keep', seed]:+.3f}" for seed in seeds)
+            lines.append(f"| {split} | {name} | {int(mask.sum())} | {cells[0]} | {cells[1]} | {gaps} |")
     publish("Catalyst surrogate: disqualified placements in training", "\n".join(lines), write=not args.no_write)
     return 0
 
