@@ -161,12 +161,7 @@ def pretrain_stage(out: Path) -> list[str]:
     task = AirfoilTask(data, 0)
     items = np.sort(np.random.default_rng(0).permutation(task.train)[:60])  # 60 labelled shapes
     results = {}
-    arms = (
-        ("scratch", None),
-        ("pretrained here", load_encoder_state(encoder, "airfoil")),
-        ("shipped encoder", load_encoder_state("shipped", "airfoil")),
-    )
-    for arm, init in arms:
+    for arm, init in (("scratch", None), ("pretrained", load_encoder_state(encoder, "airfoil"))):
         task.train = items
         task.mean, task.std = target_normalisation(data, items)
         cfg = airfoil_defaults(members=1, epochs=15, patience=5, seed=0)
@@ -178,8 +173,7 @@ def pretrain_stage(out: Path) -> list[str]:
     wall = time.perf_counter() - t0
     print(
         f"[3/3] pretrain -> fine-tune: {report['structures']} unlabelled shapes, 60 labelled; test CL MAE "
-        f"scratch {results['scratch']['CL']:.3f}, pretrained here {results['pretrained here']['CL']:.3f}, "
-        f"shipped encoder {results['shipped encoder']['CL']:.3f} ({wall:.0f} s)"
+        f"scratch {results['scratch']['CL']:.3f}, pretrained {results['pretrained']['CL']:.3f} ({wall:.0f} s)"
     )
     lines = [
         "## 3. Pretrain -> fine-tune (airfoils, a tiny slice)",
@@ -194,12 +188,25 @@ def pretrain_stage(out: Path) -> list[str]:
     ]
     for arm, mae in results.items():
         lines.append(f"| {arm} | {mae['CL']:.4f} | {mae['lnCD']:.4f} | {mae['CM']:.4f} |")
-    lines += [
-        "",
-        "A demo-sized run: the label-efficiency benchmark (BENCHMARKS.md) measures what pretraining buys.",
-        "",
-    ]
+    gain = results["scratch"]["CL"] / results["pretrained"]["CL"]
+    lines += ["", pretraining_verdict(gain), ""]
     return lines
+
+
+def pretraining_verdict(gain: float) -> str:
+    """One plain sentence on what the demo's pretrain -> fine-tune table shows; gain: scratch CL MAE / pretrained."""
+    measured = (
+        "Where it is measured (BENCHMARKS.md, 'Pretraining label efficiency (airfoil, release 2026-12-02, 40 "
+        "pretraining epochs)'): fine-tuned on 10 % of the release's labels (about 260 shapes), 3 seeds, the 40-epoch "
+        "encoder reaches 0.73x the normalised MAE of the same training from scratch."
+    )
+    if gain > 1.05:
+        return f"Here pretraining pays: CL MAE {1 / gain:.2f}x scratch's. {measured}"
+    return (
+        f"Here pretraining does not pay (CL MAE {1 / gain:.2f}x scratch's): a 3-epoch encoder and 60 labels for 15 "
+        "epochs, sized to the demo's time budget, are too small a setting for it; this stage shows the pipeline, not "
+        f"the benefit. {measured}"
+    )
 
 
 def _fmt(v) -> str:

@@ -125,3 +125,15 @@ def test_pretrain_finetune_example_runs_and_resumes(tmp_path):
     assert again.returncode == 0 and "(0 relaxed now, 48 already there" in again.stdout, again.stdout
     # Same models, same fresh structures: the scores repeat exactly.
     assert [float(line.split("MAE ")[1].split()[0]) for line in again.stdout.splitlines() if "MAE" in line] == maes
+
+
+def test_demo_says_plainly_whether_pretraining_paid():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("phenograd_demo", ROOT / "examples" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    lost = demo.pretraining_verdict(0.96)  # scratch CL MAE / pretrained: pretrained 4 % worse
+    assert lost.startswith("Here pretraining does not pay (CL MAE 1.04x") and "0.73x" in lost
+    paid = demo.pretraining_verdict(1.25)
+    assert paid.startswith("Here pretraining pays: CL MAE 0.80x")
