@@ -330,17 +330,30 @@ def generate_dft(path: str | Path, request: DFTRequest, progress: bool = True, w
 
 
 def audit_plausibility(store: DFTStore) -> list[str]:
-    """Re-derive every computed adslab row's status from the plausibility ceiling (gas_thermochemistry): a row
-    whose E_ads lies too far above its free species becomes failed, one within it ok. Idempotent; rows whose
-    single point failed (no E_ads) are left alone. Returns one line per changed row."""
-    changed = []
-    for row in store.db.select(kind="adslab"):
-        if row.get("e_ads") is None:
-            continue
+    """Re-derive every computed adslab row's status from the plausibility ceiling (gas_thermochemistry).
+
+    A row whose E_ads lies too far above its free species fails. So does every other row on the same clean slab:
+    they all subtract that slab's one single point, and an implausible row most likely means an SCF state that is
+    not the ground state, of the slab or of the adslab, which nothing here can tell apart. A row within the ceiling
+    on an unsuspected slab is ok. Idempotent; rows whose single point failed (no E_ads) are left alone.
+    Returns one line per changed row."""
+    rows = [row for row in store.db.select(kind="adslab") if row.get("e_ads") is not None]
+    reasons = {}
+    for row in rows:
         atoms = row.toatoms()
         adsorbate = [s for s, t in zip(atoms.get_chemical_symbols(), atoms.get_tags()) if t == TAG_ADSORBATE]
-        reason = implausible_adsorption(adsorbate, row.e_ads)
-        status = "ok" if reason is None else f"failed: {reason}"
+        reasons[row.id] = implausible_adsorption(adsorbate, row.e_ads)
+    suspect = {row.get("slab_uid"): row.adsorbate for row in rows if reasons[row.id] is not None}
+    changed = []
+    for row in rows:
+        if reasons[row.id] is not None:
+            status = f"failed: {reasons[row.id]}"
+        elif row.get("slab_uid") in suspect:
+            status = (
+                f"failed: suspect single points: {suspect[row.get('slab_uid')]} on the same clean slab is implausible"
+            )
+        else:
+            status = "ok"
         if status != row.status:
             with store.db:
                 store.db.update(row.id, status=status)
@@ -480,6 +493,9 @@ def _run_system(store: DFTStore, request: DFTRequest, spec: str, relax: RelaxSet
         if reason is not None:
             labels["status"] = f"failed: {reason}"
     store.write_row(adslab, labels)
+    if sp.ok:
+        audit_plausibility(store)  # a new implausible row also fails its slab's earlier rows
+        labels["status"] = store.row(ads_uid).status
     if progress:
         e = f"{labels['e_ads']:+.3f}" if sp.ok else sp.status
         if sp.ok and labels["status"] != "ok":

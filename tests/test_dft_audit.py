@@ -12,12 +12,19 @@ def test_audit_marks_implausible_rows_and_restores_plausible_ones(tmp_path):
     adslab = Atoms("Pt2N", positions=[[0, 0, 0], [2.8, 0, 0], [1.4, 0, 1.8]], cell=[5, 5, 15], pbc=True)
     adslab.set_tags([1, 1, 2])
     base = {"kind": "adslab", "adsorbate": "N", "metals": "Pt", "facet": "fcc111"}
-    store.write_row(adslab, {**base, "uid": "a", "status": "ok", "e_ads": 9.0})  # N's ceiling is ~4.9 eV
-    store.write_row(adslab, {**base, "uid": "b", "status": "failed: marked by hand", "e_ads": 1.0})
+    store.write_row(
+        adslab, {**base, "uid": "a", "status": "ok", "e_ads": 9.0, "slab_uid": "sa"}
+    )  # N's ceiling is ~4.9 eV
+    store.write_row(adslab, {**base, "uid": "b", "status": "failed: marked by hand", "e_ads": 1.0, "slab_uid": "sb"})
     store.write_row(adslab, {**base, "uid": "c", "status": "failed: SCF did not converge"})
+    # a plausible row on the slab of an implausible one: that slab's single points are suspect
+    store.write_row(adslab, {**base, "uid": "d", "status": "ok", "e_ads": -1.0, "slab_uid": "bad"})
+    store.write_row(adslab, {**base, "uid": "e", "status": "ok", "e_ads": 9.5, "slab_uid": "bad"})
     lines = audit_plausibility(store)
-    assert len(lines) == 2
+    assert len(lines) == 4
     status = {r.uid: r.status for r in store.db.select()}
+    assert status["e"].startswith("failed: implausible")
+    assert status["d"] == "failed: suspect single points: N on the same clean slab is implausible"
     assert status["a"].startswith("failed: implausible E_ads +9.00 eV")
     assert status["b"] == "ok"
     assert status["c"] == "failed: SCF did not converge"
