@@ -79,6 +79,13 @@ def add_commands(sub) -> None:
         help="train on this share of the training items, a seeded nested subset (default 1; data-scaling curves)",
     )
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
+    tr.add_argument(
+        "--disqualified",
+        choices=("keep", "drop"),
+        default=None,
+        help="catalyst: train on the placements AdsorbML disqualifies (keep, OC20's IS2RE; the default) or leave them "
+        "out (drop; BENCHMARKS.md 'Catalyst surrogate: disqualified placements in training')",
+    )
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -233,7 +240,9 @@ def _train(args, device) -> int:
     from phenograd.surrogate.trainer import train_ensemble
 
     domain = get_domain(args.domain)
-    report = train_ensemble(domain.task(args.data, cfg.seed), out, cfg, meta={"data_file": str(args.data)}, **kwargs)
+    options = {} if args.disqualified is None else {"disqualified": args.disqualified}
+    task = domain.task(args.data, cfg.seed, **options)
+    report = train_ensemble(task, out, cfg, meta={"data_file": str(args.data), **options}, **kwargs)
     if not distributed.is_main():
         return 0
     losses = ", ".join(f"{m['best_val_loss']:.4f}" for m in report["members"])

@@ -8,6 +8,8 @@ when first needed (the CLI imports the registry to build its parser).
 
 from __future__ import annotations
 
+from phenograd.core.errors import InputError
+
 from .domain import register
 
 
@@ -129,10 +131,12 @@ class AirfoilDomain:
 
         return airfoil_defaults(**overrides)
 
-    def task(self, data_path, seed: int = 0):
+    def task(self, data_path, seed: int = 0, **options):
         from .airfoil_data import load_airfoil_points
         from .train_airfoil import AirfoilTask
 
+        if options:
+            raise InputError(f"{', '.join(sorted(options))}: not an option of airfoil training (catalyst only)")
         return AirfoilTask(load_airfoil_points(data_path), seed)
 
     def fine_tune(self, base_path, data_path, out, cfg, progress: bool = True) -> dict:

@@ -172,11 +172,11 @@ class CatalystDomain:
 
         return catalyst_defaults(**overrides)
 
-    def task(self, data_path, seed: int = 0):
+    def task(self, data_path, seed: int = 0, disqualified: str = "keep"):
         from .catalyst_data import load_catalyst_samples
         from .train_catalyst import CatalystTask
 
-        return CatalystTask(load_catalyst_samples(data_path), seed)
+        return CatalystTask(load_catalyst_samples(data_path, disqualified=disqualified), seed)
 
     def load_data(self, data_path, encoder: dict):
         """Graphs built with the model's cutoff."""

@@ -309,3 +309,42 @@ def test_shipped_catalyst_model_is_the_default_and_tracks_emt(tmp_path):
     errors = [abs(row["E_ads"] - t) for row, t in zip(rows, truth)]
     print("EMT", np.round(truth, 3), "shipped model", [round(row["E_ads"], 3) for row in rows])
     assert len(rows) == 3 and max(errors) < 0.15 and all(row["std"] > 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_train_can_leave_out_disqualified_placements(tiny_db, tmp_path, capsys):
+    """`phenograd train --disqualified drop` trains without the placements AdsorbML disqualifies and records it;
+    the airfoil domain refuses the option in one line."""
+    import shutil
+
+    from ase.db import connect
+
+    from phenograd.cli import main
+
+    data = tmp_path / "flagged.db"
+    shutil.copy(tiny_db, data)
+    db = connect(str(data))
+    train_ids = [r.id for r in db.select(kind="adslab", status="ok", split="train")][:6]
+    with db:
+        for row_id in train_ids:
+            db.update(row_id, anomalies="dissociated,site_changed")
+    counts = {}
+    for arm in ("keep", "drop"):
+        out = tmp_path / f"{arm}.pt"
+        code = main(
+            ["train", "--domain", "catalyst", "--data", str(data), "--out", str(out), "--members", "1"]
+            + ["--epochs", "1", "--disqualified", arm, "--no-progress"]
+        )
+        assert code == 0
+        info = load_checkpoint(out, "catalyst")[1]
+        assert info["meta"]["disqualified"] == arm
+        counts[arm] = info["meta"]["train_structures"]
+    # the flagged rows were training rows; a slab's rows may fall to validation, so at most all six go
+    assert 0 < counts["keep"] - counts["drop"] <= len(train_ids)
+    capsys.readouterr()
+    code = main(
+        ["train", "--domain", "airfoil", "--data", str(data), "--out", str(tmp_path / "a.pt")]
+        + ["--disqualified", "drop"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "not an option of airfoil training" in err and "\n" not in err
