@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase.db import connect
 
 from benchmarks.report import machine, publish, today
-from phenograd.surrogate.catalyst_data import HELD_OUT_SPLITS, is_disqualified, load_catalyst_samples
+from phenograd.surrogate.catalyst_data import HELD_OUT_SPLITS, load_catalyst_samples
 from phenograd.surrogate.evaluate import predict_structures
 from phenograd.surrogate.model import load_checkpoint
 from phenograd.surrogate.train_catalyst import CatalystTask, catalyst_defaults
@@ -44,16 +43,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     started = today()
     seeds = [int(x) for x in args.seeds.split(",")]
-    everything = load_catalyst_samples(args.data)
-    anomalies = {r.uid: r.get("anomalies") for r in connect(args.data).select(kind="adslab", status="ok")}
-    valid = np.array([not is_disqualified(anomalies[u]) for u in everything.uids])
+    data = {arm: load_catalyst_samples(args.data, disqualified=arm) for arm in ("keep", "drop")}
+    everything = data["keep"]
+    valid = np.isin(everything.uids, data["drop"].uids)  # the placements AdsorbML does not disqualify
     ensembles, sizes, minutes = {}, {}, {}
     for arm in ("keep", "drop"):
-        data = load_catalyst_samples(args.data, disqualified=arm)
         t0 = time.perf_counter()
         for seed in seeds:
             cfg = catalyst_defaults(members=args.members, epochs=args.epochs, patience=args.patience, seed=seed)
-            task = CatalystTask(data, cfg.seed)
+            task = CatalystTask(data[arm], cfg.seed)
             sizes[arm] = (len(task.train), len(task.val))
             with tempfile.TemporaryDirectory() as tmp:
                 train_ensemble(task, Path(tmp) / "arm.pt", cfg, progress=False)

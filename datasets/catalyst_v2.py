@@ -94,6 +94,14 @@ HELD_OUT_PAIR_FRACTION = 0.06
 TEST_FRACTION = 0.1
 #: Anomalies that disqualify a placement from its system's minimum (AdsorbML, Lan et al. 2023).
 MINIMUM_EXCLUDES = ("desorbed", "dissociated", "reconstructed", "intercalated")
+
+
+def is_disqualified(anomalies: str | None) -> bool:
+    """Whether a stored placement's anomalies ("none" or comma-joined flags) leave it out of its system's minimum
+    (:data:`MINIMUM_EXCLUDES`): its E_ads is not the binding energy of an adsorbate at a site."""
+    return bool(set(str(anomalies or "none").split(",")) & set(MINIMUM_EXCLUDES))
+
+
 DECORATION_WEIGHTS = {"pure": 0.25, "binary": 0.35, "ordered": 0.20, "ternary": 0.10, "hea": 0.10}
 
 
@@ -402,8 +410,7 @@ def system_minima(rows: Sequence[dict]) -> dict[str, dict]:
     for r in rows:
         entry = out.setdefault(r["system"], {"row": None, "valid": 0, "placements": 0})
         entry["placements"] += 1
-        flags = set(str(r.get("anomalies") or "none").split(",")) - {"none"}
-        if r.get("status") == "ok" and not flags & set(MINIMUM_EXCLUDES) and r.get("e_ads") is not None:
+        if r.get("status") == "ok" and not is_disqualified(r.get("anomalies")) and r.get("e_ads") is not None:
             entry["valid"] += 1
             if entry["row"] is None or r["e_ads"] < entry["row"]["e_ads"]:
                 entry["row"] = r

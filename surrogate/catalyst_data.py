@@ -23,7 +23,7 @@ from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst_store import CatalystStore
-from phenograd.datasets.catalyst_v2 import MINIMUM_EXCLUDES
+from phenograd.datasets.catalyst_v2 import is_disqualified
 
 from .elements import elements_of_graphs
 from .graphs import ATOM_CUTOFF, atoms_graph
@@ -69,12 +69,6 @@ def structure_graphs(atoms_list, cutoff: float = ATOM_CUTOFF) -> list[Data]:
         return [atoms_graph(a, cutoff=cutoff) for a in atoms_list]
     finally:
         torch.set_num_threads(threads)
-
-
-def is_disqualified(anomalies: str | None) -> bool:
-    """Whether AdsorbML's rule leaves a placement out of its system's minimum (desorbed, dissociated,
-    reconstructed, intercalated): its E_ads is not the binding energy of an adsorbate at a site."""
-    return bool(set(str(anomalies or "none").split(",")) & set(MINIMUM_EXCLUDES))
 
 
 def load_catalyst_samples(
