@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import sys
 
 from phenograd import cli_catalyst, cli_design, cli_model, cli_optimize, cli_pretrain, cli_tune
@@ -444,11 +446,44 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 VALUE_OPTIONS = {"--alpha", "--re", "--mach", "--seed", "--target", "--volcano"}
 
 
+class Terminated(BaseException):
+    """SIGTERM reached the command's own process: it unwinds like Ctrl-C, so temporary directories are removed,
+    open transactions roll back and simulator processes in sessions of their own are killed."""
+
+
+#: Exit status after SIGTERM (128 + 15, what a shell reports for a process the signal killed).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _terminate_handler(main_pid: int):
+    def handler(signum, frame):
+        if os.getpid() != main_pid:  # a forked worker (simulator pool): unwind, then exit quietly with the status
+            raise SystemExit(EXIT_TERMINATED)
+        raise Terminated
+
+    return handler
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
+    except ValueError:  # not the main thread: signals cannot be handled here
+        previous = None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
         return args.handler(args)
+    except Terminated:
+        print("phenograd: terminated; run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except InputError as exc:
         print(f"phenograd: error: {as_flags(exc, parser)}", file=sys.stderr)
         return EXIT_BAD_INPUT

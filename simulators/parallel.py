@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
@@ -53,8 +54,9 @@ def run_unordered(
         return
     limit = max_in_flight or 4 * n
     # forkserver: workers start from a clean interpreter, not a fork of a process holding torch threads.
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("forkserver")) as pool:
-        pending = {}
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("forkserver"), initializer=_unwind_on_sigterm)
+    pending = {}
+    try:
         it = iter(enumerate(items))
         exhausted = False
         while pending or not exhausted:
@@ -63,12 +65,43 @@ def run_unordered(
                 if nxt is None:
                     exhausted = True
                     break
-                pending[pool.submit(fn, nxt[1])] = nxt[0]
+                pending[pool.submit(_run_task, fn, nxt[1])] = nxt[0]
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield pending.pop(fut), fut.result()
+    finally:
+        if pending:  # stopped early (SIGTERM, Ctrl-C, the caller's error): stop the workers, run nothing more
+            for worker in list(getattr(pool, "_processes", {}).values()):
+                worker.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True)
+
+
+class _TaskTerminated(SystemExit):
+    """SIGTERM in a pool worker (a SystemExit, so an idle worker exits quietly with its code)."""
+
+
+def _run_task(fn: Callable[[Any], Any], item: Any) -> Any:
+    """fn(item) in a pool worker; after SIGTERM has unwound the task (its cleanup has run), the worker exits
+    at once instead of taking the next task."""
+    try:
+        return fn(item)
+    except _TaskTerminated:
+        os._exit(128 + signal.SIGTERM)
+
+
+def _raise_task_terminated(signum, frame):
+    raise _TaskTerminated(128 + signum)
+
+
+def _unwind_on_sigterm() -> None:
+    """Pool-worker initializer: SIGTERM unwinds the running task (its temporary directory is removed and a
+    simulator in a session of its own is killed by the task's own cleanup); then the worker exits (_run_task).
+    An idle worker exits through the same exception."""
+    signal.signal(signal.SIGTERM, _raise_task_terminated)
 
 
 #: A Dask address: an optional protocol, then host[:port] without spaces, quotes or shell characters.

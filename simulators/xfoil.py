@@ -360,45 +360,63 @@ def _run_xfoil(
             start_new_session=True,
         )
         try:
-            proc.stdin.write(_script(settings, up, down).encode())  # a few kB: fits the pipe buffer
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        fd = proc.stdout.fileno()
-        os.set_blocking(fd, False)
-        chunks: list[bytes] = []
-        tail, last_progress, timed_out = "", time.monotonic(), False
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    break
-                chunks.append(data)
-                n, tail = _count_new_markers(tail, data.decode(errors="replace"))
-                if n:
-                    last_progress = time.monotonic()
-            now = time.monotonic()
-            if now - last_progress > settings.angle_timeout_s or now > deadline:
-                timed_out = True
+            return _watch(proc, settings, up, down, workdir, deadline, t0)
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C, SIGTERM): leave no XFOIL running in its own session
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _watch(
+    proc: subprocess.Popen,
+    settings: XfoilSettings,
+    up: list[float],
+    down: list[float],
+    workdir: Path,
+    deadline: float,
+    t0: float,
+) -> _Run:
+    """Feed XFOIL its script and read its output until it ends, makes no progress or passes the deadline."""
+    try:
+        proc.stdin.write(_script(settings, up, down).encode())  # a few kB: fits the pipe buffer
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    tail, last_progress, timed_out = "", time.monotonic(), False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            data = os.read(fd, 1 << 16)
+            if not data:
                 break
-        if timed_out:
-            os.killpg(proc.pid, signal.SIGKILL)
-        try:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+            chunks.append(data)
+            n, tail = _count_new_markers(tail, data.decode(errors="replace"))
+            if n:
+                last_progress = time.monotonic()
+        now = time.monotonic()
+        if now - last_progress > settings.angle_timeout_s or now > deadline:
             timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
-        return _Run(
-            log=b"".join(chunks).decode(errors="replace"),
-            returncode=proc.returncode,
-            timed_out=timed_out,
-            wall_s=time.monotonic() - t0,
-            up_rows=_read_polar_rows(workdir / "up.pol"),
-            down_rows=_read_polar_rows(workdir / "down.pol"),
-        )
+            break
+    if timed_out:
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc.stdout.close()
+    return _Run(
+        log=b"".join(chunks).decode(errors="replace"),
+        returncode=proc.returncode,
+        timed_out=timed_out,
+        wall_s=time.monotonic() - t0,
+        up_rows=_read_polar_rows(workdir / "up.pol"),
+        down_rows=_read_polar_rows(workdir / "down.pol"),
+    )
 
 
 def _describe_exit(code: int) -> str:

@@ -1,4 +1,4 @@
-"""Resumable airfoil datasets: planning, storage, SIGKILL and restart, Dask LocalCluster."""
+"""Resumable airfoil datasets: planning, storage, SIGKILL or SIGTERM and restart, Dask LocalCluster."""
 
 import os
 import re
@@ -89,44 +89,30 @@ def test_generate_then_rerun_writes_nothing_new(tmp_path):
         assert shape.coords_um.dtype == np.dtype("<i4") and shape.cst.shape == (18,)
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
-    path = tmp_path / "killed.db"
-    cmd = [
-        sys.executable,
-        "-m",
-        "phenograd",
-        "data",
-        "airfoil",
-        "--out",
-        str(path),
-        "--shapes",
-        "10",
-        "--alpha",
-        "0:6:2",
-        "--seed",
-        "3",
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
-    proc = subprocess.Popen(cmd, env=cli_env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _generation_command(path):
+    args = ["data", "airfoil", "--out", str(path), "--shapes", "10", "--alpha", "0:6:2", "--seed", "3"]
+    return [sys.executable, "-m", "phenograd", *args, "--workers", "2", "--no-progress"]
+
+
+def _start_and_wait_for_rows(cmd, env, path, rows: int) -> subprocess.Popen:
+    """Start a generation in a session of its own; return once `rows` polars are stored."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline:
         time.sleep(0.3)
         if path.exists():
             try:
-                if len(_rows(path)[0]) >= 3:
-                    break
+                if len(_rows(path)[0]) >= rows:
+                    return proc
             except sqlite3.DatabaseError:
                 pass
         assert proc.poll() is None, proc.stderr.read().decode()
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    written_before = len(_rows(path)[0])
-    assert 3 <= written_before < 10, "the kill must land mid-run"
+    raise AssertionError(f"fewer than {rows} polars stored after 240 s")
 
-    done = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=600)
+
+def _finish_and_check(cmd, env, path, written_before: int) -> None:
+    """The same command again writes exactly the missing polars; every planned polar is stored once."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     m = re.search(r"(\d+) polars planned, (\d+) already present, (\d+) written now", done.stdout)
     planned, present, written = map(int, m.groups())
@@ -135,6 +121,38 @@ def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
     expected = {j.key for j in plan_jobs(AirfoilRequest(shapes=10, alphas=(0.0, 2.0, 4.0, 6.0), seed=3))}
     assert set(polars) == expected
     assert all(points[k] == 4 for k in polars)  # every angle of every polar, once
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_restart_gives_every_polar_once(tmp_path, cli_env):
+    path = tmp_path / "killed.db"
+    cmd = _generation_command(path)
+    proc = _start_and_wait_for_rows(cmd, cli_env, path, rows=3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written_before = len(_rows(path)[0])
+    assert 3 <= written_before < 10, "the kill must land mid-run"
+    _finish_and_check(cmd, cli_env, path, written_before)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_cleans_up_says_so_and_resumes(tmp_path, cli_env):
+    """SIGTERM to the whole process group (what `kill -- -PGID` and service managers send): the command unwinds
+    like Ctrl-C, exits 143 with one line, leaves no XFOIL working directory behind, and resumes losing nothing."""
+    path, scratch = tmp_path / "terminated.db", tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**cli_env, "TMPDIR": str(scratch)}
+    cmd = _generation_command(path)
+    proc = _start_and_wait_for_rows(cmd, env, path, rows=3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr.decode()
+    assert stderr.decode().strip().splitlines()[-1] == "phenograd: terminated; run the same command again to resume"
+    assert "Traceback" not in stderr.decode()
+    assert not list(scratch.glob("phenograd-xfoil-*"))
+    written_before = len(_rows(path)[0])
+    assert 3 <= written_before < 10, "the signal must land mid-run"
+    _finish_and_check(cmd, env, path, written_before)
 
 
 @pytest.mark.slow
