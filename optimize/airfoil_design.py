@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -123,17 +124,41 @@ def objective_value(problem: AirfoilProblem, q: dict[str, torch.Tensor]) -> torc
 
 @dataclass
 class Evaluation:
-    """Everything at one design x. Arrays are numpy float64; jac_* are (rows, n)."""
+    """Everything at one design x. Arrays are numpy float64; jac_* are (rows, n).
+
+    The surrogate rows' Jacobian costs one reverse pass through the encoder per row (ten on the Daedalus problem,
+    nine tenths of a solve's time), and SLSQP asks for it only at the iterates, not at its line search's trial
+    points: it is computed on first use (grad, jac_eq, jac_ineq) from the kept autograd graph, then the graph is
+    released."""
 
     objective: float
-    grad: np.ndarray
     eq: np.ndarray
-    jac_eq: np.ndarray
     ineq: np.ndarray
-    jac_ineq: np.ndarray
     eq_names: list[str]
     ineq_names: list[str]
     predicted: dict[str, np.ndarray]  # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
+    jac_geometry: np.ndarray  # (geometry rows, n): the last rows of jac_ineq
+    surrogate_jacobian: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    _jac: np.ndarray | None = field(default=None, repr=False)
+
+    def _surrogate_rows(self) -> np.ndarray:
+        """(1 + eq + surrogate inequality rows, n): objective, equality and soft-minimum rows."""
+        if self._jac is None:
+            self._jac = self.surrogate_jacobian()
+            self.surrogate_jacobian = None  # releases the autograd graph
+        return self._jac
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._surrogate_rows()[0]
+
+    @property
+    def jac_eq(self) -> np.ndarray:
+        return self._surrogate_rows()[1 : 1 + len(self.eq)]
+
+    @property
+    def jac_ineq(self) -> np.ndarray:
+        return np.vstack([self._surrogate_rows()[1 + len(self.eq) :], self.jac_geometry])
 
 
 def soft_min(values: torch.Tensor, rho: float) -> torch.Tensor:
@@ -272,11 +297,6 @@ class DesignEvaluator:
         rows = torch.cat([obj.reshape(1), eq, ineq_s])
         if not torch.all(torch.isfinite(rows)):
             raise FloatingPointError("the surrogate gave a non-finite value")
-        jac = np.zeros((len(rows), len(x)))
-        for k in range(len(rows)):  # one reverse pass through the encoder per row
-            (g,) = torch.autograd.grad(rows[k], xt, retain_graph=k < len(rows) - 1, allow_unused=True)
-            if g is not None:
-                jac[k] = g.numpy()
         geometry = lambda v: self.geometry_rows(*self.space.unpack(v))[0]  # noqa: E731
         x_geo = torch.tensor(x, dtype=torch.float64)
         ineq_g, ineq_g_names = self.geometry_rows(*self.space.unpack(x_geo))
@@ -284,16 +304,24 @@ class DesignEvaluator:
         values = rows.detach().numpy()
         n_eq = len(eq)
         predicted = {k: v.detach().double().numpy().copy() for k, v in q.items() if k != "weight" and v.dim() == 1}
+
+        def surrogate_jacobian() -> np.ndarray:
+            jac = np.zeros((len(rows), len(x)))
+            for k in range(len(rows)):  # one reverse pass through the encoder per row
+                (g,) = torch.autograd.grad(rows[k], xt, retain_graph=k < len(rows) - 1, allow_unused=True)
+                if g is not None:
+                    jac[k] = g.numpy()
+            return jac
+
         return Evaluation(
             objective=float(values[0]),
-            grad=jac[0],
             eq=values[1 : 1 + n_eq],
-            jac_eq=jac[1 : 1 + n_eq],
             ineq=np.concatenate([values[1 + n_eq :], ineq_g.numpy()]),
-            jac_ineq=np.vstack([jac[1 + n_eq :], jac_g]),
             eq_names=eq_names,
             ineq_names=ineq_s_names + ineq_g_names,
             predicted=predicted,
+            jac_geometry=jac_g,
+            surrogate_jacobian=surrogate_jacobian,
         )
 
     def start_alpha(self, cst: np.ndarray) -> np.ndarray:
