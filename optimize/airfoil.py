@@ -216,7 +216,7 @@ def _restore_feasibility(ev: DesignEvaluator, x0: np.ndarray) -> np.ndarray:
     def phase1(x):
         e = ev.at(x)
         short = np.minimum(e.ineq, 0.0)
-        return 0.5 * (e.eq @ e.eq + short @ short), e.jac_eq.T @ e.eq + e.jac_ineq.T @ short
+        return 0.5 * (e.eq @ e.eq + short @ short), e.weighted_gradient(np.concatenate([[0.0], e.eq, short]))
 
     res = minimize(
         phase1,

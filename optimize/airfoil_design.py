@@ -139,13 +139,23 @@ class Evaluation:
     predicted: dict[str, np.ndarray]  # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
     jac_geometry: np.ndarray  # (geometry rows, n): the last rows of jac_ineq
     surrogate_jacobian: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    surrogate_vjp: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     _jac: np.ndarray | None = field(default=None, repr=False)
+
+    def weighted_gradient(self, weights: np.ndarray) -> np.ndarray:
+        """sum_k weights[k] * gradient of row k (n,), rows ordered as grad, jac_eq, jac_ineq: one reverse pass
+        through the encoder, not one per row, unless the Jacobian is already at hand."""
+        n_surrogate = 1 + len(self.eq) + len(self.ineq) - len(self.jac_geometry)
+        w_surrogate, w_geometry = weights[:n_surrogate], weights[n_surrogate:]
+        if self._jac is not None:
+            return w_surrogate @ self._jac + w_geometry @ self.jac_geometry
+        return self.surrogate_vjp(w_surrogate) + w_geometry @ self.jac_geometry
 
     def _surrogate_rows(self) -> np.ndarray:
         """(1 + eq + surrogate inequality rows, n): objective, equality and soft-minimum rows."""
         if self._jac is None:
             self._jac = self.surrogate_jacobian()
-            self.surrogate_jacobian = None  # releases the autograd graph
+            self.surrogate_jacobian = self.surrogate_vjp = None  # releases the autograd graph
         return self._jac
 
     @property
@@ -313,6 +323,11 @@ class DesignEvaluator:
                     jac[k] = g.numpy()
             return jac
 
+        def surrogate_vjp(weights: np.ndarray) -> np.ndarray:
+            w = torch.as_tensor(weights, dtype=rows.dtype)
+            (g,) = torch.autograd.grad(rows, xt, grad_outputs=w, retain_graph=True, allow_unused=True)
+            return np.zeros(len(x)) if g is None else g.numpy()
+
         return Evaluation(
             objective=float(values[0]),
             eq=values[1 : 1 + n_eq],
@@ -322,6 +337,7 @@ class DesignEvaluator:
             predicted=predicted,
             jac_geometry=jac_g,
             surrogate_jacobian=surrogate_jacobian,
+            surrogate_vjp=surrogate_vjp,
         )
 
     def start_alpha(self, cst: np.ndarray) -> np.ndarray:
