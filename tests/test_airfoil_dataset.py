@@ -147,7 +147,8 @@ def test_sigterm_mid_run_cleans_up_says_so_and_resumes(tmp_path, cli_env):
     os.killpg(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr.decode()
-    assert stderr.decode().strip().splitlines()[-1] == "phenograd: terminated; run the same command again to resume"
+    lines = stderr.decode().strip().splitlines()
+    assert lines.count("phenograd: terminated; run the same command again to resume") == 1, lines
     assert "Traceback" not in stderr.decode()
     assert not list(scratch.glob("phenograd-xfoil-*"))
     written_before = len(_rows(path)[0])
