@@ -1,6 +1,11 @@
 """Unlabelled catalyst structures for self-supervised pretraining (no simulation).
 
-Reaches wider than the labelled protocol: facets (111), (100), (110) and (211);
+Protocol v2 (``protocol="v2"``): the initial adsorbate+slab structures the v2 release's plan would relax
+(datasets.catalyst_v2: pymatgen surfaces of its 31 metals and 7 facets, its 10 adsorbates, lattice constants of the
+release's potential), drawn with another seed than the release's 0 so that they are other slabs, and only slabs of
+split "train": held-out metal pairs and the held-out facet stay unseen.
+
+Protocol v1 reaches wider than the labelled protocol: facets (111), (100), (110) and (211);
 surface cells 2x2 to 4x4 ((211): 3x2 or 3x3); 3 to 5 layers; the same
 composition sampler (pure, random binaries, ternaries and HEAs, L1_2, L1_0);
 0 to 3 adsorbates from H, O, N, C, OH, CO per slab, each either on a named site
@@ -40,8 +45,24 @@ class UnlabelledRequest:
     elements: Sequence[str] | None = None
     adsorbates: Sequence[str] | None = None
     facets: Sequence[str] | None = None
+    protocol: str = "v1"
 
     def resolved(self) -> "UnlabelledRequest":
+        if self.protocol not in ("v1", "v2"):
+            raise InputError(f"unknown protocol {self.protocol!r}; use v1 or v2", parameter="protocol")
+        if self.n < 0:
+            raise InputError(f"n must be >= 0, got {self.n}", parameter="n")
+        if self.protocol == "v2":
+            if self.elements or self.adsorbates or self.facets:
+                raise InputError(
+                    "protocol v2 draws from the release's own space: drop --elements, --adsorbates, --facets"
+                )
+            if self.seed == V2_RELEASE_SEED:
+                raise InputError(
+                    f"protocol v2 with seed {V2_RELEASE_SEED} would draw the release's own slabs: use another seed",
+                    parameter="seed",
+                )
+            return self
         r = UnlabelledRequest(
             self.n,
             self.seed,
@@ -49,8 +70,6 @@ class UnlabelledRequest:
             tuple(self.adsorbates or ADSORBATES),
             tuple(self.facets or FACETS),
         )
-        if r.n < 0:
-            raise InputError(f"n must be >= 0, got {r.n}", parameter="n")
         if len(set(r.elements)) != len(r.elements):
             raise InputError("elements: an element is given twice", parameter="elements")
         try:
@@ -66,9 +85,53 @@ class UnlabelledRequest:
         return r
 
 
+#: The seed of the v2 release (Makefile: catalyst-v2-release); unlabelled v2 structures use any other.
+V2_RELEASE_SEED = 0
+
+
+def iter_unlabelled_v2(request: UnlabelledRequest) -> Iterator[Atoms]:
+    """Yield request.n initial structures of the v2 plan drawn with request.seed, from train-split slabs only."""
+    import warnings
+
+    from phenograd.simulators.calculators import calculator_spec
+
+    from .catalyst_v2 import V2Request, iter_plan_v2
+
+    plan = V2Request(n=2**62, seed=request.seed)
+    spec = calculator_spec(plan.calculator)
+    made = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # slabs the plan skips are said in the release's log, not here
+        for _, _, _, labels, placements in iter_plan_v2(plan, spec, plan.settings()):
+            if labels["split"] != "train":
+                continue
+            for p in placements:
+                if made == request.n:
+                    return
+                atoms = p.atoms.copy()
+                atoms.info = {
+                    "facet": labels["facet"],
+                    "decoration": labels["decoration"],
+                    "composition": labels["composition"],
+                    "n_adsorbates": 1,
+                    "adsorbate": p.adsorbate,
+                    "index": made,
+                    "seed": request.seed,
+                    "protocol": "v2",
+                    "split": labels["split"],
+                }
+                made += 1
+                yield atoms
+        if made < request.n:  # pragma: no cover - the plan is unbounded
+            raise InputError(f"protocol v2 yielded only {made} structures")
+
+
 def iter_unlabelled(request: UnlabelledRequest) -> Iterator[Atoms]:
     """Yield request.n tagged structures (slab + 0-3 adsorbates), deterministic in the seed."""
     r = request.resolved()
+    if r.protocol == "v2":
+        yield from iter_unlabelled_v2(r)
+        return
     base = CatalystRequest(n=0, elements=r.elements, adsorbates=r.adsorbates)
     counts, weights = zip(*N_ADSORBATES_WEIGHTS.items())
     for i in range(r.n):
@@ -137,9 +200,10 @@ def write_unlabelled(path: str | os.PathLike, request: UnlabelledRequest) -> tup
                 "request": {
                     "n": r.n,
                     "seed": r.seed,
-                    "elements": list(r.elements),
-                    "adsorbates": list(r.adsorbates),
-                    "facets": list(r.facets),
+                    "protocol": r.protocol,
+                    "elements": list(r.elements or []),
+                    "adsorbates": list(r.adsorbates or []),
+                    "facets": list(r.facets or []),
                 },
             }
         else:

@@ -113,6 +113,14 @@ def add_commands(simulate_sub, data_sub) -> None:
     )
     du.add_argument("--out", required=True, help="output file; replaced atomically")
     du.add_argument("--n", type=int, required=True, help="number of structures")
+    du.add_argument(
+        "--protocol",
+        choices=("v1", "v2"),
+        default="v1",
+        help="catalyst: v1 (default: ASE slabs of EMT's metals, 0-3 adsorbates) or v2 (the initial structures of "
+        "the v2 release's plan, pymatgen surfaces of its 31 metals and 7 facets, train-split slabs only; a seed "
+        "other than the release's 0)",
+    )
     _add_design_options(
         du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)"
     )
@@ -302,6 +310,7 @@ def cmd_data_unlabelled(args) -> int:
         elements=comma_names(args.elements),
         adsorbates=comma_names(args.adsorbates),
         facets=comma_names(args.facets),
+        **({"protocol": args.protocol} if args.protocol != "v1" else {}),
     )
     listed = f" ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})" if counts else ""
     print(f"{path}: {args.n} {view.unlabelled_noun}{listed}")

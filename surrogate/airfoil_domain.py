@@ -62,7 +62,9 @@ class AirfoilPretraining:
 
     unlabelled_noun = "airfoil contours"
 
-    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None):
+    def write_unlabelled(
+        self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None, protocol: str = "v1"
+    ):
         """Sampled CST contours as an .npz (pretrain_data.write_airfoil_contours)."""
         from .pretrain_data import write_airfoil_contours
 

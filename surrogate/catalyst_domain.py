@@ -65,13 +65,17 @@ class CatalystPretraining:
 
     unlabelled_noun = "structures"
 
-    def write_unlabelled(self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None):
-        """Slabs with 0-3 adsorbates as an ase.db or any ase.io format (datasets.catalyst_unlabelled)."""
+    def write_unlabelled(
+        self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None, protocol: str = "v1"
+    ):
+        """Slabs with 0-3 adsorbates (v1) or the v2 plan's initial structures (v2) as an ase.db or any ase.io
+        format (datasets.catalyst_unlabelled)."""
         from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, write_unlabelled
 
-        return write_unlabelled(
-            path, UnlabelledRequest(n=n, seed=seed, elements=elements, adsorbates=adsorbates, facets=facets)
+        request = UnlabelledRequest(
+            n=n, seed=seed, elements=elements, adsorbates=adsorbates, facets=facets, protocol=protocol
         )
+        return write_unlabelled(path, request)
 
 
 def _node_inputs(data):

@@ -70,7 +70,7 @@ class PretrainView(Protocol):
     unlabelled_noun: str  # what write_unlabelled writes ("airfoil contours", "structures"), for messages
 
     def write_unlabelled(
-        self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None
+        self, path, n: int, seed: int = 0, elements=None, adsorbates=None, facets=None, protocol: str = "v1"
     ) -> tuple[Any, dict]:
         """Write n unlabelled structures to a file (`phenograd data unlabelled`); returns (the file, counts by
         kind, possibly empty). Options a domain has no use for are ignored."""

@@ -286,3 +286,73 @@ def test_stored_placements_are_rechecked_with_the_current_anomaly_checks(tmp_pat
     assert rows["kept"].anomalies == "none"
     assert rows["moved"].e_ads == -1.0
     assert recheck_anomalies(store) == 0
+
+
+@pytest.mark.slow
+def test_unlabelled_v2_structures_are_train_split_plan_structures_of_another_seed(tmp_path):
+    """`data unlabelled --protocol v2`: the v2 plan's initial structures (OC20 tags, one adsorbate), train-split
+    slabs only, deterministic in the seed; the release's own seed is refused in one line."""
+    from phenograd.cli import main
+    from phenograd.datasets.catalyst_unlabelled import UnlabelledRequest, iter_unlabelled
+
+    a = list(iter_unlabelled(UnlabelledRequest(n=6, seed=3, protocol="v2")))
+    b = list(iter_unlabelled(UnlabelledRequest(n=6, seed=3, protocol="v2")))
+    assert len(a) == 6
+    assert all(
+        np.array_equal(x.positions, y.positions) and x.get_chemical_symbols() == y.get_chemical_symbols()
+        for x, y in zip(a, b)
+    )
+    assert {x.info["split"] for x in a} == {"train"}
+    for x in a:
+        tags = x.get_tags()
+        assert (tags == 2).sum() >= 1 and (tags == 0).sum() > 0 and (tags == 1).sum() > 0
+        assert x.info["adsorbate"] in ADSORBATES_V2
+    release = {p.uid for _, _, _, _, ps in _first_slabs(V2Request(n=12, seed=0)) for p in ps}
+    mine = {p.uid for _, _, _, _, ps in _first_slabs(V2Request(n=12, seed=3)) for p in ps}
+    assert not release & mine  # another seed, other structures
+    out = tmp_path / "unl.db"
+    assert (
+        main(
+            [
+                "data",
+                "unlabelled",
+                "--domain",
+                "catalyst",
+                "--protocol",
+                "v2",
+                "--seed",
+                "3",
+                "--n",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert len(list(connect(str(out)).select())) == 4
+    assert (
+        main(
+            [
+                "data",
+                "unlabelled",
+                "--domain",
+                "catalyst",
+                "--protocol",
+                "v2",
+                "--seed",
+                "0",
+                "--n",
+                "4",
+                "--out",
+                str(tmp_path / "no.db"),
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "no.db").exists()
+
+
+def _first_slabs(request: V2Request):
+    spec = calculator_spec(request.calculator)
+    return list(iter_plan_v2(request, spec, request.settings()))
