@@ -310,46 +310,11 @@ def test_unlabelled_v2_structures_are_train_split_plan_structures_of_another_see
     release = {p.uid for _, _, _, _, ps in _first_slabs(V2Request(n=12, seed=0)) for p in ps}
     mine = {p.uid for _, _, _, _, ps in _first_slabs(V2Request(n=12, seed=3)) for p in ps}
     assert not release & mine  # another seed, other structures
+    command = ["data", "unlabelled", "--domain", "catalyst", "--protocol", "v2", "--n", "4", "--out"]
     out = tmp_path / "unl.db"
-    assert (
-        main(
-            [
-                "data",
-                "unlabelled",
-                "--domain",
-                "catalyst",
-                "--protocol",
-                "v2",
-                "--seed",
-                "3",
-                "--n",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main([*command, str(out), "--seed", "3"]) == 0
     assert len(list(connect(str(out)).select())) == 4
-    assert (
-        main(
-            [
-                "data",
-                "unlabelled",
-                "--domain",
-                "catalyst",
-                "--protocol",
-                "v2",
-                "--seed",
-                "0",
-                "--n",
-                "4",
-                "--out",
-                str(tmp_path / "no.db"),
-            ]
-        )
-        == 2
-    )
+    assert main([*command, str(tmp_path / "no.db"), "--seed", "0"]) == 2
     assert not (tmp_path / "no.db").exists()
 
 
