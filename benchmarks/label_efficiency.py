@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -403,9 +404,7 @@ def main(argv=None) -> int:
         args.max_train, args.max_test = 120, 60
         args.out_dir = args.out_dir.with_name(args.out_dir.name + "_quick")
     torch.set_num_threads(args.threads)
-    command = "python -m benchmarks.label_efficiency " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:])
-    )
+    command = "python -m benchmarks.label_efficiency " + shlex.join(argv if argv is not None else sys.argv[1:])
     started, machine_line = today(), machine()
     (args.out_dir / "cells").mkdir(parents=True, exist_ok=True)
     arms = ["scratch", *args.objectives]
