@@ -203,10 +203,8 @@ def main() -> None:
         problem.validate()
         return problem
 
-    pure = {}
-    for m in METALS:  # the range the template reaches, roughly: its six pure top layers (counted for no method)
-        probe = Simulator(problem_for(0.0), cache, spec, refs)
-        pure[m] = probe((m,) * len(probe.top))
+    probe = Simulator(problem_for(0.0), cache, spec, refs)  # the six pure top layers, counted for no method
+    pure = {m: probe((m,) * len(probe.top)) for m in METALS}  # the range the template reaches, roughly
     if args.targets == "auto":
         lo, hi = min(v for v in pure.values() if v is not None), max(v for v in pure.values() if v is not None)
         targets = [round(float(t), 3) for t in np.linspace(lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo), 5)]

@@ -138,24 +138,26 @@ class Evaluation:
     ineq_names: list[str]
     predicted: dict[str, np.ndarray]  # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
     jac_geometry: np.ndarray  # (geometry rows, n): the last rows of jac_ineq
-    surrogate_jacobian: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    # weights (surrogate rows,) -> sum_k weights[k] * gradient of surrogate row k (n,): one reverse pass
     surrogate_vjp: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     _jac: np.ndarray | None = field(default=None, repr=False)
 
     def weighted_gradient(self, weights: np.ndarray) -> np.ndarray:
         """sum_k weights[k] * gradient of row k (n,), rows ordered as grad, jac_eq, jac_ineq: one reverse pass
         through the encoder, not one per row, unless the Jacobian is already at hand."""
-        n_surrogate = 1 + len(self.eq) + len(self.ineq) - len(self.jac_geometry)
+        n_surrogate = len(weights) - len(self.jac_geometry)
         w_surrogate, w_geometry = weights[:n_surrogate], weights[n_surrogate:]
         if self._jac is not None:
             return w_surrogate @ self._jac + w_geometry @ self.jac_geometry
         return self.surrogate_vjp(w_surrogate) + w_geometry @ self.jac_geometry
 
     def _surrogate_rows(self) -> np.ndarray:
-        """(1 + eq + surrogate inequality rows, n): objective, equality and soft-minimum rows."""
+        """(1 + eq + surrogate inequality rows, n): objective, equality and soft-minimum rows, one reverse pass
+        per row."""
         if self._jac is None:
-            self._jac = self.surrogate_jacobian()
-            self.surrogate_jacobian = self.surrogate_vjp = None  # releases the autograd graph
+            n_surrogate = 1 + len(self.eq) + len(self.ineq) - len(self.jac_geometry)
+            self._jac = np.stack([self.surrogate_vjp(row) for row in np.eye(n_surrogate)])
+            self.surrogate_vjp = None  # releases the autograd graph
         return self._jac
 
     @property
@@ -315,14 +317,6 @@ class DesignEvaluator:
         n_eq = len(eq)
         predicted = {k: v.detach().double().numpy().copy() for k, v in q.items() if k != "weight" and v.dim() == 1}
 
-        def surrogate_jacobian() -> np.ndarray:
-            jac = np.zeros((len(rows), len(x)))
-            for k in range(len(rows)):  # one reverse pass through the encoder per row
-                (g,) = torch.autograd.grad(rows[k], xt, retain_graph=k < len(rows) - 1, allow_unused=True)
-                if g is not None:
-                    jac[k] = g.numpy()
-            return jac
-
         def surrogate_vjp(weights: np.ndarray) -> np.ndarray:
             w = torch.as_tensor(weights, dtype=rows.dtype)
             (g,) = torch.autograd.grad(rows, xt, grad_outputs=w, retain_graph=True, allow_unused=True)
@@ -336,7 +330,6 @@ class DesignEvaluator:
             ineq_names=ineq_s_names + ineq_g_names,
             predicted=predicted,
             jac_geometry=jac_g,
-            surrogate_jacobian=surrogate_jacobian,
             surrogate_vjp=surrogate_vjp,
         )
 
