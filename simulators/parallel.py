@@ -94,6 +94,9 @@ def _run_task(fn: Callable[[Any], Any], item: Any) -> Any:
 
 
 def _raise_task_terminated(signum, frame):
+    # A worker usually hears SIGTERM twice: from the group signal and from the parent stopping its pool. The
+    # second must not interrupt the cleanup the first one started (an XFOIL directory half removed).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _TaskTerminated(128 + signum)
 
 
