@@ -56,6 +56,7 @@ from phenograd.datasets.catalyst import (
 )
 from phenograd.simulators.adsorption import TAG_SURFACE, check_elements
 
+from .fidelity import verifying_calculator
 from .frames import N_ELEMENTS, Frame, FrameEvaluator, element_probs, metal_indices, seen_range
 from .objectives import Volcano
 from .space import adsorbate_positions
@@ -553,7 +554,8 @@ def optimize_composition(
         surrogate: a loaded CatalystSurrogate (load_surrogate(..., domain="catalyst")).
         settings: the search's settings (default SearchSettings()).
         verify: how many of the best discrete designs the simulator relaxes (0: none).
-        calculator: the simulator's calculator spec (default EMT).
+        calculator: the simulator's calculator spec (default: the one whose labels the surrogate learnt,
+            optimize.fidelity).
         relax: its RelaxSettings (default RelaxSettings()).
         workers: local processes for the verification (1 runs in this process).
         scheduler: an existing Dask scheduler's address or JSON file; the verification runs there.
@@ -569,7 +571,7 @@ def optimize_composition(
         )
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)
-    flags = []
+    calculator, flags = verifying_calculator(surrogate.info, calculator)
     lo, hi = seen_range(surrogate)
     ref = problem.target if problem.target is not None else problem.volcano.optimum
     if not lo <= ref <= hi:

@@ -38,6 +38,7 @@ import torch
 
 from phenograd.core.errors import InputError
 
+from .fidelity import verifying_calculator
 from .frames import FrameEvaluator, element_probs, seen_range
 from .objectives import rank
 from .space import Enumeration, Space, enumerate_space, load_space
@@ -330,7 +331,8 @@ def screen(
         pool: see uncertain.
         workers: local processes for the verification.
         scheduler: the verification runs on this Dask cluster instead (an address or a scheduler file).
-        calculator, fmax, steps: the simulator used to verify and its relaxation settings.
+        calculator, fmax, steps: the simulator used to verify (default: the one whose labels the model learnt,
+            optimize.fidelity) and its relaxation settings.
         batch_size: candidates per surrogate batch.
         threads: torch threads while predicting.
         plot: write the ranking plot beside `out`.
@@ -360,7 +362,8 @@ def screen(
     space = space if isinstance(space, Space) else load_space(space)
     settings = RelaxSettings(fmax=fmax, steps=steps)
     settings.validate()
-    spec = calculator_spec(calculator)
+    if calculator is not None:
+        calculator_spec(calculator)  # a bad name fails before the model is loaded
     if surrogate is None:
         model_path = Path(model) if model is not None else shipped_model_path("catalyst")
         surrogate = load_surrogate(model_path, domain="catalyst")
@@ -370,6 +373,7 @@ def screen(
     if surrogate.info.get("domain") != "catalyst":
         raise InputError("screening needs a catalyst model")
     surrogate.check_elements(space.metals, "space metals")
+    spec, flags = verifying_calculator(surrogate.info, calculator)
     meta = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
@@ -380,7 +384,6 @@ def screen(
         "calculator": spec,
         "relax": settings.as_dict(),
     }
-    flags = []
     lo, hi = seen_range(surrogate)
     for ads in space.adsorbates:
         ref = space.objective.reference(ads)

@@ -22,7 +22,12 @@ from phenograd.core.atomic import atomic_path
 
 def _relax_options(p) -> None:
     g = p.add_argument_group("verification (the simulator; reference protocol: EMT, BFGS, fmax 0.05 eV/Å, 300 steps)")
-    g.add_argument("--calculator", default=None, help="ASE calculator as module:factory (default EMT)")
+    g.add_argument(
+        "--calculator",
+        default=None,
+        help="emt, chgnet, sevennet or a trusted plug-in module.path:factory "
+        "(default: the calculator whose labels the model learnt)",
+    )
     g.add_argument("--fmax", type=float, default=0.05, help="force threshold in eV/Å (default 0.05)")
     g.add_argument("--relax-steps", type=int, default=300, help="BFGS step limit (default 300)")
 

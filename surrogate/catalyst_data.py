@@ -40,6 +40,8 @@ class CatalystSamples:
     adsorbate: list[str]
     anomalous: np.ndarray
     data_hash: str
+    labels: dict | None = None  # label_fidelity of the file: which simulator computed the E_ads
+    disqualified: np.ndarray | None = None  # (S,) bool: AdsorbML leaves the placement out of a surface's minimum
 
     def items_in(self, split: str) -> np.ndarray:
         return np.array([i for i, s in enumerate(self.split) if s == split], dtype=int)
@@ -52,6 +54,22 @@ class CatalystSamples:
 #: Record splits that are never trained on: v1's "test" and "ood" (held-out metal pair), v2's "test",
 #: "ood_composition" (held-out metal pairs) and "ood_facet" (fcc(110)).
 HELD_OUT_SPLITS = ("test", "ood", "ood_composition", "ood_facet")
+
+
+def label_fidelity(meta: dict) -> dict:
+    """Which simulator labelled a catalyst dataset, from its metadata: {"calculators": [spec, ...] (the
+    calculators whose gas references the file holds), "protocol": "v1" | "v2" | ..., and, where the file
+    records them, "versions": {spec: {"name", "package", "version", "model"}}}."""
+    references = meta.get("references") or {}
+    protocol = meta.get("protocol") or {}
+    labels = {
+        "calculators": sorted(references) if isinstance(references, dict) else [],
+        "protocol": str(protocol.get("name", "v1")) if isinstance(protocol, dict) else "v1",
+    }
+    versions = meta.get("calculators")
+    if isinstance(versions, dict) and versions:
+        labels["versions"] = {k: dict(v) for k, v in versions.items() if isinstance(v, dict)}
+    return labels
 
 
 def split_of_row(record_split: str, slab_uid: str) -> str:
@@ -100,4 +118,6 @@ def load_catalyst_samples(
         adsorbate=[r.adsorbate for r in rows],
         anomalous=np.array([r.anomalies != "none" for r in rows]),
         data_hash=digest,
+        labels=label_fidelity(store.meta()),
+        disqualified=np.array([is_disqualified(r.get("anomalies")) for r in rows], dtype=bool),
     )

@@ -113,6 +113,7 @@ class CatalystTask:
             "train_structures": int(len(self.train)),
             "val_structures": int(len(self.val)),
             "structures": int(len(self.data.uids)),
+            **({"labels": self.data.labels} if self.data.labels else {}),
         }
 
 

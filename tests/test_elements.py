@@ -23,6 +23,9 @@ from phenograd.surrogate.graphs import N_TAGS, atoms_graph, element_one_hot
 from phenograd.surrogate.model import shipped_model_path
 from phenograd.surrogate.predict import load_surrogate
 
+#: v1's EMT catalyst model (graph version 1, 11 element columns), shipped beside the default since 2026-12-05.
+EMT_V1_MODEL = shipped_model_path("catalyst").with_name("catalyst_emt_v1.pt")
+
 
 def test_vocabulary_column_is_atomic_number_minus_one():
     assert len(ELEMENTS) == MAX_Z == 83
@@ -52,7 +55,7 @@ def test_widened_legacy_weights_give_the_same_first_layer_output():
 
 
 def test_shipped_version_1_model_loads_on_the_new_vocabulary_and_refuses_unseen_elements():
-    surrogate = load_surrogate(domain="catalyst")
+    surrogate = load_surrogate(EMT_V1_MODEL, domain="catalyst")
     assert surrogate.elements == LEGACY_ELEMENTS
     assert surrogate.ensemble.members[0].encoder.embed.in_features == len(ELEMENTS) + N_TAGS
     slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0)
@@ -69,7 +72,7 @@ def test_shipped_version_1_model_loads_on_the_new_vocabulary_and_refuses_unseen_
 
 
 def test_upgrade_leaves_files_of_other_shapes_for_the_loader_to_judge():
-    payload = torch.load(shipped_model_path("catalyst"), weights_only=True)
+    payload = torch.load(EMT_V1_MODEL, weights_only=True)
     assert payload.get("graph_version", 1) == 1
     up = CATALYST.upgrade_checkpoint(payload)
     assert up["graph_version"] == 2 and up["encoder"]["in_features"] == len(ELEMENTS) + N_TAGS

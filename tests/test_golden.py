@@ -1,9 +1,10 @@
 """Golden values: the shipped models' predictions on a few fixed inputs, pinned.
 
-surrogate/models/airfoil.pt and catalyst.pt are part of the product; these numbers change when a model is
-retrained or the model code changes what a checkpoint computes, and only then. When that is deliberate (a new
-shipped model), recompute the values with the code in this file's helpers and write them here in the same commit;
-when it is not, this test is the alarm. Values computed on 2026-12-04 (CPU, float32, one thread).
+surrogate/models/airfoil.pt, catalyst.pt (CHGNet labels) and catalyst_emt_v1.pt are part of the product; these
+numbers change when a model is retrained or the model code changes what a checkpoint computes, and only then. When
+that is deliberate (a new shipped model), recompute the values with the code in this file's helpers and write them
+here in the same commit; when it is not, this test is the alarm. Values computed on 2026-12-04 (catalyst.pt:
+2026-12-05; CPU, float32, one thread).
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from ase.build import add_adsorbate, fcc111
 
 from phenograd.datasets.airfoil import naca
+from phenograd.surrogate.model import shipped_model_path
 from phenograd.surrogate.predict import load_surrogate
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 reductions may differ with the thread count in the last bits
@@ -56,7 +58,11 @@ AIRFOIL_NACA2412 = {  # naca("2412") contour at alpha 0, 6 deg, Re 3e5, Ncrit 9
     "confidence": [0.9677971601486206, 0.996070384979248],
     "CL_std": [0.008275587111711502, 0.004762856289744377],
 }
-CATALYST = {  # O at the fcc site of a 2x2x3 fcc(111) slab, a = 3.92 Å: pure Pt; a Pt-Cu-Au decoration
+CATALYST = {  # O at the fcc site of a 2x2x3 fcc(111) slab, a = 3.92 Å: pure Pt; a Pt-Cu-Au decoration (2026-12-05)
+    "E_ads": [2.1631317138671875, 2.6019985675811768],
+    "std": [0.9112883806228638, 1.460282325744629],
+}
+CATALYST_EMT_V1 = {  # the same two slabs through v1's EMT model, surrogate/models/catalyst_emt_v1.pt
     "E_ads": [-0.9177913665771484, -0.8456185460090637],
     "std": [0.002959632780402899, 0.00956858228892088],
 }
@@ -102,3 +108,10 @@ def test_shipped_catalyst_model():
     with torch.no_grad():
         out = load_surrogate(domain="catalyst").predict_adsorption([_slab(["Pt"] * 12), _slab(ALLOY)])
     _check(out, CATALYST)
+
+
+def test_emt_v1_catalyst_model_still_loads_by_path():
+    path = shipped_model_path("catalyst").with_name("catalyst_emt_v1.pt")
+    with torch.no_grad():
+        out = load_surrogate(path, domain="catalyst").predict_adsorption([_slab(["Pt"] * 12), _slab(ALLOY)])
+    _check(out, CATALYST_EMT_V1)

@@ -1,0 +1,37 @@
+"""A catalyst surrogate is verified by the simulator whose labels it learnt (optimize.fidelity), unless told
+otherwise, and a mismatch is flagged: predicted and verified E_ads of two fidelities are not a model error."""
+
+from ase.db import connect
+
+from phenograd.optimize.fidelity import label_calculators, verifying_calculator
+from phenograd.optimize.screen import screen
+from phenograd.simulators.calculators import EMT_SPEC, calculator_spec
+from phenograd.surrogate.predict import load_surrogate
+
+CHGNET = calculator_spec("chgnet")
+CHGNET_LABELS = {"meta": {"labels": {"calculators": [CHGNET], "protocol": "v2"}}}
+
+
+def test_unrecorded_labels_are_emt_and_verified_with_emt():
+    assert label_calculators({"meta": {}}) == [EMT_SPEC]
+    assert verifying_calculator({"meta": {}}, None) == (EMT_SPEC, [])
+
+
+def test_a_chgnet_model_is_verified_with_chgnet_unless_told_otherwise():
+    assert verifying_calculator(CHGNET_LABELS, None) == (CHGNET, [])
+    assert verifying_calculator(CHGNET_LABELS, "chgnet") == (CHGNET, [])
+    spec, flags = verifying_calculator(CHGNET_LABELS, "emt")
+    assert spec == EMT_SPEC and len(flags) == 1
+    assert "learnt chgnet labels" in flags[0] and "verified with emt" in flags[0]
+
+
+def test_a_screen_records_and_flags_the_fidelity_it_verifies_with(catalyst_model, write_space, tmp_path):
+    """The untrained fixture model records no labels (EMT's); asking for CHGNet is allowed, flagged, and the
+    screen file remembers the calculator (nothing is relaxed here: no verification)."""
+    surrogate = load_surrogate(catalyst_model, domain="catalyst")
+    plain = screen(write_space(), tmp_path / "emt.db", surrogate=surrogate, top=2, plot=False)
+    other = screen(write_space(), tmp_path / "chgnet.db", surrogate=surrogate, top=2, plot=False, calculator="chgnet")
+    assert not any("fidelities" in f for f in plain.flags)
+    assert sum("two fidelities" in f for f in other.flags) == 1
+    assert connect(tmp_path / "emt.db").metadata["calculator"] == EMT_SPEC
+    assert connect(tmp_path / "chgnet.db").metadata["calculator"] == CHGNET
