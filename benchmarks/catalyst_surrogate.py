@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shlex
 import sys
 import tempfile
 import time
@@ -197,10 +198,14 @@ def main(argv=None) -> int:
     parser.add_argument("--section", default="Catalyst surrogate", help="BENCHMARKS.md section to write")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.catalyst_surrogate " + " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
-        for k, v in vars(args).items()
-        if v not in (None, False)
+    command = shlex.join(
+        ["python", "-m", "benchmarks.catalyst_surrogate"]
+        + [
+            part
+            for k, v in vars(args).items()
+            if v not in (None, False)
+            for part in ([f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)]))
+        ]
     )
     started = today()
     cfg = catalyst_defaults(members=args.members, epochs=args.epochs, patience=args.patience)
