@@ -117,6 +117,8 @@ def train_config(domain: str, args, seed: int):
         from phenograd.surrogate.train_catalyst import catalyst_defaults as defaults
     # the catalyst grid began with the all-atom readout (the default until 2026-12-02); its cells keep it
     extra = {"stations": args.stations} if domain == "airfoil" else {"readout": "all"}
+    if args.encoder_lr_scale != 1:
+        extra["encoder_lr_scale"] = args.encoder_lr_scale
     return defaults(members=1, epochs=args.epochs, patience=args.patience, seed=seed, **extra)
 
 
@@ -382,6 +384,13 @@ def main(argv=None) -> int:
         help="airfoil head's station-readout channels (default 0, mean pooling: the setting of the "
         "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)",
     )
+    p.add_argument(
+        "--encoder-lr-scale",
+        type=float,
+        default=1.0,
+        help="fine-tuning: the encoder learns at this factor of the head's rate, in every arm (default 1); "
+        "cells with another value are kept apart (_elrX)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
     p.add_argument(
@@ -426,6 +435,8 @@ def main(argv=None) -> int:
                 jobs = [(a, finetune_cell) for a in arms] + [(f"probe:{e}", probe_cell) for e in probes]
                 for arm, fn in jobs:
                     readout = f"_st{args.stations}" if domain == "airfoil" and args.stations else ""
+                    if args.encoder_lr_scale != 1 and fn is finetune_cell:  # other settings, other cells
+                        readout += f"_elr{args.encoder_lr_scale:g}"
                     path = (
                         args.out_dir / "cells" / f"{domain}_{arm.replace(':', '-')}_{fraction:g}_{seed}{readout}.json"
                     )
@@ -461,7 +472,13 @@ def main(argv=None) -> int:
         f"Date: {started}  ",
         f"Machine: {machine_line}  ",
         f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed 0); fine-tuning one member, at most "
-        f"{args.epochs} epochs of at least {args.min_epoch_items} items (small subsets repeated), patience {args.patience}, domain defaults otherwise; seeds {args.seeds}. Airfoil score: "
+        f"{args.epochs} epochs of at least {args.min_epoch_items} items (small subsets repeated), patience {args.patience}"
+        + (
+            f", the encoder at {args.encoder_lr_scale:g}x the head's learning rate"
+            if args.encoder_lr_scale != 1
+            else ""
+        )
+        + f", domain defaults otherwise; seeds {args.seeds}. Airfoil score: "
         "mean of MAE/std over CL, ln CD, CM (converged held-out points); catalyst score: E_ads MAE in eV (test split). "
         "± is the population std over seeds (a linear probe on 100 % of the pool does not depend on the seed). "
         f"Curves: `{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}`.",

@@ -80,6 +80,13 @@ def add_commands(sub) -> None:
     )
     tr.add_argument("--layers", type=int, default=None, help="message-passing layers (default 3)")
     tr.add_argument(
+        "--encoder-lr-scale",
+        type=float,
+        default=None,
+        help="the encoder learns at --lr times this, the head at --lr (default 1; below 1 fine-tunes a pretrained "
+        "encoder gently)",
+    )
+    tr.add_argument(
         "--disqualified",
         choices=("keep", "drop"),
         default=None,

@@ -74,7 +74,9 @@ class TrainConfig:
     encoder.GeometricEncoder).
     train_fraction: train on this share of the training items (shapes or structures), the first of a permutation
     seeded by ``seed`` (so the subsets of one seed are nested); validation and held-out items are unchanged. For
-    data-scaling curves."""
+    data-scaling curves.
+    encoder_lr_scale: the encoder's learning rate is lr times this (the head's is lr): below 1 a pretrained encoder
+    is fine-tuned more gently than the freshly initialised head, so that a few labels do not overwrite it."""
 
     members: int = 3
     epochs: int = 200
@@ -95,6 +97,7 @@ class TrainConfig:
     refit_head_width: int = 0
     vectors: bool = True
     train_fraction: float = 1.0
+    encoder_lr_scale: float = 1.0
     seed: int = 0
 
     def validate(self, domain: str | None = None, from_model: bool = False) -> None:
@@ -108,6 +111,10 @@ class TrainConfig:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}", parameter=name)
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}", parameter="lr")
+        if not 0 < self.encoder_lr_scale <= 1:
+            raise InputError(
+                f"encoder_lr_scale must be in (0, 1], got {self.encoder_lr_scale}", parameter="encoder_lr_scale"
+            )
         if not 0 < self.train_fraction <= 1:
             raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}", parameter="train_fraction")
         for name in ("stations", "refit_epochs"):
@@ -289,7 +296,14 @@ def train_ensemble(
             output = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
             (output.bias if train_only == "output-bias" else output).requires_grad_(True)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        groups = [{"params": params}]
+        if cfg.encoder_lr_scale != 1:
+            in_encoder = {id(p) for p in model.encoder.parameters()}
+            groups = [
+                {"params": [p for p in params if id(p) not in in_encoder]},
+                {"params": [p for p in params if id(p) in in_encoder], "lr": cfg.lr * cfg.encoder_lr_scale},
+            ]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         epoch, best, best_state, bad = 0, float("inf"), None, 0
         if state is not None and state.get("member") == k and "model" in state:

@@ -358,3 +358,31 @@ def test_train_can_leave_out_disqualified_placements(tiny_db, tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert code != 0 and "not an option of airfoil training" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_encoder_lr_scale_fine_tunes_the_encoder_gently(tiny_db, tmp_path, capsys):
+    """--encoder-lr-scale: from the shipped pretrained encoder, a scale of 1e-6 leaves the encoder all but unchanged
+    where a scale of 1 trains it; a scale outside (0, 1] is a one-line error."""
+    from phenograd.cli import main
+    from phenograd.surrogate.pretrained import load_encoder_state
+
+    start = load_encoder_state("shipped", "catalyst")["state"]
+
+    def moved(scale: str) -> float:
+        out = tmp_path / f"ft_{scale}.pt"
+        args = ["train", "--domain", "catalyst", "--data", str(tiny_db), "--out", str(out), "--encoder", "shipped"]
+        args += ["--members", "1", "--epochs", "2", "--patience", "2", "--batch-size", "4", "--lr", "0.01"]
+        assert main([*args, "--encoder-lr-scale", scale, "--no-progress"]) == 0
+        after, info = load_checkpoint(out, domain="catalyst")
+        assert info["meta"]["config"]["encoder_lr_scale"] == float(scale)
+        trained = after.members[0].encoder.state_dict()
+        return max(float((trained[name] - value).abs().max()) for name, value in start.items())
+
+    assert moved("1e-6") < 1e-4 < moved("1")  # the encoder: barely touched against clearly trained
+    capsys.readouterr()
+    args = ["train", "--domain", "catalyst", "--data", str(tiny_db), "--out", str(tmp_path / "bad.pt")]
+    assert main([*args, "--encoder-lr-scale", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--encoder-lr-scale must be in (0, 1]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.pt").exists()
