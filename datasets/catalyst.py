@@ -165,6 +165,21 @@ def fcc_lattice_constant(metal: str, spec: str | None = None) -> float:
     return round(float(r.x), 5)
 
 
+NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
+
+
+def check_fcc_metals(metals, what: str = "metals") -> None:
+    """InputError naming the first unknown element or one that is not an fcc metal in its ground state (ASE's
+    reference states): these builders make fcc slabs at the alloy's Vegard lattice constant, which is physics only
+    for metals that are fcc themselves (Al, Ca, Ni, Cu, Sr, Rh, Pd, Ag, Ir, Pt, Au, Pb, ...). Whether the calculator
+    and the model cover a metal is checked where they are known."""
+    for m in dict.fromkeys(metals):
+        if m not in atomic_numbers or m == "X":
+            raise InputError(f"{what}: unknown element {m!r}")
+        if m in NOBLE_GASES or (reference_states[atomic_numbers[m]] or {}).get("symmetry") != "fcc":
+            raise InputError(f"{what}: {m} is not an fcc metal (ASE's reference states); the slabs here are fcc")
+
+
 def vegard(composition: Composition, spec: str | None = None) -> float:
     """Alloy lattice constant (Å): fraction-weighted mean of the metals' relaxed fcc constants."""
     return round(sum(x * fcc_lattice_constant(el, spec) for el, x in composition.fractions), 5)

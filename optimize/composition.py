@@ -45,11 +45,11 @@ import torch
 from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import (
     ADSORBATES,
-    EMT_METALS,
     Composition,
     SlabSpec,
     adsorption_sites,
     build_slab,
+    check_fcc_metals,
     distinct_sites,
     place_adsorbate,
     vegard,
@@ -101,10 +101,7 @@ class CompositionProblem:
     def validate(self) -> None:
         if not self.metals or len(set(self.metals)) != len(self.metals):
             raise InputError("metals: give at least one metal, each once")
-        unknown = [m for m in self.metals if m not in EMT_METALS]
-        if unknown:
-            check_elements(unknown, None, "metals")  # names the unknown element or the calculator's limit
-            raise InputError(f"metals: {unknown[0]} is not one of the slab metals ({', '.join(EMT_METALS)})")
+        check_fcc_metals(self.metals, "metals")  # the calculator's and the model's coverage: optimize_composition
         metal_indices(self.metals)
         if self.mode not in MODES:
             raise InputError(f"mode {self.mode!r}: use sites or global")
@@ -564,7 +561,6 @@ def optimize_composition(
         dft_settings: a simulators.dft.DFTSettings (default: the DFT label set's).
     """
     problem.validate()
-    surrogate.check_elements(problem.metals, "metals")
     if verify_dft and not verify:
         raise InputError(
             "verify_dft needs verify: DFT runs at the geometries the verification relaxed", parameter="verify_dft"
@@ -572,6 +568,8 @@ def optimize_composition(
     settings = settings or SearchSettings()
     evaluator = FrameEvaluator(surrogate)
     calculator, flags = verifying_calculator(surrogate.info, calculator)
+    check_elements(problem.metals, calculator, "metals")
+    surrogate.check_elements(problem.metals, "metals")
     lo, hi = seen_range(surrogate)
     ref = problem.target if problem.target is not None else problem.volcano.optimum
     if not lo <= ref <= hi:

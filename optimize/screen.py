@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from phenograd.core.errors import InputError
+from phenograd.simulators.adsorption import check_elements
 
 from .fidelity import verifying_calculator
 from .frames import FrameEvaluator, element_probs, seen_range
@@ -372,8 +373,9 @@ def screen(
         model_id = surrogate.info.get("data_hash", "") or "in-memory"
     if surrogate.info.get("domain") != "catalyst":
         raise InputError("screening needs a catalyst model")
-    surrogate.check_elements(space.metals, "space metals")
     spec, flags = verifying_calculator(surrogate.info, calculator)
+    check_elements(space.metals, spec, "space metals")
+    surrogate.check_elements(space.metals, "space metals")
     meta = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,

@@ -1,7 +1,7 @@
 """Candidate spaces for catalyst screening: a TOML file -> concrete slab + adsorbate candidates.
 
     # space.toml
-    metals = ["Pt", "Pd", "Cu", "Ni", "Ag", "Au"]
+    metals = ["Pt", "Pd", "Cu", "Ni", "Ag", "Au"]   # fcc metals the verifying calculator covers (CHGNet: also Rh, Ir)
     facets = ["111"]                  # 111 and/or 100 (the labelled protocol's facets)
     adsorbates = ["O"]                # H O N C OH CO
     sites = ["fcc", "hcp"]            # site kinds (default: every kind of the facet)
@@ -48,10 +48,10 @@ from phenograd.datasets.catalyst import (
     SlabSpec,
     adsorption_sites,
     build_slab,
+    check_fcc_metals,
     contact_height,
     distinct_sites,
 )
-from phenograd.simulators.adsorption import check_elements
 
 from .frames import Frame, metal_indices
 from .objectives import Objective, parse_objective
@@ -189,7 +189,7 @@ def parse_space(raw: dict, where: str = "space") -> Space:
     metals = _list(raw["metals"], "metals", where=where)
     if not metals or len(set(metals)) != len(metals):
         raise InputError(f"{where}: metals must be a non-empty list without repeats")
-    check_elements(metals, None, f"{where}: metals")
+    check_fcc_metals(metals, f"{where}: metals")  # the calculator's and the model's coverage: screen()
     metal_indices(metals)
     facets = _list(raw.get("facets", list(LABELLED_FACETS)), "facets", where=where)
     bad = [f for f in facets if f not in LABELLED_FACETS]

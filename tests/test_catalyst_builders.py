@@ -17,6 +17,7 @@ from phenograd.datasets.catalyst import (
     SlabSpec,
     adsorption_sites,
     build_slab,
+    check_fcc_metals,
     contact_height,
     distinct_sites,
     fcc_lattice_constant,
@@ -131,6 +132,13 @@ def test_splits_are_fixed_by_metals_and_slab_hash():
     splits = Counter(split_of(["Pt", "Cu"], u) for u in ids)
     assert splits["ood"] == 0 and 0.08 < splits["test"] / 4000 < 0.12
     assert [split_of(["Pt"], u) for u in ids[:50]] == [split_of(["Pt"], u) for u in ids[:50]]
+
+
+def test_fcc_metals_only_for_the_fcc_builders():
+    check_fcc_metals(["Pt", "Rh", "Ir", "Al", "Pb"])
+    for metal, message in (("Fe", "Fe is not an fcc metal"), ("Ar", "Ar is not an fcc metal"), ("Xx", "unknown")):
+        with pytest.raises(InputError, match=message):
+            check_fcc_metals(["Pt", metal])
 
 
 def test_bad_slab_specs():

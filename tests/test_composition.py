@@ -155,7 +155,8 @@ def test_cli_designs_and_verifies_with_emt(tmp_path, capsys, catalyst_model):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--metals", "Pt", "Fe", "--target", "-1"], "cannot handle Fe"),
+        (["--metals", "Pt", "Fe", "--target", "-1"], "Fe is not an fcc metal"),
+        (["--metals", "Pt", "Ir", "--target", "-1"], "calculator emt cannot handle Ir"),
         (["--metals", "Pt", "Qq", "--target", "-1"], "unknown element"),
         (
             ["--metals", "Pt", "Cu", "--target", "-1", "--mode", "global", "--bounds", "Pt:0.7:1,Cu:0.5:1"],

@@ -274,7 +274,8 @@ def test_killed_screen_resumes_with_nothing_lost_or_redone(tmp_path, catalyst_mo
     "edit, message",
     [
         (('["Pt", "Cu", "Au"]', '["Pt", "Unobtainium"]'), "unknown element"),
-        (('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "cannot handle Fe"),
+        (('["Pt", "Cu", "Au"]', '["Pt", "Fe"]'), "Fe is not an fcc metal"),
+        (('["Pt", "Cu", "Au"]', '["Pt", "Rh"]'), "calculator emt cannot handle Rh"),  # the model's labels are EMT's
         (("n_metals = [1, 2]", "n_metals = []"), "no valid candidate"),
         (('sites = ["fcc", "hcp"]', 'sites = ["hollow"]'), "site kind 'hollow'"),
         (("target = -1.0", ""), "no [objective]"),

@@ -1,6 +1,8 @@
 """A catalyst surrogate is verified by the simulator whose labels it learnt (optimize.fidelity), unless told
 otherwise, and a mismatch is flagged: predicted and verified E_ads of two fidelities are not a model error."""
 
+import numpy as np
+import pytest
 from ase.db import connect
 
 from phenograd.optimize.fidelity import label_calculators, verifying_calculator
@@ -35,3 +37,13 @@ def test_a_screen_records_and_flags_the_fidelity_it_verifies_with(catalyst_model
     assert sum("two fidelities" in f for f in other.flags) == 1
     assert connect(tmp_path / "emt.db").metadata["calculator"] == EMT_SPEC
     assert connect(tmp_path / "chgnet.db").metadata["calculator"] == CHGNET
+
+
+@pytest.mark.slow
+def test_the_shipped_chgnet_model_screens_metals_emt_lacks(write_space, space_text, tmp_path):
+    """Rh and Ir are fcc metals that CHGNet and the shipped model cover and EMT does not: the default model ranks a
+    Pt-Rh-Ir space (fcc slabs at CHGNet's own lattice constants); nothing is relaxed here."""
+    space = write_space(space_text.replace('["Pt", "Cu", "Au"]', '["Pt", "Rh", "Ir"]').replace("-1.0", "2.0"))
+    r = screen(space, tmp_path / "pgm.db", top=3, plot=False)
+    assert connect(tmp_path / "pgm.db").metadata["calculator"] == CHGNET
+    assert r.n_candidates > 10 and np.all(np.isfinite(r.e_pred)) and not r.flags
