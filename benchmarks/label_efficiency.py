@@ -182,14 +182,17 @@ def unlabelled(domain: str, args, geometry: str = "initial") -> UnlabelledSet:
     return _UNLABELLED[(domain, geometry)]
 
 
-def finetune_cell(domain, arm, fraction, seed, data, task, pool, args) -> dict:
+def finetune_cell(domain, arm, fraction, seed, data, task, pool, args, frozen: bool = False) -> dict:
+    """One member trained on the cell's labels from an arm's encoder ("scratch" or "random": a fresh one); frozen:
+    the encoder stays as it starts and only the domain's head trains."""
     items = subset(pool, fraction, seed)
     task = restrict(task, items, args.min_epoch_items)
-    init = load_encoder_state(pretrained_encoder(domain, arm, args), domain) if arm != "scratch" else None
+    fresh = arm in ("scratch", "random")
+    init = None if fresh else load_encoder_state(pretrained_encoder(domain, arm, args), domain)
     cfg = train_config(domain, args, seed)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
-        report = train_ensemble(task, Path(tmp) / "m.pt", cfg, progress=False, init_encoder=init)
+        report = train_ensemble(task, Path(tmp) / "m.pt", cfg, progress=False, init_encoder=init, freeze_encoder=frozen)
         ensemble, _ = load_checkpoint(Path(tmp) / "m.pt", domain)
     if domain == "airfoil":
         metrics, _ = evaluate_airfoil(ensemble, data, "test")
@@ -253,6 +256,11 @@ def ridge(x, y, lam):
     reg[-1, -1] = 0
     w = torch.linalg.solve(xs.T @ xs + reg, xs.T @ y)
     return lambda q: torch.cat([(q - mu) / sd, torch.ones(len(q), 1, dtype=q.dtype)], 1) @ w
+
+
+def frozen_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
+    """The domain's own head (not a linear probe) trained on a frozen encoder: "random" or an objective's."""
+    return finetune_cell(domain, encoder_name, fraction, seed, data, task, pool, args, frozen=True)
 
 
 def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
@@ -385,6 +393,13 @@ def main(argv=None) -> int:
         "cells measured before the readout existed); cells with K > 0 are kept apart (_stK)",
     )
     p.add_argument(
+        "--frozen",
+        nargs="*",
+        default=[],
+        choices=["random", "jepa", "denoise", "both", "jepa@relaxed", "denoise@relaxed", "both@relaxed"],
+        help="extra arms: the domain's head trained on this frozen encoder ('random': an untrained one)",
+    )
+    p.add_argument(
         "--encoder-lr-scale",
         type=float,
         default=1.0,
@@ -432,7 +447,11 @@ def main(argv=None) -> int:
             val = task.val
         for fraction in args.fractions:
             for seed in args.seeds:
-                jobs = [(a, finetune_cell) for a in arms] + [(f"probe:{e}", probe_cell) for e in probes]
+                jobs = (
+                    [(a, finetune_cell) for a in arms]
+                    + [(f"probe:{e}", probe_cell) for e in probes]
+                    + [(f"frozen:{e}", frozen_cell) for e in args.frozen]
+                )
                 for arm, fn in jobs:
                     readout = f"_st{args.stations}" if domain == "airfoil" and args.stations else ""
                     if args.encoder_lr_scale != 1 and fn is finetune_cell:  # other settings, other cells
@@ -447,7 +466,7 @@ def main(argv=None) -> int:
                         missing.append((domain, arm, fraction, seed))
                         continue
                     task.val = val
-                    name = arm.split(":", 1)[1] if fn is probe_cell else arm
+                    name = arm.split(":", 1)[1] if fn is not finetune_cell else arm
                     result = fn(domain, name, fraction, seed, data, task, pool, args)
                     cell = {"domain": domain, "arm": arm, "fraction": fraction, "seed": seed, **result}
                     write_text_atomic(path, json.dumps(cell, indent=1))
@@ -457,7 +476,8 @@ def main(argv=None) -> int:
                         f"(n_train {cell['n_train']})",
                         flush=True,
                     )
-    summary = {d: summarise(cells, d, arms + [f"probe:{e}" for e in probes], args.fractions) for d in args.domains}
+    shown = arms + [f"probe:{e}" for e in probes] + [f"frozen:{e}" for e in args.frozen]
+    summary = {d: summarise(cells, d, shown, args.fractions) for d in args.domains}
     tag = ("" if len(args.domains) > 1 else f"_{args.domains[0]}") + (
         "_" + re.sub(r"[^A-Za-z0-9]+", "_", args.section).strip("_") if args.section else ""
     )
@@ -505,7 +525,8 @@ def main(argv=None) -> int:
                 + " |"
             )
         if 0.1 in args.fractions and 0.1 in s.get("scratch", {}):
-            best = min((s[a][0.1][0], a) for a in args.objectives if 0.1 in s.get(a, {}))
+            pretrained = [*args.objectives, *(f"frozen:{e}" for e in args.frozen if e != "random")]
+            best = min((s[a][0.1][0], a) for a in pretrained if 0.1 in s.get(a, {}))
             ratio = best[0] / s["scratch"][0.1][0]
             full = s["scratch"].get(1.0)
             lines += [
