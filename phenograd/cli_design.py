@@ -21,7 +21,7 @@ from phenograd.core.atomic import atomic_path
 
 
 def _relax_options(p) -> None:
-    g = p.add_argument_group("verification (the simulator; reference protocol: EMT, BFGS, fmax 0.05 eV/Å, 300 steps)")
+    g = p.add_argument_group("verification (the simulator; protocol: BFGS, fmax 0.05 eV/Å, 300 steps)")
     g.add_argument(
         "--calculator",
         default=None,
