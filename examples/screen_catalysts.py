@@ -18,12 +18,13 @@ import numpy as np
 
 from phenograd import CompositionProblem, SearchSettings, load_surrogate, optimize_composition, screen
 
-SPACE = """
+TARGET = 2.45  # eV: the objective's target
+SPACE = f"""
 metals = ["Pt", "Pd", "Cu", "Ni", "Au"]
 facets = ["111"]
 adsorbates = ["O"]
 sites = ["fcc", "hcp"]
-size = [3, 3]            # the cells the shipped model was trained on (3x3, 4 layers)
+size = [3, 3]            # 3x3 cells of 4 layers, as in the demo
 layers = 4
 decorations = 1
 
@@ -32,9 +33,8 @@ n_metals = [1, 2]
 step = 0.5
 
 [objective]
-target = 2.45            # eV against H2O - H2; or: volcano = {optimum = 2.45, kT = 0.1}
+target = {TARGET}   # eV against H2O - H2; or: volcano = {{optimum = {TARGET}, kT = 0.1}}
 """
-TARGET = 2.45  # the objective's target above (eV)
 
 
 def main() -> None:
