@@ -22,7 +22,9 @@ With a head that reads only the adsorbate's atoms (the shipped models), the clea
 ``clean_slabs`` encodes D decorations of a frame once, and ``predict_on`` recomputes per candidate only the slab
 atoms within reach of the adsorbate (within the cutoff of it, for 2 or 3 layers), taking every other row from the
 clean slab. A screen with several adsorbates and sites per decoration then pays for the slab once
-(``benchmarks/screen_throughput.py``).
+(``benchmarks/screen_throughput.py``). Frames of one shape (atom count and tags: one facet and cell size at several
+lattice constants) share these calls: only the slab-slab contractions run per frame, the per-atom layers on the
+decorations and candidates of many frames at once.
 
 Predictions are differentiable in the element probabilities (not in positions).
 """
@@ -108,24 +110,61 @@ def seen_range(surrogate) -> tuple[float, float]:
 
 class _FrameTensors:
     """Per member and layer: dense slab-slab filters A, B (S, S, F) and C (S, S, 3, F); image offsets (M, 3) Å;
-    the slab's neighbour pattern ``adjacent`` (S, S) bool (a pair within the cutoff in some image)."""
+    the slab's neighbour pattern ``adjacent`` (S, S) bool (a pair within the cutoff in some image); ``sub``: the
+    filters' blocks between the rows a shared-slab call recomputes, by row set (a screen asks for a few sets)."""
 
     def __init__(self, A, B, C, offsets, adjacent):
         self.A, self.B, self.C, self.offsets, self.adjacent = A, B, C, offsets, adjacent
+        self.sub: dict[bytes, tuple[Tensor, Tensor, Tensor]] = {}
+
+    def block(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A, B (R, R, F) and C (R, R, 3, F) between rows (R,)."""
+        key = rows.numpy().tobytes()
+        if key not in self.sub:
+            if len(self.sub) >= 8:
+                self.sub.clear()
+            self.sub[key] = tuple(t.index_select(0, rows).index_select(1, rows) for t in (self.A, self.B, self.C))
+        return self.sub[key]
+
+
+# Vacuum offset (Å) padding the image lists of frames with fewer periodic images than others in one batch.
+_NO_IMAGE = 1.0e6
 
 
 @dataclass
 class CleanSlabs:
-    """The clean slabs' encoder states of D decorations on one frame, shared by every adsorbate and site on them.
+    """The clean slabs' encoder states of D decorations, shared by every adsorbate and site on them.
 
-    ``layers[m][k]`` for member m and each layer k before the last: the layer's input scalars ``h`` (D, S, F)
-    (kept for k = 0 only), the message inputs ``pa`` (D, S, F), ``vb`` (D, S, 3, F) (v times phi_b, None at
-    k = 0 where v is zero) and ``pc`` (D, S, F), and the summed slab-slab messages ``ds`` (D, S, F),
-    ``dv`` (D, S, 3, F) before scaling.
+    The decorations may lie on several frames of equal shape (atom count S, tags, periodicity): decoration d sits
+    on ``frames[frame_of[d]]`` (``frame_of`` (D,) non-decreasing). ``positions`` (Fr, S, 3) and ``offsets``
+    (Fr, M, 3) Å are the frames' atoms and periodic images (padded with far-away images), ``adjacent`` (S, S) the
+    union of their neighbour patterns. Per member m: ``h0[m]`` (D, S, F), the embedded inputs, and for each layer
+    k before the last ``layers[m][k]`` (D, S, W): the summed slab-slab messages before scaling ``ds`` (F) and
+    ``dv`` (3F), and the message inputs ``pa`` (F), ``vb`` (3F; v times phi_b, absent at k = 0 where v is zero) and
+    ``pc`` (F), side by side so that a candidate's rows are gathered in one call (``CleanSlabs.columns``).
+    ``tensors[i]``: frame i's slab-slab filters, per member and layer.
     """
 
-    frame: Frame
-    layers: list[list[dict]]
+    frames: list[Frame]
+    frame_of: Tensor
+    positions: Tensor
+    offsets: Tensor
+    adjacent: Tensor
+    h0: list[Tensor]
+    layers: list[list[Tensor]]
+    tensors: list[list[list[_FrameTensors]]]
+
+    @staticmethod
+    def columns(k: int, f: int) -> list[tuple[str, int]]:
+        """(name, width) of the packed columns of layer k."""
+        return [("ds", f), ("dv", 3 * f), ("pa", f)] + ([("vb", 3 * f)] if k > 0 else []) + [("pc", f)]
+
+    @property
+    def frame(self) -> Frame:
+        """The frame, when there is one."""
+        if len(self.frames) != 1:
+            raise ValueError(f"these clean slabs lie on {len(self.frames)} frames")
+        return self.frames[0]
 
 
 class FrameEvaluator:
@@ -143,6 +182,8 @@ class FrameEvaluator:
         if not enc.vectors:
             raise InputError("the dense catalyst evaluation needs an encoder with vector channels (PaiNN's)")
         self.cutoff = float(enc.cutoff)
+        if any(m.encoder.config != enc.config for m in self.members):
+            raise InputError("the ensemble's members have different encoder settings")
         self.scale = enc.message_scale
         self.hidden = enc.config["hidden"]
         self.dtype = next(self.members[0].parameters()).dtype
@@ -179,38 +220,40 @@ class FrameEvaluator:
         adjacent = adjacent.view(s, s)
         out = []
         with torch.no_grad():
+            rbf = self.members[0].encoder.rbf(dist)  # every member has the same basis and cutoff
+            envelope = cosine_cutoff(dist, self.cutoff)[:, None]
             for member in self.members:
                 layers = []
-                for layer in range(len(member.encoder.messages)):
-                    w = self._filters(member, layer, dist)
-                    wa, wb, wc = w.split(f, dim=-1)
-                    A = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wa).view(s, s, f)
-                    B = torch.zeros(s * s, f, dtype=self.dtype).index_add_(0, flat, wb).view(s, s, f)
-                    C = torch.zeros(s * s, 3 * f, dtype=self.dtype).index_add_(
-                        0, flat, (unit[:, :, None] * wc[:, None, :]).flatten(1)
+                for msg in member.encoder.messages:
+                    wa, wb, wc = (msg.filter(rbf) * envelope).split(f, dim=-1)
+                    per_edge = torch.cat([wa, wb, (unit[:, :, None] * wc[:, None, :]).flatten(1)], 1)  # (E, 5F)
+                    dense = torch.zeros(s * s, 5 * f, dtype=self.dtype).index_add_(0, flat, per_edge)
+                    A, B, C = (part.contiguous() for part in dense.split([f, f, 3 * f], dim=1))
+                    layers.append(
+                        _FrameTensors(A.view(s, s, f), B.view(s, s, f), C.view(s, s, 3, f), offsets, adjacent)
                     )
-                    layers.append(_FrameTensors(A, B, C.view(s, s, 3, f), offsets, adjacent))
                 out.append(layers)
         self._cache[key] = out
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return out
 
-    def _adsorbate_pairs(self, frame: Frame, ads_pos: Tensor, offsets: Tensor):
-        """Pairs (b, q, n, image) within the cutoff with centre adsorbate atom q and any
-        neighbour n (slab or adsorbate, periodic images), excluding q itself in the home cell.
-        Returns flat indices into (B, Q, N), distances (K,), unit vectors q -> n (K, 3)."""
+    def _adsorbate_pairs(self, slab_pos: Tensor, ads_pos: Tensor, offsets: Tensor):
+        """Pairs (b, q, n, image) within the cutoff with centre adsorbate atom q and any neighbour n (slab or
+        adsorbate, periodic images), excluding q itself in the home cell. slab_pos (B, S, 3), ads_pos (B, Q, 3) and
+        offsets (M, 3) or per candidate (B, M, 3) Å. Returns flat indices into (B, Q, N), distances (K,), unit
+        vectors q -> n (K, 3) and N = S + Q."""
         b_, q_ = ads_pos.shape[:2]
-        slab = torch.as_tensor(frame.positions, dtype=self.dtype).expand(b_, -1, -1)
-        allpos = torch.cat([slab, ads_pos], 1)  # (B, N, 3)
+        s = slab_pos.shape[1]
+        if offsets.dim() == 2:
+            offsets = offsets.expand(b_, -1, -1)
+        allpos = torch.cat([slab_pos, ads_pos], 1)  # (B, N, 3)
         n = allpos.shape[1]
-        diff = allpos[:, None, :, None, :] + offsets[None, None, None] - ads_pos[:, :, None, None, :]  # (B,Q,N,M,3)
-        dist = torch.linalg.norm(diff, dim=-1)
-        mask = dist < self.cutoff
-        home = torch.nonzero(torch.all(offsets == 0, dim=-1)).flatten()
-        if len(home):
-            q = torch.arange(q_)
-            mask[:, q, len(frame) + q, home[0]] = False
+        diff = allpos[:, None, :, None, :] + offsets[:, None, None] - ads_pos[:, :, None, None, :]  # (B,Q,N,M,3)
+        mask = torch.linalg.norm(diff, dim=-1) < self.cutoff
+        q = torch.arange(q_)
+        home = torch.all(offsets == 0, dim=-1)  # (B, M)
+        mask[:, q, s + q, :] &= ~home[:, None, :]
         b, q, nn_, m = torch.nonzero(mask, as_tuple=True)
         vec = diff[b, q, nn_, m]
         d = torch.sqrt(torch.sum(vec**2, -1) + 1e-12)
@@ -250,7 +293,8 @@ class FrameEvaluator:
         probs = torch.cat([slab_probs, ads_p], 1)
         tags = torch.cat([torch.as_tensor(frame.tags), torch.full((q_,), TAG_ADSORBATE)])
         x = torch.cat([probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(b_, -1, -1)], -1)
-        flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
+        slab_pos = torch.as_tensor(frame.positions, dtype=self.dtype).expand(b_, -1, -1)
+        flat, d, unit, n = self._adsorbate_pairs(slab_pos, ads_pos, tensors[0][0].offsets)
         near = torch.unique(flat % n)
         near = near[near < s]  # slab atoms within the cutoff of the adsorbate in some candidate of the batch
         outs = [
@@ -259,35 +303,56 @@ class FrameEvaluator:
         ]
         return torch.stack(outs)
 
-    def clean_slabs(self, frame: Frame, slab_probs: Tensor) -> CleanSlabs:
-        """Encoder states of D clean slabs (no adsorbate) on one frame: slab_probs (D, S, len(ELEMENTS)).
+    def clean_slabs(self, frames, slab_probs: Tensor, frame_of=None) -> CleanSlabs:
+        """Encoder states of D clean slabs (no adsorbate): slab_probs (D, S, len(ELEMENTS)) on ``frames`` (one
+        Frame, or several of equal atom count, tags and periodicity, decoration d on ``frames[frame_of[d]]``,
+        frame_of non-decreasing; default all on the first).
 
         Every layer but the last is kept. An adsorbate changes a slab atom's state only within the cutoff of it
         (one more hop per layer), so ``predict_on`` recomputes those few rows per candidate and takes the rest of
-        the slab from here; the slab's own work is done once per decoration, not once per adsorbate and site."""
+        the slab from here; the slab's own work is done once per decoration, not once per adsorbate and site.
+        Decorations of several frames go through the per-atom layers together; only the slab-slab contractions
+        are per frame."""
         if not self.shares_slabs:
             raise InputError("sharing the clean slab needs a head that reads only the adsorbate's atoms")
-        slab_probs = self._slab_probs(frame, slab_probs)
-        tensors = self._frame(frame)
+        frames = [frames] if isinstance(frames, Frame) else list(frames)
+        first = frames[0]
+        for other in frames[1:]:
+            if len(other) != len(first) or other.pbc != first.pbc or not np.array_equal(other.tags, first.tags):
+                raise ValueError("frames of one batch must share atom count, tags and periodicity")
+        slab_probs = self._slab_probs(first, slab_probs)
         d_ = slab_probs.shape[0]
-        tags = torch.as_tensor(frame.tags)
+        frame_of = torch.zeros(d_, dtype=torch.long) if frame_of is None else torch.as_tensor(frame_of).long()
+        if frame_of.shape != (d_,) or (d_ and (frame_of.min() < 0 or frame_of.max() >= len(frames))):
+            raise ValueError(f"frame_of must be ({d_},) indices into the {len(frames)} frames")
+        if d_ > 1 and bool((frame_of[1:] < frame_of[:-1]).any()):
+            raise ValueError("frame_of must be non-decreasing (decorations grouped by frame)")
+        counts = torch.bincount(frame_of, minlength=len(frames)).tolist()
+        segments = [(i, sum(counts[:i]), c) for i, c in enumerate(counts) if c]
+        tensors = [self._frame(fr) for fr in frames]
+        tags = torch.as_tensor(first.tags)
         x = torch.cat([slab_probs, torch.nn.functional.one_hot(tags, N_TAGS).to(self.dtype).expand(d_, -1, -1)], -1)
-        out = []
-        for member, frame_layers in zip(self.members, tensors):
+        h0s, out = [], []
+        for m, member in enumerate(self.members):
             enc, f = member.encoder, self.hidden
             h = enc.embed(x)
+            h0s.append(h)
             v = None  # zero before the first layer
             layers = []
             for k in range(len(enc.messages) - 1):
-                t = frame_layers[k]
                 pa, pb, pc = enc.messages[k].phi(h).split(f, dim=-1)
-                ds = torch.einsum("ijf,djf->dif", t.A, pa)
-                dv = torch.einsum("ijkf,djf->dikf", t.C, pc)
-                vb = None
-                if v is not None:
-                    vb = v * pb[:, :, None, :]
-                    dv = dv + torch.einsum("ijf,djkf->dikf", t.B, vb)
-                layers.append(dict(h=h if k == 0 else None, pa=pa, vb=vb, pc=pc, ds=ds, dv=dv))
+                vb = None if v is None else v * pb[:, :, None, :]
+                ds, dv = [], []
+                for i, start, count in segments:
+                    t, part = tensors[i][m][k], slice(start, start + count)
+                    ds.append(torch.einsum("ijf,djf->dif", t.A, pa[part]))
+                    dvi = torch.einsum("ijkf,djf->dikf", t.C, pc[part])
+                    if vb is not None:
+                        dvi = dvi + torch.einsum("ijf,djkf->dikf", t.B, vb[part])
+                    dv.append(dvi)
+                ds, dv = torch.cat(ds), torch.cat(dv)
+                packed = [ds, dv.flatten(2), pa] + ([] if vb is None else [vb.flatten(2)]) + [pc]
+                layers.append(torch.cat(packed, -1))
                 if k < len(enc.messages) - 2:
                     hu = h + self.scale * ds
                     vu = (0 if v is None else v) + self.scale * dv
@@ -295,12 +360,18 @@ class FrameEvaluator:
                     h = enc.norms[k](hu + dh.view(hu.shape))
                     v = vector_norm((vu + dvu.view(vu.shape)).reshape(-1, 3, f)).view(vu.shape)
             out.append(layers)
-        return CleanSlabs(frame, out)
+        per_frame = [t[0][0] for t in tensors]
+        n_images = max(len(t.offsets) for t in per_frame)
+        offsets = torch.full((len(frames), n_images, 3), _NO_IMAGE, dtype=self.dtype)
+        for i, t in enumerate(per_frame):
+            offsets[i, : len(t.offsets)] = t.offsets
+        adjacent = torch.stack([t.adjacent for t in per_frame]).any(0)
+        positions = torch.stack([torch.as_tensor(fr.positions, dtype=self.dtype) for fr in frames])
+        return CleanSlabs(frames, frame_of, positions, offsets, adjacent, h0s, out, tensors)
 
-    def _local_rows(self, frame: Frame, adjacent: Tensor, flat: Tensor, n: int, depth: int) -> Tensor:
+    def _local_rows(self, s: int, adjacent: Tensor, flat: Tensor, n: int, depth: int) -> Tensor:
         """Slab rows (R,) recomputed per candidate: those within ``depth`` hops of the adsorbate in any candidate
         (hop 1: within the cutoff of an adsorbate atom; each further hop adds the slab neighbours)."""
-        s = len(frame)
         rows = torch.zeros(s, dtype=torch.bool)
         neighbours = flat % n
         rows[neighbours[neighbours < s]] = True
@@ -316,14 +387,21 @@ class FrameEvaluator:
         Exact because the head reads only the adsorbate: in an L-layer encoder, layer k's output is needed only
         within L-1-k hops of the adsorbate, and differs from the clean slab's only within k+1 hops, so the rows
         within min(L-1-k, k+1) hops are recomputed (a message is linear in the neighbour's inputs: the clean sum
-        plus the change over the recomputed rows) and every other row keeps its clean state."""
-        frame = clean.frame
-        tensors = self._frame(frame)
-        s, f = len(frame), self.hidden
+        plus the change over the recomputed rows) and every other row keeps its clean state. Candidates of
+        several frames are evaluated together; only the slab-slab blocks between recomputed rows are per frame."""
+        s, f = len(clean.frames[0]), self.hidden
         decoration = torch.as_tensor(decoration, dtype=torch.long)
         b_ = len(decoration)
         ads_pos = torch.as_tensor(np.asarray(ads_positions, float), dtype=self.dtype).reshape(b_, -1, 3)
         q_ = ads_pos.shape[1]
+        frame_of = clean.frame_of[decoration]
+        order = None
+        if b_ > 1 and bool((frame_of[1:] < frame_of[:-1]).any()):  # group the candidates by frame
+            order = torch.argsort(frame_of, stable=True)
+            decoration, ads_pos, frame_of = decoration[order], ads_pos[order], frame_of[order]
+        frames_used, counts = torch.unique_consecutive(frame_of, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        segments = list(zip(frames_used.tolist(), starts.tolist(), counts.tolist()))
         n_layers = len(self.members[0].encoder.messages)
         ads_x = torch.cat(
             [
@@ -332,27 +410,30 @@ class FrameEvaluator:
             ],
             -1,
         ).to(self.dtype)
-        flat, d, unit, n = self._adsorbate_pairs(frame, ads_pos, tensors[0][0].offsets)
+        flat, d, unit, n = self._adsorbate_pairs(clean.positions[frame_of], ads_pos, clean.offsets[frame_of])
         depth = max([1] + [min(n_layers - 1 - k, k + 1) for k in range(n_layers - 1)])
-        rows = self._local_rows(frame, tensors[0][0].adjacent, flat, n, depth)
+        rows = self._local_rows(s, clean.adjacent, flat, n, depth)
         r_ = len(rows)
         local = torch.full((n,), -1, dtype=torch.long)
         local[rows] = torch.arange(r_)
         local[s:] = torch.arange(r_, r_ + q_)
         m_ = r_ + q_
         pair = flat // n * m_ + local[flat % n]  # into (B, Q, M): every neighbour of the adsorbate is local
-        at = (decoration[:, None], rows[None, :])  # (B, R): each candidate's decoration at the recomputed rows
+        gather = (decoration[:, None] * s + rows[None, :]).flatten()  # each candidate's decoration at the rows
+        rbf = self.members[0].encoder.rbf(d)  # every member has the same basis and cutoff
+        envelope = cosine_cutoff(d, self.cutoff)[:, None]
+        dir_ = unit[:, :, None]
         outs = []
-        for member, frame_layers, clean_layers in zip(self.members, tensors, clean.layers):
+        for m, member in enumerate(self.members):
             enc, head = member.encoder, member.head
-            h = torch.cat([clean_layers[0]["h"][at], enc.embed(ads_x).expand(b_, -1, -1)], 1)
+            h0 = clean.h0[m].reshape(-1, f).index_select(0, gather).view(b_, r_, f)
+            h = torch.cat([h0, enc.embed(ads_x).expand(b_, -1, -1)], 1)
             v = torch.zeros(b_, m_, 3, f, dtype=self.dtype)
             for k, (msg, upd, norm) in enumerate(zip(enc.messages, enc.updates, enc.norms)):
-                w = self._filters(member, k, d)
-                wa, wb, wc = w.split(f, dim=-1)
+                wa, wb, wc = (msg.filter(rbf) * envelope).split(f, dim=-1)
                 Aq = torch.zeros(b_ * q_ * m_, f, dtype=self.dtype).index_add_(0, pair, wa).view(b_, q_, m_, f)
                 Cq = torch.zeros(b_ * q_ * m_, 3 * f, dtype=self.dtype).index_add_(
-                    0, pair, (unit[:, :, None] * wc[:, None, :]).flatten(1)
+                    0, pair, (dir_ * wc[:, None, :]).flatten(1)
                 )
                 Cq = Cq.view(b_, q_, m_, 3, f)
                 pa, pb, pc = msg.phi(h).split(f, dim=-1)
@@ -374,25 +455,36 @@ class FrameEvaluator:
                     break
                 # Local slab rows: the clean sums, the adsorbate's messages (pair filters are symmetric; unit vectors
                 # flip) and, after the first layer, the change of the recomputed neighbours' inputs.
-                c = clean_layers[k]
-                ds_s = c["ds"][at] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
-                dv_s = c["dv"][at] - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
+                packed = clean.layers[m][k]
+                widths = CleanSlabs.columns(k, f)
+                c = packed.reshape(-1, packed.shape[-1]).index_select(0, gather).view(b_, r_, -1)
+                c = dict(zip([name for name, _ in widths], c.split([w for _, w in widths], -1)))
+                ds_s = c["ds"] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
+                dv_s = c["dv"].view(b_, r_, 3, f) - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
                 if k > 0:
-                    t = frame_layers[k]
-                    sub = (rows[:, None], rows[None, :])
                     dv_s = dv_s + torch.einsum("bqif,bqkf->bikf", Bq[:, :, :r_], vb[:, r_:])
-                    ds_s = ds_s + torch.einsum("ijf,bjf->bif", t.A[sub], pa[:, :r_] - c["pa"][at])
-                    dv_s = (
-                        dv_s
-                        + torch.einsum("ijf,bjkf->bikf", t.B[sub], vb[:, :r_] - c["vb"][at])
-                        + torch.einsum("ijkf,bjf->bikf", t.C[sub], pc[:, :r_] - c["pc"][at])
-                    )
+                    dpa = pa[:, :r_] - c["pa"]
+                    dvb = vb[:, :r_] - c["vb"].view(b_, r_, 3, f)
+                    dpc = pc[:, :r_] - c["pc"]
+                    ds_local, dv_local = [], []
+                    for i, start, count in segments:
+                        A, B, C = clean.tensors[i][m][k].block(rows)
+                        part = slice(start, start + count)
+                        ds_local.append(torch.einsum("ijf,bjf->bif", A, dpa[part]))
+                        dv_local.append(
+                            torch.einsum("ijf,bjkf->bikf", B, dvb[part]) + torch.einsum("ijkf,bjf->bikf", C, dpc[part])
+                        )
+                    ds_s = ds_s + torch.cat(ds_local)
+                    dv_s = dv_s + torch.cat(dv_local)
                 hu = h + self.scale * torch.cat([ds_s, ds_q], 1)
                 vu = v + self.scale * torch.cat([dv_s, dv_q], 1)
                 dh, dv = upd(hu.reshape(-1, f), vu.reshape(-1, 3, f))
                 h = norm(hu + dh.view(b_, m_, f))
                 v = vector_norm((vu + dv.view(b_, m_, 3, f)).reshape(-1, 3, f)).view(b_, m_, 3, f)
-        return torch.stack(outs)
+        out = torch.stack(outs)
+        if order is not None:
+            out = out[:, torch.argsort(order)]
+        return out
 
     def _member(self, member, layers, x, flat, d, unit, s, q_, n, tags: Tensor, near: Tensor) -> Tensor:
         enc, head = member.encoder, member.head

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,12 +64,12 @@ def torch_threads(n: int | None):
 
 
 def predict_enumeration(
-    evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256, threads: int | None = 1
+    evaluator: FrameEvaluator, enum: Enumeration, batch_size: int = 256, threads: int | None = 1, max_frames: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted E_ads (C,) and calibrated std (C,) in eV for every candidate.
 
-    With a head that reads only the adsorbate (the shipped models), each frame's clean slabs are encoded once,
-    batch_size decorations at a time, and every adsorbate and site on them reuses that work
+    With a head that reads only the adsorbate (the shipped models), the clean slabs are encoded once, batch_size
+    decorations at a time across the frames of one shape, and every adsorbate and site on them reuses that work
     (``FrameEvaluator.clean_slabs``); candidates are then batched per adsorbate (all sites together: fewer, larger
     calls were faster than one call per site, though each recomputes the union of the sites' neighbourhoods).
     Otherwise they are batched per (frame, adsorbate) and evaluated whole."""
@@ -98,18 +99,29 @@ def predict_enumeration(
                     pos = np.stack([c.ads_positions for c in chunk])
                     store(chunk, evaluator.predict(enum.frames[frame_index], p, _ads_symbols(ads), pos))
             return mean, std
+        # Frames of equal shape (atom count, tags, periodicity: one facet and cell size at several lattice
+        # constants) share calls: the per-atom layers run on batch_size decorations of many frames at once.
         by_frame: dict[int, dict[int, list]] = {}
         for c in enum.candidates:
             by_frame.setdefault(enum.frame_of_slab[c.slab_index], {}).setdefault(c.slab_index, []).append(c)
-        for frame_index, by_slab in by_frame.items():
-            slab_indices = list(by_slab)
-            for start in range(0, len(slab_indices), batch_size):
-                chunk_slabs = slab_indices[start : start + batch_size]
-                clean = evaluator.clean_slabs(enum.frames[frame_index], torch.stack([probs(i) for i in chunk_slabs]))
-                decoration_of = {slab: d for d, slab in enumerate(chunk_slabs)}
+        by_shape: dict[tuple, list[int]] = {}
+        for frame_index in sorted(by_frame):
+            frame = enum.frames[frame_index]
+            by_shape.setdefault((len(frame), tuple(frame.tags), frame.pbc), []).append(frame_index)
+        for frame_indices in by_shape.values():
+            decorations = [(fi, slab) for fi in frame_indices for slab in by_frame[fi]]
+            for chunk_slabs in _chunks(decorations, batch_size, max_frames):
+                frames_in_chunk = list(dict.fromkeys(fi for fi, _ in chunk_slabs))
+                position = {fi: j for j, fi in enumerate(frames_in_chunk)}
+                clean = evaluator.clean_slabs(
+                    [enum.frames[fi] for fi in frames_in_chunk],
+                    torch.stack([probs(slab) for _, slab in chunk_slabs]),
+                    frame_of=torch.tensor([position[fi] for fi, _ in chunk_slabs]),
+                )
+                decoration_of = {slab: d for d, (_, slab) in enumerate(chunk_slabs)}
                 by_adsorbate: dict[str, list] = {}
-                for slab in chunk_slabs:
-                    for c in by_slab[slab]:
+                for fi, slab in chunk_slabs:
+                    for c in by_frame[fi][slab]:
                         by_adsorbate.setdefault(c.adsorbate, []).append(c)
                 for ads, cands in by_adsorbate.items():
                     for first in range(0, len(cands), batch_size):
@@ -118,6 +130,22 @@ def predict_enumeration(
                         pos = np.stack([c.ads_positions for c in chunk])
                         store(chunk, evaluator.predict_on(clean, decoration, _ads_symbols(ads), pos))
     return mean, std
+
+
+def _chunks(decorations: list[tuple[int, int]], size: int, max_frames: int) -> Iterator[list[tuple[int, int]]]:
+    """Consecutive runs of (frame, slab) decorations, ordered by frame, of at most size decorations on at most
+    max_frames frames (each frame's slab-slab filters, about 6 MB for a 3-member model on 36 atoms, are held
+    by the run)."""
+    chunk: list[tuple[int, int]] = []
+    frames: set[int] = set()
+    for fi, slab in decorations:
+        if len(chunk) == size or (fi not in frames and len(frames) == max_frames):
+            yield chunk
+            chunk, frames = [], set()
+        chunk.append((fi, slab))
+        frames.add(fi)
+    if chunk:
+        yield chunk
 
 
 def _ads_symbols(adsorbate: str) -> list[str]:

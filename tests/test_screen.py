@@ -130,6 +130,38 @@ def test_shared_clean_slab_path_gives_the_dense_paths_composition_gradient(untra
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
+def test_clean_slabs_of_several_frames_in_one_call_equal_the_surrogate(untrained_catalyst_model):
+    """Decorations of slabs with different lattice constants (frames of one shape) share one clean pass and one
+    predict_on call, candidates given in any order of frames: the surrogate's own numbers on the structures."""
+    surrogate = load_surrogate(untrained_catalyst_model("adsorbate", n_layers=3), domain="catalyst")
+    ev = FrameEvaluator(surrogate)
+    slabs = [
+        build_slab(SlabSpec("111", "random", Composition.parse(c), (2, 2), 3, seed=i))
+        for i, c in enumerate(["Pt:0.5,Cu:0.5", "Au:1", "Au:0.5,Cu:0.5"])
+    ]
+    frames = [Frame.of(slab) for slab in slabs]
+    assert len({f.key for f in frames}) == 3  # three lattice constants
+    probs = torch.stack([element_probs(slab.get_chemical_symbols()) for slab in slabs])
+    clean = ev.clean_slabs(frames, probs, frame_of=[0, 1, 2])
+    order = [2, 0, 1, 0, 2]  # decorations of candidates, not grouped by frame
+    structures = [place_adsorbate(slabs[d], "OH", adsorption_sites(slabs[d])[j % 2].xy) for j, d in enumerate(order)]
+    n = len(slabs[0])
+    pos = np.stack([a.positions[n:] for a in structures])
+    with torch.no_grad():
+        mean, std = ev.mean_std(ev.predict_on(clean, torch.tensor(order), ["O", "H"], pos))
+    ref = surrogate.predict_adsorption(structures)
+    assert torch.allclose(mean, ref["E_ads"], atol=1e-6), (mean, ref["E_ads"])
+    assert torch.allclose(std, ref["std"], atol=1e-6)
+    with torch.no_grad():  # the same adsorbates on the wrong decorations (an untrained model varies little)
+        wrong, _ = ev.mean_std(ev.predict_on(clean, torch.tensor([0, 1, 2, 1, 0]), ["O", "H"], pos))
+    assert (wrong - ref["E_ads"]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="non-decreasing"):
+        ev.clean_slabs(frames, probs, frame_of=[1, 0, 2])
+    other = build_slab(SlabSpec("111", "random", Composition.parse("Pt:1"), (2, 2), 4, seed=0))
+    with pytest.raises(ValueError, match="share atom count"):
+        ev.clean_slabs([frames[0], Frame.of(other)], probs[:1])
+
+
 def test_clean_slab_sharing_refuses_a_head_that_reads_every_atom(catalyst_model):
     ev = FrameEvaluator(load_surrogate(catalyst_model, domain="catalyst"))
     slab = build_slab(SlabSpec("111", "random", Composition.parse("Pt:1"), (2, 2), 3, seed=0))
