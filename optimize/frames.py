@@ -436,7 +436,17 @@ class FrameEvaluator:
                     0, pair, (dir_ * wc[:, None, :]).flatten(1)
                 )
                 Cq = Cq.view(b_, q_, m_, 3, f)
-                pa, pb, pc = msg.phi(h).split(f, dim=-1)
+                c = None
+                if k < n_layers - 1:  # this layer's clean states at the recomputed rows
+                    packed = clean.layers[m][k]
+                    widths = CleanSlabs.columns(k, f)
+                    c = packed.reshape(-1, packed.shape[-1]).index_select(0, gather).view(b_, r_, -1)
+                    c = dict(zip([name for name, _ in widths], c.split([w for _, w in widths], -1)))
+                if k == 0 and c is not None:  # the slab rows' inputs are still the clean ones: only the adsorbate's
+                    pa, pb, pc = msg.phi(h[:, r_:]).split(f, dim=-1)
+                    pa, pc = torch.cat([c["pa"], pa], 1), torch.cat([c["pc"], pc], 1)
+                else:
+                    pa, pb, pc = msg.phi(h).split(f, dim=-1)
                 # Adsorbate rows: every neighbour is local.
                 ds_q = torch.einsum("bqmf,bmf->bqf", Aq, pa)
                 dv_q = torch.einsum("bqmkf,bmf->bqkf", Cq, pc)
@@ -455,10 +465,6 @@ class FrameEvaluator:
                     break
                 # Local slab rows: the clean sums, the adsorbate's messages (pair filters are symmetric; unit vectors
                 # flip) and, after the first layer, the change of the recomputed neighbours' inputs.
-                packed = clean.layers[m][k]
-                widths = CleanSlabs.columns(k, f)
-                c = packed.reshape(-1, packed.shape[-1]).index_select(0, gather).view(b_, r_, -1)
-                c = dict(zip([name for name, _ in widths], c.split([w for _, w in widths], -1)))
                 ds_s = c["ds"] + torch.einsum("bqif,bqf->bif", Aq[:, :, :r_], pa[:, r_:])
                 dv_s = c["dv"].view(b_, r_, 3, f) - torch.einsum("bqikf,bqf->bikf", Cq[:, :, :r_], pc[:, r_:])
                 if k > 0:
@@ -477,7 +483,9 @@ class FrameEvaluator:
                     ds_s = ds_s + torch.cat(ds_local)
                     dv_s = dv_s + torch.cat(dv_local)
                 hu = h + self.scale * torch.cat([ds_s, ds_q], 1)
-                vu = v + self.scale * torch.cat([dv_s, dv_q], 1)
+                vu = self.scale * torch.cat([dv_s, dv_q], 1)
+                if k > 0:  # v is zero before the first layer
+                    vu = vu + v
                 dh, dv = upd(hu.reshape(-1, f), vu.reshape(-1, 3, f))
                 h = norm(hu + dh.view(b_, m_, f))
                 v = vector_norm((vu + dv.view(b_, m_, 3, f)).reshape(-1, 3, f)).view(b_, m_, 3, f)
