@@ -258,12 +258,34 @@ def ridge(x, y, lam):
     return lambda q: torch.cat([(q - mu) / sd, torch.ones(len(q), 1, dtype=q.dtype)], 1) @ w
 
 
+def kernel_ridge(x, y, lam: float, length: float):
+    """Kernel ridge regression with a Gaussian kernel on standardised features: length is in units of the
+    features' root-mean-square distance, so one grid of values serves any feature width. The targets' mean is
+    fitted separately (the kernel's prior mean is zero)."""
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-8)
+    xs = (x - mu) / sd
+    scale = float(torch.cdist(xs, xs).pow(2).mean().sqrt().clamp_min(1e-8)) * length
+    y_mean = y.mean(0)
+
+    def kernel(a, b):
+        return torch.exp(-0.5 * torch.cdist(a, b).pow(2) / scale**2)
+
+    alpha = torch.linalg.solve(kernel(xs, xs) + lam * torch.eye(len(xs), dtype=x.dtype), y - y_mean)
+    return lambda q: kernel((q - mu) / sd, xs) @ alpha + y_mean
+
+
 def frozen_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
     """The domain's own head (not a linear probe) trained on a frozen encoder: "random" or an objective's."""
     return finetune_cell(domain, encoder_name, fraction, seed, data, task, pool, args, frozen=True)
 
 
-def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
+def kernel_probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> dict:
+    """A kernel ridge probe (Gaussian kernel) on the frozen encoder's features: the strongly regularised, nonlinear
+    head that the linear probes pointed to; penalty and length scale picked on the validation split."""
+    return probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args, kernel=True)
+
+
+def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args, kernel: bool = False) -> dict:
     if encoder_name == "random":
         torch.manual_seed(0)
         enc = GeometricEncoder(
@@ -280,13 +302,22 @@ def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> 
     items = subset(pool, fraction, seed)
     x, y = probe_design(domain, z, data, items)
     xv, yv = probe_design(domain, z, data, task.val)
+    if kernel:
+        settings = [(lam, length) for lam in (1e-3, 1e-2, 1e-1, 1) for length in (0.25, 0.5, 1, 2)]
+        fit = lambda setting: kernel_ridge(x, y, *setting)  # noqa: E731
+    else:
+        settings = [1e-2, 1e-1, 1, 10, 100, 1000]
+        fit = lambda lam: ridge(x, y, lam)  # noqa: E731
     best = min(
-        (float(torch.mean(torch.abs(ridge(x, y, lam)(xv) - yv) / y.std(0).clamp_min(1e-8))), lam)
-        for lam in (1e-2, 1e-1, 1, 10, 100, 1000)
+        (
+            (float(torch.mean(torch.abs(fit(st)(xv) - yv) / y.std(0).clamp_min(1e-8))), i)
+            for i, st in enumerate(settings)
+        )
     )
+    chosen = settings[best[1]]
     test = data.shapes_in("test") if domain == "airfoil" else data.items_in("test")
     xt, yt = probe_design(domain, z, data, test)
-    err = torch.abs(ridge(x, y, best[1])(xt) - yt).mean(0).numpy()
+    err = torch.abs(fit(chosen)(xt) - yt).mean(0).numpy()
     if domain == "airfoil":
         mae = dict(zip(AIRFOIL_HEADLINE, map(float, err)))
         scale = airfoil_scale(data, pool)
@@ -294,7 +325,7 @@ def probe_cell(domain, encoder_name, fraction, seed, data, task, pool, args) -> 
     else:
         mae = {"E_ads": float(err[0])}
         s = mae["E_ads"]
-    return {"n_train": int(len(items)), "mae": mae, "score": s, "ridge": best[1]}
+    return {"n_train": int(len(items)), "mae": mae, "score": s, "ridge": chosen}
 
 
 _EMB: dict = {}
@@ -333,7 +364,7 @@ def plot(summary: dict, domains: list[str], path: Path) -> None:
                 yerr=[rows[f][1] for f in fs],
                 capsize=3,
                 marker="o",
-                ls="--" if arm.startswith("probe") else "-",
+                ls="--" if arm.startswith(("probe", "kprobe")) else "-",
                 label=arm,
             )
         ax.set_xscale("log")
@@ -406,6 +437,16 @@ def main(argv=None) -> int:
         help="fine-tuning: the encoder learns at this factor of the head's rate, in every arm (default 1); "
         "cells with another value are kept apart (_elrX)",
     )
+    p.add_argument(
+        "--kernel-probes",
+        action="store_true",
+        help="extra arms: kernel ridge probes (Gaussian kernel) on each frozen encoder beside the linear ones",
+    )
+    p.add_argument(
+        "--probes-only",
+        action="store_true",
+        help="of the fine-tuned arms run only scratch (the reference of every ratio); probes and frozen arms as asked",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small graphs, shared cores)")
     p.add_argument("--no-write", action="store_true")
     p.add_argument(
@@ -431,8 +472,9 @@ def main(argv=None) -> int:
     command = "python -m benchmarks.label_efficiency " + shlex.join(argv if argv is not None else sys.argv[1:])
     started, machine_line = today(), machine()
     (args.out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    arms = ["scratch", *args.objectives]
+    arms = ["scratch"] if args.probes_only else ["scratch", *args.objectives]
     probes = ["random", *args.objectives]
+    kernel_probes = probes if args.kernel_probes else []
     cells: list[dict] = []
     missing: list[tuple] = []
     for domain in args.domains:
@@ -450,6 +492,7 @@ def main(argv=None) -> int:
                 jobs = (
                     [(a, finetune_cell) for a in arms]
                     + [(f"probe:{e}", probe_cell) for e in probes]
+                    + [(f"kprobe:{e}", kernel_probe_cell) for e in kernel_probes]
                     + [(f"frozen:{e}", frozen_cell) for e in args.frozen]
                 )
                 for arm, fn in jobs:
@@ -476,7 +519,8 @@ def main(argv=None) -> int:
                         f"(n_train {cell['n_train']})",
                         flush=True,
                     )
-    shown = arms + [f"probe:{e}" for e in probes] + [f"frozen:{e}" for e in args.frozen]
+    shown = arms + [f"probe:{e}" for e in probes] + [f"kprobe:{e}" for e in kernel_probes]
+    shown += [f"frozen:{e}" for e in args.frozen]
     summary = {d: summarise(cells, d, shown, args.fractions) for d in args.domains}
     tag = ("" if len(args.domains) > 1 else f"_{args.domains[0]}") + (
         "_" + re.sub(r"[^A-Za-z0-9]+", "_", args.section).strip("_") if args.section else ""
@@ -525,7 +569,9 @@ def main(argv=None) -> int:
                 + " |"
             )
         if 0.1 in args.fractions and 0.1 in s.get("scratch", {}):
-            pretrained = [*args.objectives, *(f"frozen:{e}" for e in args.frozen if e != "random")]
+            pretrained = [a for a in arms if a != "scratch"] + [f"frozen:{e}" for e in args.frozen if e != "random"]
+            if not pretrained:  # --probes-only: the probes of the pretrained encoders
+                pretrained = [f"{kind}:{e}" for kind in ("probe", "kprobe") for e in args.objectives]
             best = min((s[a][0.1][0], a) for a in pretrained if 0.1 in s.get(a, {}))
             ratio = best[0] / s["scratch"][0.1][0]
             full = s["scratch"].get(1.0)

@@ -211,12 +211,7 @@ def relax_system(
     clean = relax_slab(slab, spec, relax)
     if not clean.ok:
         return {"status": f"potential: clean slab {clean.status}"}, slab, slab
-    sites, seen = [], set()
-    for site in surface_sites(slab):  # kinds first, then more sites
-        if site.kind not in seen:
-            seen.add(site.kind)
-            sites.append(site)
-    sites += [s for s in surface_sites(slab) if s not in sites]
+    sites = placement_sites(slab)
     best, tried, energies = None, 0, []
     for site in sites[:placements]:
         tried += 1
@@ -237,6 +232,34 @@ def relax_system(
         "placement_e_ads": json.dumps(energies),
     }
     return labels, best.relaxed, clean_atoms
+
+
+def placement_sites(slab: Atoms) -> list:
+    """The slab's adsorption sites in the order the placements try them: one of each kind first, then the rest."""
+    every = surface_sites(slab)
+    sites, seen = [], set()
+    for site in every:
+        if site.kind not in seen:
+            seen.add(site.kind)
+            sites.append(site)
+    return sites + [s for s in every if s not in sites]
+
+
+def initial_adslab(db, row, spec: str | None = None) -> Atoms:
+    """The unrelaxed structure whose relaxation by the potential gave an adslab row's geometry: the system rebuilt
+    from the plan, its winning placement identified by its relaxed E_ads among those the potential row lists.
+    What an IS2RE surrogate reads for that system (tags set; the row's own atoms are the relaxed geometry).
+    db: the label set's ase.db connection; row: one of its adslab rows."""
+    potential = list(db.select(kind="potential", system=row.system))
+    if not potential:
+        raise InputError(f"adslab row {row.uid}: no potential row of system {row.system}")
+    energies = json.loads(potential[0].placement_e_ads)
+    matches = [i for i, e in enumerate(energies) if e is not None and abs(e - row.e_ads_potential) < 1e-3]
+    if not matches:
+        raise InputError(f"adslab row {row.uid}: its E_ads {row.e_ads_potential:+.4f} eV is none of its placements'")
+    system = find_system(row.slab_key, row.adsorbate)
+    slab = build_surface(system.surface, spec or calculator_spec(row.potential))
+    return place(slab, row.adsorbate, placement_sites(slab)[matches[0]].xy)
 
 
 def planned_gases(request: DFTRequest) -> list[str]:

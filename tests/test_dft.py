@@ -392,3 +392,38 @@ def test_an_interrupted_dft_run_says_how_to_resume(tmp_path, monkeypatch, capsys
     assert main(["data", "dft", "--out", str(tmp_path / "dft.db"), "--n", "1"]) == 130
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "signal 15" in err and "run the same command again to resume" in err
+
+
+def test_initial_adslab_is_the_placement_whose_relaxation_gave_the_row(tmp_path):
+    """The DFT rows store the potential's relaxed geometry; initial_adslab rebuilds the structure it started from
+    (the IS2RE surrogate's input): relaxed again by the potential it gives the row's E_ads and atoms."""
+    from ase.db import connect
+    from ase.geometry import find_mic
+
+    from phenograd.datasets.catalyst_dft import (
+        DFTRequest,
+        _potential_references,
+        find_system,
+        generate_dft,
+        initial_adslab,
+    )
+    from phenograd.datasets.surfaces import build_surface
+    from phenograd.simulators.adsorption import RelaxSettings, adsorption_energy, relax_slab
+    from phenograd.simulators.calculators import calculator_spec
+
+    path = tmp_path / "dft.db"
+    request = DFTRequest(n=1, potential="emt", settings=TINY, placements=3)
+    assert generate_dft(path, request, progress=False)["written"] == 1
+    db = connect(str(path))
+    row = next(db.select(kind="adslab", status="ok"))
+    tried = [e for e in __import__("json").loads(next(db.select(kind="potential")).placement_e_ads) if e is not None]
+    assert len({round(e, 3) for e in tried}) > 1  # the placements differ: picking the right one matters
+    start = initial_adslab(db, row)
+    assert start.get_chemical_symbols() == row.toatoms().get_chemical_symbols()
+    spec, relax = calculator_spec("emt"), RelaxSettings(fmax=request.fmax, steps=request.steps)
+    clean = relax_slab(build_surface(find_system(row.slab_key, row.adsorbate).surface, spec), spec, relax)
+    again = adsorption_energy(start, spec, relax, _potential_references(spec, relax), slab=clean)
+    assert again.e_ads == pytest.approx(row.e_ads_potential, abs=1e-6)
+    shift = find_mic(again.relaxed.positions - row.positions, row.cell, row.pbc)[1]
+    assert shift.max() < 1e-4
+    assert find_mic(start.positions - row.positions, row.cell, row.pbc)[1].max() > 0.01  # it did relax
