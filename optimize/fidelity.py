@@ -11,10 +11,24 @@ from __future__ import annotations
 from phenograd.simulators.calculators import EMT_SPEC, calculator_name, calculator_spec
 
 
-def label_calculators(info: dict) -> list[str]:
-    """Calculator specs of the labels a catalyst surrogate learnt (its checkpoint info); [EMT] when unrecorded."""
+def _labels(info: dict) -> dict:
     labels = (info.get("meta") or {}).get("labels") or {}
-    found = labels.get("calculators") if isinstance(labels, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def learnt_dft(info: dict) -> bool:
+    """Whether a catalyst surrogate's last labels were DFT's (fine-tuned on the DFT label set)."""
+    return _labels(info).get("protocol") == "dft"
+
+
+def label_calculators(info: dict) -> list[str]:
+    """Calculator specs of the labels a catalyst surrogate learnt (its checkpoint info); [EMT] when unrecorded.
+    For DFT labels: the potential whose relaxed geometries they were computed at (the closest calculator that
+    relaxes a structure; the DFT itself checks a screen with --verify-dft)."""
+    labels = _labels(info)
+    if learnt_dft(info):
+        return [str(labels.get("geometry") or calculator_spec("chgnet"))]
+    found = labels.get("calculators")
     return [str(c) for c in found] if found else [EMT_SPEC]
 
 
@@ -28,7 +42,13 @@ def verifying_calculator(info: dict, calculator: str | None) -> tuple[str, list[
     learnt = label_calculators(info)
     spec = calculator_spec(calculator if calculator is not None else (learnt[0] if len(learnt) == 1 else None))
     flags = []
-    if spec not in learnt:
+    if learnt_dft(info):
+        flags.append(
+            f"the model learnt DFT labels ({_labels(info).get('dft', {}).get('describe') or 'GPAW'}) and is verified "
+            f"with {calculator_name(spec)}: predicted and verified E_ads are of two fidelities (--verify-dft checks "
+            "the best candidates with GPAW)"
+        )
+    elif spec not in learnt:
         flags.append(
             f"the model learnt {', '.join(calculator_name(c) for c in learnt)} labels and is verified with "
             f"{calculator_name(spec)}: predicted and verified E_ads are of two fidelities"

@@ -59,7 +59,17 @@ HELD_OUT_SPLITS = ("test", "ood", "ood_composition", "ood_facet")
 def label_fidelity(meta: dict) -> dict:
     """Which simulator labelled a catalyst dataset, from its metadata: {"calculators": [spec, ...] (the
     calculators whose gas references the file holds), "protocol": "v1" | "v2" | ..., and, where the file
-    records them, "versions": {spec: {"name", "package", "version", "model"}}}."""
+    records them, "versions": {spec: {"name", "package", "version", "model"}}}. A DFT label set
+    (data/catalyst_dft_v1.md) gives {"calculators": [], "protocol": "dft", "dft": its settings' description and
+    GPAW version, "geometry": the potential spec whose relaxed geometries the single points are at}."""
+    dft = meta.get("dft")
+    if isinstance(dft, dict):
+        potential = meta.get("potential") if isinstance(meta.get("potential"), dict) else {}
+        labels = {"calculators": [], "protocol": "dft", "dft": {k: dft.get(k) for k in ("describe", "gpaw")}}
+        if potential.get("spec"):
+            labels["geometry"] = str(potential["spec"])
+            labels["versions"] = {str(potential["spec"]): dict(potential)}
+        return labels
     references = meta.get("references") or {}
     protocol = meta.get("protocol") or {}
     labels = {

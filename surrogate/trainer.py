@@ -400,6 +400,9 @@ def train_ensemble(
         "std_scale": scales,
         **task.report(),
     }
+    if init_model is not None and isinstance(report.get("labels"), dict):  # fine-tuned: the fidelity it started from
+        started = (init_model[1].get("meta") or {}).get("labels")
+        report["labels"] = {**report["labels"], "started_from": started or "unrecorded (EMT before 2026-12-05)"}
     if "elements" in report:  # atom models: what the labels covered, and what the starting weights had learnt
         start = init_encoder.get("elements") if init_encoder else None
         if init_model is not None:

@@ -1,6 +1,8 @@
 """A catalyst surrogate is verified by the simulator whose labels it learnt (optimize.fidelity), unless told
 otherwise, and a mismatch is flagged: predicted and verified E_ads of two fidelities are not a model error."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase.db import connect
@@ -47,3 +49,29 @@ def test_the_shipped_chgnet_model_screens_metals_emt_lacks(write_space, space_te
     r = screen(space, tmp_path / "pgm.db", top=3, plot=False)
     assert connect(tmp_path / "pgm.db").metadata["calculator"] == CHGNET
     assert r.n_candidates > 10 and np.all(np.isfinite(r.e_pred)) and not r.flags
+
+
+def test_a_model_fine_tuned_on_dft_labels_records_them_and_their_lineage(tmp_path, catalyst_model):
+    """Fine-tuning on the DFT label set (the ladder's multi-fidelity surrogate) records DFT labels, the potential
+    whose geometries they were computed at, and the labels of the model it started from; a screen with it is
+    verified by that potential and flagged as two fidelities, never silently by EMT."""
+    import lzma
+    import shutil
+
+    from phenograd.cli import main
+    from phenograd.surrogate.catalyst_data import label_fidelity
+
+    dft = tmp_path / "dft.db"
+    with lzma.open(Path(__file__).resolve().parents[1] / "data/catalyst_dft_v1.db.xz") as src, open(dft, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    labels = label_fidelity(connect(dft).metadata)
+    assert labels["protocol"] == "dft" and labels["geometry"] == CHGNET and "PBE" in labels["dft"]["describe"]
+    out = tmp_path / "ft.pt"
+    args = ["train", "--domain", "catalyst", "--data", dft, "--out", out, "--init", catalyst_model]
+    assert main([str(a) for a in args + ["--members", "1", "--epochs", "1", "--no-progress"]]) == 0
+    info = load_surrogate(out, domain="catalyst").info
+    recorded = info["meta"]["labels"]
+    assert recorded["protocol"] == "dft" and recorded["started_from"].startswith("unrecorded")
+    assert label_calculators(info) == [CHGNET]
+    spec, flags = verifying_calculator(info, None)
+    assert spec == CHGNET and len(flags) == 1 and "learnt DFT labels" in flags[0] and "--verify-dft" in flags[0]
