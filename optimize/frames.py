@@ -159,13 +159,6 @@ class CleanSlabs:
         """(name, width) of the packed columns of layer k."""
         return [("ds", f), ("dv", 3 * f), ("pa", f)] + ([("vb", 3 * f)] if k > 0 else []) + [("pc", f)]
 
-    @property
-    def frame(self) -> Frame:
-        """The frame, when there is one."""
-        if len(self.frames) != 1:
-            raise ValueError(f"these clean slabs lie on {len(self.frames)} frames")
-        return self.frames[0]
-
 
 class FrameEvaluator:
     """Evaluate a CatalystSurrogate on frames. ``predict`` returns (members, B) E_ads in eV.
