@@ -18,11 +18,11 @@ simulation, so a killed benchmark resumes without simulating anything twice.
 --targets auto: five targets evenly spaced over the middle 80 % of the range spanned by the six
 pure top layers (those six simulations define the problem and count for no method).
 
-phenograd: ``optimize_composition`` (mode "sites", restarts from the seed) proposes
-ranked concrete designs; they are verified one at a time in order of
-|E_pred + b - target|, where b is the mean (verified - predicted) residual so far;
-after 3 misses the search is rerun for the target shifted by -b. The surrogate's
-training data (a generic dataset, not this space) are not counted.
+phenograd: ``optimize.target_search.search_target``: the surrogate's predictions of candidate designs (the
+gradient search's discretized designs for the target, Dirichlet-drawn random decorations, and the one- and
+two-site changes of the verified designs nearest the target) are the prior mean of a Gaussian process over
+decorations; each call verifies the design most likely to land within the tolerance under the posterior, and the
+verified energy conditions it. The surrogate's training data (a generic dataset, not this space) are not counted.
 
 Targets and tolerance. EMT's O adsorption energies vary little with composition: on this
 space they span about -0.92 eV (Pt/Ni-rich top layer) to -0.78 eV (all Ag), and over the
@@ -47,14 +47,9 @@ import numpy as np
 
 from benchmarks.report import machine, publish, today
 from phenograd.core.atomic import write_text_atomic
-from phenograd.optimize.composition import (
-    CompositionProblem,
-    SearchSettings,
-    discretize_sites,
-    optimize_sites,
-    template_slab,
-)
+from phenograd.optimize.composition import CompositionProblem, template_slab
 from phenograd.optimize.frames import FrameEvaluator
+from phenograd.optimize.target_search import search_target
 from phenograd.simulators.adsorption import adsorption_energy, gas_references
 from phenograd.simulators.calculators import calculator_name, calculator_spec
 from phenograd.surrogate.predict import load_surrogate
@@ -119,31 +114,8 @@ class Simulator:
 
 
 def run_phenograd(problem, surrogate, sim, seed: int, budget: int) -> int | None:
-    evaluator = FrameEvaluator(surrogate)
-    bias, residuals, tried, target = 0.0, [], set(), problem.target
-    for _round in range(10):
-        p = CompositionProblem(**{**problem.__dict__, "target": target})
-        _, probs, template = optimize_sites(p, evaluator, SearchSettings(seed=seed + 1000 * _round))
-        designs = discretize_sites(p, evaluator, probs, template, n_samples=64, seed=seed)
-        misses = 0
-        while misses < 3:
-            pool = [d for d in designs if d.label not in tried]
-            if not pool:
-                break
-            d = min(pool, key=lambda d: abs(d.e_pred + bias - problem.target))
-            tried.add(d.label)
-            design = tuple(d.atoms.get_chemical_symbols()[i] for i in template[1])
-            e = sim(design)
-            if e is not None and abs(e - problem.target) <= TOL:
-                return sim.calls
-            if sim.calls >= budget:
-                return None
-            if e is not None:
-                residuals.append(e - d.e_pred)
-                bias = float(np.mean(residuals))
-            misses += 1
-        target = problem.target - bias
-    return None
+    trace = search_target(problem, FrameEvaluator(surrogate), sim, tol=TOL, budget=budget, seed=seed)
+    return trace.calls if trace.hit is not None else None
 
 
 def run_optuna(problem, sim, sampler_name: str, seed: int, budget: int) -> int | None:

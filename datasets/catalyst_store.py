@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,21 @@ class CatalystStore:
             return conn.execute(sql, args).fetchall() if "text_key_values" in tables else []
         finally:
             conn.close()
+
+    def complete_systems(self) -> dict[tuple[int, str], int]:
+        """{(slab_index, adsorbate): rows} for every planned system (v2 protocol labels) whose stored rows number
+        its n_placements label: all its placements are in, whatever their status."""
+        numbers: dict[int, dict] = {}
+        for row_id, key, value in self._query(
+            "SELECT id, key, value FROM number_key_values WHERE key IN ('slab_index', 'n_placements')"
+        ):
+            numbers.setdefault(row_id, {})[key] = int(value)
+        rows: Counter = Counter()
+        for row_id, adsorbate in self._query("SELECT id, value FROM text_key_values WHERE key = 'adsorbate'"):
+            labels = numbers.get(row_id, {})
+            if "slab_index" in labels and "n_placements" in labels:
+                rows[(labels["slab_index"], str(adsorbate), labels["n_placements"])] += 1
+        return {(i, a): c for (i, a, n), c in rows.items() if c == n}
 
     def existing_uids(self, among=None) -> set[str]:
         """uids of the stored rows (slabs and adslabs), all or those among the given ones."""

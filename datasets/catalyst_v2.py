@@ -24,10 +24,12 @@ Relaxations, storage, resumption and parallel workers are the v1 machinery
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import math
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -273,9 +275,19 @@ def plan_systems(
 
 
 def iter_plan_v2(
-    request: V2Request, spec: str, settings: RelaxSettings
+    request: V2Request,
+    spec: str,
+    settings: RelaxSettings,
+    complete: dict[tuple[int, str], int] | None = None,
+    skipped: Counter | None = None,
 ) -> Iterator[tuple[int, str, Atoms, dict, list]]:
-    """(slab index, slab uid, slab, slab labels, placements) in plan order until request.n systems."""
+    """(slab index, slab uid, slab, slab labels, placements) in plan order until request.n systems.
+
+    complete: {(slab index, adsorbate): stored rows} of systems already labelled in full
+    (CatalystStore.complete_systems). A slab whose planned systems are all among them is counted and
+    not built (building and site-finding cost about a second a slab, which made resuming a release of
+    thousands of slabs take most of an hour); its rows are added to skipped["placements"].
+    """
     systems = 0
     i = 0
     while systems < request.n:
@@ -288,6 +300,17 @@ def iter_plan_v2(
             min_lateral=request.min_lateral,
             min_slab_size=request.min_slab_size,
         )
+        if complete:
+            # plan_systems draws the adsorbates first, and building the slab draws nothing from rng
+            wanted = min(request.adsorbates_per_slab, request.n - systems)
+            planned = copy.deepcopy(rng).choice(list(request.adsorbates), request.adsorbates_per_slab, replace=False)
+            keys = [(i, str(a)) for a in planned[:wanted]]
+            if all(k in complete for k in keys):
+                systems += wanted
+                if skipped is not None:
+                    skipped["placements"] += sum(complete[k] for k in keys)
+                i += 1
+                continue
         try:
             slab = build_surface(surface, spec)
             sites = surface_sites(slab)
@@ -384,9 +407,10 @@ def generate_v2(
     rechecked = recheck_anomalies(store)
     if rechecked and progress:
         print(f"{path}: anomaly flags of {rechecked} stored placements updated to the current checks", flush=True)
-    return label_plan(
+    skipped: Counter = Counter()
+    summary = label_plan(
         store,
-        iter_plan_v2(request, spec, settings),
+        iter_plan_v2(request, spec, settings, store.complete_systems(), skipped),
         spec,
         settings,
         refs,
@@ -395,6 +419,8 @@ def generate_v2(
         scheduler,
         progress,
     )
+    summary.already_present += skipped["placements"]
+    return summary
 
 
 def system_minima(rows: Sequence[dict]) -> dict[str, dict]:

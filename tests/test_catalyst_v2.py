@@ -17,6 +17,7 @@ import pytest
 from ase.db import connect
 
 from phenograd.core.errors import InputError
+from phenograd.datasets.catalyst_store import CatalystStore
 from phenograd.datasets.catalyst_v2 import (
     ADSORBATES_V2,
     V2Request,
@@ -234,6 +235,15 @@ def test_sigkill_then_restart_relaxes_every_placement_exactly_once(tmp_path):
     assert sorted(counts) == sorted(planned) and set(counts.values()) == {1}
     assert {r["uid"]: r["wall_s"] for r in rows if r["uid"] in first} == first  # not relaxed again
     assert len({r["system"] for r in rows}) == 6
+    # resuming skips complete slabs without building them, and a larger request plans exactly what is new
+    complete = CatalystStore.open_readonly(out).complete_systems()
+    spec, skipped = calculator_spec("chgnet"), Counter()
+    assert list(iter_plan_v2(request, spec, request.settings(), complete, skipped)) == []
+    assert skipped["placements"] == len(planned)
+    bigger = V2Request(n=9, seed=3, **TINY)  # 2 systems a slab: the fifth slab is cut after its first
+    fresh = [p.uid for *_, ps in iter_plan_v2(bigger, spec, bigger.settings()) for p in ps]
+    resumed = [p.uid for *_, ps in iter_plan_v2(bigger, spec, bigger.settings(), complete) for p in ps]
+    assert fresh[: len(planned)] == planned and resumed == fresh[len(planned) :]
     assert all(r["calculator_name"] == "chgnet" and r["protocol"] == "v2" for r in rows)
     assert Counter(r["n_placements"] for r in rows)[2] >= 2  # the minimum subset has several placements
     meta = connect(str(out)).metadata
@@ -256,7 +266,7 @@ def test_stored_placements_are_rechecked_with_the_current_anomaly_checks(tmp_pat
     'none' then) gains 'reconstructed'; its energy stays; a second pass changes nothing."""
     from ase.build import add_adsorbate, fcc111
 
-    from phenograd.datasets.catalyst_store import CatalystStore, recheck_anomalies
+    from phenograd.datasets.catalyst_store import recheck_anomalies
 
     clean = fcc111("Pt", (3, 3, 3), vacuum=8.0)
     clean.set_tags(np.where(clean.get_tags() > 2, 0, 1))
