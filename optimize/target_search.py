@@ -41,15 +41,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from phenograd.datasets.catalyst import ADSORBATES
+from phenograd.datasets.catalyst import ADSORBATES, place_adsorbate
 
 from .composition import (
     CompositionProblem,
+    Design,
     SearchSettings,
     _centre_site,
     discretize_sites,
     optimize_sites,
     template_slab,
+    verify_designs,
 )
 from .frames import Frame, FrameEvaluator, element_probs
 from .space import adsorbate_positions
@@ -289,3 +291,30 @@ def search_target(
         x = np.unique(np.concatenate([x, local]), axis=0)
         m, s = predictor.predict(x)
     return trace
+
+
+def verifying_simulator(
+    problem: CompositionProblem, calculator: str | None = None, relax=None
+) -> Callable[[tuple[str, ...]], float | None]:
+    """A simulate(symbols) for search_target: the design's adslab on the sites template, relaxed with the calculator
+    (composition.verify_designs: adslab and clean slab, E_ads in eV; None when the relaxation failed). Each call's
+    record (label, status, anomalies) is appended to the function's ``records`` list."""
+    slab, top, _, sites = template_slab(problem)
+    site = _centre_site(slab, sites)
+    records: list[dict] = []
+
+    def simulate(symbols: tuple[str, ...]) -> float | None:
+        design = slab.copy()
+        syms = design.get_chemical_symbols()
+        for i, m in zip(top, symbols):
+            syms[i] = m
+        design.set_chemical_symbols(syms)
+        label = f"top[{''.join(symbols)}]"
+        atoms = place_adsorbate(design, problem.adsorbate, site.xy)
+        nan = float("nan")
+        record = verify_designs([Design(label, tuple(syms), atoms, nan, nan, nan, {})], calculator, relax)[0]
+        records.append(record)
+        return record["e_verified"]
+
+    simulate.records = records
+    return simulate

@@ -99,6 +99,15 @@ def add_commands(sub, optimize_sub=None) -> None:
     oc.add_argument("--steps", type=int, default=120, help="optimizer steps (default 120)")
     oc.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     oc.add_argument("--verify", type=int, default=3, help="designs verified with the simulator (default 3; 0: none)")
+    oc.add_argument(
+        "--until-within",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help="sites mode with --target: verify one design at a time, each chosen with everything verified so far "
+        "(optimize.target_search), until one lands within TOL eV of the target; --verify is the budget of calls "
+        "(exit status 1 when it runs out first)",
+    )
     _dft_options(oc, "of the K verified designs closest to the target")
     oc.add_argument("--model", default=None, help="catalyst model checkpoint (default: the shipped model)")
     oc.add_argument("--out", required=True, help="output folder (created if missing)")
@@ -225,6 +234,49 @@ def _write_atomic(path: Path, write) -> None:
         write(str(tmp))
 
 
+def _search_until_within(args, problem, surrogate, relax, out: Path) -> int:
+    """--until-within: optimize.target_search with the verifying calculator; writes result.json."""
+    import sys
+
+    from phenograd.core.errors import InputError
+    from phenograd.optimize.fidelity import verifying_calculator
+    from phenograd.optimize.frames import FrameEvaluator
+    from phenograd.optimize.target_search import search_target, verifying_simulator
+    from phenograd.simulators.adsorption import check_elements
+
+    tol = args.until_within
+    if problem.mode != "sites" or problem.target is None:
+        raise InputError("--until-within needs --mode sites and a --target")
+    if not (math.isfinite(tol) and tol > 0) or args.verify < 1:
+        raise InputError(f"--until-within must be a positive number of eV and --verify at least 1, got {tol}")
+    if args.verify_dft:
+        raise InputError("--verify-dft does not combine with --until-within")
+    calculator, flags = verifying_calculator(surrogate.info, args.calculator)
+    check_elements(problem.metals, calculator, "metals")
+    surrogate.check_elements(problem.metals, "metals")
+    simulate = verifying_simulator(problem, calculator, relax)
+    trace = search_target(problem, FrameEvaluator(surrogate), simulate, tol=tol, budget=args.verify, seed=args.seed)
+    out.mkdir(exist_ok=True)
+    verified = [
+        {**record, "symbols": list(symbols), "e_pred": e_pred}
+        for (symbols, e_pred, _), record in zip(trace.verified, simulate.records)
+    ]
+    summary = {
+        "problem": problem.__dict__,
+        "flags": flags,
+        "search": {"target": trace.target, "tol": tol, "calls": trace.calls, "hit": trace.hit, "verified": verified},
+    }
+    _write_atomic(out / "result.json", lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
+    for flag in flags:
+        print(f"phenograd: warning: {flag}", file=sys.stderr)
+    for v in verified:
+        ev = "failed: " + v["status"] if v["e_verified"] is None else f"{v['e_verified']:+.3f} eV"
+        print(f"  {v['label']}: predicted {v['e_pred']:+.3f} eV, verified {ev}")
+    found = f"{verified[-1]['label']} within {tol} eV" if trace.hit else f"no design within {tol} eV"
+    print(f"{out}: {found} of {trace.target:+.3f} eV after {trace.calls} simulator calls")
+    return 0 if trace.hit else 1
+
+
 def cmd_optimize_composition(args) -> int:
     import sys
 
@@ -271,6 +323,8 @@ def cmd_optimize_composition(args) -> int:
     problem.validate()
     relax = _relax(args)
     surrogate = load_surrogate(args.model, domain="catalyst")
+    if args.until_within is not None:
+        return _search_until_within(args, problem, surrogate, relax, out)
     result = optimize_composition(
         problem,
         surrogate,

@@ -4,6 +4,7 @@ neighbourhoods are complete, and a real search with EMT as the simulator verifie
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -100,3 +101,28 @@ def test_search_verifies_a_reachable_target_with_emt(catalyst_model):
     symbols, _, e = trace.verified[-1]
     assert symbols == trace.hit and abs(e - problem.target) <= 0.01
     assert all(abs(e - problem.target) > 0.01 for _, _, e in trace.verified[:-1] if e is not None)
+
+
+@pytest.mark.slow
+def test_cli_searches_until_within_the_tolerance_with_emt(tmp_path, capsys, catalyst_model):
+    from phenograd.cli import main
+    from phenograd.optimize.target_search import verifying_simulator
+
+    metals = ("Pt", "Cu", "Au", "Ni")
+    problem = CompositionProblem(metals=metals, target=0.0, size=(2, 2), layers=3)
+    target = verifying_simulator(problem, "emt")(("Cu", "Au", "Pt", "Cu"))
+    out = tmp_path / "search"
+    args = ["optimize", "composition", "--metals", *metals, "--target", f"{target:.6f}", "--size", "2x2"]
+    args += ["--layers", "3", "--calculator", "emt", "--model", str(catalyst_model), "--out", str(out)]
+    code = main([*args, "--until-within", "0.01", "--verify", "40"])
+    text = capsys.readouterr().out
+    search = json.loads((out / "result.json").read_text())["search"]
+    assert code == 0 and "within 0.01 eV" in text and search["hit"] is not None
+    assert search["calls"] == len(search["verified"]) <= 40
+    assert abs(search["verified"][-1]["e_verified"] - target) <= 0.01 + 1e-6
+    assert search["verified"][-1]["symbols"] == search["hit"]
+
+    code = main([*args[:-1], str(tmp_path / "bad"), "--until-within", "0.01", "--mode", "global"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--until-within needs --mode sites" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
