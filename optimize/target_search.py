@@ -13,16 +13,18 @@ decorations that differ at a site far from the adsorbate share most of their err
 verified energy is modelled as
 
     E(x) = m(x) + r(x),
-    r ~ GP(0, a^2 (beta + exp(-sum_i w_i [x_i != x'_i] / ell)) + b^2 (m(x) - t)(m(x') - t) + n^2 [x = x'])
+    r ~ GP(0, a^2 (beta + u(x) u(x') exp(-sum_i w_i [x_i != x'_i] / ell)) + b^2 (m(x) - t)(m(x') - t) + n^2 [x = x'])
 
 with m the surrogate's ensemble mean and t the target. w_i = exp(-(d_i - d_min) / 1.5 Å) is a site's
 weight from its lateral distance d_i to the adsorbate (the sites of the hollow weigh 1; exp of a
 weighted Hamming distance is a product of positive-definite kernels on categories, so the kernel is
 one). beta is an offset shared by every design (the surrogate's bias on this template), b the
 uncertainty of the surrogate's scale (a slope other than 1 between verified and predicted), n the
-simulator's own scatter. a starts as the surrogate's calibrated ensemble spread (median over the
-pool), b as 0.3 and n as 0.03 eV; from the second verification on, the marginal likelihood chooses
-a, ell, b and n on a small grid (so a surrogate that is wrong in scale, even anti-correlated, is
+simulator's own scatter, u(x) a design's ensemble spread
+relative to the pool's median (clipped to 0.5-2): designs the ensemble members agree on are trusted
+first. a starts as the surrogate's calibrated ensemble spread (median over the pool), b as 0.3 and n
+as 0.03 eV; from the second verification on, the marginal likelihood chooses a, ell, b and n on a
+small grid (so a surrogate that is wrong in scale, even anti-correlated, is
 corrected). Each call verifies the untried design with the highest probability of landing within tol
 of the target under the posterior, Phi((t + tol - mu) / s) - Phi((t - tol - mu) / s).
 
@@ -150,28 +152,29 @@ class ResidualGP:
         self.x = np.zeros((0, len(self.w)), np.int64)
         self.r = np.zeros(0)
         self.m = np.zeros(0)
+        self.u = np.zeros(0)
 
-    def kernel(self, a, ma, b, mb, amplitude: float, length: float, beta: float, slope: float) -> np.ndarray:
+    def kernel(self, a, ma, ua, b, mb, ub, amplitude: float, length: float, beta: float, slope: float) -> np.ndarray:
         """(na, nb) prior covariance (eV^2) of the residuals of designs a (na, D), b (nb, D) with predictions
-        ma (na,), mb (nb,) eV."""
+        ma (na,), mb (nb,) eV and relative uncertainties ua (na,), ub (nb,)."""
         hamming = (a[:, None, :] != b[None, :, :]) @ self.w  # weighted sites that differ
-        return amplitude**2 * (beta + np.exp(-hamming / length)) + slope**2 * np.outer(
-            ma - self.centre, mb - self.centre
-        )
+        local = np.outer(ua, ub) * np.exp(-hamming / length)
+        return amplitude**2 * (beta + local) + slope**2 * np.outer(ma - self.centre, mb - self.centre)
 
     def _solve(self, amplitude: float, length: float, beta: float, slope: float, nugget: float):
-        k = self.kernel(self.x, self.m, self.x, self.m, amplitude, length, beta, slope)
+        k = self.kernel(self.x, self.m, self.u, self.x, self.m, self.u, amplitude, length, beta, slope)
         k += nugget**2 * np.eye(len(self.r))
         chol = np.linalg.cholesky(k)
         alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, self.r))
         return chol, alpha
 
-    def fit(self, x: np.ndarray, m: np.ndarray, r: np.ndarray, select: bool = True) -> None:
-        """Condition on designs x (n, D) predicted m (n,) eV with residuals r (n,) eV; with select and n >= 2 the
-        amplitude, length, slope std and nugget are chosen by the marginal likelihood on a small grid around the
-        prior's."""
+    def fit(self, x: np.ndarray, m: np.ndarray, r: np.ndarray, u: np.ndarray | None = None, select: bool = True):
+        """Condition on designs x (n, D) predicted m (n,) eV, relative uncertainty u (n,; default 1), with
+        residuals r (n,) eV; with select and n >= 2 the amplitude, length, slope std and nugget are chosen by the
+        marginal likelihood on a small grid around the prior's."""
         self.x, self.r = np.asarray(x, np.int64).reshape(-1, len(self.w)), np.asarray(r, float)
         self.m = np.asarray(m, float)
+        self.u = np.ones(len(self.r)) if u is None else np.asarray(u, float)
         if select and len(self.r) >= 2:
             best = None
             for amplitude, length, slope, nugget in itertools.product(
@@ -186,16 +189,16 @@ class ResidualGP:
                     best = (loglik, amplitude, length, slope, nugget)
             self.amplitude, self.length, self.slope, self.nugget = best[1:]
 
-    def predict(self, xq: np.ndarray, mq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and std (eV) of the residual at designs xq (n, D) predicted mq (n,) eV, simulator
-        scatter included."""
-        prior = self.amplitude**2 * (self.beta + 1.0) + self.slope**2 * (mq - self.centre) ** 2 + self.nugget**2
+    def predict(self, xq: np.ndarray, mq: np.ndarray, uq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std (eV) of the residual at designs xq (n, D) predicted mq (n,) eV with relative
+        uncertainty uq (n,; default 1), simulator scatter included."""
+        uq = np.ones(len(mq)) if uq is None else np.asarray(uq, float)
+        prior = self.amplitude**2 * (self.beta + uq**2) + self.slope**2 * (mq - self.centre) ** 2 + self.nugget**2
         if len(self.r) == 0:
             return np.zeros(len(xq)), np.sqrt(prior)
         chol, alpha = self._solve(self.amplitude, self.length, self.beta, self.slope, self.nugget)
-        kq = self.kernel(
-            np.asarray(xq, np.int64), mq, self.x, self.m, self.amplitude, self.length, self.beta, self.slope
-        )
+        xq = np.asarray(xq, np.int64)
+        kq = self.kernel(xq, mq, uq, self.x, self.m, self.u, self.amplitude, self.length, self.beta, self.slope)
         v = np.linalg.solve(chol, kq.T)  # (N, n)
         var = np.maximum(prior - (v**2).sum(0), self.nugget**2)
         return kq @ alpha, np.sqrt(var)
@@ -232,6 +235,7 @@ def search_target(
     seed: int = 0,
     pool: int = 4000,
     gradient_designs: bool = True,
+    ensemble_spread: bool = True,
 ) -> SearchTrace:
     """Verify designs one at a time until one lands within tol (eV) of problem.target or budget calls are spent.
 
@@ -244,6 +248,8 @@ def search_target(
         seed: of the random candidates and the gradient search.
         pool: random candidates (Dirichlet(0.5) compositions, sites drawn from each).
         gradient_designs: add the gradient search's discretized designs for the target.
+        ensemble_spread: scale each design's local prior std by its ensemble spread relative to the pool's median
+            (clipped to 0.5-2), so that designs the ensemble agrees on are trusted first.
     """
     if problem.mode != "sites" or problem.target is None:
         raise ValueError("search_target needs a sites-mode problem with a target")
@@ -261,12 +267,18 @@ def search_target(
     m, s = predictor.predict(x)
     distances = predictor.site_distances()
     weights = np.exp(-(distances - distances.min()) / SITE_DECAY)
-    gp = ResidualGP(weights, amplitude=float(np.median(s)), centre=problem.target)
+    median = float(np.median(s))
+    gp = ResidualGP(weights, amplitude=median, centre=problem.target)
+
+    def relative(spread: np.ndarray) -> np.ndarray:
+        return np.clip(spread / median, 0.5, 2.0) if ensemble_spread and median > 0 else np.ones(len(spread))
+
     trace = SearchTrace(problem.target, tol)
     tried: set[tuple] = set()
-    xs, ms, rs, es = [], [], [], []
+    xs, ms, us, rs, es = [], [], [], [], []
     while trace.calls < budget:
-        mu_r, sd_r = gp.predict(x, m)
+        u = relative(s)
+        mu_r, sd_r = gp.predict(x, m, u)
         p = hit_probability(m + mu_r, sd_r, problem.target, tol)
         order = np.argsort(-p, kind="stable")
         pick = next((int(i) for i in order if tuple(x[i].tolist()) not in tried), None)
@@ -283,9 +295,10 @@ def search_target(
             break
         xs.append(design)
         ms.append(float(m[pick]))
+        us.append(float(u[pick]))
         rs.append(e - float(m[pick]))
         es.append(e)
-        gp.fit(np.array(xs), np.array(ms), np.array(rs))
+        gp.fit(np.array(xs), np.array(ms), np.array(rs), np.array(us))
         nearest = sorted(range(len(xs)), key=lambda j: abs(es[j] - problem.target))[:3]
         local = np.concatenate([neighbours(xs[j], n_metals, 2) for j in nearest])
         x = np.unique(np.concatenate([x, local]), axis=0)
