@@ -73,11 +73,13 @@ catalyst-release: setup
 
 # The catalyst v2 release: CHGNet on pymatgen surfaces of 31 metals (data/catalyst_v2.md). Resumable: run again to
 # continue; several thousand relaxations of 5-20 s each, so it grows across sessions (one core, lowest priority).
+# --n counts planned systems: pure and ordered slabs recur in the plan and their systems merge with the earlier
+# draw's (more placements of the same system), so 5,950 planned systems are the release's 5,000 distinct ones.
 .PHONY: catalyst-v2-release
 catalyst-v2-release: setup
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v2.db
 	OMP_NUM_THREADS=1 nice -n 19 $(VENV)/bin/phenograd data catalyst --protocol v2 --calculator chgnet \
-		--out data/catalyst_v2.db --n 5000 --seed 0 --workers 1 --no-progress
+		--out data/catalyst_v2.db --n 5950 --seed 0 --workers 1 --no-progress
 	$(PY) -m phenograd.datasets.release pack data/catalyst_v2.db
 
 # The DFT label set (data/catalyst_dft_v1.md): GPAW single points at CHGNet-relaxed geometries, 1-3 min per

@@ -155,7 +155,11 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=TOL, help=f"success tolerance |E - target|, eV (default {TOL})")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per target (default 1)")
     ap.add_argument("--calculator", default=None, help="the truth: emt (default), chgnet, sevennet")
-    ap.add_argument("--work", default="runs/composition_search", help="folder for the simulation cache")
+    ap.add_argument(
+        "--work",
+        default="benchmarks/results/composition_search",
+        help="folder for the simulation cache (committed: a rerun with another model simulates only new designs)",
+    )
     args = ap.parse_args()
     TOL = args.tol
     load = machine()
