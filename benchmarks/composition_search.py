@@ -227,6 +227,7 @@ def main() -> None:
     ratio_tpe = s["TPE"][1] / max(s["phenograd"][1], 1e-9)
     ratio_gp = s["GP"][1] / max(s["phenograd"][1], 1e-9)
     options = "" if calc == "emt" else f" --calculator {calc} --targets {args.targets}"
+    options += f" --budget {budget}" if args.budget is not None else ""
     section = "Composition search" if calc == "emt" else f"Composition search ({calc} truth)"
     simulated = [v for v in cache.values.values() if v is not None]
     pure_text = ", ".join(f"{m} {v:+.2f}" for m, v in pure.items() if v is not None)
