@@ -82,6 +82,16 @@ class SearchTrace:
         return len(self.verified)
 
 
+def decorate(slab, top, symbols) -> object:
+    """A copy of the template slab with the design sites top (D,) set to the elements symbols (D,)."""
+    s = slab.copy()
+    syms = s.get_chemical_symbols()
+    for i, m in zip(top, symbols):
+        syms[i] = m
+    s.set_chemical_symbols(syms)
+    return s
+
+
 class DesignPredictor:
     """The surrogate's E_ads (ensemble mean, calibrated std; eV) of site decorations of the sites template,
     each on its real structure (the adsorbate placed as the simulator places it). Designs are int arrays
@@ -107,12 +117,7 @@ class DesignPredictor:
 
     def structure(self, design) -> object:
         """The clean slab of one design (int sequence (D,))."""
-        s = self.slab.copy()
-        syms = s.get_chemical_symbols()
-        for i, k in zip(self.top, design):
-            syms[i] = self.problem.metals[k]
-        s.set_chemical_symbols(syms)
-        return s
+        return decorate(self.slab, self.top, [self.problem.metals[k] for k in design])
 
     def predict(self, designs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and calibrated std (n,) eV of designs (n, D); new ones are evaluated in batches."""
@@ -319,15 +324,12 @@ def verifying_simulator(
     records: list[dict] = []
 
     def simulate(symbols: tuple[str, ...]) -> float | None:
-        design = slab.copy()
-        syms = design.get_chemical_symbols()
-        for i, m in zip(top, symbols):
-            syms[i] = m
-        design.set_chemical_symbols(syms)
+        design = decorate(slab, top, symbols)
         label = f"top[{''.join(symbols)}]"
         atoms = place_adsorbate(design, problem.adsorbate, site.xy)
         nan = float("nan")
-        record = verify_designs([Design(label, tuple(syms), atoms, nan, nan, nan, {})], calculator, relax)[0]
+        slab_symbols = tuple(design.get_chemical_symbols())
+        record = verify_designs([Design(label, slab_symbols, atoms, nan, nan, nan, {})], calculator, relax)[0]
         records.append(record)
         return record["e_verified"]
 
