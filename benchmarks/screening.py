@@ -1,6 +1,6 @@
 """Screening benchmark: phenograd's surrogate ranking against exhaustive simulation.
 
-    .venv/bin/python -m benchmarks.screening --model MODEL.pt [--quick] [--workers 2] [--work runs/bench_screen]
+    .venv/bin/python -m benchmarks.screening --model MODEL.pt [--quick] [--workers 2] [--work benchmarks/results/screening]
     .venv/bin/python -m benchmarks.screening --truth-only   # the exhaustive simulation alone (resumable)
     .venv/bin/python -m benchmarks.screening --calculator chgnet --truth-only --workers 1   # CHGNet's truth
     .venv/bin/python -m benchmarks.screening --calculator chgnet --model V2.pt --targets=-1,0,1   # its benchmark
@@ -27,7 +27,10 @@ Measured:
 
 --calculator picks the truth (default EMT; chgnet for a surrogate trained on the v2 release); the targets
 then have to lie inside that calculator's range (--targets, eV). The exhaustive simulation is stored in
-WORK/truth.db for EMT and WORK/truth_NAME.db for another calculator (resumable, one transaction per slab).
+WORK/truth.db for EMT and WORK/truth_NAME.db for another calculator (resumable, one transaction per slab;
+default WORK benchmarks/results/screening). A run's partial or complete truth is committed as WORK/truth_NAME.db.xz
+(`python -m phenograd.datasets.release pack WORK/truth_NAME.db`) and unpacked by the next run, which goes on
+from there.
 Writes the section "Catalyst screening" (another calculator: "Catalyst screening (NAME truth)") of
 BENCHMARKS.md (not with --quick).
 """
@@ -42,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, publish, today
+from phenograd.datasets.release import unpack
 from phenograd.optimize.frames import FrameEvaluator
 from phenograd.optimize.objectives import recall_at_k
 from phenograd.optimize.screen import predict_enumeration, select_for_verification
@@ -171,7 +175,9 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="small space, no BENCHMARKS.md")
     ap.add_argument("--workers", type=int, default=2, help="simulator processes (default 2)")
-    ap.add_argument("--work", default="runs/bench_screen", help="folder for the exhaustive simulation")
+    ap.add_argument(
+        "--work", default="benchmarks/results/screening", help="folder for the exhaustive simulation (and its .xz)"
+    )
     ap.add_argument("--calculator", default=None, help="the truth: emt (default), chgnet, sevennet")
     ap.add_argument("--targets", type=_targets, default=TARGETS, help="E_ads targets, eV (default -0.88,-0.80,-0.5)")
     args = ap.parse_args()
@@ -184,6 +190,7 @@ def main() -> None:
     space = parse_space(space_dict(args.quick), "benchmark space")
     stem = ("truth_quick" if args.quick else "truth") + ("" if calc == "emt" else f"_{calc}")
     truth_path = work / f"{stem}.db"
+    unpack(truth_path)  # a committed (partial) truth, if there is one and no working copy
     if args.truth_only:
         simulate_all(enumerate_space(space, args.calculator), truth_path, args.workers, args.calculator)
         return
