@@ -180,7 +180,7 @@ def constraint_report(evaluator: DesignEvaluator, ev: Evaluation) -> list[dict]:
         for n, v in zip(ev.eq_names, ev.eq)
     ]
     groups, names = evaluator.point_rows({k: torch.as_tensor(v) for k, v in ev.predicted.items()})
-    n_agg = len(groups)
+    n_agg = len(ev.ineq) - len(ev.jac_geometry)  # the aggregated surrogate rows come first
     per_point = [(n, float(v)) for g, ns in zip(groups, names) for n, v in zip(ns, g.tolist())]
     per_point += list(zip(ev.ineq_names[n_agg:], ev.ineq[n_agg:].tolist()))
     rows += [{"name": n, "kind": "ineq", "value": v, "satisfied": bool(v >= -FEASIBILITY_TOL)} for n, v in per_point]

@@ -34,6 +34,7 @@ A problem is plain data (dataclasses), built in Python or read from TOML:
     method = "SLSQP"            # SLSQP | trust-constr
     maxiter = 200
     multistart = 0              # extra random starts inside the bounds
+    angles = "solved"           # target-CL angles solved inside each evaluation, or "design" (variables)
     seed = 0
 
 Angles are in degrees, thickness and positions in chords, CD and CL dimensionless.
@@ -52,6 +53,7 @@ from .expression import FUNCTIONS, Expression, parse
 
 OBJECTIVES = ("weighted_cd", "max_cl_cd", "expression")
 METHODS = ("SLSQP", "trust-constr")
+ANGLE_MODES = ("solved", "design")
 #: Names an objective expression may use besides the predicted quantities.
 EXPRESSION_FUNCTIONS = tuple(FUNCTIONS)
 #: Quantities an objective expression may use: per point ((P,) tensors: the surrogate's predictions, their
@@ -114,7 +116,8 @@ class Constraints:
         wiggliness_max_ratio: bound on the CST weights' summed squared second differences relative to the
             start design's.
         le_round_min: first upper CST weight >= v and first lower <= -v (a round leading edge).
-        alpha_increasing: target-CL points with higher CL get higher alpha (as AeroSandbox's tutorial).
+        alpha_increasing: target-CL points with higher CL get higher alpha (as AeroSandbox's tutorial), where the
+            angles are design variables (solver.angles "design"; solved angles take the attached-flow branch).
     """
 
     cm_min: float | None = None
@@ -154,11 +157,17 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Solver:
+    """The scipy method, its limits and starts. angles: "solved" (each target-CL point's angle is solved for its
+    CL inside every evaluation, by Newton's method on the surrogate's heads with the shape's encoding fixed; the
+    design vector holds the CST weights alone and the derivatives follow from the implicit function theorem) or
+    "design" (the angles are design variables and CL = target an equality constraint per point)."""
+
     method: str = "SLSQP"
     maxiter: int = 200
     multistart: int = 0
     seed: int = 0
     ftol: float = 1e-5  # relative objective change over 5 iterations that ends the solve
+    angles: str = "solved"
 
 
 @dataclass(frozen=True)
@@ -304,6 +313,8 @@ def validate(p: AirfoilProblem) -> None:
             raise InputError(f"point {k + 1}: fixed alpha {pt.alpha} outside bounds.alpha {list(b.alpha)}")
     if p.solver.method not in METHODS:
         raise InputError(f"unknown solver method {p.solver.method!r}; use one of {', '.join(METHODS)}")
+    if p.solver.angles not in ANGLE_MODES:
+        raise InputError(f"unknown solver.angles {p.solver.angles!r}; use one of {', '.join(ANGLE_MODES)}")
     _integer(p.solver.maxiter, "solver.maxiter", 1, 100000)
     _integer(p.solver.multistart, "solver.multistart", 0, 1000)
     _integer(p.solver.seed, "solver.seed", 0, 2**63 - 1)
