@@ -150,9 +150,9 @@ def objective_value(problem: AirfoilProblem, q: dict[str, torch.Tensor]) -> torc
 class Evaluation:
     """Everything at one design x. Arrays are numpy float64; jac_* are (rows, n).
 
-    The surrogate rows' Jacobian costs one reverse pass through the encoder per row (ten on the Daedalus problem,
-    nine tenths of a solve's time), and SLSQP asks for it only at the iterates, not at its line search's trial
-    points: it is computed on first use (grad, jac_eq, jac_ineq) from the kept autograd graph, then the graph is
+    The surrogate rows' Jacobian costs one reverse pass through the encoder per row (two on the Daedalus problem
+    with solved angles, eight with the angles as variables, where they took nine tenths of a solve's time), and
+    SLSQP asks for it only at the iterates, not at its line search's trial points: it is computed on first use (grad, jac_eq, jac_ineq) from the kept autograd graph, then the graph is
     released."""
 
     objective: float
