@@ -43,6 +43,7 @@ ALPHA_GRID_STEP = 0.25  # degrees between the angles where a solved point's CL c
 NEWTON_STEPS = 8  # at most, per solve; 2-3 reach NEWTON_TOL from the grid's linear interpolation
 NEWTON_TOL = 1e-6  # |CL - target| at which a solved angle counts as solved
 REACH_NAME = "target CL within the angle bounds"
+CM_TOLERANCE = 1e-3  # the aggregated soft minimum's unit: its CM rows' tolerance (_surrogate_rows)
 CST_SCALE = 1.0  # CST weight per unit of the design vector (0.1 measured worse on the Daedalus problem)
 
 
@@ -152,8 +153,8 @@ class Evaluation:
 
     The surrogate rows' Jacobian costs one reverse pass through the encoder per row (two on the Daedalus problem
     with solved angles, eight with the angles as variables, where they took nine tenths of a solve's time), and
-    SLSQP asks for it only at the iterates, not at its line search's trial points: it is computed on first use (grad, jac_eq, jac_ineq) from the kept autograd graph, then the graph is
-    released."""
+    SLSQP asks for it only at the iterates, not at its line search's trial points: it is computed on first use
+    (grad, jac_eq, jac_ineq) from the kept autograd graph, then the graph is released."""
 
     objective: float
     eq: np.ndarray
@@ -162,6 +163,9 @@ class Evaluation:
     ineq_names: list[str]
     predicted: dict[str, np.ndarray]  # per point: alpha, CL, CD, CM, CL_std, CD_std, confidence, ...
     jac_geometry: np.ndarray  # (geometry rows, n): the last rows of jac_ineq
+    # (len(ineq),) what one unit of each inequality row is in the constraints' own units (the aggregated surrogate
+    # row counts in tolerances, 1e-3 of CM each; the geometry rows 1)
+    ineq_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # weights (surrogate rows,) -> sum_k weights[k] * gradient of surrogate row k (n,): one reverse pass
     surrogate_vjp: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     _jac: np.ndarray | None = field(default=None, repr=False)
@@ -350,7 +354,7 @@ class DesignEvaluator:
     def _tolerance(names: list[str]) -> float:
         """How far the soft minimum may sit below a group's exact minimum: 1e-3 for CM, 2e-3 for confidence,
         CL std and the reach of the target CL."""
-        return 1e-3 if names[0].startswith("CM") else 2e-3
+        return CM_TOLERANCE if names[0].startswith("CM") else 2 * CM_TOLERANCE
 
     def geometry_rows(self, cst: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
         """Inequality rows (>= 0) that need no surrogate: geometry and angle ordering."""
@@ -426,6 +430,7 @@ class DesignEvaluator:
             objective=float(values[0]),
             eq=values[1 : 1 + n_eq],
             ineq=np.concatenate([values[1 + n_eq :], ineq_g.numpy()]),
+            ineq_unit=np.concatenate([np.full(len(values) - 1 - n_eq, CM_TOLERANCE), np.ones(len(ineq_g))]),
             eq_names=eq_names,
             ineq_names=ineq_s_names + ineq_g_names,
             predicted=predicted,
