@@ -229,6 +229,7 @@ def test_infeasible_problem_is_reported_not_raised(random_model):
         ),
         ("[[points]]\nreynolds = 1e6\n[objective]\nkind = 'fastest'\n", "unknown objective 'fastest'"),
         ("[[points]]\nreynolds = 1e6\n[trust]\ntraining_range = 1\n", "trust.training_range must be true or false"),
+        ("[[points]]\nreynolds = 1e6\n[solver]\nangles = 'free'\n", "unknown solver.angles 'free'"),
         ("name = 'x'\n", "at least one [[points]]"),
         ("[[points]\nreynolds = 1e6\n", "not a valid TOML file"),
     ],
