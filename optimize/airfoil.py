@@ -287,8 +287,7 @@ def _solve(ev: DesignEvaluator, x0: np.ndarray) -> tuple[np.ndarray, object]:
 
 def _violation(ev: Evaluation) -> float:
     """The largest constraint violation at ev, every row in its constraints' own units (CM, CL, t/c, ...)."""
-    ineq = ev.ineq * ev.ineq_unit if len(ev.ineq_unit) == len(ev.ineq) else ev.ineq
-    return float(max(np.max(np.abs(ev.eq), initial=0.0), np.max(-ineq, initial=0.0)))
+    return float(max(np.max(np.abs(ev.eq), initial=0.0), np.max(-ev.ineq * ev.ineq_unit, initial=0.0)))
 
 
 def optimize(

@@ -73,8 +73,9 @@ class DesignSpace:
             else:
                 free[k], fixed[k] = False, float(v)
         solve = problem.solver.angles == "solved"
-        solved = np.array([k for k, p in enumerate(problem.points) if solve and p.alpha_is_free and p.cl is not None])
-        solved = solved.astype(int)
+        solved = np.array(
+            [k for k, p in enumerate(problem.points) if solve and p.alpha_is_free and p.cl is not None], dtype=int
+        )
         free_alpha = np.array(
             [k for k, p in enumerate(problem.points) if p.alpha_is_free and k not in solved], dtype=int
         )
