@@ -47,8 +47,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "space.toml").write_text(SPACE)
 
-    # 1. Rank every candidate with the surrogate, verify the top 6 with its simulator: the first 3, then the
-    #    surrogate's offset on this space (measured on those 3) is removed and 3 more are picked.
+    # 1. Rank every candidate with the surrogate, verify 6 with its simulator in 3 rounds of 2: after each round
+    #    the surrogate's error on this space, learnt from the candidates verified so far (linear in the slab's and
+    #    the site's composition), corrects every prediction before the next 2 are picked.
     #    Run it again and it resumes from results.db without repeating a relaxation.
     result = screen(
         out / "space.toml",
@@ -58,9 +59,8 @@ def main() -> None:
         uncertain=0,
         verify=True,
         workers=2,
-        correct_offset=True,
+        residual_rounds=3,
     )
-    print(f"surrogate offset on this space: {result.offset.get('O', 0.0):+.3f} eV (removed before the second round)")
     print(f"{result.n_candidates} candidates ({result.timings.get('predict_s', 0):.2f} s of prediction)")
     for i in result.selected:
         ev = result.e_verified[i]

@@ -66,6 +66,14 @@ def add_commands(sub, optimize_sub=None) -> None:
         help="verify the top half first, shift every prediction by the mean verified residual, re-rank, "
         "then verify the rest (for a target inside the space's energy range)",
     )
+    sc.add_argument(
+        "--residual-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="verify the K in N rounds, after each correcting every prediction with a residual model learnt from "
+        "the verified candidates (linear in the slab's and the site's composition; e.g. 5)",
+    )
     sc.add_argument("--out", required=True, help="results ase.db (.db); created or resumed")
     _dft_options(sc, "of the best K verified candidates")
     add_parallel_options(sc)
@@ -143,6 +151,7 @@ def cmd_screen(args) -> int:
         steps=args.relax_steps,
         progress=not args.no_progress,
         correct_offset=args.correct_offset,
+        residual_rounds=args.residual_rounds,
         verify_dft=args.verify_dft,
         dft_settings=_dft_settings(args),
     )

@@ -20,7 +20,8 @@ from phenograd.datasets.catalyst import Composition, SlabSpec, adsorption_sites,
 from phenograd.optimize.frames import Frame, FrameEvaluator, element_probs
 from phenograd.optimize.objectives import Objective, Volcano, rank, recall_at_k
 from phenograd.optimize.screen import screen, select_for_verification
-from phenograd.optimize.space import enumerate_space, parse_space
+from phenograd.optimize.screen_residuals import ResidualModel, candidate_features
+from phenograd.optimize.space import enumerate_space, load_space, parse_space
 from phenograd.surrogate.predict import load_surrogate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,6 +248,29 @@ def test_offset_correction_verifies_in_two_rounds_and_resumes(tmp_path, catalyst
         plot=False,
     )
     assert again.resumed and again.verified_now == 0 and again.selected == r.selected
+
+
+def test_residual_rounds_verify_round_by_round_and_resume(tmp_path, catalyst_model, write_space):
+    space = write_space()
+    out = tmp_path / "results.db"
+    kwargs = dict(model=catalyst_model, top=4, uncertain=0, verify=True, workers=1, steps=60, plot=False)
+    r = screen(space, out, residual_rounds=2, **kwargs)
+    conn = sqlite3.connect(out)
+    rows = {k["idx"]: k for k in (json.loads(v) for (v,) in conn.execute("SELECT key_value_pairs FROM systems"))}
+    conn.close()
+    first = sorted(rows, key=lambda i: rows[i]["rank"])[:2]  # the raw ranking decides the first round
+    assert r.selected[:2] == first and len(set(r.selected)) == 4 and r.verified_now == 4
+    # the final scores of unverified candidates are those of predictions corrected by the model of all four
+    loaded = load_space(space)
+    x = candidate_features(enumerate_space(loaded), loaded.metals)
+    done = [i for i in r.selected if not np.isnan(r.e_verified[i])]
+    model = ResidualModel().fit(x[done], r.e_verified[done] - r.e_pred[done], r.e_pred[done])
+    corrected = r.e_pred + model.predict(x, r.e_pred)
+    assert np.allclose(r.score, np.abs(corrected - (-1.0)))
+    again = screen(space, out, residual_rounds=2, **kwargs)
+    assert again.resumed and again.verified_now == 0 and again.selected == r.selected
+    with pytest.raises(InputError, match="choose one"):
+        screen(space, tmp_path / "other.db", residual_rounds=2, correct_offset=True, **kwargs)
 
 
 @pytest.mark.slow
