@@ -23,8 +23,9 @@ uncertainty of the surrogate's scale (a slope other than 1 between verified and 
 simulator's own scatter, u(x) = 1, or with ensemble_spread a design's ensemble spread relative to
 the pool's median (clipped to 0.5-2), so that designs the ensemble members agree on are trusted
 first. a starts as the surrogate's calibrated ensemble spread (median over the pool), b as 0.3 and n
-as 0.03 eV; from the second verification on, the marginal likelihood chooses a, ell, b and n on a
-small grid (so a surrogate that is wrong in scale, even anti-correlated, is corrected). Each call
+as 0.03 eV; from the first verification on, the marginal likelihood chooses a (up to 8x the spread), ell, b,
+n and beta (1, 4 or 16) on a small grid, so that a surrogate that is off by far more than its spread on this
+template, wrong in scale, or even anti-correlated, is corrected. Each call
 verifies the untried design with the highest probability of landing within tol
 of the target under the posterior, Phi((t + tol - mu) / s) - Phi((t - tol - mu) / s).
 
@@ -65,6 +66,14 @@ NUGGET = 0.03  # eV: the simulator's own scatter (a relaxation that ends in a ne
 # likelihood may raise it to 1 or 3
 SLOPE_SD = 0.3
 BETA = 1.0  # prior variance of one offset shared by every design, relative to the local part's
+# The marginal likelihood's grid. The surrogate's error on one template can be many times its ensemble spread (O on
+# Au-rich tops of Pt(111): 0.5-1.0 eV against a median spread of about 0.2 eV), so the amplitude may grow to 8x the
+# spread and the shared offset may carry up to 16x the local part's variance.
+AMPLITUDES = np.array([0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])  # times the prior amplitude
+LENGTHS = (0.75, 1.5, 3.0, 6.0)  # weighted sites
+SLOPES = (SLOPE_SD, 1.0, 3.0)
+NUGGETS = (NUGGET, 0.01, 0.003)  # eV
+BETAS = (BETA, 4.0, 16.0)
 
 
 @dataclass
@@ -175,24 +184,21 @@ class ResidualGP:
 
     def fit(self, x: np.ndarray, m: np.ndarray, r: np.ndarray, u: np.ndarray | None = None, select: bool = True):
         """Condition on designs x (n, D) predicted m (n,) eV, relative uncertainty u (n,; default 1), with
-        residuals r (n,) eV; with select and n >= 2 the amplitude, length, slope std and nugget are chosen by the
-        marginal likelihood on a small grid around the prior's."""
+        residuals r (n,) eV; with select the amplitude, length, slope std, nugget and offset share are chosen by the
+        marginal likelihood on a small grid around the prior's (from the first verification on)."""
         self.x, self.r = np.asarray(x, np.int64).reshape(-1, len(self.w)), np.asarray(r, float)
         self.m = np.asarray(m, float)
         self.u = np.ones(len(self.r)) if u is None else np.asarray(u, float)
-        if select and len(self.r) >= 2:
+        if select and len(self.r):
             best = None
-            for amplitude, length, slope, nugget in itertools.product(
-                self.prior_amplitude * np.array([0.1, 0.25, 0.5, 1.0, 2.0]),
-                (0.75, 1.5, 3.0, 6.0),
-                (SLOPE_SD, 1.0, 3.0),
-                (NUGGET, 0.01, 0.003),
+            for amplitude, length, slope, nugget, beta in itertools.product(
+                self.prior_amplitude * AMPLITUDES, LENGTHS, SLOPES, NUGGETS, BETAS
             ):
-                chol, alpha = self._solve(amplitude, length, self.beta, slope, nugget)
+                chol, alpha = self._solve(amplitude, length, beta, slope, nugget)
                 loglik = -0.5 * self.r @ alpha - np.log(np.diag(chol)).sum()
                 if best is None or loglik > best[0]:
-                    best = (loglik, amplitude, length, slope, nugget)
-            self.amplitude, self.length, self.slope, self.nugget = best[1:]
+                    best = (loglik, amplitude, length, slope, nugget, beta)
+            self.amplitude, self.length, self.slope, self.nugget, self.beta = best[1:]
 
     def predict(self, xq: np.ndarray, mq: np.ndarray, uq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std (eV) of the residual at designs xq (n, D) predicted mq (n,) eV with relative

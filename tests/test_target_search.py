@@ -43,6 +43,17 @@ def test_residual_gp_learns_an_offset_and_stays_unsure_far_from_what_it_saw():
     assert gp.amplitude < 0.5 and NUGGET < sd_far[0]
 
 
+def test_one_residual_far_beyond_the_spread_moves_the_whole_template():
+    """A surrogate off by 1 eV where its spread says 0.2: after one verification the marginal likelihood widens the
+    prior and gives most of the residual to the offset every design shares (the earlier fixed prior kept 0.58 eV of
+    it here)."""
+    gp = ResidualGP(np.array([1.0, 1.0, 0.3, 0.3]), amplitude=0.2, centre=0.0)
+    gp.fit(np.array([[0, 0, 0, 0]]), m=np.zeros(1), r=np.array([1.0]))
+    mu_far, sd_far = gp.predict(np.array([[2, 2, 2, 2]]), np.zeros(1))
+    assert mu_far[0] > 0.7 and sd_far[0] > 0.2
+    assert gp.amplitude > 0.2
+
+
 def test_hit_probability_is_the_normal_mass_inside_the_window():
     for mu, s in [(0.0, 0.1), (0.3, 0.05), (-1.0, 2.0)]:
         exact, _ = quad(lambda e: norm.pdf(e, mu, s), 0.2 - 0.05, 0.2 + 0.05)
