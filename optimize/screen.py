@@ -378,9 +378,10 @@ def screen(
         residual_rounds: verify the K (plus the uncertain ones, in the last round) in this many rounds. After
             each round a residual model per adsorbate (optimize.screen_residuals: verified minus predicted E_ads,
             linear in the slab's and the site's composition and in the prediction) corrects every prediction
-            and the candidates are re-ranked. On CHGNet's O-on-binaries benchmark 5 rounds of 10 verified
-            2-4x more candidates within 0.05-0.1 eV of a target than the predicted top 50 (BENCHMARKS.md,
-            "Catalyst screening (chgnet truth)"). Deterministic and resumable like correct_offset; 0 or 1 = off.
+            and the candidates are re-ranked. On CHGNet's O-on-binaries benchmark 5 rounds of 10 verified about
+            twice as many candidates within 0.05 or 0.1 eV of a target as the predicted top 50 did (seven targets;
+            BENCHMARKS.md, "Catalyst screening (chgnet truth)"). Deterministic and resumable like correct_offset;
+            0 or 1 = off.
         verify_dft: after verification, GPAW single points of the best this-many verified candidates at their
             relaxed geometries (optimize.verify_dft; needs `make setup-dft`); 0 = none.
         dft_settings: a simulators.dft.DFTSettings (default: the DFT label set's).
