@@ -90,7 +90,7 @@ DFT_WORKERS ?= 1
 .PHONY: dft-release
 dft-release: setup-dft
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_dft_v1.db
-	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 140 --processes $(DFT_PROCESSES) --workers $(DFT_WORKERS)
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd data dft --out data/catalyst_dft_v1.db --n 200 --processes $(DFT_PROCESSES) --workers $(DFT_WORKERS)
 	$(PY) -m phenograd.datasets.release pack data/catalyst_dft_v1.db
 
 benchmark: setup
