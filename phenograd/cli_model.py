@@ -93,6 +93,12 @@ def add_commands(sub) -> None:
         help="catalyst: train on the placements AdsorbML disqualifies (keep, OC20's IS2RE; the default) or leave them "
         "out (drop; BENCHMARKS.md 'Catalyst surrogate: disqualified placements in training')",
     )
+    tr.add_argument(
+        "--teacher",
+        default=None,
+        help="distil this model of the same domain: its ensemble mean labels the training items (validation and "
+        "held-out items keep the simulator's labels; see surrogate/distill.py)",
+    )
     tr.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -247,7 +253,11 @@ def _train(args, device) -> int:
     from phenograd.surrogate.trainer import train_ensemble
 
     domain = get_domain(args.domain)
-    options = {} if args.disqualified is None else {"disqualified": args.disqualified}
+    options = {
+        name: getattr(args, name)
+        for name in ("disqualified", "teacher", "extra_shapes", "extra_structures")
+        if getattr(args, name, None) is not None
+    }
     task = domain.task(args.data, cfg.seed, **options)
     report = train_ensemble(task, out, cfg, meta={"data_file": str(args.data), **options}, **kwargs)
     if not distributed.is_main():

@@ -137,9 +137,19 @@ class AirfoilDomain:
         from .airfoil_data import load_airfoil_points
         from .train_airfoil import AirfoilTask
 
+        teacher, extra = options.pop("teacher", None), options.pop("extra_shapes", None)
         if options:
             raise InputError(f"{', '.join(sorted(options))}: not an option of airfoil training (catalyst only)")
-        return AirfoilTask(load_airfoil_points(data_path), seed)
+        data = load_airfoil_points(data_path)
+        if teacher is None:
+            if extra:
+                raise InputError("--extra-shapes needs --teacher MODEL.pt (the model that labels them)")
+            return AirfoilTask(data, seed)
+        from .distill import distilled_points, file_digest
+        from .predict import load_surrogate
+
+        model = load_surrogate(teacher, domain="airfoil")
+        return AirfoilTask(distilled_points(data, model, extra or 0, seed, teacher_id=file_digest(teacher)), seed)
 
     def fine_tune(self, base_path, data_path, out, cfg, progress: bool = True) -> dict:
         from .fidelity import fine_tune_airfoil
@@ -229,6 +239,13 @@ class AirfoilDomain:
                 default=None,
                 help="airfoil, with --refit-epochs: refit a new head of this width from scratch "
                 "instead of refining the end-to-end one (default 0: refine)",
+            )
+            parser.add_argument(
+                "--extra-shapes",
+                type=int,
+                default=None,
+                help="airfoil, with --teacher: this many more training shapes, mixtures of two training shapes' "
+                "CST vectors, labelled by the teacher (default 0)",
             )
         elif command == "pretrain":
             parser.add_argument(

@@ -8,6 +8,8 @@ needed (the CLI imports the registry to build its parser).
 
 from __future__ import annotations
 
+from phenograd.core.errors import InputError
+
 from .domain import register
 
 
@@ -176,11 +178,20 @@ class CatalystDomain:
 
         return catalyst_defaults(**overrides)
 
-    def task(self, data_path, seed: int = 0, disqualified: str = "keep"):
+    def task(self, data_path, seed: int = 0, disqualified: str = "keep", teacher=None, extra_structures=None):
         from .catalyst_data import load_catalyst_samples
         from .train_catalyst import CatalystTask
 
-        return CatalystTask(load_catalyst_samples(data_path, disqualified=disqualified), seed)
+        data = load_catalyst_samples(data_path, disqualified=disqualified)
+        if teacher is None:
+            if extra_structures is not None:
+                raise InputError("--extra-structures needs --teacher MODEL.pt (the model that labels them)")
+            return CatalystTask(data, seed)
+        from .distill import distilled_samples, file_digest
+        from .predict import load_surrogate
+
+        model = load_surrogate(teacher, domain="catalyst")
+        return CatalystTask(distilled_samples(data, model, extra_structures, teacher_id=file_digest(teacher)), seed)
 
     def load_data(self, data_path, encoder: dict):
         """Graphs built with the model's cutoff."""
@@ -241,6 +252,12 @@ class CatalystDomain:
                 help="catalyst: add a least-squares energy per adsorbate atom of each element, fitted on the "
                 "training labels, to the network's output (default none; measured neutral on 578 v2 labels: "
                 'BENCHMARKS.md, "Catalyst surrogate v2")',
+            )
+            parser.add_argument(
+                "--extra-structures",
+                default=None,
+                help="catalyst, with --teacher: more training structures, one adsorbate each (an ase.db from "
+                "`phenograd data unlabelled --protocol v2`), labelled by the teacher",
             )
         elif command == "pretrain":
             parser.add_argument("--limit", type=int, default=None, help="catalyst: use only the first N structures")
