@@ -126,6 +126,13 @@ models: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v2.db \
 		--out surrogate/models/catalyst.pt --disqualified drop --members 3 --epochs 60 --patience 12 --seed 0 \
 		--no-progress
+	mkdir -p runs/unl
+	test -f runs/unl/v2_seed1_6000.db || $(VENV)/bin/phenograd data unlabelled --domain catalyst --protocol v2 \
+		--n 6000 --seed 1 --out runs/unl/v2_seed1_6000.db
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v2.db \
+		--out surrogate/models/catalyst_fast.pt --disqualified drop --teacher surrogate/models/catalyst.pt \
+		--extra-structures runs/unl/v2_seed1_6000.db --members 1 --layers 2 --hidden 32 --epochs 60 --patience 12 \
+		--seed 0 --no-progress
 
 # The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~45 + ~10 min
 # on one core). `phenograd train --encoder shipped` starts from them.

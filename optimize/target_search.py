@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.catalyst import ADSORBATES, place_adsorbate
 
 from .composition import (
@@ -281,6 +282,11 @@ def search_target(
     distances = predictor.site_distances()
     weights = np.exp(-(distances - distances.min()) / SITE_DECAY)
     median = float(np.median(s))
+    if not median > 0:  # the residual prior's amplitude starts from the ensemble's spread
+        raise InputError(
+            "composition search needs a model with an ensemble spread (this one has none: one member?); "
+            "use an ensemble such as the shipped catalyst.pt"
+        )
     gp = ResidualGP(weights, amplitude=median, centre=problem.target)
 
     def relative(spread: np.ndarray) -> np.ndarray:

@@ -137,3 +137,20 @@ def test_cli_searches_until_within_the_tolerance_with_emt(tmp_path, capsys, cata
     err = capsys.readouterr().err
     assert code == 2 and "--until-within needs --mode sites" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_model_without_spread_is_refused_in_one_line(catalyst_model, tmp_path):
+    """The residual prior starts from the ensemble's spread: a one-member model (a distilled student) has none."""
+    import torch
+
+    from phenograd.core.errors import InputError
+    from phenograd.surrogate.model import load_checkpoint, save_checkpoint
+
+    ensemble, info = load_checkpoint(catalyst_model, domain="catalyst")
+    ensemble.members = torch.nn.ModuleList(ensemble.members[:1])
+    single = tmp_path / "single.pt"
+    save_checkpoint(single, ensemble, info["data_hash"], info["meta"])
+    problem = CompositionProblem(metals=("Pt", "Cu", "Au", "Ni"), target=0.0, size=(2, 2), layers=3)
+    evaluator = FrameEvaluator(load_surrogate(single, domain="catalyst"))
+    with pytest.raises(InputError, match="ensemble spread"):
+        search_target(problem, evaluator, lambda symbols: 0.0, tol=0.01, budget=3, seed=0, pool=50)
