@@ -221,11 +221,18 @@ def _train(args, device) -> int:
         raise InputError(f"{out}: folder {out.parent} does not exist")
     if args.fine_tune:
         domain = get_domain(args.domain)
-        if domain.fine_tune is None or args.init or args.encoder or args.freeze_encoder or args.train_only:
+        if (
+            domain.fine_tune is None
+            or args.init
+            or args.encoder
+            or args.freeze_encoder
+            or args.train_only
+            or args.teacher
+        ):
             tuned = " and ".join(name for name in domain_names() if get_domain(name).fine_tune is not None)
             raise InputError(
-                f"--fine-tune is for {tuned} models and takes no --init, --encoder, --freeze-encoder "
-                "or --train-only (it runs its own two stages)"
+                f"--fine-tune is for {tuned} models and takes no --init, --encoder, --freeze-encoder, "
+                "--train-only or --teacher (it runs its own two stages)"
             )
         report = domain.fine_tune(args.fine_tune, args.data, out, cfg, progress=not args.no_progress)["all"]
         noun = domain.item_noun

@@ -123,7 +123,8 @@ class Domain(Protocol):
 
     def task(self, data_path, seed: int = 0, **options) -> TrainTask:
         """The training task (trainer.TrainTask) on a dataset file; options: the domain's data options
-        (catalyst: disqualified="keep"|"drop"); InputError for one the domain does not have."""
+        (catalyst: disqualified="keep"|"drop", extra_structures=FILE; both: teacher=MODEL.pt, which distils that
+        model, surrogate/distill.py; airfoil: extra_shapes=N); InputError for one the domain does not have."""
 
     #: fine_tune(base_path, data_path, out, cfg, progress=True) -> report with the final training report under
     #: "all": fine-tune a model on a few samples of a new fidelity; None where the domain has no such protocol.

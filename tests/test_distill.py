@@ -108,6 +108,13 @@ def test_cli_trains_a_student_and_refuses_extra_shapes_without_a_teacher(polars_
         env=cli_env,
     )
     assert missing.returncode != 0 and "none.pt" in missing.stderr and "Traceback" not in missing.stderr
+    tuned = subprocess.run(
+        cmd + ["--out", str(tmp_path / "v.pt"), "--fine-tune", str(teacher), "--teacher", str(teacher)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert tuned.returncode != 0 and "--teacher" in tuned.stderr and "Traceback" not in tuned.stderr
 
 
 def test_negative_extra_shapes_are_refused(polars_and_teacher):
