@@ -41,9 +41,9 @@ SPLITS = ("val", "test", "ood_composition", "ood_facet")
 TRUTH = Path("benchmarks/results/screening/truth_chgnet.db")
 
 
-def split_errors(path: str, data, disqualified: np.ndarray) -> dict:
-    """{split: (MAE valid placements, MAE every placement)} in eV against the dataset's labels."""
-    model = load_surrogate(path, domain="catalyst")
+def split_errors(model, data, disqualified: np.ndarray) -> dict:
+    """{split: (MAE valid placements, MAE every placement)} in eV of a CatalystSurrogate against the dataset's
+    labels."""
     out = {}
     for split in SPLITS:
         items = data.items_in(split)
@@ -70,14 +70,15 @@ def main(argv=None) -> int:
     started = today()
     data = load_catalyst_samples(args.data)  # every placement; valid ones picked per row below
     disqualified = data.disqualified if data.disqualified is not None else np.zeros(len(data.uids), bool)
-    accuracy = {label: split_errors(path, data, disqualified) for label, path in models.items()}
+    surrogates = {label: load_surrogate(path, domain="catalyst") for label, path in models.items()}
+    accuracy = {label: split_errors(model, data, disqualified) for label, model in surrogates.items()}
 
     space = parse_space(space_dict(False), "benchmark space")
     enum = enumerate_space(space, "chgnet")  # slabs at CHGNet's lattice constants, as the truth's
     unpack(TRUTH)
     e_true, _ = simulate_all(enum, TRUTH, workers=1, calculator="chgnet")
     ok = ~np.isnan(e_true)
-    evaluators = {label: FrameEvaluator(load_surrogate(path, domain="catalyst")) for label, path in models.items()}
+    evaluators = {label: FrameEvaluator(model) for label, model in surrogates.items()}
     for ev in evaluators.values():
         predict_enumeration(ev, enum)  # warm the allocator
     rates = {label: [] for label in models}
@@ -103,8 +104,7 @@ def main(argv=None) -> int:
         "|---|---|" + "---|" * len(SPLITS) + "---|---|",
     ]
     for label, path in models.items():
-        surrogate = evaluators[label].surrogate
-        enc, members = surrogate.info["encoder"], len(surrogate.ensemble.members)
+        enc, members = surrogates[label].info["encoder"], len(surrogates[label].ensemble.members)
         cells = " | ".join(f"{v:.3f} / {a:.3f}" for v, a in (accuracy[label][s] for s in SPLITS))
         mae = float(np.mean(np.abs(preds[label][ok] - e_true[ok])))
         rho = float(spearmanr(preds[label][ok], e_true[ok]).statistic)
