@@ -53,7 +53,7 @@ DAMPED_MIXER_NAME = "sum, beta 0.02, history 5, weight 100"
 INTERRUPTING_SIGNALS = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP)
 #: Initial magnetic moments (Bohr magnetons per atom) of the metals computed spin-polarised.
 INITIAL_MAGMOM = {"Mn": 3.0, "Fe": 3.0, "Co": 2.0, "Ni": 1.0}
-MODES = ("lcao", "fd")
+MODES = ("lcao", "fd", "pw")
 BASES = ("dzp", "szp(dzp)", "sz(dzp)", "dz(dzp)")  # gpaw-data ships dzp; the others are cut from it
 
 
@@ -111,7 +111,9 @@ SETUPS = ("reduced", "standard")
 class DFTSettings:
     """GPAW settings of every single point of one label set.
 
-    mode: "lcao" (atomic-orbital basis) or "fd" (real-space grid). basis: LCAO basis set name.
+    mode: "lcao" (atomic-orbital basis), "fd" (real-space grid) or "pw" (plane waves up to ecut). basis: LCAO basis
+    set name. ecut: plane-wave cutoff, eV (pw mode only; no part of the other modes' keys; in pw mode GPAW sizes the
+    real-space grid from it and h is not used).
     xc: exchange-correlation functional (GPAW's name). kpt_density: Monkhorst-Pack points per
     reciprocal Å along each periodic in-plane direction, k_i = ceil(kpt_density / |a_i|) (Å; 16 gives
     3 x 3 on a 2x2 close-packed cell of 5-6 Å). h: real-space grid spacing, Å. smearing_eV: Fermi-Dirac width, eV.
@@ -123,6 +125,7 @@ class DFTSettings:
 
     mode: str = "lcao"
     basis: str = "dzp"
+    ecut: float = 400.0
     xc: str = "PBE"
     kpt_density: float = 16.0
     h: float = 0.22
@@ -148,6 +151,7 @@ class DFTSettings:
             ("smearing_eV", 0.0, 1.0),
             ("timeout_s", 1.0, 1e6),
             ("gas_box", 6.0, 40.0),
+            ("ecut", 200.0, 2000.0),
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and lo <= value <= hi):
@@ -162,6 +166,10 @@ class DFTSettings:
         d = asdict(self)
         d.pop("timeout_s")
         d.pop("processes")
+        if d["mode"] != "pw":  # label sets made before plane waves existed keep their keys
+            d.pop("ecut")
+        else:  # the plane waves' grid follows from ecut (gpaw_worker)
+            d.pop("h")
         if d["setups"] == "standard":  # label sets made before the setting existed keep their keys
             d.pop("setups")
         return d
@@ -183,7 +191,7 @@ class DFTSettings:
 
     def describe(self) -> str:
         """One line: 'GPAW LCAO dzp, PBE, k-density 20 Å, h 0.2 Å, Fermi-Dirac 0.1 eV'."""
-        basis = f" {self.basis}" if self.mode == "lcao" else ""
+        basis = f" {self.basis}" if self.mode == "lcao" else f" {self.ecut:g} eV" if self.mode == "pw" else ""
         return (
             f"GPAW {self.mode.upper()}{basis}, {self.xc}, k-point density {self.kpt_density:g} Å, "
             f"grid {self.h:g} Å, Fermi-Dirac {self.smearing_eV:g} eV, spin-polarised with Mn/Fe/Co/Ni"
@@ -241,6 +249,7 @@ def worker_job(atoms: Atoms, settings: DFTSettings) -> dict:
             "spin": spin,
             "maxiter": int(settings.maxiter),
             "dipole": slab,
+            **({"ecut": float(settings.ecut)} if settings.mode == "pw" else {}),
             # only where one is used: single points made before the setting existed keep their uids
             **({"setups": reduced} if (reduced := settings.setups_of(atoms.get_chemical_symbols())) else {}),
         },

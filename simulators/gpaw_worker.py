@@ -5,7 +5,8 @@ imports only the standard library, NumPy, ASE and GPAW, and reads plain JSON (no
 
     {"numbers": [...], "positions": [[x, y, z], ...] (Å), "cell": [[...] x 3] (Å), "pbc": [b, b, b],
      "magmoms": [...] or null, "settings": {"mode": "lcao", "basis": "dzp", "xc": "PBE", "kpts": [k1, k2, k3],
-     "h": 0.2, "smearing_eV": 0.1, "spin": bool, "maxiter": 300, "dipole": bool, "setups": {"Pd": "10", ...},
+     "h": 0.2 (not in pw mode), "ecut": 400.0 (pw mode only), "smearing_eV": 0.1, "spin": bool, "maxiter": 300,
+     "dipole": bool, "setups": {"Pd": "10", ...},
      "mixer": {"method": "sum", "beta": 0.02, ...} (optional)}}
 
 and writes ``{"status": "ok", "energy": E (eV), "magmom": M, "iterations": n, "wall_s": t, "gpaw": version}``
@@ -57,6 +58,11 @@ def main(argv):
         )
         if s["mode"] == "lcao":
             kwargs["basis"] = s["basis"]
+        if s["mode"] == "pw":
+            from gpaw import PW
+
+            kwargs["mode"] = PW(float(s["ecut"]))
+            del kwargs["h"]  # GPAW sizes the grid to hold the plane waves' density; a coarser h aliases it
         if s.get("dipole"):
             kwargs["poissonsolver"] = {"dipolelayer": "xy"}
         if s.get("setups"):

@@ -130,6 +130,18 @@ def test_a_gpaw_process_stopped_from_outside_is_interrupted_not_failed():
     assert "result" not in outcome and "signal 15" in str(outcome["error"])
 
 
+@pytest.mark.slow
+def test_plane_wave_single_points_reach_gpaw_with_their_cutoff():
+    """pw mode runs GPAW's plane waves at the cutoff asked for: two cutoffs give two energies."""
+    h2 = gas_molecule("H2", 6.0)
+    low, high = (single_point(h2, DFTSettings(mode="pw", ecut=e, gas_box=6.0, timeout_s=300)) for e in (250.0, 450.0))
+    assert low.ok and high.ok, (low.status, high.status)
+    assert abs(low.energy - high.energy) > 1e-4  # the cutoff reached GPAW
+    assert -8.0 < high.energy < -5.0  # H2 against GPAW's reference atoms: about -6.7 eV in PBE
+    lcao = single_point(h2, DFTSettings(gas_box=6.0, timeout_s=300))
+    assert lcao.ok and abs(lcao.energy - high.energy) < 0.5  # the same molecule in another basis
+
+
 def test_settings_keys_and_job():
     adslab = tiny_adslab()
     s = DFTSettings()
@@ -143,8 +155,14 @@ def test_settings_keys_and_job():
     assert single_point_uid(adslab, s) != single_point_uid(adslab, DFTSettings(basis="szp(dzp)"))
     assert single_point_uid(adslab, s) == single_point_uid(adslab, DFTSettings(timeout_s=5.0))  # a bound, not physics
     assert DFTSettings(processes=2).key() == s.key()  # how the work is spread is not a setting of the energy
+    plane_waves = DFTSettings(mode="pw", ecut=500.0)
+    assert plane_waves.key()["ecut"] == 500.0 and "ecut" not in s.key()  # LCAO label sets keep their keys
+    assert single_point_uid(adslab, s) == single_point_uid(adslab, DFTSettings(ecut=300.0))
+    assert single_point_uid(adslab, plane_waves) != single_point_uid(adslab, DFTSettings(mode="pw", ecut=400.0))
+    assert worker_job(adslab, plane_waves)["settings"]["ecut"] == 500.0 and "ecut" not in job["settings"]
     for bad in (
-        DFTSettings(mode="pw"),
+        DFTSettings(mode="planewave"),
+        DFTSettings(mode="pw", ecut=50.0),
         DFTSettings(basis="tzp"),
         DFTSettings(xc="B3LYP"),
         DFTSettings(h=0.0),
