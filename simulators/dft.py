@@ -286,10 +286,10 @@ def single_point(atoms: Atoms, settings: DFTSettings = DFTSettings()) -> SingleP
     """
     settings.validate()
     job = worker_job(atoms, settings)
-    first = _run_job(job, settings)
+    first = run_job(job, settings)
     if first.ok or first.status == "timeout" or "converge" not in first.status.lower():
         return first
-    retry = _run_job({**job, "settings": {**job["settings"], "mixer": DAMPED_MIXER}}, settings)
+    retry = run_job({**job, "settings": {**job["settings"], "mixer": DAMPED_MIXER}}, settings)
     retry.wall_s += first.wall_s
     retry.mixer = DAMPED_MIXER_NAME
     if not retry.ok:
@@ -297,7 +297,7 @@ def single_point(atoms: Atoms, settings: DFTSettings = DFTSettings()) -> SingleP
     return retry
 
 
-def _run_job(job: dict, settings: DFTSettings) -> SinglePoint:
+def run_job(job: dict, settings: DFTSettings) -> SinglePoint:
     """One worker process on one JSON job (worker_job's), killed after settings.timeout_s."""
     python = dft_python()
     t0 = time.perf_counter()
