@@ -140,6 +140,14 @@ def add_commands(simulate_sub, data_sub) -> None:
     dd.add_argument("--potential", default="chgnet", help="calculator that relaxes the geometries (default chgnet)")
     dd.add_argument("--placements", type=int, default=4, help="sites the potential tries per system (default 4)")
     g = dd.add_argument_group("GPAW settings (recorded with every number)")
+    g.add_argument(
+        "--mode",
+        default="lcao",
+        choices=["lcao", "pw"],
+        help="lcao: atomic orbitals (--basis; default); pw: plane waves up to --ecut (3-4x the cost, no basis error: "
+        'BENCHMARKS.md "DFT label set: LCAO against plane waves")',
+    )
+    g.add_argument("--ecut", type=float, default=600.0, help="plane-wave cutoff in eV with --mode pw (default 600)")
     g.add_argument("--basis", default="dzp", help="LCAO basis (default dzp)")
     g.add_argument("--xc", default="PBE", help="exchange-correlation functional (default PBE)")
     g.add_argument(
@@ -188,6 +196,8 @@ def cmd_data_dft(args) -> int:
     from phenograd.simulators.dft import DFTSettings
 
     settings = DFTSettings(
+        mode=args.mode,
+        ecut=args.ecut,
         basis=args.basis,
         xc=args.xc,
         kpt_density=args.kpt_density,

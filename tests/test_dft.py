@@ -194,6 +194,12 @@ def test_a_label_set_keeps_its_settings(tmp_path):
     DFTStore.open(path).update_meta(dft={"settings": DFTSettings(setups="standard").key()})
     with pytest.raises(InputError, match="other settings \\(setups differ\\).*new --out"):
         generate_dft(path, DFTRequest(n=1, settings=DFTSettings()), progress=False)
+    plane_waves = tmp_path / "pw.db"
+    DFTStore.open(plane_waves).update_meta(dft={"settings": DFTSettings(mode="pw", ecut=600.0).key()})
+    with pytest.raises(InputError, match="other settings.*new --out"):  # an LCAO run cannot extend a plane-wave set
+        generate_dft(plane_waves, DFTRequest(n=1, settings=DFTSettings()), progress=False)
+    with pytest.raises(InputError, match="other settings.*new --out"):  # nor one at another cutoff
+        generate_dft(plane_waves, DFTRequest(n=1, settings=DFTSettings(mode="pw", ecut=400.0)), progress=False)
 
 
 @pytest.mark.slow
