@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ase.db import connect
 
-from benchmarks.dft_basis import GASES, label_set_settings
+from benchmarks.dft_basis import GASES, label_set_settings, plane_wave_settings
 from benchmarks.report import machine, publish, today
 from phenograd.simulators.adsorption import TAG_ADSORBATE
 from phenograd.simulators.dft import (
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         results.append((f"adsorbate moved {dz:+.2f} Å along z", e_ads(single_point(shifted, settings).energy)))
     adsorbate = split_adslab(adslab)[1]
     for ecut in args.cutoffs:
-        pw = replace(settings, mode="pw", ecut=ecut, timeout_s=7200.0)
+        pw = plane_wave_settings(db, ecut)
         mu = chemical_potentials({name: single_point(gas_molecule(name, pw.gas_box), pw).energy for name in GASES})
         results.append(
             (
