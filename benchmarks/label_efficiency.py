@@ -54,7 +54,8 @@ from phenograd.surrogate.pretrain_data import UnlabelledSet, load_unlabelled
 from phenograd.surrogate.pretrained import load_encoder_state
 from phenograd.surrogate.trainer import train_ensemble
 
-OBJECTIVES = ("jepa", "denoise", "both")
+OBJECTIVES = ("jepa", "denoise", "both", "potential")
+DEFAULT_OBJECTIVES = ("jepa", "denoise", "both")  # potential needs a single-point file (--catalyst-pretrain)
 FRACTIONS = (0.01, 0.05, 0.10, 0.25, 1.0)
 AIRFOIL_HEADLINE = ("CL", "lnCD", "CM")
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +168,8 @@ def unlabelled(domain: str, args, geometry: str = "initial") -> UnlabelledSet:
         if domain == "airfoil":
             s = load_unlabelled("airfoil", args.airfoil_data, n_sampled=args.sampled, seed=0)
         else:
-            s = load_unlabelled("catalyst", args.catalyst_data, limit=args.max_unlabelled, geometry=geometry)
+            source = args.catalyst_pretrain or args.catalyst_data
+            s = load_unlabelled("catalyst", source, limit=args.max_unlabelled, geometry=geometry)
             if args.catalyst_unlabelled:
                 extra = load_unlabelled("catalyst", args.catalyst_unlabelled, limit=args.max_unlabelled)
                 s = UnlabelledSet(
@@ -392,13 +394,19 @@ def main(argv=None) -> int:
     p.add_argument(
         "--catalyst-unlabelled", default=None, help="extra unlabelled ase.db from `phenograd data unlabelled`"
     )
+    p.add_argument(
+        "--catalyst-pretrain",
+        default=None,
+        help="pretrain catalysts on this file instead of --catalyst-data's non-held-out structures (objective "
+        "potential: a file from `phenograd data single-points`)",
+    )
     p.add_argument("--out-dir", default="runs/label_efficiency", type=Path)
     p.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
         "--objectives",
         nargs="+",
-        default=list(OBJECTIVES),
+        default=list(DEFAULT_OBJECTIVES),
         choices=[*OBJECTIVES, *(f"{o}@relaxed" for o in OBJECTIVES)],
         help="pretraining objectives; OBJ@relaxed pretrains catalysts on relaxed positions of the labelled "
         "file's training structures (labels unused)",

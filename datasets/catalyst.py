@@ -475,6 +475,9 @@ def place_adsorbate(slab: Atoms, adsorbate: str, xy) -> Atoms:
 # The out-of-distribution split: every structure whose slab holds both metals of this pair.
 OOD_PAIR = ("Au", "Ni")
 TEST_FRACTION = 0.1
+#: Record splits that are never trained on: v1's "test" and "ood" (held-out metal pair), v2's "test",
+#: "ood_composition" (held-out metal pairs) and "ood_facet" (fcc(110)).
+HELD_OUT_SPLITS = ("test", "ood", "ood_composition", "ood_facet")
 
 
 def split_of(metals, slab_uid: str) -> str:

@@ -71,7 +71,7 @@ def dataset_info(path) -> dict:
     Args:
         path: a catalyst dataset file (opened read-only; InputError if it is not one).
     """
-    if _metadata_kind(path) == UNLABELLED_KIND:
+    if metadata_kind(path) == UNLABELLED_KIND:
         return unlabelled_info(path)
     store = CatalystStore.open_readonly(path)
     rows = [r.key_value_pairs for r in store.db.select(kind="adslab", include_data=False)]
@@ -143,7 +143,8 @@ def v2_info(rows: list[dict], meta: dict) -> dict:
     }
 
 
-def _metadata_kind(path) -> str | None:
+def metadata_kind(path) -> str | None:
+    """The "kind" an ase.db file's metadata names (UNLABELLED_KIND, a dataset's kind), or None."""
     import json
     import sqlite3
 

@@ -7,6 +7,7 @@
     phenograd data catalyst --out FILE.db --n N [--elements ...] [--adsorbates ...] [--facets ...]
                             [--seed S] [--workers K | --scheduler tcp://HOST:PORT]
     phenograd data unlabelled --domain catalyst|airfoil --out FILE --n N [--seed S]
+    phenograd data single-points --data FILE.db --out FILE.db [--calculator chgnet] [--limit N]
     phenograd data dft --out FILE.db --n N [--potential chgnet] [--basis dzp] [--kpt-density 16] [--grid 0.22]
         [--setups reduced|standard] [--processes P]
 """
@@ -125,6 +126,23 @@ def add_commands(simulate_sub, data_sub) -> None:
         du, "catalyst: adsorbates (default H O N C OH CO)", "catalyst: facets (default 111 100 110 211)"
     )
     du.set_defaults(handler=cmd_data_unlabelled)
+
+    dsp = data_sub.add_parser(
+        "single-points",
+        help="the potential's energy and forces on unlabelled catalyst structures, for pretraining (resumable)",
+        description="Single points (no relaxation) of a potential on the structures pretraining may see: all of an "
+        "unlabelled ase.db, or a labelled dataset's initial structures that are not held out. Writes an unlabelled "
+        "ase.db whose rows carry energy and forces (`phenograd pretrain --objective potential` learns them). Killed "
+        "runs continue where they stopped.",
+    )
+    dsp.add_argument("--data", required=True, help="unlabelled ase.db or labelled catalyst dataset")
+    dsp.add_argument("--out", required=True, help="ase.db to write or extend")
+    dsp.add_argument(
+        "--calculator", default="chgnet", help="emt, chgnet, sevennet or a trusted plug-in module.path:factory"
+    )
+    dsp.add_argument("--limit", type=int, default=None, help="at most this many structures (the first ones)")
+    dsp.add_argument("--no-progress", action="store_true")
+    dsp.set_defaults(handler=cmd_data_single_points)
 
     dd = data_sub.add_parser(
         "dft",
@@ -305,6 +323,20 @@ def _data_catalyst_v2(args) -> int:
     print(
         f"{args.out}: {summary.planned} systems planned, {summary.already_present} placements already present, "
         f"{summary.written} written now ({summary.failed} with a failure status)"
+    )
+    return 0
+
+
+def cmd_data_single_points(args) -> int:
+    from phenograd.datasets.catalyst_single_points import write_single_points
+
+    summary = write_single_points(
+        args.data, args.out, calculator=args.calculator, limit=args.limit, progress=not args.no_progress
+    )
+    rate = summary["seconds_per_structure"]
+    print(
+        f"{summary['out']}: {summary['structures']} structures, {summary['already_present']} already present, "
+        f"{summary['written']} written now" + (f" ({rate:.3f} s each, median)" if rate else "")
     )
     return 0
 

@@ -32,8 +32,9 @@ def add_commands(sub) -> None:
     pt.add_argument(
         "--objective",
         default=None,
-        choices=["jepa", "denoise", "both"],
-        help="jepa, denoise or both (default: the measured best per domain: airfoil jepa, catalyst denoise)",
+        choices=["jepa", "denoise", "both", "potential"],
+        help="jepa, denoise or both (default: the measured best per domain: airfoil jepa, catalyst denoise); "
+        "catalyst: potential learns the single points of a file from `phenograd data single-points`",
     )
     pt.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     pt.add_argument("--batch-size", type=int, default=32, help="structures per batch and process (default 32)")

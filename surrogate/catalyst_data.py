@@ -22,6 +22,7 @@ import torch
 from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError
+from phenograd.datasets.catalyst import HELD_OUT_SPLITS  # noqa: F401  (re-exported: the splits never trained on)
 from phenograd.datasets.catalyst_store import CatalystStore
 from phenograd.datasets.catalyst_v2 import is_disqualified
 
@@ -49,11 +50,6 @@ class CatalystSamples:
     def elements_in(self, items) -> list[str]:
         """The element symbols of the samples `items`, in the vocabulary's (atomic-number) order."""
         return elements_of_graphs(self.graphs[int(i)] for i in items)
-
-
-#: Record splits that are never trained on: v1's "test" and "ood" (held-out metal pair), v2's "test",
-#: "ood_composition" (held-out metal pairs) and "ood_facet" (fcc(110)).
-HELD_OUT_SPLITS = ("test", "ood", "ood_composition", "ood_facet")
 
 
 def label_fidelity(meta: dict) -> dict:

@@ -180,7 +180,7 @@ def augment_atoms(data: Data, rng: np.random.Generator) -> Data:
     perm = torch.as_tensor(rng.permutation(n))
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(n)
-    return Data(
+    out = Data(
         pos=pos[perm],
         element_probs=data.element_probs[perm],
         tags=data.tags[perm],
@@ -190,6 +190,10 @@ def augment_atoms(data: Data, rng: np.random.Generator) -> Data:
         pbc=data.pbc,
         num_nodes=n,
     )
+    if getattr(data, "sp_forces", None) is not None:  # a potential's single point moves with the structure
+        out.sp_forces = (data.sp_forces.to(pos.dtype) @ rot.T)[perm]
+        out.sp_energy = data.sp_energy
+    return out
 
 
 def resample_contour(coords: np.ndarray, rng: np.random.Generator, n_range=(120, 300)) -> np.ndarray:

@@ -28,6 +28,12 @@ Objectives (``objective``):
   edge vectors, summed per node) predicts the noise divided by its std. Noise
   is a target, never an invariance: it changes the physics.
 * ``both``: the sum, jepa + denoise_weight x denoise.
+* ``potential`` (catalysts): not self-supervised but supervised by the cheap end of the labelling potential. Every
+  structure carries that potential's single point at its stored positions (energy and forces, no relaxation;
+  `phenograd data single-points`, about 250 of them for the CPU time of one relaxed E_ads label). The encoder learns
+  both: the energy per atom left after a per-element linear reference (fitted on the pretraining set), from a
+  per-node readout averaged per structure, and the forces, from an equivariant head like denoising's. Both targets
+  are divided by their spread over the set.
 
 Augmentations are exact symmetries only (masking.py): for atoms a random rigid
 motion, node permutation and periodic image per atom at every step; for
@@ -83,7 +89,7 @@ from .pretrained import ENCODER_FORMAT, ENCODER_FORMAT_VERSION
 from .trainer import seed_everything
 from .vicreg import covariance_loss, effective_rank, embedding_std, variance_loss
 
-OBJECTIVES = ("jepa", "denoise", "both")
+OBJECTIVES = ("jepa", "denoise", "both", "potential")
 MONITOR_STRUCTURES = 128
 VICREG_ROWS = 1024  # node rows per step that enter the variance/covariance terms
 
@@ -108,7 +114,8 @@ class PretrainConfig:
     """Pretraining settings (the module docstring explains the objectives and the collapse detector).
 
     Args:
-        objective: "jepa", "denoise" or "both"; None: the domain's measured best (its PretrainView.objective).
+        objective: "jepa", "denoise", "both" or "potential" (module docstring); None: the domain's measured best
+            (its PretrainView.objective).
         epochs, batch_size, lr, weight_decay: the optimisation (batch_size structures per step and process).
         hidden, layers: the encoder's width and depth; they must match the surrogate that will be fine-tuned
             (hidden None: the domain's training default, airfoil 64, catalyst 32).
@@ -191,6 +198,37 @@ class DenoiseHead(nn.Module):
         j, i = data.edge_index
         w = self.net(torch.cat([s[i], s[j], self.rbf(dist)], dim=-1)).squeeze(-1) * cosine_cutoff(dist, self.cutoff)
         return scatter(w[:, None] * vec / dist[:, None], i, dim=0, dim_size=s.shape[0], reduce="sum")
+
+
+@dataclass(frozen=True)
+class SinglePointScale:
+    """What turns a pretraining set's single points into unitless targets: the per-element reference energies
+    (len(ELEMENTS),) in eV, the spread of the energy per atom left after them (eV/atom) and the root mean square
+    force component (eV/Å)."""
+
+    element_energy: Tensor
+    energy_per_atom: float
+    force: float
+
+
+def single_point_scale(graphs: list[Data]) -> SinglePointScale:
+    """Fit the per-element reference (least squares of energies on element counts) and the spreads of a set whose
+    graphs carry sp_energy and sp_forces; InputError when one lacks them."""
+    missing = sum(getattr(g, "sp_energy", None) is None for g in graphs)
+    if missing:
+        raise InputError(
+            f"objective potential needs single points on every structure ({missing} of {len(graphs)} have none): "
+            "pretrain on a file from `phenograd data single-points`",
+            parameter="objective",
+        )
+    counts = torch.stack([g.element_probs.sum(0) for g in graphs]).double()
+    energy = torch.cat([g.sp_energy for g in graphs]).double()
+    ref = torch.linalg.lstsq(counts, energy[:, None], driver="gelsd").solution[:, 0]
+    per_atom = (energy - counts @ ref) / counts.sum(-1)
+    forces = torch.cat([g.sp_forces for g in graphs]).double()
+    return SinglePointScale(
+        ref.float(), max(float(per_atom.std()), 1e-3), max(float(torch.sqrt(torch.mean(forces**2))), 1e-3)
+    )
 
 
 def query_features(domain: str) -> int:
@@ -312,7 +350,7 @@ def noisy_contours(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Ba
 class Pretrainer(nn.Module):
     """Context encoder, EMA target encoder, JEPA predictor and denoising head of one run."""
 
-    def __init__(self, domain: str, encoder_config: dict, cfg: PretrainConfig):
+    def __init__(self, domain: str, encoder_config: dict, cfg: PretrainConfig, scale: SinglePointScale | None = None):
         super().__init__()
         self.domain, self.cfg = domain, cfg
         self.view = get_domain(domain).pretraining
@@ -321,6 +359,13 @@ class Pretrainer(nn.Module):
         self.predictor = JepaPredictor(f, self.view.query_features())
         self.denoiser = DenoiseHead(f, encoder_config["n_rbf"], encoder_config["cutoff"])
         self.target = copy.deepcopy(self.encoder).requires_grad_(False) if cfg.ema > 0 else None
+        if cfg.objective == "potential":  # made last, so the other objectives' initial weights stay as they were
+            if scale is None:
+                raise ValueError("objective potential needs the set's SinglePointScale")
+            self.energy_head = mlp(f, f, 1, depth=2)
+            self.force_head = DenoiseHead(f, encoder_config["n_rbf"], encoder_config["cutoff"])
+            self.register_buffer("element_energy", scale.element_energy.clone())
+            self.energy_per_atom, self.force_scale = scale.energy_per_atom, scale.force
 
     def target_encoder(self) -> GeometricEncoder:
         return self.target if self.target is not None else self.encoder
@@ -363,6 +408,17 @@ class Pretrainer(nn.Module):
         out = self.denoiser(s, noisy)
         return torch.mean((out[:, comps] - eps[:, comps]) ** 2)
 
+    def potential_terms(self, full: Batch) -> dict[str, Tensor]:
+        s, _ = self.encoder(full)
+        counts = scatter(full.element_probs, full.batch, dim=0, reduce="sum")  # (B, elements)
+        target = (full.sp_energy - counts @ self.element_energy) / counts.sum(-1) / self.energy_per_atom
+        pred = scatter(self.energy_head(s).squeeze(-1), full.batch, dim=0, reduce="mean")
+        forces = self.force_head(s, full)
+        return {
+            "energy": torch.mean((pred - target) ** 2),
+            "forces": torch.mean((forces - full.sp_forces / self.force_scale) ** 2),
+        }
+
     def forward(self, graphs: list[Data], rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, dict]:
         """The loss (what DistributedDataParallel calls)."""
         return self.loss(graphs, rng, gen)
@@ -381,6 +437,9 @@ class Pretrainer(nn.Module):
         if cfg.objective in ("denoise", "both"):
             terms["denoise"] = self.denoise_term(sb.full, gen)
             total = total + cfg.denoise_weight * terms["denoise"]
+        if cfg.objective == "potential":
+            terms.update(self.potential_terms(sb.full))
+            total = total + terms["energy"] + terms["forces"]
         terms["total"] = total
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
@@ -482,7 +541,8 @@ def pretrain(
     world = distributed.world_size()
     enc_cfg = default_encoder_config(data.domain, cfg.hidden or default_hidden(data.domain), cfg.layers)
     seed_everything(cfg.seed)
-    model = Pretrainer(data.domain, enc_cfg, cfg).to(dev)
+    scale = single_point_scale(data.graphs) if cfg.objective == "potential" else None
+    model = Pretrainer(data.domain, enc_cfg, cfg, scale).to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)

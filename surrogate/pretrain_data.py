@@ -222,12 +222,25 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
         graphs = structure_graphs(atoms)
     except ValueError as exc:
         raise InputError(f"{p}: {exc}") from None
+    single_points = attach_single_points(graphs, keep) if geometry == "initial" else 0
     return UnlabelledSet(
         "catalyst",
         graphs,
-        {"structures": len(graphs), "held_out_skipped": skipped, "geometry": geometry},
+        {"structures": len(graphs), "held_out_skipped": skipped, "geometry": geometry}
+        | ({"single_points": single_points} if single_points else {}),
         _digest([p.name, geometry if geometry != "initial" else "", *(r.unique_id for r in keep)]),
     )
+
+
+def attach_single_points(graphs: list[Data], rows) -> int:
+    """Give each graph its row's potential single point when every row has one (`phenograd data single-points`):
+    sp_energy (1,) in eV and sp_forces (N, 3) in eV/Å, atoms in the graph's node order. Returns how many got one."""
+    if not rows or any(r.get("energy") is None or r.get("forces") is None for r in rows):
+        return 0
+    for g, r in zip(graphs, rows):
+        g.sp_energy = torch.tensor([float(r.energy)], dtype=torch.float32)
+        g.sp_forces = torch.tensor(np.asarray(r.forces), dtype=torch.float32)
+    return len(graphs)
 
 
 def load_unlabelled(

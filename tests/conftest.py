@@ -18,6 +18,34 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 PHENOGRAD = [sys.executable, "-m", "phenograd"]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): on small
+    graphs, threads cost 5-10x when the cores are shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def small_labelled_catalyst_db(tmp_path_factory):
+    """A labelled EMT catalyst dataset of 24 systems on Pt, Cu, Au, Ni whose seed gives held-out rows (test and
+    ood splits) beside training ones. Read it, never write it."""
+    from phenograd.datasets.catalyst_generate import CatalystRequest, generate
+
+    db = tmp_path_factory.mktemp("labelled") / "lab.db"
+    generate(
+        db,
+        CatalystRequest(n=24, seed=5, size=(2, 2), layers=3, per_slab=4, elements=("Pt", "Cu", "Au", "Ni")),
+        workers=1,
+        progress=False,
+    )
+    return db
+
+
 @pytest.fixture
 def cli_env():
     """Environment for CLI subprocesses: the repo's interpreter, no inherited XFOIL overrides."""

@@ -43,13 +43,7 @@ def small(data, n):
     return data
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Intra-op threads cost 5-10x on these small graphs when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -281,21 +275,14 @@ def test_cli_pretrain_and_its_bad_inputs(unlabelled_db, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(tmp_path):
+def test_labelled_file_pretrains_without_held_out_rows_and_fine_tunes(small_labelled_catalyst_db, tmp_path):
     from ase.db import connect
 
-    from phenograd.datasets.catalyst_generate import CatalystRequest, generate
     from phenograd.surrogate.model import load_checkpoint
     from phenograd.surrogate.train_catalyst import train_catalyst
     from phenograd.surrogate.trainer import TrainConfig
 
-    db = tmp_path / "lab.db"
-    generate(
-        db,
-        CatalystRequest(n=24, seed=5, size=(2, 2), layers=3, per_slab=4, elements=("Pt", "Cu", "Au", "Ni")),
-        workers=1,
-        progress=False,
-    )
+    db = small_labelled_catalyst_db
     rows = list(connect(str(db)).select(kind="adslab"))
     usable = [r for r in rows if r.split not in ("test", "ood") and not {"Au", "Ni"} <= set(r.symbols)]
     assert len(usable) < len(rows)  # the seed gives held-out rows, which must be skipped
