@@ -5,10 +5,11 @@
         [--out-dir runs/label_efficiency] [--no-write]
 
 For each domain, encoders are pretrained once per objective (jepa, denoise,
-both; seed 0) on the unlabelled side of the data (surrogate/pretrain_data.py:
+both, potential; seed 0, or --pretrain-seed) on the unlabelled side of the data (surrogate/pretrain_data.py:
 airfoils, every non-held-out shape of the polar file plus --sampled fresh CST
-shapes; catalysts, the labelled file's train structures with labels ignored,
-plus --catalyst-unlabelled if given). Then, for every fraction of the labelled
+shapes; catalysts, the labelled file's train structures with labels ignored, or
+those of --catalyst-pretrain, plus --catalyst-unlabelled if given; objective
+potential needs single points on all of them: `phenograd data single-points`). Then, for every fraction of the labelled
 training set (1, 5, 10, 25, 100 %) and seed, the same random subset (drawn
 from the seed) is used to fine-tune a one-member surrogate from each encoder
 and from scratch (same settings; early stopping on the full validation split),
@@ -148,7 +149,7 @@ def pretrained_encoder(domain: str, arm: str, args) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     unl = unlabelled(domain, args, geometry or "initial")
-    cfg = PretrainConfig(objective=objective, epochs=args.pretrain_epochs, seed=0)
+    cfg = PretrainConfig(objective=objective, epochs=args.pretrain_epochs, seed=args.pretrain_seed)
     t0 = time.perf_counter()
     report = pretrain(unl, out, cfg, progress=False)
     f = report["final"]
@@ -412,6 +413,12 @@ def main(argv=None) -> int:
         "file's training structures (labels unused)",
     )
     p.add_argument("--pretrain-epochs", type=int, default=20)
+    p.add_argument(
+        "--pretrain-seed",
+        type=int,
+        default=0,
+        help="seed of every pretraining run (default 0); give another --out-dir, its encoders differ",
+    )
     p.add_argument("--sampled", type=int, default=2000, help="airfoil: fresh CST shapes added to pretraining")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=12)
@@ -543,7 +550,7 @@ def main(argv=None) -> int:
         f"Command: `{command}`  ",
         f"Date: {started}  ",
         f"Machine: {machine_line}  ",
-        f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed 0); fine-tuning one member, at most "
+        f"Settings: pretraining {args.pretrain_epochs} epochs per objective (seed {args.pretrain_seed}); fine-tuning one member, at most "
         f"{args.epochs} epochs of at least {args.min_epoch_items} items (small subsets repeated), patience {args.patience}"
         + (
             f", the encoder at {args.encoder_lr_scale:g}x the head's learning rate"
