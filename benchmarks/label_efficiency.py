@@ -597,6 +597,16 @@ def main(argv=None) -> int:
                 f"{best[0]:.4f} vs scratch at 100 % " + (f"{full[0]:.4f}." if full else "(not run)."),
                 "",
             ]
+            probes = [f"{kind}:{e}" for kind in ("probe", "kprobe") for e in args.objectives]
+            probes = [a for a in probes if a != best[1] and 0.1 in s.get(a, {})]
+            if probes:  # a probe is a head on a frozen pretrained encoder: pretraining too, reported on its own
+                p_mae, p_arm = min((s[a][0.1][0], a) for a in probes)
+                p_ratio = p_mae / s["scratch"][0.1][0]
+                lines += [
+                    f"10 % of labels, heads on a frozen pretrained encoder: best ({p_arm}) / scratch = "
+                    f"{p_ratio:.3f} (acceptance ≤ 0.75: {'met' if p_ratio <= 0.75 else 'not met'}).",
+                    "",
+                ]
     if missing:
         groups: dict = {}
         for domain, arm, fraction, seed in missing:

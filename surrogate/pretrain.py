@@ -30,7 +30,7 @@ Objectives (``objective``):
 * ``both``: the sum, jepa + denoise_weight x denoise.
 * ``potential`` (catalysts): not self-supervised but supervised by the cheap end of the labelling potential. Every
   structure carries that potential's single point at its stored positions (energy and forces, no relaxation;
-  `phenograd data single-points`, about 250 of them for the CPU time of one relaxed E_ads label). The encoder learns
+  `phenograd data single-points`, about 150 of them for the CPU time of one relaxed E_ads label). The encoder learns
   both: the energy per atom left after a per-element linear reference (fitted on the pretraining set), from a
   per-node readout averaged per structure, and the forces, from an equivariant head like denoising's. Both targets
   are divided by their spread over the set.
