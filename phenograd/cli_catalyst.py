@@ -141,7 +141,7 @@ def add_commands(simulate_sub, data_sub) -> None:
         "--calculator", default="chgnet", help="emt, chgnet, sevennet or a trusted plug-in module.path:factory"
     )
     dsp.add_argument("--limit", type=int, default=None, help="at most this many structures (the first ones)")
-    dsp.add_argument("--no-progress", action="store_true")
+    dsp.add_argument("--no-progress", action="store_true", help="no progress bar")
     dsp.set_defaults(handler=cmd_data_single_points)
 
     dd = data_sub.add_parser(
