@@ -348,7 +348,8 @@ def noisy_contours(batch: Batch, sigma: float, gen: torch.Generator) -> tuple[Ba
 
 
 class Pretrainer(nn.Module):
-    """Context encoder, EMA target encoder, JEPA predictor and denoising head of one run."""
+    """Context encoder, EMA target encoder, JEPA predictor and denoising head of one run; with objective
+    "potential" also the energy and force heads and the set's SinglePointScale (per-element energies as a buffer)."""
 
     def __init__(self, domain: str, encoder_config: dict, cfg: PretrainConfig, scale: SinglePointScale | None = None):
         super().__init__()

@@ -20,6 +20,10 @@ What `phenograd pretrain --data FILE` takes, per domain:
   approximates the restoring force, which depends on the neighbours' elements),
   whereas generated initial structures sit on ideal lattices whatever their
   composition.
+
+A catalyst file from `phenograd data single-points` is an unlabelled ase.db whose rows also carry a potential's
+energy and forces; their graphs get them as ``sp_energy`` (1,) in eV and ``sp_forces`` (N, 3) in eV/Å (the
+pretraining objective "potential").
 """
 
 from __future__ import annotations
