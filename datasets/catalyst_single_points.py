@@ -50,8 +50,11 @@ DESCRIPTIVE_KEYS = (
 )
 
 
-def pretraining_rows(source) -> list:
-    """The ase.db rows of `source` that pretraining may see (module docstring), in row order."""
+def pretraining_rows(source, relaxed_only: bool = False) -> tuple[list, int]:
+    """(the ase.db rows of `source` that pretraining may see, in row order; how many were skipped as held out).
+
+    All rows of an unlabelled file; of a labelled dataset, the adsorbate + slab rows (relaxed_only: of status "ok")
+    outside the held-out splits. In both, slabs holding both metals of OOD_PAIR are skipped."""
     from ase.db import connect
 
     p = Path(source)
@@ -59,10 +62,14 @@ def pretraining_rows(source) -> list:
         raise InputError(f"{p}: no such data file")
     if metadata_kind(p) == UNLABELLED_KIND:
         rows = list(connect(str(p), type="db").select(sort="id"))
+        skipped = 0
     else:
-        db = CatalystStore.open_readonly(p).db
-        rows = [r for r in db.select(kind="adslab", sort="id") if r.get("split") not in HELD_OUT_SPLITS]
-    return [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
+        db = CatalystStore.open_readonly(p).db  # checks kind and version
+        every = list(db.select(kind="adslab", sort="id", **({"status": "ok"} if relaxed_only else {})))
+        rows = [r for r in every if r.get("split") not in HELD_OUT_SPLITS]
+        skipped = len(every) - len(rows)
+    keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
+    return keep, skipped + len(rows) - len(keep)
 
 
 def _open_output(out: Path, info: dict, source: Path):
@@ -109,7 +116,7 @@ def write_single_points(source, out, calculator: str = "chgnet", limit: int | No
         raise InputError(f"{out}: the output must not be the source file")
     if limit is not None and limit < 0:
         raise InputError(f"limit must be >= 0, got {limit}", parameter="limit")
-    rows = pretraining_rows(src)[:limit]
+    rows = pretraining_rows(src)[0][:limit]
     info = calculator_info(calculator)
     db = _open_output(out, info, src)
     done = {r.get(SOURCE_KEY) for r in db.select(include_data=False)}

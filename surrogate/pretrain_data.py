@@ -40,7 +40,6 @@ from torch_geometric.data import Data
 
 from phenograd.core.errors import InputError, one_line
 
-from .catalyst_data import HELD_OUT_SPLITS
 from .domain import get_domain
 from .graphs import airfoil_graph, airfoil_graph_from_cst
 from .masking import resample_contour
@@ -177,11 +176,8 @@ GEOMETRIES = ("initial", "relaxed")
 
 def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "initial") -> UnlabelledSet:
     """Atom graphs for pretraining from an unlabelled or labelled catalyst ase.db (see the module docstring)."""
-    from ase.db import connect
-
-    from phenograd.datasets.catalyst import OOD_PAIR
     from phenograd.datasets.catalyst_info import UNLABELLED_KIND
-    from phenograd.datasets.catalyst_store import CatalystStore
+    from phenograd.datasets.catalyst_single_points import pretraining_rows
 
     from .catalyst_data import structure_graphs
 
@@ -196,25 +192,12 @@ def load_catalyst_unlabelled(path, limit: int | None = None, geometry: str = "in
         raise InputError(f"{p}: an SQLite file but not an ase.db of structures")
     if geometry not in GEOMETRIES:
         raise InputError(f"unknown geometry {geometry!r}; use {' or '.join(GEOMETRIES)}")
-    if kind == UNLABELLED_KIND:
-        if geometry == "relaxed":
-            raise InputError(
-                f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled dataset",
-                parameter="geometry",
-            )
-        rows = list(connect(str(p), type="db").select(sort="id"))
-        skipped = 0
-    else:
-        db = CatalystStore.open_readonly(p).db  # checks kind and version
-        every = list(
-            db.select(kind="adslab", status="ok", sort="id")
-            if geometry == "relaxed"
-            else db.select(kind="adslab", sort="id")
+    if kind == UNLABELLED_KIND and geometry == "relaxed":
+        raise InputError(
+            f"{p}: unlabelled structures were never relaxed; geometry relaxed needs a labelled dataset",
+            parameter="geometry",
         )
-        rows = [r for r in every if r.get("split") not in HELD_OUT_SPLITS]
-        skipped = len(every) - len(rows)
-    keep = [r for r in rows if not set(OOD_PAIR) <= set(r.symbols)]
-    skipped += len(rows) - len(keep)
+    keep, skipped = pretraining_rows(p, relaxed_only=geometry == "relaxed")
     keep = keep[:limit] if limit else keep
     if not keep:
         raise InputError(f"{p}: no unlabelled structures to pretrain on (held-out structures are never used)")
