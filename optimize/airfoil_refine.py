@@ -94,7 +94,7 @@ def simulate_around(
 
 def fine_tune(surrogate, data_file: Path, epochs: int, lr: float, seed: int):
     """A copy of `surrogate` with every member fine-tuned on the polars in data_file."""
-    data = load_airfoil_points(data_file)
+    data = load_airfoil_points(data_file, surrogate.stations)
     task = AirfoilTask(data, seed=seed)
     shapes = np.arange(len(data.graphs))
     cfg = TrainConfig(members=len(surrogate.ensemble.members), epochs=epochs, lr=lr, seed=seed)

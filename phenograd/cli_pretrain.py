@@ -107,6 +107,7 @@ def _pretrain(args, device) -> int:
         seed=args.seed,
         limit=limit,
         geometry=getattr(args, "geometry", "initial"),
+        stations=getattr(args, "contour_stations", None),
     )
     log = None
     if args.log and distributed.is_main():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from phenograd.datasets.cst import N_CST
 from phenograd.datasets.polar_store import PolarStore
 
-from .graphs import airfoil_graph
+from .graphs import AIRFOIL_STATIONS, airfoil_graph
 from .heads import conditions
 
 
@@ -27,7 +27,8 @@ from .heads import conditions
 class AirfoilPoints:
     """graphs: one per shape; per point (P rows): shape index, conditions (P, 3), targets (P, 5)
     [CL, ln CD, CM, Top_Xtr, Bot_Xtr] (NaN where not converged) and converged (P,) bool; cst: per shape its
-    stored CST fit (S, 18), NaN rows for shapes stored without one."""
+    stored CST fit (S, 18), NaN rows for shapes stored without one; stations: the graphs' chord stations per
+    surface; contours: per shape its stored coordinates (M, 2), from which at_stations rebuilds the graphs."""
 
     graphs: list[Data]
     shape_ids: list[str]
@@ -38,6 +39,16 @@ class AirfoilPoints:
     converged: torch.Tensor
     data_hash: str
     cst: np.ndarray | None = None
+    stations: int = AIRFOIL_STATIONS
+    contours: list | None = None
+
+    def at_stations(self, stations: int) -> "AirfoilPoints":
+        """The same points with every graph rebuilt at another resolution (itself when it already has it)."""
+        if stations == self.stations:
+            return self
+        if self.contours is None:
+            raise ValueError("these airfoil points keep no contours to rebuild their graphs from")
+        return replace(self, graphs=[airfoil_graph(c, stations) for c in self.contours], stations=stations)
 
     def shapes_in(self, split: str) -> np.ndarray:
         return np.array([i for i, s in enumerate(self.shape_split) if s == split], dtype=int)
@@ -49,8 +60,8 @@ def split_of_shape(shape_id: str, record_split: str) -> str:
     return "val" if shape_id[0] == "0" else "train"
 
 
-def load_airfoil_points(path) -> AirfoilPoints:
-    """Read a polar dataset file into graphs and point tensors (read-only)."""
+def load_airfoil_points(path, stations: int = AIRFOIL_STATIONS) -> AirfoilPoints:
+    """Read a polar dataset file into graphs (stations per surface) and point tensors (read-only)."""
     with PolarStore.open_readonly(path) as store:
         rows = store.conn.execute(
             "SELECT p.shape_id, p.reynolds, p.ncrit, pt.alpha, pt.converged, "
@@ -61,7 +72,8 @@ def load_airfoil_points(path) -> AirfoilPoints:
         shape_ids = sorted({r[0] for r in rows})
         records = {sid: store.shape(sid) for sid in shape_ids}
     index = {sid: i for i, sid in enumerate(shape_ids)}
-    graphs = [airfoil_graph(records[sid].coordinates) for sid in shape_ids]
+    contours = [records[sid].coordinates for sid in shape_ids]
+    graphs = [airfoil_graph(c, stations) for c in contours]
     splits = [split_of_shape(sid, records[sid].split) for sid in shape_ids]
     arr = np.array([[index[r[0]], r[1], r[2], r[3], r[4]] for r in rows], dtype=float).reshape(-1, 5)
     tgt = np.array(
@@ -84,4 +96,6 @@ def load_airfoil_points(path) -> AirfoilPoints:
         cst=np.array(
             [np.full(N_CST, np.nan) if records[sid].cst is None else records[sid].cst for sid in shape_ids], dtype=float
         ).reshape(-1, N_CST),
+        stations=stations,
+        contours=contours,
     )

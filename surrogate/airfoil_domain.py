@@ -54,11 +54,18 @@ class AirfoilPretraining:
         return noisy_contours(batch, sigma, gen)
 
     def load_unlabelled(
-        self, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+        self,
+        path,
+        n_sampled: int = 0,
+        seed: int = 0,
+        limit: int | None = None,
+        geometry: str = "initial",
+        stations: int | None = None,
     ):
+        from .graphs import AIRFOIL_STATIONS
         from .pretrain_data import load_airfoil_unlabelled
 
-        return load_airfoil_unlabelled(path, n_sampled, seed)
+        return load_airfoil_unlabelled(path, n_sampled, seed, stations or AIRFOIL_STATIONS)
 
     unlabelled_noun = "airfoil contours"
 
@@ -76,8 +83,9 @@ def _node_inputs(data):
 
 
 class AirfoilDomain:
-    """Airfoils: 18 CST parameters or a contour -> a fixed 129-node contour graph; the head predicts CL, ln CD,
-    CM, transition points and XFOIL's convergence at (alpha, Re, Ncrit) points."""
+    """Airfoils: 18 CST parameters or a contour -> a contour graph of fixed topology (129 nodes by default, or the
+    resolution a model's encoder settings record); the head predicts CL, ln CD, CM, transition points and XFOIL's
+    convergence at (alpha, Re, Ncrit) points."""
 
     name = "airfoil"
     default_hidden = 64
@@ -90,6 +98,7 @@ class AirfoilDomain:
         "refit_epochs",
         "refit_head_width",
         "vectors",
+        "contour_stations",
     )
     item_noun = "shapes"
     pretraining = AirfoilPretraining()
@@ -101,15 +110,31 @@ class AirfoilDomain:
 
         return AIRFOIL_GRAPH_VERSION
 
-    def graph(self, design, **options):
-        """A CST vector (18,) (a tensor) or a contour (M, 2) -> the 129-node contour graph."""
+    def graph(self, design, stations: int | None = None, **options):
+        """A CST vector (18,) (a tensor) or a contour (M, 2) -> the contour graph (2 x stations - 1 nodes;
+        default graphs.AIRFOIL_STATIONS stations per surface: 129 nodes)."""
         import torch
 
-        from .graphs import airfoil_graph, airfoil_graph_from_cst
+        from .graphs import AIRFOIL_STATIONS, airfoil_graph, airfoil_graph_from_cst
 
+        stations = stations or AIRFOIL_STATIONS
         if isinstance(design, torch.Tensor) and design.shape == (18,):
-            return airfoil_graph_from_cst(design)
-        return airfoil_graph(design)
+            return airfoil_graph_from_cst(design, stations)
+        return airfoil_graph(design, stations)
+
+    @staticmethod
+    def contour_stations(encoder: dict) -> int:
+        """Chord stations per surface of the graphs an encoder's settings record (graphs.encoder_stations)."""
+        from .graphs import encoder_stations
+
+        return encoder_stations(encoder)
+
+    @staticmethod
+    def graph_settings(stations: int) -> dict:
+        """The encoder settings that record a contour resolution (graphs.contour_graph_settings)."""
+        from .graphs import contour_graph_settings
+
+        return contour_graph_settings(stations)
 
     def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
         """Lengths in chords."""
@@ -157,9 +182,10 @@ class AirfoilDomain:
         return fine_tune_airfoil(base_path, data_path, out, cfg, progress=progress)
 
     def load_data(self, data_path, encoder: dict):
+        """Graphs at the resolution the encoder settings record."""
         from .airfoil_data import load_airfoil_points
 
-        return load_airfoil_points(data_path)
+        return load_airfoil_points(data_path, self.contour_stations(encoder))
 
     def items(self, data, split: str):
         return data.shapes_in(split)
@@ -234,6 +260,13 @@ class AirfoilDomain:
                 "third of the arithmetic; see surrogate/encoder.py)",
             )
             parser.add_argument(
+                "--contour-stations",
+                type=int,
+                default=None,
+                help="airfoil: chord stations per surface of the contour graph (2 x N - 1 nodes; default 65, or "
+                "the pretrained encoder's); the encoder's cost is proportional to it (see surrogate/graphs.py)",
+            )
+            parser.add_argument(
                 "--refit-head-width",
                 type=int,
                 default=None,
@@ -250,6 +283,12 @@ class AirfoilDomain:
         elif command == "pretrain":
             parser.add_argument(
                 "--sampled", type=int, default=2000, help="airfoil: freshly sampled CST shapes to add (default 2000)"
+            )
+            parser.add_argument(
+                "--contour-stations",
+                type=int,
+                default=None,
+                help="airfoil: chord stations per surface of the contour graph (2 x N - 1 nodes; default 65)",
             )
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from phenograd.core.errors import InputError
+from phenograd.datasets.cst import cst_to_coordinates
 
 from .airfoil_data import AirfoilPoints
 from .catalyst_data import CatalystSamples
@@ -99,9 +100,14 @@ def distilled_points(data: AirfoilPoints, teacher, extra: int, seed: int = 0, te
         raise InputError("the dataset stores no CST fits: distillation mixes CST vectors")
     parents = train[np.isfinite(data.cst[train]).all(axis=1)]
     new_cst, first_parent = mixed_cst(data.cst, parents, extra, seed) if extra else (np.zeros((0, 18)), [])
-    new_graphs = [airfoil_graph_from_cst(torch.as_tensor(p, dtype=torch.float64)) for p in new_cst]
-    for g in new_graphs:
-        g.pos, g.x = g.pos.float(), g.x.float()
+
+    def mixture_graphs(stations: int) -> list:
+        graphs = [airfoil_graph_from_cst(torch.as_tensor(p, dtype=torch.float64), stations) for p in new_cst]
+        for g in graphs:
+            g.pos, g.x = g.pos.float(), g.x.float()
+        return graphs
+
+    new_graphs = mixture_graphs(data.stations)
     n0 = len(data.graphs)
     # Points: the kept ones (validation, test), then the training shapes' own, then each new shape's copy of its
     # first parent's operating points.
@@ -118,7 +124,11 @@ def distilled_points(data: AirfoilPoints, teacher, extra: int, seed: int = 0, te
     graphs = list(data.graphs) + new_graphs
     label_cond = torch.cat([data.cond[own], data.cond[copy_rows]])
     label_shape = torch.cat([data.point_shape[own], copy_shape])
-    values, prob = teacher_labels(teacher, graphs, label_cond, label_shape)
+    # the teacher reads graphs at its own resolution, which may not be the student's
+    seen = graphs if teacher.stations == data.stations else data.at_stations(teacher.stations).graphs
+    if seen is not graphs:
+        seen = list(seen) + mixture_graphs(teacher.stations)
+    values, prob = teacher_labels(teacher, seen, label_cond, label_shape)
     converged = prob > 0.5
     targets = torch.where(converged[:, None], values, torch.full_like(values, float("nan")))
     digest = hashlib.sha256(f"{data.data_hash};{teacher_id};{extra};{seed}".encode()).hexdigest()[:16]
@@ -133,6 +143,7 @@ def distilled_points(data: AirfoilPoints, teacher, extra: int, seed: int = 0, te
         converged=torch.cat([data.converged[keep], converged]),
         data_hash=digest,
         cst=np.concatenate([data.cst, new_cst]) if extra else data.cst,
+        contours=None if data.contours is None else list(data.contours) + [cst_to_coordinates(p) for p in new_cst],
     )
 
 

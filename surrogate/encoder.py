@@ -136,6 +136,10 @@ class GeometricEncoder(nn.Module):
             airfoil's). Stored in ``config`` only when False, so older checkpoints keep their settings.
         node_inputs: function of a (batched) graph giving its scalar inputs (N, in_features): the
             domain's (Domain.node_inputs); default the graph's ``x``. Not a setting: not in ``config``.
+        graph_nodes: nodes per graph, for a domain whose graphs all share one topology and whose resolution is a
+            choice (the airfoil contour graph: 2 x stations - 1). The encoder works on any graph and does not
+            read it; it is recorded in ``config`` (only when given) so that every file trained on such graphs
+            (pretrained encoder, model) rebuilds them at the same resolution. None: the domain's default.
 
     forward(data) takes a (batched) torch_geometric Data with ``pos`` (N, 3),
     ``edge_index`` (2, E), optional ``shift`` (E, 3), what ``node_inputs`` reads,
@@ -153,6 +157,7 @@ class GeometricEncoder(nn.Module):
         neighbours: float = 16.0,
         node_inputs: Callable[[object], Tensor] | None = None,
         vectors: bool = True,
+        graph_nodes: int | None = None,
     ):
         super().__init__()
         self.config = dict(
@@ -160,6 +165,8 @@ class GeometricEncoder(nn.Module):
         )
         if not vectors:
             self.config["vectors"] = False
+        if graph_nodes is not None:
+            self.config["graph_nodes"] = graph_nodes
         self.vectors = vectors
         self.node_inputs = node_inputs or graph_x
         self.cutoff = cutoff
@@ -328,6 +335,8 @@ class StackedEncoders:
     ) -> tuple[Tensor, Tensor]:
         """chunk: graphs per pass (default: as many as keep one slot's messages (M, B, N, 3F) near CHUNK_BYTES).
         The graphs are independent, so the chunk only trades cache misses against per-call overhead."""
+        if pos.shape[-2] != topology.n_nodes:
+            raise ValueError(f"graphs of {pos.shape[-2]} nodes on a topology of {topology.n_nodes} nodes")
         w = self.weights()
         if chunk is None:
             width = 3 * self.hidden if self.vectors else self.hidden

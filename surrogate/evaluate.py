@@ -110,6 +110,7 @@ def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_s
     values, logits = [], []
     mask = torch.isin(data.point_shape, torch.as_tensor(shapes))
     surrogate = AirfoilSurrogate(ensemble, {"meta": {}})
+    data = data.at_stations(surrogate.stations)  # the graphs at the model's contour resolution
     dtype = next(ensemble.parameters()).dtype
     with torch.no_grad():
         for chunk in _batches(shapes, batch_shapes):

@@ -1,8 +1,9 @@
 """Designs -> torch_geometric graphs, differentiable in positions and compositions.
 
 Airfoils: any contour (a .dat file's points, or a CST vector) becomes the same
-kind of graph: AIRFOIL_NODES nodes at fixed cosine-spaced chord stations on the
-upper and lower surfaces (trailing edge -> upper -> leading edge -> lower ->
+kind of graph: 2 x stations - 1 nodes at fixed cosine-spaced chord stations on the
+upper and lower surfaces (stations per surface: AIRFOIL_STATIONS unless a model records another
+resolution, see contour_stations) (trailing edge -> upper -> leading edge -> lower ->
 trailing edge), edges between contour neighbours up to 3 apart and across the
 section between the surfaces' stations at the same chord position (a fixed
 topology: see airfoil_edges). Node positions are
@@ -26,14 +27,18 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import cosine_spacing
 from phenograd.datasets.cst import cst_surfaces
 
 from .elements import ELEMENT_INDEX, ELEMENTS
 from .neighbors import radius_edges
 
-AIRFOIL_STATIONS = 65  # per surface, leading and trailing edges included
+AIRFOIL_STATIONS = 65  # per surface, leading and trailing edges included: the default resolution
 AIRFOIL_NODES = 2 * AIRFOIL_STATIONS - 1
+#: Fewest stations per surface a model may use: with the contour edges up to 3 apart and the 0.25-chord cutoff,
+#: 9 stations still join every node to its contour neighbours (mid-chord spacing about 0.2 chords).
+MIN_AIRFOIL_STATIONS = 9
 AIRFOIL_CHAIN_REACH = (1, 2, 3)  # contour neighbours joined by edges
 #: Version of the airfoil graph construction; checkpoints record it (1 had k-nearest-neighbour edges).
 AIRFOIL_GRAPH_VERSION = 2
@@ -75,13 +80,42 @@ def canonical_contour(coords: torch.Tensor) -> torch.Tensor:
     return torch.roll(c, -start, 0)
 
 
-def airfoil_surfaces(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper and lower y at the cosine stations (AIRFOIL_STATIONS,) of a contour (M, 2)."""
+def contour_stations(n_nodes: int) -> int:
+    """Stations per surface of an airfoil graph of n_nodes nodes (2 x stations - 1)."""
+    return (n_nodes + 1) // 2
+
+
+def contour_graph_settings(stations: int) -> dict:
+    """The encoder settings (encoder.GeometricEncoder's graph_nodes) that record a contour resolution of
+    `stations` per surface: none for the default one, so that earlier files keep their settings."""
+    if stations < MIN_AIRFOIL_STATIONS:
+        raise InputError(
+            f"contour_stations must be at least {MIN_AIRFOIL_STATIONS}, got {stations}", parameter="contour_stations"
+        )
+    return {} if stations == AIRFOIL_STATIONS else {"graph_nodes": 2 * stations - 1}
+
+
+def encoder_stations(encoder: dict) -> int:
+    """Chord stations per surface of the airfoil graphs an encoder's settings record (AIRFOIL_STATIONS when
+    they record none). InputError for a node count no contour graph has."""
+    nodes = encoder.get("graph_nodes")
+    if nodes is None:
+        return AIRFOIL_STATIONS
+    if not isinstance(nodes, int) or nodes % 2 == 0 or contour_stations(nodes) < MIN_AIRFOIL_STATIONS:
+        raise InputError(
+            f"encoder setting graph_nodes = {nodes!r}: an airfoil contour graph has 2 x stations - 1 nodes "
+            f"with at least {MIN_AIRFOIL_STATIONS} stations per surface (damaged file?)"
+        )
+    return contour_stations(nodes)
+
+
+def airfoil_surfaces(coords: torch.Tensor, stations: int = AIRFOIL_STATIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper and lower y at the cosine stations (stations,) of a contour (M, 2)."""
     c = canonical_contour(coords)
     le = int(torch.argmin(c[:, 0].detach()))
     upper = torch.flip(c[: le + 1], [0])
     lower = c[le:]
-    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=c.dtype)
+    x = torch.as_tensor(cosine_spacing(stations), dtype=c.dtype)
 
     def sample(surface):
         s = surface[torch.argsort(surface[:, 0].detach(), stable=True)]
@@ -92,36 +126,35 @@ def airfoil_surfaces(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def airfoil_nodes(y_up: torch.Tensor, y_lo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Node positions (..., AIRFOIL_NODES, 3) and features (..., AIRFOIL_NODES, AIRFOIL_NODE_FEATURES) of the
-    airfoil graphs of surfaces y_up, y_lo (..., AIRFOIL_STATIONS) at the cosine stations, in float32 as the
-    graphs store them; vectorised over the leading dimensions (a batch of shapes in one call) and
-    differentiable in y."""
-    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=y_up.dtype)
-    xs = torch.cat([x.flip(0), x[1:]]).expand(*y_up.shape[:-1], AIRFOIL_NODES)
+    """Node positions (..., 2S - 1, 3) and features (..., 2S - 1, AIRFOIL_NODE_FEATURES) of the airfoil graphs
+    of surfaces y_up, y_lo (..., S) at S cosine stations, in float32 as the graphs store them; vectorised over
+    the leading dimensions (a batch of shapes in one call) and differentiable in y."""
+    stations = y_up.shape[-1]
+    x = torch.as_tensor(cosine_spacing(stations), dtype=y_up.dtype)
+    xs = torch.cat([x.flip(0), x[1:]]).expand(*y_up.shape[:-1], 2 * stations - 1)
     ys = torch.cat([y_up.flip(-1), y_lo[..., 1:]], dim=-1)
-    is_upper = torch.cat(
-        [torch.ones(AIRFOIL_STATIONS, dtype=xs.dtype), torch.zeros(AIRFOIL_STATIONS - 1, dtype=xs.dtype)]
-    )
+    is_upper = torch.cat([torch.ones(stations, dtype=xs.dtype), torch.zeros(stations - 1, dtype=xs.dtype)])
     slope = _slope(xs, ys)
     pos = torch.stack([xs, ys, torch.zeros_like(xs)], dim=-1)
     feats = torch.stack([xs, is_upper.expand_as(xs), torch.clamp(slope, -5.0, 5.0) / 5.0, ys], dim=-1)
     return pos.float(), feats.float()
 
 
-def airfoil_nodes_from_cst(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def airfoil_nodes_from_cst(params: torch.Tensor, stations: int = AIRFOIL_STATIONS) -> tuple[torch.Tensor, torch.Tensor]:
     """airfoil_nodes of CST designs (..., 18), evaluated exactly at the stations: a whole batch in one call."""
-    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=params.dtype)
+    x = torch.as_tensor(cosine_spacing(stations), dtype=params.dtype)
     return airfoil_nodes(*cst_surfaces(params, x))
 
 
 def _airfoil_data(y_up: torch.Tensor, y_lo: torch.Tensor) -> Data:
     pos, feats = airfoil_nodes(y_up, y_lo)
-    return Data(x=feats, pos=pos, edge_index=airfoil_edges(), num_nodes=AIRFOIL_NODES)
+    stations = y_up.shape[-1]
+    return Data(x=feats, pos=pos, edge_index=airfoil_edges(stations), num_nodes=2 * stations - 1)
 
 
-@lru_cache(maxsize=1)
-def _airfoil_edges() -> torch.Tensor:
-    n, last = AIRFOIL_NODES, AIRFOIL_STATIONS - 1
+@lru_cache(maxsize=4)
+def _airfoil_edges(stations: int) -> torch.Tensor:
+    n, last = 2 * stations - 1, stations - 1
     pairs = [(i, i + d) for d in AIRFOIL_CHAIN_REACH for i in range(n - d)]
     upper = lambda s: last - s  # noqa: E731  (node of the upper surface at station s; s = 0 is the leading edge)
     lower = lambda s: last + s  # noqa: E731
@@ -130,13 +163,13 @@ def _airfoil_edges() -> torch.Tensor:
     return torch.unique(torch.cat([e, e.flip(0)], dim=1), dim=1)
 
 
-def airfoil_edges() -> torch.Tensor:
-    """The airfoil graph's edges (2, E), the same for every shape: contour neighbours up to
+def airfoil_edges(stations: int = AIRFOIL_STATIONS) -> torch.Tensor:
+    """The airfoil graph's edges (2, E), the same for every shape of a resolution: contour neighbours up to
     AIRFOIL_CHAIN_REACH apart, and each upper-surface station to the lower-surface stations
     at the same and the adjacent chord positions. A fixed topology keeps predictions
     smooth in the shape (k-nearest-neighbour edges switch discontinuously when two
     distances tie, e.g. on every symmetric airfoil), which gradient-based design needs."""
-    return _airfoil_edges().clone()
+    return _airfoil_edges(stations).clone()
 
 
 def _slope(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
@@ -146,16 +179,16 @@ def _slope(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     return dy / torch.where(dx.abs() < 1e-9, torch.full_like(dx, 1e-9), dx)
 
 
-def airfoil_graph(coords) -> Data:
+def airfoil_graph(coords, stations: int = AIRFOIL_STATIONS) -> Data:
     """Graph of a contour (M, 2) (array or tensor; gradients flow from node positions to it)."""
     c = torch.as_tensor(coords, dtype=torch.float64)
-    y_up, y_lo = airfoil_surfaces(c)
+    y_up, y_lo = airfoil_surfaces(c, stations)
     return _airfoil_data(y_up, y_lo)
 
 
-def airfoil_graph_from_cst(params: torch.Tensor) -> Data:
+def airfoil_graph_from_cst(params: torch.Tensor, stations: int = AIRFOIL_STATIONS) -> Data:
     """Graph of a CST design (18,), evaluated exactly at the graph's stations (differentiable)."""
-    x = torch.as_tensor(cosine_spacing(AIRFOIL_STATIONS), dtype=params.dtype)
+    x = torch.as_tensor(cosine_spacing(stations), dtype=params.dtype)
     y_up, y_lo = cst_surfaces(params, x)
     return _airfoil_data(y_up, y_lo)
 

@@ -18,15 +18,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .graphs import AIRFOIL_NODES
 from .trainer import cpu_state
 
 ENCODE_BATCH = 64  # shapes per encoder pass when caching features
 
 
 def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor]:
-    """Frozen encoder outputs for every graph: node scalars (S, AIRFOIL_NODES, F), pooled (S, F) and raw node
-    inputs (S, AIRFOIL_NODES, in_features), computed without gradients."""
+    """Frozen encoder outputs for every graph (S graphs of N nodes each): node scalars (S, N, F), pooled (S, F)
+    and raw node inputs (S, N, in_features), computed without gradients."""
     from torch_geometric.data import Batch
 
     nodes, pooled, inputs = [], [], []
@@ -35,9 +34,10 @@ def cached_features(model, graphs: list, device) -> tuple[Tensor, Tensor, Tensor
         for i in range(0, len(graphs), ENCODE_BATCH):
             batch = Batch.from_data_list(graphs[i : i + ENCODE_BATCH]).to(device)
             n, p = model.encoder(batch)
-            nodes.append(n.reshape(p.shape[0], AIRFOIL_NODES, -1))
+            nodes.append(n.reshape(p.shape[0], -1, n.shape[-1]))
             pooled.append(p)
-            inputs.append(model.encoder.node_inputs(batch).reshape(p.shape[0], AIRFOIL_NODES, -1))
+            x = model.encoder.node_inputs(batch)
+            inputs.append(x.reshape(p.shape[0], -1, x.shape[-1]))
     model.train()
     return torch.cat(nodes), torch.cat(pooled), torch.cat(inputs)
 

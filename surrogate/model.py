@@ -218,7 +218,7 @@ def _check_settings(p: Path, what: str, config: dict) -> None:
 def check_encoder_config(p: Path, domain: str, config) -> None:
     """InputError unless config holds the encoder settings this phenograd builds for domain, in range."""
     expected = default_encoder_config(domain)
-    if not isinstance(config, dict) or set(config) - {"vectors"} != set(expected):
+    if not isinstance(config, dict) or set(config) - {"vectors", "graph_nodes"} != set(expected):
         raise InputError(f"{p}: the encoder settings must be {', '.join(sorted(expected))} (damaged file?)")
     _check_settings(p, "encoder", config)
     if config["in_features"] != expected["in_features"]:

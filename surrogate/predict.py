@@ -28,7 +28,7 @@ from .domain import domain_names, get_domain
 from .elements import model_elements, unseen_elements
 from .encoder import FixedTopology, StackedEncoders, parameters_key, stack_parameters, stacked_linear
 from .graphs import (
-    AIRFOIL_NODES,
+    AIRFOIL_STATIONS,
     airfoil_edges,
     airfoil_graph,
     airfoil_graph_from_cst,
@@ -54,10 +54,11 @@ def _needs_grad(*inputs) -> bool:
     return False
 
 
-@lru_cache(maxsize=1)
-def airfoil_topology() -> FixedTopology:
-    """The airfoil contour graph's topology (the same for every shape) as a dense neighbour table."""
-    return FixedTopology(airfoil_edges(), AIRFOIL_NODES)
+@lru_cache(maxsize=4)
+def airfoil_topology(stations: int = AIRFOIL_STATIONS) -> FixedTopology:
+    """The airfoil contour graph's topology (the same for every shape of a resolution) as a dense neighbour
+    table."""
+    return FixedTopology(airfoil_edges(stations), 2 * stations - 1)
 
 
 class AirfoilSurrogate:
@@ -78,6 +79,8 @@ class AirfoilSurrogate:
         self.compile = compile
         self._stacked = None  # (parameters key, StackedEncoders, stacked head weights)
         self._parameters = None  # (the ensemble, its parameters)
+        # chord stations per surface of the graphs the model was trained on (its encoder settings record them)
+        self.stations = get_domain("airfoil").contour_stations(ensemble.members[0].encoder.config)
 
     def stacked(self) -> tuple[StackedEncoders, dict]:
         """The members' encoders and heads with their weights stacked (rebuilt when a weight changes)."""
@@ -97,22 +100,22 @@ class AirfoilSurrogate:
         """Node positions (B, N, 3) and inputs (B, N, 4) of the shapes' contour graphs, in the model's dtype:
         a batch of CST vectors in one vectorised call; contours are canonicalised one by one (any point count)."""
         if isinstance(shapes, torch.Tensor) and shapes.dim() in (1, 2) and shapes.shape[-1] == 18:
-            pos, x = airfoil_nodes_from_cst(shapes.reshape(-1, 18))
+            pos, x = airfoil_nodes_from_cst(shapes.reshape(-1, 18), self.stations)
         else:
             seq = shapes if isinstance(shapes, (list, tuple)) else [shapes]
-            surfaces = [airfoil_surfaces(torch.as_tensor(c, dtype=torch.float64)) for c in seq]
+            surfaces = [airfoil_surfaces(torch.as_tensor(c, dtype=torch.float64), self.stations) for c in seq]
             pos, x = airfoil_nodes(torch.stack([u for u, _ in surfaces]), torch.stack([lo for _, lo in surfaces]))
         dtype = next(self.ensemble.parameters()).dtype
         return pos.to(dtype), x.to(dtype)
 
     def _graphs(self, shapes) -> Batch:
         if isinstance(shapes, torch.Tensor) and shapes.dim() == 2 and shapes.shape[-1] == 18:
-            graphs = [airfoil_graph_from_cst(p) for p in shapes]
+            graphs = [airfoil_graph_from_cst(p, self.stations) for p in shapes]
         elif isinstance(shapes, torch.Tensor) and shapes.dim() == 1 and shapes.shape[-1] == 18:
-            graphs = [airfoil_graph_from_cst(shapes)]
+            graphs = [airfoil_graph_from_cst(shapes, self.stations)]
         else:
             seq = shapes if isinstance(shapes, (list, tuple)) else [shapes]
-            graphs = [airfoil_graph(c) for c in seq]
+            graphs = [airfoil_graph(c, self.stations) for c in seq]
         dtype = next(self.ensemble.parameters()).dtype  # float32 as trained; float64 after .double()
         for g in graphs:
             g.pos, g.x = g.pos.to(dtype), g.x.to(dtype)
@@ -143,7 +146,7 @@ class AirfoilSurrogate:
         """shape_embedding (M, B, D) of contour graphs given by their node positions (B, N, 3) and inputs
         (B, N, 4) (``nodes``, or the graphs of a dataset stacked), through the fixed-topology path."""
         encoders, _ = self.stacked()
-        nodes, pooled = encoders(pos[..., :2], x, airfoil_topology())  # planar: z is zero
+        nodes, pooled = encoders(pos[..., :2], x, airfoil_topology(self.stations))  # planar: z is zero
         members = self.ensemble.members
         if not any(m.head.stations or m.head.station_y for m in members):
             return pooled

@@ -81,7 +81,7 @@ from . import distributed
 from .domain import get_domain
 from .elements import elements_of_graphs
 from .encoder import GeometricEncoder, RadialBasis
-from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
+from .graphs import N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .model import default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
@@ -240,10 +240,10 @@ def query_features(domain: str) -> int:
 
 def contour_where(data: Data) -> Tensor:
     """'Where' coordinates (N, 3) of airfoil nodes for the predictor's kernel: their contour index on a circle
-    of circumference AIRFOIL_NODES (node units). (Atoms are where they are: their positions in Å.)"""
+    of circumference N, the graph's node count (node units). (Atoms are where they are: their positions in Å.)"""
     k = torch.arange(data.num_nodes, dtype=torch.float32)
-    r = AIRFOIL_NODES / (2 * np.pi)
-    phi = 2 * np.pi * k / AIRFOIL_NODES
+    r = data.num_nodes / (2 * np.pi)
+    phi = 2 * np.pi * k / data.num_nodes
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), torch.zeros_like(phi)], dim=1)
 
 
@@ -540,7 +540,10 @@ def pretrain(
         raise InputError("pretraining needs at least 2 unlabelled structures")
     dev = distributed.init(device)  # pick_device(device), joining torchrun's process group if launched by it
     world = distributed.world_size()
-    enc_cfg = default_encoder_config(data.domain, cfg.hidden or default_hidden(data.domain), cfg.layers)
+    enc_cfg = {
+        **default_encoder_config(data.domain, cfg.hidden or default_hidden(data.domain), cfg.layers),
+        **data.encoder_settings,
+    }
     seed_everything(cfg.seed)
     scale = single_point_scale(data.graphs) if cfg.objective == "potential" else None
     model = Pretrainer(data.domain, enc_cfg, cfg, scale).to(dev)

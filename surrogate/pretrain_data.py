@@ -41,18 +41,21 @@ from torch_geometric.data import Data
 from phenograd.core.errors import InputError, one_line
 
 from .domain import get_domain
-from .graphs import airfoil_graph, airfoil_graph_from_cst
+from .graphs import AIRFOIL_STATIONS, airfoil_graph, airfoil_graph_from_cst, contour_graph_settings
 from .masking import resample_contour
 
 
 @dataclass
 class UnlabelledSet:
-    """graphs: one per structure; counts: where they came from; data_hash: content digest."""
+    """graphs: one per structure; counts: where they came from; data_hash: content digest; encoder_settings: the
+    encoder settings that record how the graphs were built where that is a choice (the airfoil contour's
+    resolution, encoder.GeometricEncoder's graph_nodes), so that the pretrained encoder carries them."""
 
     domain: str
     graphs: list[Data]
     counts: dict = field(default_factory=dict)
     data_hash: str = ""
+    encoder_settings: dict = field(default_factory=dict)
 
 
 def _digest(parts) -> str:
@@ -86,8 +89,9 @@ def _airfoil_contours_from_npz(path: Path) -> tuple[list[np.ndarray], list[str]]
     return list(coords), [hashlib.sha256(c.tobytes()).hexdigest()[:16] for c in coords]
 
 
-def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> UnlabelledSet:
-    """Airfoil graphs for pretraining (see the module docstring); deterministic in seed."""
+def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0, stations: int = AIRFOIL_STATIONS) -> UnlabelledSet:
+    """Airfoil graphs (stations per surface) for pretraining (see the module docstring); deterministic in seed."""
+    settings = contour_graph_settings(stations)
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such data file")
@@ -96,7 +100,7 @@ def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> Unlabell
     graphs = []
     for c in contours:
         try:
-            graphs.append(airfoil_graph(resample_contour(c, rng)))
+            graphs.append(airfoil_graph(resample_contour(c, rng), stations))
         except Exception as exc:  # a degenerate contour in a hand-made file
             raise InputError(f"{p}: a contour could not be made into a graph ({type(exc).__name__}: {exc})") from None
     sampled = []
@@ -107,11 +111,16 @@ def load_airfoil_unlabelled(path, n_sampled: int = 0, seed: int = 0) -> Unlabell
         sampled = np.concatenate(
             [sobol_shapes(n_sampled - n_sampled // 2, int(s[0])), mixed_shapes(n_sampled // 2, int(s[1]))]
         )
-        graphs += [airfoil_graph_from_cst(torch.as_tensor(q, dtype=torch.float64)) for q in sampled]
+        graphs += [airfoil_graph_from_cst(torch.as_tensor(q, dtype=torch.float64), stations) for q in sampled]
     if not graphs:
         raise InputError(f"{p}: no unlabelled airfoils to pretrain on (held-out shapes are never used)")
+    resolution = [f"stations={stations}"] if settings else []  # the default keeps the hashes of earlier files
     return UnlabelledSet(
-        "airfoil", graphs, {"stored": len(contours), "sampled": len(sampled)}, _digest([p.name, *ids, n_sampled, seed])
+        "airfoil",
+        graphs,
+        {"stored": len(contours), "sampled": len(sampled)},
+        _digest([p.name, *ids, n_sampled, seed, *resolution]),
+        settings,
     )
 
 
@@ -231,7 +240,13 @@ def attach_single_points(graphs: list[Data], rows) -> int:
 
 
 def load_unlabelled(
-    domain: str, path, n_sampled: int = 0, seed: int = 0, limit: int | None = None, geometry: str = "initial"
+    domain: str,
+    path,
+    n_sampled: int = 0,
+    seed: int = 0,
+    limit: int | None = None,
+    geometry: str = "initial",
+    stations: int | None = None,
 ) -> UnlabelledSet:
     """The pretraining set of a domain from FILE (its PretrainView.load_unlabelled; see the module docstring
     for the built-in ones); options the domain has no use for are ignored.
@@ -243,8 +258,12 @@ def load_unlabelled(
         seed: for those samples.
         limit: catalyst: at most this many structures (the first of those kept).
         geometry: catalyst, labelled files: "initial" or "relaxed" positions.
+        stations: airfoil: chord stations per surface of the contour graphs (None: the default resolution).
     """
     view = get_domain(domain).pretraining
     if view is None:
         raise InputError(f"the {domain} domain has no pretraining")
-    return view.load_unlabelled(path, n_sampled=n_sampled, seed=seed, limit=limit, geometry=geometry)
+    options = {} if stations is None else {"stations": stations}
+    if options and domain != "airfoil":
+        raise InputError(f"contour stations are an airfoil setting, not {domain}")
+    return view.load_unlabelled(path, n_sampled=n_sampled, seed=seed, limit=limit, geometry=geometry, **options)

@@ -72,6 +72,8 @@ class TrainConfig:
     defaults").
     vectors: airfoil: the encoder keeps PaiNN's vector channels (True) or is the invariant special case (False;
     encoder.GeometricEncoder).
+    contour_stations: airfoil: chord stations per surface of the contour graph (2 x stations - 1 nodes); 0: the
+    default (graphs.AIRFOIL_STATIONS, or the pretrained encoder's). The encoder's cost is proportional to it.
     train_fraction: train on this share of the training items (shapes or structures), the first of a permutation
     seeded by ``seed`` (so the subsets of one seed are nested); validation and held-out items are unchanged. For
     data-scaling curves.
@@ -96,6 +98,7 @@ class TrainConfig:
     refit_epochs: int = 0
     refit_head_width: int = 0
     vectors: bool = True
+    contour_stations: int = 0
     train_fraction: float = 1.0
     encoder_lr_scale: float = 1.0
     seed: int = 0
@@ -117,7 +120,7 @@ class TrainConfig:
             )
         if not 0 < self.train_fraction <= 1:
             raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}", parameter="train_fraction")
-        for name in ("stations", "refit_epochs"):
+        for name in ("stations", "refit_epochs", "contour_stations"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be 0 or more, got {getattr(self, name)}", parameter=name)
         if self.refit_head_width < 0 or (self.refit_head_width and not self.refit_epochs):
@@ -276,6 +279,9 @@ def train_ensemble(
                 parameter="vectors",
             )
         head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
+    match_graphs = getattr(task, "match_encoder", None)
+    if match_graphs is not None:  # graphs at the resolution the encoder settings record (airfoil contours)
+        match_graphs(encoder, cfg)
     partial = out.with_name(out.name + ".partial")
     state = load_partial(partial, asdict(cfg), task.data_hash)
     done = state["done"] if state else []

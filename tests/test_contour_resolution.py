@@ -1,0 +1,121 @@
+"""Airfoil contour graphs at another resolution than the default 65 stations per surface: the resolution is an
+encoder setting (graph_nodes) that travels from pretraining to training, evaluation and prediction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from phenograd.core.errors import InputError
+from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
+from phenograd.surrogate.airfoil_data import load_airfoil_points
+from phenograd.surrogate.encoder import StackedEncoders
+from phenograd.surrogate.graphs import (
+    AIRFOIL_STATIONS,
+    airfoil_graph_from_cst,
+    airfoil_nodes_from_cst,
+    contour_graph_settings,
+    encoder_stations,
+)
+from phenograd.surrogate.model import build_ensemble, default_encoder_config, load_checkpoint
+from phenograd.surrogate.predict import AirfoilSurrogate, airfoil_topology, load_surrogate
+
+CST = torch.tensor(
+    [
+        [0.17, 0.22, 0.18, 0.25, 0.16, 0.21, 0.17, 0.19, -0.15, -0.1, -0.12, -0.06, -0.1, -0.02, -0.04, 0, 0, 0.0025],
+        [0.13, 0.16, 0.17, 0.2, 0.16, 0.22, 0.2, 0.2, -0.13, -0.12, -0.2, -0.1, -0.25, -0.05, -0.03, 0.03, 0.05, 0.002],
+    ],
+    dtype=torch.float64,
+)
+COARSE = 17  # stations per surface: 33 nodes
+
+
+def coarse_model() -> AirfoilSurrogate:
+    torch.manual_seed(2)
+    encoder = {**default_encoder_config("airfoil", hidden=16, n_layers=2), **contour_graph_settings(COARSE)}
+    ens = build_ensemble("airfoil", n_members=2, encoder=encoder, head={"hidden": 16, "width": 32, "depth": 2})
+    return AirfoilSurrogate(ens.double().eval(), {"meta": {}})
+
+
+def test_the_resolution_is_recorded_only_when_it_is_not_the_default():
+    assert contour_graph_settings(AIRFOIL_STATIONS) == {}
+    assert contour_graph_settings(33) == {"graph_nodes": 65}
+    assert encoder_stations({}) == AIRFOIL_STATIONS and encoder_stations({"graph_nodes": 65}) == 33
+    for nodes in (64, 15, "65", 65.0):  # even, under 9 stations, not a whole number
+        with pytest.raises(InputError, match="graph_nodes"):
+            encoder_stations({"graph_nodes": nodes})
+    with pytest.raises(InputError, match="contour_stations must be at least 9"):
+        contour_graph_settings(5)
+
+
+def test_a_coarse_model_predicts_the_same_through_both_paths_with_the_same_gradients():
+    model = coarse_model()
+    assert model.stations == COARSE and airfoil_graph_from_cst(CST[0], COARSE).num_nodes == 2 * COARSE - 1
+    slow = AirfoilSurrogate(model.ensemble, model.info, fast=False)
+    x_fast, x_slow = CST.clone().requires_grad_(True), CST.clone().requires_grad_(True)
+    fast_out = model.predict_airfoil(x_fast, alpha=[0.0, 4.0], reynolds=1e6)
+    slow_out = slow.predict_airfoil(x_slow, alpha=[0.0, 4.0], reynolds=1e6)
+    for key in ("CL", "CD", "CM", "confidence"):
+        torch.testing.assert_close(fast_out[key], slow_out[key], rtol=1e-9, atol=1e-10)
+    fast_out["CL"].sum().backward()
+    slow_out["CL"].sum().backward()
+    torch.testing.assert_close(x_fast.grad, x_slow.grad, rtol=1e-7, atol=1e-9)
+    assert float(x_fast.grad.abs().max()) > 0
+
+
+def test_stacked_encoders_refuse_graphs_of_another_resolution():
+    model = coarse_model()
+    encoders = StackedEncoders([m.encoder for m in model.ensemble.members])
+    pos, x = airfoil_nodes_from_cst(CST)  # the default 129 nodes
+    with pytest.raises(ValueError, match="graphs of 129 nodes on a topology of 33 nodes"):
+        encoders(pos[..., :2].double(), x.double(), airfoil_topology(COARSE))
+
+
+@pytest.fixture(scope="module")
+def tiny_polars(tmp_path_factory):
+    path = tmp_path_factory.mktemp("coarse") / "tiny.db"
+    generate(path, AirfoilRequest(shapes=8, alphas=(0.0, 3.0, 6.0), seed=5, reynolds=[1e6]), workers=1, progress=False)
+    return path
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "phenograd", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_pretrain_train_evaluate_and_predict_at_a_coarse_resolution(tiny_polars, tmp_path):
+    encoder = tmp_path / "enc.pt"
+    pre = run_cli(
+        "pretrain", "--domain", "airfoil", "--data", tiny_polars, "--out", encoder, "--sampled", "4",
+        "--epochs", "1", "--hidden", "16", "--layers", "2", "--contour-stations", COARSE, "--no-progress",
+    )  # fmt: skip
+    assert pre.returncode == 0, pre.stderr
+    model_path = tmp_path / "coarse.pt"
+    common = ["train", "--domain", "airfoil", "--data", tiny_polars, "--members", "1", "--epochs", "2", "--hidden",
+              "16", "--layers", "2", "--batch-size", "4", "--no-progress"]  # fmt: skip
+    trained = run_cli(*common, "--out", model_path, "--encoder", encoder)
+    assert trained.returncode == 0, trained.stderr
+    ensemble, info = load_checkpoint(model_path, "airfoil")
+    assert info["encoder"]["graph_nodes"] == 2 * COARSE - 1  # from the pretrained encoder
+
+    clash = run_cli(*common, "--out", tmp_path / "clash.pt", "--encoder", encoder, "--contour-stations", "21")
+    assert clash.returncode != 0 and "trained on 17 contour stations per surface, not 21" in clash.stderr
+    assert len(clash.stderr.strip().splitlines()) == 1 and not (tmp_path / "clash.pt").exists()
+
+    scratch = tmp_path / "scratch.pt"
+    assert run_cli(*common, "--out", scratch, "--contour-stations", "21").returncode == 0
+    assert load_checkpoint(scratch, "airfoil")[1]["encoder"]["graph_nodes"] == 41
+
+    evaluated = run_cli("evaluate", "--model", model_path, "--data", tiny_polars, "--split", "val", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    surrogate = load_surrogate(model_path, domain="airfoil")
+    assert surrogate.stations == COARSE
+    data = load_airfoil_points(tiny_polars, COARSE)
+    assert {g.num_nodes for g in data.graphs} == {2 * COARSE - 1}
+    assert data.at_stations(AIRFOIL_STATIONS).graphs[0].num_nodes == 2 * AIRFOIL_STATIONS - 1
+    out = surrogate.predict_airfoil(CST, alpha=[2.0], reynolds=1e6)
+    assert np.isfinite(out["CL"].numpy()).all()
