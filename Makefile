@@ -139,7 +139,8 @@ models: setup
 encoders: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
-		--epochs 40 --sampled 1000 --seed 0 --no-progress --out surrogate/models/airfoil_encoder.pt
+		--epochs 40 --sampled 1000 --seed 0 --layers 2 --contour-stations 33 --no-progress \
+		--out surrogate/models/airfoil_encoder.pt
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain catalyst --data data/catalyst_v1.db --objective denoise \
 		--geometry relaxed --limit 6000 --epochs 10 --seed 0 --no-progress --out surrogate/models/catalyst_encoder.pt

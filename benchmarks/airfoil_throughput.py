@@ -1,8 +1,9 @@
 """Airfoil surrogate throughput (issue 31): the fixed-topology fast path beside the graph path and NeuralFoil, one run.
 
-    .venv/bin/python -m benchmarks.airfoil_throughput [--reps 5] [--shapes 64] [--angles 16] [--no-write]
+    .venv/bin/python -m benchmarks.airfoil_throughput [--reps 5] [--shapes 64] [--angles 16] [--model M.pt]
+        [--previous M.pt] [--no-write]
 
-One torch thread. The shipped model (5 members) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
+One torch thread. The shipped model (or --model; --previous: another one's fast path timed alongside) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
 the contour graph's fixed topology, members and heads batched; the default) and `fast=False` (the torch_geometric
 graph path, members one after another), and NeuralFoil 0.3.3 (NumPy) large and xxxlarge on the same CST shapes.
 Cases: --shapes CST shapes x --angles angles without gradients; the same with the gradient of sum(CL) + sum(CD)
@@ -60,18 +61,29 @@ def breakdown(model, cst: torch.Tensor, alphas: list[float], reps: int) -> dict:
     """Median seconds of the fast path's stages without gradients: nodes, encoder, heads."""
     from phenograd.surrogate.predict import airfoil_topology
 
+    members = len(model.ensemble.members)
+    topology = airfoil_topology(model.stations)
     with torch.no_grad():
         pos, x = model.nodes(cst)
         encoders, _ = model.stacked()
-        emb = encoders(pos[..., :2], x, airfoil_topology())[1]
+        emb = encoders(pos[..., :2], x, topology)[1]
         return side_by_side(
             {
                 "nodes (vectorised CST -> contour graph nodes)": lambda: model.nodes(cst),
-                "encoder (5 members stacked)": lambda: encoders(pos[..., :2], x, airfoil_topology()),
-                "heads (5 members stacked)": lambda: model.predict_from_embedding(emb, alphas, 1e6),
+                f"encoder ({members} members stacked)": lambda: encoders(pos[..., :2], x, topology),
+                f"heads ({members} members stacked)": lambda: model.predict_from_embedding(emb, alphas, 1e6),
             },
             reps,
         )
+
+
+def describe(model) -> str:
+    """'5 members x 2 layers x 65 nodes, hidden 64' of an AirfoilSurrogate."""
+    enc = model.ensemble.members[0].encoder.config
+    return (
+        f"{len(model.ensemble.members)} members x {enc['n_layers']} layers x {2 * model.stations - 1} nodes, "
+        f"hidden {enc['hidden']}"
+    )
 
 
 def encoder_flops(config: dict, members: int, topology) -> float:
@@ -96,19 +108,24 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed repeats per variant (median quoted)")
     parser.add_argument("--shapes", type=int, default=64)
     parser.add_argument("--angles", type=int, default=16)
+    parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
+    parser.add_argument(
+        "--previous", default=None, metavar="MODEL.pt", help="another checkpoint timed in the same run (its fast path)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from phenograd.datasets.airfoil_sampling import training_cst
     from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
-    command = "python -m benchmarks.airfoil_throughput" + "".join(
-        f" --{k} {v}" for k, v in (("reps", args.reps), ("shapes", args.shapes), ("angles", args.angles))
-    )
+    options = (("reps", args.reps), ("shapes", args.shapes), ("angles", args.angles))
+    options += tuple((k, v) for k, v in (("model", args.model), ("previous", args.previous)) if v)
+    command = "python -m benchmarks.airfoil_throughput" + "".join(f" --{k} {v}" for k, v in options)
     started, where = today(), machine()
-    shipped = load_surrogate(domain="airfoil")
+    shipped = load_surrogate(args.model, domain="airfoil")
     fast = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True)
     graph = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False)
+    previous = load_surrogate(args.previous, domain="airfoil") if args.previous else None
     cst = torch.as_tensor(training_cst().params[: args.shapes], dtype=torch.float32)
     alphas = [float(a) for a in np.linspace(-4.0, 11.0, args.angles)]
     cases = {
@@ -123,6 +140,8 @@ def main(argv=None) -> int:
             "phenograd fast path": phenograd_cases(fast, shapes, angles, grad),
             "phenograd graph path": phenograd_cases(graph, shapes, angles, grad),
         }
+        if previous is not None:
+            fns["previous model fast path"] = phenograd_cases(previous, shapes, angles, grad)
         if peers:
             fns.update({f"NeuralFoil {s}": neuralfoil_case(shapes, angles, s) for s in NEURALFOIL_SIZES})
         for fn in fns.values():
@@ -132,24 +151,28 @@ def main(argv=None) -> int:
     stages = breakdown(fast, cst, alphas, args.reps)
     from phenograd.surrogate.predict import airfoil_topology
 
-    flops = encoder_flops(shipped.info["encoder"], len(shipped.ensemble.members), airfoil_topology())
+    flops = encoder_flops(shipped.info["encoder"], len(shipped.ensemble.members), airfoil_topology(shipped.stations))
     rate = matmul_rate(args.reps)
     lines = [
         f"Command: `{command}`  ",
         f"Date: {started}  ",
         f"Machine: {where}; one torch thread.  ",
-        "Model: the shipped `surrogate/models/airfoil.pt` (5 members, PaiNN, 129-node contour graph), through "
+        f"Model: `{args.model or 'surrogate/models/airfoil.pt'}` ({describe(shipped)}), through "
         "`AirfoilSurrogate(fast=True)` (the default: the fixed-topology path, encoder.StackedEncoders, members and "
         "heads batched, nodes of all CST vectors in one call) and `fast=False` (the torch_geometric graph path, "
         "members one after another); the two agree to float rounding (tests/test_golden.py, "
-        "tests/test_fast_airfoil.py). NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch.",
+        "tests/test_fast_airfoil.py). NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch."
+        + (f" Previous model: `{args.previous}` ({describe(previous)}), its fast path." if previous else ""),
         "",
         f"Medians of {args.reps} alternating repeats after a warm-up; predictions per second = shapes x angles / "
         "median seconds; ratios are of medians from the same run.",
         "",
-        "| case | phenograd fast path | phenograd graph path | NeuralFoil large | NeuralFoil xxxlarge | fast / graph | "
-        "fast / NeuralFoil large | fast / NeuralFoil xxxlarge |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | phenograd fast path | phenograd graph path | "
+        + ("previous model fast path | " if previous else "")
+        + "NeuralFoil large | NeuralFoil xxxlarge | fast / graph | "
+        + ("fast / previous | " if previous else "")
+        + "fast / NeuralFoil large | fast / NeuralFoil xxxlarge |",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if previous else ""),
     ]
 
     def cell(n, t):
@@ -161,9 +184,13 @@ def main(argv=None) -> int:
         f, g = t["phenograd fast path"], t["phenograd graph path"]
         nl, nx = t.get("NeuralFoil large"), t.get("NeuralFoil xxxlarge")
         ratio = lambda a, b: f"{b / a:.2f}x" if b is not None else "-"  # noqa: E731
+        prev = t.get("previous model fast path")
         lines.append(
-            f"| {name} | {cell(n, f)} | {cell(n, g)} | {cell(n, nl)} | {cell(n, nx)} | {ratio(f, g)} | "
-            f"{ratio(f, nl)} | {ratio(f, nx)} |"
+            f"| {name} | {cell(n, f)} | {cell(n, g)} | "
+            + (f"{cell(n, prev)} | " if previous else "")
+            + f"{cell(n, nl)} | {cell(n, nx)} | {ratio(f, g)} | "
+            + (f"{ratio(f, prev)} | " if previous else "")
+            + f"{ratio(f, nl)} | {ratio(f, nx)} |"
         )
     total = sum(stages.values())
     lines += [
@@ -181,8 +208,7 @@ def main(argv=None) -> int:
     per_shape, per_nf_point = times["phenograd fast path"] / len(cst), times["NeuralFoil xxxlarge"] / n
     lines += [
         "",
-        f"Arithmetic: the encoder's linear layers cost {flops / 1e6:.0f} MFLOP per shape (5 members x 3 "
-        f"layers x 129 nodes); at {len(cst)} shapes the encoder ran at {achieved / 1e9:.1f} GFLOP/s, "
+        f"Arithmetic: the encoder's linear layers cost {flops / 1e6:.0f} MFLOP per shape ({describe(shipped)}); at {len(cst)} shapes the encoder ran at {achieved / 1e9:.1f} GFLOP/s, "
         f"{achieved / rate:.0%} of the {rate / 1e9:.1f} GFLOP/s of a batched matmul of the same shapes timed in "
         f"this run. One shape through the fast path takes as long as {per_shape / per_nf_point:,.0f} "
         "NeuralFoil xxxlarge points.",
