@@ -96,25 +96,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="airfoil model (default: the shipped one)")
     ap.add_argument("--sizes", default="large,xxxlarge", help="NeuralFoil sizes for AeroSandbox (comma-separated)")
+    ap.add_argument("--previous", default=None, metavar="MODEL.pt", help="another airfoil model solved in the same run")
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
     torch.set_num_threads(1)
     problem = daedalus_problem()
-    surrogate = load_surrogate(args.model, domain="airfoil")
+    models = {"phenograd (SLSQP on its surrogate)": args.model}
+    if args.previous:
+        models["phenograd, previous model (SLSQP on its surrogate)"] = args.previous
 
     rows = []
-    result = optimize(problem, surrogate, start="naca0012")
-    verified, calls = verify_design(result.contour, problem, [p.alpha for p in result.points])
-    rows.append(
-        (
-            "phenograd (SLSQP on its surrogate)",
-            result.objective,
-            verified_objective(problem, verified, result.cst),
-            result.solve_s,
-            f"{result.status}, {result.iterations} it., {result.surrogate_calls} surrogate calls",
-            verified,
+    for label, path in models.items():
+        result = optimize(problem, load_surrogate(path, domain="airfoil"), start="naca0012")
+        verified, calls = verify_design(result.contour, problem, [p.alpha for p in result.points])
+        rows.append(
+            (
+                label,
+                result.objective,
+                verified_objective(problem, verified, result.cst),
+                result.solve_s,
+                f"{result.status}, {result.iterations} it., {result.surrogate_calls} surrogate calls",
+                verified,
+            )
         )
-    )
     start_verified, _ = verify_design(result.start_contour, problem, [p.alpha for p in result.start_points])
     start_obj = verified_objective(problem, start_verified, result.start_cst)
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
@@ -125,9 +129,11 @@ def main() -> int:
             (f"AeroSandbox + NeuralFoil {size} (IPOPT)", None, verified_objective(problem, v, cst), seconds, status, v)
         )
 
+    options = (("model", args.model), ("previous", args.previous), ("sizes", args.sizes))
+    command = ".venv/bin/python -m benchmarks.airfoil_optimization" + "".join(f" --{k} {v}" for k, v in options if v)
     fmt = lambda v: "not converged" if v is None else f"{v:.5f}"  # noqa: E731
     lines = [
-        f"Command: `.venv/bin/python -m benchmarks.airfoil_optimization` ({today()}; {machine()}).",
+        f"Command: `{command}` ({today()}; {machine()}).",
         "",
         "Drela's Daedalus problem as posed in AeroSandbox's NeuralFoil tutorial (module docstring). Score: "
         "weighted mean CD sum(w CD)/sum(w) from XFOIL at the six target CLs (lower is better); the "
