@@ -122,6 +122,10 @@ models: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
 		--data data/airfoil_v1.db --out surrogate/models/airfoil.pt --encoder shipped --epochs 40 --patience 10 \
 		--batch-size 4 --refit-epochs 40 --huber-delta 0.03 --members 5 --seed 0 --no-progress
+	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
+		--data data/airfoil_v1.db --out surrogate/models/airfoil_fast.pt \
+		--encoder surrogate/models/airfoil_fast_encoder.pt --epochs 40 --patience 10 --batch-size 4 \
+		--refit-epochs 40 --huber-delta 0.03 --members 5 --seed 0 --no-progress
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v2.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v2.db \
 		--out surrogate/models/catalyst.pt --disqualified drop --members 3 --epochs 60 --patience 12 --seed 0 \
@@ -139,8 +143,10 @@ models: setup
 encoders: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
+		--epochs 40 --sampled 1000 --seed 0 --no-progress --out surrogate/models/airfoil_encoder.pt
+	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
 		--epochs 40 --sampled 1000 --seed 0 --layers 2 --contour-stations 33 --no-progress \
-		--out surrogate/models/airfoil_encoder.pt
+		--out surrogate/models/airfoil_fast_encoder.pt
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain catalyst --data data/catalyst_v1.db --objective denoise \
 		--geometry relaxed --limit 6000 --epochs 10 --seed 0 --no-progress --out surrogate/models/catalyst_encoder.pt

@@ -96,14 +96,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="airfoil model (default: the shipped one)")
     ap.add_argument("--sizes", default="large,xxxlarge", help="NeuralFoil sizes for AeroSandbox (comma-separated)")
-    ap.add_argument("--previous", default=None, metavar="MODEL.pt", help="another airfoil model solved in the same run")
+    ap.add_argument(
+        "--compare", default=None, metavar="LABEL=MODEL.pt", help="another airfoil model solved in the same run"
+    )
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
     torch.set_num_threads(1)
     problem = daedalus_problem()
     models = {"phenograd (SLSQP on its surrogate)": args.model}
-    if args.previous:
-        models["phenograd, previous model (SLSQP on its surrogate)"] = args.previous
+    if args.compare:
+        label, sep, path = args.compare.partition("=")
+        if not sep or not label or not path:
+            ap.error(f"--compare needs LABEL=MODEL.pt, got {args.compare!r}")
+        models[f"phenograd, {label} (SLSQP on its surrogate)"] = path
 
     rows = []
     for label, path in models.items():
@@ -129,7 +134,7 @@ def main() -> int:
             (f"AeroSandbox + NeuralFoil {size} (IPOPT)", None, verified_objective(problem, v, cst), seconds, status, v)
         )
 
-    options = (("model", args.model), ("previous", args.previous), ("sizes", args.sizes))
+    options = (("model", args.model), ("compare", args.compare and f'"{args.compare}"'), ("sizes", args.sizes))
     command = ".venv/bin/python -m benchmarks.airfoil_optimization" + "".join(f" --{k} {v}" for k, v in options if v)
     fmt = lambda v: "not converged" if v is None else f"{v:.5f}"  # noqa: E731
     lines = [

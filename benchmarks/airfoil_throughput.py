@@ -1,9 +1,9 @@
 """Airfoil surrogate throughput (issue 31): the fixed-topology fast path beside the graph path and NeuralFoil, one run.
 
     .venv/bin/python -m benchmarks.airfoil_throughput [--reps 5] [--shapes 64] [--angles 16] [--model M.pt]
-        [--previous M.pt] [--no-write]
+        [--compare LABEL=M.pt] [--no-write]
 
-One torch thread. The shipped model (or --model; --previous: another one's fast path timed alongside) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
+One torch thread. The shipped model (or --model; --compare: another one's fast path timed alongside) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
 the contour graph's fixed topology, members and heads batched; the default) and `fast=False` (the torch_geometric
 graph path, members one after another), and NeuralFoil 0.3.3 (NumPy) large and xxxlarge on the same CST shapes.
 Cases: --shapes CST shapes x --angles angles without gradients; the same with the gradient of sum(CL) + sum(CD)
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     parser.add_argument("--angles", type=int, default=16)
     parser.add_argument("--model", default=None, help="airfoil checkpoint (default: the shipped model)")
     parser.add_argument(
-        "--previous", default=None, metavar="MODEL.pt", help="another checkpoint timed in the same run (its fast path)"
+        "--compare", default=None, metavar="LABEL=MODEL.pt", help="another checkpoint timed in the same run (fast path)"
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
@@ -119,13 +119,18 @@ def main(argv=None) -> int:
     from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
     options = (("reps", args.reps), ("shapes", args.shapes), ("angles", args.angles))
-    options += tuple((k, v) for k, v in (("model", args.model), ("previous", args.previous)) if v)
+    options += tuple((k, v) for k, v in (("model", args.model), ("compare", args.compare and f'"{args.compare}"')) if v)
     command = "python -m benchmarks.airfoil_throughput" + "".join(f" --{k} {v}" for k, v in options)
     started, where = today(), machine()
     shipped = load_surrogate(args.model, domain="airfoil")
     fast = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True)
     graph = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False)
-    previous = load_surrogate(args.previous, domain="airfoil") if args.previous else None
+    previous, label = None, ""
+    if args.compare:
+        label, sep, path = args.compare.partition("=")
+        if not sep or not label or not path:
+            parser.error(f"--compare needs LABEL=MODEL.pt, got {args.compare!r}")
+        previous = load_surrogate(path, domain="airfoil")
     cst = torch.as_tensor(training_cst().params[: args.shapes], dtype=torch.float32)
     alphas = [float(a) for a in np.linspace(-4.0, 11.0, args.angles)]
     cases = {
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
             "phenograd graph path": phenograd_cases(graph, shapes, angles, grad),
         }
         if previous is not None:
-            fns["previous model fast path"] = phenograd_cases(previous, shapes, angles, grad)
+            fns[f"{label} fast path"] = phenograd_cases(previous, shapes, angles, grad)
         if peers:
             fns.update({f"NeuralFoil {s}": neuralfoil_case(shapes, angles, s) for s in NEURALFOIL_SIZES})
         for fn in fns.values():
@@ -162,15 +167,15 @@ def main(argv=None) -> int:
         "heads batched, nodes of all CST vectors in one call) and `fast=False` (the torch_geometric graph path, "
         "members one after another); the two agree to float rounding (tests/test_golden.py, "
         "tests/test_fast_airfoil.py). NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch."
-        + (f" Previous model: `{args.previous}` ({describe(previous)}), its fast path." if previous else ""),
+        + (f" {label}: `{args.compare.partition('=')[2]}` ({describe(previous)}), its fast path." if previous else ""),
         "",
         f"Medians of {args.reps} alternating repeats after a warm-up; predictions per second = shapes x angles / "
         "median seconds; ratios are of medians from the same run.",
         "",
         "| case | phenograd fast path | phenograd graph path | "
-        + ("previous model fast path | " if previous else "")
+        + (f"{label} fast path | " if previous else "")
         + "NeuralFoil large | NeuralFoil xxxlarge | fast / graph | "
-        + ("fast / previous | " if previous else "")
+        + (f"fast / {label} | " if previous else "")
         + "fast / NeuralFoil large | fast / NeuralFoil xxxlarge |",
         "|---|---|---|---|---|---|---|---|" + ("---|---|" if previous else ""),
     ]
@@ -184,7 +189,7 @@ def main(argv=None) -> int:
         f, g = t["phenograd fast path"], t["phenograd graph path"]
         nl, nx = t.get("NeuralFoil large"), t.get("NeuralFoil xxxlarge")
         ratio = lambda a, b: f"{b / a:.2f}x" if b is not None else "-"  # noqa: E731
-        prev = t.get("previous model fast path")
+        prev = t.get(f"{label} fast path")
         lines.append(
             f"| {name} | {cell(n, f)} | {cell(n, g)} | "
             + (f"{cell(n, prev)} | " if previous else "")

@@ -119,3 +119,28 @@ def test_pretrain_train_evaluate_and_predict_at_a_coarse_resolution(tiny_polars,
     assert data.at_stations(AIRFOIL_STATIONS).graphs[0].num_nodes == 2 * AIRFOIL_STATIONS - 1
     out = surrogate.predict_airfoil(CST, alpha=[2.0], reynolds=1e6)
     assert np.isfinite(out["CL"].numpy()).all()
+
+
+def test_the_shipped_fast_model_reads_coarse_graphs_and_agrees_with_the_default_model():
+    """surrogate/models/airfoil_fast.pt (2 layers, 33 stations): its fast and graph paths agree, its encoder file
+    records the same resolution, and on NACA 2412 it stays within its measured error of the default model."""
+    from phenograd.datasets.airfoil import naca
+    from phenograd.surrogate.model import shipped_model_path
+    from phenograd.surrogate.pretrained import load_encoder_state
+
+    path = shipped_model_path("airfoil").with_name("airfoil_fast.pt")
+    fast = load_surrogate(path, domain="airfoil")
+    assert fast.stations == 33 and fast.info["encoder"]["n_layers"] == 2
+    encoder = load_encoder_state(path.with_name("airfoil_fast_encoder.pt"), "airfoil")
+    assert encoder["config"] == dict(fast.info["encoder"])
+    graph = AirfoilSurrogate(fast.ensemble, fast.info, fast=False)
+    default = load_surrogate(domain="airfoil")
+    contour = torch.as_tensor(naca("2412"))
+    with torch.no_grad():
+        a, b = fast.predict_airfoil(contour, [0.0, 4.0], 1e6), graph.predict_airfoil(contour, [0.0, 4.0], 1e6)
+        ref = default.predict_airfoil(contour, [0.0, 4.0], 1e6)
+    for key in ("CL", "CD", "CM"):
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    # both models' held-out CL error is about 0.02-0.03 and CM about 0.004 (BENCHMARKS.md "Airfoil surrogate")
+    assert float((a["CL"] - ref["CL"]).abs().max()) < 0.05 and float((a["CM"] - ref["CM"]).abs().max()) < 0.01
+    assert 0.2 < float(a["CL"][0, 0]) < 0.35 and 0.6 < float(a["CL"][0, 1]) < 0.8  # XFOIL at 160 panels: 0.237, 0.715
