@@ -114,7 +114,8 @@ rans-data: setup-cfd
 # The shipped models (see surrogate/models/README.md): retrain from the committed data releases. The airfoil model
 # fine-tunes the shipped pretrained encoder (`make encoders` rebuilds it) as two processes (torchrun, 2 x 4 shapes a
 # step) with the Huber loss (delta 0.03 of the normalised errors), then refits each member's head on frozen features;
-# 5 members, ~95 min on 2 cores. The catalyst model learns the v2 release's CHGNet labels (three members, the
+# 5 members, ~95 min on 2 cores; airfoil_fast.pt the same from its own encoder (2 layers, 33 contour stations per
+# surface), ~40 min. The catalyst model learns the v2 release's CHGNet labels (three members, the
 # placements AdsorbML disqualifies left out; ~20 min on one core); v1's EMT model stays as catalyst_emt_v1.pt.
 .PHONY: models encoders
 models: setup
@@ -138,8 +139,8 @@ models: setup
 		--extra-structures runs/unl/v2_seed1_6000.db --members 1 --layers 2 --hidden 32 --epochs 60 --patience 12 \
 		--seed 0 --no-progress
 
-# The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~45 + ~10 min
-# on one core). `phenograd train --encoder shipped` starts from them.
+# The shipped pretrained encoders (surrogate/models/README.md; the label-efficiency benchmark's settings, ~45 + ~17 +
+# ~10 min on one core). `phenograd train --encoder shipped` starts from them.
 encoders: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd pretrain --domain airfoil --data data/airfoil_v1.db --objective jepa \
