@@ -29,6 +29,7 @@ pretraining objective "potential").
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -264,6 +265,6 @@ def load_unlabelled(
     if view is None:
         raise InputError(f"the {domain} domain has no pretraining")
     options = {} if stations is None else {"stations": stations}
-    if options and domain != "airfoil":
-        raise InputError(f"contour stations are an airfoil setting, not {domain}")
+    if options and "stations" not in inspect.signature(view.load_unlabelled).parameters:
+        raise InputError(f"contour stations are not a setting of the {domain} domain's graphs")
     return view.load_unlabelled(path, n_sampled=n_sampled, seed=seed, limit=limit, geometry=geometry, **options)
