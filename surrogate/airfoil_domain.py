@@ -122,20 +122,6 @@ class AirfoilDomain:
             return airfoil_graph_from_cst(design, stations)
         return airfoil_graph(design, stations)
 
-    @staticmethod
-    def contour_stations(encoder: dict) -> int:
-        """Chord stations per surface of the graphs an encoder's settings record (graphs.encoder_stations)."""
-        from .graphs import encoder_stations
-
-        return encoder_stations(encoder)
-
-    @staticmethod
-    def graph_settings(stations: int) -> dict:
-        """The encoder settings that record a contour resolution (graphs.contour_graph_settings)."""
-        from .graphs import contour_graph_settings
-
-        return contour_graph_settings(stations)
-
     def encoder_config(self, hidden: int = 64, n_layers: int = 3) -> dict:
         """Lengths in chords."""
         from .graphs import AIRFOIL_NODE_FEATURES
@@ -184,8 +170,9 @@ class AirfoilDomain:
     def load_data(self, data_path, encoder: dict):
         """Graphs at the resolution the encoder settings record."""
         from .airfoil_data import load_airfoil_points
+        from .graphs import encoder_stations
 
-        return load_airfoil_points(data_path, self.contour_stations(encoder))
+        return load_airfoil_points(data_path, encoder_stations(encoder))
 
     def items(self, data, split: str):
         return data.shapes_in(split)

@@ -125,9 +125,10 @@ def distilled_points(data: AirfoilPoints, teacher, extra: int, seed: int = 0, te
     label_cond = torch.cat([data.cond[own], data.cond[copy_rows]])
     label_shape = torch.cat([data.point_shape[own], copy_shape])
     # the teacher reads graphs at its own resolution, which may not be the student's
-    seen = graphs if teacher.stations == data.stations else data.at_stations(teacher.stations).graphs
-    if seen is not graphs:
-        seen = list(seen) + mixture_graphs(teacher.stations)
+    if teacher.stations == data.stations:
+        seen = graphs
+    else:
+        seen = list(data.at_stations(teacher.stations).graphs) + mixture_graphs(teacher.stations)
     values, prob = teacher_labels(teacher, seen, label_cond, label_shape)
     converged = prob > 0.5
     targets = torch.where(converged[:, None], values, torch.full_like(values, float("nan")))

@@ -36,6 +36,7 @@ from .graphs import (
     airfoil_nodes_from_cst,
     airfoil_surfaces,
     atoms_graph,
+    encoder_stations,
 )
 from .heads import AIRFOIL_TARGETS, conditions
 from .model import Ensemble, load_checkpoint, shipped_model_path
@@ -80,7 +81,7 @@ class AirfoilSurrogate:
         self._stacked = None  # (parameters key, StackedEncoders, stacked head weights)
         self._parameters = None  # (the ensemble, its parameters)
         # chord stations per surface of the graphs the model was trained on (its encoder settings record them)
-        self.stations = get_domain("airfoil").contour_stations(ensemble.members[0].encoder.config)
+        self.stations = encoder_stations(ensemble.members[0].encoder.config)
 
     def stacked(self) -> tuple[StackedEncoders, dict]:
         """The members' encoders and heads with their weights stacked (rebuilt when a weight changes)."""

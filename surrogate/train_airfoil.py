@@ -16,8 +16,7 @@ from phenograd.core.errors import InputError
 
 from .airfoil_data import AirfoilPoints, load_airfoil_points
 from .design_range import design_range
-from .domain import get_domain
-from .graphs import AIRFOIL_STATIONS
+from .graphs import AIRFOIL_STATIONS, contour_graph_settings, encoder_stations
 from .head_refit import refit_airfoil_head
 from .heads import AirfoilHead
 from .model import Surrogate, default_encoder_config
@@ -69,13 +68,13 @@ class AirfoilTask:
         return {
             **default_encoder_config(self.domain, cfg.hidden, cfg.layers),
             **({} if cfg.vectors else {"vectors": False}),
-            **(get_domain(self.domain).graph_settings(cfg.contour_stations) if cfg.contour_stations else {}),
+            **(contour_graph_settings(cfg.contour_stations) if cfg.contour_stations else {}),
         }
 
     def match_encoder(self, encoder: dict, cfg: TrainConfig) -> None:
         """Rebuild the graphs at the contour resolution the encoder settings record (a pretrained encoder's or
         a model's); InputError where cfg asks for another one."""
-        stations = get_domain(self.domain).contour_stations(encoder)
+        stations = encoder_stations(encoder)
         if cfg.contour_stations and cfg.contour_stations != stations:
             raise InputError(
                 f"the encoder was trained on {stations} contour stations per surface, not {cfg.contour_stations}: "
