@@ -3,9 +3,11 @@
     .venv/bin/python -m benchmarks.airfoil_throughput [--reps 5] [--shapes 64] [--angles 16] [--model M.pt]
         [--compare LABEL=M.pt] [--no-write]
 
-One torch thread. The shipped model (or --model; --compare: another one's fast path timed alongside) through `AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on
-the contour graph's fixed topology, members and heads batched; the default) and `fast=False` (the torch_geometric
-graph path, members one after another), and NeuralFoil 0.3.3 (NumPy) large and xxxlarge on the same CST shapes.
+One torch thread. The shipped model (or --model; --compare: another one's fast path timed alongside) through
+`AirfoilSurrogate(fast=True)` (encoder.StackedEncoders on the contour graph's fixed topology, members and heads
+batched; the default), the same with `compile=True` (the encoder's pass through torch.compile; its first call per
+case, compilation included, is timed apart) and `fast=False` (the torch_geometric graph path, members one after
+another), and NeuralFoil 0.3.3 (NumPy) large and xxxlarge on the same CST shapes.
 Cases: --shapes CST shapes x --angles angles without gradients; the same with the gradient of sum(CL) + sum(CD)
 with respect to the CST weights (phenograd only: NeuralFoil is NumPy); one shape at one angle (latency). Every
 case runs all its variants alternately, rep by rep, after a warm-up; medians of --reps are quoted, and their
@@ -124,6 +126,7 @@ def main(argv=None) -> int:
     started, where = today(), machine()
     shipped = load_surrogate(args.model, domain="airfoil")
     fast = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True)
+    compiled = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True, compile=True)
     graph = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False)
     previous, label = None, ""
     if args.compare:
@@ -139,9 +142,10 @@ def main(argv=None) -> int:
         "1 shape x 1 angle (latency), no gradients": (cst[:1], [4.0], False, True),
         "1 shape x 1 angle (latency), gradient w.r.t. the CST weights": (cst[:1], [4.0], True, False),
     }
-    results = {}
+    results, first_call = {}, {}
     for name, (shapes, angles, grad, peers) in cases.items():
         fns = {
+            "phenograd fast path, compiled": phenograd_cases(compiled, shapes, angles, grad),
             "phenograd fast path": phenograd_cases(fast, shapes, angles, grad),
             "phenograd graph path": phenograd_cases(graph, shapes, angles, grad),
         }
@@ -149,6 +153,7 @@ def main(argv=None) -> int:
             fns[f"{label} fast path"] = phenograd_cases(previous, shapes, angles, grad)
         if peers:
             fns.update({f"NeuralFoil {s}": neuralfoil_case(shapes, angles, s) for s in NEURALFOIL_SIZES})
+        first_call[name] = side_by_side({"first": fns["phenograd fast path, compiled"]}, 1)["first"]
         for fn in fns.values():
             fn()  # warm-up
         results[name] = (len(shapes) * len(angles), side_by_side(fns, args.reps))
@@ -164,20 +169,21 @@ def main(argv=None) -> int:
         f"Machine: {where}; one torch thread.  ",
         f"Model: `{args.model or 'surrogate/models/airfoil.pt'}` ({describe(shipped)}), through "
         "`AirfoilSurrogate(fast=True)` (the default: the fixed-topology path, encoder.StackedEncoders, members and "
-        "heads batched, nodes of all CST vectors in one call) and `fast=False` (the torch_geometric graph path, "
-        "members one after another); the two agree to float rounding (tests/test_golden.py, "
-        "tests/test_fast_airfoil.py). NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch."
+        "heads batched, nodes of all CST vectors in one call), the same with `compile=True` (the encoder's pass "
+        "through torch.compile, inductor) and `fast=False` (the torch_geometric graph path, members one after "
+        "another); the three agree to float rounding (tests/test_golden.py, tests/test_fast_airfoil.py). "
+        "NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch."
         + (f" {label}: `{args.compare.partition('=')[2]}` ({describe(previous)}), its fast path." if previous else ""),
         "",
         f"Medians of {args.reps} alternating repeats after a warm-up; predictions per second = shapes x angles / "
         "median seconds; ratios are of medians from the same run.",
         "",
-        "| case | phenograd fast path | phenograd graph path | "
+        "| case | phenograd fast path, compiled | phenograd fast path | phenograd graph path | "
         + (f"{label} fast path | " if previous else "")
-        + "NeuralFoil large | NeuralFoil xxxlarge | fast / graph | "
+        + "NeuralFoil large | NeuralFoil xxxlarge | compiled / fast | fast / graph | "
         + (f"fast / {label} | " if previous else "")
-        + "fast / NeuralFoil large | fast / NeuralFoil xxxlarge |",
-        "|---|---|---|---|---|---|---|---|" + ("---|---|" if previous else ""),
+        + "compiled / NeuralFoil large | compiled / NeuralFoil xxxlarge | fast / NeuralFoil xxxlarge |",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if previous else ""),
     ]
 
     def cell(n, t):
@@ -186,17 +192,24 @@ def main(argv=None) -> int:
         return f"{n / t:,.0f}/s ({t * 1e3:.1f} ms)"
 
     for name, (n, t) in results.items():
-        f, g = t["phenograd fast path"], t["phenograd graph path"]
+        c, f, g = t["phenograd fast path, compiled"], t["phenograd fast path"], t["phenograd graph path"]
         nl, nx = t.get("NeuralFoil large"), t.get("NeuralFoil xxxlarge")
         ratio = lambda a, b: f"{b / a:.2f}x" if b is not None else "-"  # noqa: E731
         prev = t.get(f"{label} fast path")
         lines.append(
-            f"| {name} | {cell(n, f)} | {cell(n, g)} | "
+            f"| {name} | {cell(n, c)} | {cell(n, f)} | {cell(n, g)} | "
             + (f"{cell(n, prev)} | " if previous else "")
-            + f"{cell(n, nl)} | {cell(n, nx)} | {ratio(f, g)} | "
+            + f"{cell(n, nl)} | {cell(n, nx)} | {ratio(c, f)} | {ratio(f, g)} | "
             + (f"{ratio(f, prev)} | " if previous else "")
-            + f"{ratio(f, nl)} | {ratio(f, nx)} |"
+            + f"{ratio(c, nl)} | {ratio(c, nx)} | {ratio(f, nx)} |"
         )
+    lines += [
+        "",
+        "The compiled variant's first call in each case (torch.compile's compilation, then one pass; inductor keeps "
+        "its kernels on disk, so a later process compiles faster): "
+        + "; ".join(f"{name}: {t:.1f} s" for name, t in first_call.items())
+        + ".",
+    ]
     total = sum(stages.values())
     lines += [
         "",
