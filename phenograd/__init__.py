@@ -41,6 +41,7 @@ _EXPORTS = {
     "dataset_info": "phenograd.datasets.polar_info",
     # surrogates
     "load_surrogate": "phenograd.surrogate.predict",
+    "AirfoilSurrogate": "phenograd.surrogate.predict",
     "PretrainConfig": "phenograd.surrogate.pretrain",
     "pretrain_encoder": ("phenograd.surrogate.pretrain", "pretrain"),
     "load_unlabelled": "phenograd.surrogate.pretrain_data",

@@ -221,6 +221,37 @@ def test_a_failing_torch_compile_falls_back_to_the_eager_path(random_model, monk
     assert compiled.stacked()[0]._compiled is None
 
 
+def test_the_compiled_pass_gives_the_eager_values_and_gradients():
+    """compile=True for real (inductor and the machine's C++ compiler; no fallback allowed): the same
+    predictions and CST gradients as the eager fast path. A small model, so that compiling takes seconds."""
+    import warnings
+
+    torch.manual_seed(3)
+    ens = build_ensemble(
+        "airfoil",
+        n_members=2,
+        encoder={**default_encoder_config("airfoil", hidden=8, n_layers=1), "graph_nodes": 17},
+        head={"hidden": 8, "width": 16, "depth": 1},
+    )
+    eager = AirfoilSurrogate(ens.eval(), {"meta": {}})
+    compiled = AirfoilSurrogate(ens.eval(), {"meta": {}}, compile=True)
+    cst = CST[:2].float().clone()
+    outs = []
+    for model in (eager, compiled):
+        p = cst.clone().requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # a fallback to the eager pass fails the test
+            out = model.predict_airfoil(p, [0.0, 4.0], 1e6)
+        (out["CL"].sum() + out["CM"].sum()).backward()
+        outs.append((out, p.grad))
+    (ref, ref_grad), (got, got_grad) = outs
+    assert compiled.stacked()[0]._compiled is not None
+    for key in ("CL", "CD", "CM", "confidence"):
+        torch.testing.assert_close(got[key], ref[key], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got_grad, ref_grad, rtol=1e-3, atol=1e-5)
+    assert float(ref_grad.abs().max()) > 0
+
+
 def test_dataset_evaluation_takes_the_fast_path_with_the_same_values(random_model):
     from phenograd.surrogate.airfoil_data import AirfoilPoints
     from phenograd.surrogate.evaluate import predict_airfoil_points
