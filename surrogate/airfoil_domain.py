@@ -18,7 +18,7 @@ class AirfoilPretraining:
     'where' it sits on the contour; noise moves y only."""
 
     objective = "jepa"  # measured best (BENCHMARKS "Pretraining label efficiency"): 0.80x scratch's error
-    kernel = 3.0  # nodes of the default 129-node contour (3/129 of its length, at any resolution)
+    kernel = 3.0  # contour nodes
     noise = 0.002  # chords, y only
 
     def query_features(self) -> int:

@@ -81,7 +81,7 @@ from . import distributed
 from .domain import get_domain
 from .elements import elements_of_graphs
 from .encoder import GeometricEncoder, RadialBasis
-from .graphs import AIRFOIL_NODES, N_TAGS, _slope, cosine_cutoff, edge_vectors
+from .graphs import N_TAGS, _slope, cosine_cutoff, edge_vectors
 from .heads import mlp
 from .model import default_encoder_config, save_torch_atomic
 from .pretrain_data import UnlabelledSet
@@ -104,9 +104,9 @@ class PretrainingCollapsed(PhenogradError, RuntimeError):
 
 
 # Per domain (its Domain.pretraining view, domain.PretrainView): the predictor's kernel width (airfoil 3 contour
-# nodes of the default resolution, catalyst 2 Å), the denoising std (0.002 chords in y, 0.1 Å) and the measured
-# best objective (BENCHMARKS "Pretraining label efficiency", 10 % of the labels: airfoil JEPA 0.80x scratch's error;
-# catalyst denoising 0.95x, 0.91x on relaxed geometry; JEPA 1.35x: worse).
+# nodes, catalyst 2 Å), the denoising std (0.002 chords in y, 0.1 Å) and the measured best objective
+# (BENCHMARKS "Pretraining label efficiency", 10 % of the labels: airfoil JEPA 0.80x scratch's error; catalyst
+# denoising 0.95x, 0.91x on relaxed geometry; JEPA 1.35x: worse).
 
 
 @dataclass
@@ -239,12 +239,10 @@ def query_features(domain: str) -> int:
 
 
 def contour_where(data: Data) -> Tensor:
-    """'Where' coordinates (N, 3) of airfoil nodes for the predictor's kernel: their place along the contour on a
-    circle of circumference AIRFOIL_NODES (129), in units of the default graph's node spacing whatever the graph's
-    resolution, so that the kernel covers the same share of the contour at any --contour-stations (a node of a
-    65-node graph is 129 / 65 units from the next). (Atoms are where they are: their positions in Å.)"""
+    """'Where' coordinates (N, 3) of airfoil nodes for the predictor's kernel: their contour index on a circle
+    of circumference N, the graph's node count (node units). (Atoms are where they are: their positions in Å.)"""
     k = torch.arange(data.num_nodes, dtype=torch.float32)
-    r = AIRFOIL_NODES / (2 * np.pi)
+    r = data.num_nodes / (2 * np.pi)
     phi = 2 * np.pi * k / data.num_nodes
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), torch.zeros_like(phi)], dim=1)
 

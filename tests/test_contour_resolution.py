@@ -67,20 +67,6 @@ def test_a_coarse_model_predicts_the_same_through_both_paths_with_the_same_gradi
     assert float(x_fast.grad.abs().max()) > 0
 
 
-def test_the_pretraining_kernel_covers_the_same_share_of_the_contour_at_any_resolution():
-    from phenograd.surrogate.pretrain import contour_where
-
-    fine, coarse = airfoil_graph_from_cst(CST[0]), airfoil_graph_from_cst(CST[0], stations=33)
-    where_fine, where_coarse = contour_where(fine), contour_where(coarse)
-    step_fine = torch.linalg.norm(where_fine[1] - where_fine[0])
-    step_coarse = torch.linalg.norm(where_coarse[1] - where_coarse[0])
-    # the default graph's neighbours are about one unit apart, as before the resolution became a setting
-    assert float(step_fine) == pytest.approx(1.0, abs=1e-3)
-    # a coarse graph's neighbours are 129 / 65 units apart: the same circle, the same share of it per unit
-    assert float(step_coarse / step_fine) == pytest.approx(129 / 65, rel=1e-3)
-    assert torch.allclose(torch.linalg.norm(where_coarse[:, :2], dim=1), torch.linalg.norm(where_fine[0, :2]))
-
-
 def test_stacked_encoders_refuse_graphs_of_another_resolution():
     model = coarse_model()
     encoders = StackedEncoders([m.encoder for m in model.ensemble.members])
