@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.report import machine, publish, today
+from benchmarks.report import labelled_path, machine, publish, today
 from phenograd.datasets.cst import cst_to_coordinates
 from phenograd.optimize.airfoil import optimize
 from phenograd.optimize.airfoil_problem import daedalus_problem
@@ -105,9 +105,7 @@ def main() -> int:
     problem = daedalus_problem()
     models = {"phenograd (SLSQP on its surrogate)": args.model}
     if args.compare:
-        label, sep, path = args.compare.partition("=")
-        if not sep or not label or not path:
-            ap.error(f"--compare needs LABEL=MODEL.pt, got {args.compare!r}")
+        label, path = labelled_path(args.compare, ap)
         models[f"phenograd, {label} (SLSQP on its surrogate)"] = path
 
     rows = []

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from benchmarks.airfoil_points import metrics, test_points
-from benchmarks.report import machine, publish, today
+from benchmarks.report import labelled_path, machine, publish, today
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import calibration, predict_airfoil_points
@@ -188,9 +188,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     compare = {}
     for item in args.compare:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not path:
-            parser.error(f"--compare needs LABEL=MODEL.pt, got {item!r}")
+        label, path = labelled_path(item, parser)
         compare[f"phenograd ({label})"] = path
     model_path = args.model or shipped_model_path("airfoil")
     models = {"phenograd": model_path, **compare}

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from benchmarks.hotspots import side_by_side
-from benchmarks.report import machine, publish, today
+from benchmarks.report import labelled_path, machine, publish, today
 
 NEURALFOIL_SIZES = ("large", "xxxlarge")
 
@@ -128,12 +128,10 @@ def main(argv=None) -> int:
     fast = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True)
     compiled = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=True, compile=True)
     graph = AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False)
-    previous, label = None, ""
+    previous, label, previous_path = None, "", ""
     if args.compare:
-        label, sep, path = args.compare.partition("=")
-        if not sep or not label or not path:
-            parser.error(f"--compare needs LABEL=MODEL.pt, got {args.compare!r}")
-        previous = load_surrogate(path, domain="airfoil")
+        label, previous_path = labelled_path(args.compare, parser)
+        previous = load_surrogate(previous_path, domain="airfoil")
     cst = torch.as_tensor(training_cst().params[: args.shapes], dtype=torch.float32)
     alphas = [float(a) for a in np.linspace(-4.0, 11.0, args.angles)]
     cases = {
@@ -173,7 +171,7 @@ def main(argv=None) -> int:
         "through torch.compile, inductor) and `fast=False` (the torch_geometric graph path, members one after "
         "another); the three agree to float rounding (tests/test_golden.py, tests/test_fast_airfoil.py). "
         "NeuralFoil 0.3.3 (NumPy) on the same CST parameters, one call per batch."
-        + (f" {label}: `{args.compare.partition('=')[2]}` ({describe(previous)}), its fast path." if previous else ""),
+        + (f" {label}: `{previous_path}` ({describe(previous)}), its fast path." if previous else ""),
         "",
         f"Medians of {args.reps} alternating repeats after a warm-up; predictions per second = shapes x angles / "
         "median seconds; ratios are of medians from the same run.",

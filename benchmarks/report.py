@@ -50,3 +50,11 @@ def publish(title: str, body: str, write: bool = True) -> None:
     print(body)
     if write:
         write_section(title, body)
+
+
+def labelled_path(text: str, parser, option: str = "--compare") -> tuple[str, str]:
+    """(label, path) of a LABEL=PATH option value; a one-line argparse error (exit 2) when either part is missing."""
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        parser.error(f"{option} needs LABEL=MODEL.pt, got {text!r}")
+    return label, path
