@@ -95,6 +95,7 @@ class AirfoilDomain:
         "station_y",
         "head_width",
         "huber_delta",
+        "target_weights",
         "refit_epochs",
         "refit_head_width",
         "vectors",
@@ -229,6 +230,14 @@ class AirfoilDomain:
                 default=None,
                 help="airfoil: Huber loss of the normalised errors with this delta instead of the "
                 "squared error (default 0: squared error; see surrogate/heads.py)",
+            )
+            parser.add_argument(
+                "--target-weights",
+                type=float,
+                nargs=5,
+                default=None,
+                metavar=("CL", "LNCD", "CM", "TOP_XTR", "BOT_XTR"),
+                help="airfoil: weight of each target's errors in the regression loss (default 1 1 1 1 1)",
             )
             parser.add_argument(
                 "--refit-epochs",

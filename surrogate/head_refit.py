@@ -51,6 +51,7 @@ def point_loss(
     converged: Tensor,
     conv_weight: float,
     huber_delta: float = 0.0,
+    target_weights: tuple[float, ...] | None = None,
 ) -> Tensor:
     """The airfoil training loss (AirfoilHead.loss) of points whose shapes' cached features are given;
     shape_of_point (P,) indexes the features' first dimension."""
@@ -58,7 +59,7 @@ def point_loss(
     shapes, local = torch.unique(shape_of_point, return_inverse=True)
     emb = head.shape_embedding(nodes[shapes].flatten(0, 1), pooled[shapes], inputs[shapes].flatten(0, 1))
     values, logit = head(emb[local], cond)
-    return head.loss(values, logit, targets, converged, conv_weight, huber_delta)
+    return head.loss(values, logit, targets, converged, conv_weight, huber_delta, target_weights)
 
 
 def refit_airfoil_head(
@@ -74,11 +75,12 @@ def refit_airfoil_head(
     lr: float = 1e-3,
     weight_decay: float = 1e-5,
     huber_delta: float = 0.0,
+    target_weights: tuple[float, ...] | None = None,
 ) -> dict:
     """Train model.head (in place) for up to `epochs` passes over the training points in shuffled batches of
     batch_points points, encoder frozen; keep the state of lowest validation loss (the start state included).
 
-    data: AirfoilPoints; huber_delta: the loss (AirfoilHead.loss). Returns {"start_val": loss before,
+    data: AirfoilPoints; huber_delta, target_weights: the loss (AirfoilHead.loss). Returns {"start_val": loss before,
     "best_val": after, "best_epoch": 0 if unchanged}.
     """
     shapes = np.concatenate([train_shapes, val_shapes])
@@ -101,7 +103,7 @@ def refit_airfoil_head(
     def val_loss() -> float:
         head.eval()
         with torch.no_grad():
-            loss = point_loss(head, features, *val, conv_weight, huber_delta).item()
+            loss = point_loss(head, features, *val, conv_weight, huber_delta, target_weights).item()
         head.train()
         return loss
 
@@ -115,7 +117,7 @@ def refit_airfoil_head(
         order = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, batch_points):
             idx = order[i : i + batch_points]
-            loss = point_loss(head, features, *(t[idx] for t in train), conv_weight, huber_delta)
+            loss = point_loss(head, features, *(t[idx] for t in train), conv_weight, huber_delta, target_weights)
             opt.zero_grad()
             loss.backward()
             opt.step()

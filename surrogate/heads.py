@@ -33,12 +33,16 @@ def mlp(n_in: int, width: int, n_out: int, depth: int = 2) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def regression_loss(err: Tensor, huber_delta: float = 0.0) -> Tensor:
+def regression_loss(err: Tensor, huber_delta: float = 0.0, weights: Tensor | None = None) -> Tensor:
     """Mean loss of normalised errors err (any shape): squared (huber_delta 0) or Huber / huber_delta
-    (see AirfoilHead.loss)."""
+    (see AirfoilHead.loss). weights (err's shape): each error's weight in that mean (None: all 1)."""
+    reduction = "mean" if weights is None else "none"
     if huber_delta > 0:
-        return torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=huber_delta) / huber_delta
-    return (err**2).mean()
+        loss = torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=huber_delta, reduction=reduction)
+        loss = loss / huber_delta
+    else:
+        loss = err**2 if weights is not None else (err**2).mean()
+    return loss if weights is None else (loss * weights).mean()
 
 
 class AirfoilHead(nn.Module):
@@ -120,10 +124,14 @@ class AirfoilHead(nn.Module):
         converged: Tensor,
         conv_weight: float,
         huber_delta: float = 0.0,
+        target_weights: tuple[float, ...] | None = None,
     ) -> Tensor:
         """Training loss of P points: the regression loss of the normalised targets (P, 5) where the simulator
         converged and the target exists (RANS data has no transition points), plus conv_weight x the binary
         cross-entropy of the convergence logit (P,) against converged (P,) on every point.
+
+        target_weights: one weight per target (AIRFOIL_TARGETS order) on its errors in the regression mean;
+        None or all 1: every error alike.
 
         Regression: mean squared error (huber_delta 0), or the Huber loss of the normalised errors divided by
         huber_delta: e^2 / (2 delta) inside delta, |e| - delta / 2 beyond it, i.e. the absolute error that the
@@ -131,7 +139,10 @@ class AirfoilHead(nn.Module):
         polar's trend (see huber_delta in trainer.TrainConfig for the measured effect)."""
         ok = converged[:, None] & torch.isfinite(targets)
         err = self.normalised(values) - self.normalised(torch.where(ok, targets, values.detach()))
-        regression = regression_loss(err[ok], huber_delta) if ok.any() else values.sum() * 0.0
+        weights = None
+        if target_weights is not None and any(w != 1 for w in target_weights):
+            weights = torch.as_tensor(target_weights, dtype=err.dtype, device=err.device).expand_as(err)[ok]
+        regression = regression_loss(err[ok], huber_delta, weights) if ok.any() else values.sum() * 0.0
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, converged.float())
         return regression + conv_weight * bce
 

@@ -1,7 +1,8 @@
 """Train an airfoil surrogate ensemble on a polar dataset (resumable; see trainer.py).
 
 Loss per point: mean squared error (or Huber loss, cfg.huber_delta) of the normalised [CL, ln CD, CM, Top_Xtr,
-Bot_Xtr] where the simulator converged (over the targets a point has), plus conv_weight x binary cross-entropy of the
+Bot_Xtr] where the simulator converged (over the targets a point has; each target's errors weighted by
+cfg.target_weights), plus conv_weight x binary cross-entropy of the
 convergence logit on every point. Items are shapes: a batch carries every point
 of its shapes' polars, and one shape embedding serves them all.
 """
@@ -116,6 +117,7 @@ class AirfoilTask:
             data.converged[mask].to(device),
             cfg.conv_weight,
             cfg.huber_delta,
+            cfg.target_weights,
         )
 
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
@@ -142,6 +144,7 @@ class AirfoilTask:
             device,
             seed,
             huber_delta=cfg.huber_delta,
+            target_weights=cfg.target_weights,
         )
 
     def report(self) -> dict:

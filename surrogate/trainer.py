@@ -60,6 +60,9 @@ class TrainConfig:
     huber_delta: airfoil regression loss, 0 for the squared error, else the Huber loss of the normalised
     errors with this delta (heads.AirfoilHead.loss; 0.03 scored best of 0, 0.3, 0.1, 0.03:
     surrogate/models/README.md, "Measurements behind the defaults").
+    target_weights: airfoil: the weight of each target's errors (CL, ln CD, CM, Top_Xtr, Bot_Xtr) in the regression
+    loss; all 1 by default (what a CM-heavier choice measured: surrogate/models/README.md, "Measurements behind the
+    defaults").
     readout: the catalyst head's pooling, "all" atoms or the "adsorbate" (heads.AdsorptionHead).
     reference: the catalyst head's baseline, "none" or "elements" (a least-squares energy per adsorbate atom of
     each element, fitted on the training labels and added to the network's output; heads.REFERENCES).
@@ -90,6 +93,7 @@ class TrainConfig:
     layers: int = 3
     conv_weight: float = 0.2
     huber_delta: float = 0.0
+    target_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
     stations: int = 0
     station_y: bool = False
     head_width: int = 128
@@ -102,6 +106,9 @@ class TrainConfig:
     train_fraction: float = 1.0
     encoder_lr_scale: float = 1.0
     seed: int = 0
+
+    def __post_init__(self):
+        self.target_weights = tuple(self.target_weights)  # a command line gives a list; checkpoints keep a tuple
 
     def validate(self, domain: str | None = None, from_model: bool = False) -> None:
         """InputError naming the first setting out of range. With a domain, also for a setting only another
@@ -134,6 +141,13 @@ class TrainConfig:
             raise InputError(f"reference must be none or elements, got {self.reference!r}", parameter="reference")
         if not (0 <= self.huber_delta < math.inf):
             raise InputError(f"huber_delta must be 0 or more, got {self.huber_delta}", parameter="huber_delta")
+        weights = tuple(self.target_weights)
+        if len(weights) != 5 or not all(0 <= w < math.inf for w in weights) or not sum(weights[:3]) > 0:
+            raise InputError(
+                f"target_weights must be 5 finite weights of 0 or more (CL, ln CD, CM, Top_Xtr, Bot_Xtr), some of the "
+                f"first three positive, got {' '.join(map(str, weights))}",
+                parameter="target_weights",
+            )
         if domain is not None:
             own = set(get_domain(domain).train_options)
             defaults = TrainConfig()

@@ -389,3 +389,11 @@ def test_airfoil_loss_squared_and_huber_on_hand_made_errors():
     torch.testing.assert_close(
         head.loss(values, logit, targets, converged, 0.5, huber_delta=delta), torch.tensor(huber + 0.5 * bce)
     )
+    # target weights: CM's errors count 3x, the transition points' not at all; the mean still divides by n
+    weights = (1.0, 1.0, 3.0, 0.0, 0.0)
+    weighted = (2 * 9 + 0.05**2 + 3 * 9 + 3 * 3 * 9) / n  # CL, ln CD, CM
+    torch.testing.assert_close(
+        head.loss(values, logit, targets, converged, 0.5, target_weights=weights), torch.tensor(weighted + 0.5 * bce)
+    )
+    ones = head.loss(values, logit, targets, converged, 0.5, huber_delta=delta, target_weights=(1.0,) * 5)
+    assert torch.equal(ones, head.loss(values, logit, targets, converged, 0.5, huber_delta=delta))
