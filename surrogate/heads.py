@@ -36,12 +36,12 @@ def mlp(n_in: int, width: int, n_out: int, depth: int = 2) -> nn.Sequential:
 def regression_loss(err: Tensor, huber_delta: float = 0.0, weights: Tensor | None = None) -> Tensor:
     """Mean loss of normalised errors err (any shape): squared (huber_delta 0) or Huber / huber_delta
     (see AirfoilHead.loss). weights (err's shape): each error's weight in that mean (None: all 1)."""
-    reduction = "mean" if weights is None else "none"
     if huber_delta > 0:
+        reduction = "mean" if weights is None else "none"  # the unweighted mean stays bitwise what it was
         loss = torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=huber_delta, reduction=reduction)
         loss = loss / huber_delta
     else:
-        loss = err**2 if weights is not None else (err**2).mean()
+        loss = (err**2).mean() if weights is None else err**2
     return loss if weights is None else (loss * weights).mean()
 
 
