@@ -2,9 +2,8 @@
 
 Loss per point: mean squared error (or Huber loss, cfg.huber_delta) of the normalised [CL, ln CD, CM, Top_Xtr,
 Bot_Xtr] where the simulator converged (over the targets a point has; each target's errors weighted by
-cfg.target_weights), plus conv_weight x binary cross-entropy of the
-convergence logit on every point. Items are shapes: a batch carries every point
-of its shapes' polars, and one shape embedding serves them all.
+cfg.target_weights), plus conv_weight x binary cross-entropy of the convergence logit on every point. Items are
+shapes: a batch carries every point of its shapes' polars, and one shape embedding serves them all.
 """
 
 from __future__ import annotations

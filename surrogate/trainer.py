@@ -141,7 +141,7 @@ class TrainConfig:
             raise InputError(f"reference must be none or elements, got {self.reference!r}", parameter="reference")
         if not (0 <= self.huber_delta < math.inf):
             raise InputError(f"huber_delta must be 0 or more, got {self.huber_delta}", parameter="huber_delta")
-        weights = tuple(self.target_weights)
+        weights = self.target_weights
         if len(weights) != 5 or not all(0 <= w < math.inf for w in weights) or not sum(weights[:3]) > 0:
             raise InputError(
                 f"target_weights must be 5 finite weights of 0 or more (CL, ln CD, CM, Top_Xtr, Bot_Xtr), some of the "
