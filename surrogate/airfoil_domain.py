@@ -98,6 +98,7 @@ class AirfoilDomain:
         "target_weights",
         "refit_epochs",
         "refit_head_width",
+        "refit_station_y",
         "vectors",
         "contour_stations",
     )
@@ -268,6 +269,13 @@ class AirfoilDomain:
                 default=None,
                 help="airfoil, with --refit-epochs: refit a new head of this width from scratch "
                 "instead of refining the end-to-end one (default 0: refine)",
+            )
+            parser.add_argument(
+                "--refit-station-y",
+                action="store_true",
+                default=None,
+                help="airfoil, with --refit-head-width: the new head also takes the raw station y values "
+                "(the end-to-end head does not; see surrogate/heads.py)",
             )
             parser.add_argument(
                 "--extra-shapes",

@@ -81,9 +81,10 @@ class AirfoilTask:
                 "drop --contour-stations or pretrain an encoder at that resolution",
                 parameter="contour_stations",
             )
-        if (cfg.stations or cfg.station_y) and stations != AIRFOIL_STATIONS:
+        if (cfg.stations or cfg.station_y or cfg.refit_station_y) and stations != AIRFOIL_STATIONS:
             raise InputError(
-                f"the station readout (--stations, --station-y) needs the default {AIRFOIL_STATIONS} contour stations",
+                f"the station readout (--stations, --station-y, --refit-station-y) needs the default "
+                f"{AIRFOIL_STATIONS} contour stations",
                 parameter="contour_stations",
             )
         self.data = self.data.at_stations(stations)
@@ -119,18 +120,22 @@ class AirfoilTask:
             cfg.target_weights,
         )
 
+    def refit_head_config(self, head: dict, cfg: TrainConfig) -> dict:
+        """The settings of the new head that cfg.refit_head_width puts in place of the end-to-end one (head)."""
+        return {**head, "width": cfg.refit_head_width, **({"station_y": True} if cfg.refit_station_y else {})}
+
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report.
 
-        With cfg.refit_head_width the end-to-end head is first replaced by a new one of that width (its other
-        settings and the target normalisation kept; weights drawn from `seed`); no gain measured, so it is off by
-        default (surrogate/models/README.md, "Measurements behind the defaults")."""
+        With cfg.refit_head_width the end-to-end head is first replaced by a new one (refit_head_config: that
+        width, with cfg.refit_station_y the raw station y values too; the target normalisation kept; weights drawn
+        from `seed`). What each measured: surrogate/models/README.md, "Measurements behind the defaults"."""
         if cfg.refit_head_width:
             old = model.head
-            settings = {k: v for k, v in old.config.items() if k != "hidden"}
+            settings = {k: v for k, v in self.refit_head_config(old.config, cfg).items() if k != "hidden"}
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                head = AirfoilHead(old.config["hidden"], **{**settings, "width": cfg.refit_head_width})
+                head = AirfoilHead(old.config["hidden"], **settings)
             head.set_normalisation(old.mean.detach().cpu(), old.std.detach().cpu())
             model.head = head.to(old.mean.device)
         return refit_airfoil_head(

@@ -73,6 +73,8 @@ class TrainConfig:
     head of width W (same depth and inputs, same target normalisation, initialised from the refit's seed) trained
     from scratch on the frozen features (what it measured: surrogate/models/README.md, "Measurements behind the
     defaults").
+    refit_station_y: airfoil, with refit_head_width: the new head also takes the raw station y values (as
+    station_y does for the end-to-end head, which stays without them).
     vectors: airfoil: the encoder keeps PaiNN's vector channels (True) or is the invariant special case (False;
     encoder.GeometricEncoder).
     contour_stations: airfoil: chord stations per surface of the contour graph (2 x stations - 1 nodes); 0: the
@@ -101,6 +103,7 @@ class TrainConfig:
     reference: str = "none"
     refit_epochs: int = 0
     refit_head_width: int = 0
+    refit_station_y: bool = False
     vectors: bool = True
     contour_stations: int = 0
     train_fraction: float = 1.0
@@ -134,6 +137,11 @@ class TrainConfig:
             raise InputError(
                 f"refit_head_width must be 0 or more and needs refit_epochs, got {self.refit_head_width}",
                 parameter=("refit_head_width", "refit_epochs"),
+            )
+        if self.refit_station_y and not self.refit_head_width:
+            raise InputError(
+                "refit_station_y needs a new head: set refit_head_width",
+                parameter=("refit_station_y", "refit_head_width"),
             )
         if self.head_width < 1:
             raise InputError(f"head_width must be at least 1, got {self.head_width}", parameter="head_width")
@@ -402,8 +410,8 @@ def train_ensemble(
             save_torch_atomic(partial, dict(config=asdict(cfg), data_hash=task.data_hash, done=done, member=k + 1))
         distributed.barrier()
 
-    if cfg.refit_epochs and cfg.refit_head_width:  # the refit stage gave every member a new head of this width
-        head = {**head, "width": cfg.refit_head_width}
+    if cfg.refit_epochs and cfg.refit_head_width:  # the refit stage gave every member a new head
+        head = task.refit_head_config(head, cfg)
     members = []
     for m in done:
         s = Surrogate(task.domain, encoder, head)

@@ -148,6 +148,8 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         (["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--huber-delta", "-1"], "--huber-delta"),
         ("train --domain airfoil --data x.db --out m.pt --target-weights 1 1 -1 1 1".split(), "--target-weights"),
         ("train --domain catalyst --data x.db --out m.pt --target-weights 1 1 2 1 1".split(), "airfoil only"),
+        ("train --domain airfoil --data x.db --out m.pt --refit-station-y".split(), "set --refit-head-width"),
+        ("train --domain catalyst --data x.db --out m.pt --refit-station-y".split(), "airfoil only"),
         (
             ["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--refit-head-width", "64"],
             "needs --refit-epochs",

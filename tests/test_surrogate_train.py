@@ -145,25 +145,23 @@ def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tin
 
 @pytest.mark.slow
 def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tiny_dataset, tmp_path):
-    """--refit-head-width W: the refit stage trains a new head of width W on the frozen encoder. One run with it
-    gives the same weights as training without a refit and then refitting that model's heads alone (--init MODEL
-    --epochs 0), which is how a shipped model's heads can be replaced without training its encoders again."""
+    """--refit-head-width W (here with --refit-station-y): the refit stage trains a new head of width W, which also
+    takes the raw station y values, on the frozen encoder. One run with it gives the same weights as training
+    without a refit and then refitting that model's heads alone (--init MODEL --epochs 0), which is how a shipped
+    model's heads can be replaced without training its encoders again. The end-to-end head stays without them."""
     base = {**TINY.__dict__, "members": 2, "epochs": 3}
+    new_head = {"refit_epochs": 3, "refit_head_width": 24, "refit_station_y": True}
     whole = tmp_path / "whole.pt"
-    train_airfoil(
-        tiny_dataset,
-        whole,
-        TrainConfig(**{**base, "refit_epochs": 3, "refit_head_width": 24}),
-        progress=False,
-        device="cpu",
-    )
+    train_airfoil(tiny_dataset, whole, TrainConfig(**{**base, **new_head}), progress=False, device="cpu")
     plain = tmp_path / "plain.pt"
     train_airfoil(tiny_dataset, plain, TrainConfig(**base), progress=False, device="cpu")
     after = tmp_path / "after.pt"
-    cfg = TrainConfig(**{**base, "epochs": 0, "refit_epochs": 3, "refit_head_width": 24})
+    cfg = TrainConfig(**{**base, "epochs": 0, **new_head})
     train_airfoil(tiny_dataset, after, cfg, progress=False, device="cpu", init_model=load_checkpoint(plain))
-    (a, info), (b, _), (p, _) = load_checkpoint(whole), load_checkpoint(after), load_checkpoint(plain)
+    (a, info), (b, _), (p, plain_info) = load_checkpoint(whole), load_checkpoint(after), load_checkpoint(plain)
     assert info["head"]["width"] == 24 and a.members[0].head.net[0].out_features == 24
+    assert info["head"]["station_y"] is True and a.members[0].head.station_y
+    assert "station_y" not in plain_info["head"]
     for ma, mb, mp in zip(a.members, b.members, p.members):
         assert all(torch.allclose(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values()))
         assert all(
