@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup setup-cfd setup-dft demo test test-fast lint xfoil data-release benchmark clean
+.PHONY: setup setup-cfd setup-dft setup-bench demo test test-fast lint xfoil data-release benchmark clean
 
 setup: $(STAMP) xfoil
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	# torch==2.13.0 (the CPU build) is pinned in pyproject; an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The peers the benchmarks compare with (pyproject's bench extra: NeuralFoil, AeroSandbox, cmaes for Optuna's CMA-ES).
+setup-bench: setup
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 
 # Debian's xfoil, plus the no-op FP-trap shim it needs without graphics (built once, then a smoke run).
 xfoil: $(STAMP)
