@@ -107,6 +107,9 @@ class CatalystTask:
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         raise InputError("refit_epochs: catalyst heads have no refit stage")
 
+    def refit_head_config(self, head: dict, cfg: TrainConfig) -> dict:
+        raise InputError("refit_head_width: catalyst heads have no refit stage")
+
     def report(self) -> dict:
         return {
             "elements": self.data.elements_in(np.concatenate([self.train, self.val])),

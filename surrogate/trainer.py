@@ -205,6 +205,9 @@ class TrainTask(Protocol):
         """Second stage with cfg.refit_epochs: train the head alone on the frozen encoder's features; returns
         its report (InputError where the domain has none: TrainConfig.validate refuses refit_epochs for it)."""
 
+    def refit_head_config(self, head: dict, cfg: TrainConfig) -> dict:
+        """The settings of the new head that cfg.refit_head_width puts in place of `head` in the refit stage."""
+
     def report(self) -> dict:
         """Training facts for the checkpoint's meta (item counts, the training designs' range, ...)."""
 
