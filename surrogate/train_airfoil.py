@@ -132,10 +132,9 @@ class AirfoilTask:
         from `seed`). What each measured: surrogate/models/README.md, "Measurements behind the defaults"."""
         if cfg.refit_head_width:
             old = model.head
-            settings = {k: v for k, v in self.refit_head_config(old.config, cfg).items() if k != "hidden"}
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                head = AirfoilHead(old.config["hidden"], **settings)
+                head = AirfoilHead(**self.refit_head_config(old.config, cfg))  # a head's config is its arguments
             head.set_normalisation(old.mean.detach().cpu(), old.std.detach().cpu())
             model.head = head.to(old.mean.device)
         return refit_airfoil_head(
