@@ -99,6 +99,7 @@ class AirfoilDomain:
         "refit_epochs",
         "refit_head_width",
         "refit_station_y",
+        "refit_target_weights",
         "vectors",
         "contour_stations",
     )
@@ -276,6 +277,15 @@ class AirfoilDomain:
                 default=None,
                 help="airfoil, with --refit-head-width: the new head also takes the raw station y values "
                 "(the end-to-end head does not; see surrogate/heads.py)",
+            )
+            parser.add_argument(
+                "--refit-target-weights",
+                type=float,
+                nargs=5,
+                default=None,
+                metavar=("CL", "LNCD", "CM", "TOP_XTR", "BOT_XTR"),
+                help="airfoil, with --refit-epochs: --target-weights for the refit stage alone (default: the same as "
+                "--target-weights)",
             )
             parser.add_argument(
                 "--extra-shapes",

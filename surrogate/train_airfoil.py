@@ -147,7 +147,7 @@ class AirfoilTask:
             device,
             seed,
             huber_delta=cfg.huber_delta,
-            target_weights=cfg.target_weights,
+            target_weights=cfg.refit_target_weights or cfg.target_weights,
         )
 
     def report(self) -> dict:

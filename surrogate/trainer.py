@@ -75,6 +75,9 @@ class TrainConfig:
     defaults").
     refit_station_y: airfoil, with refit_head_width: the new head also takes the raw station y values (as
     station_y does for the end-to-end head, which stays without them).
+    refit_target_weights: airfoil, with refit_epochs: target_weights for the refit stage alone (empty: the same as
+    target_weights), so that the heads can weigh CM more without the end-to-end stage doing so (what each
+    measured: surrogate/models/README.md, "Measurements behind the defaults").
     vectors: airfoil: the encoder keeps PaiNN's vector channels (True) or is the invariant special case (False;
     encoder.GeometricEncoder).
     contour_stations: airfoil: chord stations per surface of the contour graph (2 x stations - 1 nodes); 0: the
@@ -104,6 +107,7 @@ class TrainConfig:
     refit_epochs: int = 0
     refit_head_width: int = 0
     refit_station_y: bool = False
+    refit_target_weights: tuple[float, ...] = ()
     vectors: bool = True
     contour_stations: int = 0
     train_fraction: float = 1.0
@@ -111,7 +115,9 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        self.target_weights = tuple(self.target_weights)  # a command line gives a list; checkpoints keep a tuple
+        # a command line gives lists; checkpoints keep tuples
+        self.target_weights = tuple(self.target_weights)
+        self.refit_target_weights = tuple(self.refit_target_weights)
 
     def validate(self, domain: str | None = None, from_model: bool = False) -> None:
         """InputError naming the first setting out of range. With a domain, also for a setting only another
@@ -149,12 +155,20 @@ class TrainConfig:
             raise InputError(f"reference must be none or elements, got {self.reference!r}", parameter="reference")
         if not (0 <= self.huber_delta < math.inf):
             raise InputError(f"huber_delta must be 0 or more, got {self.huber_delta}", parameter="huber_delta")
-        weights = self.target_weights
-        if len(weights) != 5 or not all(0 <= w < math.inf for w in weights) or not sum(weights[:3]) > 0:
+        for name in ("target_weights", "refit_target_weights"):
+            weights = getattr(self, name)
+            if name == "refit_target_weights" and not weights:
+                continue
+            if len(weights) != 5 or not all(0 <= w < math.inf for w in weights) or not sum(weights[:3]) > 0:
+                raise InputError(
+                    f"{name} must be 5 finite weights of 0 or more (CL, ln CD, CM, Top_Xtr, Bot_Xtr), some of the "
+                    f"first three positive, got {' '.join(map(str, weights))}",
+                    parameter=name,
+                )
+        if self.refit_target_weights and not self.refit_epochs:
             raise InputError(
-                f"target_weights must be 5 finite weights of 0 or more (CL, ln CD, CM, Top_Xtr, Bot_Xtr), some of the "
-                f"first three positive, got {' '.join(map(str, weights))}",
-                parameter="target_weights",
+                "refit_target_weights needs a refit stage: set refit_epochs",
+                parameter=("refit_target_weights", "refit_epochs"),
             )
         if domain is not None:
             own = set(get_domain(domain).train_options)

@@ -151,6 +151,15 @@ def test_bad_dat_files(tmp_path, name, cli_env):
         ("train --domain airfoil --data x.db --out m.pt --refit-station-y".split(), "set --refit-head-width"),
         ("train --domain catalyst --data x.db --out m.pt --refit-station-y".split(), "airfoil only"),
         (
+            "train --domain airfoil --data x.db --out m.pt --refit-target-weights 1 1 2 1 1".split(),
+            "set --refit-epochs",
+        ),
+        (
+            "train --domain airfoil --data x.db --out m.pt --refit-epochs 3 --refit-target-weights 1 1 nan 1 1".split(),
+            "--refit-target-weights",
+        ),
+        ("train --domain catalyst --data x.db --out m.pt --refit-target-weights 1 1 2 1 1".split(), "airfoil only"),
+        (
             ["train", "--domain", "airfoil", "--data", "x.db", "--out", "m.pt", "--refit-head-width", "64"],
             "needs --refit-epochs",
         ),

@@ -145,12 +145,18 @@ def test_head_refit_moves_only_the_head_and_never_raises_the_validation_loss(tin
 
 @pytest.mark.slow
 def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tiny_dataset, tmp_path):
-    """--refit-head-width W (here with --refit-station-y): the refit stage trains a new head of width W, which also
-    takes the raw station y values, on the frozen encoder. One run with it gives the same weights as training
+    """--refit-head-width W (here with --refit-station-y and --refit-target-weights): the refit stage trains a new
+    head of width W, which also takes the raw station y values, on the frozen encoder with its own target weights.
+    One run with it gives the same weights as training
     without a refit and then refitting that model's heads alone (--init MODEL --epochs 0), which is how a shipped
     model's heads can be replaced without training its encoders again. The end-to-end head stays without them."""
     base = {**TINY.__dict__, "members": 2, "epochs": 3}
-    new_head = {"refit_epochs": 3, "refit_head_width": 24, "refit_station_y": True}
+    new_head = {
+        "refit_epochs": 3,
+        "refit_head_width": 24,
+        "refit_station_y": True,
+        "refit_target_weights": (1, 1, 2, 1, 1),
+    }
     whole = tmp_path / "whole.pt"
     train_airfoil(tiny_dataset, whole, TrainConfig(**{**base, **new_head}), progress=False, device="cpu")
     plain = tmp_path / "plain.pt"
@@ -168,6 +174,11 @@ def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tin
             torch.equal(x, y) for x, y in zip(ma.encoder.state_dict().values(), mp.encoder.state_dict().values())
         )
         assert torch.equal(ma.head.mean, mp.head.mean) and torch.equal(ma.head.std, mp.head.std)
+    unweighted = tmp_path / "unweighted.pt"
+    cfg = TrainConfig(**{**base, "epochs": 0, **new_head, "refit_target_weights": ()})
+    train_airfoil(tiny_dataset, unweighted, cfg, progress=False, device="cpu", init_model=load_checkpoint(plain))
+    u, _ = load_checkpoint(unweighted)
+    assert not torch.equal(u.members[0].head.net[0].weight, b.members[0].head.net[0].weight)  # the weights reach it
 
 
 def test_checkpoint_round_trip_and_bad_files(tmp_path):
