@@ -82,6 +82,15 @@ def _node_inputs(data):
     return data.x
 
 
+# --target-weights and --refit-target-weights: one weight per target, in AIRFOIL_TARGETS order
+TARGET_WEIGHT_ARGUMENT = {
+    "type": float,
+    "nargs": 5,
+    "default": None,
+    "metavar": ("CL", "LNCD", "CM", "TOP_XTR", "BOT_XTR"),
+}
+
+
 class AirfoilDomain:
     """Airfoils: 18 CST parameters or a contour -> a contour graph of fixed topology (129 nodes by default, or the
     resolution a model's encoder settings record); the head predicts CL, ln CD, CM, transition points and XFOIL's
@@ -235,10 +244,7 @@ class AirfoilDomain:
             )
             parser.add_argument(
                 "--target-weights",
-                type=float,
-                nargs=5,
-                default=None,
-                metavar=("CL", "LNCD", "CM", "TOP_XTR", "BOT_XTR"),
+                **TARGET_WEIGHT_ARGUMENT,
                 help="airfoil: weight of each target's errors in the regression loss (default 1 1 1 1 1)",
             )
             parser.add_argument(
@@ -280,10 +286,7 @@ class AirfoilDomain:
             )
             parser.add_argument(
                 "--refit-target-weights",
-                type=float,
-                nargs=5,
-                default=None,
-                metavar=("CL", "LNCD", "CM", "TOP_XTR", "BOT_XTR"),
+                **TARGET_WEIGHT_ARGUMENT,
                 help="airfoil, with --refit-epochs: --target-weights for the refit stage alone (default: the same as "
                 "--target-weights)",
             )
