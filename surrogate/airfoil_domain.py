@@ -98,7 +98,7 @@ class AirfoilDomain:
 
     name = "airfoil"
     default_hidden = 64
-    head_options = ("stations", "station_y")
+    head_options = ("stations", "station_y", "nodes")
     train_options = (
         "stations",
         "station_y",

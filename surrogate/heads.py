@@ -53,13 +53,13 @@ class AirfoilHead(nn.Module):
     ``stations`` = k > 0 also a station readout: every node's scalars and raw node
     inputs projected to k channels and concatenated in station order (the contour
     graph has fixed nodes at fixed chord stations, so the order is canonical, not
-    arbitrary; see graphs.py), (AIRFOIL_NODES * k). Why it exists: mean pooling loses
+    arbitrary; see graphs.py), (nodes * k). Why it exists: mean pooling loses
     where along the chord a feature sits, and a plain MLP on the station y values beats
     the mean-pooled encoder; k = 4 did not help so far, so the default stays 0
     (surrogate/models/README.md, "Measurements behind the defaults").
 
     With ``station_y`` the graph's raw station y/c values (x 10, the station MLP's input,
-    AIRFOIL_NODES of them) are concatenated to the shape embedding too: the head then
+    one per node) are concatenated to the shape embedding too: the head then
     sees the exact geometry beside what message passing made of it. Trained end to end it gained nothing
     measurable; as a new head trained on frozen encoders (train --refit-station-y) it took 7 % off the ensemble's
     CL error and 9 % off CM, and is the shipped airfoil model's head (surrogate/models/README.md).
@@ -68,11 +68,21 @@ class AirfoilHead(nn.Module):
         hidden: encoder width F. width, depth: of the MLP. stations: station readout
             channels k (0: mean pooling only, the format of earlier checkpoints).
             station_y: pass the raw station y values to the head (False: earlier checkpoints).
+            nodes: contour graph nodes per shape that the station inputs come from (the encoder's graph_nodes;
+            recorded only where it is not the default AIRFOIL_NODES).
     forward(shape_embedding (P, D), cond (P, 3)) -> (values (P, 5) in physical units, logit (P,)),
     D = embedding_size.
     """
 
-    def __init__(self, hidden: int, width: int = 128, depth: int = 3, stations: int = 0, station_y: bool = False):
+    def __init__(
+        self,
+        hidden: int,
+        width: int = 128,
+        depth: int = 3,
+        stations: int = 0,
+        station_y: bool = False,
+        nodes: int = AIRFOIL_NODES,
+    ):
         super().__init__()
         self.config = dict(hidden=hidden, width=width, depth=depth)
         if stations:
@@ -80,9 +90,12 @@ class AirfoilHead(nn.Module):
             self.station_proj = nn.Linear(hidden + AIRFOIL_NODE_FEATURES, stations)
         if station_y:
             self.config["station_y"] = True
+        if nodes != AIRFOIL_NODES:
+            self.config["nodes"] = nodes
         self.stations = stations
         self.station_y = bool(station_y)
-        self.embedding_size = hidden + AIRFOIL_NODES * (stations + self.station_y)
+        self.nodes = nodes
+        self.embedding_size = hidden + nodes * (stations + self.station_y)
         self.net = mlp(self.embedding_size + N_CONDITIONS, width, len(AIRFOIL_TARGETS) + 1, depth)
         self.register_buffer("mean", torch.zeros(len(AIRFOIL_TARGETS)))
         self.register_buffer("std", torch.ones(len(AIRFOIL_TARGETS)))
@@ -92,14 +105,14 @@ class AirfoilHead(nn.Module):
         self.std.copy_(std.clamp_min(1e-6))
 
     def shape_embedding(self, nodes: Tensor, pooled: Tensor, node_inputs: Tensor) -> Tensor:
-        """(B, D) from node scalars (B * AIRFOIL_NODES, F) in graph then station order, their
-        mean (B, F) and the graphs' raw node inputs (B * AIRFOIL_NODES, AIRFOIL_NODE_FEATURES)."""
+        """(B, D) from node scalars (B * nodes, F) in graph then station order, their
+        mean (B, F) and the graphs' raw node inputs (B * nodes, AIRFOIL_NODE_FEATURES)."""
         if not (self.stations or self.station_y):
             return pooled
         n_graphs = pooled.shape[0]
-        if nodes.shape[0] != n_graphs * AIRFOIL_NODES:
+        if nodes.shape[0] != n_graphs * self.nodes:
             raise ValueError(
-                f"station readout needs {AIRFOIL_NODES} nodes per airfoil graph, got {nodes.shape[0]} "
+                f"station readout needs {self.nodes} nodes per airfoil graph, got {nodes.shape[0]} "
                 f"for {n_graphs} graphs"
             )
         parts = [pooled]
@@ -107,7 +120,7 @@ class AirfoilHead(nn.Module):
             per_node = self.station_proj(torch.cat([nodes, node_inputs.to(nodes.dtype)], dim=-1))
             parts.append(per_node.reshape(n_graphs, -1))
         if self.station_y:
-            parts.append(10.0 * node_inputs[:, STATION_Y].to(nodes.dtype).reshape(n_graphs, AIRFOIL_NODES))
+            parts.append(10.0 * node_inputs[:, STATION_Y].to(nodes.dtype).reshape(n_graphs, self.nodes))
         return torch.cat(parts, dim=-1)
 
     def forward(self, shape_embedding: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:

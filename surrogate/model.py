@@ -255,6 +255,8 @@ def _members(p: Path, payload: dict) -> list[Surrogate]:
     _check_settings(p, "head", head)
     if head["hidden"] != encoder["hidden"]:
         raise InputError(f"{p}: head width {head['hidden']} does not match the encoder's {encoder['hidden']}")
+    if "nodes" in head and head["nodes"] != encoder.get("graph_nodes"):
+        raise InputError(f"{p}: the head's {head['nodes']} graph nodes are not the encoder's (damaged file?)")
     if not isinstance(states, list) or not states:
         raise InputError(f"{p}: the checkpoint holds no ensemble members (damaged file?)")
     shapes = module_shapes(lambda: Surrogate(domain, encoder, head))

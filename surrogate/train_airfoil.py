@@ -16,7 +16,7 @@ from phenograd.core.errors import InputError
 
 from .airfoil_data import AirfoilPoints, load_airfoil_points
 from .design_range import design_range
-from .graphs import AIRFOIL_STATIONS, contour_graph_settings, encoder_stations
+from .graphs import AIRFOIL_NODES, contour_graph_settings, encoder_stations
 from .head_refit import refit_airfoil_head
 from .heads import AirfoilHead
 from .model import Surrogate, default_encoder_config
@@ -63,6 +63,7 @@ class AirfoilTask:
         # its own, so a handful of points is enough to fine-tune on); callers may set it beforehand.
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
+        self.nodes = AIRFOIL_NODES  # contour graph nodes per shape: match_encoder sets the encoder's
 
     def encoder_config(self, cfg: TrainConfig) -> dict:
         return {
@@ -81,13 +82,8 @@ class AirfoilTask:
                 "drop --contour-stations or pretrain an encoder at that resolution",
                 parameter="contour_stations",
             )
-        if (cfg.stations or cfg.station_y or cfg.refit_station_y) and stations != AIRFOIL_STATIONS:
-            raise InputError(
-                f"the station readout (--stations, --station-y, --refit-station-y) needs the default "
-                f"{AIRFOIL_STATIONS} contour stations",
-                parameter="contour_stations",
-            )
         self.data = self.data.at_stations(stations)
+        self.nodes = 2 * stations - 1
 
     def head_config(self, cfg: TrainConfig) -> dict:
         return {
@@ -95,7 +91,13 @@ class AirfoilTask:
             "width": cfg.head_width,
             **({"stations": cfg.stations} if cfg.stations else {}),
             **({"station_y": True} if cfg.station_y else {}),
+            **(self._node_setting() if cfg.stations or cfg.station_y else {}),
         }
+
+    def _node_setting(self) -> dict:
+        """The head setting that records a contour resolution other than the default, for a head that takes
+        per-node inputs (heads.AirfoilHead)."""
+        return {} if self.nodes == AIRFOIL_NODES else {"nodes": self.nodes}
 
     def init_member(self, model: Surrogate) -> None:
         if self.mean is None:
@@ -122,7 +124,8 @@ class AirfoilTask:
 
     def refit_head_config(self, head: dict, cfg: TrainConfig) -> dict:
         """The settings of the new head that cfg.refit_head_width puts in place of the end-to-end one (head)."""
-        return {**head, "width": cfg.refit_head_width, **({"station_y": True} if cfg.refit_station_y else {})}
+        new = {**head, "width": cfg.refit_head_width}
+        return {**new, "station_y": True, **self._node_setting()} if cfg.refit_station_y else new
 
     def refit_head(self, model: Surrogate, cfg: TrainConfig, device, seed: int) -> dict:
         """Second stage (head_refit.py): the head alone on the frozen encoder's features; returns its report.

@@ -317,10 +317,11 @@ def train_ensemble(
                 + " vector channels: drop --no-vectors or pretrain an encoder of the same kind",
                 parameter="vectors",
             )
-        head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
     match_graphs = getattr(task, "match_encoder", None)
     if match_graphs is not None:  # graphs at the resolution the encoder settings record (airfoil contours)
         match_graphs(encoder, cfg)
+    if init_model is None:  # after match_encoder: a head with per-node inputs records the graph's node count
+        head = {**task.head_config(cfg), "hidden": encoder["hidden"]}
     partial = out.with_name(out.name + ".partial")
     state = load_partial(partial, asdict(cfg), task.data_hash)
     done = state["done"] if state else []

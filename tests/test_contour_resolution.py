@@ -37,7 +37,8 @@ COARSE = 17  # stations per surface: 33 nodes
 def coarse_model() -> AirfoilSurrogate:
     torch.manual_seed(2)
     encoder = {**default_encoder_config("airfoil", hidden=16, n_layers=2), **contour_graph_settings(COARSE)}
-    ens = build_ensemble("airfoil", n_members=2, encoder=encoder, head={"hidden": 16, "width": 32, "depth": 2})
+    head = {"hidden": 16, "width": 32, "depth": 2, "station_y": True, "nodes": 2 * COARSE - 1}  # the coarse stations
+    ens = build_ensemble("airfoil", n_members=2, encoder=encoder, head=head)
     return AirfoilSurrogate(ens.double().eval(), {"meta": {}})
 
 
@@ -120,6 +121,15 @@ def test_pretrain_train_evaluate_and_predict_at_a_coarse_resolution(tiny_polars,
     out = surrogate.predict_airfoil(CST, alpha=[2.0], reynolds=1e6)
     assert np.isfinite(out["CL"].numpy()).all()
 
+    refit = tmp_path / "refit.pt"  # a new head on the coarse encoder that reads its 33 station y values
+    new_head = ["--refit-epochs", "1", "--refit-head-width", "8", "--refit-station-y"]
+    init = ["--init", model_path, "--epochs", "0", "--batch-size", "4", "--no-progress"]
+    done = run_cli("train", "--domain", "airfoil", "--data", tiny_polars, "--out", refit, *init, *new_head)
+    assert done.returncode == 0, done.stderr
+    head = load_checkpoint(refit, "airfoil")[1]["head"]
+    assert head["station_y"] is True and head["nodes"] == 2 * COARSE - 1 and head["width"] == 8
+    assert np.isfinite(load_surrogate(refit, "airfoil").predict_airfoil(CST, [2.0], 1e6)["CM"].numpy()).all()
+
 
 def test_the_shipped_fast_model_reads_coarse_graphs_and_agrees_with_the_default_model():
     """surrogate/models/airfoil_fast.pt (2 layers, 33 stations): its fast and graph paths agree, its encoder file
@@ -144,3 +154,16 @@ def test_the_shipped_fast_model_reads_coarse_graphs_and_agrees_with_the_default_
     # both models' held-out CL error is about 0.02-0.03 and CM about 0.004 (BENCHMARKS.md "Airfoil surrogate")
     assert float((a["CL"] - ref["CL"]).abs().max()) < 0.05 and float((a["CM"] - ref["CM"]).abs().max()) < 0.01
     assert 0.2 < float(a["CL"][0, 0]) < 0.35 and 0.6 < float(a["CL"][0, 1]) < 0.8  # XFOIL at 160 panels: 0.237, 0.715
+
+
+def test_a_head_for_another_resolution_is_refused_at_load(tmp_path):
+    """A head whose station inputs count other nodes than the encoder's graph: one line naming the mismatch."""
+    from phenograd.surrogate.model import save_checkpoint
+
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, coarse_model().ensemble.float(), data_hash="abc")
+    payload = torch.load(path, weights_only=True)
+    payload["head"]["nodes"] = 129
+    torch.save(payload, path)
+    with pytest.raises(InputError, match="head's 129 graph nodes are not the encoder's"):
+        load_checkpoint(path, "airfoil")
