@@ -254,6 +254,18 @@ def validation_loss(model: Surrogate, task: TrainTask, cfg: TrainConfig, device)
     return total / n if n else float("nan")
 
 
+def _lineage(info: dict) -> dict:
+    """What a model trained from another (--init) records of its start: the start's data hash, training settings
+    and whether its encoders were pretrained (so a refit model's end-to-end recipe stays on record)."""
+    meta = info["meta"]
+    return {
+        "data_hash": info.get("data_hash"),
+        "config": meta.get("config"),
+        "pretrained_encoder": bool(meta.get("pretrained_encoder")),
+        **({"init_model": meta["init_model"]} if "init_model" in meta else {}),
+    }
+
+
 def train_ensemble(
     task: TrainTask,
     out,
@@ -465,7 +477,11 @@ def train_ensemble(
                 "config": asdict(cfg),
                 **report,
                 **(meta or {}),
-                "pretrained_encoder": bool(init_encoder),
+                # a model started from another (--init) keeps that model's lineage: its encoders descend from it
+                "pretrained_encoder": bool(
+                    init_encoder or (init_model and init_model[1]["meta"].get("pretrained_encoder"))
+                ),
+                **({"init_model": _lineage(init_model[1])} if init_model else {}),
                 "frozen_encoder": freeze_encoder,
                 "train_only": train_only,
             },

@@ -164,7 +164,9 @@ def test_refit_with_a_new_head_equals_refitting_the_trained_model_afterwards(tin
     after = tmp_path / "after.pt"
     cfg = TrainConfig(**{**base, "epochs": 0, **new_head})
     train_airfoil(tiny_dataset, after, cfg, progress=False, device="cpu", init_model=load_checkpoint(plain))
-    (a, info), (b, _), (p, plain_info) = load_checkpoint(whole), load_checkpoint(after), load_checkpoint(plain)
+    (a, info), (b, after_info), (p, plain_info) = load_checkpoint(whole), load_checkpoint(after), load_checkpoint(plain)
+    start = after_info["meta"]["init_model"]  # the end-to-end recipe stays on record
+    assert start["config"]["epochs"] == 3 and start["data_hash"] == plain_info["data_hash"]
     assert info["head"]["width"] == 24 and a.members[0].head.net[0].out_features == 24
     assert info["head"]["station_y"] is True and a.members[0].head.station_y
     assert "station_y" not in plain_info["head"]
