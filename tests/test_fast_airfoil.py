@@ -274,3 +274,12 @@ def test_dataset_evaluation_takes_the_fast_path_with_the_same_values(random_mode
     torch.testing.assert_close(fast[0], slow[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast[1], slow[1], rtol=1e-4, atol=1e-5)
     assert float(fast[0].std()) > 1e-3  # the predictions differ across points
+
+
+def test_the_throughput_breakdown_times_heads_that_read_station_values(random_model):
+    """benchmarks/airfoil_throughput.py times the heads on what they read: with station inputs (as both shipped
+    airfoil models' heads have) that is more than the pooled embedding (it passed only that, and failed on them)."""
+    from benchmarks.airfoil_throughput import breakdown
+
+    stages = breakdown(random_model, CST, ALPHA, reps=1)
+    assert len(stages) == 3 and all(seconds > 0 for seconds in stages.values())
