@@ -68,7 +68,8 @@ def breakdown(model, cst: torch.Tensor, alphas: list[float], reps: int) -> dict:
     with torch.no_grad():
         pos, x = model.nodes(cst)
         encoders, _ = model.stacked()
-        emb = model.embedding_of_nodes(pos, x)  # what the heads read: pooled, with station y values where they take them
+        # what the heads read: the pooled embedding, with the station y values where they take them
+        emb = model.embedding_of_nodes(pos, x)
         return side_by_side(
             {
                 "nodes (vectorised CST -> contour graph nodes)": lambda: model.nodes(cst),
