@@ -119,8 +119,9 @@ rans-data: setup-cfd
 # fine-tunes the shipped pretrained encoder (`make encoders` rebuilds it) as two processes (torchrun, 2 x 4 shapes a
 # step) with the Huber loss (delta 0.03 of the normalised errors), then gives each member a new head (width 256, the
 # raw station y values beside the pooled embedding; CM's errors weigh twice in that stage's loss) trained on its
-# frozen encoder's features; 5 members, ~110 min on 2 cores. airfoil_fast.pt: the same recipe from its own encoder
-# (2 layers, 65-node contour graph, so its head reads 65 station y values), ~40 min. The catalyst model learns the v2
+# frozen encoder's features; 5 members, ~110 min on 2 cores. airfoil_fast.pt, from its own encoder (2 layers, 65-node
+# contour graph), refits its end-to-end heads instead: station-y heads made it 10-16 % more accurate but doubled its
+# design solves (surrogate/models/README.md); ~40 min. The catalyst model learns the v2
 # release's CHGNet labels (three members, the placements AdsorbML disqualifies left out; ~20 min on one core); v1's
 # EMT model stays as catalyst_emt_v1.pt.
 .PHONY: models encoders
@@ -133,8 +134,7 @@ models: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
 		--data data/airfoil_v1.db --out surrogate/models/airfoil_fast.pt \
 		--encoder surrogate/models/airfoil_fast_encoder.pt --epochs 40 --patience 10 --batch-size 4 \
-		--refit-epochs 60 --refit-head-width 256 --refit-station-y --refit-target-weights 1 1 2 1 1 \
-		--huber-delta 0.03 --members 5 --seed 0 --no-progress
+		--refit-epochs 40 --huber-delta 0.03 --members 5 --seed 0 --no-progress
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v2.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v2.db \
 		--out surrogate/models/catalyst.pt --disqualified drop --members 3 --epochs 60 --patience 12 --seed 0 \

@@ -62,7 +62,7 @@ class AirfoilHead(nn.Module):
     one per node) are concatenated to the shape embedding too: the head then
     sees the exact geometry beside what message passing made of it. Trained end to end it gained nothing
     measurable; as a new head trained on frozen encoders (train --refit-station-y) it took 7 % off the ensemble's
-    CL error and 9 % off CM, and is the shipped airfoil models' head (surrogate/models/README.md).
+    CL error and 9 % off CM, and is the shipped airfoil model's head (surrogate/models/README.md).
 
     Args:
         hidden: encoder width F. width, depth: of the MLP. stations: station readout
