@@ -130,6 +130,13 @@ def add_commands(sub) -> None:
     ca.add_argument("--data", required=True, help="dataset file (.db) of the model's domain")
     ca.add_argument("--split", default="val", help="split to fit on (default val)")
     ca.add_argument("--out", default=None, help="write the recalibrated checkpoint here instead")
+    ca.add_argument(
+        "--keep-members",
+        type=int,
+        default=None,
+        metavar="K",
+        help="keep only the first K members (a faster, slightly less accurate ensemble) and fit their scales",
+    )
     ca.set_defaults(handler=cmd_calibrate)
 
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
@@ -296,11 +303,12 @@ def cmd_evaluate(args) -> int:
 def cmd_calibrate(args) -> int:
     from phenograd.surrogate.evaluate import calibrate
 
-    result = calibrate(args.model, args.data, args.split, args.out)
+    result = calibrate(args.model, args.data, args.split, args.out, keep_members=args.keep_members)
     scales = ", ".join(
         f"{name} {result['old'].get(name, float('nan')):.3g} -> {k:.3g}" for name, k in result["new"].items()
     )
-    print(f"{args.out or args.model}: std scales fitted on {result['items']} {args.split} items: {scales}")
+    members = f"{result['members']} members, " if args.keep_members is not None else ""
+    print(f"{args.out or args.model}: {members}std scales fitted on {result['items']} {args.split} items: {scales}")
     return 0
 
 

@@ -267,25 +267,42 @@ def evaluate(model_path, data_path, split: str, out_dir=None) -> dict:
     return metrics
 
 
-def calibrate(model_path, data_path, split: str = "val", out=None) -> dict:
+def calibrate(model_path, data_path, split: str = "val", out=None, keep_members: int | None = None) -> dict:
     """Refit a checkpoint's std scales (std_scale per target) on a dataset split and write the checkpoint
     again (to `out`, else in place; atomically). The weights are untouched; this is the fit the trainer
     makes at the end of training, so recalibrating a model on its own validation split after a change of
-    the fitting rule gives what retraining would. Returns {"old": scales, "new": scales, "items": n}."""
-    from .model import load_checkpoint, save_checkpoint
+    the fitting rule gives what retraining would. keep_members: keep only the first K members (2 <= K <= the
+    ensemble's size; a smaller, faster ensemble, the one `train --members K` with the same seed would make, since
+    member k's seed does not depend on how many there are) and fit their scales. Returns {"old": scales,
+    "new": scales, "items": n, "members": members kept}."""
+    from .model import Ensemble, load_checkpoint, save_checkpoint
 
     check_split(split)
+    if keep_members is not None and (out is None or Path(out).resolve() == Path(model_path).resolve()):
+        raise InputError("--keep-members needs --out, a new file (the model keeps all its members)")
     ensemble, info = load_checkpoint(model_path)
-    if len(ensemble.members) < 2:
+    n_members = len(ensemble.members)
+    if n_members < 2:
         raise InputError(f"{model_path}: a single-member model has no ensemble spread to calibrate")
+    meta = dict(info["meta"])
+    if keep_members is not None:
+        if not 2 <= keep_members <= n_members:
+            raise InputError(
+                f"--keep-members must be between 2 and the model's {n_members} members, got {keep_members}"
+            )
+        ensemble = Ensemble(list(ensemble.members[:keep_members]))
+        if isinstance(meta.get("members"), list):
+            meta["members"] = meta["members"][:keep_members]
+        if isinstance(meta.get("config"), dict):
+            meta["config"] = {**meta["config"], "members": keep_members}
+        meta["member_subset"] = {"kept": keep_members, "of": n_members, "source_data_hash": info["data_hash"]}
     data = load_domain_data(info, data_path)
     items = get_domain(info["domain"]).items(data, split)
     if len(items) < 2:
         raise InputError(f"{data_path}: split {split!r} has {len(items)} items; calibration needs at least 2")
-    old = dict(info["meta"].get("std_scale", {}))
+    old = dict(meta.get("std_scale", {}))
     new = fit_std_scales(ensemble, data, np.asarray(items))
-    meta = {
-        **info["meta"],
+    meta |= {
         "std_scale": new,
         "std_scale_fit": {
             "rule": STD_SCALE_RULE,
@@ -295,4 +312,4 @@ def calibrate(model_path, data_path, split: str = "val", out=None) -> dict:
         },
     }
     save_checkpoint(out or model_path, ensemble, data_hash=info["data_hash"], meta=meta)
-    return {"old": old, "new": new, "items": int(len(items))}
+    return {"old": old, "new": new, "items": int(len(items)), "members": len(ensemble.members)}

@@ -235,6 +235,38 @@ def test_a_toy_domain_trains_saves_loads_and_predicts_through_the_shared_paths(r
     assert report["train_rings"] == 28 and len(report["members"]) == 1
 
 
+def test_calibrate_keeps_the_first_members_as_training_fewer_would(ring_domain, rings, tmp_path, capsys):
+    """`calibrate --keep-members K` writes the first K members, which are the ensemble `train --members K` with the
+    same seed makes (member k's seed does not depend on the ensemble's size), with their own std scales."""
+    train = ["train", "--domain", "ring", "--data", str(rings), "--no-progress", "--seed", "3"]
+    three, two = tmp_path / "three.pt", tmp_path / "two.pt"
+    assert main([*train, "--out", str(three), "--members", "3"]) == 0
+    assert main([*train, "--out", str(two), "--members", "2"]) == 0
+    kept = tmp_path / "kept.pt"
+    capsys.readouterr()
+    assert (
+        main(["calibrate", "--model", str(three), "--data", str(rings), "--keep-members", "2", "--out", str(kept)]) == 0
+    )
+    assert f"{kept}: 2 members, std scales fitted on 6 val items" in capsys.readouterr().out
+    (a, info_a), (b, info_b) = load_checkpoint(kept), load_checkpoint(two)
+    assert len(a.members) == 2 and len(load_checkpoint(three)[0].members) == 3
+    for m, n in zip(a.members, b.members):
+        assert all(torch.equal(x, y) for x, y in zip(m.state_dict().values(), n.state_dict().values()))
+    assert info_a["meta"]["std_scale"] == pytest.approx(info_b["meta"]["std_scale"], rel=1e-6)
+    assert info_a["meta"]["config"]["members"] == 2 and len(info_a["meta"]["members"]) == 2
+    assert info_a["meta"]["member_subset"] == {"kept": 2, "of": 3, "source_data_hash": info_a["data_hash"]}
+    for args, message in [
+        (["--keep-members", "1", "--out", str(tmp_path / "bad.pt")], "between 2 and the model's 3 members, got 1"),
+        (["--keep-members", "4", "--out", str(tmp_path / "bad.pt")], "between 2 and the model's 3 members, got 4"),
+        (["--keep-members", "2"], "--keep-members needs --out"),
+        (["--keep-members", "2", "--out", str(three)], "--keep-members needs --out"),
+    ]:
+        assert main(["calibrate", "--model", str(three), "--data", str(rings), *args]) != 0
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "bad.pt").exists() and len(load_checkpoint(three)[0].members) == 3
+
+
 def test_an_unregistered_domain_is_refused_by_name(rings, tmp_path, capsys):
     assert "ring" not in domain_names()
     with pytest.raises(InputError, match="unknown domain 'ring'; use airfoil or catalyst"):
