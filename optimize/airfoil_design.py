@@ -383,6 +383,9 @@ class DesignEvaluator:
             bound = p.wiggliness_max_ratio * max(self.start_wiggliness, 1e-8)
             rows.append(((bound - geom.wiggliness(cst)) / bound).reshape(1))
             names.append(f"wiggliness <= {p.wiggliness_max_ratio:g} x start")
+        if p.wiggliness_max is not None:
+            rows.append(((p.wiggliness_max - geom.wiggliness(cst)) / p.wiggliness_max).reshape(1))
+            names.append(f"wiggliness <= {p.wiggliness_max:g}")
         if p.le_round_min is not None:
             rows.append(torch.stack([cst[0] - p.le_round_min, -cst[N_WEIGHTS] - p.le_round_min]))
             names += [f"upper[0] >= {p.le_round_min:g}", f"lower[0] <= -{p.le_round_min:g}"]

@@ -314,6 +314,7 @@ PROBLEM = table(
                 "te_angle_min": number(0, 30),
                 "area_min": number(0, 1),
                 "wiggliness_max_ratio": number(-1, 5),
+                "wiggliness_max": number(-1, 1),
                 "le_round_min": number(0, 1),
                 "alpha_increasing": st.booleans(),
             }

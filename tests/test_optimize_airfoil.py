@@ -18,8 +18,9 @@ from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import fit_cst
 from phenograd.optimize.airfoil import constraint_report, optimize, start_design
 from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace
-from phenograd.optimize.airfoil_geometry import area, te_angle
+from phenograd.optimize.airfoil_geometry import area, te_angle, wiggliness
 from phenograd.optimize.airfoil_problem import (
+    TUTORIAL_START_WIGGLINESS,
     AirfoilProblem,
     Bounds,
     Constraints,
@@ -215,6 +216,30 @@ def test_infeasible_problem_is_reported_not_raised(random_model):
     assert not result.success and result.status == "infeasible"
     assert "t/c >= 0.45 at x/c=0.3" in result.message
     assert [c["name"] for c in result.constraints if not c["satisfied"]] == ["t/c >= 0.45 at x/c=0.3"]
+
+
+def test_daedalus_bounds_the_wiggliness_as_the_tutorial_does(random_model):
+    """AeroSandbox's tutorial bounds the wiggliness by twice that of its start, AeroSandbox's CST fit of NACA 0012.
+    phenograd's fit of the section is smoother, so a bound relative to it would be tighter than the tutorial's: the
+    bound is absolute, in daedalus_problem() and in the example problem file, and it is a row of the solve."""
+    import aerosandbox as asb
+
+    start = asb.KulfanAirfoil("naca0012")
+    tutorial = torch.tensor(np.concatenate([start.upper_weights, start.lower_weights, [0.0, 0.0]]))
+    assert float(wiggliness(tutorial)) == pytest.approx(TUTORIAL_START_WIGGLINESS, rel=1e-5)
+    ours = start_design("naca0012")[0]
+    assert float(wiggliness(torch.as_tensor(ours))) < 0.8 * TUTORIAL_START_WIGGLINESS
+    problem = daedalus_problem()
+    bound = 2 * TUTORIAL_START_WIGGLINESS
+    assert problem.constraints.wiggliness_max == bound and problem.constraints.wiggliness_max_ratio is None
+    example, _ = load_problem(ROOT / "examples" / "problems" / "daedalus.toml")
+    assert example.constraints.wiggliness_max == bound and example.constraints.wiggliness_max_ratio is None
+    space = DesignSpace.build(problem, ours)
+    e = DesignEvaluator(random_model, problem, space, ours).at(space.pack(ours, np.zeros(len(problem.points))))
+    row = e.ineq_names.index(f"wiggliness <= {bound:g}")
+    assert e.ineq[row] == pytest.approx((bound - float(wiggliness(torch.as_tensor(ours)))) / bound)
+    with pytest.raises(InputError, match="wiggliness_max must be positive"):
+        replace(problem, constraints=replace(problem.constraints, wiggliness_max=0.0))
 
 
 @pytest.mark.parametrize(
