@@ -101,13 +101,14 @@ def fine_tune(surrogate, data_file: Path, epochs: int, lr: float, seed: int):
     tuned = copy.copy(surrogate)
     tuned.ensemble = copy.deepcopy(surrogate.ensemble)
     torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)  # not NumPy's global state, which whatever ran before in the process has moved
     for member in tuned.ensemble.members:
         member.train()
         for p in member.parameters():
             p.requires_grad_(True)
         opt = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         for _ in range(epochs):
-            for batch in np.array_split(np.random.permutation(shapes), max(1, len(shapes) // 8)):
+            for batch in np.array_split(rng.permutation(shapes), max(1, len(shapes) // 8)):
                 opt.zero_grad()
                 loss = task.loss(member, batch, cfg, torch.device("cpu"))
                 loss.backward()
