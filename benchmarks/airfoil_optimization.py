@@ -9,8 +9,8 @@ minimise the weighted mean CD at CL 0.8, 1.0, 1.2, 1.4, 1.5, 1.6 (weights 5..10)
 Re = 500,000 (CL/1.25)^-0.5, Mach 0.03; CM >= -0.133, t/c(0.33) >= 0.128, t/c(0.90) >= 0.014,
 TE angle >= 6.03 deg, round leading edge, wiggliness <= 2x the tutorial start's (AeroSandbox's
 NACA 0012 fit; an absolute bound), confidence >= 0.9, the tutorial's CST bounds, sharp trailing
-edge (phenograd.optimize.airfoil_problem.daedalus_problem; the angle range is -5..15 deg for phenograd, where its surrogate was trained, -5..18 for AeroSandbox
-as in the tutorial). AeroSandbox solves it with IPOPT through CasADi on NeuralFoil.
+edge (phenograd.optimize.airfoil_problem.daedalus_problem; the angle range is -5..15 deg for
+phenograd, where its surrogate was trained, -5..18 for AeroSandbox as in the tutorial). AeroSandbox solves it with IPOPT through CasADi on NeuralFoil.
 
 Both optima are verified by phenograd's XFOIL wrapper under the same settings (160 panels,
 retried at 200 and 240 panels at a point where XFOIL does not converge at 160; Ncrit 9, Mach 0.03,
