@@ -233,6 +233,8 @@ class FixedTopology:
             at i itself and carries no message (its pair is the dummy one, whose filter is zero).
         pair: (N, K) long: the undirected pair of each slot, in 0..P-1, or P for a padding slot.
         pair_slot: (P,) long: one flat slot i * K + k of each pair (where its distance is read).
+        columns, pair_columns: (K, N) long: neighbours and pair transposed (slot k of every node: one row).
+        ends: (2, P) long: the pair's two nodes, the first the one whose slot pair_slot is.
     """
 
     def __init__(self, edge_index: Tensor, n_nodes: int):
@@ -254,6 +256,86 @@ class FixedTopology:
         self.pair[centre, slot] = pair
         self.pair_slot = torch.empty(n_pairs, dtype=torch.long)
         self.pair_slot[pair] = centre * k + slot
+        self.columns, self.pair_columns = self.neighbours.T.contiguous(), self.pair.T.contiguous()
+        self.ends = torch.stack([self.pair_slot // max(k, 1), self.neighbours.flatten()[self.pair_slot]])
+
+
+class FixedTopologyMessages(torch.autograd.Function):
+    """PaiNN's message sum on a FixedTopology, with a backward of gathers only.
+
+    apply(filt, phi, v, unit, columns, pair_columns, ends, pair_slot) -> (ds, dv):
+        filt (M, B, P + 1, 3F): the filters per undirected pair, the last row (the padding slots' pair) zero;
+        phi (M, B, N, 3F); v (M, B, N, D, F) or None (zero vectors); unit (B, N, K, D): the direction from
+        node i to its k-th neighbour; the rest the FixedTopology's tables (tensors, which torch.compile traces).
+        ds (M, B, N, F) = sum_k a_ik and dv (M, B, N, D, F) = sum_k unit_ik c_ik + v_j b_ik, where
+        (a, b, c)_ik = filt[pair(i, k)] * phi[j] and j is the k-th neighbour of i (the 1 / sqrt(neighbours)
+        scale is the caller's). M members, B graphs, N nodes, K slots, P pairs, D dimensions, F channels.
+
+    Why a Function: autograd's own backward of the slot loop scatters into the gathered blocks (index_add) and
+    saves every slot's products. The topology holds every edge both ways and one filter per undirected pair, so
+    each gradient is again a sum over a node's own slots (what reached i from neighbour j is gathered at j, with
+    unit_ji = -unit_ij) or over a pair's two ends. Measured with `airfoil_fast.pt` (64 shapes, the gradient of
+    CL and CD with respect to the CST weights, one thread), together with the filter layout of
+    StackedEncoders._chunk: 2.2x faster compiled, 1.2x eager.
+    """
+
+    @staticmethod
+    def forward(ctx, filt, phi, v, unit, columns, pair_columns, ends, pair_slot):
+        f = phi.shape[-1] // 3
+        ds = phi.new_zeros(*phi.shape[:-1], f)
+        dv = phi.new_zeros(*phi.shape[:-1], unit.shape[-1], f)
+        for j in range(columns.shape[0]):  # the j-th neighbour of every node at once: (M, B, N, 3F) blocks
+            x = filt.index_select(2, pair_columns[j]) * phi.index_select(2, columns[j])
+            a, b, c = x.split(f, dim=-1)
+            ds.add_(a)  # accumulated in place: few fresh buffers (their page faults cost as much as the sums)
+            dv.addcmul_(unit[:, :, j, :, None], c[..., None, :])
+            if v is not None:
+                dv.addcmul_(v.index_select(2, columns[j]), b[..., None, :])
+        ctx.save_for_backward(filt, phi, v, unit, columns, pair_columns, ends, pair_slot)
+        return ds, dv
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor, g_v: Tensor):
+        filt, phi, v, unit, columns, pair_columns, ends, pair_slot = ctx.saved_tensors
+        need_filt, need_phi, need_v, need_unit = ctx.needs_input_grad[:4]
+        f = phi.shape[-1] // 3
+        fa, fb, fc = filt.split(f, dim=-1)
+        pa, pb, pc = phi.split(f, dim=-1)
+        g_phi_a, g_phi_c = torch.zeros_like(pa), torch.zeros_like(pc)
+        # S_j = sum over j's slots of filt_b * g_v[neighbour]: both d ds/d phi_b and d dv/d v read it
+        s_b = torch.zeros_like(g_v) if v is not None else None
+        g_unit = torch.zeros_like(unit) if need_unit else None
+        for k in range(columns.shape[0]):
+            neighbour, pair = columns[k], pair_columns[k]
+            g_v_k = g_v.index_select(2, neighbour)  # (M, B, N, D, F)
+            fc_k = fc.index_select(2, pair)
+            g_phi_a.addcmul_(fa.index_select(2, pair), g_s.index_select(2, neighbour))
+            g_phi_c.sub_(fc_k * torch.sum(g_v_k * unit[:, :, k, :, None], dim=-2))  # unit_ji = -unit_ij
+            if s_b is not None:
+                s_b.addcmul_(fb.index_select(2, pair)[..., None, :], g_v_k)
+            if g_unit is not None:
+                c_k = fc_k * pc.index_select(2, neighbour)
+                g_unit[:, :, k] = torch.sum(g_v * c_k[..., None, :], dim=-1).sum(0)
+        g_phi_b = torch.sum(v * s_b, dim=-2) if s_b is not None else torch.zeros_like(pb)
+        g_v_in = pb[..., None, :] * s_b if (s_b is not None and need_v) else None
+        g_phi = torch.cat([g_phi_a, g_phi_b, g_phi_c], dim=-1) if need_phi else None
+        g_filt = None
+        if need_filt:  # pair (u, w): the messages u <- w and w <- u
+            u, w = ends[0], ends[1]
+            e = unit.flatten(1, 2).index_select(1, pair_slot)[..., None]  # (B, P, D, 1): u -> w
+            g_s_u, g_s_w = g_s.index_select(2, u), g_s.index_select(2, w)
+            g_v_u, g_v_w = g_v.index_select(2, u), g_v.index_select(2, w)
+            pa_u, pb_u, pc_u = phi.index_select(2, u).split(f, dim=-1)
+            pa_w, pb_w, pc_w = phi.index_select(2, w).split(f, dim=-1)
+            g_a = g_s_u * pa_w + g_s_w * pa_u
+            if v is not None:
+                v_u, v_w = v.index_select(2, u), v.index_select(2, w)
+                g_b = torch.sum(g_v_u * v_w, dim=-2) * pb_w + torch.sum(g_v_w * v_u, dim=-2) * pb_u
+            else:
+                g_b = torch.zeros_like(g_a)
+            g_c = torch.sum(g_v_u * e, dim=-2) * pc_w - torch.sum(g_v_w * e, dim=-2) * pc_u
+            g_filt = torch.nn.functional.pad(torch.cat([g_a, g_b, g_c], dim=-1), (0, 0, 0, 1))
+        return g_filt, g_phi, g_v_in, g_unit, None, None, None, None
 
 
 def stacked_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None) -> Tensor:
@@ -381,7 +463,6 @@ class StackedEncoders:
         # appended for the padding slots' pair
         z = torch.cat([first.rbf(d.flatten()).view(*d.shape, -1) * envelope[..., None], envelope[..., None]], -1)
         z = torch.nn.functional.pad(z, (0, 0, 0, 1)).flatten(0, 1)  # (B * (P + 1), R + 1)
-        columns, pair_columns = topology.neighbours.T.contiguous(), topology.pair.T.contiguous()  # (K, N)
         s = torch.matmul(inputs.to(pos.dtype).reshape(-1, inputs.shape[-1]), w["embed.weight_t"])
         s = (s + w["embed.bias"][:, None, :]).view(-1, n_graphs, n, f)  # (M, B, N, F)
         v = None  # (M, B, N, D, F); zero before the first layer
@@ -392,11 +473,15 @@ class StackedEncoders:
                 w[p + "phi.2.weight_t"],
                 w[p + "phi.2.bias"],
             )  # (M, B, N, 3F), (M, B, N, F) without vectors
-            filt = torch.matmul(z, w[p + "filter.full"]).view(-1, n_graphs, topology.n_pairs + 1, phi.shape[-1])
-            ds = s.new_zeros(s.shape)
+            # per member: (B (P + 1), R + 1) @ (R + 1, 3F) as a bmm of an expanded z, so that the filters come
+            # out pair by pair (matmul's broadcast gave inductor a channel-major layout: strided gathers, 2x slower)
+            w_filter = w[p + "filter.full"]
+            filt = torch.bmm(z.expand(w_filter.shape[0], -1, -1), w_filter)
+            filt = filt.view(-1, n_graphs, topology.n_pairs + 1, phi.shape[-1])
             if not self.vectors:
+                ds = s.new_zeros(s.shape)
                 for j in range(k):
-                    ds.add_(filt.index_select(2, pair_columns[j]) * phi.index_select(2, columns[j]))
+                    ds.add_(filt.index_select(2, topology.pair_columns[j]) * phi.index_select(2, topology.columns[j]))
                 s = s + self.scale * ds
                 p = f"updates.{layer}."
                 s = s + stacked_linear(
@@ -406,14 +491,9 @@ class StackedEncoders:
                 )
                 s = self._layer_norm(s, w, layer)
                 continue
-            dv = s.new_zeros(*s.shape[:-1], unit.shape[-1], f)  # (M, B, N, D, F)
-            for j in range(k):  # the j-th neighbour of every node at once: (M, B, N, 3F) blocks, no scatter
-                x = filt.index_select(2, pair_columns[j]) * phi.index_select(2, columns[j])
-                a, b, c = x.split(f, dim=-1)
-                ds.add_(a)  # accumulated in place: few fresh buffers (their page faults cost as much as the sums)
-                dv.addcmul_(unit[:, :, j, :, None], c[..., None, :])
-                if v is not None:
-                    dv.addcmul_(v.index_select(2, columns[j]), b[..., None, :])
+            ds, dv = FixedTopologyMessages.apply(
+                filt, phi, v, unit, topology.columns, topology.pair_columns, topology.ends, topology.pair_slot
+            )
             s = s + self.scale * ds
             v = self.scale * dv if v is None else v + self.scale * dv
             p = f"updates.{layer}."

@@ -11,7 +11,7 @@ import torch
 
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import cst_coordinates
-from phenograd.surrogate.encoder import FixedTopology
+from phenograd.surrogate.encoder import FixedTopology, FixedTopologyMessages
 from phenograd.surrogate.graphs import AIRFOIL_NODES, airfoil_edges, airfoil_graph_from_cst, airfoil_nodes_from_cst
 from phenograd.surrogate.model import build_ensemble, default_encoder_config
 from phenograd.surrogate.predict import AirfoilSurrogate, airfoil_topology, load_surrogate
@@ -86,6 +86,32 @@ def test_fixed_topology_holds_every_edge_once():
     assert 2 * top.n_pairs == edges.shape[1] and torch.all(a != b)
     with pytest.raises(ValueError, match="each direction"):
         FixedTopology(edges[:, :-1], AIRFOIL_NODES)
+
+
+def test_the_message_sum_backward_by_finite_differences():
+    """FixedTopologyMessages' hand-written backward (gathers at the neighbour, the pair's two ends) against
+    finite differences in every input, with vectors and without, on a graph whose nodes have 1 to 4 neighbours
+    (padding slots) and directions from node positions (unit_ji = -unit_ij, which the backward relies on)."""
+    torch.manual_seed(0)
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 2), (0, 3), (2, 5), (5, 6)]
+    src, dst = zip(*(edges + [(b, a) for a, b in edges]))
+    top = FixedTopology(torch.tensor([src, dst]), 7)
+    assert top.k == 4 and bool((top.pair == top.n_pairs).any())
+    pos = torch.randn(2, 7, 2, dtype=torch.float64)
+    vec = pos[:, top.neighbours] - pos[:, :, None]  # (B, N, K, 2); zero at padding slots
+    unit = vec / vec.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    m, f = 2, 3
+    filt = torch.randn(m, 2, top.n_pairs, 3 * f, dtype=torch.float64, requires_grad=True)
+    phi = torch.randn(m, 2, 7, 3 * f, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(m, 2, 7, 2, f, dtype=torch.float64, requires_grad=True)
+    tables = (top.columns, top.pair_columns, top.ends, top.pair_slot)
+
+    def messages(filt, phi, v, unit):  # the padding pair's zero filter row appended, as the encoder does
+        return FixedTopologyMessages.apply(torch.nn.functional.pad(filt, (0, 0, 0, 1)), phi, v, unit, *tables)
+
+    unit = unit.requires_grad_(True)
+    assert torch.autograd.gradcheck(messages, (filt, phi, v, unit))
+    assert torch.autograd.gradcheck(lambda filt, phi, unit: messages(filt, phi, None, unit), (filt, phi, unit))
 
 
 def test_batched_nodes_equal_the_graphs_one_by_one():
