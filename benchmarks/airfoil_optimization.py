@@ -26,9 +26,8 @@ import sys
 import time
 
 import numpy as np
-import torch
 
-from benchmarks.report import labelled_path, machine, publish, today
+from benchmarks.report import labelled_path, machine, one_thread, publish, today
 from phenograd.datasets.cst import cst_to_coordinates
 from phenograd.optimize.airfoil import optimize
 from phenograd.optimize.airfoil_problem import daedalus_problem
@@ -101,7 +100,7 @@ def main() -> int:
     )
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    threads = one_thread()
     problem = daedalus_problem()
     models = {"phenograd (SLSQP on its surrogate)": args.model}
     if args.compare:
@@ -136,7 +135,7 @@ def main() -> int:
     command = ".venv/bin/python -m benchmarks.airfoil_optimization" + "".join(f" --{k} {v}" for k, v in options if v)
     fmt = lambda v: "not converged" if v is None else f"{v:.5f}"  # noqa: E731
     lines = [
-        f"Command: `{command}` ({today()}; {machine()}).",
+        f"Command: `{command}` ({today()}; {machine()}; {threads}).",
         "",
         "Drela's Daedalus problem as posed in AeroSandbox's NeuralFoil tutorial (module docstring). Score: "
         "weighted mean CD sum(w CD)/sum(w) from XFOIL at the six target CLs (lower is better); the "

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from benchmarks.airfoil_points import metrics, test_points
-from benchmarks.report import labelled_path, machine, publish, today
+from benchmarks.report import labelled_path, machine, one_thread, publish, today
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import calibration, predict_airfoil_points
@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    threads = one_thread()
     compare = {}
     for item in args.compare:
         label, path = labelled_path(item, parser)
@@ -240,7 +241,7 @@ def main(argv=None) -> int:
     lines = [
         f"Command: `{command}`  ",
         f"Date: {started}  ",
-        f"Machine: {machine()}  ",
+        f"Machine: {machine()}; {threads}.  ",
         *(
             f"Model{'' if name == 'phenograd' else ' ' + name}: `{path}` ({infos[name]['members']} members, trained on "
             f"data hash {infos[name]['data_hash']}, {infos[name]['meta'].get('train_shapes', '?')} training shapes"

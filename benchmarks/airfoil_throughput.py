@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from benchmarks.hotspots import side_by_side
-from benchmarks.report import labelled_path, machine, publish, today
+from benchmarks.report import labelled_path, machine, one_thread, publish, today
 
 NEURALFOIL_SIZES = ("large", "xxxlarge")
 
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    threads = one_thread()
     from phenograd.datasets.airfoil_sampling import training_cst
     from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     lines = [
         f"Command: `{command}`  ",
         f"Date: {started}  ",
-        f"Machine: {where}; one torch thread.  ",
+        f"Machine: {where}; {threads}.  ",
         f"Model: `{args.model or 'surrogate/models/airfoil.pt'}` ({describe(shipped)}), through "
         "`AirfoilSurrogate(fast=True)` (the default: the fixed-topology path, encoder.StackedEncoders, members and "
         "heads batched, nodes of all CST vectors in one call), the same with `compile=True` (the encoder's pass "

@@ -29,7 +29,7 @@ import torch
 from benchmarks.airfoil_optimization import aerosandbox_daedalus
 from benchmarks.airfoil_throughput import neuralfoil_case, phenograd_cases
 from benchmarks.hotspots import side_by_side
-from benchmarks.report import machine, publish, today
+from benchmarks.report import machine, one_thread, publish, today
 from phenograd.core.errors import InputError
 from phenograd.datasets.cst import cst_to_coordinates
 from phenograd.optimize.airfoil import optimize
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         sizes = sorted({int(k) for k in args.members.split(",") if k.strip()})
     except ValueError:
         parser.error(f"--members needs whole numbers separated by commas, got {args.members!r}")
-    torch.set_num_threads(1)
+    threads = one_thread()
     started, where = today(), machine()
     with tempfile.TemporaryDirectory() as folder:
         try:
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     lines = [
         f"Command: `{command}`  ",
         f"Date: {started}  ",
-        f"Machine: {where}; one torch thread.  ",
+        f"Machine: {where}; {threads}.  ",
         f"Model: `{args.model}`, its first K members with std scales fitted on the validation split (`phenograd "
         "calibrate --keep-members K`; the ensemble `train --members K` makes with the same seed).",
         "",

@@ -29,6 +29,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, {mem:.0f} GiB, {platform.system()} {platform.release()}; load average {load:.1f} at start"
 
 
+def one_thread() -> str:
+    """Put every timed library on one core: torch's intra-op threads and the BLAS and OpenMP pools that NumPy and
+    SciPy call (NeuralFoil, AeroSandbox's solver), so that rates on this shared 2-core machine compare like for
+    like (NumPy's OpenBLAS otherwise takes both cores). Returns the phrase for a report's machine line."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)
+    return "one thread (torch, and NumPy's BLAS)"
+
+
 def today() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
