@@ -379,8 +379,8 @@ class StackedEncoders:
     GeometricEncoder.forward.
 
     compile: run each pass through torch.compile (inductor). Off by default: measured on this project's 2-core
-    machine (one thread, BENCHMARKS "Airfoil surrogate throughput") it makes `airfoil_fast.pt` 1.75x faster at 64
-    shapes x 16 angles, 1.35x with gradients and 1.5x for one point, but the first call of every new pass size
+    machine (one thread, BENCHMARKS "Airfoil surrogate throughput") it makes `airfoil_fast.pt` 1.8x faster at 64
+    shapes x 16 angles, 2.35x with gradients and 1.55x for one point, but the first call of every new pass size
     and gradient mode compiles: 14-45 s the first time, 0.5-3.5 s in a later process (inductor caches its kernels
     on disk). It pays for long loops and batch runs, not for one-off calls. Whatever fails in compiling or running
     the compiled pass is reported once (a RuntimeWarning) and the eager pass runs instead.
