@@ -19,8 +19,10 @@ inviscid Hess-Smith panel method on the same contours (CL and CM only; simulator
 Throughput (median of 5 repeats at batch 1, 3 at batch 1024, after a warm-up):
 predictions per second at batch 1 (one shape, one angle) and batch 1024 (64
 shapes x 16 angles, a multi-point design batch), with and
-without gradients for phenograd (NeuralFoil is NumPy: no gradients), and XFOIL
-points per second from a few real polars run serially in the same process.
+without gradients for phenograd (NeuralFoil is NumPy: no gradients), every phenograd
+model (--model and --compare) as loaded and through torch.compile, all on one thread
+(torch and NumPy's BLAS), and XFOIL points per second from a few real polars run
+serially in the same process.
 Writes the section "Airfoil surrogate" of BENCHMARKS.md.
 """
 
@@ -107,32 +109,39 @@ def median_rate(fn, n_predictions: int, repeats: int = 5) -> float:
     return n_predictions / statistics.median(times)
 
 
-def throughput(model_path) -> dict:
+def throughput(models: dict[str, str]) -> tuple[dict, list[str]]:
     """Predictions per second: batch 1 = one shape at one angle; batch 1024 = 64 shapes x 16 angles
-    (a multi-point design batch: phenograd encodes each shape once for all its angles)."""
+    (a multi-point design batch: phenograd encodes each shape once for all its angles). Every phenograd model
+    twice: its default fast path and the same through torch.compile (`compile=True`; the warm-up call
+    compiles). Returns the rates keyed (name, batch, gradients) and the phenograd row names in order."""
     import neuralfoil as nf
 
     from phenograd.datasets.airfoil_sampling import training_cst
-    from phenograd.surrogate.predict import load_surrogate
+    from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
-    model = load_surrogate(model_path, domain="airfoil")
+    variants = {}
+    for name, path in models.items():
+        loaded = load_surrogate(path, domain="airfoil")
+        variants[name] = loaded
+        variants[f"{name}, compiled"] = AirfoilSurrogate(loaded.ensemble, loaded.info, compile=True)
     cst = torch.as_tensor(training_cst().params[:64], dtype=torch.float32)
     rates = {}
     for batch, n_shapes, alphas in ((1, 1, [4.0]), (1024, 64, list(np.linspace(-4.0, 11.0, 16)))):
         params = cst[:n_shapes]
-
-        def no_grad():
-            with torch.no_grad():
-                model.predict_airfoil(params, alpha=alphas, reynolds=1e6)
-
-        def with_grad():
-            p = params.clone().requires_grad_(True)
-            out = model.predict_airfoil(p, alpha=alphas, reynolds=1e6)
-            (out["CL"].sum() + out["CD"].sum()).backward()
-
         repeats = 5 if batch == 1 else 3
-        rates[("phenograd", batch, False)] = median_rate(no_grad, batch, repeats)
-        rates[("phenograd", batch, True)] = median_rate(with_grad, batch, repeats)
+        for name, model in variants.items():
+
+            def no_grad(model=model):
+                with torch.no_grad():
+                    model.predict_airfoil(params, alpha=alphas, reynolds=1e6)
+
+            def with_grad(model=model):
+                p = params.clone().requires_grad_(True)
+                out = model.predict_airfoil(p, alpha=alphas, reynolds=1e6)
+                (out["CL"].sum() + out["CD"].sum()).backward()
+
+            rates[(name, batch, False)] = median_rate(no_grad, batch, repeats)
+            rates[(name, batch, True)] = median_rate(with_grad, batch, repeats)
         per_point = params.repeat_interleave(len(alphas), 0).numpy()
         kulfan = {
             "upper_weights": per_point[:, :8].T,
@@ -149,7 +158,7 @@ def throughput(model_path) -> dict:
                 batch,
                 repeats,
             )
-    return rates
+    return rates, list(variants)
 
 
 def xfoil_rate(store_path, data, shapes, n_polars: int = 4) -> float:
@@ -234,7 +243,7 @@ def main(argv=None) -> int:
         rows[f"station MLP (no graph, trained here, {loss_name(delta)})"] = metrics(
             values[:, 0], values[:, 1], values[:, 2], prob, targets, converged
         )
-    rates = throughput(model_path)
+    rates, phenograd_names = throughput(models)
     xfoil_pts = xfoil_rate(args.data, data, shapes)
 
     n_shapes = len(np.unique(point_shape))
@@ -275,12 +284,12 @@ def main(argv=None) -> int:
     lines += [
         "",
         "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
-        "64 shapes x 16 angles, median of 3):",
+        "64 shapes x 16 angles, median of 3; phenograd's fast path as loaded, and through torch.compile):",
         "",
         "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
         "|---|---|---|---|---|",
     ]
-    for name in ["phenograd", *(f"NeuralFoil {s}" for s in NEURALFOIL_SIZES)]:
+    for name in [*phenograd_names, *(f"NeuralFoil {s}" for s in NEURALFOIL_SIZES)]:
         cells = []
         for batch in (1, 1024):
             for grad in (False, True):

@@ -8,7 +8,9 @@ polars run on local processes or a Dask cluster, `scheduler`),
 fine-tune every ensemble member on everything simulated so far (a few epochs, small learning
 rate, the model's own target normalisation kept), and optimize again from the current
 optimum. Each round's predicted and verified objective is recorded in result.rounds.
-The fine-tuned model is written to DIR/refined_model.pt.
+The fine-tuned model is written to DIR/refined_model.pt. The design returned is the best one XFOIL verified in any
+round (a later round can be worse: fine-tuning corrects the surrogate near one optimum and moves the next), marked
+"kept" in result.rounds.
 """
 
 from __future__ import annotations
@@ -133,17 +135,18 @@ def refine(
     progress=None,
     scheduler: str | None = None,
 ):
-    """Optimize, verify, and refine up to `rounds` times; returns (final result, refined surrogate).
-    XFOIL runs (verification and the simulations around each optimum) use `workers` local processes
-    or the Dask cluster at `scheduler`."""
+    """Optimize, verify, and refine up to `rounds` times; returns (the best verified round's result, the last
+    refined surrogate). XFOIL runs (verification and the simulations around each optimum) use `workers` local
+    processes or the Dask cluster at `scheduler`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
     result = optimize(problem, surrogate, start=start, verify=True, xfoil_workers=workers, scheduler=scheduler)
     reference = np.array(result.start_cst)
-    log = []
+    log, results = [], []
     total_xfoil = result.xfoil_calls
     for r in range(rounds + 1):
+        results.append(result)
         gap = (
             None
             if result.verified_objective is None
@@ -184,6 +187,23 @@ def refine(
             scheduler=scheduler,
         )
         total_xfoil += result.xfoil_calls
+    kept = best_round(results)
+    for k, entry in enumerate(log):
+        entry["kept"] = k == kept
+    if kept != len(results) - 1:
+        say(f"returning round {kept}'s design: XFOIL rated it best ({results[kept].verified_objective:.6g})")
+    result = results[kept]
     result.rounds = log
     result.xfoil_calls = total_xfoil
     return result, surrogate
+
+
+def best_round(results: list) -> int:
+    """Index of the round to return: the lowest XFOIL-verified objective among the optima the solver reached
+    (success) and XFOIL converged on at every point; the last round where none qualifies."""
+    ok = [
+        (res.verified_objective, k)
+        for k, res in enumerate(results)
+        if res.success and res.verified and res.verified_objective is not None
+    ]
+    return min(ok)[1] if ok else len(results) - 1

@@ -16,7 +16,7 @@ import torch
 from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil import naca
 from phenograd.datasets.cst import fit_cst
-from phenograd.optimize.airfoil import constraint_report, optimize, start_design
+from phenograd.optimize.airfoil import AirfoilResult, PointReport, constraint_report, optimize, start_design
 from phenograd.optimize.airfoil_design import DesignEvaluator, DesignSpace
 from phenograd.optimize.airfoil_geometry import area, te_angle, wiggliness
 from phenograd.optimize.airfoil_problem import (
@@ -374,6 +374,8 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
     )
     assert [r["round"] for r in result.rounds] == [0, 1]
     assert all(r["verified"] is not None for r in result.rounds)
+    assert [r["kept"] for r in result.rounds].count(True) == 1
+    assert result.verified_objective == next(r["verified"] for r in result.rounds if r["kept"])
     with PolarStore.open_readonly(tmp_path / "refine.db") as store:
         assert store.count("polars") >= 2
     refined = load_surrogate(tmp_path / "refined_model.pt", domain="airfoil")
@@ -389,6 +391,24 @@ def test_refinement_round_simulates_fine_tunes_and_reoptimizes(tmp_path):
         tuned_twice.append(fine_tune(base, tmp_path / "refine.db", epochs=1, lr=3e-4, seed=5).ensemble)
     for m, n in zip(*(e.members for e in tuned_twice)):
         assert all(torch.equal(x, y) for x, y in zip(m.state_dict().values(), n.state_dict().values()))
+
+
+def test_refinement_returns_the_best_verified_round():
+    """A later round can verify worse than an earlier one; the refinement returns the best optimum XFOIL verified
+    (converged at every point), never an unverified or failed one."""
+    from phenograd.optimize.airfoil_refine import best_round
+
+    def round_result(verified_objective, success=True, converged=True):
+        point = PointReport(1e6, 0.5, 1.0, 2.0, 0.5, 0.01, 0.0, 0.0, 0.0, 0.95, verified={"converged": converged})
+        return AirfoilResult(
+            problem="p", success=success, status="", message="", cst=[], contour=np.zeros((0, 2)),
+            verified_objective=verified_objective, points=[point],
+        )  # fmt: skip
+
+    assert best_round([round_result(0.0108), round_result(0.0107), round_result(0.0109)]) == 1
+    assert best_round([round_result(0.0108), round_result(0.0100, success=False)]) == 0
+    assert best_round([round_result(0.0108), round_result(0.0100, converged=False)]) == 0
+    assert best_round([round_result(None), round_result(None)]) == 1  # nothing verified: the last round
 
 
 # The Daedalus optimum of the shipped model of 2026-11-30 (make demo): at its CL 1.2 point (Re 510,310, Mach 0.03)
