@@ -17,6 +17,10 @@ test, and ood where the release has one: v1 does, v2 not), the fraction of error
 0.683 / 0.954) and the tail ratio q95.45/q68.27 of |err|/std (2.0 for Gaussian errors,
 larger for heavier tails: then no single factor gets both bands right). Writes the
 section "Uncertainty calibration" of BENCHMARKS.md.
+
+Also the airfoil model's probability that XFOIL converges (the ensemble's mean, what a design's confidence
+constraint bounds): a reliability table on the validation and held-out shapes (points binned by predicted
+probability: mean prediction against the observed convergence rate) and its expected calibration error.
 """
 
 from __future__ import annotations
@@ -72,6 +76,46 @@ def rows_for(label: str, val: dict, held_out: dict[str, dict], targets) -> list[
     return rows
 
 
+RELIABILITY_BINS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def convergence_reliability(ensemble, data, shapes) -> tuple[list[tuple[float, float, int]], float]:
+    """Reliability of the airfoil ensemble's convergence probability on every point of `shapes`: per bin of
+    RELIABILITY_BINS (the last closed) (mean predicted probability, observed convergence rate, points), and the
+    expected calibration error (points-weighted mean of |predicted - observed| over the bins)."""
+    import torch
+
+    from phenograd.surrogate.evaluate import predict_airfoil_points
+
+    _, logits, mask = predict_airfoil_points(ensemble, data, shapes)
+    p = torch.sigmoid(logits).mean(0).double().numpy()
+    y = data.converged[mask].double().numpy()
+    index = np.clip(np.digitize(p, RELIABILITY_BINS[1:-1]), 0, len(RELIABILITY_BINS) - 2)
+    bins, ece = [], 0.0
+    for k in range(len(RELIABILITY_BINS) - 1):
+        sel = index == k
+        n = int(sel.sum())
+        bins.append((float(p[sel].mean()) if n else float("nan"), float(y[sel].mean()) if n else float("nan"), n))
+        ece += n * abs(bins[-1][0] - bins[-1][1]) if n else 0.0
+    return bins, ece / max(len(p), 1)
+
+
+def reliability_lines(label: str, tables: dict[str, tuple[list, float]]) -> list[str]:
+    edges = RELIABILITY_BINS
+    head = [f"[{edges[k]:.2f}, {edges[k + 1]:.2f}{']' if k == len(edges) - 2 else ')'}" for k in range(len(edges) - 1)]
+    lines = [
+        f"Convergence probability of {label} (points binned by the ensemble's mean predicted probability that XFOIL "
+        "converges; cells: mean predicted / observed rate (points)):",
+        "",
+        "| split | expected calibration error | " + " | ".join(head) + " |",
+        "|---|---|" + "---|" * len(head),
+    ]
+    for split, (bins, ece) in tables.items():
+        cells = [f"{pred:.3f} / {obs:.3f} ({n:,})" if n else "-" for pred, obs, n in bins]
+        lines.append(f"| {split} | {ece:.4f} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--airfoil-model", default=None, help="default: the shipped airfoil model")
@@ -83,6 +127,7 @@ def main(argv=None) -> int:
     header = f"Command: `python -m benchmarks.calibration`  \nDate: {today()}  \nMachine: {machine()}  \n"
     rows = []
     models = []
+    reliability = []
     for domain, model, data_path in (
         ("airfoil", args.airfoil_model, args.airfoil_data),
         ("catalyst", args.catalyst_model, args.catalyst_data),
@@ -99,6 +144,9 @@ def main(argv=None) -> int:
             {s: ensemble_errors(ensemble, data, split_items(s)) for s in held_out},
             AIRFOIL_SHOWN if domain == "airfoil" else ("E_ads",),
         )
+        if domain == "airfoil":
+            tables = {s: convergence_reliability(ensemble, data, split_items(s)) for s in ("val", *held_out)}
+            reliability = reliability_lines(f"`{Path(path).name}`", tables)
     body = (
         header
         + "Models: "
@@ -111,6 +159,8 @@ def main(argv=None) -> int:
                 "| model | target | held-out split (n) | k by RMS | in 1σ / 2σ | k by 1σ coverage | in 1σ / 2σ | tail ratio |",
                 "|---|---|---|---|---|---|---|---|",
                 *rows,
+                "",
+                *reliability,
             ]
         )
     )
