@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from benchmarks.airfoil_points import metrics, test_points
+from benchmarks.airfoil_throughput import neuralfoil_case, phenograd_cases
 from benchmarks.report import labelled_path, machine, one_thread, publish, today
 from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
@@ -114,8 +115,6 @@ def throughput(models: dict[str, str]) -> tuple[dict, list[str]]:
     (a multi-point design batch: phenograd encodes each shape once for all its angles). Every phenograd model
     twice: its default fast path and the same through torch.compile (`compile=True`; the warm-up call
     compiles). Returns the rates keyed (name, batch, gradients) and the phenograd row names in order."""
-    import neuralfoil as nf
-
     from phenograd.datasets.airfoil_sampling import training_cst
     from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
@@ -130,33 +129,11 @@ def throughput(models: dict[str, str]) -> tuple[dict, list[str]]:
         params = cst[:n_shapes]
         repeats = 5 if batch == 1 else 3
         for name, model in variants.items():
-
-            def no_grad(model=model):
-                with torch.no_grad():
-                    model.predict_airfoil(params, alpha=alphas, reynolds=1e6)
-
-            def with_grad(model=model):
-                p = params.clone().requires_grad_(True)
-                out = model.predict_airfoil(p, alpha=alphas, reynolds=1e6)
-                (out["CL"].sum() + out["CD"].sum()).backward()
-
-            rates[(name, batch, False)] = median_rate(no_grad, batch, repeats)
-            rates[(name, batch, True)] = median_rate(with_grad, batch, repeats)
-        per_point = params.repeat_interleave(len(alphas), 0).numpy()
-        kulfan = {
-            "upper_weights": per_point[:, :8].T,
-            "lower_weights": per_point[:, 8:16].T,  # (8, batch)
-            "leading_edge_weight": per_point[:, 16],
-            "TE_thickness": per_point[:, 17],
-        }
-        alpha_all = np.tile(alphas, n_shapes)
+            for grad in (False, True):
+                rates[(name, batch, grad)] = median_rate(phenograd_cases(model, params, alphas, grad), batch, repeats)
         for size in NEURALFOIL_SIZES:
             rates[(f"NeuralFoil {size}", batch, False)] = median_rate(
-                lambda: nf.get_aero_from_kulfan_parameters(
-                    kulfan, alpha=alpha_all, Re=np.full(batch, 1e6), model_size=size
-                ),
-                batch,
-                repeats,
+                neuralfoil_case(params, alphas, size), batch, repeats
             )
     return rates, list(variants)
 

@@ -91,13 +91,12 @@ def convergence_reliability(ensemble, data, shapes) -> tuple[list[tuple[float, f
     p = torch.sigmoid(logits).mean(0).double().numpy()
     y = data.converged[mask].double().numpy()
     index = np.clip(np.digitize(p, RELIABILITY_BINS[1:-1]), 0, len(RELIABILITY_BINS) - 2)
-    bins, ece = [], 0.0
+    bins = []
     for k in range(len(RELIABILITY_BINS) - 1):
         sel = index == k
-        n = int(sel.sum())
-        bins.append((float(p[sel].mean()) if n else float("nan"), float(y[sel].mean()) if n else float("nan"), n))
-        ece += n * abs(bins[-1][0] - bins[-1][1]) if n else 0.0
-    return bins, ece / max(len(p), 1)
+        bins.append((float(p[sel].mean()), float(y[sel].mean()), int(sel.sum())) if sel.any() else (0.0, 0.0, 0))
+    ece = sum(n * abs(pred - obs) for pred, obs, n in bins) / max(len(p), 1)
+    return bins, ece
 
 
 def reliability_lines(label: str, tables: dict[str, tuple[list, float]]) -> list[str]:
