@@ -390,6 +390,10 @@ class StackedEncoders:
         self.encoders = list(encoders)
         self._compiled = None
         if compile:
+            # dynamo counts recompilations per code object, across instances: each model, pass size and gradient
+            # mode is one, so a process comparing three models would fall back to eager after its default of 8
+            dynamo = torch._dynamo.config
+            dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
             self._compiled = torch.compile(self._chunk, dynamic=False)
         first = self.encoders[0]
         if any(e.config != first.config for e in self.encoders):
