@@ -47,10 +47,13 @@ from phenograd.surrogate.model import load_checkpoint, shipped_model_path
 NEURALFOIL_SIZES = ("large", "xlarge", "xxxlarge")
 
 
-def phenograd_rows(model_path, data, shapes, keep, targets, converged) -> tuple[dict, dict, dict]:
-    """Accuracy metrics, calibration {target: (inside 1 std, inside 2 std)} and checkpoint info of one model."""
+def phenograd_rows(
+    model_path, data, shapes, keep, targets, converged, precision: str = "float32"
+) -> tuple[dict, dict, dict]:
+    """Accuracy metrics, calibration {target: (inside 1 std, inside 2 std)} and checkpoint info of one model;
+    precision: the fast path's (AirfoilSurrogate)."""
     ensemble, info = load_checkpoint(model_path, "airfoil")
-    values, logits, _ = predict_airfoil_points(ensemble, data, shapes)
+    values, logits, _ = predict_airfoil_points(ensemble, data, shapes, precision=precision)
     values = values[:, keep]
     mean = values.mean(0).numpy()
     std = values.std(0).numpy() if values.shape[0] > 1 else np.zeros_like(mean)
@@ -113,8 +116,9 @@ def median_rate(fn, n_predictions: int, repeats: int = 5) -> float:
 def throughput(models: dict[str, str]) -> tuple[dict, list[str]]:
     """Predictions per second: batch 1 = one shape at one angle; batch 1024 = 64 shapes x 16 angles
     (a multi-point design batch: phenograd encodes each shape once for all its angles). Every phenograd model
-    twice: its default fast path and the same through torch.compile (`compile=True`; the warm-up call
-    compiles). Returns the rates keyed (name, batch, gradients) and the phenograd row names in order."""
+    three times: its default fast path, the same through torch.compile (`compile=True`; the warm-up call
+    compiles) and compiled with bfloat16 products (`precision="bfloat16"`; without gradients only: with them it is
+    the float32 pass). Returns the rates keyed (name, batch, gradients) and the phenograd row names in order."""
     from phenograd.datasets.airfoil_sampling import training_cst
     from phenograd.surrogate.predict import AirfoilSurrogate, load_surrogate
 
@@ -123,13 +127,16 @@ def throughput(models: dict[str, str]) -> tuple[dict, list[str]]:
         loaded = load_surrogate(path, domain="airfoil")
         variants[name] = loaded
         variants[f"{name}, compiled"] = AirfoilSurrogate(loaded.ensemble, loaded.info, compile=True)
+        variants[f"{name}, compiled, bfloat16 products"] = AirfoilSurrogate(
+            loaded.ensemble, loaded.info, compile=True, precision="bfloat16"
+        )
     cst = torch.as_tensor(training_cst().params[:64], dtype=torch.float32)
     rates = {}
     for batch, n_shapes, alphas in ((1, 1, [4.0]), (1024, 64, list(np.linspace(-4.0, 11.0, 16)))):
         params = cst[:n_shapes]
         repeats = 5 if batch == 1 else 3
         for name, model in variants.items():
-            for grad in (False, True):
+            for grad in (False, True) if model.precision == "float32" else (False,):
                 rates[(name, batch, grad)] = median_rate(phenograd_cases(model, params, alphas, grad), batch, repeats)
         for size in NEURALFOIL_SIZES:
             rates[(f"NeuralFoil {size}", batch, False)] = median_rate(
@@ -203,6 +210,9 @@ def main(argv=None) -> int:
     rows, bands, infos = {}, {}, {}
     for name, path in models.items():
         rows[name], bands[name], infos[name] = phenograd_rows(path, data, shapes, keep, targets, converged)
+        rows[f"{name}, bfloat16 products"], _, _ = phenograd_rows(
+            path, data, shapes, keep, targets, converged, precision="bfloat16"
+        )
     for size in NEURALFOIL_SIZES:
         nfp = neuralfoil_predictions(args.data, data, shapes, alpha[keep], re[keep], ncrit[keep], point_shape, size)
         rows[f"NeuralFoil {size}"] = metrics(nfp["CL"], np.log(nfp["CD"]), nfp["CM"], nfp["conf"], targets, converged)
@@ -261,7 +271,10 @@ def main(argv=None) -> int:
     lines += [
         "",
         "Throughput, predictions per second (batch 1 = one shape, one angle, median of 5; batch 1024 = "
-        "64 shapes x 16 angles, median of 3; phenograd's fast path as loaded, and through torch.compile):",
+        "64 shapes x 16 angles, median of 3; phenograd's fast path as loaded, through torch.compile, and compiled "
+        'with the encoder\'s products in bfloat16 (`precision="bfloat16"`, no gradients: calls that record them '
+        "run the float32 pass); "
+        f"this CPU {'has' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'lacks'} native bfloat16):",
         "",
         "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
         "|---|---|---|---|---|",
@@ -271,7 +284,8 @@ def main(argv=None) -> int:
         for batch in (1, 1024):
             for grad in (False, True):
                 rate = rates.get((name, batch, grad))
-                cells.append("n/a (NumPy)" if rate is None else f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}")
+                missing = "n/a (NumPy)" if name.startswith("NeuralFoil") else "float32 pass"
+                cells.append(missing if rate is None else f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append(f"| XFOIL (serial, 21-angle polars at Re 1e6) | {xfoil_pts:.1f} points/s | | | |")
     publish("Airfoil surrogate", "\n".join(lines), write=not args.no_write)

@@ -101,15 +101,17 @@ def _batches(items: np.ndarray, size: int):
         yield items[i : i + size]
 
 
-def predict_airfoil_points(ensemble: Ensemble, data, shapes: np.ndarray, batch_shapes: int = 64, fast: bool = True):
+def predict_airfoil_points(
+    ensemble: Ensemble, data, shapes: np.ndarray, batch_shapes: int = 64, fast: bool = True, precision: str = "float32"
+):
     """Member predictions for every point of the given shapes: values (M, P, 5), logits (M, P), point mask (all P).
     fast: through the fixed-topology path of predict.AirfoilSurrogate (the same function to float rounding);
-    False: each member in turn on a torch_geometric batch."""
+    False: each member in turn on a torch_geometric batch. precision: the fast path's (AirfoilSurrogate)."""
     from .predict import AirfoilSurrogate
 
     values, logits = [], []
     mask = torch.isin(data.point_shape, torch.as_tensor(shapes))
-    surrogate = AirfoilSurrogate(ensemble, {"meta": {}})
+    surrogate = AirfoilSurrogate(ensemble, {"meta": {}}, fast=fast, precision=precision)
     data = data.at_stations(surrogate.stations)  # the graphs at the model's contour resolution
     dtype = next(ensemble.parameters()).dtype
     with torch.no_grad():

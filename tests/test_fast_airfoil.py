@@ -195,6 +195,33 @@ def test_shipped_model_fast_path_values_and_gradients(shipped):
     assert float((g_fast - g_graph).abs().max()) <= 1e-5 * float(g_graph.abs().max())
 
 
+def test_bfloat16_products_without_gradients_and_float32_with_them(shipped):
+    """precision="bfloat16": predictions without gradients come from bfloat16 products (they differ from float32,
+    by a small share of the model's own error) in float32 tensors; calls that record gradients run the float32 pass
+    exactly; an unknown precision, or bfloat16 on the graph path, is an InputError."""
+    from phenograd.core.errors import InputError
+
+    low = AirfoilSurrogate(shipped.ensemble, shipped.info, precision="bfloat16")
+    full = AirfoilSurrogate(shipped.ensemble, shipped.info)
+    with torch.no_grad():
+        a, b = low.predict_airfoil(CST.float(), ALPHA, 1e6), full.predict_airfoil(CST.float(), ALPHA, 1e6)
+    assert a["CL"].dtype == torch.float32
+    assert not torch.equal(a["CL"], b["CL"])
+    assert float((a["CL"] - b["CL"]).abs().max()) < 0.02  # held-out CL MAE of these models: about 0.02
+    assert float((torch.log(a["CD"]) - torch.log(b["CD"])).abs().max()) < 0.05
+    assert float((a["CM"] - b["CM"]).abs().max()) < 0.004
+    assert float((a["confidence"] - b["confidence"]).abs().max()) < 0.05
+    torch.testing.assert_close(_grads(low, CST), _grads(full, CST), rtol=0, atol=0)
+    cst = CST.float().clone().requires_grad_(True)
+    torch.testing.assert_close(
+        low.predict_airfoil(cst, ALPHA, 1e6)["CL"], full.predict_airfoil(cst, ALPHA, 1e6)["CL"], rtol=0, atol=0
+    )
+    with pytest.raises(InputError, match="precision 'float16'"):
+        AirfoilSurrogate(shipped.ensemble, shipped.info, precision="float16")
+    with pytest.raises(InputError, match="fast path"):
+        AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False, precision="bfloat16")
+
+
 def test_stacked_weights_follow_the_members(random_model):
     """The stacked weights are a cache: changing a member's parameters (in place or by a copy) changes the fast
     path's predictions exactly as the graph path's."""
