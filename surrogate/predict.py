@@ -17,6 +17,7 @@ and `confidence`, the mean predicted probability that XFOIL converges.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import torch
@@ -40,6 +41,15 @@ from .graphs import (
 )
 from .heads import AIRFOIL_TARGETS, conditions
 from .model import Ensemble, load_checkpoint, shipped_model_path
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, as oneDNN reports it); elsewhere
+    torch emulates bfloat16 products, slower than float32 ones."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
 
 
 def _needs_grad(*inputs) -> bool:
@@ -77,7 +87,7 @@ class AirfoilSurrogate:
     record gradients (the optimizers') keep float32, whose derivatives quasi-Newton solvers need. Measured on
     `airfoil_fast.pt` (BENCHMARKS.md "Airfoil surrogate"): held-out MAE within 0.2 % of float32, 1.7x the
     predictions a second compiled, on a CPU with native bfloat16 (AVX512-BF16 or AMX; elsewhere emulated and
-    slower).
+    slower: a RuntimeWarning says so).
     """
 
     PRECISIONS = ("float32", "bfloat16")
@@ -89,6 +99,13 @@ class AirfoilSurrogate:
             raise InputError(f"precision {precision!r}: choose one of {', '.join(self.PRECISIONS)}")
         if precision != "float32" and not fast:
             raise InputError(f"precision {precision!r} needs the fast path (fast=True)")
+        if precision == "bfloat16" and not native_bfloat16():
+            warnings.warn(
+                "this CPU has no native bfloat16 products (AVX512-BF16 or AMX): precision='bfloat16' is emulated "
+                "and slower than float32 here",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.ensemble = ensemble
         self.info = info
         self.fast = fast

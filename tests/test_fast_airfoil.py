@@ -222,6 +222,24 @@ def test_bfloat16_products_without_gradients_and_float32_with_them(shipped):
         AirfoilSurrogate(shipped.ensemble, shipped.info, fast=False, precision="bfloat16")
 
 
+def test_bfloat16_on_a_cpu_without_it_warns_once(shipped, monkeypatch):
+    """Emulated bfloat16 is slower than float32: asking for it on such a CPU says so (one RuntimeWarning) and still
+    predicts; float32 does not warn."""
+    import warnings
+
+    from phenograd.surrogate import predict
+
+    monkeypatch.setattr(predict, "native_bfloat16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no native bfloat16") as caught:
+        low = AirfoilSurrogate(shipped.ensemble, shipped.info, precision="bfloat16")
+    assert len(caught) == 1
+    with torch.no_grad():
+        assert torch.isfinite(low.predict_airfoil(CST.float(), ALPHA, 1e6)["CL"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AirfoilSurrogate(shipped.ensemble, shipped.info)
+
+
 def test_stacked_weights_follow_the_members(random_model):
     """The stacked weights are a cache: changing a member's parameters (in place or by a copy) changes the fast
     path's predictions exactly as the graph path's."""
