@@ -43,6 +43,7 @@ from phenograd.datasets.polar_store import PolarStore
 from phenograd.surrogate.airfoil_data import load_airfoil_points
 from phenograd.surrogate.evaluate import calibration, predict_airfoil_points
 from phenograd.surrogate.model import load_checkpoint, shipped_model_path
+from phenograd.surrogate.predict import native_bfloat16
 
 NEURALFOIL_SIZES = ("large", "xlarge", "xxxlarge")
 
@@ -274,7 +275,7 @@ def main(argv=None) -> int:
         "64 shapes x 16 angles, median of 3; phenograd's fast path as loaded, through torch.compile, and compiled "
         'with the encoder\'s products in bfloat16 (`precision="bfloat16"`, no gradients: calls that record them '
         "run the float32 pass); "
-        f"this CPU {'has' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'lacks'} native bfloat16):",
+        f"this CPU {'has' if native_bfloat16() else 'lacks'} native bfloat16):",
         "",
         "| model | batch 1 | batch 1 with gradients | batch 1024 | batch 1024 with gradients |",
         "|---|---|---|---|---|",
