@@ -61,11 +61,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The airfoil data release (resumable: run again to continue; see README).
+# The airfoil data release (resumable: run again to continue; see README). The second command retries the
+# non-converged points at 200 and 240 panels, as design verification does (datasets/airfoil_fallback.py).
 data-release: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	$(VENV)/bin/phenograd data airfoil --out data/airfoil_v1.db --shapes 6300 --include-real all \
 		--polars-per-shape 3 --seed 0
+	$(VENV)/bin/phenograd data airfoil-fallback --data data/airfoil_v1.db
 	$(PY) -m phenograd.datasets.release pack data/airfoil_v1.db
 
 # The catalyst data release: EMT adsorption energies (resumable: run again to continue; see README).

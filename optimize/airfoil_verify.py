@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from phenograd.datasets.airfoil_fallback import FALLBACK_PANELS  # the training labels' retries too
 from phenograd.simulators.xfoil import XfoilSettings, run_polar
 
 from .airfoil_design import geometry_scalars, objective_value
@@ -30,7 +31,6 @@ from .airfoil_problem import AirfoilProblem, OperatingPoint
 
 WINDOW = np.arange(-1.5, 1.5001, 0.25)  # degrees around the predicted angle
 PANELS = 160  # XFOIL's panelling for verification, the data's default
-FALLBACK_PANELS = (200, 240)  # tried in order when the requested panelling gives no converged answer
 
 
 def _interpolate_at_cl(points, target: float) -> dict | None:

@@ -169,6 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rans_settings(da)
     da.set_defaults(handler=cmd_data_airfoil)
 
+    df = data_sub.add_parser(
+        "airfoil-fallback",
+        help="retry an XFOIL dataset's non-converged points at finer panellings (resumable)",
+        description="Run every polar of an XFOIL dataset that has non-converged angles again at finer panellings, "
+        "one after another until those angles converge, as design verification does, and store the runs in the "
+        "same file; training then counts a point converged when any panelling converged. Killed runs continue "
+        "where they stopped when the same command is run again.",
+    )
+    df.add_argument("--data", required=True, help="XFOIL polar dataset file (.db), written in place")
+    df.add_argument(
+        "--panels",
+        default=None,
+        help="panellings to try in order, comma-separated (default 200,240: design verification's)",
+    )
+    add_parallel_options(df)
+    df.set_defaults(handler=cmd_data_airfoil_fallback)
+
     di = data_sub.add_parser(
         "info",
         help="summarise a dataset file",
@@ -327,6 +344,25 @@ def cmd_data_airfoil(args) -> int:
     print(
         f"{args.out}: {summary.planned} polars planned, {summary.already_present} already present, "
         f"{summary.written} written now ({summary.failed} with a failure status)"
+    )
+    return 0
+
+
+def cmd_data_airfoil_fallback(args) -> int:
+    from phenograd.datasets.airfoil_fallback import FALLBACK_PANELS, run_fallback
+
+    try:
+        panels = tuple(int(p) for p in args.panels.split(",")) if args.panels else FALLBACK_PANELS
+    except ValueError:
+        raise InputError(f"bad --panels {args.panels!r}: write panellings as 200,240") from None
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    summary = run_fallback(
+        args.data, panels, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress
+    )
+    print(
+        f"{args.data}: {summary.planned} polars with non-converged angles to retry, {summary.written} retried now "
+        f"({summary.failed} still with a non-converged angle)"
     )
     return 0
 

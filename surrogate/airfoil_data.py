@@ -3,7 +3,9 @@
 Splits: shapes of the held-out real airfoils are "test"; the other shapes go to
 "val" when the first hex digit of their content hash is 0 (1/16, fixed) and to
 "train" otherwise. A point's targets are NaN unless XFOIL converged there; the
-convergence flag is itself a target (the head's logit).
+convergence flag is itself a target (the head's logit). Where a dataset holds
+finer-panelling retries of its non-converged points (datasets/airfoil_fallback.py),
+a point counts as converged when its polar or a retry converged, as in verification.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from phenograd.datasets.airfoil_fallback import merged_points
 from phenograd.datasets.cst import N_CST
 from phenograd.datasets.polar_store import PolarStore
 
@@ -63,11 +66,7 @@ def split_of_shape(shape_id: str, record_split: str) -> str:
 def load_airfoil_points(path, stations: int = AIRFOIL_STATIONS) -> AirfoilPoints:
     """Read a polar dataset file into graphs (stations per surface) and point tensors (read-only)."""
     with PolarStore.open_readonly(path) as store:
-        rows = store.conn.execute(
-            "SELECT p.shape_id, p.reynolds, p.ncrit, pt.alpha, pt.converged, "
-            "pt.CL, pt.CD, pt.CM, pt.Top_Xtr, pt.Bot_Xtr "
-            "FROM points pt JOIN polars p ON p.key = pt.key ORDER BY p.shape_id, p.reynolds, pt.alpha"
-        ).fetchall()
+        rows = list(merged_points(store))
         keys = store.conn.execute("SELECT key, status FROM polars ORDER BY key").fetchall()
         shape_ids = sorted({r[0] for r in rows})
         records = {sid: store.shape(sid) for sid in shape_ids}
