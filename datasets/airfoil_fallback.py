@@ -17,17 +17,17 @@ taking a fallback's values where the primary did not converge and a fallback did
 
 What is still to run is computed from the store on every call: a killed run resumes with nothing lost
 and nothing simulated twice once stored. The held-out ("test") shapes run first, then the others in a
-seeded random order, so a partly finished pass covers a random subset of the training shapes.
+fixed pseudo-random order (run_order), so that a partly finished pass has final labels on a random subset
+of the training shapes (settled_shapes).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
-
-import numpy as np
 
 from phenograd.core.errors import InputError
 from phenograd.simulators.parallel import run_unordered
@@ -116,9 +116,13 @@ def plan_fallback(store: PolarStore, panels: tuple[int, ...] = FALLBACK_PANELS) 
             max_iter=int(max_iter),
         )
         jobs.append(FallbackJob(shapes[shape_id], settings, alphas, failing, todo))
-    ids = sorted(shapes)
-    rank = dict(zip(ids, np.random.default_rng(ORDER_SEED).permutation(len(ids))))
-    return sorted(jobs, key=lambda j: (j.shape.split != "test", rank[j.shape.shape_id], j.settings.reynolds))
+    return sorted(jobs, key=lambda j: (j.shape.split != "test", run_order(j.shape.shape_id), j.settings.reynolds))
+
+
+def run_order(shape_id: str) -> str:
+    """A shape's place in the retries' order: a seeded hash, so that every subset keeps its relative order and a
+    resumed run continues the same sequence."""
+    return hashlib.sha256(f"{ORDER_SEED}:{shape_id}".encode()).hexdigest()
 
 
 def simulate_fallback(job: FallbackJob) -> list[tuple[str, list[float], PolarResult]]:
@@ -204,3 +208,21 @@ def merged_points(store: PolarStore) -> Iterator[tuple]:
             out.append((shape_id, reynolds, ncrit, alpha, *row, panels))
     out.sort(key=lambda r: (r[0], r[1], r[3]))
     return iter(out)
+
+
+def pending_shapes(store: PolarStore, panels: tuple[int, ...] = FALLBACK_PANELS) -> set[str]:
+    """Shapes with a retry still to run: their convergence labels are not yet the verification protocol's."""
+    return {job.shape.shape_id for job in plan_fallback(store, panels)}
+
+
+def settled_shapes(store: PolarStore, panels: tuple[int, ...] = FALLBACK_PANELS) -> set[str]:
+    """Shapes whose labels are final and that are a fair sample of the dataset while the retries are under way:
+    the held-out shapes once none of them has a retry to run, and the other shapes that come before the first one
+    with a retry to run in run_order, those that needed no retry included (all shapes when none is pending)."""
+    pending = pending_shapes(store, panels)
+    split = dict(store.conn.execute("SELECT shape_id, split FROM shapes"))
+    frontier = min((run_order(s) for s in pending if split[s] != "test"), default=None)
+    settled = {s for s, sp in split.items() if sp != "test" and (frontier is None or run_order(s) < frontier)}
+    if not any(split[s] == "test" for s in pending):
+        settled |= {s for s, sp in split.items() if sp == "test"}
+    return settled

@@ -137,6 +137,12 @@ def add_commands(sub) -> None:
         metavar="K",
         help="keep only the first K members (a faster, slightly less accurate ensemble) and fit their scales",
     )
+    ca.add_argument(
+        "--convergence",
+        action="store_true",
+        help="airfoil: refit the convergence probability instead, on the dataset's convergence labels (its training "
+        "shapes fit, its validation shapes choose; every other output unchanged; e.g. after `data airfoil-fallback`)",
+    )
     ca.set_defaults(handler=cmd_calibrate)
 
     pr = sub.add_parser("predict", help="predict with a surrogate (the shipped model unless --model)")
@@ -303,6 +309,18 @@ def cmd_evaluate(args) -> int:
 def cmd_calibrate(args) -> int:
     from phenograd.surrogate.evaluate import calibrate
 
+    if args.convergence:
+        from phenograd.surrogate.convergence_refit import refit_convergence
+
+        if args.keep_members is not None or args.split != "val":
+            raise InputError("--convergence fits on the training split and chooses on val; drop --split/--keep-members")
+        r = refit_convergence(args.model, args.data, args.out)
+        print(
+            f"{args.out or args.model}: convergence row refitted on {r['train_shapes']} training shapes, pull "
+            f"{r['pull']} chosen on {r['val_shapes']} validation shapes (cross-entropy {r['val_bce']['none']:.4f} -> "
+            f"{r['val_bce'][r['pull']]:.4f}); {r['left_out']} shapes without final labels left out"
+        )
+        return 0
     result = calibrate(args.model, args.data, args.split, args.out, keep_members=args.keep_members)
     scales = ", ".join(
         f"{name} {result['old'].get(name, float('nan')):.3g} -> {k:.3g}" for name, k in result["new"].items()

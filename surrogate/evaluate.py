@@ -102,11 +102,20 @@ def _batches(items: np.ndarray, size: int):
 
 
 def predict_airfoil_points(
-    ensemble: Ensemble, data, shapes: np.ndarray, batch_shapes: int = 64, fast: bool = True, precision: str = "float32"
+    ensemble: Ensemble,
+    data,
+    shapes: np.ndarray,
+    batch_shapes: int = 64,
+    fast: bool = True,
+    precision: str = "float32",
+    last_hidden: bool = False,
 ):
     """Member predictions for every point of the given shapes: values (M, P, 5), logits (M, P), point mask (all P).
     fast: through the fixed-topology path of predict.AirfoilSurrogate (the same function to float rounding);
-    False: each member in turn on a torch_geometric batch. precision: the fast path's (AirfoilSurrogate)."""
+    False: each member in turn on a torch_geometric batch. precision: the fast path's (AirfoilSurrogate).
+    last_hidden (fast path only): each head's last-layer inputs (M, P, width) in place of the values."""
+    if last_hidden and not fast:
+        raise ValueError("last_hidden needs the fast path")
     from .predict import AirfoilSurrogate
 
     values, logits = [], []
@@ -124,7 +133,7 @@ def predict_airfoil_points(
                 x = torch.stack([data.graphs[i].x for i in chunk]).to(dtype)
                 embedding = surrogate.embedding_of_nodes(pos, x)
                 v, lg = surrogate.stacked_heads(
-                    embedding, data.cond[sel].to(embedding.dtype), local[data.point_shape[sel]]
+                    embedding, data.cond[sel].to(embedding.dtype), local[data.point_shape[sel]], last_hidden
                 )
             else:
                 graphs = Batch.from_data_list([data.graphs[i] for i in chunk])

@@ -228,12 +228,17 @@ class AirfoilSurrogate:
         return out
 
     def stacked_heads(
-        self, embedding: torch.Tensor, cond: torch.Tensor, shape_index: torch.Tensor | None = None
+        self,
+        embedding: torch.Tensor,
+        cond: torch.Tensor,
+        shape_index: torch.Tensor | None = None,
+        last_hidden: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Every member's head at every shape and point at once: embedding (M, B, D), cond (P, 3) ->
         values (M, B * P, 5), logits (M, B * P) (with shape_index (P,): (M, P, 5), (M, P), point k on shape
         shape_index[k]). The first layer is split into its shape and operating-point columns, so a shape's
-        embedding goes through it once for all its points."""
+        embedding goes through it once for all its points. last_hidden: the last layer's inputs (M, ..., width)
+        in place of the values (what surrogate/convergence_refit.py fits the convergence row on)."""
         _, w = self.stacked()
         d = embedding.shape[-1]
         first = w["net.0.weight_t"]  # (M, D + 3, width)
@@ -244,7 +249,10 @@ class AirfoilSurrogate:
             h = zw[:, shape_index] + cw + w["net.0.bias"][:, None, :]  # (M, P, width)
         depth = self.ensemble.members[0].head.config["depth"]
         for i in range(2, 2 * depth + 1, 2):
-            h = stacked_linear(torch.nn.functional.silu(h), w[f"net.{i}.weight_t"], w[f"net.{i}.bias"])
+            hidden = torch.nn.functional.silu(h)
+            h = stacked_linear(hidden, w[f"net.{i}.weight_t"], w[f"net.{i}.bias"])
+        if last_hidden:
+            return hidden, h[..., -1]
         return h[..., :-1] * w["std"][:, None, :] + w["mean"][:, None, :], h[..., -1]
 
 
