@@ -80,16 +80,19 @@ RELIABILITY_BINS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def convergence_reliability(ensemble, data, shapes) -> tuple[list[tuple[float, float, int]], float]:
-    """Reliability of the airfoil ensemble's convergence probability on every point of `shapes`: per bin of
-    RELIABILITY_BINS (the last closed) (mean predicted probability, observed convergence rate, points), and the
-    expected calibration error (points-weighted mean of |predicted - observed| over the bins)."""
+    """Reliability of the airfoil ensemble's convergence probability on every point of `shapes` (reliability)."""
     import torch
 
     from phenograd.surrogate.evaluate import predict_airfoil_points
 
     _, logits, mask = predict_airfoil_points(ensemble, data, shapes)
-    p = torch.sigmoid(logits).mean(0).double().numpy()
-    y = data.converged[mask].double().numpy()
+    return reliability(torch.sigmoid(logits).mean(0).double().numpy(), data.converged[mask].double().numpy())
+
+
+def reliability(p: np.ndarray, y: np.ndarray) -> tuple[list[tuple[float, float, int]], float]:
+    """Predicted probabilities p (P,) against outcomes y (P,) in {0, 1}: per bin of RELIABILITY_BINS (the last
+    closed) (mean predicted probability, observed rate, points), and the expected calibration error (the
+    points-weighted mean of |predicted - observed| over the bins)."""
     index = np.clip(np.digitize(p, RELIABILITY_BINS[1:-1]), 0, len(RELIABILITY_BINS) - 2)
     bins = []
     for k in range(len(RELIABILITY_BINS) - 1):
