@@ -24,6 +24,7 @@ of the training shapes (settled_shapes).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -89,9 +90,7 @@ def _converged_angles(store: PolarStore) -> dict[str, set[float]]:
 def plan_fallback(store: PolarStore, panels: tuple[int, ...] = FALLBACK_PANELS) -> list[FallbackJob]:
     """The retries still to run in `store`: per primary polar with angles that no stored polar of its group has
     converged, the panellings of `panels` not yet stored for it (none once a retry at the last one is stored).
-    Held-out shapes first, then the others in a seeded random order."""
-    import json
-
+    Held-out shapes first, then the others in run_order."""
     converged = _converged_angles(store)
     jobs, shapes = [], {}
     for (shape_id, reynolds, mach, ncrit), polars in _polar_groups(store).items():
