@@ -123,7 +123,8 @@ rans-data: setup-cfd
 # raw station y values beside the pooled embedding; CM's errors weigh twice in that stage's loss) trained on its
 # frozen encoder's features; 5 members, ~110 min on 2 cores. airfoil_fast.pt, from its own encoder (2 layers, 65-node
 # contour graph), refits its end-to-end heads instead: station-y heads made it 10-16 % more accurate but doubled its
-# design solves (surrogate/models/README.md); ~40 min. The catalyst model learns the v2
+# design solves (surrogate/models/README.md); ~40 min. Both then get their convergence probability refitted on the
+# release's retried labels (converged at 160, 200 or 240 panels, as verification counts it; a minute). The catalyst model learns the v2
 # release's CHGNet labels (three members, the placements AdsorbML disqualifies left out; ~20 min on one core); v1's
 # EMT model stays as catalyst_emt_v1.pt.
 .PHONY: models encoders
@@ -137,6 +138,8 @@ models: setup
 		--data data/airfoil_v1.db --out surrogate/models/airfoil_fast.pt \
 		--encoder surrogate/models/airfoil_fast_encoder.pt --epochs 40 --patience 10 --batch-size 4 \
 		--refit-epochs 40 --huber-delta 0.03 --members 5 --seed 0 --no-progress
+	for m in airfoil airfoil_fast; do \
+		$(VENV)/bin/phenograd calibrate --model surrogate/models/$$m.pt --data data/airfoil_v1.db --convergence; done
 	$(PY) -m phenograd.datasets.release unpack data/catalyst_v2.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/phenograd train --domain catalyst --data data/catalyst_v2.db \
 		--out surrogate/models/catalyst.pt --disqualified drop --members 3 --epochs 60 --patience 12 --seed 0 \
