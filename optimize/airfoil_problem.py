@@ -22,7 +22,7 @@ A problem is plain data (dataclasses), built in Python or read from TOML:
     # wiggliness_max_ratio = 2.0   # relative to the start design's
     le_round_min = 0.05         # upper[0] >= 0.05, lower[0] <= -0.05: a round leading edge
     [trust]
-    confidence_min = 0.9        # predicted probability that XFOIL converges, every point
+    confidence_min = 0.9        # predicted probability that XFOIL converges (160, 200 or 240 panels), every point
     cl_std_max = 0.05           # calibrated ensemble std of CL, every point
     training_range = false      # true: every CST weight within the model's training range too
     [bounds]

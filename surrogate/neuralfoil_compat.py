@@ -18,7 +18,8 @@ Differences from NeuralFoil (what an AeroSandbox user should know):
   lower ones) are not predicted. ``return_std=True`` adds phenograd's calibrated ensemble spreads CL_std,
   CD_std (of ln CD, i.e. relative), CM_std, Top_Xtr_std, Bot_Xtr_std.
 - ``analysis_confidence`` is the ensemble's mean predicted probability that XFOIL converges at the point
-  (NeuralFoil's is its own learned confidence); both lie in [0, 1]. Top_Xtr and Bot_Xtr are clipped to
+  (at 160 panels, or at 200 or 240 where 160 fails, as phenograd's verification runs it; NeuralFoil's is its own
+  learned confidence); both lie in [0, 1]. Top_Xtr and Bot_Xtr are clipped to
   [0, 1] as NeuralFoil clips them.
 - ``n_crit``: the shipped model's XFOIL data hold Ncrit 9 only, so its Ncrit input is untrained; any other
   value is refused with an InputError rather than answered with an extrapolation. With ``model=`` (a

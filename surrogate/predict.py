@@ -12,7 +12,8 @@ Outputs are dicts of tensors of shape (B, P) for B shapes and P angles: the
 ensemble mean of CL, CD (exp of the mean ln CD), CM, Top_Xtr, Bot_Xtr, the
 ensemble standard deviation of each (CD's as the std of ln CD, i.e. relative),
 calibrated by the checkpoint's per-target scale (fitted on validation data),
-and `confidence`, the mean predicted probability that XFOIL converges.
+and `confidence`, the mean predicted probability that XFOIL converges (at 160 panels, or at 200 or 240
+where 160 fails: what optimize/airfoil_verify.py does; datasets/airfoil_fallback.py).
 """
 
 from __future__ import annotations
