@@ -1,9 +1,13 @@
-"""Summary of an airfoil polar dataset: counts, convergence by Reynolds band, value ranges."""
+"""Summary of an airfoil polar dataset: counts, convergence by Reynolds band, value ranges.
+
+Points are counted once per angle of each polar; where finer-panelling retries are stored
+(datasets/airfoil_fallback.py), a point counts as converged when its polar or a retry converged."""
 
 from __future__ import annotations
 
 import math
 
+from .airfoil_fallback import merged_points
 from .polar_store import PolarStore
 
 RE_BAND_EDGES = (0.0, 3e5, 1e6, 3e6, math.inf)
@@ -25,27 +29,28 @@ def dataset_info(path) -> dict:
     """
     with PolarStore.open_readonly(path) as store:
         q = store.conn.execute
+        points = list(merged_points(store))  # one per angle of each polar, a retry's where it converged
         info = {
             "file": str(path),
             "format_version": store.meta().get("format_version"),
             "shapes": store.count("shapes"),
             "polars": store.count("polars"),
-            "points": store.count("points"),
+            "polars_by_panels": {
+                str(k): v for k, v in q("SELECT n_panels, COUNT(*) FROM polars GROUP BY 1 ORDER BY 1")
+            },
+            "points": len(points),
             "shapes_by_source": dict(
                 q("SELECT source || '/' || split, COUNT(*) FROM shapes GROUP BY 1 ORDER BY 1").fetchall()
             ),
             "polars_by_status": dict(
                 q("SELECT status, COUNT(*) FROM polars GROUP BY status ORDER BY 2 DESC").fetchall()
             ),
-            "points_converged": q("SELECT COALESCE(SUM(converged), 0) FROM points").fetchone()[0],
+            "points_converged": sum(int(r[4]) for r in points),
         }
         bands = []
         for lo, hi in zip(RE_BAND_EDGES[:-1], RE_BAND_EDGES[1:]):
-            n, conv = q(
-                "SELECT COUNT(*), COALESCE(SUM(pt.converged), 0) FROM points pt JOIN polars p ON p.key = pt.key "
-                "WHERE p.reynolds >= ? AND p.reynolds < ?",
-                (lo, hi if math.isfinite(hi) else 1e300),
-            ).fetchone()
+            band = [r[4] for r in points if lo <= r[1] < hi]
+            n, conv = len(band), sum(int(c) for c in band)
             if n:
                 bands.append({"band": _band_label(lo, hi), "points": n, "converged": conv, "rate": conv / n})
         info["convergence_by_re"] = bands
@@ -62,7 +67,9 @@ def format_info(info: dict) -> str:
     """Human-readable text of :func:`dataset_info`."""
     lines = [
         f"{info['file']}  (format v{info['format_version']})",
-        f"  shapes {info['shapes']}, polars {info['polars']}, points {info['points']} "
+        f"  shapes {info['shapes']}, polars {info['polars']} (by panelling: "
+        + ", ".join(f"{k}: {v}" for k, v in info["polars_by_panels"].items())
+        + f"), points {info['points']} "
         f"({info['points_converged']} converged"
         + (f", {info['points_converged'] / info['points']:.1%})" if info["points"] else ")"),
         "  shapes by source/split: " + ", ".join(f"{k} {v}" for k, v in info["shapes_by_source"].items()),

@@ -95,3 +95,16 @@ def test_bad_input_is_one_line_and_writes_nothing(primary_store, tmp_path, cli_e
         "phenograd: error: bad --panels '200,x': write panellings as 200,240"
     ]
     assert _panels_stored(path) == [160]
+
+
+def test_dataset_info_counts_each_angle_once_and_the_retries_by_panelling(primary_store):
+    from phenograd.datasets.polar_info import dataset_info, format_info
+
+    path, _ = primary_store
+    before = dataset_info(path)
+    run_fallback(path, panels=(200,), workers=1, progress=False)
+    after = dataset_info(path)
+    assert before["points"] == after["points"] == len(ALPHAS)
+    assert (before["points_converged"], after["points_converged"]) == (4, 5)
+    assert before["polars_by_panels"] == {"160": 1} and after["polars_by_panels"] == {"160": 1, "200": 1}
+    assert "polars 2 (by panelling: 160: 1, 200: 1)" in format_info(after)
