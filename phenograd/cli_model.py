@@ -310,7 +310,7 @@ def cmd_calibrate(args) -> int:
     from phenograd.surrogate.evaluate import calibrate
 
     if args.convergence:
-        from phenograd.surrogate.convergence_refit import refit_convergence
+        from phenograd.surrogate.airfoil_convergence_refit import refit_convergence
 
         if args.keep_members is not None or args.split != "val":
             raise InputError("--convergence fits on the training split and chooses on val; drop --split/--keep-members")

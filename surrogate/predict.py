@@ -239,7 +239,7 @@ class AirfoilSurrogate:
         values (M, B * P, 5), logits (M, B * P) (with shape_index (P,): (M, P, 5), (M, P), point k on shape
         shape_index[k]). The first layer is split into its shape and operating-point columns, so a shape's
         embedding goes through it once for all its points. last_hidden: the last layer's inputs (M, ..., width)
-        in place of the values (what surrogate/convergence_refit.py fits the convergence row on)."""
+        in place of the values (what surrogate/airfoil_convergence_refit.py fits the convergence row on)."""
         _, w = self.stacked()
         d = embedding.shape[-1]
         first = w["net.0.weight_t"]  # (M, D + 3, width)

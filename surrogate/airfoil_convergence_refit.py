@@ -63,9 +63,7 @@ def refit_convergence(model_path, data_path, out=None) -> dict:
     from .airfoil_data import load_airfoil_points
     from .model import load_checkpoint, save_checkpoint
 
-    ensemble, info = load_checkpoint(model_path)
-    if info["domain"] != "airfoil":
-        raise InputError(f"{model_path}: a convergence refit needs an airfoil model, got {info['domain']}")
+    ensemble, info = load_checkpoint(model_path, domain="airfoil")
     if not Path(data_path).is_file():
         raise InputError(f"no polar dataset at {data_path}")
     with PolarStore.open_readonly(data_path) as store:

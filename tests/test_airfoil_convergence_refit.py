@@ -1,4 +1,4 @@
-"""Refit of an airfoil model's convergence output (surrogate/convergence_refit.py) on real XFOIL labels."""
+"""Refit of an airfoil model's convergence output (surrogate/airfoil_convergence_refit.py) on real XFOIL labels."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 from phenograd.core.errors import InputError
 from phenograd.datasets.airfoil_fallback import run_fallback
 from phenograd.datasets.airfoil_generate import AirfoilRequest, generate
-from phenograd.surrogate.convergence_refit import fit_row, refit_convergence
+from phenograd.surrogate.airfoil_convergence_refit import fit_row, refit_convergence
 from phenograd.surrogate.model import build_ensemble, default_encoder_config, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
