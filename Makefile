@@ -132,7 +132,7 @@ models: setup
 	$(PY) -m phenograd.datasets.release unpack data/airfoil_v1.db
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
 		--data data/airfoil_v1.db --out surrogate/models/airfoil.pt --encoder shipped --epochs 40 --patience 10 \
-		--batch-size 4 --refit-epochs 60 --refit-head-width 256 --refit-station-y --refit-target-weights 1 1 2 1 1 \
+		--batch-size 4 --refit-epochs 60 --refit-head-width 256 --refit-station-y --refit-target-weights 1 2 2 1 1 \
 		--huber-delta 0.03 --members 5 --seed 0 --no-progress
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc_per_node 2 -m phenograd train --domain airfoil \
 		--data data/airfoil_v1.db --out surrogate/models/airfoil_fast.pt \
