@@ -221,7 +221,8 @@ def test_infeasible_problem_is_reported_not_raised(random_model):
 def test_daedalus_bounds_the_wiggliness_as_the_tutorial_does(random_model):
     """AeroSandbox's tutorial bounds the wiggliness by twice that of its start, AeroSandbox's CST fit of NACA 0012.
     phenograd's fit of the section is smoother, so a bound relative to it would be tighter than the tutorial's: the
-    bound is absolute, in daedalus_problem() and in the example problem file, and it is a row of the solve."""
+    bound is absolute, in daedalus_problem() and in the example problem file, and it is a row of the solve (on the
+    square root of both sides)."""
     import aerosandbox as asb
 
     start = asb.KulfanAirfoil("naca0012")
@@ -237,7 +238,9 @@ def test_daedalus_bounds_the_wiggliness_as_the_tutorial_does(random_model):
     space = DesignSpace.build(problem, ours)
     e = DesignEvaluator(random_model, problem, space, ours).at(space.pack(ours, np.zeros(len(problem.points))))
     row = e.ineq_names.index(f"wiggliness <= {bound:g}")
-    assert e.ineq[row] == pytest.approx((bound - float(wiggliness(torch.as_tensor(ours)))) / bound)
+    # the row bounds the square root (the same feasible set): (sqrt(bound) - sqrt(w)) / sqrt(bound)
+    root = bound**0.5
+    assert e.ineq[row] == pytest.approx((root - float(wiggliness(torch.as_tensor(ours))) ** 0.5) / root)
     with pytest.raises(InputError, match="wiggliness_max must be positive"):
         replace(problem, constraints=replace(problem.constraints, wiggliness_max=0.0))
 
@@ -332,6 +335,34 @@ def test_cli_optimizes_and_verifies_on_the_shipped_model(tmp_path):
     assert report["verified_objective"] < report["verified_start_objective"]
     assert abs(point["CD"] / verified["CD"] - 1) < 0.15
     assert "objective (XFOIL)" in r.stdout
+
+
+@pytest.mark.slow
+def test_cli_compile_runs_the_compiled_encoder_to_the_eager_optimum(tmp_path):
+    """--compile: the encoder's passes through torch.compile for real (no fallback to eager), and the solve ends
+    at the eager solve's optimum (float rounding apart)."""
+    from phenograd.surrogate.predict import load_surrogate
+
+    problem = tmp_path / "p.toml"
+    problem.write_text(
+        'name = "single point"\nstart = "naca2412"\n[[points]]\nreynolds = 1e6\ncl = 0.5\n'
+        "[constraints]\nthickness_min = [[0.3, 0.10]]\nte_angle_min = 6.0\n[solver]\nmaxiter = 20\n"
+    )
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "phenograd", "optimize", "airfoil", "--problem", str(problem), "--compile"]
+        + ["--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "torch.compile of the airfoil fast path failed" not in r.stderr
+    compiled = json.loads((out / "report.json").read_text())
+    eager = optimize(load_problem(problem)[0], load_surrogate(domain="airfoil"), start="naca2412")
+    assert compiled["objective"] == pytest.approx(eager.objective, rel=1e-3)
+    assert compiled["objective"] < compiled["start_objective"]
 
 
 @pytest.mark.slow
