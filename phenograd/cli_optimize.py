@@ -58,9 +58,10 @@ def add_commands(sub):
     oa.add_argument(
         "--compile",
         action="store_true",
-        help="run the model's encoder through torch.compile: its reverse passes, half of a solve, about 3.5x faster "
-        "on one thread; compiling takes 30-40 s in a fresh cache, seconds once inductor's disk cache holds the "
-        "kernels, so it pays from the second run (BENCHMARKS.md 'Airfoil optimization')",
+        help="run the model's encoder through torch.compile: a Daedalus solve 3.6 s instead of 8.5 s on one thread, "
+        "after a first call that compiles (about 2 minutes in a fresh cache, about 15 s once inductor's disk cache "
+        "holds the kernels), so it pays where a run solves several times (--multistart, --refine); "
+        "BENCHMARKS.md 'Airfoil optimization'",
     )
     oa.add_argument("--multistart", type=int, default=None, help="extra random starts (default: the problem's, else 0)")
     par = oa.add_mutually_exclusive_group()
