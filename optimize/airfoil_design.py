@@ -45,9 +45,9 @@ NEWTON_TOL = 1e-6  # |CL - target| at which a solved angle counts as solved
 NEWTON_DIFFERENCE = 1e-2  # degrees: the forward difference of Newton's slope (its error ~1e-3, relative)
 REACH_NAME = "target CL within the angle bounds"
 CM_TOLERANCE = 1e-3  # the aggregated soft minimum's unit: its CM rows' tolerance (_surrogate_rows)
-# CST weight per unit of the design vector: SLSQP's conditioning. Daedalus from NACA 0012 and 7 starts 1e-5 from it
-# (benchmark model, 2026-12-07): median iterations 54 at 0.25, 65 at 0.2, 79 at 0.15, 67 at 0.5, 87 at 2; at 1.0
-# 82-158 (median 103)
+# CST weight per unit of the design vector: SLSQP's conditioning. Daedalus from NACA 0012 and starts 1e-5 from it
+# (the default model, 2026-12-07), median iterations over 8 starts: 54 at 0.25, 65 at 0.2, 79 at 0.15, 67 at 0.5;
+# over 4-5 starts: 87 at 2, 103 at 1 (82-158)
 CST_SCALE = 0.25
 
 
